@@ -1,0 +1,1 @@
+//! Command line: the REPL and batch subcommands (placeholder until the CLI lands).

@@ -1,0 +1,159 @@
+//! Compaction: rewrite only the live records into a fresh file and swap it in.
+//!
+//! Crash safety comes from the rename: the new file is written and fsynced
+//! under a temporary name (`<db>.compact`) and atomically renamed over the
+//! database, then the directory is fsynced. A crash before the rename leaves
+//! the old file (the leftover is deleted at the next open); after it, the new
+//! one. Readers and writers keep going while live records are copied; writers
+//! pause only for the final step, which copies the records appended during the
+//! copy, syncs, renames and remaps the keydir.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Error, Result};
+use crate::format::{FileHeader, HEADER_LEN};
+use crate::storage::{self, Medium};
+
+use super::db::Database;
+use super::keydir::Loc;
+
+/// Test hook: where a simulated crash stops a compaction. After a simulated
+/// crash the handle is closed, as if the process had died there.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactCrashPoint {
+    /// Run to completion.
+    None,
+    /// After the live records are written, before anything is synced.
+    AfterCopy,
+    /// After the new file is synced, before the rename.
+    BeforeRename,
+    /// After the rename, before the handle switches to the new file.
+    AfterRename,
+}
+
+/// Flush the copy buffer to the new file at this size.
+const COPY_CHUNK: usize = 1 << 20;
+
+impl Database {
+    /// Rewrite the log with live records only, reclaiming the space of
+    /// overwritten and deleted ones.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], [`Error::ReadOnly`], corruption found while copying
+    /// (the database is left untouched), I/O errors.
+    pub fn compact(&self) -> Result<()> {
+        self.compact_until(CompactCrashPoint::None)
+    }
+
+    #[doc(hidden)]
+    pub fn compact_until(&self, crash: CompactCrashPoint) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        let inner = &self.inner;
+        let _one_at_a_time = inner.compacting.lock();
+        let name = self.name();
+
+        // 1. Snapshot: the log end and every live location before it.
+        let (copy_end, generation, old) = {
+            let w = inner.writer.lock();
+            (w.end, w.generation, w.medium.clone())
+        };
+        let snapshot: Vec<(String, Loc)> = {
+            let st = inner.state.read();
+            st.keydir
+                .iter()
+                .filter(|(_, loc)| loc.offset < copy_end)
+                .map(|(k, loc)| (String::from(&**k), *loc))
+                .collect()
+        };
+
+        // 2. Copy live records (raw, already verified) into the new file.
+        let target = self.path().map(storage::compact_path);
+        let new = match &target {
+            Some(p) => Medium::Disk(storage::create_log(p, generation + 1)?),
+            None => Medium::Memory(RwLock::new(FileHeader::new(generation + 1).encode().to_vec())),
+        };
+        let target_name = target.clone().unwrap_or_else(|| name.clone());
+        let io_err = |e| Error::io(&target_name, e);
+        let mut remap: HashMap<u64, u64> = HashMap::with_capacity(snapshot.len());
+        let mut out = Vec::with_capacity(COPY_CHUNK + 4096);
+        let mut out_at = HEADER_LEN as u64;
+        let mut record = Vec::new();
+        for (key, loc) in &snapshot {
+            storage::read_record(&old, &name, loc.offset, key, loc.value_len, &mut record)?;
+            remap.insert(loc.offset, out_at + out.len() as u64);
+            out.extend_from_slice(&record);
+            if out.len() >= COPY_CHUNK {
+                new.write_all_at(&out, out_at).map_err(io_err)?;
+                out_at += out.len() as u64;
+                out.clear();
+            }
+        }
+        drop(snapshot);
+        if crash == CompactCrashPoint::AfterCopy {
+            return self.simulate_crash();
+        }
+
+        // 3. Writers pause: append what they wrote meanwhile, sync, rename.
+        let mut w = inner.writer.lock();
+        let tail_len = usize::try_from(w.end - copy_end).map_err(|_| Error::corruption(&name, copy_end, "log tail too large"))?;
+        let tail_base = out_at + out.len() as u64;
+        let mut tail = vec![0u8; tail_len];
+        old.read_exact_at(&mut tail, copy_end).map_err(|e| Error::io(&name, e))?;
+        out.extend_from_slice(&tail);
+        new.write_all_at(&out, out_at).map_err(io_err)?;
+        let new_end = out_at + out.len() as u64;
+        drop(out);
+        new.sync_data().map_err(io_err)?;
+        if crash == CompactCrashPoint::BeforeRename {
+            drop(w);
+            return self.simulate_crash();
+        }
+        if let (Some(from), Some(to)) = (&target, self.path()) {
+            std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
+            storage::sync_parent_dir(to).map_err(|e| Error::io(to, e))?;
+        }
+        if crash == CompactCrashPoint::AfterRename {
+            drop(w);
+            return self.simulate_crash();
+        }
+
+        // 4. Point every key at its record in the new file, and switch.
+        let new = Arc::new(new);
+        {
+            let mut st = inner.state.write();
+            for (key, loc) in &mut st.keydir {
+                if loc.offset >= copy_end {
+                    loc.offset = loc.offset - copy_end + tail_base;
+                } else if let Some(&moved) = remap.get(&loc.offset) {
+                    loc.offset = moved;
+                } else {
+                    return Err(Error::corruption(&name, loc.offset, format!("compaction lost track of key {key:?}")));
+                }
+            }
+            st.medium = new.clone();
+        }
+        w.medium = new;
+        w.end = new_end;
+        w.generation = generation + 1;
+        inner.sync.mark_all_durable();
+        Ok(())
+    }
+
+    /// End this handle as if the process had died mid-compaction (test hook).
+    fn simulate_crash(&self) -> Result<()> {
+        self.inner.closed.store(true, Ordering::Release);
+        drop(self.inner.stop_flusher.lock().take());
+        drop(self.inner.lock.lock().take());
+        Ok(())
+    }
+}

@@ -1,0 +1,519 @@
+//! `Database`: open/recover, get/set/delete, ordered scans, flush and close.
+//!
+//! Write path: encode the record into the writer's reusable buffer, `pwrite`
+//! it at the end of the log, then publish the new location in the keydir, all
+//! under the writer mutex so the keydir order matches the log order. Syncing
+//! happens after the mutex is released so concurrent writers can share one
+//! fsync (group commit). Read path: look up the location under a read lock,
+//! clone the log handle, drop the lock, then read and verify the record.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::{Config, FsyncPolicy};
+use crate::error::{Error, Result};
+use crate::format::{encode_record, FileHeader, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::storage::{self, GroupSync, Medium, WriterLock};
+
+use super::keydir::{Keydir, Loc};
+use super::stats::{Counters, Stats};
+
+/// A value read from the log: the record buffer and where the JSON sits in it
+/// (so the read path copies the bytes once, from the OS into this buffer).
+#[derive(Debug, Clone)]
+pub struct ValueBuf {
+    buf: Vec<u8>,
+    range: std::ops::Range<usize>,
+}
+
+impl ValueBuf {
+    /// The JSON bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+pub(super) struct State {
+    pub keydir: Keydir,
+    pub medium: Arc<Medium>,
+}
+
+pub(super) struct Writer {
+    /// Offset where the next record goes.
+    pub end: u64,
+    pub seq: u64,
+    pub buf: Vec<u8>,
+    pub medium: Arc<Medium>,
+    pub generation: u64,
+}
+
+pub(super) struct Inner {
+    pub path: Option<PathBuf>,
+    pub fsync: FsyncPolicy,
+    pub read_only: bool,
+    pub state: RwLock<State>,
+    pub writer: Mutex<Writer>,
+    pub sync: GroupSync,
+    pub counters: Counters,
+    pub live_bytes: std::sync::atomic::AtomicU64,
+    pub closed: AtomicBool,
+    pub compacting: Mutex<()>,
+    pub lock: Mutex<Option<WriterLock>>,
+    pub stop_flusher: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+/// An open database. Cheap to clone (a shared handle); safe to use from many
+/// threads at once.
+#[derive(Clone)]
+pub struct Database {
+    pub(super) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("path", &self.inner.path)
+            .field("keys", &self.len())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// Name used in error messages for a database without a file.
+const MEMORY_NAME: &str = ":memory:";
+
+impl Database {
+    /// Open (creating if missing) the database described by `config`.
+    ///
+    /// Takes the single-writer lock unless read-only, then replays the log to
+    /// rebuild the key directory, cutting off a torn tail left by a crash.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another process writes it, [`Error::Corruption`] /
+    /// [`Error::UnsupportedVersion`] for a damaged or foreign file, I/O errors.
+    pub fn open(config: &Config) -> Result<Self> {
+        let (medium, header, lock) = match &config.path {
+            None => {
+                let bytes = FileHeader::new(0).encode().to_vec();
+                (Medium::Memory(RwLock::new(bytes)), FileHeader::new(0), None)
+            }
+            Some(path) => {
+                let lock = if config.read_only { None } else { Some(WriterLock::acquire(path)?) };
+                if lock.is_some() {
+                    // A compaction that died before its rename leaves this behind; the
+                    // live file is still the old one, so the leftover is garbage.
+                    let leftover = storage::compact_path(path);
+                    if leftover.exists() {
+                        std::fs::remove_file(&leftover).map_err(|e| Error::io(&leftover, e))?;
+                    }
+                }
+                let log = storage::open_log(path, config.read_only)?;
+                (log.medium, log.header, lock)
+            }
+        };
+        let name = config.path.clone().unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
+        let mut keydir = Keydir::new();
+        let mut live_bytes = 0u64;
+        let mut max_seq = 0u64;
+        let end = storage::replay(&medium, &name, crate::format::HEADER_LEN as u64, !config.read_only, |item| {
+            max_seq = max_seq.max(item.header.seq);
+            let loc = Loc {
+                offset: item.offset,
+                value_len: item.header.value_len,
+            };
+            let old = match item.header.kind {
+                RecordKind::Put => match keydir.get_mut(item.key) {
+                    Some(slot) => Some(std::mem::replace(slot, loc)),
+                    None => {
+                        keydir.insert(item.key.into(), loc);
+                        None
+                    }
+                },
+                RecordKind::Delete => keydir.remove(item.key),
+            };
+            if let Some(old) = old {
+                live_bytes -= old.record_len(item.key);
+            }
+            if item.header.kind == RecordKind::Put {
+                live_bytes += loc.record_len(item.key);
+            }
+        })?;
+        let medium = Arc::new(medium);
+        let inner = Arc::new(Inner {
+            path: config.path.clone(),
+            fsync: config.fsync,
+            read_only: config.read_only,
+            state: RwLock::new(State {
+                keydir,
+                medium: medium.clone(),
+            }),
+            writer: Mutex::new(Writer {
+                end,
+                seq: max_seq + 1,
+                buf: Vec::with_capacity(4096),
+                medium,
+                generation: header.generation,
+            }),
+            sync: GroupSync::default(),
+            counters: Counters::new(),
+            live_bytes: std::sync::atomic::AtomicU64::new(live_bytes),
+            closed: AtomicBool::new(false),
+            compacting: Mutex::new(()),
+            lock: Mutex::new(lock),
+            stop_flusher: Mutex::new(None),
+        });
+        if let (FsyncPolicy::Periodic(every), Some(_), false) = (config.fsync, &config.path, config.read_only) {
+            *inner.stop_flusher.lock() = Some(spawn_flusher(Arc::downgrade(&inner), every));
+        }
+        Ok(Database { inner })
+    }
+
+    /// The database file, or `None` for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// The durability policy in force.
+    pub fn fsync_policy(&self) -> FsyncPolicy {
+        self.inner.fsync
+    }
+
+    /// Whether writes are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// Whether [`Database::close`] has run.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    pub(super) fn name(&self) -> PathBuf {
+        self.inner.path.clone().unwrap_or_else(|| PathBuf::from(MEMORY_NAME))
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.inner.read_only {
+            return Err(Error::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// Number of live keys. O(1).
+    pub fn len(&self) -> usize {
+        self.inner.state.read().keydir.len()
+    }
+
+    /// Whether there are no live keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `key` is live (no disk read).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn contains(&self, key: &str) -> Result<bool> {
+        self.check_open()?;
+        Ok(self.inner.state.read().keydir.contains_key(key))
+    }
+
+    /// The JSON bytes stored under `key`, verified against their checksum.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], [`Error::Corruption`] if the record is damaged, I/O errors.
+    pub fn get_raw(&self, key: &str) -> Result<Option<ValueBuf>> {
+        self.check_open()?;
+        Counters::bump(&self.inner.counters.gets);
+        let (loc, medium) = {
+            let st = self.inner.state.read();
+            match st.keydir.get(key) {
+                Some(loc) => (*loc, st.medium.clone()),
+                None => return Ok(None),
+            }
+        };
+        self.read_value(&medium, key, loc).map(Some)
+    }
+
+    fn read_value(&self, medium: &Medium, key: &str, loc: Loc) -> Result<ValueBuf> {
+        let mut buf = Vec::new();
+        let range = storage::read_record(medium, &self.name(), loc.offset, key, loc.value_len, &mut buf)?;
+        Ok(ValueBuf { buf, range })
+    }
+
+    /// Store JSON bytes under `key`. The caller guarantees `value` is one valid
+    /// JSON document (the Python layer and [`crate::FerrumDB`] produce it).
+    ///
+    /// Returns once the record is in the OS (and, under `FsyncPolicy::Always`,
+    /// on stable storage).
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`], [`Error::InvalidValue`] (too large), [`Error::Closed`],
+    /// [`Error::ReadOnly`], I/O errors (nothing is published on error).
+    pub fn put_raw(&self, key: &str, value: &[u8]) -> Result<()> {
+        validate_key(key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(Error::InvalidValue {
+                path: "$".into(),
+                reason: format!(
+                    "value is {} bytes of JSON; the limit is {} bytes (256 MiB): store large blobs in files and keep their paths here",
+                    value.len(),
+                    MAX_VALUE_BYTES
+                ),
+            });
+        }
+        self.check_writable()?;
+        let ticket = self.append(RecordKind::Put, key, value)?;
+        Counters::bump(&self.inner.counters.sets);
+        self.make_durable(ticket)
+    }
+
+    /// Remove `key`. Returns whether it was live. Writes nothing if it was not.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], [`Error::ReadOnly`], I/O errors.
+    pub fn delete(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        self.check_writable()?;
+        let ticket = {
+            let w = self.inner.writer.lock();
+            if !self.inner.state.read().keydir.contains_key(key) {
+                return Ok(false);
+            }
+            self.append_locked(w, RecordKind::Delete, key, b"")?
+        };
+        Counters::bump(&self.inner.counters.deletes);
+        self.make_durable(ticket)?;
+        Ok(true)
+    }
+
+    fn append(&self, kind: RecordKind, key: &str, value: &[u8]) -> Result<u64> {
+        let w = self.inner.writer.lock();
+        self.append_locked(w, kind, key, value)
+    }
+
+    /// Append one record and publish it. Holding the writer mutex across both
+    /// keeps keydir order equal to log order.
+    fn append_locked(&self, mut w: parking_lot::MutexGuard<'_, Writer>, kind: RecordKind, key: &str, value: &[u8]) -> Result<u64> {
+        // Checked again under the mutex: close() takes it to flip the flag.
+        self.check_open()?;
+        let w = &mut *w;
+        w.buf.clear();
+        encode_record(&mut w.buf, kind, w.seq, 0, key, value);
+        let offset = w.end;
+        w.medium.write_all_at(&w.buf, offset).map_err(|e| Error::io(self.name(), e))?;
+        w.end += w.buf.len() as u64;
+        w.seq += 1;
+        let loc = Loc {
+            offset,
+            value_len: value.len() as u32,
+        };
+        let old = {
+            let mut st = self.inner.state.write();
+            match kind {
+                RecordKind::Put => match st.keydir.get_mut(key) {
+                    Some(slot) => Some(std::mem::replace(slot, loc)),
+                    None => {
+                        st.keydir.insert(key.into(), loc);
+                        None
+                    }
+                },
+                RecordKind::Delete => st.keydir.remove(key),
+            }
+        };
+        let live = &self.inner.live_bytes;
+        if let Some(old) = old {
+            live.fetch_sub(old.record_len(key), Ordering::Relaxed);
+        }
+        if kind == RecordKind::Put {
+            live.fetch_add(loc.record_len(key), Ordering::Relaxed);
+        }
+        Ok(self.inner.sync.note_write())
+    }
+
+    fn make_durable(&self, ticket: u64) -> Result<()> {
+        if self.inner.fsync == FsyncPolicy::Always {
+            self.inner.sync_until(ticket)?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` keys starting with `prefix`, in key order, strictly after
+    /// `after` when given (a paging cursor).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn keys_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.check_open()?;
+        let st = self.inner.state.read();
+        Ok(range_from(&st.keydir, prefix, after)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, _)| String::from(&**k))
+            .collect())
+    }
+
+    /// Up to `limit` `(key, value)` pairs starting with `prefix`, in key order,
+    /// strictly after `after` when given. Locations are taken under one read
+    /// lock and values read after it is released.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], corruption or I/O errors while reading values.
+    pub fn items_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, ValueBuf)>> {
+        self.check_open()?;
+        let (locs, medium) = {
+            let st = self.inner.state.read();
+            let locs: Vec<(String, Loc)> = range_from(&st.keydir, prefix, after)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .take(limit)
+                .map(|(k, l)| (String::from(&**k), *l))
+                .collect();
+            (locs, st.medium.clone())
+        };
+        locs.into_iter()
+            .map(|(k, loc)| {
+                let v = self.read_value(&medium, &k, loc)?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    /// Force everything written so far to stable storage.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], I/O errors.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        self.inner.flush()
+    }
+
+    /// Counters and sizes.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn stats(&self) -> Result<Stats> {
+        self.check_open()?;
+        let c = &self.inner.counters;
+        let keys = self.len() as u64;
+        let file_bytes = self.inner.writer.lock().end;
+        Ok(Stats {
+            keys,
+            gets: c.gets.load(Ordering::Relaxed),
+            sets: c.sets.load(Ordering::Relaxed),
+            deletes: c.deletes.load(Ordering::Relaxed),
+            ops_per_sec: c.rate(),
+            uptime_s: c.started.elapsed().as_secs_f64(),
+            file_bytes,
+            live_bytes: self.inner.live_bytes.load(Ordering::Relaxed) + crate::format::HEADER_LEN as u64,
+        })
+    }
+
+    /// Flush, stop the background flusher and release the writer lock.
+    /// Idempotent; every later call fails with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// The final flush's I/O error (the handle is closed regardless).
+    pub fn close(&self) -> Result<()> {
+        let inner = &self.inner;
+        {
+            let _w = inner.writer.lock();
+            if inner.closed.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+        }
+        drop(inner.stop_flusher.lock().take());
+        let result = if inner.read_only { Ok(()) } else { inner.flush() };
+        drop(inner.lock.lock().take());
+        result
+    }
+}
+
+impl Inner {
+    pub(super) fn current_medium(&self) -> Arc<Medium> {
+        self.state.read().medium.clone()
+    }
+
+    fn sync_until(&self, ticket: u64) -> Result<()> {
+        let name = self.path.clone().unwrap_or_default();
+        self.sync
+            .sync_until(ticket, || self.current_medium().sync_data())
+            .map_err(|e| Error::io(name, e))
+    }
+
+    fn flush(&self) -> Result<()> {
+        let name = self.path.clone().unwrap_or_default();
+        self.sync
+            .sync_all(|| self.current_medium().sync_data())
+            .map_err(|e| Error::io(name, e))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) && !self.read_only {
+            let _ = self.flush();
+        }
+    }
+}
+
+/// Background thread for `FsyncPolicy::Periodic`: syncs when dirty, every
+/// interval. Holds only a weak reference, and stops when the sender is dropped
+/// (close) or the database is gone.
+fn spawn_flusher(inner: Weak<Inner>, every: Duration) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new().name("ferrumdb-flush".into()).spawn(move || loop {
+        match rx.recv_timeout(every) {
+            Err(RecvTimeoutError::Timeout) => {
+                let Some(inner) = inner.upgrade() else { break };
+                if inner.sync.is_dirty() && !inner.closed.load(Ordering::Acquire) {
+                    // An error here resurfaces on the next flush/close/always-write.
+                    let _ = inner.flush();
+                }
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    });
+    // If no thread can be spawned, data still reaches the OS on every write and
+    // flush/close still sync; only the power-loss window widens.
+    drop(spawned);
+    tx
+}
+
+fn range_from<'a>(keydir: &'a Keydir, prefix: &'a str, after: Option<&'a str>) -> std::collections::btree_map::Range<'a, Box<str>, Loc> {
+    match after {
+        Some(a) if a >= prefix => keydir.range::<str, _>((Bound::Excluded(a), Bound::Unbounded)),
+        _ => keydir.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)),
+    }
+}
+
+/// Keys are non-empty and at most [`MAX_KEY_BYTES`] of UTF-8.
+///
+/// # Errors
+/// [`Error::InvalidKey`] saying which rule was broken.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey {
+            reason: "keys must be non-empty strings".into(),
+        });
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::InvalidKey {
+            reason: format!("key is {} bytes of UTF-8; the limit is {MAX_KEY_BYTES} bytes (64 KiB)", key.len()),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! The database proper: a key directory over a storage log.
+//!
+//! `Database` owns the write path (append, then publish in the keydir), the
+//! read path (keydir lookup, then a positional read verified by checksum),
+//! durability (group commit and a periodic flusher), compaction and counters.
+
+mod compact;
+mod db;
+mod keydir;
+mod stats;
+
+pub use db::{Database, ValueBuf};
+pub use keydir::Loc;
+pub use stats::Stats;
+
+#[doc(hidden)]
+pub use compact::CompactCrashPoint;

@@ -1,0 +1,140 @@
+//! The one public error type of the crate and its `Result` alias.
+//!
+//! Every variant is something a caller can act on; messages say what happened,
+//! where, and what to do. Lower layers' private errors gain file and offset
+//! context before they cross into this type.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Crate-wide result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in FerrumDB.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A record or header failed its checksum or is malformed somewhere other than
+    /// the torn tail of the log. Nothing past `offset` is served; `ferrumdb check`
+    /// lists the intact records.
+    Corruption {
+        /// The damaged file.
+        file: PathBuf,
+        /// Byte offset of the first damaged record.
+        offset: u64,
+        /// What exactly failed.
+        reason: String,
+    },
+    /// The file was written by a newer format version than this build reads.
+    UnsupportedVersion {
+        /// The file.
+        file: PathBuf,
+        /// Version found in the header.
+        found: u16,
+        /// Newest version this build understands.
+        supported: u16,
+    },
+    /// Another process holds the single-writer lock.
+    Locked {
+        /// The database path.
+        path: PathBuf,
+        /// The holder's process id, when the lock file names one.
+        pid: Option<u32>,
+    },
+    /// The handle was closed; open the database again.
+    Closed,
+    /// A write was attempted on a handle opened with `read_only`.
+    ReadOnly,
+    /// The handle was inherited through `fork()` and must not be used in the child.
+    Forked,
+    /// A key is empty or longer than [`crate::MAX_KEY_BYTES`].
+    InvalidKey {
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A value cannot be stored (not JSON, or too large).
+    InvalidValue {
+        /// Where in the value (`$` for the whole value).
+        path: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A configuration string (fsync policy, env var) could not be parsed.
+    InvalidConfig(String),
+    /// An operating-system I/O error, with the file it happened on.
+    Io {
+        /// The file involved, when known.
+        path: Option<PathBuf>,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            path: Some(path.into()),
+            source,
+        }
+    }
+
+    pub(crate) fn corruption(file: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+        Error::Corruption {
+            file: file.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Corruption { file, offset, reason } => write!(
+                f,
+                "{reason} in {} at offset {offset}; run `ferrumdb check {}` to list intact records",
+                file.display(),
+                file.display()
+            ),
+            Error::UnsupportedVersion { file, found, supported } => write!(
+                f,
+                "{} uses on-disk format version {found}, but this FerrumDB reads versions up to {supported}; upgrade ferrumdb",
+                file.display()
+            ),
+            Error::Locked { path, pid } => {
+                write!(f, "{} is open for writing by another process", path.display())?;
+                if let Some(pid) = pid {
+                    write!(f, " (pid {pid})")?;
+                }
+                write!(f, "; close it there, or open with read_only=True")
+            }
+            Error::Closed => write!(f, "the database is closed; open it again to keep using it"),
+            Error::ReadOnly => write!(f, "the database was opened read-only; open it without read_only to write"),
+            Error::Forked => write!(
+                f,
+                "this handle was opened in the parent process and cannot be used after fork(); open the database again in the child"
+            ),
+            Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
+            Error::InvalidValue { path, reason } => write!(f, "invalid value at {path}: {reason}"),
+            Error::InvalidConfig(msg) => write!(f, "invalid configuration: {msg}"),
+            Error::Io { path: Some(p), source } => write!(f, "I/O error on {}: {source}", p.display()),
+            Error::Io { path: None, source } => write!(f, "I/O error: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(source: io::Error) -> Self {
+        Error::Io { path: None, source }
+    }
+}

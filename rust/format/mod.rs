@@ -1,0 +1,43 @@
+//! Bytes on disk, and nothing else: the file header and the log record.
+//!
+//! A database file is a 64-byte header followed by records appended one after
+//! another (a Bitcask log). All integers are little-endian.
+//!
+//! ```text
+//! File header (64 bytes)
+//!   0  magic        8  b"FERRUMDB"
+//!   8  version      u16  format version, currently 1; newer versions are refused
+//!  10  flags        u16  bit 0: encrypted (reserved, issue #4); other bits must be 0
+//!  12  header_len   u32  64; room for KDF salt and key check later
+//!  16  generation   u64  incremented by every compaction rewrite
+//!  24  reserved     36   zero
+//!  60  crc32c       u32  CRC32C of bytes 0..60
+//!
+//! Record (32-byte header + key + value)
+//!   0  crc32c       u32  CRC32C of bytes 4..end of record (header rest, key, value)
+//!   4  kind         u8   1 = put, 2 = delete (tombstone); 3 = batch reserved for transactions
+//!   5  flags        u8   0 (reserved: encrypted payload, compressed value)
+//!   6  reserved     u16  0
+//!   8  seq          u64  write sequence number, strictly increasing in a file
+//!  16  expires_at   u64  Unix milliseconds after which the key is dead; 0 = never (TTL, issue #3)
+//!  24  key_len      u32  1..=65536, key is UTF-8
+//!  28  value_len    u32  0 for a delete; otherwise the length of the JSON value
+//!  32  key bytes, then value bytes (one JSON document, UTF-8)
+//! ```
+//!
+//! Recovery rule: a record that fails to decode counts as a *torn tail* (cut
+//! off by a crash, truncated on open) only if it runs past the end of the file,
+//! ends exactly there, or everything after its start is zero bytes. Anywhere
+//! else it is corruption. Hint files (issue #6) will get their own header magic.
+
+mod header;
+mod record;
+
+pub use header::{FileHeader, HEADER_LEN, MAGIC, VERSION};
+pub use record::{encode_record, DecodeError, Record, RecordHeader, RecordKind, RECORD_HEADER_LEN};
+
+/// Largest key, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 64 * 1024;
+
+/// Largest value, in JSON bytes.
+pub const MAX_VALUE_BYTES: usize = 256 * 1024 * 1024;

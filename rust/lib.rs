@@ -1,0 +1,171 @@
+//! FerrumDB: a zero-setup embedded document database with a Bitcask-style core.
+//!
+//! Documents are JSON values stored in an append-only log; an in-memory key
+//! directory maps each key to its latest record on disk, so values never need
+//! to fit in memory. Every record is checksummed, a torn tail from a crash is
+//! cut off on open, one process writes at a time (an OS lock), and compaction
+//! rewrites live data crash-safely.
+//!
+//! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
+//! sync) → [`engine`] (keydir + log = database) → bindings (`python`, `cli`).
+//!
+//! ```
+//! # fn main() -> ferrumdb::Result<()> {
+//! let db = ferrumdb::FerrumDB::open(ferrumdb::Config::new().in_memory())?;
+//! # futures_lite_block_on(async {
+//! db.set("user:1", &serde_json::json!({"name": "alice"})).await?;
+//! assert_eq!(db.get("user:1").await?, Some(serde_json::json!({"name": "alice"})));
+//! # Ok::<(), ferrumdb::Error>(())
+//! # })?;
+//! # Ok(())
+//! # }
+//! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output { ferrumdb::block_on(f) }
+//! ```
+//!
+//! Non-goals of this core: a query language beyond JSON filters, multi-process
+//! writers, network replication.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod config;
+pub mod engine;
+mod error;
+pub mod format;
+#[cfg(feature = "python")]
+mod python;
+pub mod storage;
+
+pub use config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
+pub use engine::{Database, Stats};
+pub use error::{Error, Result};
+pub use format::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
+
+use serde_json::Value;
+
+/// The Rust face of FerrumDB: `serde_json::Value` documents and async methods.
+///
+/// The async methods do their (short, positional) file I/O inline rather than
+/// on a thread pool, so they work under any executor without a runtime
+/// dependency; under `FsyncPolicy::Always` a set waits for `fdatasync`, so call
+/// it from a blocking-friendly context. [`FerrumDB::database`] gives the
+/// synchronous engine.
+#[derive(Debug, Clone)]
+pub struct FerrumDB {
+    db: Database,
+}
+
+impl FerrumDB {
+    /// Open the database described by `config`.
+    ///
+    /// # Errors
+    /// See [`Database::open`].
+    pub fn open(config: Config) -> Result<Self> {
+        Ok(FerrumDB {
+            db: Database::open(&config)?,
+        })
+    }
+
+    /// Open `ferrum.db` in the current directory with default settings.
+    ///
+    /// # Errors
+    /// See [`Database::open`].
+    pub fn open_default() -> Result<Self> {
+        Self::open(Config::new())
+    }
+
+    /// Open `ferrum.db` with the fsync policy taken from `FERRUMDB_FSYNC`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an unknown policy; see [`Database::open`].
+    pub fn open_from_env() -> Result<Self> {
+        Self::open(Config::new().with_env()?)
+    }
+
+    /// The synchronous engine underneath.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Store `value` under `key`.
+    ///
+    /// # Errors
+    /// See [`Database::put_raw`].
+    pub async fn set(&self, key: &str, value: &Value) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::InvalidValue {
+            path: "$".into(),
+            reason: e.to_string(),
+        })?;
+        self.db.put_raw(key, &bytes)
+    }
+
+    /// The value under `key`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Corruption`] if the stored record is damaged; see [`Database::get_raw`].
+    pub async fn get(&self, key: &str) -> Result<Option<Value>> {
+        match self.db.get_raw(key)? {
+            None => Ok(None),
+            Some(buf) => serde_json::from_slice(buf.as_bytes()).map(Some).map_err(|e| {
+                Error::corruption(self.db.path().unwrap_or(std::path::Path::new(":memory:")), 0, format!("stored value under {key:?} is not JSON: {e}"))
+            }),
+        }
+    }
+
+    /// Remove `key`; returns whether it existed.
+    ///
+    /// # Errors
+    /// See [`Database::delete`].
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        self.db.delete(key)
+    }
+
+    /// Rewrite the log with live data only.
+    ///
+    /// # Errors
+    /// See [`Database::compact`].
+    pub async fn compact(&self) -> Result<()> {
+        self.db.compact()
+    }
+
+    /// Force all writes to stable storage.
+    ///
+    /// # Errors
+    /// See [`Database::flush`].
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush()
+    }
+
+    /// Flush and release the database.
+    ///
+    /// # Errors
+    /// See [`Database::close`].
+    pub async fn close(&self) -> Result<()> {
+        self.db.close()
+    }
+}
+
+/// Drive a future to completion on the current thread. FerrumDB's futures
+/// never wait on wakeups, so this is all a synchronous caller needs.
+pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
+    use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+    fn noop_raw() -> RawWaker {
+        fn clone(_: *const ()) -> RawWaker {
+            noop_raw()
+        }
+        fn noop(_: *const ()) {}
+        static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    // SAFETY: the vtable functions ignore the data pointer and do nothing.
+    let waker = unsafe { Waker::from_raw(noop_raw()) };
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,616 @@
+//! Python value <-> JSON bytes conversion for the document hot path.
+//!
+//! Owns the only translation between Python objects and stored JSON. It transcodes directly:
+//! `py_to_json` walks the Python objects and writes bytes through serde_json's formatter, and
+//! `json_to_py` drives serde_json's parser with a visitor that builds Python objects as it goes.
+//! No `serde_json::Value`, pythonize round trip or Python `json` module sits in between.
+
+use std::cell::Cell;
+use std::fmt::{self, Write as _};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyNone, PyString, PyTuple, PyType};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::ser::{CompactFormatter, Formatter};
+
+/// Most containers (dict, list, tuple) that may be nested inside one another in a stored value.
+///
+/// 127 rather than a round 256: serde_json's parser (built without its `unbounded_depth`
+/// feature) refuses the 128th nested level, so anything deeper could be written but never read
+/// back by [`json_to_py`]. Keeping the writer's limit equal to the reader's makes every accepted
+/// value readable.
+pub const MAX_DEPTH: usize = 127;
+
+/// Why a Python value was rejected.
+///
+/// `path` names the offending place, like `$`, `$.address.city`, `$.tags[2]` or
+/// `$["a key with spaces"]`. `message` is the complete sentence shown to the user and already
+/// contains `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertError {
+    pub kind: ConvertErrorKind,
+    pub path: String,
+    pub message: String,
+}
+
+/// Which Python exception a [`ConvertError`] becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvertErrorKind {
+    /// The value has a type JSON cannot hold (-> `TypeError`).
+    Type,
+    /// The type is fine but this value is not (NaN, huge int, lone surrogate, cycle, too deep)
+    /// (-> `ValueError`).
+    Value,
+}
+
+impl ConvertError {
+    /// The Python exception for this error: `TypeError` or `ValueError` carrying `message`.
+    pub fn into_pyerr(self) -> PyErr {
+        match self.kind {
+            ConvertErrorKind::Type => PyTypeError::new_err(self.message),
+            ConvertErrorKind::Value => PyValueError::new_err(self.message),
+        }
+    }
+}
+
+impl fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConvertError {}
+
+impl From<ConvertError> for PyErr {
+    fn from(err: ConvertError) -> PyErr {
+        err.into_pyerr()
+    }
+}
+
+/// Serialise a Python object to compact JSON bytes, appending to `out` (so callers can reuse a
+/// buffer).
+///
+/// Accepted: `dict` with `str` keys, `list`, `tuple` (as an array), `str`, `int` in
+/// `-2**63 ..= 2**64-1`, finite `float`, `bool`, `None`, and subclasses of these containers and
+/// scalars (an `IntEnum` is written as its int, a namedtuple as an array), nested at most
+/// [`MAX_DEPTH`] containers deep. Dict order is kept. Strings, ints and floats are written by
+/// serde_json, so the bytes equal serde_json's rendering of the same value. No Python code runs
+/// while a value is accepted. On error `out` may hold a partial document; discard it.
+pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
+    let mut encoder = Encoder {
+        out,
+        open: [0; MAX_DEPTH],
+        depth: 0,
+    };
+    encoder.value(obj).map_err(|fail| fail.finish())
+}
+
+/// Decode JSON bytes straight into Python objects.
+///
+/// Objects become `dict` in document order (a repeated key keeps its first position and its
+/// last value, as `json.loads` does), arrays `list`, integers that fit `i64` or `u64` `int`,
+/// every other number `float`. Malformed JSON (including trailing data, lone surrogate escapes
+/// and nesting deeper than [`MAX_DEPTH`]) raises `ValueError` naming line and column.
+pub fn json_to_py(py: Python<'_>, json: &[u8]) -> PyResult<Py<PyAny>> {
+    let pending = Cell::new(None);
+    let seed = ValueSeed {
+        py,
+        pending: &pending,
+    };
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let decoded = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match decoded {
+        Ok(value) => Ok(value.unbind()),
+        Err(err) => Err(pending.take().unwrap_or_else(|| invalid_json(&err))),
+    }
+}
+
+/// Check that `text` is exactly one valid JSON document; the caller then stores `text`'s bytes
+/// unchanged. Otherwise `ValueError` naming line and column.
+///
+/// It accepts exactly what [`json_to_py`] can read back. That is stricter than
+/// `serde_json::from_str::<IgnoredAny>`, which skips string and number contents and so lets
+/// `"\ud800"` (lone surrogate) and `1e400` (out of f64 range) through.
+pub fn validate_json(text: &str) -> PyResult<()> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    Checked
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|err| invalid_json(&err))
+}
+
+fn invalid_json(err: &serde_json::Error) -> PyErr {
+    PyValueError::new_err(format!("invalid JSON: {err}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Python -> JSON
+
+/// One step of a path, collected from the failing value outwards while the error propagates,
+/// so the success path never builds one.
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A rejection before its path is known. Boxed so `Result<(), Box<Fail>>` stays one word.
+struct Fail {
+    kind: ConvertErrorKind,
+    /// Text before the path, like `cannot store value of type datetime`.
+    what: String,
+    /// Text after the path, like `: convert it first, e.g. value.isoformat()`.
+    why: String,
+    /// Path from the failing value up to the root.
+    rev_path: Vec<Seg>,
+}
+
+type Step = Result<(), Box<Fail>>;
+
+impl Fail {
+    fn new(kind: ConvertErrorKind, what: String, why: &str) -> Box<Fail> {
+        Box::new(Fail {
+            kind,
+            what,
+            why: why.to_owned(),
+            rev_path: Vec::new(),
+        })
+    }
+
+    fn within(mut self: Box<Self>, seg: Seg) -> Box<Self> {
+        self.rev_path.push(seg);
+        self
+    }
+
+    /// serde_json cannot fail writing a `str` or number into a `Vec`; this keeps such an
+    /// impossible error an error rather than a panic.
+    fn write(err: impl fmt::Display) -> Box<Fail> {
+        Fail::new(
+            ConvertErrorKind::Value,
+            format!("internal error writing JSON ({err})"),
+            "",
+        )
+    }
+
+    fn finish(self: Box<Self>) -> ConvertError {
+        let path = render_path(&self.rev_path);
+        let message = format!("{} at {}{}", self.what, path, self.why);
+        ConvertError {
+            kind: self.kind,
+            path,
+            message,
+        }
+    }
+}
+
+fn render_path(rev_path: &[Seg]) -> String {
+    let mut path = String::from("$");
+    for seg in rev_path.iter().rev() {
+        match seg {
+            Seg::Index(i) => {
+                let _ = write!(path, "[{i}]");
+            }
+            Seg::Key(key) if is_identifier(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Seg::Key(key) => {
+                path.push('[');
+                path.push_str(&serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}")));
+                path.push(']');
+            }
+        }
+    }
+    path
+}
+
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+struct Encoder<'o> {
+    out: &'o mut Vec<u8>,
+    /// Addresses of the containers being written, outermost first: `open[..depth]`. A container
+    /// met again while it is still open is a cycle; a shared but finished one is not.
+    open: [usize; MAX_DEPTH],
+    depth: usize,
+}
+
+impl Encoder<'_> {
+    fn value(&mut self, obj: &Bound<'_, PyAny>) -> Step {
+        // Exact types first: one pointer compare each, in order of how common they are.
+        if let Ok(s) = obj.cast_exact::<PyString>() {
+            self.str(s)
+        } else if let Ok(d) = obj.cast_exact::<PyDict>() {
+            self.dict(d)
+        } else if obj.is_exact_instance_of::<PyInt>() {
+            self.int(obj)
+        } else if let Ok(f) = obj.cast_exact::<PyFloat>() {
+            self.float(f)
+        } else if let Ok(l) = obj.cast_exact::<PyList>() {
+            self.seq(obj, l.iter())
+        } else if let Ok(b) = obj.cast_exact::<PyBool>() {
+            self.out
+                .extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+            Ok(())
+        } else if obj.is_none() {
+            self.out.extend_from_slice(b"null");
+            Ok(())
+        } else if let Ok(t) = obj.cast_exact::<PyTuple>() {
+            self.seq(obj, t.iter())
+        }
+        // Subclasses: str/int enums, OrderedDict, defaultdict, namedtuple, ... (bool cannot be
+        // subclassed and was handled above, so `int` here never sees True/False.)
+        else if let Ok(s) = obj.cast::<PyString>() {
+            self.str(s)
+        } else if let Ok(d) = obj.cast::<PyDict>() {
+            self.dict(d)
+        } else if let Ok(l) = obj.cast::<PyList>() {
+            self.seq(obj, l.iter())
+        } else if let Ok(t) = obj.cast::<PyTuple>() {
+            self.seq(obj, t.iter())
+        } else if obj.is_instance_of::<PyInt>() {
+            self.int(obj)
+        } else if let Ok(f) = obj.cast::<PyFloat>() {
+            self.float(f)
+        } else {
+            Err(unsupported_type(obj))
+        }
+    }
+
+    fn str(&mut self, s: &Bound<'_, PyString>) -> Step {
+        match s.to_str() {
+            Ok(text) => write_str(self.out, text),
+            Err(_) => Err(Fail::new(
+                ConvertErrorKind::Value,
+                "cannot store str".to_owned(),
+                ": it contains a lone surrogate and cannot be encoded as UTF-8",
+            )),
+        }
+    }
+
+    fn int(&mut self, obj: &Bound<'_, PyAny>) -> Step {
+        let written = if let Ok(v) = obj.extract::<i64>() {
+            CompactFormatter.write_i64(&mut *self.out, v)
+        } else if let Ok(v) = obj.extract::<u64>() {
+            CompactFormatter.write_u64(&mut *self.out, v)
+        } else {
+            return Err(Fail::new(
+                ConvertErrorKind::Value,
+                format!("cannot store int {}", short_repr(obj)),
+                ": out of range, JSON integers here must be between -2**63 and 2**64-1; \
+                 store it as str(value)",
+            ));
+        };
+        written.map_err(Fail::write)
+    }
+
+    fn float(&mut self, f: &Bound<'_, PyFloat>) -> Step {
+        let v = f.value();
+        if !v.is_finite() {
+            return Err(Fail::new(
+                ConvertErrorKind::Value,
+                format!("cannot store float {}", short_repr(f.as_any())),
+                ": JSON has no NaN/Infinity",
+            ));
+        }
+        CompactFormatter
+            .write_f64(&mut *self.out, v)
+            .map_err(Fail::write)
+    }
+
+    fn dict(&mut self, d: &Bound<'_, PyDict>) -> Step {
+        self.enter(d.as_any())?;
+        self.out.push(b'{');
+        let mut first = true;
+        for (key, value) in d.iter() {
+            if !first {
+                self.out.push(b',');
+            }
+            first = false;
+            let key = dict_key(&key)?;
+            write_str(self.out, key)?;
+            self.out.push(b':');
+            self.value(&value)
+                .map_err(|fail| fail.within(Seg::Key(key.to_owned())))?;
+        }
+        self.out.push(b'}');
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn seq<'py>(
+        &mut self,
+        container: &Bound<'py, PyAny>,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+    ) -> Step {
+        self.enter(container)?;
+        self.out.push(b'[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.value(&item).map_err(|fail| fail.within(Seg::Index(i)))?;
+        }
+        self.out.push(b']');
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Open a container; the caller closes it with `self.depth -= 1`.
+    fn enter(&mut self, container: &Bound<'_, PyAny>) -> Step {
+        let addr = container.as_ptr() as usize;
+        if self.open[..self.depth].contains(&addr) {
+            return Err(Fail::new(
+                ConvertErrorKind::Value,
+                "circular reference".to_owned(),
+                ": the value contains itself",
+            ));
+        }
+        if self.depth == MAX_DEPTH {
+            return Err(Fail::new(
+                ConvertErrorKind::Value,
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                ": flatten the value or store the inner part separately",
+            ));
+        }
+        self.open[self.depth] = addr;
+        self.depth += 1;
+        Ok(())
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) -> Step {
+    // serde_json's own escaping, so stored strings are byte-identical to serde_json output.
+    serde_json::to_writer(out, s).map_err(Fail::write)
+}
+
+/// The text of a dict key, or the error for the dict's path (the caller adds no segment).
+fn dict_key<'a>(key: &'a Bound<'_, PyAny>) -> Result<&'a str, Box<Fail>> {
+    let Ok(s) = key.cast::<PyString>() else {
+        return Err(Fail::new(
+            ConvertErrorKind::Type,
+            format!(
+                "cannot store dict key {} of type {}",
+                short_repr(key),
+                type_name(key)
+            ),
+            ": JSON object keys must be str; convert it first, e.g. str(key)",
+        ));
+    };
+    s.to_str().map_err(|_| {
+        Fail::new(
+            ConvertErrorKind::Value,
+            format!("cannot store dict key {}", short_repr(key)),
+            ": it contains a lone surrogate and cannot be encoded as UTF-8",
+        )
+    })
+}
+
+fn unsupported_type(obj: &Bound<'_, PyAny>) -> Box<Fail> {
+    Fail::new(
+        ConvertErrorKind::Type,
+        format!("cannot store value of type {}", type_name(obj)),
+        conversion_hint(&obj.get_type()),
+    )
+}
+
+/// Suggestion for a rejected type, found by walking its MRO so subclasses get it too.
+fn conversion_hint(ty: &Bound<'_, PyType>) -> &'static str {
+    for base in ty.mro().iter() {
+        let Ok(base) = base.cast::<PyType>() else {
+            continue;
+        };
+        let (Ok(module), Ok(name)) = (base.module(), base.qualname()) else {
+            continue;
+        };
+        let (Ok(module), Ok(name)) = (module.to_str(), name.to_str()) else {
+            continue;
+        };
+        match (module, name) {
+            ("datetime", "datetime" | "date" | "time") => {
+                return ": convert it first, e.g. value.isoformat()";
+            }
+            ("builtins", "bytes" | "bytearray" | "memoryview") => {
+                return ": decode or base64-encode it first";
+            }
+            ("builtins", "set" | "frozenset") => {
+                return ": convert it first, e.g. list(value)";
+            }
+            ("decimal", "Decimal") => return ": convert it first, e.g. float(value) or str(value)",
+            ("uuid", "UUID") => return ": convert it first, e.g. str(value)",
+            _ => {}
+        }
+    }
+    ": convert it to dict, list, str, int, float, bool or None"
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .qualname()
+        .map_or_else(|_| "<unknown>".to_owned(), |name| name.to_string())
+}
+
+/// `repr(obj)` for messages, cut short so a huge int or key cannot flood the message.
+fn short_repr(obj: &Bound<'_, PyAny>) -> String {
+    const MAX_CHARS: usize = 60;
+    let Ok(repr) = obj.repr() else {
+        return format!("<{} that has no repr>", type_name(obj));
+    };
+    let repr = repr.to_string_lossy();
+    if repr.chars().count() <= MAX_CHARS {
+        repr.into_owned()
+    } else {
+        let head: String = repr.chars().take(MAX_CHARS).collect();
+        format!("{head}...")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON -> Python
+
+/// Builds the Python object for one JSON value. A Python error met while building (only
+/// `MemoryError` in practice) is parked in `pending` so it reaches the caller unchanged instead
+/// of as a serde message.
+#[derive(Clone, Copy)]
+struct ValueSeed<'a, 'py> {
+    py: Python<'py>,
+    pending: &'a Cell<Option<PyErr>>,
+}
+
+impl ValueSeed<'_, '_> {
+    fn fail<E: de::Error>(&self, err: PyErr) -> E {
+        self.pending.set(Some(err));
+        E::custom("Python error while building the value")
+    }
+}
+
+impl<'de, 'py> DeserializeSeed<'de> for ValueSeed<'_, 'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, 'py> Visitor<'de> for ValueSeed<'_, 'py> {
+    type Value = Bound<'py, PyAny>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(PyBool::new(self.py, v).to_owned().into_any())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(PyInt::new(self.py, v).into_any())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(PyInt::new(self.py, v).into_any())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(PyFloat::new(self.py, v).into_any())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.py, v).into_any())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.py, v).into_any())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(PyNone::get(self.py).to_owned().into_any())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // JSON gives no length up front: gather, then build the list at its final size.
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self)? {
+            items.push(item);
+        }
+        PyList::new(self.py, items)
+            .map(Bound::into_any)
+            .map_err(|err| self.fail(err))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let dict = PyDict::new(self.py);
+        while let Some(key) = map.next_key_seed(KeySeed(self.py))? {
+            let value = map.next_value_seed(self)?;
+            dict.set_item(key, value).map_err(|err| self.fail(err))?;
+        }
+        Ok(dict.into_any())
+    }
+}
+
+/// An object key, straight to a Python `str` without an intermediate `String` when the key has
+/// no escapes (serde_json then lends a slice of the input).
+struct KeySeed<'py>(Python<'py>);
+
+impl<'de, 'py> DeserializeSeed<'de> for KeySeed<'py> {
+    type Value = Bound<'py, PyString>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de, 'py> Visitor<'de> for KeySeed<'py> {
+    type Value = Bound<'py, PyString>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.0, v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(PyString::new(self.0, v))
+    }
+}
+
+/// Parses every value as `json_to_py` would (strings unescaped and surrogate-checked, numbers
+/// range-checked) but keeps nothing.
+struct Checked;
+
+impl<'de> DeserializeSeed<'de> for Checked {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Checked)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Checked)?.is_some() {
+            map.next_value_seed(Checked)?;
+        }
+        Ok(())
+    }
+}

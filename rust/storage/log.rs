@@ -1,0 +1,255 @@
+//! A log file as a whole: create it with a header, open and validate it, replay
+//! its records in order (recovering a torn tail), and read one record back.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::format::{DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_HEADER_LEN};
+
+use super::{sync_parent_dir, Medium};
+
+/// A log opened and validated, ready for replay.
+#[derive(Debug)]
+pub struct OpenedLog {
+    /// The bytes.
+    pub medium: Medium,
+    /// Its header.
+    pub header: FileHeader,
+}
+
+/// `app.db` -> `app.db.compact`, the file a compaction writes before renaming it into place.
+pub fn compact_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".compact");
+    PathBuf::from(s)
+}
+
+fn map_decode(file: &Path, offset: u64, e: DecodeError) -> Error {
+    match e {
+        DecodeError::UnsupportedVersion(found) => Error::UnsupportedVersion {
+            file: file.to_path_buf(),
+            found,
+            supported: crate::format::VERSION,
+        },
+        DecodeError::BadMagic => Error::corruption(file, offset, "not a FerrumDB database file (bad magic)"),
+        DecodeError::Truncated if offset == 0 => Error::corruption(file, 0, "truncated file header"),
+        DecodeError::Checksum if offset == 0 => Error::corruption(file, 0, "file header checksum mismatch"),
+        other => Error::corruption(file, offset, format!("record {other}")),
+    }
+}
+
+/// Write a fresh log containing only a header at `path`, durably.
+///
+/// # Errors
+/// I/O errors, with the path.
+pub fn create_log(path: &Path, generation: u64) -> Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let medium = Medium::Disk(file);
+    medium
+        .write_all_at(&FileHeader::new(generation).encode(), 0)
+        .and_then(|()| medium.sync_data())
+        .and_then(|()| sync_parent_dir(path))
+        .map_err(|e| Error::io(path, e))?;
+    match medium {
+        Medium::Disk(f) => Ok(f),
+        Medium::Memory(_) => unreachable!("created as a disk medium"),
+    }
+}
+
+/// Open the log at `path` and validate its header. A missing file is created
+/// (unless `read_only`); an empty file (e.g. from `tempfile.mkstemp`) gets a header.
+///
+/// # Errors
+/// [`Error::Corruption`] / [`Error::UnsupportedVersion`] for a bad header, I/O errors otherwise.
+pub fn open_log(path: &Path, read_only: bool) -> Result<OpenedLog> {
+    let opened = OpenOptions::new().read(true).write(!read_only).open(path);
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => create_log(path, 0)?,
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let medium = Medium::Disk(file);
+    if len == 0 && !read_only {
+        medium
+            .write_all_at(&FileHeader::new(0).encode(), 0)
+            .and_then(|()| medium.sync_data())
+            .map_err(|e| Error::io(path, e))?;
+    }
+    let mut head = [0u8; HEADER_LEN];
+    let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
+    let header = FileHeader::decode(head.get(..got).unwrap_or_default()).map_err(|e| map_decode(path, 0, e))?;
+    Ok(OpenedLog { medium, header })
+}
+
+fn read_up_to(m: &Medium, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let len = m.len()?;
+    let avail = usize::try_from(len.saturating_sub(offset)).unwrap_or(usize::MAX).min(buf.len());
+    if let Some(b) = buf.get_mut(..avail) {
+        m.read_exact_at(b, offset)?;
+    }
+    Ok(avail)
+}
+
+/// One record met during replay.
+#[derive(Debug)]
+pub struct ReplayItem<'a> {
+    /// Offset of the record's first byte.
+    pub offset: u64,
+    /// Decoded header.
+    pub header: RecordHeader,
+    /// The key.
+    pub key: &'a str,
+}
+
+/// Read records from `start` to the end of the log, in order, calling `visit`
+/// for each. Returns the offset just past the last good record.
+///
+/// A torn tail (see the format docs) ends the replay: with `repair` it is cut
+/// off the file; without, it is only skipped. Damage before the tail is
+/// [`Error::Corruption`] naming `name` and the offset.
+///
+/// # Errors
+/// Corruption or I/O errors.
+pub fn replay(medium: &Medium, name: &Path, start: u64, repair: bool, mut visit: impl FnMut(ReplayItem<'_>)) -> Result<u64> {
+    let file_len = medium.len().map_err(|e| Error::io(name, e))?;
+    let mut window = ReadWindow::new(medium, file_len);
+    let mut pos = start;
+    while pos < file_len {
+        let head = window.at(pos, RECORD_HEADER_LEN).map_err(|e| Error::io(name, e))?;
+        let header = match RecordHeader::parse(head) {
+            Ok(h) => h,
+            Err(e) => return end_of_log(medium, name, pos, file_len, None, e, repair),
+        };
+        let bytes = window.at(pos, header.record_len()).map_err(|e| Error::io(name, e))?;
+        match Record::decode(bytes) {
+            Ok(rec) => {
+                visit(ReplayItem {
+                    offset: pos,
+                    header: rec.header,
+                    key: rec.key,
+                });
+                pos += header.record_len() as u64;
+            }
+            Err(e) => return end_of_log(medium, name, pos, file_len, Some(header), e, repair),
+        }
+    }
+    Ok(pos)
+}
+
+/// Sequential reader over a medium in large chunks, so replay issues few
+/// syscalls however small the records are.
+struct ReadWindow<'m> {
+    medium: &'m Medium,
+    file_len: u64,
+    buf: Vec<u8>,
+    buf_start: u64,
+}
+
+impl<'m> ReadWindow<'m> {
+    const CHUNK: usize = 4 << 20;
+
+    fn new(medium: &'m Medium, file_len: u64) -> Self {
+        ReadWindow {
+            medium,
+            file_len,
+            buf: Vec::with_capacity(Self::CHUNK),
+            buf_start: 0,
+        }
+    }
+
+    /// Up to `len` bytes starting at `pos` (fewer only at the end of the file).
+    fn at(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
+        let want = usize::try_from(self.file_len.saturating_sub(pos)).unwrap_or(usize::MAX).min(len);
+        let buf_end = self.buf_start + self.buf.len() as u64;
+        if pos < self.buf_start || pos + want as u64 > buf_end {
+            let fill = usize::try_from(self.file_len - pos).unwrap_or(usize::MAX).min(want.max(Self::CHUNK));
+            self.buf.resize(fill, 0);
+            self.medium.read_exact_at(&mut self.buf, pos)?;
+            self.buf_start = pos;
+        }
+        let rel = usize::try_from(pos - self.buf_start).unwrap_or(0);
+        Ok(self.buf.get(rel..rel + want).unwrap_or_default())
+    }
+}
+
+/// Decide whether a record that failed to decode at `pos` is a torn tail or
+/// corruption, and act on it.
+fn end_of_log(
+    medium: &Medium,
+    name: &Path,
+    pos: u64,
+    file_len: u64,
+    parsed: Option<RecordHeader>,
+    err: DecodeError,
+    repair: bool,
+) -> Result<u64> {
+    let reaches_end = match parsed {
+        Some(h) => pos + h.record_len() as u64 >= file_len,
+        None => pos + RECORD_HEADER_LEN as u64 > file_len,
+    };
+    let torn = reaches_end || rest_is_zero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
+    if !torn {
+        return Err(map_decode(name, pos, err));
+    }
+    if repair {
+        medium.truncate(pos).map_err(|e| Error::io(name, e))?;
+    }
+    Ok(pos)
+}
+
+fn rest_is_zero(medium: &Medium, from: u64, to: u64) -> io::Result<bool> {
+    let mut buf = vec![0u8; 1 << 16];
+    let mut pos = from;
+    while pos < to {
+        let n = usize::try_from(to - pos).unwrap_or(usize::MAX).min(buf.len());
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        medium.read_exact_at(chunk, pos)?;
+        if chunk.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        pos += n as u64;
+    }
+    Ok(true)
+}
+
+/// Read the whole record at `offset` (whose size the caller knows from the
+/// key directory) into `buf`, verify it, and check it holds `key`.
+/// Returns the range of the value inside `buf`.
+///
+/// # Errors
+/// [`Error::Corruption`] if the record fails its checksum or holds another key.
+pub fn read_record(medium: &Medium, name: &Path, offset: u64, key: &str, value_len: u32, buf: &mut Vec<u8>) -> Result<std::ops::Range<usize>> {
+    let total = RECORD_HEADER_LEN + key.len() + value_len as usize;
+    buf.clear();
+    buf.resize(total, 0);
+    medium.read_exact_at(buf, offset).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            Error::corruption(name, offset, "record cut short (file truncated while open?)")
+        } else {
+            Error::io(name, e)
+        }
+    })?;
+    let rec = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
+    if rec.key != key || rec.header.kind != RecordKind::Put {
+        return Err(Error::corruption(name, offset, "record does not hold the expected key"));
+    }
+    let start = RECORD_HEADER_LEN + key.len();
+    Ok(start..total)
+}
+
+/// Read a file fully (used by tests and tools on small files).
+#[allow(dead_code)]
+pub(crate) fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    File::open(path)?.read_to_end(&mut v)?;
+    Ok(v)
+}

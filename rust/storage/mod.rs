@@ -1,0 +1,35 @@
+//! Files only: where log bytes live, how they are appended, read back, synced,
+//! recovered after a crash, and who may write them.
+//!
+//! Nothing here knows about keys being live or dead; the engine decides that.
+
+mod lock;
+mod log;
+mod medium;
+mod sync;
+
+pub use lock::WriterLock;
+pub use log::{compact_path, create_log, open_log, read_record, replay, OpenedLog, ReplayItem};
+pub use medium::Medium;
+pub use sync::GroupSync;
+
+use std::fs::File;
+use std::path::Path;
+
+/// fsync the directory holding `path`, so a create or rename in it is durable.
+/// A no-op where directories cannot be opened (Windows).
+pub fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, File::open::<&Path>);
+    }
+    Ok(())
+}
