@@ -25,7 +25,7 @@
 //! Non-goals of this core: a query language beyond JSON filters, multi-process
 //! writers, network replication.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
 pub mod cli;
