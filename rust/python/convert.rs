@@ -98,8 +98,12 @@ pub fn json_to_py(py: Python<'_>, json: &[u8]) -> PyResult<Py<PyAny>> {
         py,
         pending: &pending,
     };
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let decoded = seed.deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    // One UTF-8 check of the whole input lets serde_json lend string slices without checking
+    // each one again; invalid input takes the byte path so the error still names a position.
+    let decoded = match std::str::from_utf8(json) {
+        Ok(text) => decode(seed, serde_json::Deserializer::from_str(text)),
+        Err(_) => decode(seed, serde_json::Deserializer::from_slice(json)),
+    };
     match decoded {
         Ok(value) => Ok(value.unbind()),
         Err(err) => Err(pending.take().unwrap_or_else(|| invalid_json(&err))),
@@ -118,6 +122,15 @@ pub fn validate_json(text: &str) -> PyResult<()> {
         .deserialize(&mut de)
         .and_then(|()| de.end())
         .map_err(|err| invalid_json(&err))
+}
+
+fn decode<'de, 'py, R: serde_json::de::Read<'de>>(
+    seed: ValueSeed<'_, 'py>,
+    mut de: serde_json::Deserializer<R>,
+) -> serde_json::Result<Bound<'py, PyAny>> {
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 fn invalid_json(err: &serde_json::Error) -> PyErr {
@@ -363,8 +376,18 @@ impl Encoder<'_> {
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) -> Step {
-    // serde_json's own escaping, so stored strings are byte-identical to serde_json output.
-    serde_json::to_writer(out, s).map_err(Fail::write)
+    // serde_json escapes exactly `"`, `\\` and bytes below 0x20. A string with none of them is
+    // written verbatim in one copy (the bytes serde_json would produce, and far fewer small
+    // writes); anything else goes through serde_json's own escaping.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        serde_json::to_writer(out, s).map_err(Fail::write)
+    }
 }
 
 /// The text of a dict key, or the error for the dict's path (the caller adds no segment).

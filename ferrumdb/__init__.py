@@ -1,0 +1,45 @@
+"""FerrumDB: a zero-setup embedded document database for Python, with a Rust core.
+
+>>> import ferrumdb
+>>> with ferrumdb.open(":memory:") as db:
+...     db["user:1"] = {"name": "alice"}
+...     print(db["user:1"])
+{'name': 'alice'}
+"""
+
+from __future__ import annotations
+
+import os as _os
+
+from . import _native
+from .db import FerrumDB, open, open_from_env
+from .errors import (
+    ClosedError,
+    CorruptionError,
+    EncryptionError,
+    FerrumError,
+    LockedError,
+    ReadOnlyError,
+    TransactionConflict,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "FerrumDB",
+    "open",
+    "open_from_env",
+    "FerrumError",
+    "CorruptionError",
+    "EncryptionError",
+    "LockedError",
+    "ClosedError",
+    "ReadOnlyError",
+    "TransactionConflict",
+    "__version__",
+]
+
+# A handle inherited through fork() shares the parent's file offsets and lock;
+# the child must open its own. This marks every existing handle unusable there.
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_native._after_fork_in_child)

@@ -1,0 +1,80 @@
+"""Type stubs for the FerrumDB extension module (``ferrumdb._native``).
+
+The public API is :class:`ferrumdb.FerrumDB`, which subclasses :class:`Database`.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any, final
+
+__version__: str
+MAX_KEY_BYTES: int
+MAX_VALUE_BYTES: int
+
+class Database:
+    """Open handle to a FerrumDB database (use ``ferrumdb.open``)."""
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str] = ...,
+        *,
+        fsync: str | None = None,
+        read_only: bool = False,
+    ) -> Database: ...
+    def __getitem__(self, key: str, /) -> Any: ...
+    def __setitem__(self, key: str, value: Any, /) -> None: ...
+    def __delitem__(self, key: str, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def __iter__(self) -> ScanIterator: ...
+    def get(self, key: str, default: Any = None) -> Any:
+        """Value under ``key``, or ``default`` when it is missing."""
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store ``value`` under ``key``."""
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; returns whether it existed."""
+    def keys(self) -> list[str]:  # type: ignore[override]
+        """All keys, in key order, as a list."""
+    def count(self) -> int:
+        """Number of live keys."""
+    def scan(self, prefix: str = "") -> ScanIterator:
+        """Iterate ``(key, value)`` for keys starting with ``prefix``, in key order."""
+    def _iter_values(self) -> ScanIterator: ...
+    def _iter_items(self) -> ScanIterator: ...
+    def set_json(self, key: str, text: str) -> None:
+        """Store raw JSON text under ``key`` after checking it is one valid document."""
+    def get_json(self, key: str, default: Any = None) -> Any:
+        """The stored JSON text under ``key``, or ``default`` when it is missing."""
+    def compact(self) -> None:
+        """Rewrite the file with live data only."""
+    def flush(self) -> None:
+        """Force everything written to stable storage now."""
+    def stats(self) -> dict[str, Any]:
+        """Counters and sizes as a dict."""
+    def close(self) -> None:
+        """Flush and release the database; idempotent."""
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` has run (or the handle crossed a fork)."""
+    @property
+    def path(self) -> str:
+        """The database file, or ``":memory:"``."""
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused."""
+    @property
+    def fsync(self) -> str:
+        """The fsync policy, as the string ``open()`` accepts."""
+
+@final
+class ScanIterator:
+    """Iterator returned by ``iter(db)``, ``scan()``, ``values()`` and ``items()``."""
+
+    def __iter__(self) -> ScanIterator: ...
+    def __next__(self) -> Any: ...
+
+def _after_fork_in_child() -> None:
+    """Called in the child after ``fork()``."""
+
+def cli_main(argv: list[str]) -> int:
+    """Run the command-line interface with ``argv`` and return its exit status."""

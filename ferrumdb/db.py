@@ -1,0 +1,218 @@
+"""The :class:`FerrumDB` class: a persistent ``MutableMapping`` of JSON documents.
+
+The hot methods (``db[k]``, ``db[k] = v``, ``get``, ``in``, ``len``) are
+implemented natively in :mod:`ferrumdb._native` and inherited unchanged, so a
+lookup costs no extra Python frame. This module adds what Python users expect
+around them: the mapping mixins, views, context manager, ``repr``, a Jupyter
+summary, and guards against leaking, pickling and forking a handle.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import warnings
+from collections.abc import ItemsView, Iterator, Mapping, MutableMapping, ValuesView
+from typing import Any, Union
+
+from . import _native
+
+__all__ = ["FerrumDB", "open", "open_from_env"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class _Values(ValuesView):  # type: ignore[type-arg]
+    """``db.values()``: iterates values in key order, one page of reads at a time."""
+
+    _mapping: FerrumDB
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._mapping._iter_values()
+
+
+class _Items(ItemsView):  # type: ignore[type-arg]
+    """``db.items()``: iterates ``(key, value)`` pairs in key order."""
+
+    _mapping: FerrumDB
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return self._mapping._iter_items()
+
+
+class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
+    """An open FerrumDB database: a dict of JSON documents that lives on disk.
+
+    Keys are non-empty ``str``; values are dicts, lists, strings, numbers,
+    booleans and ``None``, nested freely. Every write is on its way to disk
+    before the call returns, and survives the process being killed.
+
+    Args:
+        path: The database file (created if missing), or ``":memory:"``.
+        fsync: ``"always"``, ``"never"`` or ``"periodic:MS"`` (default
+            ``"periodic:100"``): how often writes are forced to stable storage.
+        read_only: Open without taking the writer lock; writes raise
+            :class:`~ferrumdb.ReadOnlyError`. A read-only handle sees the data
+            as of its open and does not refresh.
+
+    Raises:
+        LockedError: Another process has the database open for writing.
+        CorruptionError: The file is damaged (other than a torn tail).
+        OSError: The file cannot be created or read.
+
+    Example:
+        >>> import ferrumdb
+        >>> with ferrumdb.open(":memory:") as db:
+        ...     db["user:1"] = {"name": "alice", "tags": ["admin"]}
+        ...     db["user:1"]["name"]
+        'alice'
+    """
+
+    def __init__(self, path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: bool = False) -> None:
+        # The native __new__ did the opening; remember who did it.
+        self._pid = os.getpid()
+
+    @classmethod
+    def open(cls, path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: bool = False) -> FerrumDB:
+        """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`."""
+        return cls(path, fsync=fsync, read_only=read_only)
+
+    # -- mapping views ---------------------------------------------------------
+
+    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+        """A view of all values, iterated in key order."""
+        return _Values(self)
+
+    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+        """A view of all ``(key, value)`` pairs, iterated in key order."""
+        return _Items(self)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any mapping with the same items (decided by identity and length first)."""
+        if self is other:
+            return True
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        return dict(self._iter_items()) == dict(other.items())
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def __enter__(self) -> FerrumDB:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            pid = self._pid
+        except AttributeError:  # __init__ never ran
+            return
+        if pid == os.getpid() and not self.closed:
+            warnings.warn(
+                f"unclosed FerrumDB database {self.path!r}; use 'with ferrumdb.open(...)' or call close()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
+            self.close()
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a FerrumDB handle cannot be pickled; pass the database path and call ferrumdb.open() in the other process"
+        )
+
+    def __copy__(self) -> Any:
+        raise TypeError("a FerrumDB handle cannot be copied; it is already a shared handle to the database")
+
+    def __deepcopy__(self, memo: object) -> Any:
+        raise TypeError("a FerrumDB handle cannot be deep-copied; use dict(db) for an in-memory copy")
+
+    # -- display ---------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return f"<FerrumDB {self.path!r} closed>"
+        mode = " read-only" if self.read_only else ""
+        return f"<FerrumDB {self.path!r} keys={len(self)}{mode} open>"
+
+    def _repr_html_(self) -> str:
+        """A small summary table for Jupyter (bounded: at most 10 keys are shown)."""
+        esc = html.escape
+        rows = [("path", self.path)]
+        if self.closed:
+            rows.append(("state", "closed"))
+        else:
+            s = self.stats()
+            rows += [
+                ("state", "open (read-only)" if self.read_only else "open"),
+                ("keys", f"{s['keys']:,}"),
+                ("file size", f"{s['file_bytes']:,} bytes"),
+                ("live data", f"{s['live_bytes']:,} bytes"),
+                ("fsync", self.fsync),
+            ]
+            first = []
+            for key in self:
+                first.append(key)
+                if len(first) == 10:
+                    break
+            if first:
+                more = " …" if s["keys"] > len(first) else ""
+                rows.append(("first keys", ", ".join(first) + more))
+        body = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in rows)
+        return f"<table><caption>FerrumDB</caption>{body}</table>"
+
+
+def open(path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: bool = False) -> FerrumDB:  # noqa: A001
+    """Open (creating if missing) the FerrumDB database at ``path``.
+
+    Args:
+        path: The database file, or ``":memory:"`` for a database that never
+            touches the disk. Defaults to ``ferrum.db`` in the current directory.
+        fsync: ``"always"`` (survive power loss), ``"periodic:MS"`` (default
+            ``"periodic:100"``) or ``"never"`` (leave it to the OS). Under every
+            policy an acknowledged write survives the process being killed.
+        read_only: Open beside a writer without the writer lock.
+
+    Returns:
+        The open database; use it as a dict, and close it (or use ``with``).
+
+    Raises:
+        LockedError: Another process has the database open for writing.
+        CorruptionError: The file is damaged.
+        ValueError: ``fsync`` is not a known policy.
+
+    Example:
+        >>> import ferrumdb
+        >>> db = ferrumdb.open(":memory:")
+        >>> db["k"] = [1, 2, 3]
+        >>> db.get("k"), db.get("missing", "default")
+        ([1, 2, 3], 'default')
+        >>> db.close()
+    """
+    return FerrumDB(path, fsync=fsync, read_only=read_only)
+
+
+def open_from_env(path: PathLike = "ferrum.db", *, read_only: bool = False) -> FerrumDB:
+    """Open ``path`` with the fsync policy taken from ``FERRUMDB_FSYNC`` (default ``periodic:100``).
+
+    Raises:
+        ValueError: ``FERRUMDB_FSYNC`` holds an unknown policy.
+    """
+    policy = os.environ.get("FERRUMDB_FSYNC")
+    if policy is not None and not policy.strip():
+        policy = None
+    try:
+        return FerrumDB(path, fsync=policy, read_only=read_only)
+    except ValueError as e:
+        if policy is not None and "fsync policy" in str(e):
+            raise ValueError(f"FERRUMDB_FSYNC={policy!r}: {e}") from None
+        raise

@@ -1,0 +1,57 @@
+"""Exceptions raised by FerrumDB.
+
+Every FerrumDB-specific error derives from :class:`FerrumError`, so
+``except ferrumdb.FerrumError`` catches them all. Bad keys and values raise the
+standard ``KeyError``, ``TypeError`` and ``ValueError``; operating-system
+failures raise ``OSError`` (with its usual subclasses such as
+``FileNotFoundError``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FerrumError",
+    "CorruptionError",
+    "EncryptionError",
+    "LockedError",
+    "ClosedError",
+    "ReadOnlyError",
+    "TransactionConflict",
+]
+
+
+class FerrumError(Exception):
+    """Base class of every FerrumDB error."""
+
+
+class CorruptionError(FerrumError):
+    """Stored data failed its checksum or is malformed.
+
+    The message names the file and the byte offset of the first damaged record.
+    Damaged data is never returned. A torn tail left by a crash is not
+    corruption: it is cut off silently when the database is opened.
+    """
+
+
+class EncryptionError(FerrumError):
+    """Wrong encryption key, or encrypted data that was tampered with."""
+
+
+class LockedError(FerrumError):
+    """Another process has the database open for writing.
+
+    One process writes a database at a time. Close it there, or open this one
+    with ``read_only=True``. The message names the path and the holder's pid.
+    """
+
+
+class ClosedError(FerrumError):
+    """The database handle was closed; open the database again to use it."""
+
+
+class ReadOnlyError(FerrumError):
+    """A write was attempted on a handle opened with ``read_only=True``."""
+
+
+class TransactionConflict(FerrumError):
+    """A key a transaction read was changed by someone else before it committed."""

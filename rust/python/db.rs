@@ -1,0 +1,286 @@
+//! `ferrumdb._native.Database`: the engine as a Python class.
+//!
+//! The hot methods (`__getitem__`, `__setitem__`, `get`, `__contains__`) live
+//! here so Python resolves them straight to Rust with no extra frame; the
+//! `ferrumdb.FerrumDB` subclass adds the mapping mixins, context manager,
+//! repr and warnings. Values are transcoded while attached, then the
+//! interpreter is detached for the file I/O.
+
+use std::cell::RefCell;
+use std::mem::ManuallyDrop;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use pyo3::exceptions::{PyKeyError, PyNotImplementedError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+
+use crate::config::{Config, FsyncPolicy};
+use crate::engine::Database;
+use crate::error::Error;
+
+use super::convert::{json_to_py, py_to_json, validate_json};
+use super::iter::{PyScanIter, Yield};
+use super::FORK_GENERATION;
+
+thread_local! {
+    /// Reused serialisation buffer: a set allocates nothing for the JSON.
+    static JSON_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+/// Open handle to a FerrumDB database (use `ferrumdb.open`).
+#[pyclass(name = "Database", module = "ferrumdb._native", subclass, frozen)]
+pub(crate) struct PyDatabase {
+    db: ManuallyDrop<Database>,
+    fork_generation: u64,
+}
+
+impl Drop for PyDatabase {
+    fn drop(&mut self) {
+        // In a forked child the engine's threads and lock belong to the parent:
+        // running its destructor here could join a thread that does not exist.
+        if FORK_GENERATION.load(Ordering::Relaxed) == self.fork_generation {
+            // SAFETY: dropped exactly once, here.
+            unsafe { ManuallyDrop::drop(&mut self.db) }
+        }
+    }
+}
+
+/// The key as `&str`, or `TypeError` naming the type.
+fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
+    match key.cast::<PyString>() {
+        Ok(s) => s.to_str(),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "keys must be str, not {}",
+            key.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+        ))),
+    }
+}
+
+fn key_error(key: &Bound<'_, PyAny>) -> PyErr {
+    PyKeyError::new_err(key.clone().unbind())
+}
+
+impl PyDatabase {
+    /// The engine, unless this handle crossed a fork.
+    fn db(&self) -> PyResult<&Database> {
+        if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
+            return Err(Error::Forked.into());
+        }
+        Ok(&self.db)
+    }
+
+    fn store(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key = key_str(key)?;
+        let db = self.db()?;
+        JSON_BUF.with(|cell| {
+            let mut buf = cell.try_borrow_mut().map_err(|_| PyTypeError::new_err("re-entrant set"))?;
+            buf.clear();
+            py_to_json(value, &mut buf).map_err(|e| e.into_pyerr())?;
+            let bytes: &[u8] = &buf;
+            py.detach(|| db.put_raw(key, bytes))?;
+            Ok(())
+        })
+    }
+
+    fn load(&self, py: Python<'_>, key: &str) -> PyResult<Option<Py<PyAny>>> {
+        let db = self.db()?;
+        match py.detach(|| db.get_raw(key))? {
+            None => Ok(None),
+            Some(buf) => Ok(Some(json_to_py(py, buf.as_bytes())?)),
+        }
+    }
+}
+
+#[pymethods]
+impl PyDatabase {
+    /// Open (creating if missing) the database at `path`.
+    #[new]
+    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false))]
+    fn new(py: Python<'_>, path: PathBuf, fsync: Option<&str>, read_only: bool) -> PyResult<Self> {
+        let policy: FsyncPolicy = match fsync {
+            Some(s) => s.parse()?,
+            None => FsyncPolicy::default(),
+        };
+        let config = Config::new().with_path(path).with_fsync_policy(policy).with_read_only(read_only);
+        let db = py.detach(|| Database::open(&config))?;
+        Ok(PyDatabase {
+            db: ManuallyDrop::new(db),
+            fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+        })
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        match self.load(py, key_str(key)?)? {
+            Some(v) => Ok(v),
+            None => Err(key_error(key)),
+        }
+    }
+
+    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.store(py, key, value)
+    }
+
+    fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        let k = key_str(key)?;
+        let db = self.db()?;
+        if py.detach(|| db.delete(k))? {
+            Ok(())
+        } else {
+            Err(key_error(key))
+        }
+    }
+
+    fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        // `1 in db` is False rather than an error, as for dict.
+        match key.cast::<PyString>() {
+            Ok(s) => Ok(self.db()?.contains(s.to_str()?)?),
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(self.db()?.len())
+    }
+
+    fn __iter__(&self) -> PyResult<PyScanIter> {
+        Ok(PyScanIter::new(self.db()?.clone(), String::new(), Yield::Keys))
+    }
+
+    /// Value under `key`, or `default` when it is missing.
+    #[pyo3(signature = (key, default = None))]
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        match self.load(py, key_str(key)?)? {
+            Some(v) => Ok(v),
+            None => Ok(default.unwrap_or_else(|| py.None())),
+        }
+    }
+
+    /// Store `value` under `key`.
+    #[pyo3(signature = (key, value, ttl = None))]
+    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        if ttl.is_some_and(|t| !t.is_none()) {
+            // TODO(#3): expiring keys.
+            return Err(PyNotImplementedError::new_err("ttl= is not supported yet in this version of ferrumdb"));
+        }
+        self.store(py, key, value)
+    }
+
+    /// Remove `key`; returns whether it existed.
+    fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let k = key_str(key)?;
+        let db = self.db()?;
+        Ok(py.detach(|| db.delete(k))?)
+    }
+
+    /// All keys, in key order, as a list.
+    fn keys(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let db = self.db()?;
+        Ok(py.detach(|| db.keys_page("", None, usize::MAX))?)
+    }
+
+    /// Number of live keys.
+    fn count(&self) -> PyResult<usize> {
+        Ok(self.db()?.len())
+    }
+
+    /// Iterate `(key, value)` for keys starting with `prefix`, in key order.
+    #[pyo3(signature = (prefix = String::new()))]
+    fn scan(&self, prefix: String) -> PyResult<PyScanIter> {
+        Ok(PyScanIter::new(self.db()?.clone(), prefix, Yield::Items))
+    }
+
+    fn _iter_values(&self) -> PyResult<PyScanIter> {
+        Ok(PyScanIter::new(self.db()?.clone(), String::new(), Yield::Values))
+    }
+
+    fn _iter_items(&self) -> PyResult<PyScanIter> {
+        Ok(PyScanIter::new(self.db()?.clone(), String::new(), Yield::Items))
+    }
+
+    /// Store raw JSON text under `key` after checking it is one valid document.
+    fn set_json(&self, py: Python<'_>, key: &Bound<'_, PyAny>, text: &Bound<'_, PyAny>) -> PyResult<()> {
+        let k = key_str(key)?;
+        let text = text.cast::<PyString>().map_err(|_| PyTypeError::new_err("set_json() takes the JSON document as a str"))?.to_str()?;
+        validate_json(text)?;
+        let db = self.db()?;
+        Ok(py.detach(|| db.put_raw(k, text.as_bytes()))?)
+    }
+
+    /// The stored JSON text under `key`, or `default` when it is missing.
+    #[pyo3(signature = (key, default = None))]
+    fn get_json(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+        let k = key_str(key)?;
+        let db = self.db()?;
+        match py.detach(|| db.get_raw(k))? {
+            None => Ok(default.unwrap_or_else(|| py.None())),
+            Some(buf) => {
+                let text = std::str::from_utf8(buf.as_bytes()).map_err(|_| Error::InvalidValue {
+                    path: "$".into(),
+                    reason: "stored JSON is not UTF-8".into(),
+                })?;
+                Ok(PyString::new(py, text).into_any().unbind())
+            }
+        }
+    }
+
+    /// Rewrite the file with live data only.
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db()?;
+        Ok(py.detach(|| db.compact())?)
+    }
+
+    /// Force everything written to stable storage now.
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db()?;
+        Ok(py.detach(|| db.flush())?)
+    }
+
+    /// Counters and sizes as a dict.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.db()?.stats()?;
+        let d = PyDict::new(py);
+        d.set_item("keys", s.keys)?;
+        d.set_item("gets", s.gets)?;
+        d.set_item("sets", s.sets)?;
+        d.set_item("deletes", s.deletes)?;
+        d.set_item("ops_per_sec", s.ops_per_sec)?;
+        d.set_item("uptime_s", s.uptime_s)?;
+        d.set_item("file_bytes", s.file_bytes)?;
+        d.set_item("live_bytes", s.live_bytes)?;
+        Ok(d)
+    }
+
+    /// Flush and release the database; idempotent.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
+            return Ok(());
+        }
+        let db = &*self.db;
+        Ok(py.detach(|| db.close())?)
+    }
+
+    /// Whether `close()` has run (or the handle crossed a fork).
+    #[getter]
+    fn closed(&self) -> bool {
+        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation || self.db.is_closed()
+    }
+
+    /// The database file, or `":memory:"`.
+    #[getter]
+    fn path(&self) -> String {
+        self.db.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| ":memory:".into())
+    }
+
+    /// Whether writes are refused.
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.db.is_read_only()
+    }
+
+    /// The fsync policy, as the string `open()` accepts.
+    #[getter]
+    fn fsync(&self) -> String {
+        self.db.fsync_policy().to_string()
+    }
+}

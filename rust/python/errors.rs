@@ -1,0 +1,38 @@
+//! The one place that decides which Python exception a Rust error becomes.
+//!
+//! FerrumDB's own classes are defined in `ferrumdb/errors.py` (plain Python
+//! classes with docstrings) and imported here; standard classes keep their
+//! meaning: `ValueError` for a bad key or value, `OSError` (with its errno
+//! subclass and the file name) for I/O.
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::error::Error;
+
+pyo3::import_exception!(ferrumdb.errors, FerrumError);
+pyo3::import_exception!(ferrumdb.errors, CorruptionError);
+pyo3::import_exception!(ferrumdb.errors, LockedError);
+pyo3::import_exception!(ferrumdb.errors, ClosedError);
+pyo3::import_exception!(ferrumdb.errors, ReadOnlyError);
+
+impl From<Error> for PyErr {
+    fn from(err: Error) -> PyErr {
+        let msg = err.to_string();
+        match err {
+            Error::Corruption { .. } => CorruptionError::new_err(msg),
+            Error::Locked { .. } => LockedError::new_err(msg),
+            Error::Closed => ClosedError::new_err(msg),
+            Error::ReadOnly => ReadOnlyError::new_err(msg),
+            Error::InvalidKey { .. } | Error::InvalidValue { .. } | Error::InvalidConfig(_) => PyValueError::new_err(msg),
+            Error::Io { path, source } => {
+                // OSError(errno, strerror, filename) picks the errno subclass
+                // (FileNotFoundError, PermissionError, ...) by itself.
+                let errno = source.raw_os_error().unwrap_or(0);
+                let filename = path.map(|p| p.to_string_lossy().into_owned());
+                PyOSError::new_err((errno, source.to_string(), filename))
+            }
+            _ => FerrumError::new_err(msg),
+        }
+    }
+}

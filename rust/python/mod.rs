@@ -1,0 +1,45 @@
+//! The CPython extension `ferrumdb._native` (only with the `python` feature).
+//!
+//! Thin by design: argument checking, Python <-> JSON transcoding while the
+//! interpreter is attached, and every file operation with it detached. The
+//! pure-Python package `ferrumdb/` builds the user-facing class on top.
+
+mod convert;
+mod db;
+mod errors;
+mod iter;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pyo3::prelude::*;
+
+/// Bumped in a forked child (via `os.register_at_fork`), so handles opened
+/// before the fork refuse to run there instead of sharing file offsets and the
+/// writer lock with the parent.
+pub(crate) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Called in the child after `fork()`.
+#[pyfunction]
+fn _after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Run the command-line interface with `argv` (without the program name) and
+/// return its exit status. The interpreter is detached for the whole session.
+#[pyfunction]
+fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| crate::cli::main_with_args(argv))
+}
+
+#[pymodule]
+#[pyo3(name = "_native", gil_used = true)]
+fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<db::PyDatabase>()?;
+    m.add_class::<iter::PyScanIter>()?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add("MAX_KEY_BYTES", crate::MAX_KEY_BYTES)?;
+    m.add("MAX_VALUE_BYTES", crate::MAX_VALUE_BYTES)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
