@@ -104,7 +104,11 @@ impl Config {
     #[must_use]
     pub fn with_path(mut self, path: impl Into<PathBuf>) -> Self {
         let path = path.into();
-        self.path = if path.as_os_str() == ":memory:" { None } else { Some(path) };
+        self.path = if path.as_os_str() == ":memory:" {
+            None
+        } else {
+            Some(path)
+        };
         self
     }
 
@@ -151,13 +155,26 @@ mod tests {
 
     #[test]
     fn parses_policies() {
-        assert_eq!("always".parse::<FsyncPolicy>().ok(), Some(FsyncPolicy::Always));
-        assert_eq!("NEVER".parse::<FsyncPolicy>().ok(), Some(FsyncPolicy::Never));
+        assert_eq!(
+            "always".parse::<FsyncPolicy>().ok(),
+            Some(FsyncPolicy::Always)
+        );
+        assert_eq!(
+            "NEVER".parse::<FsyncPolicy>().ok(),
+            Some(FsyncPolicy::Never)
+        );
         assert_eq!(
             "periodic:250".parse::<FsyncPolicy>().ok(),
             Some(FsyncPolicy::Periodic(Duration::from_millis(250)))
         );
-        for bad in ["", "sometimes", "periodic:", "periodic:0", "periodic:-5", "periodic:x"] {
+        for bad in [
+            "",
+            "sometimes",
+            "periodic:",
+            "periodic:0",
+            "periodic:-5",
+            "periodic:x",
+        ] {
             assert!(bad.parse::<FsyncPolicy>().is_err(), "{bad}");
         }
     }
@@ -165,6 +182,9 @@ mod tests {
     #[test]
     fn memory_path() {
         assert_eq!(Config::new().with_path(":memory:").path, None);
-        assert_eq!(FsyncPolicy::Periodic(Duration::from_millis(7)).to_string(), "periodic:7");
+        assert_eq!(
+            FsyncPolicy::Periodic(Duration::from_millis(7)).to_string(),
+            "periodic:7"
+        );
     }
 }

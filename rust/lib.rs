@@ -107,9 +107,15 @@ impl FerrumDB {
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
         match self.db.get_raw(key)? {
             None => Ok(None),
-            Some(buf) => serde_json::from_slice(buf.as_bytes()).map(Some).map_err(|e| {
-                Error::corruption(self.db.path().unwrap_or(std::path::Path::new(":memory:")), 0, format!("stored value under {key:?} is not JSON: {e}"))
-            }),
+            Some(buf) => serde_json::from_slice(buf.as_bytes())
+                .map(Some)
+                .map_err(|e| {
+                    Error::corruption(
+                        self.db.path().unwrap_or(std::path::Path::new(":memory:")),
+                        0,
+                        format!("stored value under {key:?} is not JSON: {e}"),
+                    )
+                }),
         }
     }
 

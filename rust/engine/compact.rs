@@ -80,7 +80,9 @@ impl Database {
         let target = self.path().map(storage::compact_path);
         let new = match &target {
             Some(p) => Medium::Disk(storage::create_log(p, generation + 1)?),
-            None => Medium::Memory(RwLock::new(FileHeader::new(generation + 1).encode().to_vec())),
+            None => Medium::Memory(RwLock::new(
+                FileHeader::new(generation + 1).encode().to_vec(),
+            )),
         };
         let target_name = target.clone().unwrap_or_else(|| name.clone());
         let io_err = |e| Error::io(&target_name, e);
@@ -105,10 +107,12 @@ impl Database {
 
         // 3. Writers pause: append what they wrote meanwhile, sync, rename.
         let mut w = inner.writer.lock();
-        let tail_len = usize::try_from(w.end - copy_end).map_err(|_| Error::corruption(&name, copy_end, "log tail too large"))?;
+        let tail_len = usize::try_from(w.end - copy_end)
+            .map_err(|_| Error::corruption(&name, copy_end, "log tail too large"))?;
         let tail_base = out_at + out.len() as u64;
         let mut tail = vec![0u8; tail_len];
-        old.read_exact_at(&mut tail, copy_end).map_err(|e| Error::io(&name, e))?;
+        old.read_exact_at(&mut tail, copy_end)
+            .map_err(|e| Error::io(&name, e))?;
         out.extend_from_slice(&tail);
         new.write_all_at(&out, out_at).map_err(io_err)?;
         let new_end = out_at + out.len() as u64;
@@ -128,6 +132,10 @@ impl Database {
         }
 
         // 4. Point every key at its record in the new file, and switch.
+        let new = match new {
+            Medium::Disk(file) => Medium::map_for_append(file, new_end).map_err(io_err)?,
+            other => other,
+        };
         let new = Arc::new(new);
         {
             let mut st = inner.state.write();
@@ -137,7 +145,11 @@ impl Database {
                 } else if let Some(&moved) = remap.get(&loc.offset) {
                     loc.offset = moved;
                 } else {
-                    return Err(Error::corruption(&name, loc.offset, format!("compaction lost track of key {key:?}")));
+                    return Err(Error::corruption(
+                        &name,
+                        loc.offset,
+                        format!("compaction lost track of key {key:?}"),
+                    ));
                 }
             }
             st.medium = new.clone();

@@ -104,7 +104,11 @@ impl Database {
                 (Medium::Memory(RwLock::new(bytes)), FileHeader::new(0), None)
             }
             Some(path) => {
-                let lock = if config.read_only { None } else { Some(WriterLock::acquire(path)?) };
+                let lock = if config.read_only {
+                    None
+                } else {
+                    Some(WriterLock::acquire(path)?)
+                };
                 if lock.is_some() {
                     // A compaction that died before its rename leaves this behind; the
                     // live file is still the old one, so the leftover is garbage.
@@ -117,33 +121,49 @@ impl Database {
                 (log.medium, log.header, lock)
             }
         };
-        let name = config.path.clone().unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
+        let name = config
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
         let mut keydir = Keydir::new();
         let mut live_bytes = 0u64;
         let mut max_seq = 0u64;
-        let end = storage::replay(&medium, &name, crate::format::HEADER_LEN as u64, !config.read_only, |item| {
-            max_seq = max_seq.max(item.header.seq);
-            let loc = Loc {
-                offset: item.offset,
-                value_len: item.header.value_len,
-            };
-            let old = match item.header.kind {
-                RecordKind::Put => match keydir.get_mut(item.key) {
-                    Some(slot) => Some(std::mem::replace(slot, loc)),
-                    None => {
-                        keydir.insert(item.key.into(), loc);
-                        None
-                    }
-                },
-                RecordKind::Delete => keydir.remove(item.key),
-            };
-            if let Some(old) = old {
-                live_bytes -= old.record_len(item.key);
+        let end = storage::replay(
+            &medium,
+            &name,
+            crate::format::HEADER_LEN as u64,
+            !config.read_only,
+            |item| {
+                max_seq = max_seq.max(item.header.seq);
+                let loc = Loc {
+                    offset: item.offset,
+                    value_len: item.header.value_len,
+                };
+                let old = match item.header.kind {
+                    RecordKind::Put => match keydir.get_mut(item.key) {
+                        Some(slot) => Some(std::mem::replace(slot, loc)),
+                        None => {
+                            keydir.insert(item.key.into(), loc);
+                            None
+                        }
+                    },
+                    RecordKind::Delete => keydir.remove(item.key),
+                };
+                if let Some(old) = old {
+                    live_bytes -= old.record_len(item.key);
+                }
+                if item.header.kind == RecordKind::Put {
+                    live_bytes += loc.record_len(item.key);
+                }
+            },
+        )?;
+        // Writers append through a shared mapping (see storage::medium).
+        let medium = match medium {
+            Medium::Disk(file) if !config.read_only => {
+                Medium::map_for_append(file, end).map_err(|e| Error::io(&name, e))?
             }
-            if item.header.kind == RecordKind::Put {
-                live_bytes += loc.record_len(item.key);
-            }
-        })?;
+            other => other,
+        };
         let medium = Arc::new(medium);
         let inner = Arc::new(Inner {
             path: config.path.clone(),
@@ -168,7 +188,9 @@ impl Database {
             lock: Mutex::new(lock),
             stop_flusher: Mutex::new(None),
         });
-        if let (FsyncPolicy::Periodic(every), Some(_), false) = (config.fsync, &config.path, config.read_only) {
+        if let (FsyncPolicy::Periodic(every), Some(_), false) =
+            (config.fsync, &config.path, config.read_only)
+        {
             *inner.stop_flusher.lock() = Some(spawn_flusher(Arc::downgrade(&inner), every));
         }
         Ok(Database { inner })
@@ -195,7 +217,10 @@ impl Database {
     }
 
     pub(super) fn name(&self) -> PathBuf {
-        self.inner.path.clone().unwrap_or_else(|| PathBuf::from(MEMORY_NAME))
+        self.inner
+            .path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(MEMORY_NAME))
     }
 
     fn check_open(&self) -> Result<()> {
@@ -251,7 +276,14 @@ impl Database {
 
     fn read_value(&self, medium: &Medium, key: &str, loc: Loc) -> Result<ValueBuf> {
         let mut buf = Vec::new();
-        let range = storage::read_record(medium, &self.name(), loc.offset, key, loc.value_len, &mut buf)?;
+        let range = storage::read_record(
+            medium,
+            &self.name(),
+            loc.offset,
+            key,
+            loc.value_len,
+            &mut buf,
+        )?;
         Ok(ValueBuf { buf, range })
     }
 
@@ -308,14 +340,32 @@ impl Database {
 
     /// Append one record and publish it. Holding the writer mutex across both
     /// keeps keydir order equal to log order.
-    fn append_locked(&self, mut w: parking_lot::MutexGuard<'_, Writer>, kind: RecordKind, key: &str, value: &[u8]) -> Result<u64> {
+    fn append_locked(
+        &self,
+        mut w: parking_lot::MutexGuard<'_, Writer>,
+        kind: RecordKind,
+        key: &str,
+        value: &[u8],
+    ) -> Result<u64> {
         // Checked again under the mutex: close() takes it to flip the flag.
         self.check_open()?;
         let w = &mut *w;
         w.buf.clear();
         encode_record(&mut w.buf, kind, w.seq, 0, key, value);
         let offset = w.end;
-        w.medium.write_all_at(&w.buf, offset).map_err(|e| Error::io(self.name(), e))?;
+        let needed = offset + w.buf.len() as u64;
+        if w.medium.capacity().is_some_and(|cap| needed > cap) {
+            let grown = Arc::new(
+                w.medium
+                    .grow(needed)
+                    .map_err(|e| Error::io(self.name(), e))?,
+            );
+            self.inner.state.write().medium = grown.clone();
+            w.medium = grown;
+        }
+        w.medium
+            .write_all_at(&w.buf, offset)
+            .map_err(|e| Error::io(self.name(), e))?;
         w.end += w.buf.len() as u64;
         w.seq += 1;
         let loc = Loc {
@@ -357,7 +407,12 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::Closed`].
-    pub fn keys_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+    pub fn keys_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
         self.check_open()?;
         let st = self.inner.state.read();
         Ok(range_from(&st.keydir, prefix, after)
@@ -373,7 +428,12 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::Closed`], corruption or I/O errors while reading values.
-    pub fn items_page(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, ValueBuf)>> {
+    pub fn items_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ValueBuf)>> {
         self.check_open()?;
         let (locs, medium) = {
             let st = self.inner.state.read();
@@ -418,7 +478,8 @@ impl Database {
             ops_per_sec: c.rate(),
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
-            live_bytes: self.inner.live_bytes.load(Ordering::Relaxed) + crate::format::HEADER_LEN as u64,
+            live_bytes: self.inner.live_bytes.load(Ordering::Relaxed)
+                + crate::format::HEADER_LEN as u64,
         })
     }
 
@@ -436,7 +497,11 @@ impl Database {
             }
         }
         drop(inner.stop_flusher.lock().take());
-        let result = if inner.read_only { Ok(()) } else { inner.flush() };
+        let result = if inner.read_only {
+            Ok(())
+        } else {
+            inner.flush().and_then(|()| inner.trim())
+        };
         drop(inner.lock.lock().take());
         result
     }
@@ -460,12 +525,23 @@ impl Inner {
             .sync_all(|| self.current_medium().sync_data())
             .map_err(|e| Error::io(name, e))
     }
+
+    /// Cut the preallocated slack off a mapped log, so a closed database file
+    /// holds exactly its records.
+    fn trim(&self) -> Result<()> {
+        let w = self.writer.lock();
+        if w.medium.capacity().is_some() {
+            let name = self.path.clone().unwrap_or_default();
+            w.medium.truncate(w.end).map_err(|e| Error::io(name, e))?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
         if !self.closed.load(Ordering::Acquire) && !self.read_only {
-            let _ = self.flush();
+            let _ = self.flush().and_then(|()| self.trim());
         }
     }
 }
@@ -475,25 +551,31 @@ impl Drop for Inner {
 /// (close) or the database is gone.
 fn spawn_flusher(inner: Weak<Inner>, every: Duration) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
-    let spawned = std::thread::Builder::new().name("ferrumdb-flush".into()).spawn(move || loop {
-        match rx.recv_timeout(every) {
-            Err(RecvTimeoutError::Timeout) => {
-                let Some(inner) = inner.upgrade() else { break };
-                if inner.sync.is_dirty() && !inner.closed.load(Ordering::Acquire) {
-                    // An error here resurfaces on the next flush/close/always-write.
-                    let _ = inner.flush();
+    let spawned = std::thread::Builder::new()
+        .name("ferrumdb-flush".into())
+        .spawn(move || loop {
+            match rx.recv_timeout(every) {
+                Err(RecvTimeoutError::Timeout) => {
+                    let Some(inner) = inner.upgrade() else { break };
+                    if inner.sync.is_dirty() && !inner.closed.load(Ordering::Acquire) {
+                        // An error here resurfaces on the next flush/close/always-write.
+                        let _ = inner.flush();
+                    }
                 }
+                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
             }
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-        }
-    });
+        });
     // If no thread can be spawned, data still reaches the OS on every write and
     // flush/close still sync; only the power-loss window widens.
     drop(spawned);
     tx
 }
 
-fn range_from<'a>(keydir: &'a Keydir, prefix: &'a str, after: Option<&'a str>) -> std::collections::btree_map::Range<'a, Box<str>, Loc> {
+fn range_from<'a>(
+    keydir: &'a Keydir,
+    prefix: &'a str,
+    after: Option<&'a str>,
+) -> std::collections::btree_map::Range<'a, Box<str>, Loc> {
     match after {
         Some(a) if a >= prefix => keydir.range::<str, _>((Bound::Excluded(a), Bound::Unbounded)),
         _ => keydir.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)),
@@ -512,7 +594,10 @@ pub fn validate_key(key: &str) -> Result<()> {
     }
     if key.len() > MAX_KEY_BYTES {
         return Err(Error::InvalidKey {
-            reason: format!("key is {} bytes of UTF-8; the limit is {MAX_KEY_BYTES} bytes (64 KiB)", key.len()),
+            reason: format!(
+                "key is {} bytes of UTF-8; the limit is {MAX_KEY_BYTES} bytes (64 KiB)",
+                key.len()
+            ),
         });
     }
     Ok(())

@@ -53,7 +53,9 @@ impl Counters {
     }
 
     pub fn total(&self) -> u64 {
-        self.gets.load(Ordering::Relaxed) + self.sets.load(Ordering::Relaxed) + self.deletes.load(Ordering::Relaxed)
+        self.gets.load(Ordering::Relaxed)
+            + self.sets.load(Ordering::Relaxed)
+            + self.deletes.load(Ordering::Relaxed)
     }
 
     /// Ops/sec over the window since the last call that closed a window

@@ -66,7 +66,9 @@ impl FileHeader {
         }
         let flags = u16::from_le_bytes([b[10], b[11]]);
         if flags != 0 {
-            return Err(DecodeError::Malformed("unknown header flags (encrypted database?)"));
+            return Err(DecodeError::Malformed(
+                "unknown header flags (encrypted database?)",
+            ));
         }
         let header_len = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
         if header_len as usize != HEADER_LEN {
@@ -103,7 +105,10 @@ mod tests {
     fn unknown_version() {
         let mut b = FileHeader::new(1).encode();
         b[8..10].copy_from_slice(&9u16.to_le_bytes());
-        assert_eq!(FileHeader::decode(&b), Err(DecodeError::UnsupportedVersion(9)));
+        assert_eq!(
+            FileHeader::decode(&b),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
     }
 
     #[test]

@@ -93,7 +93,8 @@ impl RecordHeader {
             a.copy_from_slice(&h[i..i + 8]);
             u64::from_le_bytes(a)
         };
-        let kind = RecordKind::from_byte(h[4]).ok_or(DecodeError::Malformed("unknown record kind"))?;
+        let kind =
+            RecordKind::from_byte(h[4]).ok_or(DecodeError::Malformed("unknown record kind"))?;
         if h[5] != 0 || h[6] != 0 || h[7] != 0 {
             return Err(DecodeError::Malformed("reserved bits set"));
         }
@@ -137,8 +138,11 @@ impl<'a> Record<'a> {
             return Err(DecodeError::Checksum);
         }
         let key_end = RECORD_HEADER_LEN + header.key_len as usize;
-        let key = b.get(RECORD_HEADER_LEN..key_end).ok_or(DecodeError::Truncated)?;
-        let key = std::str::from_utf8(key).map_err(|_| DecodeError::Malformed("key is not UTF-8"))?;
+        let key = b
+            .get(RECORD_HEADER_LEN..key_end)
+            .ok_or(DecodeError::Truncated)?;
+        let key =
+            std::str::from_utf8(key).map_err(|_| DecodeError::Malformed("key is not UTF-8"))?;
         let value = b.get(key_end..total).ok_or(DecodeError::Truncated)?;
         Ok(Record { header, key, value })
     }
@@ -146,7 +150,14 @@ impl<'a> Record<'a> {
 
 /// Append one encoded record to `out`. Lengths must already be validated by
 /// the caller (keys ≤ [`MAX_KEY_BYTES`], values ≤ [`MAX_VALUE_BYTES`]).
-pub fn encode_record(out: &mut Vec<u8>, kind: RecordKind, seq: u64, expires_at: u64, key: &str, value: &[u8]) {
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    kind: RecordKind,
+    seq: u64,
+    expires_at: u64,
+    key: &str,
+    value: &[u8],
+) {
     let start = out.len();
     out.extend_from_slice(&[0u8; 4]);
     out.push(kind as u8);
@@ -169,7 +180,14 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut v = Vec::new();
-        encode_record(&mut v, RecordKind::Put, 42, 0, "user:1", br#"{"name":"alice"}"#);
+        encode_record(
+            &mut v,
+            RecordKind::Put,
+            42,
+            0,
+            "user:1",
+            br#"{"name":"alice"}"#,
+        );
         v
     }
 
@@ -191,7 +209,10 @@ mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut c = b.clone();
                 c[i] ^= bit;
-                assert!(Record::decode(&c).is_err(), "flip of byte {i} bit {bit:#x} went unnoticed");
+                assert!(
+                    Record::decode(&c).is_err(),
+                    "flip of byte {i} bit {bit:#x} went unnoticed"
+                );
             }
         }
     }
@@ -218,7 +239,10 @@ mod tests {
     fn rejects_unknown_kind_and_zero_key() {
         let mut b = sample();
         b[4] = 9;
-        assert_eq!(Record::decode(&b), Err(DecodeError::Malformed("unknown record kind")));
+        assert_eq!(
+            Record::decode(&b),
+            Err(DecodeError::Malformed("unknown record kind"))
+        );
         let zeros = [0u8; 64];
         assert!(Record::decode(&zeros).is_err());
     }

@@ -5,8 +5,9 @@
 //! `json_to_py` drives serde_json's parser with a visitor that builds Python objects as it goes.
 //! No `serde_json::Value`, pythonize round trip or Python `json` module sits in between.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -80,7 +81,8 @@ impl From<ConvertError> for PyErr {
 pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
     let mut encoder = Encoder {
         out,
-        open: [0; MAX_DEPTH],
+        open: [0; INLINE_OPEN],
+        deeper: Vec::new(),
         depth: 0,
     };
     encoder.value(obj).map_err(|fail| fail.finish())
@@ -93,11 +95,18 @@ pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), Conve
 /// every other number `float`. Malformed JSON (including trailing data, lone surrogate escapes
 /// and nesting deeper than [`MAX_DEPTH`]) raises `ValueError` naming line and column.
 pub fn json_to_py(py: Python<'_>, json: &[u8]) -> PyResult<Py<PyAny>> {
-    let pending = Cell::new(None);
-    let seed = ValueSeed {
+    let ctx = DecodeCtx {
         py,
-        pending: &pending,
+        pending: Cell::new(None),
+        // Busy (another thread, or a finalizer re-entering during this decode): go without.
+        keys: match KEY_CACHE.try_lock() {
+            Ok(keys) => Some(RefCell::new(keys)),
+            // Every slot is always a whole entry, so a panic elsewhere cannot leave it torn.
+            Err(TryLockError::Poisoned(poisoned)) => Some(RefCell::new(poisoned.into_inner())),
+            Err(TryLockError::WouldBlock) => None,
+        },
     };
+    let seed = ValueSeed(&ctx);
     // One UTF-8 check of the whole input lets serde_json lend string slices without checking
     // each one again; invalid input takes the byte path so the error still names a position.
     let decoded = match std::str::from_utf8(json) {
@@ -106,7 +115,7 @@ pub fn json_to_py(py: Python<'_>, json: &[u8]) -> PyResult<Py<PyAny>> {
     };
     match decoded {
         Ok(value) => Ok(value.unbind()),
-        Err(err) => Err(pending.take().unwrap_or_else(|| invalid_json(&err))),
+        Err(err) => Err(ctx.pending.take().unwrap_or_else(|| invalid_json(&err))),
     }
 }
 
@@ -223,11 +232,16 @@ fn is_identifier(key: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+/// Open containers tracked without a heap allocation (most documents are shallow).
+const INLINE_OPEN: usize = 32;
+
 struct Encoder<'o> {
     out: &'o mut Vec<u8>,
-    /// Addresses of the containers being written, outermost first: `open[..depth]`. A container
-    /// met again while it is still open is a cycle; a shared but finished one is not.
-    open: [usize; MAX_DEPTH],
+    /// Addresses of the containers being written, outermost first: the first `INLINE_OPEN` in
+    /// `open`, the rest in `deeper`. A container met again while it is still open is a cycle; a
+    /// shared but finished one is not.
+    open: [usize; INLINE_OPEN],
+    deeper: Vec<usize>,
     depth: usize,
 }
 
@@ -330,7 +344,7 @@ impl Encoder<'_> {
                 .map_err(|fail| fail.within(Seg::Key(key.to_owned())))?;
         }
         self.out.push(b'}');
-        self.depth -= 1;
+        self.leave();
         Ok(())
     }
 
@@ -345,17 +359,19 @@ impl Encoder<'_> {
             if i > 0 {
                 self.out.push(b',');
             }
-            self.value(&item).map_err(|fail| fail.within(Seg::Index(i)))?;
+            self.value(&item)
+                .map_err(|fail| fail.within(Seg::Index(i)))?;
         }
         self.out.push(b']');
-        self.depth -= 1;
+        self.leave();
         Ok(())
     }
 
-    /// Open a container; the caller closes it with `self.depth -= 1`.
+    /// Open a container; the caller closes it with `leave`.
     fn enter(&mut self, container: &Bound<'_, PyAny>) -> Step {
         let addr = container.as_ptr() as usize;
-        if self.open[..self.depth].contains(&addr) {
+        let inline = self.depth.min(INLINE_OPEN);
+        if self.open[..inline].contains(&addr) || self.deeper.contains(&addr) {
             return Err(Fail::new(
                 ConvertErrorKind::Value,
                 "circular reference".to_owned(),
@@ -369,17 +385,31 @@ impl Encoder<'_> {
                 ": flatten the value or store the inner part separately",
             ));
         }
-        self.open[self.depth] = addr;
+        match self.open.get_mut(self.depth) {
+            Some(slot) => *slot = addr,
+            None => self.deeper.push(addr),
+        }
         self.depth += 1;
         Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+        if self.depth >= INLINE_OPEN {
+            self.deeper.pop();
+        }
     }
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) -> Step {
-    // serde_json escapes exactly `"`, `\\` and bytes below 0x20. A string with none of them is
+    // serde_json escapes exactly `"`, `\` and bytes below 0x20. A string with none of them is
     // written verbatim in one copy (the bytes serde_json would produce, and far fewer small
     // writes); anything else goes through serde_json's own escaping.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // A fold without early exit so the check vectorises.
+    let plain = s.bytes().fold(true, |plain, b| {
+        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -474,21 +504,106 @@ fn short_repr(obj: &Bound<'_, PyAny>) -> String {
 // ---------------------------------------------------------------------------------------------
 // JSON -> Python
 
-/// Builds the Python object for one JSON value. A Python error met while building (only
-/// `MemoryError` in practice) is parked in `pending` so it reaches the caller unchanged instead
-/// of as a serde message.
-#[derive(Clone, Copy)]
-struct ValueSeed<'a, 'py> {
+/// State shared by one `json_to_py` call.
+struct DecodeCtx<'py> {
     py: Python<'py>,
-    pending: &'a Cell<Option<PyErr>>,
+    /// A Python error met while building (only `MemoryError` in practice), kept so it reaches
+    /// the caller unchanged instead of as a serde message.
+    pending: Cell<Option<PyErr>>,
+    /// The shared key cache, held for the whole call when it was free.
+    keys: Option<RefCell<MutexGuard<'static, KeyCache>>>,
 }
 
-impl ValueSeed<'_, '_> {
+impl<'py> DecodeCtx<'py> {
     fn fail<E: de::Error>(&self, err: PyErr) -> E {
         self.pending.set(Some(err));
         E::custom("Python error while building the value")
     }
+
+    fn key(&self, text: &str) -> Bound<'py, PyString> {
+        match self
+            .keys
+            .as_ref()
+            .and_then(|keys| keys.try_borrow_mut().ok())
+        {
+            Some(mut keys) => keys.get(self.py, text),
+            None => PyString::new(self.py, text),
+        }
+    }
 }
+
+/// Object keys of at most this many bytes go through [`KEY_CACHE`].
+const CACHED_KEY_MAX_LEN: usize = 64;
+/// Slots in [`KEY_CACHE`] (a power of two).
+const KEY_CACHE_SLOTS: usize = 1024;
+
+/// Recently decoded object keys, direct-mapped by a hash of their text.
+///
+/// Documents repeat the same few keys endlessly; reusing the `str` (whose Python hash is already
+/// computed) saves a string allocation, a UTF-8 decode and a hash per key, the trick orjson uses.
+/// Only touched while attached to the interpreter; at most `KEY_CACHE_SLOTS` short strings stay
+/// alive.
+static KEY_CACHE: Mutex<KeyCache> = Mutex::new(KeyCache { slots: Vec::new() });
+
+struct KeyCache {
+    slots: Vec<Option<CachedKey>>,
+}
+
+struct CachedKey {
+    text: Box<str>,
+    key: Py<PyString>,
+}
+
+impl KeyCache {
+    fn get<'py>(&mut self, py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+        if text.len() > CACHED_KEY_MAX_LEN {
+            return PyString::new(py, text);
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(KEY_CACHE_SLOTS, || None);
+        }
+        let slot = key_slot(text);
+        if let Some(Some(hit)) = self.slots.get(slot) {
+            if *hit.text == *text {
+                return hit.key.bind(py).clone();
+            }
+        }
+        let key = PyString::new(py, text);
+        // Computed once here, then cached inside the str for every dict that uses it.
+        if key.hash().is_ok() {
+            if let Some(entry) = self.slots.get_mut(slot) {
+                *entry = Some(CachedKey {
+                    text: text.into(),
+                    key: key.clone().unbind(),
+                });
+            }
+        }
+        key
+    }
+}
+
+/// A multiply-rotate hash over the key, eight bytes at a time; the top bits pick the slot.
+fn key_slot(text: &str) -> usize {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut hash = text.len() as u64;
+    let mut chunks = text.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        hash = (hash ^ u64::from_le_bytes(word))
+            .wrapping_mul(K)
+            .rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    let mut word = [0u8; 8];
+    word[..rest.len()].copy_from_slice(rest);
+    hash = (hash ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    (hash >> (64 - KEY_CACHE_SLOTS.trailing_zeros())) as usize
+}
+
+/// Builds the Python object for one JSON value.
+#[derive(Clone, Copy)]
+struct ValueSeed<'a, 'py>(&'a DecodeCtx<'py>);
 
 impl<'de, 'py> DeserializeSeed<'de> for ValueSeed<'_, 'py> {
     type Value = Bound<'py, PyAny>;
@@ -506,31 +621,31 @@ impl<'de, 'py> Visitor<'de> for ValueSeed<'_, 'py> {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(PyBool::new(self.py, v).to_owned().into_any())
+        Ok(PyBool::new(self.0.py, v).to_owned().into_any())
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(PyInt::new(self.py, v).into_any())
+        Ok(PyInt::new(self.0.py, v).into_any())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(PyInt::new(self.py, v).into_any())
+        Ok(PyInt::new(self.0.py, v).into_any())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(PyFloat::new(self.py, v).into_any())
+        Ok(PyFloat::new(self.0.py, v).into_any())
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.py, v).into_any())
+        Ok(PyString::new(self.0.py, v).into_any())
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.py, v).into_any())
+        Ok(PyString::new(self.0.py, v).into_any())
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(PyNone::get(self.py).to_owned().into_any())
+        Ok(PyNone::get(self.0.py).to_owned().into_any())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
@@ -539,26 +654,26 @@ impl<'de, 'py> Visitor<'de> for ValueSeed<'_, 'py> {
         while let Some(item) = seq.next_element_seed(self)? {
             items.push(item);
         }
-        PyList::new(self.py, items)
+        PyList::new(self.0.py, items)
             .map(Bound::into_any)
-            .map_err(|err| self.fail(err))
+            .map_err(|err| self.0.fail(err))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let dict = PyDict::new(self.py);
-        while let Some(key) = map.next_key_seed(KeySeed(self.py))? {
+        let dict = PyDict::new(self.0.py);
+        while let Some(key) = map.next_key_seed(KeySeed(self.0))? {
             let value = map.next_value_seed(self)?;
-            dict.set_item(key, value).map_err(|err| self.fail(err))?;
+            dict.set_item(key, value).map_err(|err| self.0.fail(err))?;
         }
         Ok(dict.into_any())
     }
 }
 
-/// An object key, straight to a Python `str` without an intermediate `String` when the key has
-/// no escapes (serde_json then lends a slice of the input).
-struct KeySeed<'py>(Python<'py>);
+/// An object key, straight to a Python `str`: serde_json lends a slice of the input when the
+/// key has no escapes, so no `String` is allocated for it.
+struct KeySeed<'a, 'py>(&'a DecodeCtx<'py>);
 
-impl<'de, 'py> DeserializeSeed<'de> for KeySeed<'py> {
+impl<'de, 'py> DeserializeSeed<'de> for KeySeed<'_, 'py> {
     type Value = Bound<'py, PyString>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -566,7 +681,7 @@ impl<'de, 'py> DeserializeSeed<'de> for KeySeed<'py> {
     }
 }
 
-impl<'de, 'py> Visitor<'de> for KeySeed<'py> {
+impl<'de, 'py> Visitor<'de> for KeySeed<'_, 'py> {
     type Value = Bound<'py, PyString>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -574,11 +689,11 @@ impl<'de, 'py> Visitor<'de> for KeySeed<'py> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.0, v))
+        Ok(self.0.key(v))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(PyString::new(self.0, v))
+        Ok(self.0.key(v))
     }
 }
 

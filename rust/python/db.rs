@@ -52,7 +52,10 @@ fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
         Ok(s) => s.to_str(),
         Err(_) => Err(PyTypeError::new_err(format!(
             "keys must be str, not {}",
-            key.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+            key.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
         ))),
     }
 }
@@ -70,11 +73,18 @@ impl PyDatabase {
         Ok(&self.db)
     }
 
-    fn store(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn store(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let key = key_str(key)?;
         let db = self.db()?;
         JSON_BUF.with(|cell| {
-            let mut buf = cell.try_borrow_mut().map_err(|_| PyTypeError::new_err("re-entrant set"))?;
+            let mut buf = cell
+                .try_borrow_mut()
+                .map_err(|_| PyTypeError::new_err("re-entrant set"))?;
             buf.clear();
             py_to_json(value, &mut buf).map_err(|e| e.into_pyerr())?;
             let bytes: &[u8] = &buf;
@@ -102,7 +112,10 @@ impl PyDatabase {
             Some(s) => s.parse()?,
             None => FsyncPolicy::default(),
         };
-        let config = Config::new().with_path(path).with_fsync_policy(policy).with_read_only(read_only);
+        let config = Config::new()
+            .with_path(path)
+            .with_fsync_policy(policy)
+            .with_read_only(read_only);
         let db = py.detach(|| Database::open(&config))?;
         Ok(PyDatabase {
             db: ManuallyDrop::new(db),
@@ -117,7 +130,12 @@ impl PyDatabase {
         }
     }
 
-    fn __setitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn __setitem__(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         self.store(py, key, value)
     }
 
@@ -144,12 +162,21 @@ impl PyDatabase {
     }
 
     fn __iter__(&self) -> PyResult<PyScanIter> {
-        Ok(PyScanIter::new(self.db()?.clone(), String::new(), Yield::Keys))
+        Ok(PyScanIter::new(
+            self.db()?.clone(),
+            String::new(),
+            Yield::Keys,
+        ))
     }
 
     /// Value under `key`, or `default` when it is missing.
     #[pyo3(signature = (key, default = None))]
-    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn get(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         match self.load(py, key_str(key)?)? {
             Some(v) => Ok(v),
             None => Ok(default.unwrap_or_else(|| py.None())),
@@ -158,10 +185,18 @@ impl PyDatabase {
 
     /// Store `value` under `key`.
     #[pyo3(signature = (key, value, ttl = None))]
-    fn set(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, ttl: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn set(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         if ttl.is_some_and(|t| !t.is_none()) {
             // TODO(#3): expiring keys.
-            return Err(PyNotImplementedError::new_err("ttl= is not supported yet in this version of ferrumdb"));
+            return Err(PyNotImplementedError::new_err(
+                "ttl= is not supported yet in this version of ferrumdb",
+            ));
         }
         self.store(py, key, value)
     }
@@ -191,17 +226,33 @@ impl PyDatabase {
     }
 
     fn _iter_values(&self) -> PyResult<PyScanIter> {
-        Ok(PyScanIter::new(self.db()?.clone(), String::new(), Yield::Values))
+        Ok(PyScanIter::new(
+            self.db()?.clone(),
+            String::new(),
+            Yield::Values,
+        ))
     }
 
     fn _iter_items(&self) -> PyResult<PyScanIter> {
-        Ok(PyScanIter::new(self.db()?.clone(), String::new(), Yield::Items))
+        Ok(PyScanIter::new(
+            self.db()?.clone(),
+            String::new(),
+            Yield::Items,
+        ))
     }
 
     /// Store raw JSON text under `key` after checking it is one valid document.
-    fn set_json(&self, py: Python<'_>, key: &Bound<'_, PyAny>, text: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_json(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        text: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let k = key_str(key)?;
-        let text = text.cast::<PyString>().map_err(|_| PyTypeError::new_err("set_json() takes the JSON document as a str"))?.to_str()?;
+        let text = text
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("set_json() takes the JSON document as a str"))?
+            .to_str()?;
         validate_json(text)?;
         let db = self.db()?;
         Ok(py.detach(|| db.put_raw(k, text.as_bytes()))?)
@@ -209,16 +260,22 @@ impl PyDatabase {
 
     /// The stored JSON text under `key`, or `default` when it is missing.
     #[pyo3(signature = (key, default = None))]
-    fn get_json(&self, py: Python<'_>, key: &Bound<'_, PyAny>, default: Option<Py<PyAny>>) -> PyResult<Py<PyAny>> {
+    fn get_json(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        default: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
         let k = key_str(key)?;
         let db = self.db()?;
         match py.detach(|| db.get_raw(k))? {
             None => Ok(default.unwrap_or_else(|| py.None())),
             Some(buf) => {
-                let text = std::str::from_utf8(buf.as_bytes()).map_err(|_| Error::InvalidValue {
-                    path: "$".into(),
-                    reason: "stored JSON is not UTF-8".into(),
-                })?;
+                let text =
+                    std::str::from_utf8(buf.as_bytes()).map_err(|_| Error::InvalidValue {
+                        path: "$".into(),
+                        reason: "stored JSON is not UTF-8".into(),
+                    })?;
                 Ok(PyString::new(py, text).into_any().unbind())
             }
         }
@@ -269,7 +326,10 @@ impl PyDatabase {
     /// The database file, or `":memory:"`.
     #[getter]
     fn path(&self) -> String {
-        self.db.path().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| ":memory:".into())
+        self.db
+            .path()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|| ":memory:".into())
     }
 
     /// Whether writes are refused.

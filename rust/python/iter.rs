@@ -80,7 +80,11 @@ impl PyScanIter {
             self.refill(py)?;
         }
         match self.mode {
-            Yield::Keys => Ok(self.keys.pop_front().map(|k| k.into_pyobject(py).map(|s| s.into_any().unbind())).transpose()?),
+            Yield::Keys => Ok(self
+                .keys
+                .pop_front()
+                .map(|k| k.into_pyobject(py).map(|s| s.into_any().unbind()))
+                .transpose()?),
             Yield::Values => match self.items.pop_front() {
                 None => Ok(None),
                 Some((_, v)) => Ok(Some(json_to_py(py, v.as_bytes())?)),
@@ -89,7 +93,11 @@ impl PyScanIter {
                 None => Ok(None),
                 Some((k, v)) => {
                     let value = json_to_py(py, v.as_bytes())?;
-                    Ok(Some(PyTuple::new(py, [k.into_pyobject(py)?.into_any().unbind(), value])?.into_any().unbind()))
+                    Ok(Some(
+                        PyTuple::new(py, [k.into_pyobject(py)?.into_any().unbind(), value])?
+                            .into_any()
+                            .unbind(),
+                    ))
                 }
             },
         }

@@ -2,11 +2,13 @@
 //! its records in order (recovering a torn tail), and read one record back.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::format::{DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_HEADER_LEN};
+use crate::format::{
+    DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_HEADER_LEN,
+};
 
 use super::{sync_parent_dir, Medium};
 
@@ -33,9 +35,15 @@ fn map_decode(file: &Path, offset: u64, e: DecodeError) -> Error {
             found,
             supported: crate::format::VERSION,
         },
-        DecodeError::BadMagic => Error::corruption(file, offset, "not a FerrumDB database file (bad magic)"),
-        DecodeError::Truncated if offset == 0 => Error::corruption(file, 0, "truncated file header"),
-        DecodeError::Checksum if offset == 0 => Error::corruption(file, 0, "file header checksum mismatch"),
+        DecodeError::BadMagic => {
+            Error::corruption(file, offset, "not a FerrumDB database file (bad magic)")
+        }
+        DecodeError::Truncated if offset == 0 => {
+            Error::corruption(file, 0, "truncated file header")
+        }
+        DecodeError::Checksum if offset == 0 => {
+            Error::corruption(file, 0, "file header checksum mismatch")
+        }
         other => Error::corruption(file, offset, format!("record {other}")),
     }
 }
@@ -52,16 +60,16 @@ pub fn create_log(path: &Path, generation: u64) -> Result<File> {
         .truncate(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    let medium = Medium::Disk(file);
-    medium
-        .write_all_at(&FileHeader::new(generation).encode(), 0)
-        .and_then(|()| medium.sync_data())
+    write_header(&file, generation)
         .and_then(|()| sync_parent_dir(path))
         .map_err(|e| Error::io(path, e))?;
-    match medium {
-        Medium::Disk(f) => Ok(f),
-        Medium::Memory(_) => unreachable!("created as a disk medium"),
-    }
+    Ok(file)
+}
+
+fn write_header(file: &File, generation: u64) -> io::Result<()> {
+    let mut f = file;
+    f.write_all(&FileHeader::new(generation).encode())?;
+    f.sync_data()
 }
 
 /// Open the log at `path` and validate its header. A missing file is created
@@ -77,22 +85,22 @@ pub fn open_log(path: &Path, read_only: bool) -> Result<OpenedLog> {
         Err(e) => return Err(Error::io(path, e)),
     };
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let medium = Medium::Disk(file);
     if len == 0 && !read_only {
-        medium
-            .write_all_at(&FileHeader::new(0).encode(), 0)
-            .and_then(|()| medium.sync_data())
-            .map_err(|e| Error::io(path, e))?;
+        write_header(&file, 0).map_err(|e| Error::io(path, e))?;
     }
+    let medium = Medium::Disk(file);
     let mut head = [0u8; HEADER_LEN];
     let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
-    let header = FileHeader::decode(head.get(..got).unwrap_or_default()).map_err(|e| map_decode(path, 0, e))?;
+    let header = FileHeader::decode(head.get(..got).unwrap_or_default())
+        .map_err(|e| map_decode(path, 0, e))?;
     Ok(OpenedLog { medium, header })
 }
 
 fn read_up_to(m: &Medium, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let len = m.len()?;
-    let avail = usize::try_from(len.saturating_sub(offset)).unwrap_or(usize::MAX).min(buf.len());
+    let avail = usize::try_from(len.saturating_sub(offset))
+        .unwrap_or(usize::MAX)
+        .min(buf.len());
     if let Some(b) = buf.get_mut(..avail) {
         m.read_exact_at(b, offset)?;
     }
@@ -119,17 +127,27 @@ pub struct ReplayItem<'a> {
 ///
 /// # Errors
 /// Corruption or I/O errors.
-pub fn replay(medium: &Medium, name: &Path, start: u64, repair: bool, mut visit: impl FnMut(ReplayItem<'_>)) -> Result<u64> {
+pub fn replay(
+    medium: &Medium,
+    name: &Path,
+    start: u64,
+    repair: bool,
+    mut visit: impl FnMut(ReplayItem<'_>),
+) -> Result<u64> {
     let file_len = medium.len().map_err(|e| Error::io(name, e))?;
     let mut window = ReadWindow::new(medium, file_len);
     let mut pos = start;
     while pos < file_len {
-        let head = window.at(pos, RECORD_HEADER_LEN).map_err(|e| Error::io(name, e))?;
+        let head = window
+            .at(pos, RECORD_HEADER_LEN)
+            .map_err(|e| Error::io(name, e))?;
         let header = match RecordHeader::parse(head) {
             Ok(h) => h,
             Err(e) => return end_of_log(medium, name, pos, file_len, None, e, repair),
         };
-        let bytes = window.at(pos, header.record_len()).map_err(|e| Error::io(name, e))?;
+        let bytes = window
+            .at(pos, header.record_len())
+            .map_err(|e| Error::io(name, e))?;
         match Record::decode(bytes) {
             Ok(rec) => {
                 visit(ReplayItem {
@@ -168,10 +186,14 @@ impl<'m> ReadWindow<'m> {
 
     /// Up to `len` bytes starting at `pos` (fewer only at the end of the file).
     fn at(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
-        let want = usize::try_from(self.file_len.saturating_sub(pos)).unwrap_or(usize::MAX).min(len);
+        let want = usize::try_from(self.file_len.saturating_sub(pos))
+            .unwrap_or(usize::MAX)
+            .min(len);
         let buf_end = self.buf_start + self.buf.len() as u64;
         if pos < self.buf_start || pos + want as u64 > buf_end {
-            let fill = usize::try_from(self.file_len - pos).unwrap_or(usize::MAX).min(want.max(Self::CHUNK));
+            let fill = usize::try_from(self.file_len - pos)
+                .unwrap_or(usize::MAX)
+                .min(want.max(Self::CHUNK));
             self.buf.resize(fill, 0);
             self.medium.read_exact_at(&mut self.buf, pos)?;
             self.buf_start = pos;
@@ -183,6 +205,13 @@ impl<'m> ReadWindow<'m> {
 
 /// Decide whether a record that failed to decode at `pos` is a torn tail or
 /// corruption, and act on it.
+///
+/// A crash can leave a record partly written, followed only by zero bytes
+/// (the end of the file, or the preallocated tail of a mapped log). So the
+/// failure is a torn tail when every non-zero byte from `pos` on lies inside
+/// the span this one record claims (its declared length, or just its header
+/// when even that is unreadable). Anything beyond means later data exists,
+/// and the damage is corruption.
 fn end_of_log(
     medium: &Medium,
     name: &Path,
@@ -192,11 +221,9 @@ fn end_of_log(
     err: DecodeError,
     repair: bool,
 ) -> Result<u64> {
-    let reaches_end = match parsed {
-        Some(h) => pos + h.record_len() as u64 >= file_len,
-        None => pos + RECORD_HEADER_LEN as u64 > file_len,
-    };
-    let torn = reaches_end || rest_is_zero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
+    let claimed = parsed.map_or(RECORD_HEADER_LEN, |h| h.record_len()) as u64;
+    let last = last_nonzero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
+    let torn = last.is_none_or(|at| at < pos + claimed);
     if !torn {
         return Err(map_decode(name, pos, err));
     }
@@ -206,19 +233,23 @@ fn end_of_log(
     Ok(pos)
 }
 
-fn rest_is_zero(medium: &Medium, from: u64, to: u64) -> io::Result<bool> {
+/// Offset of the last non-zero byte in `from..to`, scanning backwards.
+fn last_nonzero(medium: &Medium, from: u64, to: u64) -> io::Result<Option<u64>> {
     let mut buf = vec![0u8; 1 << 16];
-    let mut pos = from;
-    while pos < to {
-        let n = usize::try_from(to - pos).unwrap_or(usize::MAX).min(buf.len());
+    let mut end = to;
+    while end > from {
+        let n = usize::try_from(end - from)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let start = end - n as u64;
         let chunk = buf.get_mut(..n).unwrap_or_default();
-        medium.read_exact_at(chunk, pos)?;
-        if chunk.iter().any(|&b| b != 0) {
-            return Ok(false);
+        medium.read_exact_at(chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+            return Ok(Some(start + i as u64));
         }
-        pos += n as u64;
+        end = start;
     }
-    Ok(true)
+    Ok(None)
 }
 
 /// Read the whole record at `offset` (whose size the caller knows from the
@@ -227,20 +258,35 @@ fn rest_is_zero(medium: &Medium, from: u64, to: u64) -> io::Result<bool> {
 ///
 /// # Errors
 /// [`Error::Corruption`] if the record fails its checksum or holds another key.
-pub fn read_record(medium: &Medium, name: &Path, offset: u64, key: &str, value_len: u32, buf: &mut Vec<u8>) -> Result<std::ops::Range<usize>> {
+pub fn read_record(
+    medium: &Medium,
+    name: &Path,
+    offset: u64,
+    key: &str,
+    value_len: u32,
+    buf: &mut Vec<u8>,
+) -> Result<std::ops::Range<usize>> {
     let total = RECORD_HEADER_LEN + key.len() + value_len as usize;
     buf.clear();
     buf.resize(total, 0);
     medium.read_exact_at(buf, offset).map_err(|e| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
-            Error::corruption(name, offset, "record cut short (file truncated while open?)")
+            Error::corruption(
+                name,
+                offset,
+                "record cut short (file truncated while open?)",
+            )
         } else {
             Error::io(name, e)
         }
     })?;
     let rec = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
     if rec.key != key || rec.header.kind != RecordKind::Put {
-        return Err(Error::corruption(name, offset, "record does not hold the expected key"));
+        return Err(Error::corruption(
+            name,
+            offset,
+            "record does not hold the expected key",
+        ));
     }
     let start = RECORD_HEADER_LEN + key.len();
     Ok(start..total)

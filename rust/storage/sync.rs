@@ -135,7 +135,8 @@ mod tests {
         let t = g.note_write();
         assert!(g.sync_until(t, || Err::<(), _>("disk on fire")).is_err());
         assert!(g.is_dirty());
-        g.sync_until(t, || Ok::<(), ()>(())).expect("retry succeeds");
+        g.sync_until(t, || Ok::<(), ()>(()))
+            .expect("retry succeeds");
         assert!(!g.is_dirty());
     }
 }
