@@ -1,0 +1,409 @@
+"""FerrumDB's Python API against sqlite3, lmdb and diskcache, in one run on one machine.
+
+Every store holds the same N documents (~200 bytes of JSON, 10 fields). Times
+are medians of per-chunk timings (CHUNK ops each), and every chunk of every
+store is interleaved with a chunk of the *floor*: a plain dict holding
+``orjson.dumps(doc)`` bytes (get = dict lookup + ``orjson.loads``, set =
+``orjson.dumps`` + dict store). Ratios to the floor are stable on noisy
+machines; absolute times are not.
+
+Usage:
+    pip install -e . orjson lmdb diskcache psutil
+    python benches/python_api.py            # N=100k, prints the README table
+    python benches/python_api.py --n 20000  # quicker
+    python benches/python_api.py --big      # also reopen/memory at 1M keys
+
+Peers: sqlite3 in WAL mode with one statement (one implicit transaction) per
+operation and ``synchronous=OFF``; lmdb with one write transaction per set
+(``sync=False``); diskcache ``Cache`` (its default SQLite settings). FerrumDB
+runs with ``fsync="never"`` so that no store pays for fsync in the main table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+import ferrumdb
+
+CHUNK = 1000
+
+
+def make_doc(i: int) -> dict[str, Any]:
+    """A ~200-byte document with 10 fields."""
+    return {
+        "id": i,
+        "name": f"user number {i}",
+        "email": f"user{i}@example.com",
+        "active": i % 2 == 0,
+        "score": i * 0.5,
+        "age": 20 + i % 50,
+        "city": "Paris",
+        "tags": ["alpha", "beta"],
+        "zip": f"{75000 + i % 100}",
+        "bio": "likes embedded databases",
+    }
+
+
+# -- stores: each exposes set/get/delete/close and a reopen factory -------------
+
+
+class Floor:
+    name = "dict+orjson (floor)"
+
+    def __init__(self, _dir: str) -> None:
+        self.d: dict[str, bytes] = {}
+
+    def set(self, k: str, v: Any) -> None:
+        self.d[k] = orjson.dumps(v)
+
+    def get(self, k: str) -> Any:
+        b = self.d.get(k)
+        return None if b is None else orjson.loads(b)
+
+    def delete(self, k: str) -> None:
+        del self.d[k]
+
+    def close(self) -> None:
+        pass
+
+
+class Ferrum:
+    name = "ferrumdb"
+
+    def __init__(self, dir: str, fsync: str = "never") -> None:
+        self.path = os.path.join(dir, "bench.db")
+        self._bind(ferrumdb.open(self.path, fsync=fsync))
+
+    def _bind(self, db: ferrumdb.FerrumDB) -> None:
+        # Bound methods as the user would call them: db[k] = v, db.get(k), del db[k].
+        self.db = db
+        self.set = db.__setitem__
+        self.get = db.get
+        self.delete = db.__delitem__
+
+    def close(self) -> None:
+        self.db.close()
+
+    def reopen(self) -> None:
+        self._bind(ferrumdb.open(self.path, fsync="never"))
+        self.db.get("user:0")
+
+    def compact(self) -> None:
+        self.db.compact()
+
+    def file_bytes(self) -> int:
+        return os.path.getsize(self.path)
+
+
+class Sqlite:
+    name = "sqlite3 (WAL)"
+
+    def __init__(self, dir: str) -> None:
+        self.path = os.path.join(dir, "bench.sqlite")
+        self._connect()
+        self.c.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB NOT NULL)")
+
+    def _connect(self) -> None:
+        self.c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.c.execute("PRAGMA journal_mode=WAL")
+        self.c.execute("PRAGMA synchronous=OFF")
+
+    def set(self, k: str, v: Any) -> None:
+        self.c.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, orjson.dumps(v)))
+
+    def get(self, k: str) -> Any:
+        row = self.c.execute("SELECT v FROM kv WHERE k = ?", (k,)).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+    def delete(self, k: str) -> None:
+        self.c.execute("DELETE FROM kv WHERE k = ?", (k,))
+
+    def close(self) -> None:
+        self.c.close()
+
+    def reopen(self) -> None:
+        self._connect()
+        self.get("user:0")
+
+    def file_bytes(self) -> int:
+        return sum(os.path.getsize(p) for p in (self.path, self.path + "-wal") if os.path.exists(p))
+
+
+class Lmdb:
+    name = "lmdb"
+
+    def __init__(self, dir: str) -> None:
+        import lmdb
+
+        self.dir = os.path.join(dir, "bench.lmdb")
+        self._lmdb = lmdb
+        self._open()
+
+    def _open(self) -> None:
+        self.env = self._lmdb.open(self.dir, map_size=8 << 30, sync=False, metasync=False)
+
+    def set(self, k: str, v: Any) -> None:
+        with self.env.begin(write=True) as t:
+            t.put(k.encode(), orjson.dumps(v))
+
+    def get(self, k: str) -> Any:
+        with self.env.begin() as t:
+            b = t.get(k.encode())
+        return None if b is None else orjson.loads(b)
+
+    def delete(self, k: str) -> None:
+        with self.env.begin(write=True) as t:
+            t.delete(k.encode())
+
+    def close(self) -> None:
+        self.env.close()
+
+    def reopen(self) -> None:
+        self._open()
+        self.get("user:0")
+
+    def file_bytes(self) -> int:
+        return os.path.getsize(os.path.join(self.dir, "data.mdb"))
+
+
+class Diskcache:
+    name = "diskcache"
+
+    def __init__(self, dir: str) -> None:
+        import diskcache
+
+        self.dir = os.path.join(dir, "bench.diskcache")
+        self._dc = diskcache
+        self.c = diskcache.Cache(self.dir)
+
+    def set(self, k: str, v: Any) -> None:
+        self.c[k] = v
+
+    def get(self, k: str) -> Any:
+        return self.c.get(k)
+
+    def delete(self, k: str) -> None:
+        del self.c[k]
+
+    def close(self) -> None:
+        self.c.close()
+
+    def reopen(self) -> None:
+        self.c = self._dc.Cache(self.dir)
+        self.get("user:0")
+
+    def file_bytes(self) -> int:
+        return sum(os.path.getsize(os.path.join(self.dir, f)) for f in os.listdir(self.dir))
+
+
+PEERS: list[type] = [Ferrum, Sqlite, Lmdb, Diskcache]
+
+
+# -- timing ---------------------------------------------------------------------
+
+
+def chunks(seq: list[str], n: int = CHUNK) -> Iterable[list[str]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def time_chunk(op: Callable[[str], Any], keys: list[str]) -> float:
+    """Nanoseconds per op over one chunk."""
+    t0 = time.perf_counter_ns()
+    for k in keys:
+        op(k)
+    return (time.perf_counter_ns() - t0) / len(keys)
+
+
+def interleaved(stores: list[Any], floor: Any, make_op: Callable[[Any], Callable[[str], Any]], keys: list[str]) -> dict[str, float]:
+    """Median ns/op for each store and the floor, chunk by chunk in turn."""
+    samples: dict[str, list[float]] = {s.name: [] for s in [floor, *stores]}
+    for chunk in chunks(keys):
+        for s in [floor, *stores]:
+            samples[s.name].append(time_chunk(make_op(s), chunk))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+# -- the runs -------------------------------------------------------------------
+
+
+def run_main_table(n: int, base: str) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Any]]]:
+    keys = [f"user:{i}" for i in range(n)]
+    docs = {k: make_doc(i) for i, k in enumerate(keys)}
+    missing = [f"nobody:{i}" for i in range(n)]
+    floor = Floor(base)
+    stores = []
+    for cls in PEERS:
+        d = os.path.join(base, cls.__name__)
+        os.makedirs(d)
+        stores.append(cls(d))
+    results: dict[str, dict[str, float]] = {}
+    results["set"] = interleaved(stores, floor, lambda s: (lambda k: s.set(k, docs[k])), keys)
+    results["get"] = interleaved(stores, floor, lambda s: s.get, keys)
+    results["get missing"] = interleaved(stores, floor, lambda s: s.get, missing)
+    extra: dict[str, dict[str, Any]] = {s.name: {} for s in stores}
+    for s in stores:
+        s.close()
+        gc.collect()
+        t0 = time.perf_counter()
+        s.reopen()
+        extra[s.name]["reopen ms"] = (time.perf_counter() - t0) * 1e3
+    results["delete"] = interleaved(stores, floor, lambda s: s.delete, keys[: n // 2])
+    for s in stores:
+        s.close()
+        extra[s.name]["file MB"] = s.file_bytes() / 2**20
+    return results, extra
+
+
+def run_threads(n: int, base: str) -> dict[str, float]:
+    """Gets per second from 1 and from 2 threads on one shared handle."""
+    path = os.path.join(base, "threads.db")
+    with ferrumdb.open(path, fsync="never") as db:
+        keys = [f"user:{i}" for i in range(n)]
+        for i, k in enumerate(keys):
+            db[k] = make_doc(i)
+
+        def worker(ks: list[str], barrier: threading.Barrier) -> None:
+            barrier.wait()
+            get = db.get
+            for k in ks:
+                get(k)
+
+        out = {}
+        for threads in (1, 2):
+            barrier = threading.Barrier(threads + 1)
+            ts = [threading.Thread(target=worker, args=(keys, barrier)) for _ in range(threads)]
+            for t in ts:
+                t.start()
+            t0 = time.perf_counter()
+            barrier.wait()
+            for t in ts:
+                t.join()
+            out[f"{threads} thread(s)"] = threads * n / (time.perf_counter() - t0)
+    return out
+
+
+def run_fsync_always(base: str, n: int = 2000) -> dict[str, float]:
+    """A set under fsync="always" against a bare 256-byte append + fdatasync."""
+    raw = os.path.join(base, "raw.log")
+    fd = os.open(raw, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    rec = b"x" * 256
+    sync = getattr(os, "fdatasync", os.fsync)
+    samples = []
+    t0 = time.perf_counter_ns()
+    for _ in range(n):
+        os.write(fd, rec)
+        sync(fd)
+    samples.append((time.perf_counter_ns() - t0) / n)
+    os.close(fd)
+    with ferrumdb.open(os.path.join(base, "always.db"), fsync="always") as db:
+        doc = make_doc(1)
+        t0 = time.perf_counter_ns()
+        for i in range(n):
+            db[f"k{i}"] = doc
+        ferrum = (time.perf_counter_ns() - t0) / n
+    return {"append+fdatasync us": samples[0] / 1e3, "ferrumdb set us": ferrum / 1e3, "ratio": ferrum / samples[0]}
+
+
+_CHILD = """
+import os, sys, time, psutil, ferrumdb
+p = psutil.Process()
+base = p.memory_info().rss
+t0 = time.perf_counter()
+db = ferrumdb.open(sys.argv[1], fsync="never")
+db.get("user:0")
+dt = time.perf_counter() - t0
+print(dt * 1e3, (p.memory_info().rss - base) / 2**20, len(db))
+db.close()
+"""
+
+
+def run_reopen(n: int, base: str) -> dict[str, float]:
+    """Reopen time and memory held by an open database of n keys, in a fresh process."""
+    path = os.path.join(base, f"reopen-{n}.db")
+    with ferrumdb.open(path, fsync="never") as db:
+        for i in range(n):
+            db[f"user:{i}"] = make_doc(i)
+    size_before = os.path.getsize(path)
+    out = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=True)
+    ms, mb, count = out.stdout.split()
+    assert int(count) == n
+    # Overwrite every key once, compact, and compare the file with the live data.
+    with ferrumdb.open(path, fsync="never") as db:
+        for i in range(n):
+            db[f"user:{i}"] = make_doc(i + 1)
+        live = db.stats()["live_bytes"]
+        db.compact()
+    size_after = os.path.getsize(path)
+    return {
+        "keys": n,
+        "reopen ms": float(ms),
+        "memory MB": float(mb),
+        "file MB": size_before / 2**20,
+        "after-compact / live": size_after / live,
+    }
+
+
+def table(results: dict[str, dict[str, float]], extra: dict[str, dict[str, Any]]) -> str:
+    names = [n for n in next(iter(results.values())) if n != Floor.name]
+    lines = ["| operation (median ns/op, × floor) | floor | " + " | ".join(names) + " |"]
+    lines.append("|---|---:|" + "---:|" * len(names))
+    for op, row in results.items():
+        f = row[Floor.name]
+        cells = [f"{row[n]:,.0f} ({row[n] / f:.2f}×)" for n in names]
+        lines.append(f"| {op} | {f:,.0f} | " + " | ".join(cells) + " |")
+    for metric in ("reopen ms", "file MB"):
+        lines.append(f"| {metric} | – | " + " | ".join(f"{extra[n][metric]:.1f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100_000, help="documents (default 100k)")
+    ap.add_argument("--big", action="store_true", help="also measure reopen and memory at 1M keys")
+    ap.add_argument("--json", help="also write the raw figures to this file")
+    args = ap.parse_args()
+    base = tempfile.mkdtemp(prefix="ferrumdb-bench-")
+    try:
+        print(f"N={args.n:,} documents of ~{len(orjson.dumps(make_doc(12345)))} bytes; python {sys.version.split()[0]}")
+        results, extra = run_main_table(args.n, base)
+        print(table(results, extra))
+        threads = run_threads(min(args.n, 100_000), base)
+        print("\ngets/sec on one handle:", {k: f"{v:,.0f}" for k, v in threads.items()})
+        always = run_fsync_always(base)
+        print('fsync="always":', {k: f"{v:.2f}" for k, v in always.items()})
+        reopen = [run_reopen(args.n, base)]
+        if args.big:
+            reopen.append(run_reopen(1_000_000, base))
+        for r in reopen:
+            print("reopen:", {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()})
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "reopen": reopen}, f, indent=2)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
