@@ -7,10 +7,15 @@ import os
 from collections.abc import Iterator
 from typing import Any, final
 
+from typing_extensions import disjoint_base
+
+__all__ = ["Database", "ScanIterator", "_after_fork_in_child", "cli_main", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "__version__"]
+
 __version__: str
 MAX_KEY_BYTES: int
 MAX_VALUE_BYTES: int
 
+@disjoint_base
 class Database:
     """Open handle to a FerrumDB database (use ``ferrumdb.open``)."""
 

@@ -81,11 +81,19 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
 
     def values(self) -> ValuesView[Any]:  # type: ignore[override]
         """A view of all values, iterated in key order."""
+        self._check_open()
         return _Values(self)
 
     def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
         """A view of all ``(key, value)`` pairs, iterated in key order."""
+        self._check_open()
         return _Items(self)
+
+    def _check_open(self) -> None:
+        # The views are lazy; without this a closed (or forked) handle would
+        # hand one out and fail only when it is iterated. The native len()
+        # is O(1) and raises ClosedError (or the fork error) for us.
+        _native.Database.__len__(self)
 
     def __eq__(self, other: object) -> bool:
         """Equal to any mapping with the same items (decided by identity and length first)."""

@@ -111,7 +111,7 @@ impl fmt::Display for Error {
                 if let Some(pid) = pid {
                     write!(f, " (pid {pid})")?;
                 }
-                write!(f, "; close it there, or open with read_only=True")
+                write!(f, "; close it there, or open this one read-only")
             }
             Error::Closed => write!(f, "the database is closed; open it again to keep using it"),
             Error::ReadOnly => write!(f, "the database was opened read-only; open it without read_only to write"),

@@ -53,9 +53,9 @@ fn every_policy_hands_each_write_to_the_os() {
         // No flush, no close: a separate open of the file must already see it all.
         let ro = open_ro(&path);
         assert_eq!(contents(&ro), expected, "{policy}: write not in the OS yet");
-        assert_eq!(
-            std::fs::metadata(&path).expect("stat").len(),
-            db.stats().expect("stats").file_bytes,
+        // The file may be longer than the log (preallocated slack), never shorter.
+        assert!(
+            std::fs::metadata(&path).expect("stat").len() >= db.stats().expect("stats").file_bytes,
             "{policy}"
         );
         // And each single write is visible as soon as it returns.
@@ -236,13 +236,14 @@ fn concurrent_readers_see_only_written_values() {
     for h in readers {
         h.join().expect("reader saw an inconsistent value");
     }
-    // Each writer's last write of a key is n = WRITES - KEYS + slot; the final
-    // value is one of the writers' last writes.
+    // Each writer's last write of a key is the largest n < WRITES with
+    // n % KEYS == slot; the final value is one of the writers' last writes.
     for slot in 0..KEYS {
         let k = format!("shared:{slot:02}");
         let v: serde_json::Value =
             serde_json::from_str(&get(&db, &k).expect("present")).expect("json");
-        assert_eq!(v["n"].as_u64(), Some((WRITES - KEYS + slot) as u64), "{k}");
+        let last_n = (WRITES - 1 - slot) / KEYS * KEYS + slot;
+        assert_eq!(v["n"].as_u64(), Some(last_n as u64), "{k}");
     }
     // WRITES is even, so every writer's last own-key operation was a delete.
     for w in 0..WRITERS {

@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::Path;
 
-use ferrumdb::format::{FileHeader, HEADER_LEN, VERSION};
+use ferrumdb::format::{FileHeader, HEADER_LEN, RECORD_HEADER_LEN, VERSION};
 use ferrumdb::{Database, Error};
 
 use crate::{config, expect_corruption, get, open, open_ro, temp_db};
@@ -184,17 +184,22 @@ fn unknown_header_flags_are_refused() {
 
 #[test]
 fn empty_file_becomes_a_fresh_database() {
+    // e.g. a path from `tempfile.mkstemp()`.
     let (_dir, path) = temp_db();
     fs::write(&path, b"").expect("create empty file");
     let db = open(&path);
     assert!(db.is_empty());
-    assert_eq!(
-        fs::metadata(&path).expect("stat").len(),
-        HEADER_LEN as u64,
-        "the empty file got a header"
-    );
+    assert_eq!(db.stats().expect("stats").file_bytes, HEADER_LEN as u64);
+    let header =
+        FileHeader::decode(&fs::read(&path).expect("read")).expect("the empty file got a header");
+    assert_eq!(header, FileHeader::new(0));
     db.put_raw("k", b"1").expect("put");
     db.close().expect("close");
+    assert_eq!(
+        fs::metadata(&path).expect("stat").len(),
+        (HEADER_LEN + RECORD_HEADER_LEN + 2) as u64,
+        "closed file is the header plus one record"
+    );
     let db = open(&path);
     assert_eq!(get(&db, "k").as_deref(), Some("1"));
     db.close().expect("close");

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use ferrumdb::format::{encode_record, RecordKind};
+use ferrumdb::format::{encode_record, RecordKind, RECORD_HEADER_LEN};
 use ferrumdb::{Database, Error};
 
 use crate::{config, contents, expect_corruption, json, open, open_ro, record_starts, temp_db};
@@ -36,19 +36,32 @@ fn build_log(path: &Path, n: usize) -> Vec<BTreeMap<String, String>> {
     expected
 }
 
-/// Open a writer on `path`, check it holds exactly `want`, check the file was
-/// cut to `good_len`, and check the log still takes appends afterwards.
+/// Open a writer on `path`, check it holds exactly `want`, check the bytes
+/// past `good_len` were cut (an open log may carry preallocated zero slack, so
+/// "cut" means: the good prefix is intact and nothing non-zero follows it),
+/// check the log takes appends afterwards, and that a closed file holds
+/// exactly the good prefix plus the new record.
 fn assert_recovers(path: &Path, want: &BTreeMap<String, String>, good_len: u64, what: &str) {
+    let good = good_len as usize;
+    let prefix = fs::read(path).expect("read")[..good].to_vec();
     let db = Database::open(&config(path)).unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
     assert_eq!(&contents(&db), want, "{what}: wrong contents");
-    assert_eq!(
-        fs::metadata(path).expect("stat").len(),
-        good_len,
+    assert_eq!(db.stats().expect("stats").file_bytes, good_len, "{what}");
+    let now = fs::read(path).expect("read");
+    assert_eq!(&now[..good], &prefix[..], "{what}: good records changed");
+    assert!(
+        now[good..].iter().all(|&b| b == 0),
         "{what}: torn tail not truncated"
     );
-    assert_eq!(db.stats().expect("stats").file_bytes, good_len, "{what}");
     db.put_raw("after", b"true").expect("append after recovery");
     db.close().expect("close");
+    let closed = fs::read(path).expect("read");
+    assert_eq!(&closed[..good], &prefix[..], "{what}: good records changed");
+    assert_eq!(
+        closed.len(),
+        good + RECORD_HEADER_LEN + "after".len() + "true".len(),
+        "{what}: closed file is not good records + the new one"
+    );
     let db = open(path);
     let mut want = want.clone();
     want.insert("after".into(), "true".into());

@@ -1,6 +1,373 @@
-//! Command line: the REPL and batch subcommands (placeholder until the CLI lands).
+//! Command line entry point (`ferrumdb`, `python -m ferrumdb`): parses the
+//! arguments, opens the database, then runs the interactive REPL when stdin is
+//! a terminal or script mode when it is not. Exit status: 0 success, 1 a
+//! command or the database failed, 2 bad arguments.
 
-/// Temporary entry point until the CLI lands.
-pub fn main_with_args(_args: Vec<String>) -> i32 {
-    2
+mod commands;
+mod complete;
+mod render;
+mod repl;
+mod script;
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+
+use crate::config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
+use crate::engine::Database;
+
+use render::JsonStyle;
+
+/// Batch subcommands that a later release adds.
+const PLANNED_SUBCOMMANDS: &[&str] = &["export", "import", "check"];
+
+/// Run the command line with `args` (the arguments after the program name, as
+/// in `sys.argv[1:]`) and return the process exit status.
+pub fn main_with_args(args: Vec<String>) -> i32 {
+    let opts = match parse_args(&args) {
+        Ok(Parsed::Run(opts)) => opts,
+        Ok(Parsed::Help) => {
+            print!("{}", usage());
+            return 0;
+        }
+        Ok(Parsed::Version) => {
+            println!("ferrumdb {}", env!("CARGO_PKG_VERSION"));
+            return 0;
+        }
+        Err(ArgError::NotAvailable(sub)) => {
+            eprintln!("error: `ferrumdb {sub}` is not available yet in this version of FerrumDB");
+            return 2;
+        }
+        Err(ArgError::Usage(msg)) => {
+            eprintln!("error: {msg}\n{SYNOPSIS}\nRun `ferrumdb --help` for details.");
+            return 2;
+        }
+    };
+    // TODO(#5): start Ferrum Studio on 127.0.0.1:{port} (default 7474) unless --no-studio.
+    let _studio = (opts.studio, opts.port);
+
+    let config = match opts.config() {
+        Ok(config) => config,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return 2;
+        }
+    };
+    let db = match Database::open(&config) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let style = if io::stdout().is_terminal() {
+        JsonStyle::Pretty
+    } else {
+        JsonStyle::Compact
+    };
+    let code = if io::stdin().is_terminal() {
+        repl::run_repl(&db, style)
+    } else {
+        script::run_script(
+            &db,
+            io::stdin().lock(),
+            &mut io::stdout().lock(),
+            &mut io::stderr().lock(),
+            style,
+        )
+    };
+    match db.close() {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+const SYNOPSIS: &str =
+    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--no-studio] [--port N]";
+
+fn usage() -> String {
+    let names: Vec<&str> = commands::COMMANDS.iter().map(|c| c.name).collect();
+    format!(
+        "FerrumDB: an embedded JSON document database.\n\
+         \n\
+         {SYNOPSIS}\n\
+         \n\
+         Arguments:\n\
+         \x20 PATH               database file, created if missing (default: {DEFAULT_PATH});\n\
+         \x20                    \":memory:\" for a database that is never written to disk\n\
+         \n\
+         Options:\n\
+         \x20 --fsync=POLICY     always | never | periodic:MS (default: ${FSYNC_ENV}, else periodic:100)\n\
+         \x20 --no-studio        do not open Ferrum Studio (Studio is not built yet)\n\
+         \x20 --port N           Ferrum Studio port (default: 7474)\n\
+         \x20 -h, --help         print this help\n\
+         \x20 -V, --version      print the version\n\
+         \n\
+         At a terminal, ferrumdb is interactive: Tab completes commands and keys, and\n\
+         history is kept in ~/.ferrumdb_history. Otherwise it reads one command per line\n\
+         from stdin (blank lines and lines starting with # are skipped), keeps going after\n\
+         an error, and exits with status 1 if any command failed.\n\
+         \n\
+         Commands: {}.\n\
+         Type HELP at the ferrumdb prompt for details.\n\
+         \n\
+         Exit status: 0 success, 1 a command or the database failed, 2 bad arguments.\n",
+        names.join(", ")
+    )
+}
+
+/// What the arguments ask for.
+#[derive(Debug, PartialEq)]
+enum Parsed {
+    Run(Options),
+    Help,
+    Version,
+}
+
+#[derive(Debug, PartialEq)]
+enum ArgError {
+    /// One of [`PLANNED_SUBCOMMANDS`].
+    NotAvailable(String),
+    /// Anything else wrong, with the message to show.
+    Usage(String),
+}
+
+#[derive(Debug, PartialEq)]
+struct Options {
+    path: PathBuf,
+    /// `None`: from the environment, else the default.
+    fsync: Option<FsyncPolicy>,
+    studio: bool,
+    port: Option<u16>,
+}
+
+impl Options {
+    /// The open configuration: `--fsync` wins over `FERRUMDB_FSYNC`.
+    fn config(&self) -> Result<Config, String> {
+        let config = Config::new().with_path(&self.path);
+        match self.fsync {
+            Some(policy) => Ok(config.with_fsync_policy(policy)),
+            None => config.with_env().map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
+    if let Some(sub) = args
+        .first()
+        .filter(|a| PLANNED_SUBCOMMANDS.contains(&a.as_str()))
+    {
+        return Err(ArgError::NotAvailable(sub.clone()));
+    }
+    let mut opts = Options {
+        path: PathBuf::from(DEFAULT_PATH),
+        fsync: None,
+        studio: true,
+        port: None,
+    };
+    let mut path_given = false;
+    let mut options_done = false;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if options_done || !arg.starts_with('-') || arg == "-" {
+            if path_given {
+                return Err(ArgError::Usage(format!(
+                    "unexpected argument {arg:?}: ferrumdb opens one database PATH"
+                )));
+            }
+            opts.path = PathBuf::from(arg);
+            path_given = true;
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        };
+        let no_value = || match inline {
+            Some(_) => Err(ArgError::Usage(format!("{name} does not take a value"))),
+            None => Ok(()),
+        };
+        match name {
+            "--" => {
+                no_value()?;
+                options_done = true;
+            }
+            "-h" | "--help" => {
+                no_value()?;
+                return Ok(Parsed::Help);
+            }
+            "-V" | "--version" => {
+                no_value()?;
+                return Ok(Parsed::Version);
+            }
+            "--no-studio" => {
+                no_value()?;
+                opts.studio = false;
+            }
+            "--fsync" => {
+                let value = option_value(name, inline, &mut iter, "always, never or periodic:MS")?;
+                let policy = value
+                    .parse::<FsyncPolicy>()
+                    .map_err(|e| ArgError::Usage(e.to_string()))?;
+                opts.fsync = Some(policy);
+            }
+            "--port" => {
+                let value = option_value(name, inline, &mut iter, "a port number")?;
+                let port = value
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| {
+                        ArgError::Usage(format!("--port {value:?} is not a port number (1-65535)"))
+                    })?;
+                opts.port = Some(port);
+            }
+            _ => return Err(ArgError::Usage(format!("unknown option {arg}"))),
+        }
+    }
+    Ok(Parsed::Run(opts))
+}
+
+/// The value of `--name=value` or `--name value`.
+fn option_value<'a>(
+    name: &str,
+    inline: Option<&'a str>,
+    rest: &mut std::slice::Iter<'a, String>,
+    what: &str,
+) -> Result<&'a str, ArgError> {
+    match inline.or_else(|| rest.next().map(String::as_str)) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(ArgError::Usage(format!("{name} needs a value: {what}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn run_opts(list: &[&str]) -> Options {
+        match parse_args(&args(list)) {
+            Ok(Parsed::Run(opts)) => opts,
+            other => panic!("{list:?}: {other:?}"),
+        }
+    }
+
+    fn usage_err(list: &[&str]) -> String {
+        match parse_args(&args(list)) {
+            Err(ArgError::Usage(msg)) => msg,
+            other => panic!("{list:?}: expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(
+            run_opts(&[]),
+            Options {
+                path: PathBuf::from("ferrum.db"),
+                fsync: None,
+                studio: true,
+                port: None
+            }
+        );
+    }
+
+    #[test]
+    fn path_and_options() {
+        let opts = run_opts(&[
+            "data/app.db",
+            "--fsync=always",
+            "--no-studio",
+            "--port",
+            "8080",
+        ]);
+        assert_eq!(opts.path, PathBuf::from("data/app.db"));
+        assert_eq!(opts.fsync, Some(FsyncPolicy::Always));
+        assert!(!opts.studio);
+        assert_eq!(opts.port, Some(8080));
+        let opts = run_opts(&["--fsync", "periodic:250", "--port=9000", "x.db"]);
+        assert_eq!(
+            opts.fsync,
+            Some(FsyncPolicy::Periodic(Duration::from_millis(250)))
+        );
+        assert_eq!(opts.port, Some(9000));
+        assert_eq!(opts.path, PathBuf::from("x.db"));
+        assert_eq!(run_opts(&["--fsync=NEVER"]).fsync, Some(FsyncPolicy::Never));
+        assert_eq!(
+            run_opts(&["--", "--odd-name.db"]).path,
+            PathBuf::from("--odd-name.db")
+        );
+        assert_eq!(run_opts(&[":memory:"]).config().unwrap().path, None);
+    }
+
+    #[test]
+    fn help_and_version() {
+        assert_eq!(parse_args(&args(&["--help"])), Ok(Parsed::Help));
+        assert_eq!(parse_args(&args(&["x.db", "-h"])), Ok(Parsed::Help));
+        assert_eq!(parse_args(&args(&["-V"])), Ok(Parsed::Version));
+        let text = usage();
+        assert!(text.contains(SYNOPSIS));
+        assert!(text.contains("SET, GET, DELETE"));
+        assert_eq!(main_with_args(args(&["--help"])), 0);
+    }
+
+    #[test]
+    fn bad_arguments() {
+        assert!(usage_err(&["--frob"]).contains("unknown option --frob"));
+        assert!(usage_err(&["-x"]).contains("unknown option -x"));
+        assert!(usage_err(&["a.db", "b.db"]).contains("unexpected argument \"b.db\""));
+        assert!(usage_err(&["--fsync"]).contains("--fsync needs a value"));
+        assert!(usage_err(&["--fsync="]).contains("--fsync needs a value"));
+        assert!(usage_err(&["--fsync=sometimes"]).contains("fsync policy \"sometimes\""));
+        assert!(usage_err(&["--fsync=periodic:0"]).contains("periodic:MS"));
+        assert!(usage_err(&["--port"]).contains("--port needs a value"));
+        assert!(usage_err(&["--port", "http"]).contains("not a port number"));
+        assert!(usage_err(&["--port=0"]).contains("not a port number"));
+        assert!(usage_err(&["--port=70000"]).contains("not a port number"));
+        assert!(usage_err(&["--no-studio=yes"]).contains("--no-studio does not take a value"));
+        assert_eq!(main_with_args(args(&["--frob"])), 2);
+        assert_eq!(main_with_args(args(&["--fsync=bogus"])), 2);
+    }
+
+    #[test]
+    fn planned_subcommands_are_refused() {
+        for sub in ["export", "import", "check"] {
+            assert_eq!(
+                parse_args(&args(&[sub, "x.db"])),
+                Err(ArgError::NotAvailable(sub.into()))
+            );
+            assert_eq!(main_with_args(args(&[sub, "x.db", "out.jsonl"])), 2);
+        }
+        // Only as the first argument.
+        assert_eq!(
+            run_opts(&["--no-studio", "check"]).path,
+            PathBuf::from("check")
+        );
+    }
+
+    #[test]
+    fn open_errors_exit_1() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let holder = Database::open(&Config::new().with_path(&path)).unwrap();
+        let path_arg = path.to_str().unwrap().to_owned();
+        assert_eq!(
+            main_with_args(vec![path_arg.clone(), "--no-studio".into()]),
+            1
+        );
+        holder.close().unwrap();
+        // A path whose parent does not exist cannot be created.
+        let missing = dir.path().join("no/such/dir/x.db");
+        assert_eq!(
+            main_with_args(vec![missing.to_str().unwrap().to_owned()]),
+            1
+        );
+    }
 }

@@ -67,7 +67,7 @@ impl Database {
             let w = inner.writer.lock();
             (w.end, w.generation, w.medium.clone())
         };
-        let snapshot: Vec<(String, Loc)> = {
+        let mut snapshot: Vec<(String, Loc)> = {
             let st = inner.state.read();
             st.keydir
                 .iter()
@@ -75,6 +75,9 @@ impl Database {
                 .map(|(k, loc)| (String::from(&**k), *loc))
                 .collect()
         };
+        // Copy in log order, not key order: the format promises seq strictly
+        // increasing within a file (and the old file is then read sequentially).
+        snapshot.sort_unstable_by_key(|(_, loc)| loc.offset);
 
         // 2. Copy live records (raw, already verified) into the new file.
         let target = self.path().map(storage::compact_path);

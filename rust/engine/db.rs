@@ -11,7 +11,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -57,12 +57,16 @@ pub(super) struct Inner {
     pub path: Option<PathBuf>,
     pub fsync: FsyncPolicy,
     pub read_only: bool,
-    pub state: RwLock<State>,
+    // `state`, `sync` and `closed` are shared with the periodic flusher thread
+    // by `Arc` (not through a `Weak<Inner>` it would upgrade): a flusher that
+    // held the whole `Inner`, even briefly, could outlive the last handle and
+    // keep the writer lock after the user dropped the database.
+    pub state: Arc<RwLock<State>>,
     pub writer: Mutex<Writer>,
-    pub sync: GroupSync,
+    pub sync: Arc<GroupSync>,
     pub counters: Counters,
     pub live_bytes: std::sync::atomic::AtomicU64,
-    pub closed: AtomicBool,
+    pub closed: Arc<AtomicBool>,
     pub compacting: Mutex<()>,
     pub lock: Mutex<Option<WriterLock>>,
     pub stop_flusher: Mutex<Option<mpsc::Sender<()>>>,
@@ -169,10 +173,10 @@ impl Database {
             path: config.path.clone(),
             fsync: config.fsync,
             read_only: config.read_only,
-            state: RwLock::new(State {
+            state: Arc::new(RwLock::new(State {
                 keydir,
                 medium: medium.clone(),
-            }),
+            })),
             writer: Mutex::new(Writer {
                 end,
                 seq: max_seq + 1,
@@ -180,10 +184,10 @@ impl Database {
                 medium,
                 generation: header.generation,
             }),
-            sync: GroupSync::default(),
+            sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
             live_bytes: std::sync::atomic::AtomicU64::new(live_bytes),
-            closed: AtomicBool::new(false),
+            closed: Arc::new(AtomicBool::new(false)),
             compacting: Mutex::new(()),
             lock: Mutex::new(lock),
             stop_flusher: Mutex::new(None),
@@ -191,7 +195,7 @@ impl Database {
         if let (FsyncPolicy::Periodic(every), Some(_), false) =
             (config.fsync, &config.path, config.read_only)
         {
-            *inner.stop_flusher.lock() = Some(spawn_flusher(Arc::downgrade(&inner), every));
+            *inner.stop_flusher.lock() = Some(spawn_flusher(&inner, every));
         }
         Ok(Database { inner })
     }
@@ -209,6 +213,15 @@ impl Database {
     /// Whether writes are refused.
     pub fn is_read_only(&self) -> bool {
         self.inner.read_only
+    }
+
+    /// Whether reads are served from memory (a shared mapping or an in-memory
+    /// database) rather than by read syscalls. Bindings use this to decide
+    /// whether releasing the interpreter lock around a read is worth its cost.
+    pub fn reads_from_memory(&self) -> bool {
+        // Writer handles map their log at open and keep it mapped (compaction
+        // maps the new file); read-only handles use positional reads.
+        !self.inner.read_only || self.inner.path.is_none()
     }
 
     /// Whether [`Database::close`] has run.
@@ -530,7 +543,9 @@ impl Inner {
     /// holds exactly its records.
     fn trim(&self) -> Result<()> {
         let w = self.writer.lock();
-        if w.medium.capacity().is_some() {
+        // Windows cannot shrink a file while it is mapped; the zero slack is
+        // then cut at the next open (it reads as a torn tail of zeros).
+        if w.medium.capacity().is_some() && !cfg!(windows) {
             let name = self.path.clone().unwrap_or_default();
             w.medium.truncate(w.end).map_err(|e| Error::io(name, e))?;
         }
@@ -547,22 +562,28 @@ impl Drop for Inner {
 }
 
 /// Background thread for `FsyncPolicy::Periodic`: syncs when dirty, every
-/// interval. Holds only a weak reference, and stops when the sender is dropped
-/// (close) or the database is gone.
-fn spawn_flusher(inner: Weak<Inner>, every: Duration) -> mpsc::Sender<()> {
+/// interval. It shares only the sync state and the current log with the
+/// database, never `Inner` itself, so dropping the last handle releases the
+/// writer lock at once; it stops when the sender is dropped (close, or the
+/// database is gone).
+fn spawn_flusher(inner: &Inner, every: Duration) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
+    let (state, sync, closed) = (
+        inner.state.clone(),
+        inner.sync.clone(),
+        inner.closed.clone(),
+    );
     let spawned = std::thread::Builder::new()
         .name("ferrumdb-flush".into())
-        .spawn(move || loop {
-            match rx.recv_timeout(every) {
-                Err(RecvTimeoutError::Timeout) => {
-                    let Some(inner) = inner.upgrade() else { break };
-                    if inner.sync.is_dirty() && !inner.closed.load(Ordering::Acquire) {
-                        // An error here resurfaces on the next flush/close/always-write.
-                        let _ = inner.flush();
-                    }
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                if sync.is_dirty() && !closed.load(Ordering::Acquire) {
+                    // An error here resurfaces on the next flush/close/always-write.
+                    let _ = sync.sync_all(|| {
+                        let medium = state.read().medium.clone();
+                        medium.sync_data()
+                    });
                 }
-                Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
             }
         });
     // If no thread can be spawned, data still reaches the OS on every write and

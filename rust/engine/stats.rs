@@ -1,8 +1,9 @@
 //! Operation counters: relaxed atomics on the hot path, and a rate that is
 //! computed only when someone asks for it.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -17,15 +18,21 @@ pub struct Stats {
     pub sets: u64,
     /// Deletes since open.
     pub deletes: u64,
-    /// Operations per second over the last measured window (about a second).
+    /// Operations per second over roughly the last second (over the time
+    /// since open, counted as at least one second, until a second has passed).
     pub ops_per_sec: f64,
     /// Seconds since open.
     pub uptime_s: f64,
-    /// Bytes in the log file.
+    /// Bytes of log data (header and records; excludes preallocated space).
     pub file_bytes: u64,
-    /// Bytes of the records that are still live.
+    /// Bytes of the header and of the records that are still live.
     pub live_bytes: u64,
 }
+
+/// How far back rate samples are kept.
+const SAMPLE_HORIZON: Duration = Duration::from_secs(10);
+/// The rate is measured over at least this long.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) struct Counters {
@@ -33,7 +40,10 @@ pub(crate) struct Counters {
     pub sets: AtomicU64,
     pub deletes: AtomicU64,
     pub started: Instant,
-    window: Mutex<(Instant, u64, f64)>,
+    /// (when, total ops then), oldest first. Every reader adds a sample but
+    /// measures against one at least RATE_WINDOW old, so several readers
+    /// (CLI, Studio, Python) do not skew each other.
+    samples: Mutex<VecDeque<(Instant, u64)>>,
 }
 
 impl Counters {
@@ -44,7 +54,7 @@ impl Counters {
             sets: AtomicU64::new(0),
             deletes: AtomicU64::new(0),
             started: now,
-            window: Mutex::new((now, 0, 0.0)),
+            samples: Mutex::new(VecDeque::from([(now, 0)])),
         }
     }
 
@@ -58,27 +68,56 @@ impl Counters {
             + self.deletes.load(Ordering::Relaxed)
     }
 
-    /// Ops/sec over the window since the last call that closed a window
-    /// (windows close after at least one second); before the first window
-    /// closes, the average since open.
+    /// Operations per second over the most recent window of at least a second.
     pub fn rate(&self) -> f64 {
         let now = Instant::now();
         let total = self.total();
-        let mut w = self.window.lock();
-        let elapsed = now.duration_since(w.0).as_secs_f64();
-        if elapsed >= 1.0 {
-            w.2 = (total - w.1) as f64 / elapsed;
-            *w = (now, total, w.2);
-            w.2
-        } else if w.1 == 0 && w.2 == 0.0 {
-            let up = now.duration_since(self.started).as_secs_f64();
-            if up > 0.0 {
-                total as f64 / up
-            } else {
-                0.0
-            }
-        } else {
-            w.2
+        let mut samples = self.samples.lock();
+        // Drop samples too old to matter, keeping the newest one that is at
+        // least a window old as the baseline.
+        while samples.len() > 1
+            && samples
+                .get(1)
+                .is_some_and(|&(t, _)| now.duration_since(t) >= RATE_WINDOW)
+        {
+            samples.pop_front();
         }
+        let rate = match samples.front() {
+            Some(&(t, ops)) if now.duration_since(t) >= RATE_WINDOW => {
+                (total - ops) as f64 / now.duration_since(t).as_secs_f64()
+            }
+            // Less than a second of history: average since open, over at least a second.
+            _ => total as f64 / now.duration_since(self.started).as_secs_f64().max(1.0),
+        };
+        if samples
+            .back()
+            .is_none_or(|&(t, _)| now.duration_since(t) >= Duration::from_millis(100))
+        {
+            samples.push_back((now, total));
+        }
+        while samples
+            .front()
+            .is_some_and(|&(t, _)| now.duration_since(t) > SAMPLE_HORIZON)
+            && samples.len() > 1
+        {
+            samples.pop_front();
+        }
+        rate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn early_rate_is_not_inflated() {
+        let c = Counters::new();
+        for _ in 0..100 {
+            Counters::bump(&c.sets);
+        }
+        // Within the first second the average is taken over a full second.
+        assert!(c.rate() <= 100.0);
+        assert_eq!(c.total(), 100);
     }
 }

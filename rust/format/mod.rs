@@ -28,10 +28,12 @@
 //! Recovery rule: a record that fails to decode counts as a *torn tail* (cut
 //! off by a crash, truncated on open) only if every non-zero byte after its
 //! start lies within the length it declares (within its 32-byte header when
-//! the header itself is unreadable): nothing written after it survives, so it
-//! was the last write and was never acknowledged. Anywhere else it is
-//! corruption. A file may end in zero bytes (preallocated, unwritten space);
-//! they are not records. Hint files (issue #6) will get their own header magic.
+//! the header itself is unreadable) and no record that passes its checksum
+//! starts inside that span (a damaged length field must not swallow the
+//! records after it): nothing written after it survives, so it was the last
+//! write and was never acknowledged. Anywhere else it is corruption. A file
+//! may end in zero bytes (preallocated, unwritten space); they are not
+//! records. Hint files (issue #6) will get their own header magic.
 
 mod header;
 mod record;

@@ -1,9 +1,8 @@
-//! Python value <-> JSON bytes conversion for the document hot path.
-//!
-//! Owns the only translation between Python objects and stored JSON. It transcodes directly:
-//! `py_to_json` walks the Python objects and writes bytes through serde_json's formatter, and
-//! `json_to_py` drives serde_json's parser with a visitor that builds Python objects as it goes.
-//! No `serde_json::Value`, pythonize round trip or Python `json` module sits in between.
+//! Python value <-> JSON bytes for the document hot path, and the value rules that go with it.
+//! It transcodes directly: `py_to_json` walks Python objects and writes through serde_json's
+//! formatter, `json_to_py` drives serde_json's parser with a visitor that builds Python objects.
+//! No `serde_json::Value`, pythonize round trip or Python `json` module sits in between, which
+//! is what keeps set/get near orjson speed.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
@@ -75,9 +74,11 @@ impl From<ConvertError> for PyErr {
 /// Accepted: `dict` with `str` keys, `list`, `tuple` (as an array), `str`, `int` in
 /// `-2**63 ..= 2**64-1`, finite `float`, `bool`, `None`, and subclasses of these containers and
 /// scalars (an `IntEnum` is written as its int, a namedtuple as an array), nested at most
-/// [`MAX_DEPTH`] containers deep. Dict order is kept. Strings, ints and floats are written by
-/// serde_json, so the bytes equal serde_json's rendering of the same value. No Python code runs
-/// while a value is accepted. On error `out` may hold a partial document; discard it.
+/// [`MAX_DEPTH`] containers deep. Dict order is kept. Containers are read through their C-level
+/// storage, so no Python method (`__iter__`, `items`, `__index__`, ...) runs while a value is
+/// accepted. Strings, ints and floats are written as serde_json writes them, so the bytes equal
+/// serde_json's rendering of the same value. On error `out` may hold a partial document: discard
+/// it.
 pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
     let mut encoder = Encoder {
         out,
@@ -194,7 +195,7 @@ impl Fail {
         )
     }
 
-    fn finish(self: Box<Self>) -> ConvertError {
+    fn finish(self) -> ConvertError {
         let path = render_path(&self.rev_path);
         let message = format!("{} at {}{}", self.what, path, self.why);
         ConvertError {
@@ -402,22 +403,45 @@ impl Encoder<'_> {
 }
 
 fn write_str(out: &mut Vec<u8>, s: &str) -> Step {
-    // serde_json escapes exactly `"`, `\` and bytes below 0x20. A string with none of them is
-    // written verbatim in one copy (the bytes serde_json would produce, and far fewer small
-    // writes); anything else goes through serde_json's own escaping.
-    // A fold without early exit so the check vectorises.
-    let plain = s.bytes().fold(true, |plain, b| {
-        plain & (b >= 0x20) & (b != b'"') & (b != b'\\')
-    });
-    if plain {
+    if needs_escape(s.as_bytes()) {
+        // serde_json's own escaping, so stored strings are byte-identical to serde_json output.
+        serde_json::to_writer(out, s).map_err(Fail::write)
+    } else {
+        // Exactly the bytes serde_json would write, in one copy instead of its small writes.
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
         Ok(())
-    } else {
-        serde_json::to_writer(out, s).map_err(Fail::write)
     }
+}
+
+/// Whether serde_json would escape any byte: `"`, `\` and everything below 0x20 (nothing
+/// else). Checks eight bytes per step with the SWAR "has a byte below n" trick, which is exact
+/// as a yes/no answer.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    fn has_byte_below(word: u64, n: u8) -> bool {
+        word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
+    }
+    fn hit(word: u64) -> bool {
+        has_byte_below(word, 0x20)
+            || has_byte_below(word ^ (ONES * u64::from(b'"')), 1)
+            || has_byte_below(word ^ (ONES * u64::from(b'\\')), 1)
+    }
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if hit(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// The text of a dict key, or the error for the dict's path (the caller adds no segment).
@@ -482,7 +506,7 @@ fn conversion_hint(ty: &Bound<'_, PyType>) -> &'static str {
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type()
-        .qualname()
+        .name()
         .map_or_else(|_| "<unknown>".to_owned(), |name| name.to_string())
 }
 

@@ -65,10 +65,15 @@ fn key_error(key: &Bound<'_, PyAny>) -> PyErr {
 }
 
 impl PyDatabase {
-    /// The engine, unless this handle crossed a fork.
+    /// The engine, unless this handle crossed a fork or was closed. (The
+    /// engine's `len()` does not check, so `len(db)`, `count()`, `iter(db)`
+    /// and `scan()` would otherwise keep answering after `close()`.)
     fn db(&self) -> PyResult<&Database> {
         if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
             return Err(Error::Forked.into());
+        }
+        if self.db.is_closed() {
+            return Err(Error::Closed.into());
         }
         Ok(&self.db)
     }
@@ -95,7 +100,16 @@ impl PyDatabase {
 
     fn load(&self, py: Python<'_>, key: &str) -> PyResult<Option<Py<PyAny>>> {
         let db = self.db()?;
-        match py.detach(|| db.get_raw(key))? {
+        // A read from the shared mapping is a memcpy of a few hundred bytes:
+        // handing the GIL to another thread and taking it back costs more than
+        // that and made two reader threads slower than one. Reads that are
+        // syscalls (read-only handles) release it.
+        let found = if db.reads_from_memory() {
+            db.get_raw(key)?
+        } else {
+            py.detach(|| db.get_raw(key))?
+        };
+        match found {
             None => Ok(None),
             Some(buf) => Ok(Some(json_to_py(py, buf.as_bytes())?)),
         }
@@ -220,9 +234,13 @@ impl PyDatabase {
     }
 
     /// Iterate `(key, value)` for keys starting with `prefix`, in key order.
-    #[pyo3(signature = (prefix = String::new()))]
-    fn scan(&self, prefix: String) -> PyResult<PyScanIter> {
-        Ok(PyScanIter::new(self.db()?.clone(), prefix, Yield::Items))
+    #[pyo3(signature = (prefix = ""))]
+    fn scan(&self, prefix: &str) -> PyResult<PyScanIter> {
+        Ok(PyScanIter::new(
+            self.db()?.clone(),
+            prefix.to_owned(),
+            Yield::Items,
+        ))
     }
 
     fn _iter_values(&self) -> PyResult<PyScanIter> {

@@ -227,10 +227,41 @@ fn end_of_log(
     if !torn {
         return Err(map_decode(name, pos, err));
     }
+    // A damaged length field can make a record in the middle of the log claim
+    // everything after it. An intact record inside the claimed span proves
+    // later writes exist, so that is corruption too, never a tail to cut (a
+    // JSON value cannot hold one: it has no raw control bytes).
+    if let (Some(_), Some(last)) = (parsed, last) {
+        if intact_record_in(medium, pos + 1, last, file_len).map_err(|e| Error::io(name, e))? {
+            return Err(Error::corruption(
+                name,
+                pos,
+                format!("record {err} (its length field is damaged: intact records follow it)"),
+            ));
+        }
+    }
     if repair {
         medium.truncate(pos).map_err(|e| Error::io(name, e))?;
     }
     Ok(pos)
+}
+
+/// Whether a record that passes its checksum starts at any offset in
+/// `from..=last`. Only runs when a tail failed to decode, over at most the span
+/// that record claims; most offsets are rejected by the header's kind byte.
+fn intact_record_in(medium: &Medium, from: u64, last: u64, file_len: u64) -> io::Result<bool> {
+    let mut window = ReadWindow::new(medium, file_len);
+    let mut at = from;
+    while at <= last && at + RECORD_HEADER_LEN as u64 <= file_len {
+        if let Ok(h) = RecordHeader::parse(window.at(at, RECORD_HEADER_LEN)?) {
+            let len = h.record_len();
+            if at + len as u64 <= file_len && Record::decode(window.at(at, len)?).is_ok() {
+                return Ok(true);
+            }
+        }
+        at += 1;
+    }
+    Ok(false)
 }
 
 /// Offset of the last non-zero byte in `from..to`, scanning backwards.

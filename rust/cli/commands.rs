@@ -1,0 +1,888 @@
+//! REPL commands: the command table, parsing one line into a [`Command`], and
+//! executing it against a [`Database`] to produce output text or an error.
+//!
+//! No terminal and no stdout here, so the REPL, script mode and tests share it.
+//! To add a command: a row in [`COMMANDS`], a [`Command`] variant, an arm in [`execute`].
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::engine::{Database, Stats};
+use crate::error::Error;
+
+use super::render::{self, display_key, JsonStyle};
+
+/// Keys fetched per `keys_page` call by `KEYS`.
+const KEYS_PAGE: usize = 1000;
+
+/// One row of the command table: everything HELP, parsing and completion need.
+pub struct CommandSpec {
+    /// Canonical (upper-case) command word.
+    pub name: &'static str,
+    /// Other words accepted for the same command.
+    pub aliases: &'static [&'static str],
+    /// Synopsis, e.g. `GET <key>`.
+    pub usage: &'static str,
+    /// One line for the HELP list.
+    pub summary: &'static str,
+    /// Longer description for `HELP <command>`.
+    pub details: &'static str,
+    /// An example invocation.
+    pub example: &'static str,
+    /// The first argument is a key, so the REPL tab-completes it from the database.
+    pub completes_key: bool,
+    /// Turns the text after the command word into a [`Command`].
+    parse: fn(&'static CommandSpec, &str) -> Result<Command, CommandError>,
+}
+
+impl CommandSpec {
+    /// Whether `word` names this command (case-insensitive).
+    pub fn matches(&self, word: &str) -> bool {
+        self.name.eq_ignore_ascii_case(word)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(word))
+    }
+
+    /// Whether the command takes any arguments.
+    pub fn takes_args(&self) -> bool {
+        self.usage.len() > self.name.len()
+    }
+}
+
+/// Every REPL command, in the order HELP lists them.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "SET",
+        aliases: &[],
+        usage: "SET <key> <json>",
+        summary: "store a JSON document under a key",
+        details: "Stores <json> (the rest of the line, any JSON value) under <key>, replacing any previous value. \
+                  The key is the first word, or a double-quoted JSON string if it contains spaces. \
+                  Strings need double quotes: SET name \"alice\".",
+        example: "SET user:1 {\"name\": \"alice\", \"age\": 30}",
+        completes_key: false,
+        parse: parse_set,
+    },
+    CommandSpec {
+        name: "GET",
+        aliases: &[],
+        usage: "GET <key>",
+        summary: "show the document stored under a key",
+        details: "Prints the JSON stored under <key>: indented at a terminal, on one line when piped. \
+                  A missing key is an error. Quote keys that contain spaces: GET \"my key\".",
+        example: "GET user:1",
+        completes_key: true,
+        parse: parse_one_key,
+    },
+    CommandSpec {
+        name: "DELETE",
+        aliases: &[],
+        usage: "DELETE <key>",
+        summary: "remove a key (prints 1 if it existed, 0 if not)",
+        details: "Removes <key> and prints 1, or prints 0 if there was no such key (not an error).",
+        example: "DELETE user:1",
+        completes_key: true,
+        parse: parse_one_key,
+    },
+    CommandSpec {
+        name: "KEYS",
+        aliases: &[],
+        usage: "KEYS [prefix]",
+        summary: "list keys, optionally only those starting with a prefix",
+        details: "Prints every key (or every key starting with [prefix]) in order, one per line. \
+                  Keys that contain spaces are shown quoted, as you would type them.",
+        example: "KEYS user:",
+        completes_key: false,
+        parse: parse_keys,
+    },
+    CommandSpec {
+        name: "COUNT",
+        aliases: &[],
+        usage: "COUNT",
+        summary: "number of keys",
+        details: "Prints the number of live keys.",
+        example: "COUNT",
+        completes_key: false,
+        parse: |spec, args| no_args(spec, args, Command::Count),
+    },
+    CommandSpec {
+        name: "COMPACT",
+        aliases: &[],
+        usage: "COMPACT",
+        summary: "rewrite the file with live data only",
+        details: "Rewrites the database file keeping only the current value of each key, reclaiming the \
+                  space of overwritten and deleted records, and prints the file size before and after.",
+        example: "COMPACT",
+        completes_key: false,
+        parse: |spec, args| no_args(spec, args, Command::Compact),
+    },
+    CommandSpec {
+        name: "STATS",
+        aliases: &[],
+        usage: "STATS",
+        summary: "counters and sizes as JSON",
+        details: "Prints a JSON object: keys, gets, sets, deletes (since open), ops_per_sec, uptime_s, \
+                  file_bytes (size of the file) and live_bytes (size of the live records).",
+        example: "STATS",
+        completes_key: false,
+        parse: |spec, args| no_args(spec, args, Command::Stats),
+    },
+    CommandSpec {
+        name: "HELP",
+        aliases: &[],
+        usage: "HELP [command]",
+        summary: "list commands, or show one command's usage and an example",
+        details: "Without an argument, lists the commands. With one, shows its usage, what it does and an example.",
+        example: "HELP SET",
+        completes_key: false,
+        parse: parse_help,
+    },
+    CommandSpec {
+        name: "EXIT",
+        aliases: &["QUIT"],
+        usage: "EXIT",
+        summary: "leave (also QUIT, or Ctrl-D)",
+        details: "Closes the database and leaves. In a script, the lines after it are not run.",
+        example: "EXIT",
+        completes_key: false,
+        parse: |spec, args| no_args(spec, args, Command::Exit),
+    },
+];
+
+/// The table row for `word`, if it names a command.
+pub fn lookup(word: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|spec| spec.matches(word))
+}
+
+/// A parsed command, ready to execute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `SET <key> <json>`.
+    Set {
+        /// The key.
+        key: String,
+        /// The parsed document.
+        value: Value,
+    },
+    /// `GET <key>`.
+    Get {
+        /// The key.
+        key: String,
+    },
+    /// `DELETE <key>`.
+    Delete {
+        /// The key.
+        key: String,
+    },
+    /// `KEYS [prefix]` (empty prefix: every key).
+    Keys {
+        /// Only keys starting with this.
+        prefix: String,
+    },
+    /// `COUNT`.
+    Count,
+    /// `COMPACT`.
+    Compact,
+    /// `STATS`.
+    Stats,
+    /// `HELP [command]`.
+    Help {
+        /// The command asked about, as typed.
+        topic: Option<String>,
+    },
+    /// `EXIT` / `QUIT`.
+    Exit,
+}
+
+/// What running a command asks the caller to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Print this (nothing when empty; the caller adds the final newline).
+    Output(String),
+    /// Stop reading commands.
+    Exit,
+}
+
+/// Why a command failed. Displayed after `error: `.
+#[derive(Debug)]
+pub enum CommandError {
+    /// The command word is not in the table.
+    Unknown(String),
+    /// The arguments do not fit the command.
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// The command's synopsis.
+        usage: &'static str,
+    },
+    /// `SET` was given something that is not JSON.
+    InvalidJson(String),
+    /// `GET` of a key that does not exist (shown as typed).
+    NotFound(String),
+    /// The stored value under a key is not valid JSON.
+    BadStoredValue {
+        /// The key, shown as typed.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database refused.
+    Db(Error),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Unknown(word) => {
+                write!(
+                    f,
+                    "unknown command {word:?}; type HELP for the list of commands"
+                )
+            }
+            CommandError::Usage { message, usage } => write!(f, "{message} (usage: {usage})"),
+            CommandError::InvalidJson(msg) => write!(f, "invalid JSON value: {msg}"),
+            CommandError::NotFound(key) => write!(f, "key not found: {key}"),
+            CommandError::BadStoredValue { key, reason } => {
+                write!(
+                    f,
+                    "the value stored under {key} is not valid JSON: {reason}"
+                )
+            }
+            CommandError::Db(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+impl From<Error> for CommandError {
+    fn from(e: Error) -> Self {
+        CommandError::Db(e)
+    }
+}
+
+/// Whether a line holds no command: blank, or a `#` comment.
+pub fn is_blank_or_comment(line: &str) -> bool {
+    let line = line.trim();
+    line.is_empty() || line.starts_with('#')
+}
+
+/// Parse one command line (surrounding whitespace ignored).
+///
+/// # Errors
+/// [`CommandError::Unknown`], [`CommandError::Usage`], [`CommandError::InvalidJson`].
+pub fn parse(line: &str) -> Result<Command, CommandError> {
+    let line = line.trim();
+    let (word, args) = match line.find(char::is_whitespace) {
+        Some(at) => (&line[..at], line[at..].trim_start()),
+        None => (line, ""),
+    };
+    if word.is_empty() {
+        return Err(CommandError::Usage {
+            message: "empty command".into(),
+            usage: "HELP",
+        });
+    }
+    let spec = lookup(word).ok_or_else(|| CommandError::Unknown(word.to_owned()))?;
+    (spec.parse)(spec, args)
+}
+
+/// Parse and execute one line.
+///
+/// # Errors
+/// See [`parse`] and [`execute`].
+pub fn run_line(db: &Database, line: &str, style: JsonStyle) -> Result<Outcome, CommandError> {
+    execute(db, &parse(line)?, style)
+}
+
+/// Execute `cmd` against `db`; JSON output is laid out in `style`.
+///
+/// # Errors
+/// [`CommandError::NotFound`] for `GET` of a missing key, [`CommandError::Db`]
+/// when the database refuses, [`CommandError::Unknown`] for `HELP` of an unknown command.
+pub fn execute(db: &Database, cmd: &Command, style: JsonStyle) -> Result<Outcome, CommandError> {
+    let text = match cmd {
+        Command::Set { key, value } => {
+            let bytes =
+                serde_json::to_vec(value).map_err(|e| CommandError::InvalidJson(e.to_string()))?;
+            db.put_raw(key, &bytes)?;
+            "OK".to_owned()
+        }
+        Command::Get { key } => match db.get_raw(key)? {
+            None => return Err(CommandError::NotFound(display_key(key))),
+            Some(buf) => render::json_bytes(buf.as_bytes(), style).map_err(|reason| {
+                CommandError::BadStoredValue {
+                    key: display_key(key),
+                    reason,
+                }
+            })?,
+        },
+        Command::Delete { key } => if db.delete(key)? { "1" } else { "0" }.to_owned(),
+        Command::Keys { prefix } => list_keys(db, prefix)?,
+        Command::Count => db.len().to_string(),
+        Command::Compact => {
+            let before = db.stats()?.file_bytes;
+            db.compact()?;
+            let after = db.stats()?.file_bytes;
+            format!("{before} → {after} bytes")
+        }
+        Command::Stats => render::relayout(&stats_json(&db.stats()?), style),
+        Command::Help { topic: None } => help_list(),
+        Command::Help { topic: Some(topic) } => {
+            help_topic(lookup(topic).ok_or_else(|| CommandError::Unknown(topic.clone()))?)
+        }
+        Command::Exit => return Ok(Outcome::Exit),
+    };
+    Ok(Outcome::Output(text))
+}
+
+fn list_keys(db: &Database, prefix: &str) -> Result<String, CommandError> {
+    let mut out = String::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = db.keys_page(prefix, after.as_deref(), KEYS_PAGE)?;
+        for key in &page {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&display_key(key));
+        }
+        if page.len() < KEYS_PAGE {
+            return Ok(out);
+        }
+        after = page.into_iter().last();
+    }
+}
+
+/// The `Stats` fields as one compact JSON object, in declaration order.
+fn stats_json(s: &Stats) -> String {
+    // Rates and times to the millisecond; NaN/inf become null.
+    let round = |x: f64| Value::from((x * 1000.0).round() / 1000.0);
+    format!(
+        "{{\"keys\":{},\"gets\":{},\"sets\":{},\"deletes\":{},\"ops_per_sec\":{},\"uptime_s\":{},\"file_bytes\":{},\"live_bytes\":{}}}",
+        s.keys,
+        s.gets,
+        s.sets,
+        s.deletes,
+        round(s.ops_per_sec),
+        round(s.uptime_s),
+        s.file_bytes,
+        s.live_bytes
+    )
+}
+
+/// The HELP list: one line per command.
+pub fn help_list() -> String {
+    let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+    let mut out = String::from("Commands (case-insensitive):\n");
+    for spec in COMMANDS {
+        out.push_str(&format!("  {:width$}  {}\n", spec.usage, spec.summary));
+    }
+    out.push_str("Type HELP <command> for details and an example.");
+    out
+}
+
+fn help_topic(spec: &CommandSpec) -> String {
+    let mut out = format!("{}\n", spec.usage);
+    wrap_into(&mut out, spec.details, "  ", HELP_WIDTH);
+    if !spec.aliases.is_empty() {
+        out.push_str(&format!("  Also: {}\n", spec.aliases.join(", ")));
+    }
+    out.push_str(&format!("Example:\n  {}", spec.example));
+    out
+}
+
+/// Line width HELP text is wrapped to.
+const HELP_WIDTH: usize = 80;
+
+/// Append `text` word-wrapped to `width` columns, each line starting with `indent`.
+fn wrap_into(out: &mut String, text: &str, indent: &str, width: usize) {
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if col > 0 && col + 1 + len > width {
+            out.push('\n');
+            col = 0;
+        }
+        if col == 0 {
+            out.push_str(indent);
+            col = indent.len();
+        } else {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += len;
+    }
+    out.push('\n');
+}
+
+fn usage_error(spec: &CommandSpec, message: impl Into<String>) -> CommandError {
+    CommandError::Usage {
+        message: message.into(),
+        usage: spec.usage,
+    }
+}
+
+/// Split the first argument off `args` (already left-trimmed): a JSON string
+/// when it starts with `"`, otherwise the text up to the next whitespace.
+/// Returns `None` when `args` is empty.
+fn take_token(args: &str) -> Result<Option<(String, &str)>, String> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    if !args.starts_with('"') {
+        let end = args.find(char::is_whitespace).unwrap_or(args.len());
+        return Ok(Some((args[..end].to_owned(), args[end..].trim_start())));
+    }
+    let bytes = args.as_bytes();
+    let mut i = 1;
+    let close = loop {
+        match bytes.get(i) {
+            None => return Err(format!("missing closing quote in {args}")),
+            Some(b'\\') => i += 2,
+            Some(b'"') => break i,
+            Some(_) => i += 1,
+        }
+    };
+    let literal = &args[..=close];
+    let token: String =
+        serde_json::from_str(literal).map_err(|e| format!("bad quoted string {literal}: {e}"))?;
+    let rest = &args[close + 1..];
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return Err(format!(
+            "expected a space after the quoted string {literal}"
+        ));
+    }
+    Ok(Some((token, rest.trim_start())))
+}
+
+/// The key argument every keyed command starts with.
+fn required_key<'a>(spec: &CommandSpec, args: &'a str) -> Result<(String, &'a str), CommandError> {
+    match take_token(args) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(usage_error(spec, format!("{} needs a key", spec.name))),
+        Err(msg) => Err(usage_error(spec, msg)),
+    }
+}
+
+fn parse_set(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (key, json) = required_key(spec, args)?;
+    let json = json.trim();
+    if json.is_empty() {
+        return Err(usage_error(spec, "SET needs a JSON value after the key"));
+    }
+    let value = serde_json::from_str(json).map_err(|e| {
+        let looks_like_word = json.starts_with(|c: char| c.is_alphabetic() || c == '\'');
+        let hint = if looks_like_word {
+            " (strings need double quotes, e.g. \"hello\")"
+        } else {
+            ""
+        };
+        CommandError::InvalidJson(format!("{e}{hint}"))
+    })?;
+    Ok(Command::Set { key, value })
+}
+
+fn parse_one_key(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (key, rest) = required_key(spec, args)?;
+    if !rest.is_empty() {
+        return Err(usage_error(
+            spec,
+            format!(
+                "{} takes one key; quote keys that contain spaces, e.g. {} \"my key\"",
+                spec.name, spec.name
+            ),
+        ));
+    }
+    Ok(match spec.name {
+        "DELETE" => Command::Delete { key },
+        _ => Command::Get { key },
+    })
+}
+
+fn parse_keys(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    match take_token(args) {
+        Ok(None) => Ok(Command::Keys {
+            prefix: String::new(),
+        }),
+        Ok(Some((prefix, ""))) => Ok(Command::Keys { prefix }),
+        Ok(Some(_)) => Err(usage_error(
+            spec,
+            "KEYS takes at most one prefix; quote prefixes that contain spaces",
+        )),
+        Err(msg) => Err(usage_error(spec, msg)),
+    }
+}
+
+fn parse_help(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let mut words = args.split_whitespace();
+    let topic = words.next().map(str::to_owned);
+    if words.next().is_some() {
+        return Err(usage_error(spec, "HELP takes at most one command name"));
+    }
+    Ok(Command::Help { topic })
+}
+
+fn no_args(spec: &CommandSpec, args: &str, cmd: Command) -> Result<Command, CommandError> {
+    if args.is_empty() {
+        Ok(cmd)
+    } else {
+        Err(usage_error(
+            spec,
+            format!("{} takes no arguments", spec.name),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use serde_json::json;
+
+    fn db() -> Database {
+        Database::open(&Config::new().in_memory()).unwrap()
+    }
+
+    fn run(db: &Database, line: &str) -> Result<String, String> {
+        match run_line(db, line, JsonStyle::Compact) {
+            Ok(Outcome::Output(text)) => Ok(text),
+            Ok(Outcome::Exit) => Ok("<exit>".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn ok(db: &Database, line: &str) -> String {
+        run(db, line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn err(db: &Database, line: &str) -> String {
+        match run(db, line) {
+            Ok(out) => panic!("{line}: expected an error, got {out:?}"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn parses_every_command_case_insensitively() {
+        assert_eq!(
+            parse("set k {\"a\": 1}").unwrap(),
+            Command::Set {
+                key: "k".into(),
+                value: json!({"a": 1})
+            }
+        );
+        assert_eq!(
+            parse("  Get   k  ").unwrap(),
+            Command::Get { key: "k".into() }
+        );
+        assert_eq!(
+            parse("delete k").unwrap(),
+            Command::Delete { key: "k".into() }
+        );
+        assert_eq!(
+            parse("KEYS").unwrap(),
+            Command::Keys {
+                prefix: String::new()
+            }
+        );
+        assert_eq!(
+            parse("keys user:").unwrap(),
+            Command::Keys {
+                prefix: "user:".into()
+            }
+        );
+        assert_eq!(parse("count").unwrap(), Command::Count);
+        assert_eq!(parse("Compact").unwrap(), Command::Compact);
+        assert_eq!(parse("stats").unwrap(), Command::Stats);
+        assert_eq!(parse("help").unwrap(), Command::Help { topic: None });
+        assert_eq!(
+            parse("help get").unwrap(),
+            Command::Help {
+                topic: Some("get".into())
+            }
+        );
+        assert_eq!(parse("exit").unwrap(), Command::Exit);
+        assert_eq!(parse("QUIT").unwrap(), Command::Exit);
+        assert_eq!(parse("quit").unwrap(), Command::Exit);
+    }
+
+    #[test]
+    fn quoted_keys() {
+        assert_eq!(
+            parse(r#"SET "my key" [1, 2]"#).unwrap(),
+            Command::Set {
+                key: "my key".into(),
+                value: json!([1, 2])
+            }
+        );
+        assert_eq!(
+            parse(r#"GET "a \"b\" c""#).unwrap(),
+            Command::Get {
+                key: "a \"b\" c".into()
+            }
+        );
+        assert_eq!(
+            parse(r#"GET "tab\there""#).unwrap(),
+            Command::Get {
+                key: "tab\there".into()
+            }
+        );
+        assert_eq!(
+            parse(r#"KEYS "user 1""#).unwrap(),
+            Command::Keys {
+                prefix: "user 1".into()
+            }
+        );
+        // A quote inside a bare key is just a character.
+        assert_eq!(
+            parse(r#"GET a"b"#).unwrap(),
+            Command::Get { key: "a\"b".into() }
+        );
+        // The value may start right after the key's whitespace, and be a string.
+        assert_eq!(
+            parse("SET \"k\" \"v w\"").unwrap(),
+            Command::Set {
+                key: "k".into(),
+                value: json!("v w")
+            }
+        );
+    }
+
+    #[test]
+    fn quoting_errors() {
+        let e = parse(r#"GET "unterminated"#).unwrap_err().to_string();
+        assert!(e.contains("missing closing quote"), "{e}");
+        let e = parse(r#"SET "k"{"a":1}"#).unwrap_err().to_string();
+        assert!(e.contains("expected a space after"), "{e}");
+        let e = parse(r#"GET "bad \q escape""#).unwrap_err().to_string();
+        assert!(e.contains("bad quoted string"), "{e}");
+        let e = parse(r#"GET "ends with backslash\"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing closing quote"), "{e}");
+    }
+
+    #[test]
+    fn missing_and_extra_arguments() {
+        for (line, needle) in [
+            ("SET", "SET needs a key (usage: SET <key> <json>)"),
+            ("SET k", "SET needs a JSON value after the key"),
+            ("SET k    ", "SET needs a JSON value after the key"),
+            ("GET", "GET needs a key (usage: GET <key>)"),
+            ("DELETE", "DELETE needs a key"),
+            (
+                "GET my key",
+                "GET takes one key; quote keys that contain spaces",
+            ),
+            ("DELETE a b", "DELETE takes one key"),
+            ("KEYS a b", "KEYS takes at most one prefix"),
+            ("COUNT 1", "COUNT takes no arguments (usage: COUNT)"),
+            ("COMPACT now", "COMPACT takes no arguments"),
+            ("STATS x", "STATS takes no arguments"),
+            ("EXIT now", "EXIT takes no arguments"),
+            ("HELP a b", "HELP takes at most one command name"),
+        ] {
+            let e = parse(line).unwrap_err().to_string();
+            assert!(e.contains(needle), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn bad_json() {
+        let e = parse("SET k {\"a\": }").unwrap_err();
+        assert!(matches!(e, CommandError::InvalidJson(_)), "{e:?}");
+        assert!(e.to_string().starts_with("invalid JSON value: "), "{e}");
+        let e = parse("SET k hello").unwrap_err().to_string();
+        assert!(e.contains("strings need double quotes"), "{e}");
+        let e = parse("SET k {} {}").unwrap_err().to_string();
+        assert!(e.contains("trailing characters"), "{e}");
+        let e = parse("SET k 'single'").unwrap_err().to_string();
+        assert!(e.contains("strings need double quotes"), "{e}");
+        // Nothing is stored.
+        let db = db();
+        err(&db, "SET k [1,");
+        assert_eq!(db.len(), 0);
+    }
+
+    #[test]
+    fn unknown_commands_suggest_help() {
+        let e = parse("FROB x").unwrap_err();
+        assert!(matches!(&e, CommandError::Unknown(w) if w == "FROB"));
+        assert_eq!(
+            e.to_string(),
+            "unknown command \"FROB\"; type HELP for the list of commands"
+        );
+        assert!(parse("   ").is_err());
+        let db = db();
+        assert!(err(&db, "HELP frob").contains("unknown command \"frob\""));
+    }
+
+    #[test]
+    fn set_get_delete() {
+        let db = db();
+        assert_eq!(
+            ok(
+                &db,
+                r#"SET user:1 {"name": "alice", "tags": ["a", "b"], "age": 30}"#
+            ),
+            "OK"
+        );
+        // Stored compact, fields in the order they were typed.
+        let stored = db.get_raw("user:1").unwrap().unwrap();
+        assert_eq!(
+            stored.as_bytes(),
+            br#"{"name":"alice","tags":["a","b"],"age":30}"#
+        );
+        assert_eq!(
+            ok(&db, "GET user:1"),
+            r#"{"name":"alice","tags":["a","b"],"age":30}"#
+        );
+        let pretty = run_line(&db, "get user:1", JsonStyle::Pretty).unwrap();
+        assert_eq!(
+            pretty,
+            Outcome::Output("{\n  \"name\": \"alice\",\n  \"tags\": [\n    \"a\",\n    \"b\"\n  ],\n  \"age\": 30\n}".into())
+        );
+        assert_eq!(ok(&db, "SET user:1 \"replaced\""), "OK");
+        assert_eq!(ok(&db, "GET user:1"), "\"replaced\"");
+        assert_eq!(ok(&db, "DELETE user:1"), "1");
+        assert_eq!(ok(&db, "DELETE user:1"), "0");
+        assert_eq!(err(&db, "GET user:1"), "key not found: user:1");
+        assert!(matches!(
+            run_line(&db, "GET user:1", JsonStyle::Compact),
+            Err(CommandError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn scalar_values_and_spaced_keys() {
+        let db = db();
+        for (line, shown) in [
+            ("SET n 42", "42"),
+            ("SET b true", "true"),
+            ("SET z null", "null"),
+            ("SET f -1.5e3", "-1500.0"),
+        ] {
+            assert_eq!(ok(&db, line), "OK");
+            let key = line.split(' ').nth(1).unwrap();
+            assert_eq!(ok(&db, &format!("GET {key}")), shown);
+        }
+        assert_eq!(ok(&db, "SET \"my key\" 1"), "OK");
+        assert_eq!(ok(&db, "GET \"my key\""), "1");
+        assert_eq!(
+            err(&db, "GET \"other key\""),
+            "key not found: \"other key\""
+        );
+        // The engine's key rules come through as errors.
+        assert!(err(&db, "SET \"\" 1").contains("invalid key"));
+    }
+
+    #[test]
+    fn keys_lists_everything_in_pages() {
+        let db = db();
+        assert_eq!(ok(&db, "KEYS"), "");
+        let n = 2 * KEYS_PAGE + 17;
+        for i in 0..n {
+            db.put_raw(&format!("k{i:05}"), b"1").unwrap();
+        }
+        db.put_raw("other", b"1").unwrap();
+        db.put_raw("k with space", b"1").unwrap();
+        let all = ok(&db, "KEYS");
+        let lines: Vec<&str> = all.lines().collect();
+        assert_eq!(lines.len(), n + 2);
+        assert_eq!(lines[0], "\"k with space\"");
+        assert_eq!(lines[1], "k00000");
+        assert_eq!(lines[n], &format!("k{:05}", n - 1));
+        assert_eq!(lines[n + 1], "other");
+        assert!(lines.windows(2).all(|w| w[0] != w[1]));
+        let some = ok(&db, "KEYS k0001");
+        assert_eq!(some.lines().count(), 10);
+        assert_eq!(ok(&db, "keys oth"), "other");
+        assert_eq!(ok(&db, "KEYS \"k with\""), "\"k with space\"");
+        assert_eq!(ok(&db, "KEYS nomatch"), "");
+    }
+
+    #[test]
+    fn count_compact_stats() {
+        let db = db();
+        assert_eq!(ok(&db, "COUNT"), "0");
+        for i in 0..20 {
+            ok(&db, &format!("SET k {i}"));
+        }
+        ok(&db, "SET other {}");
+        assert_eq!(ok(&db, "count"), "2");
+        let before = db.stats().unwrap().file_bytes;
+        let out = ok(&db, "COMPACT");
+        let after = db.stats().unwrap().file_bytes;
+        assert!(after < before, "{before} -> {after}");
+        assert_eq!(out, format!("{before} → {after} bytes"));
+        assert_eq!(ok(&db, "GET k"), "19");
+
+        let stats: Value = serde_json::from_str(&ok(&db, "STATS")).unwrap();
+        let obj = stats.as_object().unwrap();
+        for field in [
+            "keys",
+            "gets",
+            "sets",
+            "deletes",
+            "ops_per_sec",
+            "uptime_s",
+            "file_bytes",
+            "live_bytes",
+        ] {
+            assert!(obj.contains_key(field), "{field} missing from {stats}");
+        }
+        assert_eq!(stats["keys"], json!(2));
+        assert_eq!(stats["sets"], json!(21));
+        assert_eq!(stats["file_bytes"], json!(after));
+        let pretty = run_line(&db, "STATS", JsonStyle::Pretty).unwrap();
+        assert!(
+            matches!(pretty, Outcome::Output(t) if t.starts_with("{\n  \"keys\": 2,\n  \"gets\": "))
+        );
+    }
+
+    #[test]
+    fn help_and_exit() {
+        let db = db();
+        let list = ok(&db, "HELP");
+        for spec in COMMANDS {
+            assert!(list.contains(spec.usage), "{} missing from HELP", spec.name);
+        }
+        let set = ok(&db, "help set");
+        assert!(set.starts_with("SET <key> <json>\n"), "{set}");
+        assert!(set.contains("Example:\n  SET user:1 "), "{set}");
+        assert!(ok(&db, "HELP quit").contains("Also: QUIT"));
+        for spec in COMMANDS {
+            let text = ok(&db, &format!("HELP {}", spec.name));
+            assert!(
+                text.lines().all(|l| l.chars().count() <= HELP_WIDTH),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            run_line(&db, "EXIT", JsonStyle::Compact).unwrap(),
+            Outcome::Exit
+        );
+    }
+
+    #[test]
+    fn every_example_parses() {
+        for spec in COMMANDS {
+            let cmd = parse(spec.example).unwrap_or_else(|e| panic!("{}: {e}", spec.example));
+            assert!(
+                spec.matches(spec.example.split(' ').next().unwrap()),
+                "{cmd:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn database_errors_surface() {
+        let db = db();
+        db.close().unwrap();
+        assert!(err(&db, "GET k").contains("closed"));
+        assert!(err(&db, "SET k 1").contains("closed"));
+        assert!(err(&db, "STATS").contains("closed"));
+    }
+}
