@@ -14,6 +14,7 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::Duration;
 
+use compact_str::CompactString;
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
@@ -147,7 +148,7 @@ impl Database {
                     RecordKind::Put => match keydir.get_mut(item.key) {
                         Some(slot) => Some(std::mem::replace(slot, loc)),
                         None => {
-                            keydir.insert(item.key.into(), loc);
+                            keydir.insert(CompactString::new(item.key), loc);
                             None
                         }
                     },
@@ -391,7 +392,7 @@ impl Database {
                 RecordKind::Put => match st.keydir.get_mut(key) {
                     Some(slot) => Some(std::mem::replace(slot, loc)),
                     None => {
-                        st.keydir.insert(key.into(), loc);
+                        st.keydir.insert(CompactString::new(key), loc);
                         None
                     }
                 },
@@ -596,7 +597,7 @@ fn range_from<'a>(
     keydir: &'a Keydir,
     prefix: &'a str,
     after: Option<&'a str>,
-) -> std::collections::btree_map::Range<'a, Box<str>, Loc> {
+) -> std::collections::btree_map::Range<'a, CompactString, Loc> {
     match after {
         Some(a) if a >= prefix => keydir.range::<str, _>((Bound::Excluded(a), Bound::Unbounded)),
         _ => keydir.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)),

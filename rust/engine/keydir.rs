@@ -2,9 +2,14 @@
 //!
 //! An ordered map (B-tree) rather than a hash map, so `scan(prefix)` and key
 //! paging walk keys in order without sorting. Values are never held here, only
-//! a 16-byte location, which is what lets a database outgrow memory.
+//! a 16-byte location, which is what lets a database outgrow memory. Keys are
+//! `CompactString`s: up to 24 bytes live inline in the tree node, so a lookup
+//! compares keys without chasing a pointer per comparison, and short keys cost
+//! no allocation.
 
 use std::collections::BTreeMap;
+
+use compact_str::CompactString;
 
 use crate::format::RECORD_HEADER_LEN;
 
@@ -25,4 +30,4 @@ impl Loc {
 }
 
 /// Ordered map from key to location.
-pub type Keydir = BTreeMap<Box<str>, Loc>;
+pub type Keydir = BTreeMap<CompactString, Loc>;
