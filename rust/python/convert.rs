@@ -16,10 +16,10 @@ use serde_json::ser::{CompactFormatter, Formatter};
 
 /// Most containers (dict, list, tuple) that may be nested inside one another in a stored value.
 ///
-/// 127 rather than a round 256: serde_json's parser (built without its `unbounded_depth`
-/// feature) refuses the 128th nested level, so anything deeper could be written but never read
-/// back by [`json_to_py`]. Keeping the writer's limit equal to the reader's makes every accepted
-/// value readable.
+/// 127 rather than a round 256: serde_json's parser refuses the 128th nested level (its fixed
+/// recursion limit, liftable only through the `unbounded_depth` feature), so anything deeper
+/// could be written but never read back by [`json_to_py`] or accepted by [`validate_json`].
+/// Keeping the writer's limit equal to the reader's makes every accepted value readable.
 pub const MAX_DEPTH: usize = 127;
 
 /// Why a Python value was rejected.
@@ -29,8 +29,11 @@ pub const MAX_DEPTH: usize = 127;
 /// contains `path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvertError {
+    /// Which exception this becomes.
     pub kind: ConvertErrorKind,
+    /// Where in the value the problem is, `$` being the value itself.
     pub path: String,
+    /// The full sentence for the user, path included.
     pub message: String,
 }
 

@@ -23,6 +23,9 @@ use super::convert::{json_to_py, py_to_json, validate_json};
 use super::iter::{PyScanIter, Yield};
 use super::FORK_GENERATION;
 
+/// Largest serialisation buffer kept for reuse between sets.
+const JSON_BUF_KEEP: usize = 1 << 20;
+
 thread_local! {
     /// Reused serialisation buffer: a set allocates nothing for the JSON.
     static JSON_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
@@ -91,10 +94,19 @@ impl PyDatabase {
                 .try_borrow_mut()
                 .map_err(|_| PyTypeError::new_err("re-entrant set"))?;
             buf.clear();
-            py_to_json(value, &mut buf).map_err(|e| e.into_pyerr())?;
-            let bytes: &[u8] = &buf;
-            py.detach(|| db.put_raw(key, bytes))?;
-            Ok(())
+            let result = match py_to_json(value, &mut buf) {
+                Ok(()) => {
+                    let bytes: &[u8] = &buf;
+                    py.detach(|| db.put_raw(key, bytes)).map_err(PyErr::from)
+                }
+                Err(e) => Err(e.into_pyerr()),
+            };
+            // Do not keep a huge document's buffer (up to the value limit and
+            // beyond, for a rejected one) alive in this thread forever.
+            if buf.capacity() > JSON_BUF_KEEP {
+                *buf = Vec::with_capacity(1024);
+            }
+            result
         })
     }
 

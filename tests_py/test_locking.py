@@ -1,0 +1,113 @@
+"""One writer process at a time: a second writer gets LockedError at once; readers are allowed beside it.
+
+Workers are module-level functions run in ``spawn`` processes; they report what
+happened as plain data rather than raising, so the parent can assert on it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ferrumdb
+
+Spawn = Callable[..., Any]
+
+
+def _open_for_writing(path: str) -> dict[str, Any]:
+    """Worker: open ``path`` for writing and write a key; report the outcome."""
+    try:
+        with ferrumdb.open(path) as db:
+            db["from-child"] = os.getpid()
+    except ferrumdb.LockedError as e:
+        return {"outcome": "LockedError", "message": str(e), "is_ferrum_error": isinstance(e, ferrumdb.FerrumError)}
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        return {"outcome": type(e).__name__, "message": str(e)}
+    return {"outcome": "wrote", "pid": os.getpid()}
+
+
+def _open_read_only(path: str) -> dict[str, Any]:
+    """Worker: open ``path`` read-only and return its contents."""
+    try:
+        with ferrumdb.open(path, read_only=True) as db:
+            return {"outcome": "read", "items": dict(db.items())}
+    except BaseException as e:  # noqa: BLE001
+        return {"outcome": type(e).__name__, "message": str(e)}
+
+
+@pytest.fixture
+def writer(db_path: Path) -> Any:
+    db = ferrumdb.open(db_path)
+    db["k"] = "parent"
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def test_second_writer_gets_locked_error(writer: ferrumdb.FerrumDB, db_path: Path, run_spawned: Spawn) -> None:
+    """A second process opening the database for writing gets LockedError (a FerrumError), without waiting."""
+    result = run_spawned(_open_for_writing, str(db_path))
+    assert (result["outcome"], result["is_ferrum_error"]) == ("LockedError", True)
+
+
+def test_locked_error_names_path(writer: ferrumdb.FerrumDB, db_path: Path, run_spawned: Spawn) -> None:
+    """LockedError's message names the database path."""
+    result = run_spawned(_open_for_writing, str(db_path))
+    assert str(db_path) in result["message"]
+
+
+def test_locked_error_names_holder_pid(writer: ferrumdb.FerrumDB, db_path: Path, run_spawned: Spawn) -> None:
+    """LockedError's message names the pid of the process holding the lock."""
+    result = run_spawned(_open_for_writing, str(db_path))
+    assert str(os.getpid()) in result["message"]
+
+
+def test_refused_writer_changes_nothing(writer: ferrumdb.FerrumDB, db_path: Path, run_spawned: Spawn) -> None:
+    """The refused second writer leaves the data and the first writer's handle untouched."""
+    run_spawned(_open_for_writing, str(db_path))
+    writer["k2"] = "still writing"
+    assert dict(writer.items()) == {"k": "parent", "k2": "still writing"}
+
+
+def test_read_only_beside_writer(writer: ferrumdb.FerrumDB, db_path: Path, run_spawned: Spawn) -> None:
+    """Another process may open the database read-only while it is open for writing."""
+    result = run_spawned(_open_read_only, str(db_path))
+    assert result == {"outcome": "read", "items": {"k": "parent"}}
+
+
+def test_writer_after_close(db_path: Path, run_spawned: Spawn) -> None:
+    """Once the writer closes, another process can open the database and write."""
+    with ferrumdb.open(db_path) as db:
+        db["k"] = "parent"
+    result = run_spawned(_open_for_writing, str(db_path))
+    assert result["outcome"] == "wrote"
+    with ferrumdb.open(db_path) as db:
+        assert (db["k"], db["from-child"]) == ("parent", result["pid"])
+
+
+def test_writer_after_refusal_and_close(db_path: Path, run_spawned: Spawn) -> None:
+    """A process refused while the writer was open can write once the writer closed."""
+    with ferrumdb.open(db_path):
+        first = run_spawned(_open_for_writing, str(db_path))
+    second = run_spawned(_open_for_writing, str(db_path))
+    assert (first["outcome"], second["outcome"]) == ("LockedError", "wrote")
+
+
+def test_read_only_opener_does_not_block_writer(db_path: Path, run_spawned: Spawn) -> None:
+    """A read-only handle held by this process does not stop another process from writing."""
+    ferrumdb.open(db_path).close()
+    with ferrumdb.open(db_path, read_only=True):
+        result = run_spawned(_open_for_writing, str(db_path))
+    assert result["outcome"] == "wrote"
+
+
+def test_memory_databases_take_no_lock(run_spawned: Spawn) -> None:
+    """:memory: databases take no lock: each process gets its own."""
+    with ferrumdb.open(":memory:"):
+        result = run_spawned(_open_for_writing, ":memory:")
+    assert result["outcome"] == "wrote"
