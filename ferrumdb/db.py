@@ -125,13 +125,14 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         except AttributeError:  # __init__ never ran
             return
         if pid == os.getpid() and not self.closed:
+            # Close first: with warnings turned into errors, warn() raises.
+            self.close()
             warnings.warn(
                 f"unclosed FerrumDB database {self.path!r}; use 'with ferrumdb.open(...)' or call close()",
                 ResourceWarning,
                 stacklevel=2,
                 source=self,
             )
-            self.close()
 
     def __reduce__(self) -> Any:
         raise TypeError(

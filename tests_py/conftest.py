@@ -24,6 +24,13 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # When a Hypothesis test fails, Hypothesis imports libcst (if installed) to suggest a patch,
+    # and libcst subclasses the deprecated mypy_extensions.TypedDict. Under filterwarnings=error
+    # that DeprecationWarning turns the failure report into a pytest INTERNALERROR.
+    config.addinivalue_line("filterwarnings", "ignore:mypy_extensions.TypedDict is deprecated:DeprecationWarning")
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     """Where a test's database file lives (not created yet)."""

@@ -106,20 +106,6 @@ def test_compact_keeps_lock(db: ferrumdb.FerrumDB, db_path: Path) -> None:
         ferrumdb.open(db_path)
 
 
-def test_compact_returns_none(db: ferrumdb.FerrumDB) -> None:
-    """compact() returns None."""
-    assert db.compact() is None
-
-
-# -- flush -----------------------------------------------------------------------------------
-
-
-def test_flush_returns_none(db: ferrumdb.FerrumDB) -> None:
-    """flush() returns None."""
-    db["k"] = 1
-    assert db.flush() is None
-
-
 @pytest.mark.parametrize("policy", ["never", "periodic:100000", "always"])
 def test_flushed_data_reopens(db_path: Path, policy: str) -> None:
     """Data written and flushed under any policy is there when reopened."""

@@ -237,7 +237,7 @@ def test_repr_open(db: ferrumdb.FerrumDB, db_path: Path) -> None:
     """repr names the path, the key count and that it is open."""
     db.update({"a": 1, "b": 2, "c": 3})
     r = repr(db)
-    assert str(db_path) in r and "keys=3" in r and "open" in r and "closed" not in r
+    assert db_path.name in r and "keys=3" in r and "open" in r and "closed" not in r
 
 
 def test_repr_closed(db_path: Path) -> None:
@@ -245,7 +245,7 @@ def test_repr_closed(db_path: Path) -> None:
     db = ferrumdb.open(db_path)
     db.close()
     r = repr(db)
-    assert str(db_path) in r and "closed" in r
+    assert db_path.name in r and "closed" in r
 
 
 def test_repr_read_only(db_path: Path) -> None:
@@ -283,11 +283,11 @@ def test_repr_html_escapes_keys(db: ferrumdb.FerrumDB) -> None:
 
 
 def test_repr_html_escapes_path(tmp_path: Path) -> None:
-    """The path in _repr_html_ is HTML-escaped."""
-    path = tmp_path / "<b>&.db"
+    """The path in _repr_html_ is HTML-escaped ("&" is legal in file names everywhere)."""
+    path = tmp_path / "a&b.db"
     with ferrumdb.open(path) as db:
         html = db._repr_html_()
-    assert "<b>" not in html and "&lt;b&gt;&amp;" in html
+    assert "a&b.db" not in html and "a&amp;b.db" in html
 
 
 def test_repr_html_closed(db_path: Path) -> None:
@@ -306,7 +306,7 @@ def test_unclosed_handle_warns(db_path: Path) -> None:
     with pytest.warns(ResourceWarning, match="unclosed") as record:
         del db
         gc.collect()
-    assert str(db_path) in str(record[0].message)
+    assert db_path.name in str(record[0].message)
 
 
 def test_unclosed_handle_is_closed_when_collected(db_path: Path) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import random
+import struct
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,7 +52,7 @@ def test_value_round_trips(db: ferrumdb.FerrumDB, value: Any) -> None:
 
 
 @pytest.mark.parametrize("value", _ROUND_TRIP)
-def test_value_round_trips_through_reopen(db_path, value: Any) -> None:  # type: ignore[no-untyped-def]
+def test_value_round_trips_through_reopen(db_path: Path, value: Any) -> None:
     """An accepted value reads back equal after the database is reopened."""
     with ferrumdb.open(db_path) as db:
         db["k"] = value
@@ -63,16 +66,20 @@ def test_negative_zero_keeps_sign(db: ferrumdb.FerrumDB) -> None:
     assert math.copysign(1.0, db["k"]) == -1.0
 
 
-@pytest.mark.xfail(
-    reason="serde_json is built without its float_roundtrip feature (Cargo.toml), so some floats "
-    "come back 1 ulp off; remove this marker once the feature is on",
-    strict=True,
-)
 def test_float_round_trips_exactly(db: ferrumdb.FerrumDB) -> None:
-    """Every finite float comes back bit for bit (shortest repr written, correctly rounded read)."""
+    """Floats whose shortest repr has 17 digits come back bit for bit (correctly rounded read)."""
     values = [2.7715077941825975e-163, 2.2790121708605243e274, 4.026380313612261e293, -2.9205048131065683e-196]
     db["k"] = values
     assert db["k"] == values
+
+
+def test_random_float_bit_patterns_round_trip(db: ferrumdb.FerrumDB) -> None:
+    """Every finite double, drawn as random bit patterns, comes back bit for bit."""
+    rng = random.Random(20240101)
+    doubles = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(20000)]
+    finite = [f for f in doubles if math.isfinite(f)]
+    db["k"] = finite
+    assert [struct.pack("<d", f) for f in db["k"]] == [struct.pack("<d", f) for f in finite]
 
 
 def test_tuple_comes_back_as_list(db: ferrumdb.FerrumDB) -> None:
@@ -172,8 +179,8 @@ def test_refused_value_writes_nothing_new(
 
 @pytest.mark.parametrize(("build", "exc", "needles"), _refused_params())
 def test_refused_value_keeps_existing(
-    db_path, build: Callable[[], Any], exc: type[Exception], needles: list[str]
-) -> None:  # type: ignore[no-untyped-def]
+    db_path: Path, build: Callable[[], Any], exc: type[Exception], needles: list[str]
+) -> None:
     """A refused value under an existing key leaves the old value in place, also after reopen."""
     with ferrumdb.open(db_path) as db:
         db["k"] = {"old": True}

@@ -1,0 +1,233 @@
+"""``python -m ferrumdb PATH`` reads commands from a non-terminal stdin, so it scripts (SPEC section 3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ferrumdb
+
+
+def cli(path: Path | str, script: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ferrumdb [options] PATH`` with ``script`` on stdin (never a terminal here)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ferrumdb", *options, str(path)],
+        input=script,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+    )
+
+
+def lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return proc.stdout.splitlines()
+
+
+# -- SET / GET ---------------------------------------------------------------------------------
+
+
+def test_set_prints_ok_and_exits_zero(db_path: Path) -> None:
+    """SET of valid JSON prints OK and the script exits 0."""
+    proc = cli(db_path, 'SET user:1 {"name": "alice"}\n')
+    assert (proc.returncode, lines(proc), proc.stderr) == (0, ["OK"], "")
+
+
+def test_set_is_visible_from_python(db_path: Path) -> None:
+    """What the CLI SETs, Python reads as the same value."""
+    cli(db_path, 'SET user:1 {"name": "alice", "tags": ["a", "b"], "n": 18446744073709551615}\n')
+    with ferrumdb.open(db_path) as db:
+        assert db["user:1"] == {"name": "alice", "tags": ["a", "b"], "n": 2**64 - 1}
+
+
+_VALUES: list[Any] = [
+    pytest.param({"name": "alice", "n": [1, 2.5, None, True]}, id="dict"),
+    pytest.param("héllo \U0001f600 \"q\"", id="str"),
+    pytest.param(-(2**63), id="i64-min"),
+    pytest.param([], id="empty-list"),
+    pytest.param(None, id="null"),
+]
+
+
+@pytest.mark.parametrize("value", _VALUES)
+def test_get_prints_json(db_path: Path, value: Any) -> None:
+    """GET prints the stored value as JSON on one line (stdout is not a terminal)."""
+    with ferrumdb.open(db_path) as db:
+        db["k"] = value
+    proc = cli(db_path, "GET k\n")
+    assert proc.returncode == 0, proc.stderr
+    assert len(lines(proc)) == 1
+    assert json.loads(proc.stdout) == value
+
+
+def test_set_then_get_in_one_script(db_path: Path) -> None:
+    """A GET after a SET in the same script prints the value just set."""
+    proc = cli(db_path, 'SET a [1, {"b": 2}]\nGET a\n')
+    assert json.loads(lines(proc)[1]) == [1, {"b": 2}]
+
+
+def test_get_missing_fails(db_path: Path) -> None:
+    """GET of a missing key is an error: message on stderr, non-zero exit."""
+    proc = cli(db_path, "GET missing\n")
+    assert proc.returncode != 0
+    assert "missing" in proc.stderr
+
+
+def test_set_invalid_json_fails_and_writes_nothing(db_path: Path) -> None:
+    """SET with invalid JSON fails (non-zero exit) and stores nothing."""
+    proc = cli(db_path, "SET k {bad\n")
+    assert proc.returncode != 0
+    with ferrumdb.open(db_path) as db:
+        assert "k" not in db
+
+
+# -- DELETE / KEYS / COUNT -------------------------------------------------------------------------
+
+
+def test_delete(db_path: Path) -> None:
+    """DELETE removes the key (prints 1), and again finds nothing (prints 0)."""
+    with ferrumdb.open(db_path) as db:
+        db["k"] = 1
+    proc = cli(db_path, "DELETE k\nDELETE k\n")
+    assert (proc.returncode, lines(proc)) == (0, ["1", "0"])
+    with ferrumdb.open(db_path) as db:
+        assert "k" not in db
+
+
+def test_keys_in_key_order(db_path: Path) -> None:
+    """KEYS lists every key in key order, one per line."""
+    with ferrumdb.open(db_path) as db:
+        db.update({"b": 1, "a": 2, "user:2": 3, "user:1": 4})
+    proc = cli(db_path, "KEYS\n")
+    assert lines(proc) == ["a", "b", "user:1", "user:2"]
+
+
+def test_keys_with_prefix(db_path: Path) -> None:
+    """KEYS prefix lists only the keys starting with prefix."""
+    with ferrumdb.open(db_path) as db:
+        db.update({"b": 1, "user:2": 3, "user:1": 4, "users": 5})
+    proc = cli(db_path, "KEYS user:\n")
+    assert lines(proc) == ["user:1", "user:2"]
+
+
+def test_count(db_path: Path) -> None:
+    """COUNT prints the number of live keys."""
+    with ferrumdb.open(db_path) as db:
+        db.update({f"k{i}": i for i in range(7)})
+    proc = cli(db_path, "COUNT\n")
+    assert (proc.returncode, lines(proc)) == (0, ["7"])
+
+
+# -- COMPACT / STATS / HELP / EXIT ------------------------------------------------------------------
+
+
+def test_compact_keeps_data_and_shrinks(db_path: Path) -> None:
+    """COMPACT succeeds, keeps the data and shrinks a file full of overwrites."""
+    with ferrumdb.open(db_path) as db:
+        for i in range(200):
+            db["k"] = {"i": i, "pad": "x" * 100}
+    before = db_path.stat().st_size
+    proc = cli(db_path, "COMPACT\n")
+    assert proc.returncode == 0, proc.stderr
+    assert db_path.stat().st_size < before
+    with ferrumdb.open(db_path) as db:
+        assert db["k"]["i"] == 199
+
+
+def test_stats_prints_json_object(db_path: Path) -> None:
+    """STATS prints a JSON object with the documented counters."""
+    proc = cli(db_path, "SET a 1\nSTATS\n")
+    stats = json.loads(lines(proc)[-1])
+    assert {"keys", "gets", "sets", "deletes", "ops_per_sec", "uptime_s", "file_bytes", "live_bytes"} <= stats.keys()
+    assert stats["keys"] == 1
+
+
+def test_help_lists_commands(db_path: Path) -> None:
+    """HELP lists every command and exits 0."""
+    proc = cli(db_path, "HELP\n")
+    assert proc.returncode == 0
+    for command in ["SET", "GET", "DELETE", "KEYS", "COUNT", "COMPACT", "STATS", "HELP", "EXIT"]:
+        assert command in proc.stdout
+
+
+def test_help_command(db_path: Path) -> None:
+    """HELP <command> shows that command's usage."""
+    proc = cli(db_path, "HELP GET\n")
+    assert proc.returncode == 0
+    assert "GET <key>" in proc.stdout
+
+
+def test_exit_stops_the_script(db_path: Path) -> None:
+    """EXIT ends the script: later commands do not run."""
+    proc = cli(db_path, "SET a 1\nEXIT\nSET b 2\n")
+    assert (proc.returncode, lines(proc)) == (0, ["OK"])
+    with ferrumdb.open(db_path) as db:
+        assert db.keys() == ["a"]
+
+
+def test_commands_are_case_insensitive(db_path: Path) -> None:
+    """Command names are case-insensitive."""
+    proc = cli(db_path, "set a 1\nGeT a\ncount\n")
+    assert (proc.returncode, lines(proc)) == (0, ["OK", "1", "1"])
+
+
+def test_empty_script_succeeds(db_path: Path) -> None:
+    """An empty script exits 0 and creates the database."""
+    proc = cli(db_path, "")
+    assert proc.returncode == 0
+    assert db_path.exists()
+
+
+# -- failures ---------------------------------------------------------------------------------------
+
+
+def test_bad_command_exits_nonzero(db_path: Path) -> None:
+    """An unknown command makes the exit status non-zero and is reported on stderr."""
+    proc = cli(db_path, "FROB x\n")
+    assert proc.returncode != 0
+    assert "FROB" in proc.stderr
+
+
+def test_bad_command_does_not_stop_script(db_path: Path) -> None:
+    """After a failed command, the script goes on; the exit status still reports the failure."""
+    proc = cli(db_path, "FROB\nSET a 1\nCOUNT\n")
+    assert proc.returncode != 0
+    assert lines(proc) == ["OK", "1"]
+
+
+def test_failure_before_exit_still_fails(db_path: Path) -> None:
+    """A command that failed before EXIT still makes the exit status non-zero."""
+    proc = cli(db_path, "GET nope\nEXIT\n")
+    assert proc.returncode != 0
+
+
+def test_locked_database_fails(db: ferrumdb.FerrumDB, db_path: Path) -> None:
+    """With the database open for writing elsewhere, the CLI exits non-zero saying it is locked."""
+    proc = cli(db_path, "COUNT\n")
+    assert proc.returncode != 0
+    assert "open for writing" in proc.stderr or "lock" in proc.stderr.lower()
+
+
+def test_unknown_option_fails(db_path: Path) -> None:
+    """An unknown command-line option exits non-zero with usage on stderr."""
+    proc = cli(db_path, "", "--bogus")
+    assert proc.returncode != 0
+    assert "Usage" in proc.stderr or "usage" in proc.stderr
+
+
+def test_bad_fsync_option_fails(db_path: Path) -> None:
+    """--fsync with an unknown policy exits non-zero and creates no database."""
+    proc = cli(db_path, "COUNT\n", "--fsync=sometimes")
+    assert proc.returncode != 0
+    assert not db_path.exists()
+
+
+@pytest.mark.parametrize("policy", ["always", "never", "periodic:50"])
+def test_fsync_option_accepted(db_path: Path, policy: str) -> None:
+    """--fsync accepts each documented policy."""
+    proc = cli(db_path, "SET a 1\n", f"--fsync={policy}", "--no-studio")
+    assert (proc.returncode, lines(proc)) == (0, ["OK"]), proc.stderr
