@@ -35,6 +35,7 @@ mod error;
 pub mod format;
 #[cfg(feature = "python")]
 mod python;
+pub mod query;
 pub mod storage;
 
 pub use config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};

@@ -1,0 +1,21 @@
+//! Mongo-style queries over JSON documents, independent of storage.
+//!
+//! A filter is parsed once ([`Filter::parse`]), planned against the available
+//! indexes ([`choose_plan`]), and evaluated per document ([`matches()`]); sort
+//! and index keys share one total order over JSON values ([`compare`]).
+
+mod eval;
+mod filter;
+mod order;
+mod path;
+mod plan;
+mod sort;
+#[cfg(test)]
+mod test_support;
+
+pub use eval::{condition_matches, matches};
+pub use filter::{Clause, Condition, FieldFilter, Filter, FilterError};
+pub use order::{compare, encode_key, key_bytes, values_equal, TypeClass};
+pub use path::{FieldPath, PathError, Reached, Segment};
+pub use plan::{choose_plan, index_entries, reaches_many, IndexInfo, IndexProbe, Plan, PlanKind};
+pub use sort::{Direction, SortKey, SortSpec};
