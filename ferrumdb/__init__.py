@@ -12,6 +12,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _native
+from ._native import ManualClock
 from .db import FerrumDB, open, open_from_env
 from .errors import (
     ClosedError,
@@ -29,6 +30,7 @@ __all__ = [
     "FerrumDB",
     "open",
     "open_from_env",
+    "ManualClock",
     "FerrumError",
     "CorruptionError",
     "EncryptionError",

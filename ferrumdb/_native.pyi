@@ -9,7 +9,7 @@ from typing import Any, final
 
 from typing_extensions import disjoint_base
 
-__all__ = ["Database", "ScanIterator", "_after_fork_in_child", "cli_main", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "__version__"]
+__all__ = ["Database", "ScanIterator", "ManualClock", "_after_fork_in_child", "cli_main", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "__version__"]
 
 __version__: str
 MAX_KEY_BYTES: int
@@ -25,6 +25,7 @@ class Database:
         *,
         fsync: str | None = None,
         read_only: bool = False,
+        clock: ManualClock | None = None,
     ) -> Database: ...
     def __getitem__(self, key: str, /) -> Any: ...
     def __setitem__(self, key: str, value: Any, /) -> None: ...
@@ -36,6 +37,8 @@ class Database:
         """Value under ``key``, or ``default`` when it is missing."""
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``."""
+    def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires (sub-second precision), or None if it never does."""
     def delete(self, key: str) -> bool:
         """Remove ``key``; returns whether it existed."""
     def keys(self) -> list[str]:  # type: ignore[override]
@@ -77,6 +80,16 @@ class ScanIterator:
 
     def __iter__(self) -> ScanIterator: ...
     def __next__(self) -> Any: ...
+
+@final
+class ManualClock:
+    """A clock that moves only when ``advance()`` is called, for testing TTLs."""
+
+    def __new__(cls, start: float | None = None) -> ManualClock: ...
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+    def now(self) -> float:
+        """The clock's time, in Unix seconds."""
 
 def _after_fork_in_child() -> None:
     """Called in the child after ``fork()``."""

@@ -54,6 +54,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         read_only: Open without taking the writer lock; writes raise
             :class:`~ferrumdb.ReadOnlyError`. A read-only handle sees the data
             as of its open and does not refresh.
+        clock: A :class:`~ferrumdb.ManualClock` for TTL decisions (tests).
 
     Raises:
         LockedError: Another process has the database open for writing.
@@ -68,14 +69,28 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         'alice'
     """
 
-    def __init__(self, path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        path: PathLike = "ferrum.db",
+        *,
+        fsync: str | None = None,
+        read_only: bool = False,
+        clock: _native.ManualClock | None = None,
+    ) -> None:
         # The native __new__ did the opening; remember who did it.
         self._pid = os.getpid()
 
     @classmethod
-    def open(cls, path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: bool = False) -> FerrumDB:
+    def open(
+        cls,
+        path: PathLike = "ferrum.db",
+        *,
+        fsync: str | None = None,
+        read_only: bool = False,
+        clock: _native.ManualClock | None = None,
+    ) -> FerrumDB:
         """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`."""
-        return cls(path, fsync=fsync, read_only=read_only)
+        return cls(path, fsync=fsync, read_only=read_only, clock=clock)
 
     # -- mapping views ---------------------------------------------------------
 
@@ -180,7 +195,13 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         return f"<table><caption>FerrumDB</caption>{body}</table>"
 
 
-def open(path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: bool = False) -> FerrumDB:  # noqa: A001
+def open(  # noqa: A001
+    path: PathLike = "ferrum.db",
+    *,
+    fsync: str | None = None,
+    read_only: bool = False,
+    clock: _native.ManualClock | None = None,
+) -> FerrumDB:
     """Open (creating if missing) the FerrumDB database at ``path``.
 
     Args:
@@ -190,6 +211,8 @@ def open(path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: b
             ``"periodic:100"``) or ``"never"`` (leave it to the OS). Under every
             policy an acknowledged write survives the process being killed.
         read_only: Open beside a writer without the writer lock.
+        clock: A :class:`ferrumdb.ManualClock` that decides when keys with a
+            TTL expire, for tests that advance time instead of sleeping.
 
     Returns:
         The open database; use it as a dict, and close it (or use ``with``).
@@ -207,7 +230,7 @@ def open(path: PathLike = "ferrum.db", *, fsync: str | None = None, read_only: b
         ([1, 2, 3], 'default')
         >>> db.close()
     """
-    return FerrumDB(path, fsync=fsync, read_only=read_only)
+    return FerrumDB(path, fsync=fsync, read_only=read_only, clock=clock)
 
 
 def open_from_env(path: PathLike = "ferrum.db", *, read_only: bool = False) -> FerrumDB:

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::engine::Clock;
 use crate::error::{Error, Result};
 
 /// Name of the database file used by [`crate::FerrumDB::open_default`].
@@ -82,6 +83,8 @@ pub struct Config {
     pub fsync: FsyncPolicy,
     /// Open without the writer lock; writes fail with [`Error::ReadOnly`].
     pub read_only: bool,
+    /// Time source for expiring keys (a manual clock in tests).
+    pub clock: Clock,
 }
 
 impl Default for Config {
@@ -90,6 +93,7 @@ impl Default for Config {
             path: Some(PathBuf::from(DEFAULT_PATH)),
             fsync: FsyncPolicy::default(),
             read_only: false,
+            clock: Clock::System,
         }
     }
 }
@@ -130,6 +134,13 @@ impl Config {
     #[must_use]
     pub fn with_read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Use this clock for TTL decisions instead of the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 

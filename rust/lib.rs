@@ -39,7 +39,7 @@ pub mod query;
 pub mod storage;
 
 pub use config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
-pub use engine::{Database, Stats};
+pub use engine::{Clock, Database, Stats};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 

@@ -10,6 +10,7 @@ mod durability;
 mod format_edges;
 mod lock_second_writer;
 mod recovery_torn_tail;
+mod ttl_expiry;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -67,11 +67,14 @@ impl Database {
             let w = inner.writer.lock();
             (w.end, w.generation, w.medium.clone())
         };
+        // Expired keys are not copied: they survive neither compaction nor reopen.
+        let now = inner.clock.now_ms();
         let mut snapshot: Vec<(String, Loc)> = {
             let st = inner.state.read();
-            st.keydir
+            st.ks
+                .keydir
                 .iter()
-                .filter(|(_, loc)| loc.offset < copy_end)
+                .filter(|(_, loc)| loc.offset < copy_end && loc.is_live(now))
                 .map(|(k, loc)| (String::from(&**k), *loc))
                 .collect()
         };
@@ -142,7 +145,9 @@ impl Database {
         let new = Arc::new(new);
         {
             let mut st = inner.state.write();
-            for (key, loc) in &mut st.keydir {
+            // Keys not copied because they had expired leave the keydir now.
+            st.ks.purge_expired(now);
+            for (key, loc) in &mut st.ks.keydir {
                 if loc.offset >= copy_end {
                     loc.offset = loc.offset - copy_end + tail_base;
                 } else if let Some(&moved) = remap.get(&loc.offset) {

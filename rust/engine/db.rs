@@ -22,7 +22,8 @@ use crate::error::{Error, Result};
 use crate::format::{encode_record, FileHeader, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::storage::{self, GroupSync, Medium, WriterLock};
 
-use super::keydir::{Keydir, Loc};
+use super::clock::Clock;
+use super::keydir::{Keydir, Keyspace, Loc};
 use super::stats::{Counters, Stats};
 
 /// A value read from the log: the record buffer and where the JSON sits in it
@@ -41,7 +42,7 @@ impl ValueBuf {
 }
 
 pub(super) struct State {
-    pub keydir: Keydir,
+    pub ks: Keyspace,
     pub medium: Arc<Medium>,
 }
 
@@ -66,7 +67,7 @@ pub(super) struct Inner {
     pub writer: Mutex<Writer>,
     pub sync: Arc<GroupSync>,
     pub counters: Counters,
-    pub live_bytes: std::sync::atomic::AtomicU64,
+    pub clock: Clock,
     pub closed: Arc<AtomicBool>,
     pub compacting: Mutex<()>,
     pub lock: Mutex<Option<WriterLock>>,
@@ -130,9 +131,9 @@ impl Database {
             .path
             .clone()
             .unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
-        let mut keydir = Keydir::new();
-        let mut live_bytes = 0u64;
+        let mut ks = Keyspace::default();
         let mut max_seq = 0u64;
+        let now = config.clock.now_ms();
         let end = storage::replay(
             &medium,
             &name,
@@ -143,22 +144,14 @@ impl Database {
                 let loc = Loc {
                     offset: item.offset,
                     value_len: item.header.value_len,
+                    expires_at: item.header.expires_at,
                 };
-                let old = match item.header.kind {
-                    RecordKind::Put => match keydir.get_mut(item.key) {
-                        Some(slot) => Some(std::mem::replace(slot, loc)),
-                        None => {
-                            keydir.insert(CompactString::new(item.key), loc);
-                            None
-                        }
-                    },
-                    RecordKind::Delete => keydir.remove(item.key),
-                };
-                if let Some(old) = old {
-                    live_bytes -= old.record_len(item.key);
-                }
-                if item.header.kind == RecordKind::Put {
-                    live_bytes += loc.record_len(item.key);
+                // A put that has expired by now supersedes older puts of the
+                // key and then vanishes, exactly like a delete.
+                if item.header.kind == RecordKind::Put && loc.is_live(now) {
+                    ks.put(item.key, loc);
+                } else {
+                    ks.remove(item.key);
                 }
             },
         )?;
@@ -175,7 +168,7 @@ impl Database {
             fsync: config.fsync,
             read_only: config.read_only,
             state: Arc::new(RwLock::new(State {
-                keydir,
+                ks,
                 medium: medium.clone(),
             })),
             writer: Mutex::new(Writer {
@@ -187,7 +180,7 @@ impl Database {
             }),
             sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
-            live_bytes: std::sync::atomic::AtomicU64::new(live_bytes),
+            clock: config.clock.clone(),
             closed: Arc::new(AtomicBool::new(false)),
             compacting: Mutex::new(()),
             lock: Mutex::new(lock),
@@ -252,9 +245,42 @@ impl Database {
         Ok(())
     }
 
-    /// Number of live keys. O(1).
+    /// Number of live keys. O(1), plus the purge of keys that expired since
+    /// the last call.
     pub fn len(&self) -> usize {
-        self.inner.state.read().keydir.len()
+        self.purge_expired();
+        self.inner.state.read().ks.keydir.len()
+    }
+
+    /// Drop keys whose TTL has passed from memory, so counts and iteration
+    /// agree with point reads (which check expiry themselves).
+    fn purge_expired(&self) {
+        let now = self.inner.clock.now_ms();
+        if self.inner.state.read().ks.has_expired(now) {
+            self.inner.state.write().ks.purge_expired(now);
+        }
+    }
+
+    /// The clock used for expiry (a manual one in tests).
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// Seconds until `key` expires: `None` if it is missing, `Some(None)` if it
+    /// never expires.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn ttl(&self, key: &str) -> Result<Option<Option<f64>>> {
+        self.check_open()?;
+        let now = self.inner.clock.now_ms();
+        let st = self.inner.state.read();
+        Ok(match st.ks.keydir.get(key) {
+            Some(loc) if loc.is_live(now) => {
+                Some((loc.expires_at != 0).then(|| (loc.expires_at - now) as f64 / 1000.0))
+            }
+            _ => None,
+        })
     }
 
     /// Whether there are no live keys.
@@ -268,7 +294,11 @@ impl Database {
     /// [`Error::Closed`].
     pub fn contains(&self, key: &str) -> Result<bool> {
         self.check_open()?;
-        Ok(self.inner.state.read().keydir.contains_key(key))
+        let st = self.inner.state.read();
+        Ok(match st.ks.keydir.get(key) {
+            Some(loc) => loc.expires_at == 0 || loc.is_live(self.inner.clock.now_ms()),
+            None => false,
+        })
     }
 
     /// The JSON bytes stored under `key`, verified against their checksum.
@@ -280,9 +310,11 @@ impl Database {
         Counters::bump(&self.inner.counters.gets);
         let (loc, medium) = {
             let st = self.inner.state.read();
-            match st.keydir.get(key) {
-                Some(loc) => (*loc, st.medium.clone()),
-                None => return Ok(None),
+            match st.ks.keydir.get(key) {
+                Some(loc) if loc.expires_at == 0 || loc.is_live(self.inner.clock.now_ms()) => {
+                    (*loc, st.medium.clone())
+                }
+                _ => return Ok(None),
             }
         };
         self.read_value(&medium, key, loc).map(Some)
@@ -311,6 +343,26 @@ impl Database {
     /// [`Error::InvalidKey`], [`Error::InvalidValue`] (too large), [`Error::Closed`],
     /// [`Error::ReadOnly`], I/O errors (nothing is published on error).
     pub fn put_raw(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.put_raw_expiring(key, value, 0)
+    }
+
+    /// Like [`Database::put_raw`], with the key expiring `ttl` from now.
+    ///
+    /// # Errors
+    /// As [`Database::put_raw`]; [`Error::InvalidValue`] for a zero TTL.
+    pub fn put_raw_with_ttl(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if ms == 0 {
+            return Err(Error::InvalidValue {
+                path: "ttl".into(),
+                reason: "a TTL must be at least one millisecond; delete the key instead".into(),
+            });
+        }
+        let expires_at = self.inner.clock.now_ms().saturating_add(ms);
+        self.put_raw_expiring(key, value, expires_at)
+    }
+
+    fn put_raw_expiring(&self, key: &str, value: &[u8], expires_at: u64) -> Result<()> {
         validate_key(key)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(Error::InvalidValue {
@@ -323,7 +375,7 @@ impl Database {
             });
         }
         self.check_writable()?;
-        let ticket = self.append(RecordKind::Put, key, value)?;
+        let ticket = self.append(RecordKind::Put, key, value, expires_at)?;
         Counters::bump(&self.inner.counters.sets);
         self.make_durable(ticket)
     }
@@ -337,19 +389,28 @@ impl Database {
         self.check_writable()?;
         let ticket = {
             let w = self.inner.writer.lock();
-            if !self.inner.state.read().keydir.contains_key(key) {
+            let now = self.inner.clock.now_ms();
+            let live = self
+                .inner
+                .state
+                .read()
+                .ks
+                .keydir
+                .get(key)
+                .is_some_and(|loc| loc.is_live(now));
+            if !live {
                 return Ok(false);
             }
-            self.append_locked(w, RecordKind::Delete, key, b"")?
+            self.append_locked(w, RecordKind::Delete, key, b"", 0)?
         };
         Counters::bump(&self.inner.counters.deletes);
         self.make_durable(ticket)?;
         Ok(true)
     }
 
-    fn append(&self, kind: RecordKind, key: &str, value: &[u8]) -> Result<u64> {
+    fn append(&self, kind: RecordKind, key: &str, value: &[u8], expires_at: u64) -> Result<u64> {
         let w = self.inner.writer.lock();
-        self.append_locked(w, kind, key, value)
+        self.append_locked(w, kind, key, value, expires_at)
     }
 
     /// Append one record and publish it. Holding the writer mutex across both
@@ -360,12 +421,13 @@ impl Database {
         kind: RecordKind,
         key: &str,
         value: &[u8],
+        expires_at: u64,
     ) -> Result<u64> {
         // Checked again under the mutex: close() takes it to flip the flag.
         self.check_open()?;
         let w = &mut *w;
         w.buf.clear();
-        encode_record(&mut w.buf, kind, w.seq, 0, key, value);
+        encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
         let offset = w.end;
         let needed = offset + w.buf.len() as u64;
         if w.medium.capacity().is_some_and(|cap| needed > cap) {
@@ -385,26 +447,14 @@ impl Database {
         let loc = Loc {
             offset,
             value_len: value.len() as u32,
+            expires_at,
         };
-        let old = {
+        {
             let mut st = self.inner.state.write();
             match kind {
-                RecordKind::Put => match st.keydir.get_mut(key) {
-                    Some(slot) => Some(std::mem::replace(slot, loc)),
-                    None => {
-                        st.keydir.insert(CompactString::new(key), loc);
-                        None
-                    }
-                },
-                RecordKind::Delete => st.keydir.remove(key),
-            }
-        };
-        let live = &self.inner.live_bytes;
-        if let Some(old) = old {
-            live.fetch_sub(old.record_len(key), Ordering::Relaxed);
-        }
-        if kind == RecordKind::Put {
-            live.fetch_add(loc.record_len(key), Ordering::Relaxed);
+                RecordKind::Put => st.ks.put(key, loc),
+                RecordKind::Delete => st.ks.remove(key),
+            };
         }
         Ok(self.inner.sync.note_write())
     }
@@ -428,9 +478,12 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<String>> {
         self.check_open()?;
+        self.purge_expired();
+        let now = self.inner.clock.now_ms();
         let st = self.inner.state.read();
-        Ok(range_from(&st.keydir, prefix, after)
+        Ok(range_from(&st.ks.keydir, prefix, after)
             .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, loc)| loc.is_live(now))
             .take(limit)
             .map(|(k, _)| String::from(&**k))
             .collect())
@@ -449,10 +502,13 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<(String, ValueBuf)>> {
         self.check_open()?;
+        self.purge_expired();
+        let now = self.inner.clock.now_ms();
         let (locs, medium) = {
             let st = self.inner.state.read();
-            let locs: Vec<(String, Loc)> = range_from(&st.keydir, prefix, after)
+            let locs: Vec<(String, Loc)> = range_from(&st.ks.keydir, prefix, after)
                 .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(_, loc)| loc.is_live(now))
                 .take(limit)
                 .map(|(k, l)| (String::from(&**k), *l))
                 .collect();
@@ -492,8 +548,7 @@ impl Database {
             ops_per_sec: c.rate(),
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
-            live_bytes: self.inner.live_bytes.load(Ordering::Relaxed)
-                + crate::format::HEADER_LEN as u64,
+            live_bytes: self.inner.state.read().ks.live_bytes + crate::format::HEADER_LEN as u64,
         })
     }
 

@@ -2,24 +2,27 @@
 //!
 //! An ordered map (B-tree) rather than a hash map, so `scan(prefix)` and key
 //! paging walk keys in order without sorting. Values are never held here, only
-//! a 16-byte location, which is what lets a database outgrow memory. Keys are
+//! a small location, which is what lets a database outgrow memory. Keys are
 //! `CompactString`s: up to 24 bytes live inline in the tree node, so a lookup
 //! compares keys without chasing a pointer per comparison, and short keys cost
-//! no allocation.
+//! no allocation. [`Keyspace`] is the one place that applies a put or a delete,
+//! used alike by replay at open and by live writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use compact_str::CompactString;
 
 use crate::format::RECORD_HEADER_LEN;
 
-/// Where a key's live record is: its offset in the log and its value length.
+/// Where a key's live record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loc {
     /// Offset of the record's first byte.
     pub offset: u64,
     /// Length of the JSON value.
     pub value_len: u32,
+    /// Unix milliseconds at which the key expires; 0 = never.
+    pub expires_at: u64,
 }
 
 impl Loc {
@@ -27,7 +30,116 @@ impl Loc {
     pub fn record_len(&self, key: &str) -> u64 {
         (RECORD_HEADER_LEN + key.len()) as u64 + u64::from(self.value_len)
     }
+
+    /// Whether the key is still visible at `now_ms`.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expires_at == 0 || self.expires_at > now_ms
+    }
 }
 
 /// Ordered map from key to location.
 pub type Keydir = BTreeMap<CompactString, Loc>;
+
+/// The keydir plus what must change with it: the expiry queue and the count
+/// of live bytes.
+#[derive(Debug, Default)]
+pub struct Keyspace {
+    /// Every key not deleted (possibly expired but not yet purged).
+    pub keydir: Keydir,
+    /// `(expires_at, key)` for keys with a TTL, soonest first.
+    pub expiry: BTreeSet<(u64, CompactString)>,
+    /// Bytes of the records in `keydir`.
+    pub live_bytes: u64,
+}
+
+impl Keyspace {
+    /// Point `key` at `loc`; returns the location it replaced.
+    pub fn put(&mut self, key: &str, loc: Loc) -> Option<Loc> {
+        let old = match self.keydir.get_mut(key) {
+            Some(slot) => Some(std::mem::replace(slot, loc)),
+            None => {
+                self.keydir.insert(CompactString::new(key), loc);
+                None
+            }
+        };
+        if let Some(old) = old {
+            self.forget(key, old);
+        }
+        if loc.expires_at != 0 {
+            self.expiry
+                .insert((loc.expires_at, CompactString::new(key)));
+        }
+        self.live_bytes += loc.record_len(key);
+        old
+    }
+
+    /// Remove `key`; returns its location if it was there.
+    pub fn remove(&mut self, key: &str) -> Option<Loc> {
+        let old = self.keydir.remove(key)?;
+        self.forget(key, old);
+        Some(old)
+    }
+
+    fn forget(&mut self, key: &str, old: Loc) {
+        if old.expires_at != 0 {
+            self.expiry
+                .remove(&(old.expires_at, CompactString::new(key)));
+        }
+        self.live_bytes -= old.record_len(key);
+    }
+
+    /// Whether some key has expired by `now_ms` and is still in the keydir.
+    pub fn has_expired(&self, now_ms: u64) -> bool {
+        self.expiry.first().is_some_and(|(t, _)| *t <= now_ms)
+    }
+
+    /// Drop every key expired by `now_ms` from memory (their records stay on
+    /// disk until compaction; replay skips them). Returns how many.
+    pub fn purge_expired(&mut self, now_ms: u64) -> usize {
+        let mut purged = 0;
+        while let Some((t, key)) = self.expiry.first().cloned() {
+            if t > now_ms {
+                break;
+            }
+            self.expiry.pop_first();
+            if let Some(loc) = self.keydir.remove(&key) {
+                self.live_bytes -= loc.record_len(&key);
+                purged += 1;
+            }
+        }
+        purged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc(offset: u64, expires_at: u64) -> Loc {
+        Loc {
+            offset,
+            value_len: 10,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn put_remove_track_bytes_and_expiry() {
+        let mut ks = Keyspace::default();
+        ks.put("a", loc(64, 0));
+        ks.put("b", loc(100, 5_000));
+        assert_eq!(ks.expiry.len(), 1);
+        // Overwriting without a TTL takes the key off the expiry queue.
+        ks.put("b", loc(200, 0));
+        assert!(ks.expiry.is_empty());
+        ks.put("c", loc(300, 1_000));
+        assert!(!ks.has_expired(999));
+        assert!(ks.has_expired(1_000));
+        assert_eq!(ks.purge_expired(1_000), 1);
+        assert!(!ks.keydir.contains_key("c"));
+        ks.remove("a");
+        ks.remove("b");
+        assert_eq!(ks.live_bytes, 0);
+        assert!(ks.keydir.is_empty());
+    }
+}

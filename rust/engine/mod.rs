@@ -4,11 +4,13 @@
 //! read path (keydir lookup, then a positional read verified by checksum),
 //! durability (group commit and a periodic flusher), compaction and counters.
 
+mod clock;
 mod compact;
 mod db;
 mod keydir;
 mod stats;
 
+pub use clock::Clock;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
 pub use stats::Stats;

@@ -10,15 +10,17 @@ use std::cell::RefCell;
 use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use pyo3::exceptions::{PyKeyError, PyNotImplementedError, PyTypeError};
+use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
 use crate::config::{Config, FsyncPolicy};
-use crate::engine::Database;
+use crate::engine::{Clock, Database};
 use crate::error::Error;
 
+use super::clock::PyManualClock;
 use super::convert::{json_to_py, py_to_json, validate_json};
 use super::iter::{PyScanIter, Yield};
 use super::FORK_GENERATION;
@@ -47,6 +49,34 @@ impl Drop for PyDatabase {
             unsafe { ManuallyDrop::drop(&mut self.db) }
         }
     }
+}
+
+/// A TTL argument as a duration: a positive, finite number of seconds.
+fn ttl_duration(ttl: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    if ttl.is_instance_of::<PyBool>()
+        || !(ttl.is_instance_of::<PyInt>() || ttl.is_instance_of::<PyFloat>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "ttl must be a number of seconds (int or float), not {}",
+            ttl.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
+        )));
+    }
+    let seconds: f64 = ttl.extract()?;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "ttl must be a positive, finite number of seconds, not {seconds}; use delete() to remove a key now"
+        )));
+    }
+    if seconds < 0.001 {
+        return Err(PyValueError::new_err(format!(
+            "ttl must be at least 0.001 seconds (expiry has millisecond precision), not {seconds}"
+        )));
+    }
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|e| PyValueError::new_err(format!("ttl {seconds} is out of range: {e}")))
 }
 
 /// The key as `&str`, or `TypeError` naming the type.
@@ -86,6 +116,7 @@ impl PyDatabase {
         py: Python<'_>,
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
+        ttl: Option<Duration>,
     ) -> PyResult<()> {
         let key = key_str(key)?;
         let db = self.db()?;
@@ -97,7 +128,11 @@ impl PyDatabase {
             let result = match py_to_json(value, &mut buf) {
                 Ok(()) => {
                     let bytes: &[u8] = &buf;
-                    py.detach(|| db.put_raw(key, bytes)).map_err(PyErr::from)
+                    py.detach(|| match ttl {
+                        None => db.put_raw(key, bytes),
+                        Some(ttl) => db.put_raw_with_ttl(key, bytes, ttl),
+                    })
+                    .map_err(PyErr::from)
                 }
                 Err(e) => Err(e.into_pyerr()),
             };
@@ -132,8 +167,14 @@ impl PyDatabase {
 impl PyDatabase {
     /// Open (creating if missing) the database at `path`.
     #[new]
-    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false))]
-    fn new(py: Python<'_>, path: PathBuf, fsync: Option<&str>, read_only: bool) -> PyResult<Self> {
+    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None))]
+    fn new(
+        py: Python<'_>,
+        path: PathBuf,
+        fsync: Option<&str>,
+        read_only: bool,
+        clock: Option<PyRef<'_, PyManualClock>>,
+    ) -> PyResult<Self> {
         let policy: FsyncPolicy = match fsync {
             Some(s) => s.parse()?,
             None => FsyncPolicy::default(),
@@ -141,7 +182,8 @@ impl PyDatabase {
         let config = Config::new()
             .with_path(path)
             .with_fsync_policy(policy)
-            .with_read_only(read_only);
+            .with_read_only(read_only)
+            .with_clock(clock.map_or(Clock::System, |c| c.clock.clone()));
         let db = py.detach(|| Database::open(&config))?;
         Ok(PyDatabase {
             db: ManuallyDrop::new(db),
@@ -162,7 +204,7 @@ impl PyDatabase {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        self.store(py, key, value)
+        self.store(py, key, value, None)
     }
 
     fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -218,13 +260,19 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        if ttl.is_some_and(|t| !t.is_none()) {
-            // TODO(#3): expiring keys.
-            return Err(PyNotImplementedError::new_err(
-                "ttl= is not supported yet in this version of ferrumdb",
-            ));
+        let ttl = match ttl {
+            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
+            _ => None,
+        };
+        self.store(py, key, value, ttl)
+    }
+
+    /// Seconds until `key` expires (sub-second precision), or None if it never does.
+    fn ttl(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
+        match self.db()?.ttl(key_str(key)?)? {
+            Some(left) => Ok(left),
+            None => Err(key_error(key)),
         }
-        self.store(py, key, value)
     }
 
     /// Remove `key`; returns whether it existed.

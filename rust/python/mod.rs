@@ -4,6 +4,7 @@
 //! interpreter is attached, and every file operation with it detached. The
 //! pure-Python package `ferrumdb/` builds the user-facing class on top.
 
+mod clock;
 mod convert;
 mod db;
 mod errors;
@@ -36,6 +37,7 @@ fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
 fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<db::PyDatabase>()?;
     m.add_class::<iter::PyScanIter>()?;
+    m.add_class::<clock::PyManualClock>()?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("MAX_KEY_BYTES", crate::MAX_KEY_BYTES)?;
