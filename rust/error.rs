@@ -60,6 +60,14 @@ pub enum Error {
         /// Why it was rejected.
         reason: String,
     },
+    /// A query filter, sort or field path is malformed; `path` names the part
+    /// (`filter.score.$gt`).
+    InvalidFilter {
+        /// Where in the filter.
+        path: String,
+        /// What is wrong there.
+        reason: String,
+    },
     /// A configuration string (fsync policy, env var) could not be parsed.
     InvalidConfig(String),
     /// An operating-system I/O error, with the file it happened on.
@@ -121,6 +129,7 @@ impl fmt::Display for Error {
             ),
             Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             Error::InvalidValue { path, reason } => write!(f, "invalid value at {path}: {reason}"),
+            Error::InvalidFilter { path, reason } => write!(f, "invalid filter at {path}: {reason}"),
             Error::InvalidConfig(msg) => write!(f, "invalid configuration: {msg}"),
             Error::Io { path: Some(p), source } => write!(f, "I/O error on {}: {source}", p.display()),
             Error::Io { path: None, source } => write!(f, "I/O error: {source}"),

@@ -33,6 +33,7 @@ mod config;
 pub mod engine;
 mod error;
 pub mod format;
+pub mod index;
 #[cfg(feature = "python")]
 mod python;
 pub mod query;

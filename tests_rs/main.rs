@@ -8,6 +8,7 @@ mod api;
 mod compaction_atomic;
 mod durability;
 mod format_edges;
+mod indexes;
 mod lock_second_writer;
 mod recovery_torn_tail;
 mod ttl_expiry;

@@ -67,14 +67,16 @@ impl Database {
             let w = inner.writer.lock();
             (w.end, w.generation, w.medium.clone())
         };
-        // Expired keys are not copied: they survive neither compaction nor reopen.
+        // Expired keys are not copied: they survive neither compaction nor
+        // reopen. Purging them first (through the observer) keeps indexes exact.
         let now = inner.clock.now_ms();
+        self.purge_expired_at(now, true);
         let mut snapshot: Vec<(String, Loc)> = {
             let st = inner.state.read();
-            st.ks
-                .keydir
-                .iter()
-                .filter(|(_, loc)| loc.offset < copy_end && loc.is_live(now))
+            let live_keys = st.ks.keydir.iter().filter(|(_, loc)| loc.is_live(now));
+            live_keys
+                .chain(st.ks.meta.iter())
+                .filter(|(_, loc)| loc.offset < copy_end)
                 .map(|(k, loc)| (String::from(&**k), *loc))
                 .collect()
         };
@@ -147,7 +149,8 @@ impl Database {
             let mut st = inner.state.write();
             // Keys not copied because they had expired leave the keydir now.
             st.ks.purge_expired(now);
-            for (key, loc) in &mut st.ks.keydir {
+            let ks = &mut st.ks;
+            for (key, loc) in ks.keydir.iter_mut().chain(ks.meta.iter_mut()) {
                 if loc.offset >= copy_end {
                     loc.offset = loc.offset - copy_end + tail_base;
                 } else if let Some(&moved) = remap.get(&loc.offset) {

@@ -11,7 +11,7 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -24,6 +24,7 @@ use crate::storage::{self, GroupSync, Medium, WriterLock};
 
 use super::clock::Clock;
 use super::keydir::{Keydir, Keyspace, Loc};
+use super::observer::ChangeObserver;
 use super::stats::{Counters, Stats};
 
 /// A value read from the log: the record buffer and where the JSON sits in it
@@ -68,6 +69,7 @@ pub(super) struct Inner {
     pub sync: Arc<GroupSync>,
     pub counters: Counters,
     pub clock: Clock,
+    pub observer: OnceLock<Arc<dyn ChangeObserver>>,
     pub closed: Arc<AtomicBool>,
     pub compacting: Mutex<()>,
     pub lock: Mutex<Option<WriterLock>>,
@@ -148,10 +150,15 @@ impl Database {
                 };
                 // A put that has expired by now supersedes older puts of the
                 // key and then vanishes, exactly like a delete.
-                if item.header.kind == RecordKind::Put && loc.is_live(now) {
-                    ks.put(item.key, loc);
-                } else {
-                    ks.remove(item.key);
+                match item.header.kind {
+                    RecordKind::Meta if loc.value_len == 0 => ks.remove_meta(item.key),
+                    RecordKind::Meta => ks.put_meta(item.key, loc),
+                    RecordKind::Put if loc.is_live(now) => {
+                        ks.put(item.key, loc);
+                    }
+                    RecordKind::Put | RecordKind::Delete => {
+                        ks.remove(item.key);
+                    }
                 }
             },
         )?;
@@ -181,6 +188,7 @@ impl Database {
             sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
             clock: config.clock.clone(),
+            observer: OnceLock::new(),
             closed: Arc::new(AtomicBool::new(false)),
             compacting: Mutex::new(()),
             lock: Mutex::new(lock),
@@ -255,10 +263,119 @@ impl Database {
     /// Drop keys whose TTL has passed from memory, so counts and iteration
     /// agree with point reads (which check expiry themselves).
     fn purge_expired(&self) {
-        let now = self.inner.clock.now_ms();
-        if self.inner.state.read().ks.has_expired(now) {
-            self.inner.state.write().ks.purge_expired(now);
+        self.purge_expired_at(self.inner.clock.now_ms(), true);
+    }
+
+    /// Purge if the writer mutex is free right now; otherwise leave it for
+    /// later. For paths that may run with writers paused by this thread
+    /// (index builds page through documents that way); they filter expired
+    /// keys themselves, so skipping the purge changes nothing they return.
+    fn try_purge_expired(&self) {
+        self.purge_expired_at(self.inner.clock.now_ms(), false);
+    }
+
+    pub(super) fn purge_expired_at(&self, now: u64, wait: bool) {
+        if !self.inner.state.read().ks.has_expired(now) {
+            return;
         }
+        // Under the writer mutex, like every other change, so an observer sees
+        // expirations in order with puts and deletes of the same keys.
+        let _w = if wait {
+            self.inner.writer.lock()
+        } else {
+            match self.inner.writer.try_lock() {
+                Some(w) => w,
+                None => return,
+            }
+        };
+        let observer = self.inner.observer.get().filter(|o| o.wants_changes());
+        let (expired, medium) = {
+            let st = self.inner.state.read();
+            (st.ks.expired(now), st.medium.clone())
+        };
+        let mut old_values = Vec::new();
+        if observer.is_some() {
+            for (key, loc) in &expired {
+                // A damaged record cannot be un-indexed precisely; the query
+                // layer re-checks every document it returns anyway.
+                if let Ok(v) = self.read_value(&medium, key, *loc) {
+                    old_values.push((key.clone(), v));
+                }
+            }
+        }
+        self.inner.state.write().ks.purge_expired(now);
+        if let Some(observer) = observer {
+            for (key, old) in &old_values {
+                observer.on_remove(key, old.as_bytes());
+            }
+        }
+    }
+
+    /// Register the observer of every change (see [`ChangeObserver`]). Only one
+    /// can be registered; returns false if one already was.
+    pub fn set_observer(&self, observer: Arc<dyn ChangeObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
+    }
+
+    /// Run `f` with writers paused (holding the writer mutex), e.g. to build
+    /// an index from a consistent view of the data.
+    pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _w = self.inner.writer.lock();
+        f()
+    }
+
+    /// Store a metadata entry (an index definition) in its own namespace.
+    ///
+    /// # Errors
+    /// As [`Database::put_raw`].
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<()> {
+        validate_key(key)?;
+        if value.is_empty() {
+            return Err(Error::InvalidValue {
+                path: "$".into(),
+                reason: "metadata values cannot be empty".into(),
+            });
+        }
+        self.check_writable()?;
+        let ticket = self.append(RecordKind::Meta, key, value, 0)?;
+        self.make_durable(ticket)
+    }
+
+    /// Remove a metadata entry; returns whether it existed.
+    ///
+    /// # Errors
+    /// As [`Database::delete`].
+    pub fn delete_meta(&self, key: &str) -> Result<bool> {
+        validate_key(key)?;
+        self.check_writable()?;
+        let ticket = {
+            let w = self.inner.writer.lock();
+            if !self.inner.state.read().ks.meta.contains_key(key) {
+                return Ok(false);
+            }
+            self.append_locked(w, RecordKind::Meta, key, b"", 0)?
+        };
+        self.make_durable(ticket)?;
+        Ok(true)
+    }
+
+    /// Every metadata entry whose key starts with `prefix`, in key order.
+    ///
+    /// # Errors
+    /// [`Error::Closed`], corruption or I/O errors.
+    pub fn meta_entries(&self, prefix: &str) -> Result<Vec<(String, ValueBuf)>> {
+        self.check_open()?;
+        let (locs, medium) = {
+            let st = self.inner.state.read();
+            let locs: Vec<(String, Loc)> = range_from(&st.ks.meta, prefix, None)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .map(|(k, l)| (String::from(&**k), *l))
+                .collect();
+            (locs, st.medium.clone())
+        };
+        locs.into_iter()
+            .map(|(k, loc)| Ok((k.clone(), self.read_value(&medium, &k, loc)?)))
+            .collect()
     }
 
     /// The clock used for expiry (a manual one in tests).
@@ -425,6 +542,24 @@ impl Database {
     ) -> Result<u64> {
         // Checked again under the mutex: close() takes it to flip the flag.
         self.check_open()?;
+        let observer = self
+            .inner
+            .observer
+            .get()
+            .filter(|o| kind != RecordKind::Meta && o.wants_changes());
+        let old_value = match observer {
+            Some(_) => {
+                let (old, medium) = {
+                    let st = self.inner.state.read();
+                    (st.ks.keydir.get(key).copied(), st.medium.clone())
+                };
+                match old {
+                    Some(loc) => Some(self.read_value(&medium, key, loc)?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
         let w = &mut *w;
         w.buf.clear();
         encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
@@ -452,9 +587,23 @@ impl Database {
         {
             let mut st = self.inner.state.write();
             match kind {
-                RecordKind::Put => st.ks.put(key, loc),
-                RecordKind::Delete => st.ks.remove(key),
-            };
+                RecordKind::Put => {
+                    st.ks.put(key, loc);
+                }
+                RecordKind::Delete => {
+                    st.ks.remove(key);
+                }
+                RecordKind::Meta if value.is_empty() => st.ks.remove_meta(key),
+                RecordKind::Meta => st.ks.put_meta(key, loc),
+            }
+        }
+        if let Some(observer) = observer {
+            let old = old_value.as_ref().map(ValueBuf::as_bytes);
+            match (kind, old) {
+                (RecordKind::Put, _) => observer.on_put(key, old, value),
+                (RecordKind::Delete, Some(old)) => observer.on_remove(key, old),
+                _ => {}
+            }
         }
         Ok(self.inner.sync.note_write())
     }
@@ -478,7 +627,7 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<String>> {
         self.check_open()?;
-        self.purge_expired();
+        self.try_purge_expired();
         let now = self.inner.clock.now_ms();
         let st = self.inner.state.read();
         Ok(range_from(&st.ks.keydir, prefix, after)
@@ -502,7 +651,7 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<(String, ValueBuf)>> {
         self.check_open()?;
-        self.purge_expired();
+        self.try_purge_expired();
         let now = self.inner.clock.now_ms();
         let (locs, medium) = {
             let st = self.inner.state.read();

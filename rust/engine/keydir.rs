@@ -48,8 +48,10 @@ pub struct Keyspace {
     pub keydir: Keydir,
     /// `(expires_at, key)` for keys with a TTL, soonest first.
     pub expiry: BTreeSet<(u64, CompactString)>,
-    /// Bytes of the records in `keydir`.
+    /// Bytes of the records in `keydir` and `meta`.
     pub live_bytes: u64,
+    /// Metadata entries (index definitions): a namespace apart from user keys.
+    pub meta: Keydir,
 }
 
 impl Keyspace {
@@ -86,6 +88,30 @@ impl Keyspace {
                 .remove(&(old.expires_at, CompactString::new(key)));
         }
         self.live_bytes -= old.record_len(key);
+    }
+
+    /// Point metadata entry `key` at `loc`.
+    pub fn put_meta(&mut self, key: &str, loc: Loc) {
+        if let Some(old) = self.meta.insert(CompactString::new(key), loc) {
+            self.live_bytes -= old.record_len(key);
+        }
+        self.live_bytes += loc.record_len(key);
+    }
+
+    /// Remove metadata entry `key`.
+    pub fn remove_meta(&mut self, key: &str) {
+        if let Some(old) = self.meta.remove(key) {
+            self.live_bytes -= old.record_len(key);
+        }
+    }
+
+    /// Keys that have expired by `now_ms` (still in the keydir), soonest first.
+    pub fn expired(&self, now_ms: u64) -> Vec<(CompactString, Loc)> {
+        self.expiry
+            .iter()
+            .take_while(|(t, _)| *t <= now_ms)
+            .filter_map(|(_, k)| self.keydir.get(k).map(|loc| (k.clone(), *loc)))
+            .collect()
     }
 
     /// Whether some key has expired by `now_ms` and is still in the keydir.

@@ -8,11 +8,13 @@ mod clock;
 mod compact;
 mod db;
 mod keydir;
+mod observer;
 mod stats;
 
 pub use clock::Clock;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
+pub use observer::ChangeObserver;
 pub use stats::Stats;
 
 #[doc(hidden)]

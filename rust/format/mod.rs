@@ -15,7 +15,9 @@
 //!
 //! Record (32-byte header + key + value)
 //!   0  crc32c       u32  CRC32C of bytes 4..end of record (header rest, key, value)
-//!   4  kind         u8   1 = put, 2 = delete (tombstone); 3 = batch reserved for transactions
+//!   4  kind         u8   1 = put, 2 = delete (tombstone), 4 = meta (index definitions, in
+//!                        their own key namespace; empty value = removal); 3 = batch, reserved
+//!                        for transactions
 //!   5  flags        u8   0 (reserved: encrypted payload, compressed value)
 //!   6  reserved     u16  0
 //!   8  seq          u64  write sequence number, strictly increasing in a file

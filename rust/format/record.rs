@@ -18,6 +18,9 @@ pub enum RecordKind {
     Put = 1,
     /// Remove `key` (a tombstone; value is empty).
     Delete = 2,
+    /// Database metadata (index definitions), in its own key namespace: a
+    /// non-empty value sets the entry, an empty one removes it.
+    Meta = 4,
 }
 
 impl RecordKind {
@@ -25,6 +28,7 @@ impl RecordKind {
         match b {
             1 => Some(RecordKind::Put),
             2 => Some(RecordKind::Delete),
+            4 => Some(RecordKind::Meta),
             _ => None,
         }
     }

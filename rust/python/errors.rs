@@ -24,9 +24,10 @@ impl From<Error> for PyErr {
             Error::Locked { .. } => LockedError::new_err(msg),
             Error::Closed => ClosedError::new_err(msg),
             Error::ReadOnly => ReadOnlyError::new_err(msg),
-            Error::InvalidKey { .. } | Error::InvalidValue { .. } | Error::InvalidConfig(_) => {
-                PyValueError::new_err(msg)
-            }
+            Error::InvalidKey { .. }
+            | Error::InvalidValue { .. }
+            | Error::InvalidFilter { .. }
+            | Error::InvalidConfig(_) => PyValueError::new_err(msg),
             Error::Io { path, source } => {
                 // OSError(errno, strerror, filename) picks the errno subclass
                 // (FileNotFoundError, PermissionError, ...) by itself.

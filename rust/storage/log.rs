@@ -312,7 +312,7 @@ pub fn read_record(
         }
     })?;
     let rec = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
-    if rec.key != key || rec.header.kind != RecordKind::Put {
+    if rec.key != key || rec.header.kind == RecordKind::Delete {
         return Err(Error::corruption(
             name,
             offset,

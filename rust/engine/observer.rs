@@ -1,0 +1,21 @@
+//! The one hook through which layers above the engine (secondary indexes,
+//! later change feeds) learn about every change to a key.
+//!
+//! The engine calls it under the writer mutex, in log order, with the old and
+//! new JSON bytes, for puts, deletes and expirations alike, so an observer
+//! needs no locking of its own against writers to stay exact. It is not called
+//! during replay at open: observers rebuild from a scan instead.
+
+/// Receives every change to a user key.
+pub trait ChangeObserver: Send + Sync {
+    /// Whether the observer currently needs changes at all. When false, the
+    /// engine skips reading the old value (a write then costs nothing extra).
+    fn wants_changes(&self) -> bool {
+        true
+    }
+
+    /// `key` now holds `new`; it held `old` (if anything) before.
+    fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]);
+    /// `key` (which held `old`) was deleted or expired.
+    fn on_remove(&self, key: &str, old: &[u8]);
+}

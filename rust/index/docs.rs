@@ -1,0 +1,331 @@
+//! `Documents`: a database plus its secondary indexes, and the document
+//! operations that use them (`create_index`, `find`, `query`, `explain`).
+//!
+//! Index definitions are engine metadata entries (`index:<field>`), so they
+//! survive reopen; index contents are rebuilt from a scan at open (cost: one
+//! JSON parse per document, only when indexes exist). Query results are
+//! always re-checked against the whole filter on the document as read, so a
+//! result is exact even if the document changed between probe and read.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use serde_json::{json, Value};
+
+use crate::engine::{Database, ValueBuf};
+use crate::error::{Error, Result};
+use crate::query::{
+    choose_plan, matches, FieldPath, Filter, FilterError, IndexInfo, Plan, SortSpec,
+};
+
+use super::field::FieldIndex;
+use super::set::IndexSet;
+
+/// Prefix of index definitions in the engine's metadata namespace.
+const INDEX_META: &str = "index:";
+/// Documents read per page when scanning.
+const SCAN_PAGE: usize = 1024;
+
+/// One query result: the key, the document as JSON bytes, and parsed.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The document's key.
+    pub key: String,
+    /// The stored JSON bytes (for callers that transcode them directly).
+    pub raw: ValueBuf,
+    /// The parsed document.
+    pub doc: Value,
+}
+
+/// A database with secondary indexes.
+#[derive(Debug, Clone)]
+pub struct Documents {
+    db: Database,
+    indexes: Arc<IndexSet>,
+}
+
+fn filter_error(e: FilterError) -> Error {
+    Error::InvalidFilter {
+        path: e.path,
+        reason: e.reason,
+    }
+}
+
+fn parse_field(field: &str) -> Result<FieldPath> {
+    FieldPath::parse(field).map_err(|e| Error::InvalidFilter {
+        path: format!("field {:?}", e.path),
+        reason: e.reason,
+    })
+}
+
+impl Documents {
+    /// Attach indexes to `db`: register the change hook, then build every
+    /// index whose definition is stored in the database.
+    ///
+    /// # Errors
+    /// Corruption or I/O errors while reading definitions or documents.
+    pub fn open(db: Database) -> Result<Self> {
+        let indexes = Arc::new(IndexSet::default());
+        // A database handle is attached once; a second attach would miss changes.
+        if !db.set_observer(indexes.clone()) {
+            return Err(Error::InvalidConfig(
+                "this database already has an index layer attached".into(),
+            ));
+        }
+        let docs = Documents { db, indexes };
+        for (key, _) in docs.db.meta_entries(INDEX_META)? {
+            if let Some(field) = key.strip_prefix(INDEX_META) {
+                docs.build(field)?;
+            }
+        }
+        Ok(docs)
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Indexed field paths, sorted.
+    pub fn indexes(&self) -> Vec<String> {
+        self.indexes.indexes.read().keys().cloned().collect()
+    }
+
+    /// Approximate memory held by all indexes, in bytes.
+    pub fn index_memory_bytes(&self) -> u64 {
+        self.indexes
+            .indexes
+            .read()
+            .values()
+            .map(FieldIndex::memory_bytes)
+            .sum()
+    }
+
+    /// Create an index on `field` (a dotted path), built from the existing
+    /// documents and kept exact on every write. Returns false if it existed.
+    /// Writers pause while it is built.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] for a malformed path; [`Error::ReadOnly`],
+    /// [`Error::Closed`], corruption or I/O errors.
+    pub fn create_index(&self, field: &str) -> Result<bool> {
+        parse_field(field)?;
+        if self.indexes.indexes.read().contains_key(field) {
+            return Ok(false);
+        }
+        self.db.put_meta(
+            &format!("{INDEX_META}{field}"),
+            json!({ "field": field }).to_string().as_bytes(),
+        )?;
+        self.build(field)?;
+        Ok(true)
+    }
+
+    /// Remove the index on `field`. Returns false if there was none.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::Closed`], I/O errors.
+    pub fn drop_index(&self, field: &str) -> Result<bool> {
+        if !self.indexes.indexes.read().contains_key(field) {
+            return Ok(false);
+        }
+        self.db.delete_meta(&format!("{INDEX_META}{field}"))?;
+        self.db.with_writes_paused(|| {
+            self.indexes.indexes.write().remove(field);
+            self.indexes.refresh_active();
+        });
+        Ok(true)
+    }
+
+    /// Build the index on `field` from every document, with writers paused so
+    /// no change slips between the scan and the hook taking over.
+    fn build(&self, field: &str) -> Result<()> {
+        let path = parse_field(field)?;
+        self.db.with_writes_paused(|| {
+            let mut index = FieldIndex::new(path);
+            self.for_each_document(|key, _, doc| {
+                index.insert(key, doc);
+                true
+            })?;
+            self.indexes
+                .indexes
+                .write()
+                .insert(field.to_string(), index);
+            self.indexes.refresh_active();
+            Ok(())
+        })
+    }
+
+    /// Visit every live document in key order until `visit` returns false.
+    fn for_each_document(
+        &self,
+        mut visit: impl FnMut(&str, &ValueBuf, &Value) -> bool,
+    ) -> Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.db.items_page("", after.as_deref(), SCAN_PAGE)?;
+            let done = page.len() < SCAN_PAGE;
+            for (key, raw) in &page {
+                let doc: Value =
+                    serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::InvalidValue {
+                        path: "$".into(),
+                        reason: format!("stored value of {key:?} is not JSON: {e}"),
+                    })?;
+                if !visit(key, raw, &doc) {
+                    return Ok(());
+                }
+            }
+            match page.last() {
+                Some((k, _)) if !done => after = Some(k.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Keys of the documents whose `field` equals `value` (MongoDB equality:
+    /// an array field matches if any element equals `value`), in key order.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] for a malformed path; read errors.
+    pub fn find(&self, field: &str, value: &Value) -> Result<Vec<String>> {
+        parse_field(field)?;
+        let filter = Filter::equality(field, value.clone()).map_err(filter_error)?;
+        Ok(self
+            .run(&filter, &SortSpec::default(), 0, None)?
+            .into_iter()
+            .map(|r| r.key)
+            .collect())
+    }
+
+    /// Documents matching `filter` (Mongo-style), sorted by `sort` (key order
+    /// by default), after skipping `skip`, at most `limit`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] naming the malformed part; read errors.
+    pub fn query(
+        &self,
+        filter: &Value,
+        sort: Option<&Value>,
+        limit: Option<usize>,
+        skip: usize,
+    ) -> Result<Vec<Row>> {
+        let filter = Filter::parse(filter).map_err(filter_error)?;
+        let sort = match sort {
+            Some(s) => SortSpec::parse(s).map_err(filter_error)?,
+            None => SortSpec::default(),
+        };
+        self.run(&filter, &sort, skip, limit)
+    }
+
+    /// The plan `query` would use for `filter`, as a JSON object with at least
+    /// `index` (field or null), `scan` (bool) and `estimated_rows`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] naming the malformed part.
+    pub fn explain(&self, filter: &Value) -> Result<Value> {
+        let filter = Filter::parse(filter).map_err(filter_error)?;
+        Ok(self.plan(&filter).to_json())
+    }
+
+    fn plan(&self, filter: &Filter) -> Plan {
+        // Counted before taking the index lock: counting may purge expired
+        // keys, which updates the indexes (lock order: engine, then indexes).
+        let total = self.db.len() as u64;
+        let indexes = self.indexes.indexes.read();
+        let infos: Vec<IndexInfo<'_>> = indexes
+            .iter()
+            .map(|(field, ix)| IndexInfo {
+                field,
+                multikey: ix.is_multikey(),
+            })
+            .collect();
+        choose_plan(filter, &infos, total, |field, kind| {
+            match (indexes.get(field), kind.probe()) {
+                (Some(ix), Some(probe)) => ix.estimate(&probe),
+                _ => total,
+            }
+        })
+    }
+
+    fn run(
+        &self,
+        filter: &Filter,
+        sort: &SortSpec,
+        skip: usize,
+        limit: Option<usize>,
+    ) -> Result<Vec<Row>> {
+        let plan = self.plan(filter);
+        // Without a sort, rows come in key order and the scan can stop early.
+        let enough = if sort.is_empty() {
+            limit.map(|l| l.saturating_add(skip))
+        } else {
+            None
+        };
+        let mut rows = Vec::new();
+        let candidates: Option<Vec<CompactString>> = match (&plan.index, plan.kind.probe()) {
+            (Some(field), Some(probe)) => {
+                let indexes = self.indexes.indexes.read();
+                indexes
+                    .get(field)
+                    .map(|ix| ix.probe(&probe).into_iter().collect())
+            }
+            _ => None,
+        };
+        match candidates {
+            Some(keys) => {
+                for key in keys {
+                    if enough.is_some_and(|n| rows.len() >= n) {
+                        break;
+                    }
+                    let Some(raw) = self.db.get_raw(&key)? else {
+                        continue;
+                    };
+                    let doc: Value = match serde_json::from_slice(raw.as_bytes()) {
+                        Ok(doc) => doc,
+                        Err(_) => continue,
+                    };
+                    if matches(filter, &doc) {
+                        rows.push(Row {
+                            key: key.to_string(),
+                            raw,
+                            doc,
+                        });
+                    }
+                }
+            }
+            None => {
+                self.for_each_document(|key, raw, doc| {
+                    if matches(filter, doc) {
+                        rows.push(Row {
+                            key: key.to_string(),
+                            raw: raw.clone(),
+                            doc: doc.clone(),
+                        });
+                    }
+                    enough.is_none_or(|n| rows.len() < n)
+                })?;
+            }
+        }
+        if !sort.is_empty() {
+            rows.sort_by(|a, b| {
+                sort.compare_rows((a.key.as_str(), &a.doc), (b.key.as_str(), &b.doc))
+            });
+        }
+        let rows = rows.into_iter().skip(skip);
+        Ok(match limit {
+            Some(l) => rows.take(l).collect(),
+            None => rows.collect(),
+        })
+    }
+
+    /// Index field -> number of (value, key) entries, for stats.
+    pub fn index_sizes(&self) -> BTreeMap<String, usize> {
+        self.indexes
+            .indexes
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect()
+    }
+}

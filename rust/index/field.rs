@@ -1,0 +1,192 @@
+//! One secondary index: encoded field value -> the keys of the documents that
+//! reach it.
+//!
+//! Values are stored as order-preserving bytes ([`crate::query::encode_key`]),
+//! so equality is one lookup and a range is one ordered walk. A document
+//! whose field holds an array is entered once per distinct element (and once
+//! for the array itself); documents without the field are simply absent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use compact_str::CompactString;
+use serde_json::Value;
+
+use crate::query::{index_entries, reaches_many, FieldPath, IndexProbe};
+
+/// An index on one (possibly dotted) field path.
+#[derive(Debug)]
+pub struct FieldIndex {
+    path: FieldPath,
+    entries: BTreeMap<Vec<u8>, BTreeSet<CompactString>>,
+    /// Whether some document ever reached several values here (never reset
+    /// until a rebuild); the planner merges range bounds only when false.
+    multikey: bool,
+    /// Number of (value, key) pairs.
+    pairs: usize,
+    /// Bytes of encoded values and keys held, for `stats()`.
+    bytes: usize,
+}
+
+/// Rough per-entry overhead of the B-tree nodes and sets, for memory reports.
+const ENTRY_OVERHEAD: usize = 48;
+
+impl FieldIndex {
+    /// An empty index on `path`.
+    pub fn new(path: FieldPath) -> Self {
+        FieldIndex {
+            path,
+            entries: BTreeMap::new(),
+            multikey: false,
+            pairs: 0,
+            bytes: 0,
+        }
+    }
+
+    /// The indexed path.
+    pub fn path(&self) -> &FieldPath {
+        &self.path
+    }
+
+    /// Whether some document reached several values at this path.
+    pub fn is_multikey(&self) -> bool {
+        self.multikey
+    }
+
+    /// Add `doc`'s entries under `key`.
+    pub fn insert(&mut self, key: &str, doc: &Value) {
+        if !self.multikey && reaches_many(&self.path, doc) {
+            self.multikey = true;
+        }
+        for value in index_entries(&self.path, doc) {
+            let len = value.len();
+            if self
+                .entries
+                .entry(value)
+                .or_default()
+                .insert(CompactString::new(key))
+            {
+                self.pairs += 1;
+                self.bytes += len + key.len() + ENTRY_OVERHEAD;
+            }
+        }
+    }
+
+    /// Remove `doc`'s entries under `key`.
+    pub fn remove(&mut self, key: &str, doc: &Value) {
+        for value in index_entries(&self.path, doc) {
+            let Some(keys) = self.entries.get_mut(&value) else {
+                continue;
+            };
+            if keys.remove(key) {
+                self.pairs -= 1;
+                self.bytes -= value.len() + key.len() + ENTRY_OVERHEAD;
+            }
+            if keys.is_empty() {
+                self.entries.remove(&value);
+            }
+        }
+    }
+
+    /// Keys of the documents a probe selects, sorted and distinct.
+    pub fn probe(&self, probe: &IndexProbe) -> BTreeSet<CompactString> {
+        let mut out = BTreeSet::new();
+        match probe {
+            IndexProbe::Keys(values) => {
+                for v in values {
+                    if let Some(keys) = self.entries.get(v) {
+                        out.extend(keys.iter().cloned());
+                    }
+                }
+            }
+            IndexProbe::Range(lo, hi) => {
+                for keys in self
+                    .entries
+                    .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((
+                        lo.as_ref(),
+                        hi.as_ref(),
+                    ))
+                    .map(|(_, k)| k)
+                {
+                    out.extend(keys.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
+    /// How many documents a probe would select (an upper bound for ranges
+    /// over multikey documents).
+    pub fn estimate(&self, probe: &IndexProbe) -> u64 {
+        match probe {
+            IndexProbe::Keys(values) => values
+                .iter()
+                .filter_map(|v| self.entries.get(v))
+                .map(|k| k.len() as u64)
+                .sum(),
+            IndexProbe::Range(lo, hi) => self
+                .entries
+                .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((lo.as_ref(), hi.as_ref()))
+                .map(|(_, k)| k.len() as u64)
+                .sum(),
+        }
+    }
+
+    /// Approximate bytes of memory held.
+    pub fn memory_bytes(&self) -> u64 {
+        self.bytes as u64
+    }
+
+    /// Number of (value, key) pairs.
+    pub fn len(&self) -> usize {
+        self.pairs
+    }
+
+    /// Whether the index holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.pairs == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::key_bytes;
+    use serde_json::json;
+
+    fn index(field: &str) -> FieldIndex {
+        FieldIndex::new(FieldPath::parse(field).expect("path"))
+    }
+
+    #[test]
+    fn arrays_index_each_element_and_remove_cleanly() {
+        let mut ix = index("tags");
+        ix.insert("a", &json!({"tags": ["red", "blue"]}));
+        ix.insert("b", &json!({"tags": "red"}));
+        ix.insert("c", &json!({"other": 1}));
+        assert!(ix.is_multikey());
+        let red = IndexProbe::Keys(vec![key_bytes(&json!("red"))]);
+        let keys: Vec<_> = ix.probe(&red).into_iter().collect();
+        assert_eq!(keys, ["a", "b"]);
+        assert_eq!(ix.estimate(&red), 2);
+        ix.remove("a", &json!({"tags": ["red", "blue"]}));
+        ix.remove("b", &json!({"tags": "red"}));
+        assert!(ix.is_empty());
+        assert_eq!(ix.memory_bytes(), 0);
+    }
+
+    #[test]
+    fn nested_paths_and_ranges() {
+        let mut ix = index("address.city");
+        for (k, city) in [("1", "Berlin"), ("2", "Lyon"), ("3", "Paris")] {
+            ix.insert(k, &json!({"address": {"city": city}}));
+        }
+        let range = IndexProbe::Range(
+            Bound::Excluded(key_bytes(&json!("Berlin"))),
+            Bound::Included(key_bytes(&json!("Paris"))),
+        );
+        let keys: Vec<_> = ix.probe(&range).into_iter().collect();
+        assert_eq!(keys, ["2", "3"]);
+        assert!(!ix.is_multikey());
+    }
+}

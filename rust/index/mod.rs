@@ -1,0 +1,14 @@
+//! Secondary indexes and the document operations built on them: `find`,
+//! `query`, `explain`.
+//!
+//! Sits above the engine: indexes learn about every change through the
+//! engine's [`crate::engine::ChangeObserver`] hook (one place, called in log
+//! order under the writer mutex), and definitions persist as engine metadata.
+//! The planning and matching logic is the pure [`crate::query`] module.
+
+mod docs;
+mod field;
+mod set;
+
+pub use docs::{Documents, Row};
+pub use field::FieldIndex;

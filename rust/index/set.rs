@@ -1,0 +1,67 @@
+//! All indexes of one database, kept exact by the engine's change hook.
+//!
+//! The engine calls [`IndexSet`] under its writer mutex for every put,
+//! delete and expiration, with old and new JSON; this parses both once and
+//! updates every index. Readers take the read lock only to collect candidate
+//! keys, never while reading documents, so the lock order is always
+//! engine writer -> index set, and queries cannot deadlock with writers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::engine::ChangeObserver;
+
+use super::field::FieldIndex;
+
+/// Field path -> index, behind one lock.
+#[derive(Debug, Default)]
+pub struct IndexSet {
+    pub(super) indexes: RwLock<BTreeMap<String, FieldIndex>>,
+    /// Mirrors `!indexes.is_empty()` so writes without indexes skip all work.
+    active: AtomicBool,
+}
+
+impl IndexSet {
+    /// Record whether any index exists (call after adding or removing one).
+    pub(super) fn refresh_active(&self) {
+        let any = !self.indexes.read().is_empty();
+        self.active.store(any, Ordering::Release);
+    }
+}
+
+fn parse(bytes: &[u8]) -> Option<Value> {
+    // Stored values were validated on the way in; a value that does not parse
+    // here is damaged, and the query layer re-checks documents it returns.
+    serde_json::from_slice(bytes).ok()
+}
+
+impl ChangeObserver for IndexSet {
+    fn wants_changes(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {
+        let old = old.and_then(parse);
+        let new = parse(new);
+        let mut indexes = self.indexes.write();
+        for index in indexes.values_mut() {
+            if let Some(old) = &old {
+                index.remove(key, old);
+            }
+            if let Some(new) = &new {
+                index.insert(key, new);
+            }
+        }
+    }
+
+    fn on_remove(&self, key: &str, old: &[u8]) {
+        let Some(old) = parse(old) else { return };
+        let mut indexes = self.indexes.write();
+        for index in indexes.values_mut() {
+            index.remove(key, &old);
+        }
+    }
+}
