@@ -53,6 +53,25 @@ class Database:
         """Store raw JSON text under ``key`` after checking it is one valid document."""
     def get_json(self, key: str, default: Any = None) -> Any:
         """The stored JSON text under ``key``, or ``default`` when it is missing."""
+    def create_index(self, field: str, progress: bool = False) -> None:
+        """Create a secondary index on ``field`` (dotted paths reach into nested objects)."""
+    def drop_index(self, field: str) -> None:
+        """Remove the index on ``field`` (nothing happens if there is none)."""
+    def indexes(self) -> list[str]:
+        """Indexed field names, sorted."""
+    def find(self, field: str, value: Any) -> list[str]:
+        """Keys whose document has ``field == value``, in key order."""
+    def query(
+        self,
+        filter: dict[str, Any],
+        *,
+        sort: str | list[Any] | None = None,
+        limit: int | None = None,
+        skip: int = 0,
+    ) -> list[tuple[str, Any]]:
+        """``(key, document)`` pairs matching a Mongo-style ``filter``."""
+    def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
+        """The plan ``query(filter)`` would use."""
     def compact(self) -> None:
         """Rewrite the file with live data only."""
     def flush(self) -> None:

@@ -14,11 +14,12 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::engine::{Clock, Database};
 use crate::error::Error;
+use crate::index::Documents;
 
 use super::clock::PyManualClock;
 use super::convert::{json_to_py, py_to_json, validate_json};
@@ -36,7 +37,8 @@ thread_local! {
 /// Open handle to a FerrumDB database (use `ferrumdb.open`).
 #[pyclass(name = "Database", module = "ferrumdb._native", subclass, frozen)]
 pub(crate) struct PyDatabase {
-    db: ManuallyDrop<Database>,
+    /// The database with its index layer (`docs.database()` is the engine).
+    docs: ManuallyDrop<Documents>,
     fork_generation: u64,
 }
 
@@ -46,7 +48,7 @@ impl Drop for PyDatabase {
         // running its destructor here could join a thread that does not exist.
         if FORK_GENERATION.load(Ordering::Relaxed) == self.fork_generation {
             // SAFETY: dropped exactly once, here.
-            unsafe { ManuallyDrop::drop(&mut self.db) }
+            unsafe { ManuallyDrop::drop(&mut self.docs) }
         }
     }
 }
@@ -79,6 +81,28 @@ fn ttl_duration(ttl: &Bound<'_, PyAny>) -> PyResult<Duration> {
         .map_err(|e| PyValueError::new_err(format!("ttl {seconds} is out of range: {e}")))
 }
 
+/// A query filter as JSON; it must be a dict.
+fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    if !filter.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!(
+            "a filter is a dict such as {{\"role\": \"admin\"}}, not {}",
+            filter
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
+        )));
+    }
+    Ok(pythonize::depythonize(filter)?)
+}
+
+/// A non-negative count argument (`limit`, `skip`).
+fn count_arg(name: &str, n: i64) -> PyResult<usize> {
+    usize::try_from(n).map_err(|_| {
+        PyValueError::new_err(format!("{name} must be a non-negative integer, not {n}"))
+    })
+}
+
 /// The key as `&str`, or `TypeError` naming the type.
 fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
     match key.cast::<PyString>() {
@@ -105,10 +129,17 @@ impl PyDatabase {
         if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
             return Err(Error::Forked.into());
         }
-        if self.db.is_closed() {
+        let db = self.docs.database();
+        if db.is_closed() {
             return Err(Error::Closed.into());
         }
-        Ok(&self.db)
+        Ok(db)
+    }
+
+    /// The index layer, unless this handle crossed a fork or was closed.
+    fn docs(&self) -> PyResult<&Documents> {
+        self.db()?;
+        Ok(&self.docs)
     }
 
     fn store(
@@ -184,9 +215,9 @@ impl PyDatabase {
             .with_fsync_policy(policy)
             .with_read_only(read_only)
             .with_clock(clock.map_or(Clock::System, |c| c.clock.clone()));
-        let db = py.detach(|| Database::open(&config))?;
+        let docs = py.detach(|| Database::open(&config).and_then(Documents::open))?;
         Ok(PyDatabase {
-            db: ManuallyDrop::new(db),
+            docs: ManuallyDrop::new(docs),
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
         })
     }
@@ -359,6 +390,78 @@ impl PyDatabase {
         }
     }
 
+    /// Create a secondary index on `field` (a dotted path reaches into nested
+    /// objects); built from the existing documents, kept exact on every write,
+    /// remembered across reopen. Creating an existing index does nothing.
+    #[pyo3(signature = (field, progress = false))]
+    fn create_index(&self, py: Python<'_>, field: &str, progress: bool) -> PyResult<()> {
+        // TODO(#3): a progress bar for builds over large databases.
+        let _ = progress;
+        let docs = self.docs()?;
+        py.detach(|| docs.create_index(field))?;
+        Ok(())
+    }
+
+    /// Remove the index on `field` (nothing happens if there is none).
+    fn drop_index(&self, py: Python<'_>, field: &str) -> PyResult<()> {
+        let docs = self.docs()?;
+        py.detach(|| docs.drop_index(field))?;
+        Ok(())
+    }
+
+    /// Indexed field names, sorted.
+    fn indexes(&self) -> PyResult<Vec<String>> {
+        Ok(self.docs()?.indexes())
+    }
+
+    /// Keys whose document has `field == value` (an array field matches if any
+    /// element does), in key order; uses the index on `field` when there is one.
+    fn find(&self, py: Python<'_>, field: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        let value: serde_json::Value = pythonize::depythonize(value)?;
+        let docs = self.docs()?;
+        Ok(py.detach(|| docs.find(field, &value))?)
+    }
+
+    /// `(key, document)` pairs matching a Mongo-style `filter`.
+    #[pyo3(signature = (filter, *, sort = None, limit = None, skip = 0))]
+    fn query<'py>(
+        &self,
+        py: Python<'py>,
+        filter: &Bound<'py, PyAny>,
+        sort: Option<&Bound<'py, PyAny>>,
+        limit: Option<i64>,
+        skip: i64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let filter = filter_value(filter)?;
+        let sort: Option<serde_json::Value> = match sort {
+            Some(s) if !s.is_none() => Some(pythonize::depythonize(s)?),
+            _ => None,
+        };
+        let limit = limit.map(|l| count_arg("limit", l)).transpose()?;
+        let skip = count_arg("skip", skip)?;
+        let docs = self.docs()?;
+        let rows = py.detach(|| docs.query(&filter, sort.as_ref(), limit, skip))?;
+        let out = PyList::empty(py);
+        for row in rows {
+            let doc = json_to_py(py, row.raw.as_bytes())?;
+            out.append((row.key, doc))?;
+        }
+        Ok(out)
+    }
+
+    /// The plan `query(filter)` would use: a dict with `index` (field or
+    /// None), `scan` (bool), `estimated_rows` and details of the probe.
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        filter: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let filter = filter_value(filter)?;
+        let docs = self.docs()?;
+        let plan = py.detach(|| docs.explain(&filter))?;
+        Ok(pythonize::pythonize(py, &plan)?)
+    }
+
     /// Rewrite the file with live data only.
     fn compact(&self, py: Python<'_>) -> PyResult<()> {
         let db = self.db()?;
@@ -383,6 +486,7 @@ impl PyDatabase {
         d.set_item("uptime_s", s.uptime_s)?;
         d.set_item("file_bytes", s.file_bytes)?;
         d.set_item("live_bytes", s.live_bytes)?;
+        d.set_item("index_bytes", self.docs()?.index_memory_bytes())?;
         Ok(d)
     }
 
@@ -391,20 +495,22 @@ impl PyDatabase {
         if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
             return Ok(());
         }
-        let db = &*self.db;
+        let db = self.docs.database();
         Ok(py.detach(|| db.close())?)
     }
 
     /// Whether `close()` has run (or the handle crossed a fork).
     #[getter]
     fn closed(&self) -> bool {
-        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation || self.db.is_closed()
+        FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation
+            || self.docs.database().is_closed()
     }
 
     /// The database file, or `":memory:"`.
     #[getter]
     fn path(&self) -> String {
-        self.db
+        self.docs
+            .database()
             .path()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|| ":memory:".into())
@@ -413,12 +519,12 @@ impl PyDatabase {
     /// Whether writes are refused.
     #[getter]
     fn read_only(&self) -> bool {
-        self.db.is_read_only()
+        self.docs.database().is_read_only()
     }
 
     /// The fsync policy, as the string `open()` accepts.
     #[getter]
     fn fsync(&self) -> String {
-        self.db.fsync_policy().to_string()
+        self.docs.database().fsync_policy().to_string()
     }
 }
