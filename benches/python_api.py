@@ -326,6 +326,63 @@ def run_fsync_always(base: str, n: int = 2000) -> dict[str, float]:
     return {"append+fdatasync us": samples[0] / 1e3, "ferrumdb set us": ferrum / 1e3, "ratio": ferrum / samples[0]}
 
 
+def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, float]]:
+    """Find by an indexed field (10% selectivity) and a range query, against
+    sqlite3 with JSON expression indexes on the same data. Milliseconds per
+    query (median of ``rounds``), results materialised as Python objects."""
+    docs = [make_doc(i) for i in range(n)]
+    for i, d in enumerate(docs):
+        d["group"] = f"g{i % 10}"  # 10% of documents per group
+    path = os.path.join(base, "query.db")
+    out: dict[str, dict[str, float]] = {}
+    with ferrumdb.open(path, fsync="never") as db:
+        for i, d in enumerate(docs):
+            db[f"user:{i}"] = d
+        db.create_index("group")
+        db.create_index("age")
+        out["ferrumdb"] = {
+            "find (10%) ms": _median_ms(lambda: db.find("group", "g3"), rounds),
+            "find+docs (10%) ms": _median_ms(lambda: db.query({"group": "g3"}), rounds),
+            "range (age 30..39) ms": _median_ms(lambda: db.query({"age": {"$gte": 30, "$lt": 40}}), rounds),
+        }
+        assert len(db.find("group", "g3")) == n // 10
+    c = sqlite3.connect(os.path.join(base, "query.sqlite"))
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+    c.executemany("INSERT INTO kv VALUES (?, ?)", ((f"user:{i}", json.dumps(d)) for i, d in enumerate(docs)))
+    c.execute("CREATE INDEX kv_group ON kv (json_extract(v, '$.group'))")
+    c.execute("CREATE INDEX kv_age ON kv (json_extract(v, '$.age'))")
+    c.commit()
+
+    def sq_find() -> list[str]:
+        return [r[0] for r in c.execute("SELECT k FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",))]
+
+    def sq_docs() -> list[tuple[str, Any]]:
+        return [(k, orjson.loads(v)) for k, v in c.execute("SELECT k, v FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",))]
+
+    def sq_range() -> list[tuple[str, Any]]:
+        q = "SELECT k, v FROM kv WHERE json_extract(v, '$.age') >= ? AND json_extract(v, '$.age') < ?"
+        return [(k, orjson.loads(v)) for k, v in c.execute(q, (30, 40))]
+
+    assert len(sq_find()) == n // 10
+    out["sqlite3 (JSON expression index)"] = {
+        "find (10%) ms": _median_ms(sq_find, rounds),
+        "find+docs (10%) ms": _median_ms(sq_docs, rounds),
+        "range (age 30..39) ms": _median_ms(sq_range, rounds),
+    }
+    c.close()
+    return out
+
+
+def _median_ms(fn: Callable[[], Any], rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
 _CHILD = """
 import os, sys, time, psutil, ferrumdb
 p = psutil.Process()
@@ -393,6 +450,9 @@ def main() -> None:
         print("\ngets/sec on one handle:", {k: f"{v:,.0f}" for k, v in threads.items()})
         always = run_fsync_always(base)
         print('fsync="always":', {k: f"{v:.2f}" for k, v in always.items()})
+        queries = run_queries(args.n, base)
+        for name, row in queries.items():
+            print(f"queries, {name}:", {k: f"{v:.2f}" for k, v in row.items()})
         reopen = [run_reopen(args.n, base)]
         if args.big:
             reopen.append(run_reopen(1_000_000, base))
@@ -400,7 +460,7 @@ def main() -> None:
             print("reopen:", {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()})
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "reopen": reopen}, f, indent=2)
+                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "queries": queries, "reopen": reopen}, f, indent=2)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

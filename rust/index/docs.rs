@@ -76,7 +76,7 @@ impl Documents {
         let docs = Documents { db, indexes };
         for (key, _) in docs.db.meta_entries(INDEX_META)? {
             if let Some(field) = key.strip_prefix(INDEX_META) {
-                docs.build(field)?;
+                docs.build(field, &mut |_, _| {})?;
             }
         }
         Ok(docs)
@@ -110,6 +110,19 @@ impl Documents {
     /// [`Error::InvalidFilter`] for a malformed path; [`Error::ReadOnly`],
     /// [`Error::Closed`], corruption or I/O errors.
     pub fn create_index(&self, field: &str) -> Result<bool> {
+        self.create_index_with_progress(field, &mut |_, _| {})
+    }
+
+    /// [`Documents::create_index`], reporting `(documents indexed, total)`
+    /// after each page of documents.
+    ///
+    /// # Errors
+    /// As [`Documents::create_index`].
+    pub fn create_index_with_progress(
+        &self,
+        field: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<bool> {
         parse_field(field)?;
         if self.indexes.indexes.read().contains_key(field) {
             return Ok(false);
@@ -118,7 +131,7 @@ impl Documents {
             &format!("{INDEX_META}{field}"),
             json!({ "field": field }).to_string().as_bytes(),
         )?;
-        self.build(field)?;
+        self.build(field, progress)?;
         Ok(true)
     }
 
@@ -140,14 +153,22 @@ impl Documents {
 
     /// Build the index on `field` from every document, with writers paused so
     /// no change slips between the scan and the hook taking over.
-    fn build(&self, field: &str) -> Result<()> {
+    fn build(&self, field: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let path = parse_field(field)?;
         self.db.with_writes_paused(|| {
             let mut index = FieldIndex::new(path);
+            let total = self.db.len() as u64;
+            let mut done = 0u64;
+            progress(0, total);
             self.for_each_document(|key, _, doc| {
                 index.insert(key, doc);
+                done += 1;
+                if done % SCAN_PAGE as u64 == 0 {
+                    progress(done, total);
+                }
                 true
             })?;
+            progress(done, total);
             self.indexes
                 .indexes
                 .write()

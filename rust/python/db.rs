@@ -81,6 +81,18 @@ fn ttl_duration(ttl: &Bound<'_, PyAny>) -> PyResult<Duration> {
         .map_err(|e| PyValueError::new_err(format!("ttl {seconds} is out of range: {e}")))
 }
 
+/// A progress bar on standard error for long work started with `progress=True`.
+fn progress_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let style =
+        indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} documents ({eta})");
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
 /// A query filter as JSON; it must be a dict.
 fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     if !filter.is_instance_of::<PyDict>() {
@@ -395,10 +407,20 @@ impl PyDatabase {
     /// remembered across reopen. Creating an existing index does nothing.
     #[pyo3(signature = (field, progress = false))]
     fn create_index(&self, py: Python<'_>, field: &str, progress: bool) -> PyResult<()> {
-        // TODO(#3): a progress bar for builds over large databases.
-        let _ = progress;
         let docs = self.docs()?;
-        py.detach(|| docs.create_index(field))?;
+        if progress {
+            let bar = progress_bar(&format!("indexing {field}"));
+            let result = py.detach(|| {
+                docs.create_index_with_progress(field, &mut |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+            });
+            bar.finish();
+            result?;
+        } else {
+            py.detach(|| docs.create_index(field))?;
+        }
         Ok(())
     }
 
