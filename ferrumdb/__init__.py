@@ -22,6 +22,7 @@ from .errors import (
     LockedError,
     ReadOnlyError,
     TransactionConflict,
+    WatchOverflowError,
 )
 
 __version__: str = _native.__version__
@@ -38,6 +39,7 @@ __all__ = [
     "ClosedError",
     "ReadOnlyError",
     "TransactionConflict",
+    "WatchOverflowError",
     "__version__",
 ]
 

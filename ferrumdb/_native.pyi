@@ -7,9 +7,20 @@ import os
 from collections.abc import Iterator
 from typing import Any, final
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, disjoint_base
 
-__all__ = ["Database", "ScanIterator", "ManualClock", "_after_fork_in_child", "cli_main", "MAX_KEY_BYTES", "MAX_VALUE_BYTES", "__version__"]
+
+__all__ = [
+    "Database",
+    "ScanIterator",
+    "WatchIterator",
+    "ManualClock",
+    "_after_fork_in_child",
+    "cli_main",
+    "MAX_KEY_BYTES",
+    "MAX_VALUE_BYTES",
+    "__version__",
+]
 
 __version__: str
 MAX_KEY_BYTES: int
@@ -72,6 +83,13 @@ class Database:
         """``(key, document)`` pairs matching a Mongo-style ``filter``."""
     def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
         """The plan ``query(filter)`` would use."""
+    def watch(self, prefix: str = "") -> WatchIterator:
+        """Iterate over the changes committed after this call, as ``(op, key, value)`` tuples.
+
+        ``op`` is ``"set"`` (with the new value) or ``"delete"`` (value None; also
+        for an expired key). At most 10,000 unread changes are buffered; past
+        that, ``next()`` raises :class:`WatchOverflowError`.
+        """
     def compact(self) -> None:
         """Rewrite the file with live data only."""
     def flush(self) -> None:
@@ -99,6 +117,27 @@ class ScanIterator:
 
     def __iter__(self) -> ScanIterator: ...
     def __next__(self) -> Any: ...
+
+@final
+class WatchIterator:
+    """Iterator of change events returned by ``db.watch(prefix)``."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> tuple[str, str, Any]:
+        """The next ``(op, key, value)``, waiting for one; StopIteration once the watch or the database is closed."""
+    def close(self) -> None:
+        """Stop the watch: later (and currently waiting) ``next()`` calls end the iteration. Idempotent."""
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *_exc_info: object) -> bool: ...
+    @property
+    def prefix(self) -> str:
+        """The key prefix this watch reports (``""`` for every key)."""
+    @property
+    def closed(self) -> bool:
+        """Whether the watch takes no more changes (it or its database was closed)."""
+    @property
+    def max_events(self) -> int:
+        """Most changes that may wait unread before the watch overflows."""
 
 @final
 class ManualClock:

@@ -17,6 +17,7 @@ __all__ = [
     "ClosedError",
     "ReadOnlyError",
     "TransactionConflict",
+    "WatchOverflowError",
 ]
 
 
@@ -51,6 +52,15 @@ class ClosedError(FerrumError):
 
 class ReadOnlyError(FerrumError):
     """A write was attempted on a handle opened with ``read_only=True``."""
+
+
+class WatchOverflowError(FerrumError):
+    """A ``db.watch()`` fell behind: more changes waited unread than its buffer holds.
+
+    The buffered changes were dropped (a slow consumer never holds up writers or
+    memory) and the watch is finished. Start a new ``db.watch()`` and re-read
+    the current state of the keys you follow.
+    """
 
 
 class TransactionConflict(FerrumError):

@@ -1,5 +1,6 @@
 //! REPL commands: the command table, parsing one line into a [`Command`], and
-//! executing it against a [`Database`] to produce output text or an error.
+//! executing it against [`Documents`] (the database with its indexes) to
+//! produce output text or an error.
 //!
 //! No terminal and no stdout here, so the REPL, script mode and tests share it.
 //! To add a command: a row in [`COMMANDS`], a [`Command`] variant, an arm in [`execute`].
@@ -10,6 +11,7 @@ use serde_json::Value;
 
 use crate::engine::{Database, Stats};
 use crate::error::Error;
+use crate::index::Documents;
 
 use super::render::{self, display_key, JsonStyle};
 
@@ -106,6 +108,56 @@ pub static COMMANDS: &[CommandSpec] = &[
         parse: |spec, args| no_args(spec, args, Command::Count),
     },
     CommandSpec {
+        name: "INDEX",
+        aliases: &[],
+        usage: "INDEX <field>",
+        summary: "create a secondary index on a document field",
+        details: "Creates an index on <field> (a dotted path such as address.city reaches into nested \
+                  objects), built from the existing documents, kept up to date on every write and \
+                  remembered when the database is reopened. FIND and QUERY use it. Prints OK, also \
+                  when the index already exists.",
+        example: "INDEX address.city",
+        completes_key: false,
+        parse: parse_index,
+    },
+    CommandSpec {
+        name: "FIND",
+        aliases: &[],
+        usage: "FIND <field> <json>",
+        summary: "keys of the documents whose field equals a JSON value",
+        details: "Prints, one per line in key order, the key of every document whose <field> equals \
+                  <json> (the rest of the line). An array field matches if any element equals the value. \
+                  FIND <field> null also matches documents without the field, as in MongoDB. \
+                  Uses the index on <field> when there is one, else scans. Strings need double quotes.",
+        example: "FIND address.city \"Paris\"",
+        completes_key: false,
+        parse: parse_find,
+    },
+    CommandSpec {
+        name: "QUERY",
+        aliases: &[],
+        usage: "QUERY <json-filter>",
+        summary: "documents matching a Mongo-style filter",
+        details: "Prints one line per matching document, in key order: the key, a tab, and the document \
+                  (indented at a terminal, on one line when piped). The filter is a JSON object: \
+                  {\"field\": value} for equality, or operators $eq $ne $gt $gte $lt $lte $in $nin $exists, \
+                  combined with $and and $or. Dotted fields reach into nested objects.",
+        example: "QUERY {\"role\": \"admin\", \"age\": {\"$gte\": 30}}",
+        completes_key: false,
+        parse: parse_query,
+    },
+    CommandSpec {
+        name: "EXPLAIN",
+        aliases: &[],
+        usage: "EXPLAIN <json-filter>",
+        summary: "show how QUERY would run a filter",
+        details: "Prints the plan QUERY would use for <json-filter> as JSON: index (the field whose index \
+                  is used, or null), scan (whether every document is read), estimated_rows, and the probe.",
+        example: "EXPLAIN {\"age\": {\"$gte\": 30}}",
+        completes_key: false,
+        parse: parse_query,
+    },
+    CommandSpec {
         name: "COMPACT",
         aliases: &[],
         usage: "COMPACT",
@@ -181,6 +233,28 @@ pub enum Command {
     },
     /// `COUNT`.
     Count,
+    /// `INDEX <field>`.
+    Index {
+        /// The field path.
+        field: String,
+    },
+    /// `FIND <field> <json>`.
+    Find {
+        /// The field path.
+        field: String,
+        /// The value it must equal.
+        value: Value,
+    },
+    /// `QUERY <json-filter>`.
+    Query {
+        /// The filter, not yet checked (the index layer says what is wrong).
+        filter: Value,
+    },
+    /// `EXPLAIN <json-filter>`.
+    Explain {
+        /// The filter.
+        filter: Value,
+    },
     /// `COMPACT`.
     Compact,
     /// `STATS`.
@@ -291,16 +365,18 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
 ///
 /// # Errors
 /// See [`parse`] and [`execute`].
-pub fn run_line(db: &Database, line: &str, style: JsonStyle) -> Result<Outcome, CommandError> {
-    execute(db, &parse(line)?, style)
+pub fn run_line(docs: &Documents, line: &str, style: JsonStyle) -> Result<Outcome, CommandError> {
+    execute(docs, &parse(line)?, style)
 }
 
-/// Execute `cmd` against `db`; JSON output is laid out in `style`.
+/// Execute `cmd` against `docs`; JSON output is laid out in `style`.
 ///
 /// # Errors
 /// [`CommandError::NotFound`] for `GET` of a missing key, [`CommandError::Db`]
-/// when the database refuses, [`CommandError::Unknown`] for `HELP` of an unknown command.
-pub fn execute(db: &Database, cmd: &Command, style: JsonStyle) -> Result<Outcome, CommandError> {
+/// when the database refuses (including a malformed filter or field path),
+/// [`CommandError::Unknown`] for `HELP` of an unknown command.
+pub fn execute(docs: &Documents, cmd: &Command, style: JsonStyle) -> Result<Outcome, CommandError> {
+    let db = docs.database();
     let text = match cmd {
         Command::Set { key, value } => {
             let bytes =
@@ -320,6 +396,20 @@ pub fn execute(db: &Database, cmd: &Command, style: JsonStyle) -> Result<Outcome
         Command::Delete { key } => if db.delete(key)? { "1" } else { "0" }.to_owned(),
         Command::Keys { prefix } => list_keys(db, prefix)?,
         Command::Count => db.len().to_string(),
+        Command::Index { field } => {
+            docs.create_index(field)?;
+            "OK".to_owned()
+        }
+        Command::Find { field, value } => {
+            let keys = docs.find(field, value)?;
+            let shown: Vec<String> = keys.iter().map(|k| display_key(k)).collect();
+            shown.join("\n")
+        }
+        Command::Query { filter } => query_rows(docs, filter, style)?,
+        Command::Explain { filter } => {
+            let plan = docs.explain(filter)?;
+            render::relayout(&plan.to_string(), style)
+        }
         Command::Compact => {
             let before = db.stats()?.file_bytes;
             db.compact()?;
@@ -334,6 +424,27 @@ pub fn execute(db: &Database, cmd: &Command, style: JsonStyle) -> Result<Outcome
         Command::Exit => return Ok(Outcome::Exit),
     };
     Ok(Outcome::Output(text))
+}
+
+/// `QUERY` output: one `key<TAB>document` entry per result, in key order.
+fn query_rows(docs: &Documents, filter: &Value, style: JsonStyle) -> Result<String, CommandError> {
+    let mut out = String::new();
+    for row in docs.query(filter, None, None, 0)? {
+        let key = display_key(&row.key);
+        let doc = render::json_bytes(row.raw.as_bytes(), style).map_err(|reason| {
+            CommandError::BadStoredValue {
+                key: key.clone(),
+                reason,
+            }
+        })?;
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&key);
+        out.push('\t');
+        out.push_str(&doc);
+    }
+    Ok(out)
 }
 
 fn list_keys(db: &Database, prefix: &str) -> Result<String, CommandError> {
@@ -466,13 +577,9 @@ fn required_key<'a>(spec: &CommandSpec, args: &'a str) -> Result<(String, &'a st
     }
 }
 
-fn parse_set(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
-    let (key, json) = required_key(spec, args)?;
-    let json = json.trim();
-    if json.is_empty() {
-        return Err(usage_error(spec, "SET needs a JSON value after the key"));
-    }
-    let value = serde_json::from_str(json).map_err(|e| {
+/// `json` (already trimmed, not empty) as a JSON value.
+fn parse_json(json: &str) -> Result<Value, CommandError> {
+    serde_json::from_str(json).map_err(|e| {
         let looks_like_word = json.starts_with(|c: char| c.is_alphabetic() || c == '\'');
         let hint = if looks_like_word {
             " (strings need double quotes, e.g. \"hello\")"
@@ -480,8 +587,72 @@ fn parse_set(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandE
             ""
         };
         CommandError::InvalidJson(format!("{e}{hint}"))
-    })?;
+    })
+}
+
+fn parse_set(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (key, json) = required_key(spec, args)?;
+    let json = json.trim();
+    if json.is_empty() {
+        return Err(usage_error(spec, "SET needs a JSON value after the key"));
+    }
+    let value = parse_json(json)?;
     Ok(Command::Set { key, value })
+}
+
+/// The field argument of `INDEX` and `FIND` (quoted if it contains spaces).
+fn required_field<'a>(
+    spec: &CommandSpec,
+    args: &'a str,
+) -> Result<(String, &'a str), CommandError> {
+    match take_token(args) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(usage_error(
+            spec,
+            format!("{} needs a field name, e.g. age or address.city", spec.name),
+        )),
+        Err(msg) => Err(usage_error(spec, msg)),
+    }
+}
+
+fn parse_index(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (field, rest) = required_field(spec, args)?;
+    if !rest.is_empty() {
+        return Err(usage_error(
+            spec,
+            "INDEX takes one field; use a dotted path such as address.city for nested fields",
+        ));
+    }
+    Ok(Command::Index { field })
+}
+
+fn parse_find(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (field, json) = required_field(spec, args)?;
+    let json = json.trim();
+    if json.is_empty() {
+        return Err(usage_error(spec, "FIND needs a JSON value after the field"));
+    }
+    let value = parse_json(json)?;
+    Ok(Command::Find { field, value })
+}
+
+/// `QUERY` and `EXPLAIN`: the rest of the line is a JSON filter object.
+fn parse_query(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let json = args.trim();
+    if json.is_empty() {
+        return Err(usage_error(
+            spec,
+            format!(
+                "{} needs a JSON filter, e.g. {{\"role\": \"admin\"}}",
+                spec.name
+            ),
+        ));
+    }
+    let filter = parse_json(json)?;
+    Ok(match spec.name {
+        "EXPLAIN" => Command::Explain { filter },
+        _ => Command::Query { filter },
+    })
 }
 
 fn parse_one_key(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
@@ -541,11 +712,11 @@ mod tests {
     use crate::Config;
     use serde_json::json;
 
-    fn db() -> Database {
-        Database::open(&Config::new().in_memory()).unwrap()
+    fn db() -> Documents {
+        Documents::open(Database::open(&Config::new().in_memory()).unwrap()).unwrap()
     }
 
-    fn run(db: &Database, line: &str) -> Result<String, String> {
+    fn run(db: &Documents, line: &str) -> Result<String, String> {
         match run_line(db, line, JsonStyle::Compact) {
             Ok(Outcome::Output(text)) => Ok(text),
             Ok(Outcome::Exit) => Ok("<exit>".into()),
@@ -553,11 +724,11 @@ mod tests {
         }
     }
 
-    fn ok(db: &Database, line: &str) -> String {
+    fn ok(db: &Documents, line: &str) -> String {
         run(db, line).unwrap_or_else(|e| panic!("{line}: {e}"))
     }
 
-    fn err(db: &Database, line: &str) -> String {
+    fn err(db: &Documents, line: &str) -> String {
         match run(db, line) {
             Ok(out) => panic!("{line}: expected an error, got {out:?}"),
             Err(e) => e,
@@ -602,6 +773,29 @@ mod tests {
             Command::Help {
                 topic: Some("get".into())
             }
+        );
+        assert_eq!(
+            parse("index age").unwrap(),
+            Command::Index {
+                field: "age".into()
+            }
+        );
+        assert_eq!(
+            parse("Find address.city \"Paris\"").unwrap(),
+            Command::Find {
+                field: "address.city".into(),
+                value: json!("Paris")
+            }
+        );
+        assert_eq!(
+            parse("query {\"a\": {\"$gt\": 1}}").unwrap(),
+            Command::Query {
+                filter: json!({"a": {"$gt": 1}})
+            }
+        );
+        assert_eq!(
+            parse("EXPLAIN {}").unwrap(),
+            Command::Explain { filter: json!({}) }
         );
         assert_eq!(parse("exit").unwrap(), Command::Exit);
         assert_eq!(parse("QUIT").unwrap(), Command::Exit);
@@ -683,6 +877,18 @@ mod tests {
             ("STATS x", "STATS takes no arguments"),
             ("EXIT now", "EXIT takes no arguments"),
             ("HELP a b", "HELP takes at most one command name"),
+            (
+                "INDEX",
+                "INDEX needs a field name, e.g. age or address.city (usage: INDEX <field>)",
+            ),
+            ("INDEX a b", "INDEX takes one field"),
+            ("FIND", "FIND needs a field name"),
+            ("FIND age", "FIND needs a JSON value after the field"),
+            (
+                "QUERY",
+                "QUERY needs a JSON filter, e.g. {\"role\": \"admin\"} (usage: QUERY <json-filter>)",
+            ),
+            ("EXPLAIN  ", "EXPLAIN needs a JSON filter"),
         ] {
             let e = parse(line).unwrap_err().to_string();
             assert!(e.contains(needle), "{line}: {e}");
@@ -703,7 +909,7 @@ mod tests {
         // Nothing is stored.
         let db = db();
         err(&db, "SET k [1,");
-        assert_eq!(db.len(), 0);
+        assert_eq!(db.database().len(), 0);
     }
 
     #[test]
@@ -730,7 +936,7 @@ mod tests {
             "OK"
         );
         // Stored compact, fields in the order they were typed.
-        let stored = db.get_raw("user:1").unwrap().unwrap();
+        let stored = db.database().get_raw("user:1").unwrap().unwrap();
         assert_eq!(
             stored.as_bytes(),
             br#"{"name":"alice","tags":["a","b"],"age":30}"#
@@ -784,10 +990,10 @@ mod tests {
         assert_eq!(ok(&db, "KEYS"), "");
         let n = 2 * KEYS_PAGE + 17;
         for i in 0..n {
-            db.put_raw(&format!("k{i:05}"), b"1").unwrap();
+            db.database().put_raw(&format!("k{i:05}"), b"1").unwrap();
         }
-        db.put_raw("other", b"1").unwrap();
-        db.put_raw("k with space", b"1").unwrap();
+        db.database().put_raw("other", b"1").unwrap();
+        db.database().put_raw("k with space", b"1").unwrap();
         let all = ok(&db, "KEYS");
         let lines: Vec<&str> = all.lines().collect();
         assert_eq!(lines.len(), n + 2);
@@ -812,9 +1018,9 @@ mod tests {
         }
         ok(&db, "SET other {}");
         assert_eq!(ok(&db, "count"), "2");
-        let before = db.stats().unwrap().file_bytes;
+        let before = db.database().stats().unwrap().file_bytes;
         let out = ok(&db, "COMPACT");
-        let after = db.stats().unwrap().file_bytes;
+        let after = db.database().stats().unwrap().file_bytes;
         assert!(after < before, "{before} -> {after}");
         assert_eq!(out, format!("{before} → {after} bytes"));
         assert_eq!(ok(&db, "GET k"), "19");
@@ -877,12 +1083,147 @@ mod tests {
         }
     }
 
+    fn people(db: &Documents) {
+        for (key, doc) in [
+            (
+                "p:1",
+                r#"{"name":"ann","age":31,"tags":["a","b"],"address":{"city":"Paris"}}"#,
+            ),
+            (
+                "p:2",
+                r#"{"name":"bob","age":25,"tags":["b"],"address":{"city":"Oslo"}}"#,
+            ),
+            (
+                "p 3",
+                r#"{"name":"cy","age":40,"address":{"city":"Paris"}}"#,
+            ),
+            ("other", r#"[1, 2]"#),
+        ] {
+            assert_eq!(ok(db, &format!("SET {} {doc}", display_key(key))), "OK");
+        }
+    }
+
+    #[test]
+    fn index_and_find() {
+        let db = db();
+        people(&db);
+        // Without an index FIND scans; with one it probes; same answer.
+        let scanned = ok(&db, "FIND address.city \"Paris\"");
+        assert_eq!(scanned, "\"p 3\"\np:1");
+        assert_eq!(ok(&db, "INDEX address.city"), "OK");
+        assert_eq!(ok(&db, "index address.city"), "OK");
+        assert_eq!(db.indexes(), vec!["address.city".to_string()]);
+        assert_eq!(ok(&db, "FIND address.city \"Paris\""), scanned);
+        // Array fields match on any element; no match prints nothing.
+        assert_eq!(ok(&db, "FIND tags \"b\""), "p:1\np:2");
+        assert_eq!(ok(&db, "FIND age 25"), "p:2");
+        assert_eq!(ok(&db, "FIND age \"25\""), "");
+        assert_eq!(ok(&db, "FIND nosuch 1"), "");
+        // As in MongoDB, null also matches documents without the field.
+        assert_eq!(ok(&db, "FIND nosuch null").lines().count(), 4);
+        // The index follows later writes.
+        ok(&db, "SET p:2 {\"address\": {\"city\": \"Paris\"}}");
+        assert_eq!(ok(&db, "FIND address.city \"Paris\""), "\"p 3\"\np:1\np:2");
+        ok(&db, "DELETE p:1");
+        assert_eq!(ok(&db, "FIND address.city \"Paris\""), "\"p 3\"\np:2");
+    }
+
+    #[test]
+    fn index_and_find_errors() {
+        let db = db();
+        people(&db);
+        let e = err(&db, "INDEX a..b");
+        assert!(e.starts_with("invalid filter at field \"a..b\""), "{e}");
+        assert!(db.indexes().is_empty());
+        let e = err(&db, "FIND age paris");
+        assert!(e.contains("strings need double quotes"), "{e}");
+        assert!(matches!(
+            run_line(&db, "FIND age [1,", JsonStyle::Compact),
+            Err(CommandError::InvalidJson(_))
+        ));
+    }
+
+    #[test]
+    fn query_prints_key_tab_document() {
+        let db = db();
+        people(&db);
+        assert_eq!(
+            ok(&db, "QUERY {\"age\": {\"$gte\": 30}}"),
+            "\"p 3\"\t{\"name\":\"cy\",\"age\":40,\"address\":{\"city\":\"Paris\"}}\n\
+             p:1\t{\"name\":\"ann\",\"age\":31,\"tags\":[\"a\",\"b\"],\"address\":{\"city\":\"Paris\"}}"
+        );
+        ok(&db, "INDEX age");
+        let out = ok(
+            &db,
+            "query {\"age\": {\"$lt\": 30}, \"tags\": {\"$in\": [\"b\"]}}",
+        );
+        assert_eq!(
+            out,
+            "p:2\t{\"name\":\"bob\",\"age\":25,\"tags\":[\"b\"],\"address\":{\"city\":\"Oslo\"}}"
+        );
+        assert_eq!(ok(&db, "QUERY {\"age\": 99}"), "");
+        // Every document matches the empty filter, non-objects included.
+        assert_eq!(ok(&db, "QUERY {}").lines().count(), 4);
+        // At a terminal the document is indented after the tab.
+        let pretty = run_line(&db, "QUERY {\"name\": \"bob\"}", JsonStyle::Pretty).unwrap();
+        assert_eq!(
+            pretty,
+            Outcome::Output(
+                "p:2\t{\n  \"name\": \"bob\",\n  \"age\": 25,\n  \"tags\": [\n    \"b\"\n  ],\n  \"address\": {\n    \"city\": \"Oslo\"\n  }\n}"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn query_and_explain_errors() {
+        let db = db();
+        people(&db);
+        for cmd in ["QUERY", "EXPLAIN"] {
+            let e = err(&db, &format!("{cmd} {{\"age\": {{\"$foo\": 1}}}}"));
+            assert!(e.starts_with("invalid filter at filter.age"), "{e}");
+            let e = err(&db, &format!("{cmd} [1, 2]"));
+            assert!(e.contains("expected an object"), "{e}");
+            assert!(matches!(
+                run_line(&db, &format!("{cmd} {{\"age\": "), JsonStyle::Compact),
+                Err(CommandError::InvalidJson(_))
+            ));
+            let e = err(&db, &format!("{cmd} {{\"a\": 1}} extra"));
+            assert!(e.contains("trailing characters"), "{e}");
+        }
+    }
+
+    #[test]
+    fn explain_shows_the_plan() {
+        let db = db();
+        people(&db);
+        let plan: Value = serde_json::from_str(&ok(&db, "EXPLAIN {\"age\": 31}")).unwrap();
+        assert_eq!(plan["index"], Value::Null);
+        assert_eq!(plan["scan"], json!(true));
+        ok(&db, "INDEX age");
+        let plan: Value = serde_json::from_str(&ok(&db, "explain {\"age\": 31}")).unwrap();
+        assert_eq!(plan["index"], json!("age"));
+        assert_eq!(plan["scan"], json!(false));
+        assert_eq!(plan["estimated_rows"], json!(1));
+        let compact = ok(&db, "EXPLAIN {\"age\": 31}");
+        assert_eq!(compact.lines().count(), 1);
+        let Outcome::Output(pretty) =
+            run_line(&db, "EXPLAIN {\"age\": 31}", JsonStyle::Pretty).unwrap()
+        else {
+            panic!("no output")
+        };
+        assert!(pretty.starts_with("{\n  \"index\": \"age\",\n"), "{pretty}");
+    }
+
     #[test]
     fn database_errors_surface() {
         let db = db();
-        db.close().unwrap();
+        db.database().close().unwrap();
         assert!(err(&db, "GET k").contains("closed"));
         assert!(err(&db, "SET k 1").contains("closed"));
         assert!(err(&db, "STATS").contains("closed"));
+        assert!(err(&db, "INDEX age").contains("closed"));
+        assert!(err(&db, "FIND age 1").contains("closed"));
+        assert!(err(&db, "QUERY {}").contains("closed"));
     }
 }

@@ -129,7 +129,14 @@ mod tests {
             replacements(&db, "co"),
             (0, vec!["count".to_string(), "compact".to_string()])
         );
-        assert_eq!(replacements(&db, "Q"), (0, vec!["QUIT".to_string()]));
+        assert_eq!(
+            replacements(&db, "Q"),
+            (0, vec!["QUERY ".to_string(), "QUIT".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "e"),
+            (0, vec!["explain ".to_string(), "exit".to_string()])
+        );
         assert_eq!(replacements(&db, "").1.len(), COMMANDS.len() + 1);
         assert!(replacements(&db, "xyz").1.is_empty());
         // Display has no trailing space.

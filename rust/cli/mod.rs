@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 use crate::engine::Database;
+use crate::index::Documents;
 
 use render::JsonStyle;
 
@@ -52,8 +53,10 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    let db = match Database::open(&config) {
-        Ok(db) => db,
+    // With its indexes: INDEX, FIND and QUERY use them, and every write here
+    // keeps them exact for the next program that opens the database.
+    let docs = match Database::open(&config).and_then(Documents::open) {
+        Ok(docs) => docs,
         Err(e) => {
             eprintln!("error: {e}");
             return 1;
@@ -65,17 +68,17 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         JsonStyle::Compact
     };
     let code = if io::stdin().is_terminal() {
-        repl::run_repl(&db, style)
+        repl::run_repl(&docs, style)
     } else {
         script::run_script(
-            &db,
+            &docs,
             io::stdin().lock(),
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
             style,
         )
     };
-    match db.close() {
+    match docs.close() {
         Ok(()) => code,
         Err(e) => {
             eprintln!("error: {e}");

@@ -13,6 +13,7 @@ use rustyline::validate::Validator;
 use rustyline::{CompletionType, Context, Editor, Helper};
 
 use crate::engine::Database;
+use crate::index::Documents;
 
 use super::commands::{self, Outcome};
 use super::complete;
@@ -25,7 +26,8 @@ const PROMPT: &str = "ferrumdb> ";
 
 /// Run the REPL until EXIT or Ctrl-D. Returns the exit status: 0, or 1 if the
 /// terminal could not be used (failed commands are reported, not fatal).
-pub fn run_repl(db: &Database, style: JsonStyle) -> i32 {
+pub fn run_repl(docs: &Documents, style: JsonStyle) -> i32 {
+    let db = docs.database();
     let config = rustyline::Config::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
@@ -64,7 +66,7 @@ pub fn run_repl(db: &Database, style: JsonStyle) -> i32 {
                     continue;
                 }
                 let _ = editor.add_history_entry(line.trim());
-                match commands::run_line(db, &line, style) {
+                match commands::run_line(docs, &line, style) {
                     Ok(Outcome::Output(text)) if text.is_empty() => {}
                     Ok(Outcome::Output(text)) => println!("{text}"),
                     Ok(Outcome::Exit) => break 0,

@@ -5,7 +5,7 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::engine::Database;
+use crate::index::Documents;
 
 use super::commands::{self, Outcome};
 use super::render::JsonStyle;
@@ -16,7 +16,7 @@ use super::render::JsonStyle;
 /// Returns the exit status: 0 if every command succeeded, 1 otherwise (also
 /// when `input` cannot be read or `out` cannot be written).
 pub fn run_script<R: BufRead, W: Write, E: Write>(
-    db: &Database,
+    docs: &Documents,
     mut input: R,
     out: &mut W,
     err: &mut E,
@@ -46,7 +46,7 @@ pub fn run_script<R: BufRead, W: Write, E: Write>(
         if commands::is_blank_or_comment(line) {
             continue;
         }
-        let written = match commands::run_line(db, line, style) {
+        let written = match commands::run_line(docs, line, style) {
             Ok(Outcome::Output(text)) if text.is_empty() => Ok(()),
             Ok(Outcome::Output(text)) => writeln!(out, "{text}"),
             Ok(Outcome::Exit) => break,
@@ -79,13 +79,14 @@ fn output_failed<E: Write>(err: &mut E, e: &io::Error) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Database;
     use crate::Config;
 
-    fn db() -> Database {
-        Database::open(&Config::new().in_memory()).unwrap()
+    fn db() -> Documents {
+        Documents::open(Database::open(&Config::new().in_memory()).unwrap()).unwrap()
     }
 
-    fn script(db: &Database, input: &[u8]) -> (i32, String, String) {
+    fn script(db: &Documents, input: &[u8]) -> (i32, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let code = run_script(db, input, &mut out, &mut err, JsonStyle::Compact);
         (
@@ -129,11 +130,69 @@ mod tests {
     }
 
     #[test]
+    fn index_find_query_explain() {
+        let db = db();
+        let input = b"SET u:1 {\"role\": \"admin\", \"age\": 40}\n\
+                      SET u:2 {\"role\": \"user\", \"age\": 20}\n\
+                      INDEX role\n\
+                      FIND role \"admin\"\n\
+                      QUERY {\"age\": {\"$lt\": 30}}\n\
+                      EXPLAIN {\"role\": \"user\"}\n";
+        let (code, out, err) = script(&db, input);
+        assert_eq!((code, err.as_str()), (0, ""));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[..5],
+            [
+                "OK",
+                "OK",
+                "OK",
+                "u:1",
+                "u:2\t{\"role\":\"user\",\"age\":20}"
+            ]
+        );
+        let plan: serde_json::Value = serde_json::from_str(lines[5]).unwrap();
+        assert_eq!(plan["index"], "role");
+        assert_eq!(lines.len(), 6);
+    }
+
+    #[test]
+    fn bad_filters_fail_the_script() {
+        let db = db();
+        let input = b"SET a {\"n\": 1}\nQUERY {\"n\": {\"$bad\": 1}}\nQUERY {bad\nEXPLAIN 5\nFIND n\nINDEX \"\"\nQUERY {\"n\": 1}\n";
+        let (code, out, err) = script(&db, input);
+        assert_eq!(code, 1);
+        assert_eq!(out, "OK\na\t{\"n\":1}\n");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 5, "{err}");
+        assert!(
+            lines[0].starts_with("error: line 2: invalid filter at filter.n"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("error: line 3: invalid JSON value: "),
+            "{err}"
+        );
+        assert!(
+            lines[2].starts_with("error: line 4: invalid filter at filter: expected an object"),
+            "{err}"
+        );
+        assert!(
+            lines[3].starts_with("error: line 5: FIND needs a JSON value"),
+            "{err}"
+        );
+        assert!(
+            lines[4].starts_with("error: line 6: invalid filter at field"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn exit_stops_reading() {
         let db = db();
         let (code, out, err) = script(&db, b"SET a 1\nquit\nSET b 2\n");
         assert_eq!((code, out.as_str(), err.as_str()), (0, "OK\n", ""));
-        assert_eq!(db.len(), 1);
+        assert_eq!(db.database().len(), 1);
         // A failure before EXIT still fails the script.
         let (code, _, _) = script(&db, b"GET nope\nEXIT\n");
         assert_eq!(code, 1);
@@ -173,7 +232,10 @@ mod tests {
             &mut err,
             JsonStyle::Compact,
         );
-        assert_eq!((code, err.as_slice(), db.len()), (1, &b""[..], 1));
+        assert_eq!(
+            (code, err.as_slice(), db.database().len()),
+            (1, &b""[..], 1)
+        );
         let code = run_script(
             &db,
             &b"COUNT\n"[..],

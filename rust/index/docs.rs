@@ -21,6 +21,7 @@ use crate::query::{
 
 use super::field::FieldIndex;
 use super::set::IndexSet;
+use super::watch::{Watch, DEFAULT_WATCH_BYTES, DEFAULT_WATCH_EVENTS};
 
 /// Prefix of index definitions in the engine's metadata namespace.
 const INDEX_META: &str = "index:";
@@ -34,8 +35,8 @@ pub struct Row {
     pub key: String,
     /// The stored JSON bytes (for callers that transcode them directly).
     pub raw: ValueBuf,
-    /// The parsed document.
-    pub doc: Value,
+    /// The parsed document (always present for rows from `query`).
+    pub doc: Option<Value>,
 }
 
 /// A database with secondary indexes.
@@ -155,15 +156,18 @@ impl Documents {
     /// no change slips between the scan and the hook taking over.
     fn build(&self, field: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         let path = parse_field(field)?;
+        // Counted before pausing writes: `len()` purges expired keys, which
+        // takes the writer mutex (not re-entrant), so inside it would deadlock.
+        // The total is only for the progress bar; an estimate is enough.
+        let total = self.db.len() as u64;
         self.db.with_writes_paused(|| {
             let mut index = FieldIndex::new(path);
-            let total = self.db.len() as u64;
             let mut done = 0u64;
             progress(0, total);
             self.for_each_document(|key, _, doc| {
                 index.insert(key, doc);
                 done += 1;
-                if done % SCAN_PAGE as u64 == 0 {
+                if done.is_multiple_of(SCAN_PAGE as u64) {
                     progress(done, total);
                 }
                 true
@@ -212,6 +216,25 @@ impl Documents {
     pub fn find(&self, field: &str, value: &Value) -> Result<Vec<String>> {
         parse_field(field)?;
         let filter = Filter::equality(field, value.clone()).map_err(filter_error)?;
+        let plan = self.plan(&filter);
+        if let (false, Some(index), Some(probe)) = (plan.residual, &plan.index, plan.kind.probe()) {
+            // Keys only: an exact probe answers without reading documents;
+            // `contains` drops keys that expired but are not purged yet.
+            let candidates: Vec<CompactString> = {
+                let indexes = self.indexes.indexes.read();
+                indexes
+                    .get(index)
+                    .map(|ix| ix.probe(&probe).into_iter().collect())
+                    .unwrap_or_default()
+            };
+            let mut keys = Vec::with_capacity(candidates.len());
+            for key in candidates {
+                if self.db.contains(&key)? {
+                    keys.push(key.to_string());
+                }
+            }
+            return Ok(keys);
+        }
         Ok(self
             .run(&filter, &SortSpec::default(), 0, None)?
             .into_iter()
@@ -302,6 +325,8 @@ impl Documents {
                     let Some(raw) = self.db.get_raw(&key)? else {
                         continue;
                     };
+                    // Re-checked even after an exact probe: the document may
+                    // have changed between the probe and this read.
                     let doc: Value = match serde_json::from_slice(raw.as_bytes()) {
                         Ok(doc) => doc,
                         Err(_) => continue,
@@ -310,7 +335,7 @@ impl Documents {
                         rows.push(Row {
                             key: key.to_string(),
                             raw,
-                            doc,
+                            doc: Some(doc),
                         });
                     }
                 }
@@ -321,7 +346,7 @@ impl Documents {
                         rows.push(Row {
                             key: key.to_string(),
                             raw: raw.clone(),
-                            doc: doc.clone(),
+                            doc: Some(doc.clone()),
                         });
                     }
                     enough.is_none_or(|n| rows.len() < n)
@@ -329,8 +354,13 @@ impl Documents {
             }
         }
         if !sort.is_empty() {
+            let null = Value::Null;
             rows.sort_by(|a, b| {
-                sort.compare_rows((a.key.as_str(), &a.doc), (b.key.as_str(), &b.doc))
+                let (da, db) = (
+                    a.doc.as_ref().unwrap_or(&null),
+                    b.doc.as_ref().unwrap_or(&null),
+                );
+                sort.compare_rows((a.key.as_str(), da), (b.key.as_str(), db))
             });
         }
         let rows = rows.into_iter().skip(skip);
@@ -338,6 +368,56 @@ impl Documents {
             Some(l) => rows.take(l).collect(),
             None => rows.collect(),
         })
+    }
+
+    /// A feed of every change committed after this call to a key starting
+    /// with `prefix` ("" for all): sets with their new JSON bytes, deletes,
+    /// and expirations (as deletes, once the engine purges the expired key:
+    /// at the next count, iteration, scan or compaction). At most
+    /// [`DEFAULT_WATCH_EVENTS`] events (and [`DEFAULT_WATCH_BYTES`] bytes)
+    /// wait unread; past that the watch overflows (see [`crate::index::Recv`]).
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn watch(&self, prefix: &str) -> Result<Watch> {
+        self.watch_with_limits(prefix, DEFAULT_WATCH_EVENTS, DEFAULT_WATCH_BYTES)
+    }
+
+    /// [`Documents::watch`] with its own bounds on unread events and bytes.
+    ///
+    /// # Errors
+    /// [`Error::Closed`].
+    pub fn watch_with_limits(
+        &self,
+        prefix: &str,
+        max_events: usize,
+        max_bytes: usize,
+    ) -> Result<Watch> {
+        // Registered with writes paused: a write either finished before (not
+        // reported) or starts after and sees the watcher (reported).
+        self.db.with_writes_paused(|| {
+            if self.db.is_closed() {
+                return Err(Error::Closed);
+            }
+            Ok(self.indexes.watchers.watch(prefix, max_events, max_bytes))
+        })
+    }
+
+    /// Number of live watches (closed and overflowed ones are not counted).
+    pub fn watch_count(&self) -> usize {
+        self.indexes.watchers.len()
+    }
+
+    /// Close the database (see [`Database::close`]), then end every watch:
+    /// each delivers the changes committed before the close, then
+    /// [`crate::index::Recv::Closed`].
+    ///
+    /// # Errors
+    /// As [`Database::close`] (the watches end regardless).
+    pub fn close(&self) -> Result<()> {
+        let result = self.db.close();
+        self.indexes.watchers.close_all();
+        result
     }
 
     /// Index field -> number of (value, key) entries, for stats.

@@ -1,5 +1,5 @@
 //! Secondary indexes and the document operations built on them: `find`,
-//! `query`, `explain`.
+//! `query`, `explain`; and change feeds (`watch`).
 //!
 //! Sits above the engine: indexes learn about every change through the
 //! engine's [`crate::engine::ChangeObserver`] hook (one place, called in log
@@ -9,6 +9,8 @@
 mod docs;
 mod field;
 mod set;
+mod watch;
 
 pub use docs::{Documents, Row};
 pub use field::FieldIndex;
+pub use watch::{Change, ChangeOp, Recv, Watch, DEFAULT_WATCH_BYTES, DEFAULT_WATCH_EVENTS};

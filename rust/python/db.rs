@@ -22,8 +22,9 @@ use crate::error::Error;
 use crate::index::Documents;
 
 use super::clock::PyManualClock;
-use super::convert::{json_to_py, py_to_json, validate_json};
+use super::convert::{json_to_py, py_to_json, validate_json, ConvertErrorKind};
 use super::iter::{PyScanIter, Yield};
+use super::watch::PyWatch;
 use super::FORK_GENERATION;
 
 /// Largest serialisation buffer kept for reuse between sets.
@@ -93,6 +94,27 @@ fn progress_bar(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A query argument (`filter`, `sort`, a `find` value) as JSON, by the same
+/// rules as stored values: a set, bytes, NaN/inf or an int out of range is a
+/// `TypeError`/`ValueError` naming where it is (`filter.tags["$in"][1]`), never
+/// silently turned into a list or a null that would match missing fields.
+fn json_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    let mut buf = Vec::new();
+    if let Err(e) = py_to_json(obj, &mut buf) {
+        // The converter names places from `$`, the stored value; here it is `what`.
+        let place = format!("{what}{}", e.path.strip_prefix('$').unwrap_or(&e.path));
+        let message = e
+            .message
+            .replacen(&format!(" at {}", e.path), &format!(" at {place}"), 1)
+            .replacen("cannot store", "cannot use", 1);
+        return Err(match e.kind {
+            ConvertErrorKind::Type => PyTypeError::new_err(message),
+            ConvertErrorKind::Value => PyValueError::new_err(message),
+        });
+    }
+    serde_json::from_slice(&buf).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+}
+
 /// A query filter as JSON; it must be a dict.
 fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
     if !filter.is_instance_of::<PyDict>() {
@@ -105,7 +127,7 @@ fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
                 .unwrap_or_else(|_| "?".into())
         )));
     }
-    Ok(pythonize::depythonize(filter)?)
+    json_arg("filter", filter)
 }
 
 /// A non-negative count argument (`limit`, `skip`).
@@ -439,7 +461,7 @@ impl PyDatabase {
     /// Keys whose document has `field == value` (an array field matches if any
     /// element does), in key order; uses the index on `field` when there is one.
     fn find(&self, py: Python<'_>, field: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
-        let value: serde_json::Value = pythonize::depythonize(value)?;
+        let value = json_arg("value", value)?;
         let docs = self.docs()?;
         Ok(py.detach(|| docs.find(field, &value))?)
     }
@@ -456,7 +478,7 @@ impl PyDatabase {
     ) -> PyResult<Bound<'py, PyList>> {
         let filter = filter_value(filter)?;
         let sort: Option<serde_json::Value> = match sort {
-            Some(s) if !s.is_none() => Some(pythonize::depythonize(s)?),
+            Some(s) if !s.is_none() => Some(json_arg("sort", s)?),
             _ => None,
         };
         let limit = limit.map(|l| count_arg("limit", l)).transpose()?;
@@ -482,6 +504,33 @@ impl PyDatabase {
         let docs = self.docs()?;
         let plan = py.detach(|| docs.explain(&filter))?;
         Ok(pythonize::pythonize(py, &plan)?)
+    }
+
+    /// Iterate over the changes committed after this call, as
+    /// ``(op, key, value)`` tuples in commit order, for keys starting with
+    /// ``prefix`` (every key by default).
+    ///
+    /// ``op`` is ``"set"`` (``value`` is the new document) or ``"delete"``
+    /// (``value`` is None); a key whose TTL ran out is reported as a
+    /// ``"delete"`` once the database notices the expiry (a waiting watch
+    /// checks every 0.1 s). Changes from every thread of this process are
+    /// reported; those before the call are not.
+    ///
+    /// ``next()`` blocks until a change arrives (without holding the GIL;
+    /// Ctrl-C interrupts it). Iteration ends when the watch is closed
+    /// (``close()``, or leaving ``with db.watch() as changes:``; another thread
+    /// may do this to stop a consumer) or when the database is closed, after
+    /// the changes committed before that.
+    ///
+    /// A watch buffers at most 10,000 unread changes (and 64 MiB of values);
+    /// writers never wait for it. A consumer that falls further behind loses
+    /// the buffered changes and gets ``WatchOverflowError`` (a ``FerrumError``)
+    /// from ``next()``: start a new watch and re-read the state it shows.
+    #[pyo3(signature = (prefix = ""))]
+    fn watch(&self, py: Python<'_>, prefix: &str) -> PyResult<PyWatch> {
+        let docs = self.docs()?;
+        let watch = py.detach(|| docs.watch(prefix))?;
+        Ok(PyWatch::new(watch, docs.clone(), self.fork_generation))
     }
 
     /// Rewrite the file with live data only.
@@ -517,8 +566,9 @@ impl PyDatabase {
         if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
             return Ok(());
         }
-        let db = self.docs.database();
-        Ok(py.detach(|| db.close())?)
+        // Also ends every watch (after the changes committed before).
+        let docs = &*self.docs;
+        Ok(py.detach(|| docs.close())?)
     }
 
     /// Whether `close()` has run (or the handle crossed a fork).

@@ -15,6 +15,7 @@ pyo3::import_exception!(ferrumdb.errors, CorruptionError);
 pyo3::import_exception!(ferrumdb.errors, LockedError);
 pyo3::import_exception!(ferrumdb.errors, ClosedError);
 pyo3::import_exception!(ferrumdb.errors, ReadOnlyError);
+pyo3::import_exception!(ferrumdb.errors, WatchOverflowError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
