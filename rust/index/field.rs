@@ -1,12 +1,13 @@
 //! One secondary index: encoded field value -> the keys of the documents that
 //! reach it.
 //!
-//! Values are stored as order-preserving bytes ([`crate::query::encode_key`]),
-//! so equality is one lookup and a range is one ordered walk. A document
-//! whose field holds an array is entered once per distinct element (and once
-//! for the array itself); documents without the field are simply absent.
+//! Values are stored as order-preserving bytes ([`crate::query::encode_key`]):
+//! a hash map from value to keys answers equality in O(1), and an ordered set
+//! of the distinct values answers a range in O(log n + k). A document whose
+//! field holds an array is entered once per distinct element (and once for
+//! the array itself); documents without the field are simply absent.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
 use compact_str::CompactString;
@@ -18,7 +19,10 @@ use crate::query::{index_entries, reaches_many, FieldPath, IndexProbe};
 #[derive(Debug)]
 pub struct FieldIndex {
     path: FieldPath,
-    entries: BTreeMap<Vec<u8>, BTreeSet<CompactString>>,
+    /// Encoded value -> keys of the documents reaching it (equality).
+    entries: HashMap<Vec<u8>, BTreeSet<CompactString>>,
+    /// The distinct encoded values, in order (ranges).
+    order: BTreeSet<Vec<u8>>,
     /// Whether some document ever reached several values here (never reset
     /// until a rebuild); the planner merges range bounds only when false.
     multikey: bool,
@@ -28,7 +32,7 @@ pub struct FieldIndex {
     bytes: usize,
 }
 
-/// Rough per-entry overhead of the B-tree nodes and sets, for memory reports.
+/// Rough per-entry overhead of the hash map, B-tree nodes and sets, for memory reports.
 const ENTRY_OVERHEAD: usize = 48;
 
 impl FieldIndex {
@@ -36,7 +40,8 @@ impl FieldIndex {
     pub fn new(path: FieldPath) -> Self {
         FieldIndex {
             path,
-            entries: BTreeMap::new(),
+            entries: HashMap::new(),
+            order: BTreeSet::new(),
             multikey: false,
             pairs: 0,
             bytes: 0,
@@ -60,6 +65,11 @@ impl FieldIndex {
         }
         for value in index_entries(&self.path, doc) {
             let len = value.len();
+            if !self.entries.contains_key(&value) {
+                // A new distinct value: one copy in the ordered set.
+                self.order.insert(value.clone());
+                self.bytes += len + ENTRY_OVERHEAD;
+            }
             if self
                 .entries
                 .entry(value)
@@ -84,32 +94,32 @@ impl FieldIndex {
             }
             if keys.is_empty() {
                 self.entries.remove(&value);
+                self.order.remove(&value);
+                self.bytes -= value.len() + ENTRY_OVERHEAD;
             }
         }
+    }
+
+    /// The distinct values inside a range, in order.
+    fn range<'a>(
+        &'a self,
+        lo: &'a Bound<Vec<u8>>,
+        hi: &'a Bound<Vec<u8>>,
+    ) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
+        self.order
+            .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((lo.as_ref(), hi.as_ref()))
     }
 
     /// Keys of the documents a probe selects, sorted and distinct.
     pub fn probe(&self, probe: &IndexProbe) -> BTreeSet<CompactString> {
         let mut out = BTreeSet::new();
-        match probe {
-            IndexProbe::Keys(values) => {
-                for v in values {
-                    if let Some(keys) = self.entries.get(v) {
-                        out.extend(keys.iter().cloned());
-                    }
-                }
-            }
-            IndexProbe::Range(lo, hi) => {
-                for keys in self
-                    .entries
-                    .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((
-                        lo.as_ref(),
-                        hi.as_ref(),
-                    ))
-                    .map(|(_, k)| k)
-                {
-                    out.extend(keys.iter().cloned());
-                }
+        let values: Box<dyn Iterator<Item = &Vec<u8>>> = match probe {
+            IndexProbe::Keys(values) => Box::new(values.iter()),
+            IndexProbe::Range(lo, hi) => Box::new(self.range(lo, hi)),
+        };
+        for value in values {
+            if let Some(keys) = self.entries.get(value) {
+                out.extend(keys.iter().cloned());
             }
         }
         out
@@ -118,17 +128,10 @@ impl FieldIndex {
     /// How many documents a probe would select (an upper bound for ranges
     /// over multikey documents).
     pub fn estimate(&self, probe: &IndexProbe) -> u64 {
+        let count = |v: &Vec<u8>| self.entries.get(v).map_or(0, |k| k.len() as u64);
         match probe {
-            IndexProbe::Keys(values) => values
-                .iter()
-                .filter_map(|v| self.entries.get(v))
-                .map(|k| k.len() as u64)
-                .sum(),
-            IndexProbe::Range(lo, hi) => self
-                .entries
-                .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((lo.as_ref(), hi.as_ref()))
-                .map(|(_, k)| k.len() as u64)
-                .sum(),
+            IndexProbe::Keys(values) => values.iter().map(count).sum(),
+            IndexProbe::Range(lo, hi) => self.range(lo, hi).map(count).sum(),
         }
     }
 
