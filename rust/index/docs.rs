@@ -75,10 +75,16 @@ impl Documents {
             ));
         }
         let docs = Documents { db, indexes };
-        for (key, _) in docs.db.meta_entries(INDEX_META)? {
-            if let Some(field) = key.strip_prefix(INDEX_META) {
-                docs.build(field, &mut |_, _| {})?;
-            }
+        let fields: Vec<String> = docs
+            .db
+            .meta_entries(INDEX_META)?
+            .into_iter()
+            .filter_map(|(key, _)| key.strip_prefix(INDEX_META).map(str::to_string))
+            .collect();
+        if !fields.is_empty() {
+            // One scan (one JSON parse per document) builds every index.
+            let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+            docs.build(&names, &mut |_, _| {})?;
         }
         Ok(docs)
     }
@@ -132,7 +138,7 @@ impl Documents {
             &format!("{INDEX_META}{field}"),
             json!({ "field": field }).to_string().as_bytes(),
         )?;
-        self.build(field, progress)?;
+        self.build(&[field], progress)?;
         Ok(true)
     }
 
@@ -152,20 +158,24 @@ impl Documents {
         Ok(true)
     }
 
-    /// Build the index on `field` from every document, with writers paused so
-    /// no change slips between the scan and the hook taking over.
-    fn build(&self, field: &str, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        let path = parse_field(field)?;
+    /// Build the indexes on `fields` from every document in one scan, with
+    /// writers paused so no change slips between the scan and the hook.
+    fn build(&self, fields: &[&str], progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        let mut built = fields
+            .iter()
+            .map(|f| Ok((f.to_string(), FieldIndex::new(parse_field(f)?))))
+            .collect::<Result<Vec<_>>>()?;
         // Counted before pausing writes: `len()` purges expired keys, which
         // takes the writer mutex (not re-entrant), so inside it would deadlock.
         // The total is only for the progress bar; an estimate is enough.
         let total = self.db.len() as u64;
         self.db.with_writes_paused(|| {
-            let mut index = FieldIndex::new(path);
             let mut done = 0u64;
             progress(0, total);
             self.for_each_document(|key, _, doc| {
-                index.insert(key, doc);
+                for (_, index) in &mut built {
+                    index.insert(key, doc);
+                }
                 done += 1;
                 if done.is_multiple_of(SCAN_PAGE as u64) {
                     progress(done, total);
@@ -173,10 +183,7 @@ impl Documents {
                 true
             })?;
             progress(done, total);
-            self.indexes
-                .indexes
-                .write()
-                .insert(field.to_string(), index);
+            self.indexes.indexes.write().extend(built);
             self.indexes.refresh_active();
             Ok(())
         })
