@@ -48,6 +48,22 @@ def db(db_path: Path) -> Iterator[ferrumdb.FerrumDB]:
 
 
 @pytest.fixture
+def clock() -> ferrumdb.ManualClock:
+    """A manual clock at a fixed, realistic instant (Unix 1,800,000,000 s), for TTL tests."""
+    return ferrumdb.ManualClock(1_800_000_000.0)
+
+
+@pytest.fixture
+def tdb(db_path: Path, clock: ferrumdb.ManualClock) -> Iterator[ferrumdb.FerrumDB]:
+    """A file database whose expiry follows ``clock``, closed after the test."""
+    handle = ferrumdb.open(db_path, clock=clock)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture
 def run_spawned() -> Callable[..., Any]:
     """Call a module-level function in a fresh ``spawn`` process and return its result.
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import ferrumdb
+from tests_py.test_cli import cli, lines
 
 PEOPLE: dict[str, Any] = {
     "p:1": {"name": "ann", "age": 31, "role": "admin", "tags": ["a", "b"], "address": {"city": "Paris"}},
@@ -19,21 +20,6 @@ PEOPLE: dict[str, Any] = {
     "p:3": {"name": "cy", "age": 40, "role": "user", "address": {"city": "Paris"}},
     "my key": {"name": "dee", "age": 52, "role": "admin", "address": {"city": "Rome"}},
 }
-
-
-def cli(path: Path | str, script: str, *options: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ferrumdb [options] PATH`` with ``script`` on stdin (never a terminal here)."""
-    return subprocess.run(
-        [sys.executable, "-m", "ferrumdb", "--no-studio", *options, str(path)],
-        input=script,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-    )
-
-
-def lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
-    return proc.stdout.splitlines()
 
 
 def ok(path: Path, script: str) -> list[str]:

@@ -34,21 +34,6 @@ def people(db: ferrumdb.FerrumDB) -> ferrumdb.FerrumDB:
     return db
 
 
-@pytest.fixture
-def clock() -> ferrumdb.ManualClock:
-    return ferrumdb.ManualClock(T0)
-
-
-@pytest.fixture
-def tdb(db_path: Path, clock: ferrumdb.ManualClock) -> Iterator[ferrumdb.FerrumDB]:
-    """A file database whose expiry follows ``clock``."""
-    handle = ferrumdb.open(db_path, clock=clock)
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
 # ---------------------------------------------------------------------------
 # create_index / drop_index / indexes
 # ---------------------------------------------------------------------------

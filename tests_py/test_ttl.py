@@ -14,22 +14,6 @@ import pytest
 import ferrumdb
 
 
-@pytest.fixture
-def clock() -> ferrumdb.ManualClock:
-    """A manual clock at a fixed, realistic instant."""
-    return ferrumdb.ManualClock(1_800_000_000.0)
-
-
-@pytest.fixture
-def tdb(db_path: Path, clock: ferrumdb.ManualClock) -> Iterator[ferrumdb.FerrumDB]:
-    """A file database whose expiry follows ``clock``."""
-    handle = ferrumdb.open(db_path, clock=clock)
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
 def test_visible_until_the_instant_of_expiry(tdb: ferrumdb.FerrumDB, clock: ferrumdb.ManualClock) -> None:
     """A key with a TTL reads normally until its expiry instant, and not at it."""
     tdb.set("k", {"a": 1}, ttl=2)
