@@ -90,86 +90,69 @@ fn cut_at_every_byte_of_the_last_record() {
     }
 }
 
-#[test]
-fn trailing_zero_bytes_are_cut() {
+/// Append each `(label, tail)` to a fresh log of `N` records and check that
+/// opening it cuts exactly the tail and keeps every record.
+fn assert_tails_cut(file: &str, tails: Vec<(String, Vec<u8>)>) {
     let (dir, path) = temp_db();
     let expected = build_log(&path, N);
     let full = fs::read(&path).expect("read");
-    let target = dir.path().join("zeros.db");
-    for zeros in [1, 7, 31, 32, 33, 200, 4096, 70_000] {
+    let target = dir.path().join(file);
+    for (label, tail) in tails {
         let mut bytes = full.clone();
-        bytes.resize(full.len() + zeros, 0);
+        bytes.extend_from_slice(&tail);
         fs::write(&target, bytes).expect("write");
-        assert_recovers(
-            &target,
-            &expected[N],
-            full.len() as u64,
-            &format!("{zeros} zero bytes"),
-        );
+        assert_recovers(&target, &expected[N], full.len() as u64, &label);
     }
+}
+
+/// One encoded put record, as a crash could leave a prefix of it behind.
+fn record(key: &str, value: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    encode_record(&mut bytes, RecordKind::Put, 99, 0, key, value);
+    bytes
+}
+
+#[test]
+fn trailing_zero_bytes_are_cut() {
+    let tails = [1, 7, 31, 32, 33, 200, 4096, 70_000]
+        .into_iter()
+        .map(|zeros| (format!("{zeros} zero bytes"), vec![0u8; zeros]))
+        .collect();
+    assert_tails_cut("zeros.db", tails);
 }
 
 #[test]
 fn partial_record_after_the_last_is_cut() {
-    let (dir, path) = temp_db();
-    let expected = build_log(&path, N);
-    let full = fs::read(&path).expect("read");
-    let mut extra = Vec::new();
-    encode_record(
-        &mut extra,
-        RecordKind::Put,
-        99,
-        0,
-        "half-written",
-        json(77).as_bytes(),
-    );
-    let target = dir.path().join("partial.db");
-    for keep in 1..extra.len() {
-        let mut bytes = full.clone();
-        bytes.extend_from_slice(&extra[..keep]);
-        fs::write(&target, bytes).expect("write");
-        assert_recovers(
-            &target,
-            &expected[N],
-            full.len() as u64,
-            &format!("{keep} bytes of a partial record"),
-        );
-    }
+    let extra = record("half-written", json(77).as_bytes());
+    let tails = (1..extra.len())
+        .map(|keep| {
+            (
+                format!("{keep} bytes of a partial record"),
+                extra[..keep].to_vec(),
+            )
+        })
+        .collect();
+    assert_tails_cut("partial.db", tails);
 }
 
 #[test]
 fn record_header_with_garbage_body_running_past_the_end_is_cut() {
     // Power loss can persist the record header (and the new file size) but
     // leave the rest of the record as garbage.
-    let (dir, path) = temp_db();
-    let expected = build_log(&path, N);
-    let full = fs::read(&path).expect("read");
-    let mut extra = Vec::new();
-    encode_record(
-        &mut extra,
-        RecordKind::Put,
-        99,
-        0,
-        "torn",
-        "y".repeat(1000).as_bytes(),
-    );
-    let target = dir.path().join("garbage.db");
-    for keep in [40, 500, extra.len() - 1, extra.len()] {
-        let mut bytes = full.clone();
-        bytes.extend_from_slice(&extra[..keep]);
-        // Garble everything after the 32-byte header, and the checksum.
-        for (i, b) in bytes[full.len() + 32..].iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(31).wrapping_add(7);
-        }
-        bytes[full.len()] ^= 0xFF;
-        fs::write(&target, bytes).expect("write");
-        assert_recovers(
-            &target,
-            &expected[N],
-            full.len() as u64,
-            &format!("header + {keep} garbage bytes"),
-        );
-    }
+    let extra = record("torn", "y".repeat(1000).as_bytes());
+    let tails = [40, 500, extra.len() - 1, extra.len()]
+        .into_iter()
+        .map(|keep| {
+            let mut tail = extra[..keep].to_vec();
+            // Garble everything after the 32-byte header, and the checksum.
+            for (i, b) in tail[32..].iter_mut().enumerate() {
+                *b = (i as u8).wrapping_mul(31).wrapping_add(7);
+            }
+            tail[0] ^= 0xFF;
+            (format!("header + {keep} garbage bytes"), tail)
+        })
+        .collect();
+    assert_tails_cut("garbage.db", tails);
 }
 
 #[test]

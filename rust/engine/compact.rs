@@ -92,14 +92,14 @@ impl Database {
                 FileHeader::new(generation + 1).encode().to_vec(),
             )),
         };
-        let target_name = target.clone().unwrap_or_else(|| name.clone());
+        let target_name = target.clone().unwrap_or_else(|| name.to_path_buf());
         let io_err = |e| Error::io(&target_name, e);
         let mut remap: HashMap<u64, u64> = HashMap::with_capacity(snapshot.len());
         let mut out = Vec::with_capacity(COPY_CHUNK + 4096);
         let mut out_at = HEADER_LEN as u64;
         let mut record = Vec::new();
         for (key, loc) in &snapshot {
-            storage::read_record(&old, &name, loc.offset, key, loc.value_len, &mut record)?;
+            storage::read_record(&old, name, loc.offset, key, loc.value_len, &mut record)?;
             remap.insert(loc.offset, out_at + out.len() as u64);
             out.extend_from_slice(&record);
             if out.len() >= COPY_CHUNK {
@@ -116,11 +116,11 @@ impl Database {
         // 3. Writers pause: append what they wrote meanwhile, sync, rename.
         let mut w = inner.writer.lock();
         let tail_len = usize::try_from(w.end - copy_end)
-            .map_err(|_| Error::corruption(&name, copy_end, "log tail too large"))?;
+            .map_err(|_| Error::corruption(name, copy_end, "log tail too large"))?;
         let tail_base = out_at + out.len() as u64;
         let mut tail = vec![0u8; tail_len];
         old.read_exact_at(&mut tail, copy_end)
-            .map_err(|e| Error::io(&name, e))?;
+            .map_err(|e| Error::io(name, e))?;
         out.extend_from_slice(&tail);
         new.write_all_at(&out, out_at).map_err(io_err)?;
         let new_end = out_at + out.len() as u64;
@@ -157,7 +157,7 @@ impl Database {
                     loc.offset = moved;
                 } else {
                     return Err(Error::corruption(
-                        &name,
+                        name,
                         loc.offset,
                         format!("compaction lost track of key {key:?}"),
                     ));

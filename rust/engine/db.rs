@@ -231,11 +231,10 @@ impl Database {
         self.inner.closed.load(Ordering::Acquire)
     }
 
-    pub(super) fn name(&self) -> PathBuf {
-        self.inner
-            .path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(MEMORY_NAME))
+    /// The file name used in error messages (`:memory:` without a file).
+    /// Borrowed: the read path passes it for every record it verifies.
+    pub(super) fn name(&self) -> &Path {
+        self.inner.name()
     }
 
     fn check_open(&self) -> Result<()> {
@@ -441,7 +440,7 @@ impl Database {
         let mut buf = Vec::new();
         let range = storage::read_record(
             medium,
-            &self.name(),
+            self.name(),
             loc.offset,
             key,
             loc.value_len,
@@ -726,22 +725,24 @@ impl Database {
 }
 
 impl Inner {
+    fn name(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
+    }
+
     pub(super) fn current_medium(&self) -> Arc<Medium> {
         self.state.read().medium.clone()
     }
 
     fn sync_until(&self, ticket: u64) -> Result<()> {
-        let name = self.path.clone().unwrap_or_default();
         self.sync
             .sync_until(ticket, || self.current_medium().sync_data())
-            .map_err(|e| Error::io(name, e))
+            .map_err(|e| Error::io(self.name(), e))
     }
 
     fn flush(&self) -> Result<()> {
-        let name = self.path.clone().unwrap_or_default();
         self.sync
             .sync_all(|| self.current_medium().sync_data())
-            .map_err(|e| Error::io(name, e))
+            .map_err(|e| Error::io(self.name(), e))
     }
 
     /// Cut the preallocated slack off a mapped log, so a closed database file
@@ -751,8 +752,9 @@ impl Inner {
         // Windows cannot shrink a file while it is mapped; the zero slack is
         // then cut at the next open (it reads as a torn tail of zeros).
         if w.medium.capacity().is_some() && !cfg!(windows) {
-            let name = self.path.clone().unwrap_or_default();
-            w.medium.truncate(w.end).map_err(|e| Error::io(name, e))?;
+            w.medium
+                .truncate(w.end)
+                .map_err(|e| Error::io(self.name(), e))?;
         }
         Ok(())
     }

@@ -35,8 +35,8 @@ pub struct Row {
     pub key: String,
     /// The stored JSON bytes (for callers that transcode them directly).
     pub raw: ValueBuf,
-    /// The parsed document (always present for rows from `query`).
-    pub doc: Option<Value>,
+    /// The parsed document.
+    pub doc: Value,
 }
 
 /// A database with secondary indexes.
@@ -342,7 +342,7 @@ impl Documents {
                         rows.push(Row {
                             key: key.to_string(),
                             raw,
-                            doc: Some(doc),
+                            doc,
                         });
                     }
                 }
@@ -353,7 +353,7 @@ impl Documents {
                         rows.push(Row {
                             key: key.to_string(),
                             raw: raw.clone(),
-                            doc: Some(doc.clone()),
+                            doc: doc.clone(),
                         });
                     }
                     enough.is_none_or(|n| rows.len() < n)
@@ -361,13 +361,8 @@ impl Documents {
             }
         }
         if !sort.is_empty() {
-            let null = Value::Null;
             rows.sort_by(|a, b| {
-                let (da, db) = (
-                    a.doc.as_ref().unwrap_or(&null),
-                    b.doc.as_ref().unwrap_or(&null),
-                );
-                sort.compare_rows((a.key.as_str(), da), (b.key.as_str(), db))
+                sort.compare_rows((a.key.as_str(), &a.doc), (b.key.as_str(), &b.doc))
             });
         }
         let rows = rows.into_iter().skip(skip);

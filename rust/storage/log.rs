@@ -2,7 +2,7 @@
 //! its records in order (recovering a torn tail), and read one record back.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -321,12 +321,4 @@ pub fn read_record(
     }
     let start = RECORD_HEADER_LEN + key.len();
     Ok(start..total)
-}
-
-/// Read a file fully (used by tests and tools on small files).
-#[allow(dead_code)]
-pub(crate) fn read_all(path: &Path) -> io::Result<Vec<u8>> {
-    let mut v = Vec::new();
-    File::open(path)?.read_to_end(&mut v)?;
-    Ok(v)
 }
