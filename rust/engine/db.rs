@@ -412,7 +412,7 @@ impl Database {
         self.check_open()?;
         let st = self.inner.state.read();
         Ok(match st.ks.keydir.get(key) {
-            Some(loc) => loc.expires_at == 0 || loc.is_live(self.inner.clock.now_ms()),
+            Some(loc) => loc.is_live_by(&self.inner.clock),
             None => false,
         })
     }
@@ -427,9 +427,7 @@ impl Database {
         let (loc, medium) = {
             let st = self.inner.state.read();
             match st.ks.keydir.get(key) {
-                Some(loc) if loc.expires_at == 0 || loc.is_live(self.inner.clock.now_ms()) => {
-                    (*loc, st.medium.clone())
-                }
+                Some(loc) if loc.is_live_by(&self.inner.clock) => (*loc, st.medium.clone()),
                 _ => return Ok(None),
             }
         };

@@ -14,6 +14,8 @@ use compact_str::CompactString;
 
 use crate::format::RECORD_HEADER_LEN;
 
+use super::clock::Clock;
+
 /// Where a key's live record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loc {
@@ -34,6 +36,12 @@ impl Loc {
     /// Whether the key is still visible at `now_ms`.
     pub fn is_live(&self, now_ms: u64) -> bool {
         self.expires_at == 0 || self.expires_at > now_ms
+    }
+
+    /// Whether the key is visible now; reads the clock only for keys with a
+    /// TTL, so point reads of permanent keys never pay for it.
+    pub fn is_live_by(&self, clock: &Clock) -> bool {
+        self.expires_at == 0 || self.expires_at > clock.now_ms()
     }
 }
 
