@@ -912,3 +912,21 @@ def test_memory_database_supports_indexes(tmp_path: Path) -> None:
         assert db.find("role", "admin") == ["a"]
         assert db.explain({"role": "admin"})["index"] == "role"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad", [5, None, b"role", ["role"]])
+def test_field_of_wrong_type_is_type_error(db: ferrumdb.FerrumDB, bad: Any) -> None:
+    """create_index, drop_index and find take the field as a str; anything else is TypeError and changes nothing."""
+    db["k"] = {"role": "admin"}
+    for call in (lambda: db.create_index(bad), lambda: db.drop_index(bad), lambda: db.find(bad, "admin")):
+        with pytest.raises(TypeError):
+            call()
+    assert db.indexes() == []
+
+
+def test_malformed_field_path_is_value_error(db: ferrumdb.FerrumDB) -> None:
+    """An empty field path, or one with an empty segment, raises ValueError and creates no index."""
+    for bad in ("", "a..b", "."):
+        with pytest.raises(ValueError):
+            db.create_index(bad)
+    assert db.indexes() == []

@@ -369,3 +369,10 @@ def test_slow_consumer_keeps_up_if_it_reads(mdb: ferrumdb.FerrumDB) -> None:
         for i in range(LIMIT // 2):
             mdb[f"k{i}"] = round_
         assert take(w, LIMIT // 2)[-1] == ("set", f"k{LIMIT // 2 - 1}", round_)
+
+
+@pytest.mark.parametrize("bad", [5, None, b"user:"])
+def test_watch_prefix_of_wrong_type_is_type_error(db: ferrumdb.FerrumDB, bad: Any) -> None:
+    """watch() takes the prefix as a str; anything else is TypeError."""
+    with pytest.raises(TypeError):
+        db.watch(bad)
