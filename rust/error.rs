@@ -68,6 +68,12 @@ pub enum Error {
         /// What is wrong there.
         reason: String,
     },
+    /// A transaction read `key`, and another write changed it before the
+    /// transaction committed; nothing was written. Run the transaction again.
+    TransactionConflict {
+        /// The first key found changed.
+        key: String,
+    },
     /// A configuration string (fsync policy, env var) could not be parsed.
     InvalidConfig(String),
     /// An operating-system I/O error, with the file it happened on.
@@ -130,6 +136,10 @@ impl fmt::Display for Error {
             Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             Error::InvalidValue { path, reason } => write!(f, "invalid value at {path}: {reason}"),
             Error::InvalidFilter { path, reason } => write!(f, "invalid filter at {path}: {reason}"),
+            Error::TransactionConflict { key } => write!(
+                f,
+                "transaction conflict: {key:?} was changed by another write after this transaction read it; nothing was written, run the transaction again"
+            ),
             Error::InvalidConfig(msg) => write!(f, "invalid configuration: {msg}"),
             Error::Io { path: Some(p), source } => write!(f, "I/O error on {}: {source}", p.display()),
             Error::Io { path: None, source } => write!(f, "I/O error: {source}"),

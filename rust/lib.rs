@@ -40,11 +40,73 @@ pub mod query;
 pub mod storage;
 
 pub use config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
-pub use engine::{Clock, Database, Stats};
+pub use engine::{Clock, Database, Stats, WriteBatch};
 pub use error::{Error, Result};
-pub use format::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use index::Documents;
 
 use serde_json::Value;
+
+/// Serialize a document for storage.
+fn to_json(value: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::InvalidValue {
+        path: "$".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes to commit together with [`FerrumDB::commit`]: all of them or none,
+/// also across a crash.
+///
+/// ```
+/// # fn main() -> ferrumdb::Result<()> {
+/// # let db = ferrumdb::FerrumDB::open(ferrumdb::Config::new().in_memory())?;
+/// # ferrumdb::block_on(async {
+/// let tx = ferrumdb::Transaction::new()
+///     .set("account:a", &serde_json::json!(50))
+///     .set("account:b", &serde_json::json!(150))
+///     .delete("pending:1");
+/// db.commit(tx).await?;
+/// # Ok::<(), ferrumdb::Error>(())
+/// # })?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct Transaction {
+    batch: WriteBatch,
+    /// The first invalid write (reported by `commit`, so the builder chains).
+    invalid: Option<Error>,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Store `value` under `key` when committed.
+    #[must_use]
+    pub fn set(mut self, key: &str, value: &Value) -> Self {
+        let result = to_json(value).and_then(|bytes| self.batch.put(key, bytes));
+        self.keep_first_error(result);
+        self
+    }
+
+    /// Remove `key` when committed.
+    #[must_use]
+    pub fn delete(mut self, key: &str) -> Self {
+        let result = self.batch.delete(key);
+        self.keep_first_error(result);
+        self
+    }
+
+    fn keep_first_error(&mut self, result: Result<()>) {
+        if let (Err(e), None) = (result, &self.invalid) {
+            self.invalid = Some(e);
+        }
+    }
+}
 
 /// The Rust face of FerrumDB: `serde_json::Value` documents and async methods.
 ///
@@ -55,17 +117,20 @@ use serde_json::Value;
 /// synchronous engine.
 #[derive(Debug, Clone)]
 pub struct FerrumDB {
+    docs: Documents,
     db: Database,
 }
 
 impl FerrumDB {
-    /// Open the database described by `config`.
+    /// Open the database described by `config`, with its secondary indexes.
     ///
     /// # Errors
-    /// See [`Database::open`].
+    /// See [`Database::open`] and [`Documents::open`].
     pub fn open(config: Config) -> Result<Self> {
+        let docs = Documents::open(Database::open(&config)?)?;
         Ok(FerrumDB {
-            db: Database::open(&config)?,
+            db: docs.database().clone(),
+            docs,
         })
     }
 
@@ -90,16 +155,46 @@ impl FerrumDB {
         &self.db
     }
 
+    /// The database with its indexes (`find`, `query`, `explain`, `watch`).
+    pub fn documents(&self) -> &Documents {
+        &self.docs
+    }
+
     /// Store `value` under `key`.
     ///
     /// # Errors
     /// See [`Database::put_raw`].
     pub async fn set(&self, key: &str, value: &Value) -> Result<()> {
-        let bytes = serde_json::to_vec(value).map_err(|e| Error::InvalidValue {
-            path: "$".into(),
-            reason: e.to_string(),
-        })?;
-        self.db.put_raw(key, &bytes)
+        self.db.put_raw(key, &to_json(value)?)
+    }
+
+    /// Apply every write of `tx` atomically (see [`Transaction`]).
+    ///
+    /// # Errors
+    /// The first invalid write of `tx` (nothing is written), or as
+    /// [`Database::commit`].
+    pub async fn commit(&self, tx: Transaction) -> Result<()> {
+        if let Some(e) = tx.invalid {
+            return Err(e);
+        }
+        self.db.commit(&tx.batch, [])
+    }
+
+    /// Keys whose document has `field == value` (dotted paths reach into
+    /// nested objects); uses an index when one exists.
+    ///
+    /// # Errors
+    /// See [`Documents::find`].
+    pub async fn find(&self, field: &str, value: &Value) -> Result<Vec<String>> {
+        self.docs.find(field, value)
+    }
+
+    /// Create a secondary index on `field`; returns false if it existed.
+    ///
+    /// # Errors
+    /// See [`Documents::create_index`].
+    pub async fn create_index(&self, field: &str) -> Result<bool> {
+        self.docs.create_index(field)
     }
 
     /// The value under `key`, if any.

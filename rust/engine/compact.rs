@@ -164,6 +164,7 @@ impl Database {
                 }
             }
             st.medium = new.clone();
+            st.ks.relocations += 1;
         }
         w.medium = new;
         w.end = new_end;

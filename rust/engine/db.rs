@@ -159,6 +159,8 @@ impl Database {
                     RecordKind::Put | RecordKind::Delete => {
                         ks.remove(item.key);
                     }
+                    // Replay hands over a batch's records one by one instead.
+                    RecordKind::Batch => {}
                 }
             },
         )?;
@@ -237,14 +239,14 @@ impl Database {
         self.inner.name()
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(super) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Relaxed) {
             return Err(Error::Closed);
         }
         Ok(())
     }
 
-    fn check_writable(&self) -> Result<()> {
+    pub(super) fn check_writable(&self) -> Result<()> {
         self.check_open()?;
         if self.inner.read_only {
             return Err(Error::ReadOnly);
@@ -434,7 +436,7 @@ impl Database {
         self.read_value(&medium, key, loc).map(Some)
     }
 
-    fn read_value(&self, medium: &Medium, key: &str, loc: Loc) -> Result<ValueBuf> {
+    pub(super) fn read_value(&self, medium: &Medium, key: &str, loc: Loc) -> Result<ValueBuf> {
         let mut buf = Vec::new();
         let range = storage::read_record(
             medium,
@@ -465,29 +467,13 @@ impl Database {
     /// # Errors
     /// As [`Database::put_raw`]; [`Error::InvalidValue`] for a zero TTL.
     pub fn put_raw_with_ttl(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        if ms == 0 {
-            return Err(Error::InvalidValue {
-                path: "ttl".into(),
-                reason: "a TTL must be at least one millisecond; delete the key instead".into(),
-            });
-        }
-        let expires_at = self.inner.clock.now_ms().saturating_add(ms);
+        let expires_at = self.inner.clock.now_ms().saturating_add(ttl_millis(ttl)?);
         self.put_raw_expiring(key, value, expires_at)
     }
 
     fn put_raw_expiring(&self, key: &str, value: &[u8], expires_at: u64) -> Result<()> {
         validate_key(key)?;
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(Error::InvalidValue {
-                path: "$".into(),
-                reason: format!(
-                    "value is {} bytes of JSON; the limit is {} bytes (256 MiB): store large blobs in files and keep their paths here",
-                    value.len(),
-                    MAX_VALUE_BYTES
-                ),
-            });
-        }
+        validate_value(value)?;
         self.check_writable()?;
         let ticket = self.append(RecordKind::Put, key, value, expires_at)?;
         Counters::bump(&self.inner.counters.sets);
@@ -560,22 +546,7 @@ impl Database {
         let w = &mut *w;
         w.buf.clear();
         encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
-        let offset = w.end;
-        let needed = offset + w.buf.len() as u64;
-        if w.medium.capacity().is_some_and(|cap| needed > cap) {
-            let grown = Arc::new(
-                w.medium
-                    .grow(needed)
-                    .map_err(|e| Error::io(self.name(), e))?,
-            );
-            self.inner.state.write().medium = grown.clone();
-            w.medium = grown;
-        }
-        w.medium
-            .write_all_at(&w.buf, offset)
-            .map_err(|e| Error::io(self.name(), e))?;
-        w.end += w.buf.len() as u64;
-        w.seq += 1;
+        let offset = self.write_buffered(w)?;
         let loc = Loc {
             offset,
             value_len: value.len() as u32,
@@ -592,6 +563,8 @@ impl Database {
                 }
                 RecordKind::Meta if value.is_empty() => st.ks.remove_meta(key),
                 RecordKind::Meta => st.ks.put_meta(key, loc),
+                // Transactions go through `commit`, never through here.
+                RecordKind::Batch => {}
             }
         }
         if let Some(observer) = observer {
@@ -605,7 +578,30 @@ impl Database {
         Ok(self.inner.sync.note_write())
     }
 
-    fn make_durable(&self, ticket: u64) -> Result<()> {
+    /// Write the record(s) encoded in `w.buf` at the end of the log (growing
+    /// the mapping if needed) and advance the end and the sequence number.
+    /// Returns the offset they start at. Nothing is published here.
+    pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
+        let offset = w.end;
+        let needed = offset + w.buf.len() as u64;
+        if w.medium.capacity().is_some_and(|cap| needed > cap) {
+            let grown = Arc::new(
+                w.medium
+                    .grow(needed)
+                    .map_err(|e| Error::io(self.name(), e))?,
+            );
+            self.inner.state.write().medium = grown.clone();
+            w.medium = grown;
+        }
+        w.medium
+            .write_all_at(&w.buf, offset)
+            .map_err(|e| Error::io(self.name(), e))?;
+        w.end += w.buf.len() as u64;
+        w.seq += 1;
+        Ok(offset)
+    }
+
+    pub(super) fn make_durable(&self, ticket: u64) -> Result<()> {
         if self.inner.fsync == FsyncPolicy::Always {
             self.inner.sync_until(ticket)?;
         }
@@ -806,6 +802,38 @@ fn range_from<'a>(
         Some(a) if a >= prefix => keydir.range::<str, _>((Bound::Excluded(a), Bound::Unbounded)),
         _ => keydir.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)),
     }
+}
+
+/// A TTL in whole milliseconds (at least one).
+///
+/// # Errors
+/// [`Error::InvalidValue`] for a TTL under one millisecond.
+pub(super) fn ttl_millis(ttl: Duration) -> Result<u64> {
+    match u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX) {
+        0 => Err(Error::InvalidValue {
+            path: "ttl".into(),
+            reason: "a TTL must be at least one millisecond; delete the key instead".into(),
+        }),
+        ms => Ok(ms),
+    }
+}
+
+/// Values are at most [`MAX_VALUE_BYTES`] of JSON.
+///
+/// # Errors
+/// [`Error::InvalidValue`] saying the size and the limit.
+pub(super) fn validate_value(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Error::InvalidValue {
+            path: "$".into(),
+            reason: format!(
+                "value is {} bytes of JSON; the limit is {} bytes (256 MiB): store large blobs in files and keep their paths here",
+                value.len(),
+                MAX_VALUE_BYTES
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Keys are non-empty and at most [`MAX_KEY_BYTES`] of UTF-8.

@@ -60,6 +60,9 @@ pub struct Keyspace {
     pub live_bytes: u64,
     /// Metadata entries (index definitions): a namespace apart from user keys.
     pub meta: Keydir,
+    /// Bumped whenever records move without changing (compaction), so a
+    /// location remembered before is no longer proof that a key is unchanged.
+    pub relocations: u64,
 }
 
 impl Keyspace {

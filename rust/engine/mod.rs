@@ -10,12 +10,14 @@ mod db;
 mod keydir;
 mod observer;
 mod stats;
+mod txn;
 
 pub use clock::Clock;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
 pub use observer::ChangeObserver;
 pub use stats::Stats;
+pub use txn::{BatchOp, ReadStamp, WriteBatch};
 
 #[doc(hidden)]
 pub use compact::CompactCrashPoint;

@@ -15,9 +15,9 @@
 //!
 //! Record (32-byte header + key + value)
 //!   0  crc32c       u32  CRC32C of bytes 4..end of record (header rest, key, value)
-//!   4  kind         u8   1 = put, 2 = delete (tombstone), 4 = meta (index definitions, in
-//!                        their own key namespace; empty value = removal); 3 = batch, reserved
-//!                        for transactions
+//!   4  kind         u8   1 = put, 2 = delete (tombstone), 3 = batch (a transaction, below),
+//!                        4 = meta (index definitions, in their own key namespace; empty
+//!                        value = removal)
 //!   5  flags        u8   0 (reserved: encrypted payload, compressed value)
 //!   6  reserved     u16  0
 //!   8  seq          u64  write sequence number, strictly increasing in a file
@@ -25,6 +25,15 @@
 //!  24  key_len      u32  1..=65536, key is UTF-8
 //!  28  value_len    u32  0 for a delete; otherwise the length of the JSON value
 //!  32  key bytes, then value bytes (one JSON document, UTF-8)
+//!
+//! Batch record (one committed transaction)
+//!   kind 3, key_len 0, expires_at 0, value_len = the bytes of the records it holds:
+//!   one or more complete put (1) / delete (2) records, each exactly as above with
+//!   its own checksum and expiry and the batch's seq, laid end to end. The batch
+//!   checksum covers them all, so a batch torn by a crash fails as one record and
+//!   is cut off whole: a transaction is on disk entirely or not at all. The key
+//!   directory points straight at the inner records, so reading a key written by
+//!   a transaction reads (and verifies) just its record.
 //! ```
 //!
 //! Recovery rule: a record that fails to decode counts as a *torn tail* (cut
@@ -37,9 +46,11 @@
 //! may end in zero bytes (preallocated, unwritten space); they are not
 //! records. Hint files (issue #6) will get their own header magic.
 
+mod batch;
 mod header;
 mod record;
 
+pub use batch::{BatchEncoder, BatchRecords};
 pub use header::{FileHeader, HEADER_LEN, MAGIC, VERSION};
 pub use record::{encode_record, DecodeError, Record, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 
@@ -48,3 +59,6 @@ pub const MAX_KEY_BYTES: usize = 64 * 1024;
 
 /// Largest value, in JSON bytes.
 pub const MAX_VALUE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Largest batch (one transaction's records together), in bytes.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024 * 1024;

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use super::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 /// Size of the fixed record header in bytes.
 pub const RECORD_HEADER_LEN: usize = 32;
@@ -18,6 +18,9 @@ pub enum RecordKind {
     Put = 1,
     /// Remove `key` (a tombstone; value is empty).
     Delete = 2,
+    /// A transaction: no key, and a value made of complete put/delete
+    /// records (see [`super::batch`]), applied all together or not at all.
+    Batch = 3,
     /// Database metadata (index definitions), in its own key namespace: a
     /// non-empty value sets the entry, an empty one removes it.
     Meta = 4,
@@ -28,6 +31,7 @@ impl RecordKind {
         match b {
             1 => Some(RecordKind::Put),
             2 => Some(RecordKind::Delete),
+            3 => Some(RecordKind::Batch),
             4 => Some(RecordKind::Meta),
             _ => None,
         }
@@ -66,7 +70,7 @@ impl fmt::Display for DecodeError {
 pub struct RecordHeader {
     /// Stored checksum.
     pub crc: u32,
-    /// Put or delete.
+    /// Put, delete, batch or meta.
     pub kind: RecordKind,
     /// Sequence number.
     pub seq: u64,
@@ -104,11 +108,24 @@ impl RecordHeader {
         }
         let key_len = u32_at(24);
         let value_len = u32_at(28);
-        if key_len == 0 || key_len as usize > MAX_KEY_BYTES {
-            return Err(DecodeError::Malformed("key length out of range"));
-        }
-        if value_len as usize > MAX_VALUE_BYTES || (kind == RecordKind::Delete && value_len != 0) {
-            return Err(DecodeError::Malformed("value length out of range"));
+        if kind == RecordKind::Batch {
+            // A batch has no key of its own, holds at least one whole record
+            // and never expires as a whole (its records carry their own expiry).
+            if key_len != 0 || u64_at(16) != 0 {
+                return Err(DecodeError::Malformed("batch with a key or an expiry"));
+            }
+            if (value_len as usize) <= RECORD_HEADER_LEN || value_len as usize > MAX_BATCH_BYTES {
+                return Err(DecodeError::Malformed("batch length out of range"));
+            }
+        } else {
+            if key_len == 0 || key_len as usize > MAX_KEY_BYTES {
+                return Err(DecodeError::Malformed("key length out of range"));
+            }
+            if value_len as usize > MAX_VALUE_BYTES
+                || (kind == RecordKind::Delete && value_len != 0)
+            {
+                return Err(DecodeError::Malformed("value length out of range"));
+            }
         }
         Ok(RecordHeader {
             crc: u32_at(0),

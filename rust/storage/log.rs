@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_HEADER_LEN,
+    BatchRecords, DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN,
+    RECORD_HEADER_LEN,
 };
 
 use super::{sync_parent_dir, Medium};
@@ -107,7 +108,8 @@ fn read_up_to(m: &Medium, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(avail)
 }
 
-/// One record met during replay.
+/// One put, delete or meta record met during replay (the records of a batch
+/// are met one by one, never the batch itself).
 #[derive(Debug)]
 pub struct ReplayItem<'a> {
     /// Offset of the record's first byte.
@@ -149,6 +151,19 @@ pub fn replay(
             .at(pos, header.record_len())
             .map_err(|e| Error::io(name, e))?;
         match Record::decode(bytes) {
+            Ok(rec) if rec.header.kind == RecordKind::Batch => {
+                // A transaction: its records are replayed in order, at their
+                // own offsets (where the key directory will point).
+                for inner in BatchRecords::new(rec) {
+                    let (at, inner) = inner.map_err(|e| map_decode(name, pos, e))?;
+                    visit(ReplayItem {
+                        offset: pos + at as u64,
+                        header: inner.header,
+                        key: inner.key,
+                    });
+                }
+                pos += header.record_len() as u64;
+            }
             Ok(rec) => {
                 visit(ReplayItem {
                     offset: pos,
@@ -231,8 +246,13 @@ fn end_of_log(
     // everything after it. An intact record inside the claimed span proves
     // later writes exist, so that is corruption too, never a tail to cut (a
     // JSON value cannot hold one: it has no raw control bytes).
-    if let (Some(_), Some(last)) = (parsed, last) {
-        if intact_record_in(medium, pos + 1, last, file_len).map_err(|e| Error::io(name, e))? {
+    if let (Some(header), Some(last)) = (parsed, last) {
+        // The records inside a torn batch are intact by design; they are not
+        // later writes. (Later writes carry a higher seq.)
+        let own_seq = (header.kind == RecordKind::Batch).then_some(header.seq);
+        if intact_record_in(medium, pos + 1, last, file_len, own_seq)
+            .map_err(|e| Error::io(name, e))?
+        {
             return Err(Error::corruption(
                 name,
                 pos,
@@ -247,15 +267,28 @@ fn end_of_log(
 }
 
 /// Whether a record that passes its checksum starts at any offset in
-/// `from..=last`. Only runs when a tail failed to decode, over at most the span
-/// that record claims; most offsets are rejected by the header's kind byte.
-fn intact_record_in(medium: &Medium, from: u64, last: u64, file_len: u64) -> io::Result<bool> {
+/// `from..=last`, other than a put/delete of `batch_seq` (the inner records
+/// of the torn batch itself). Only runs when a tail failed to decode, over at
+/// most the span that record claims; most offsets are rejected by the
+/// header's kind byte.
+fn intact_record_in(
+    medium: &Medium,
+    from: u64,
+    last: u64,
+    file_len: u64,
+    batch_seq: Option<u64>,
+) -> io::Result<bool> {
     let mut window = ReadWindow::new(medium, file_len);
     let mut at = from;
     while at <= last && at + RECORD_HEADER_LEN as u64 <= file_len {
         if let Ok(h) = RecordHeader::parse(window.at(at, RECORD_HEADER_LEN)?) {
             let len = h.record_len();
-            if at + len as u64 <= file_len && Record::decode(window.at(at, len)?).is_ok() {
+            let inner_of_batch =
+                Some(h.seq) == batch_seq && matches!(h.kind, RecordKind::Put | RecordKind::Delete);
+            if !inner_of_batch
+                && at + len as u64 <= file_len
+                && Record::decode(window.at(at, len)?).is_ok()
+            {
                 return Ok(true);
             }
         }
@@ -312,7 +345,7 @@ pub fn read_record(
         }
     })?;
     let rec = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
-    if rec.key != key || rec.header.kind == RecordKind::Delete {
+    if rec.key != key || !matches!(rec.header.kind, RecordKind::Put | RecordKind::Meta) {
         return Err(Error::corruption(
             name,
             offset,
