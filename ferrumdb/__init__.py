@@ -12,7 +12,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _native
-from ._native import ManualClock
+from ._native import ManualClock, Transaction
 from .db import FerrumDB, open, open_from_env
 from .errors import (
     ClosedError,
@@ -32,6 +32,7 @@ __all__ = [
     "open",
     "open_from_env",
     "ManualClock",
+    "Transaction",
     "FerrumError",
     "CorruptionError",
     "EncryptionError",

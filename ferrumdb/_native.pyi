@@ -15,6 +15,7 @@ __all__ = [
     "ScanIterator",
     "WatchIterator",
     "ManualClock",
+    "Transaction",
     "_after_fork_in_child",
     "cli_main",
     "MAX_KEY_BYTES",
@@ -138,6 +139,39 @@ class WatchIterator:
     @property
     def max_events(self) -> int:
         """Most changes that may wait unread before the watch overflows."""
+
+@disjoint_base
+class Transaction:
+    """Writes applied together or not at all.
+
+    ``db.transaction()`` gives one bound to ``db`` (a context manager whose
+    reads see its own writes); ``Transaction()`` alone is a write-only builder
+    for ``db.commit(...)``.
+    """
+
+    def __new__(cls, db: Database | None = None) -> Self: ...
+    def set(self, key: str, value: Any, ttl: float | None = None) -> Self:
+        """Store ``value`` under ``key`` at commit; ``ttl`` seconds count from the commit."""
+    def delete(self, key: str) -> Self:
+        """Remove ``key`` at commit (nothing happens if it is missing then)."""
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value as this transaction sees it, or ``default``."""
+    def __getitem__(self, key: str, /) -> Any: ...
+    def __setitem__(self, key: str, value: Any, /) -> None: ...
+    def __delitem__(self, key: str, /) -> None: ...
+    def __contains__(self, key: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+    @property
+    def finished(self) -> bool:
+        """Whether the transaction was committed or discarded."""
+    def commit(self, db: Database | None = None) -> None:
+        """Apply every write at once; ``TransactionConflict`` (nothing written) if a read key changed."""
+    def discard(self) -> None:
+        """Drop every buffered write; the transaction is over."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, _exc: object = None, _tb: object = None
+    ) -> bool: ...
 
 @final
 class ManualClock:

@@ -104,6 +104,49 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         self._check_open()
         return _Items(self)
 
+    # -- transactions ----------------------------------------------------------
+
+    def transaction(self) -> _native.Transaction:
+        """Start a transaction: writes are buffered and applied all at once.
+
+        Use it as a context manager: leaving the block normally commits every
+        write together (also across a crash: all of them or none), an
+        exception discards them. Reads inside see the transaction's own
+        writes; other handles and threads see none of them before the commit.
+        If a key the transaction read was changed by another write before the
+        commit, the commit raises :class:`~ferrumdb.TransactionConflict` and
+        writes nothing: run the block again.
+
+        Example:
+            >>> import ferrumdb
+            >>> db = ferrumdb.open(":memory:")
+            >>> db["counter"] = 0
+            >>> with db.transaction() as tx:
+            ...     tx["counter"] = tx["counter"] + 1
+            ...     tx["log:1"] = "incremented"
+            >>> db["counter"]
+            1
+            >>> db.close()
+        """
+        self._check_open()
+        return _native.Transaction(self)
+
+    def commit(self, transaction: _native.Transaction) -> None:
+        """Apply every write of ``transaction`` at once (all or nothing).
+
+        The builder form of :meth:`transaction`:
+        ``db.commit(ferrumdb.Transaction().set("a", 1).delete("b"))``.
+
+        Raises:
+            TypeError: ``transaction`` is not a :class:`ferrumdb.Transaction`.
+            TransactionConflict: A key it read changed since; nothing was written.
+        """
+        if not isinstance(transaction, _native.Transaction):
+            raise TypeError(
+                f"commit() takes a ferrumdb.Transaction, not {type(transaction).__name__}"
+            )
+        transaction.commit(self)
+
     def _check_open(self) -> None:
         # The views are lazy; without this a closed (or forked) handle would
         # hand one out and fail only when it is iterated. The native len()

@@ -136,6 +136,23 @@ fn partial_record_after_the_last_is_cut() {
 }
 
 #[test]
+fn a_last_record_whose_first_bytes_never_landed_is_cut() {
+    // A `memcpy` into the mapping may store the first bytes of a record last
+    // (glibc stores the leading vector after the loop), so a crash can leave
+    // the header zero while the rest of the record is there.
+    let extra = record("header-lost", "v".repeat(600).as_bytes());
+    let tails = [1, 4, 8, 16, 24, 31, 32, 33, 64, 300]
+        .into_iter()
+        .map(|zeroed| {
+            let mut tail = extra.clone();
+            tail[..zeroed].fill(0);
+            (format!("first {zeroed} bytes missing"), tail)
+        })
+        .collect();
+    assert_tails_cut("header-lost.db", tails);
+}
+
+#[test]
 fn record_header_with_garbage_body_running_past_the_end_is_cut() {
     // Power loss can persist the record header (and the new file size) but
     // leave the rest of the record as garbage.

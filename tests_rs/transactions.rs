@@ -166,14 +166,12 @@ fn unwritten_pages_inside_the_commit_leave_all_or_nothing() {
     let full = fs::read(&path).expect("read");
     let hole_path = dir.path().join("hole.db");
     let len = full.len() - start as usize;
-    // Zero spans of several sizes at every position inside the batch after
-    // its 32-byte header, as if those bytes never reached the disk while the
-    // ones after them did. (A record whose header itself is lost while bytes
-    // after it were written cannot be told from damage: like any record, it
-    // is reported as corruption, never served.)
-    let body = start as usize + ferrumdb::format::RECORD_HEADER_LEN;
-    for span in [1usize, 7, 64, 200] {
-        for at in (body..full.len()).step_by(3) {
+    // Zero spans of several sizes at every position inside the batch, its
+    // header included, as if those bytes never reached the file while the
+    // ones after them did (a `memcpy` into the mapping may store its first
+    // bytes last).
+    for span in [1usize, 7, 32, 64, 200] {
+        for at in (start as usize..full.len()).step_by(3) {
             let mut bytes = full.clone();
             let end = (at + span).min(full.len());
             if bytes[at..end].iter().all(|&b| b == 0) {

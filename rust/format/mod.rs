@@ -36,14 +36,17 @@
 //!   a transaction reads (and verifies) just its record.
 //! ```
 //!
-//! Recovery rule: a record that fails to decode counts as a *torn tail* (cut
-//! off by a crash, truncated on open) only if every non-zero byte after its
-//! start lies within the length it declares (within its 32-byte header when
-//! the header itself is unreadable) and no record that passes its checksum
-//! starts inside that span (a damaged length field must not swallow the
-//! records after it): nothing written after it survives, so it was the last
-//! write and was never acknowledged. Anywhere else it is corruption. A file
-//! may end in zero bytes (preallocated, unwritten space); they are not
+//! Recovery rule: the writer appends one record (or batch) at a time, so a
+//! crash leaves at most one incomplete write, and it is the last thing in the
+//! file; but its bytes need not have landed front to back (its header may be
+//! missing while later bytes of it are there). So a record that fails to
+//! decode counts as a *torn tail* (cut off by a crash, truncated on open)
+//! only if no checksum-valid record starts anywhere in the non-zero bytes
+//! after it, other than the inner records of that torn batch (puts/deletes
+//! with the seq right after the last good record; every later write has a
+//! higher seq). Such a write was never acknowledged. If an intact later
+//! record exists, the failure is corruption. A file may end in zero bytes
+//! (preallocated, unwritten space); they are not
 //! records. Hint files (issue #6) will get their own header magic.
 
 mod batch;

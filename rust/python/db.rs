@@ -55,7 +55,7 @@ impl Drop for PyDatabase {
 }
 
 /// A TTL argument as a duration: a positive, finite number of seconds.
-fn ttl_duration(ttl: &Bound<'_, PyAny>) -> PyResult<Duration> {
+pub(super) fn ttl_duration(ttl: &Bound<'_, PyAny>) -> PyResult<Duration> {
     if ttl.is_instance_of::<PyBool>()
         || !(ttl.is_instance_of::<PyInt>() || ttl.is_instance_of::<PyFloat>())
     {
@@ -138,7 +138,7 @@ fn count_arg(name: &str, n: i64) -> PyResult<usize> {
 }
 
 /// The key as `&str`, or `TypeError` naming the type.
-fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
+pub(super) fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
     match key.cast::<PyString>() {
         Ok(s) => s.to_str(),
         Err(_) => Err(PyTypeError::new_err(format!(
@@ -159,7 +159,7 @@ impl PyDatabase {
     /// The engine, unless this handle crossed a fork or was closed. (The
     /// engine's `len()` does not check, so `len(db)`, `count()`, `iter(db)`
     /// and `scan()` would otherwise keep answering after `close()`.)
-    fn db(&self) -> PyResult<&Database> {
+    pub(super) fn db(&self) -> PyResult<&Database> {
         if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
             return Err(Error::Forked.into());
         }

@@ -16,6 +16,7 @@ pyo3::import_exception!(ferrumdb.errors, LockedError);
 pyo3::import_exception!(ferrumdb.errors, ClosedError);
 pyo3::import_exception!(ferrumdb.errors, ReadOnlyError);
 pyo3::import_exception!(ferrumdb.errors, WatchOverflowError);
+pyo3::import_exception!(ferrumdb.errors, TransactionConflict);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -25,6 +26,7 @@ impl From<Error> for PyErr {
             Error::Locked { .. } => LockedError::new_err(msg),
             Error::Closed => ClosedError::new_err(msg),
             Error::ReadOnly => ReadOnlyError::new_err(msg),
+            Error::TransactionConflict { .. } => TransactionConflict::new_err(msg),
             Error::InvalidKey { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidFilter { .. }

@@ -9,6 +9,7 @@ mod convert;
 mod db;
 mod errors;
 mod iter;
+mod txn;
 mod watch;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<iter::PyScanIter>()?;
     m.add_class::<clock::PyManualClock>()?;
     m.add_class::<watch::PyWatch>()?;
+    m.add_class::<txn::PyTransaction>()?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add("MAX_KEY_BYTES", crate::MAX_KEY_BYTES)?;

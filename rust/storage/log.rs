@@ -139,13 +139,14 @@ pub fn replay(
     let file_len = medium.len().map_err(|e| Error::io(name, e))?;
     let mut window = ReadWindow::new(medium, file_len);
     let mut pos = start;
+    let mut last_seq = None;
     while pos < file_len {
         let head = window
             .at(pos, RECORD_HEADER_LEN)
             .map_err(|e| Error::io(name, e))?;
         let header = match RecordHeader::parse(head) {
             Ok(h) => h,
-            Err(e) => return end_of_log(medium, name, pos, file_len, None, e, repair),
+            Err(e) => return end_of_log(medium, name, pos, file_len, last_seq, None, e, repair),
         };
         let bytes = window
             .at(pos, header.record_len())
@@ -162,6 +163,7 @@ pub fn replay(
                         key: inner.key,
                     });
                 }
+                last_seq = Some(rec.header.seq);
                 pos += header.record_len() as u64;
             }
             Ok(rec) => {
@@ -170,9 +172,21 @@ pub fn replay(
                     header: rec.header,
                     key: rec.key,
                 });
+                last_seq = Some(rec.header.seq);
                 pos += header.record_len() as u64;
             }
-            Err(e) => return end_of_log(medium, name, pos, file_len, Some(header), e, repair),
+            Err(e) => {
+                return end_of_log(
+                    medium,
+                    name,
+                    pos,
+                    file_len,
+                    last_seq,
+                    Some(header),
+                    e,
+                    repair,
+                )
+            }
         }
     }
     Ok(pos)
@@ -221,43 +235,40 @@ impl<'m> ReadWindow<'m> {
 /// Decide whether a record that failed to decode at `pos` is a torn tail or
 /// corruption, and act on it.
 ///
-/// A crash can leave a record partly written, followed only by zero bytes
-/// (the end of the file, or the preallocated tail of a mapped log). So the
-/// failure is a torn tail when every non-zero byte from `pos` on lies inside
-/// the span this one record claims (its declared length, or just its header
-/// when even that is unreadable). Anything beyond means later data exists,
-/// and the damage is corruption.
+/// The writer appends one record (or one batch) at a time, each strictly
+/// after the previous one has been copied out, so a crash leaves at most one
+/// incomplete record, and it is the last thing in the file. The copy does not
+/// necessarily land front to back (a `memcpy` into the mapping may store its
+/// first bytes last), so the torn record may have an unreadable header and
+/// written bytes after it, and its declared length cannot be trusted. What
+/// can be trusted: no record written *after* it can be intact, because none
+/// was started. So the failure is a torn tail when no checksum-valid record
+/// starts anywhere in the non-zero bytes after `pos`, except the inner
+/// records of the torn batch itself (puts/deletes carrying the seq that
+/// follows `last_seq`; any later write carries a higher one). Otherwise it is
+/// corruption, reported with file and offset.
+#[allow(clippy::too_many_arguments)]
 fn end_of_log(
     medium: &Medium,
     name: &Path,
     pos: u64,
     file_len: u64,
+    last_seq: Option<u64>,
     parsed: Option<RecordHeader>,
     err: DecodeError,
     repair: bool,
 ) -> Result<u64> {
-    let claimed = parsed.map_or(RECORD_HEADER_LEN, |h| h.record_len()) as u64;
     let last = last_nonzero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
-    let torn = last.is_none_or(|at| at < pos + claimed);
-    if !torn {
-        return Err(map_decode(name, pos, err));
-    }
-    // A damaged length field can make a record in the middle of the log claim
-    // everything after it. An intact record inside the claimed span proves
-    // later writes exist, so that is corruption too, never a tail to cut (a
-    // JSON value cannot hold one: it has no raw control bytes).
-    if let (Some(header), Some(last)) = (parsed, last) {
-        // The records inside a torn batch are intact by design; they are not
-        // later writes. (Later writes carry a higher seq.)
-        let own_seq = (header.kind == RecordKind::Batch).then_some(header.seq);
-        if intact_record_in(medium, pos + 1, last, file_len, own_seq)
+    if let Some(last) = last {
+        let torn_seq = last_seq.map_or(1, |s| s + 1);
+        if intact_record_in(medium, pos + 1, last, file_len, torn_seq)
             .map_err(|e| Error::io(name, e))?
         {
-            return Err(Error::corruption(
-                name,
-                pos,
-                format!("record {err} (its length field is damaged: intact records follow it)"),
-            ));
+            let why = match parsed {
+                Some(_) => format!("record {err} (intact records follow it)"),
+                None => format!("record {err}"),
+            };
+            return Err(Error::corruption(name, pos, why));
         }
     }
     if repair {
@@ -267,25 +278,25 @@ fn end_of_log(
 }
 
 /// Whether a record that passes its checksum starts at any offset in
-/// `from..=last`, other than a put/delete of `batch_seq` (the inner records
-/// of the torn batch itself). Only runs when a tail failed to decode, over at
-/// most the span that record claims; most offsets are rejected by the
-/// header's kind byte.
+/// `from..=last`, other than a put/delete of `torn_seq` (the inner records of
+/// a torn batch). Runs only when a record failed to decode: over the remains
+/// of one write for a torn tail, and up to the next intact record for damage
+/// (most offsets are rejected at once by the header's kind byte).
 fn intact_record_in(
     medium: &Medium,
     from: u64,
     last: u64,
     file_len: u64,
-    batch_seq: Option<u64>,
+    torn_seq: u64,
 ) -> io::Result<bool> {
     let mut window = ReadWindow::new(medium, file_len);
     let mut at = from;
     while at <= last && at + RECORD_HEADER_LEN as u64 <= file_len {
         if let Ok(h) = RecordHeader::parse(window.at(at, RECORD_HEADER_LEN)?) {
             let len = h.record_len();
-            let inner_of_batch =
-                Some(h.seq) == batch_seq && matches!(h.kind, RecordKind::Put | RecordKind::Delete);
-            if !inner_of_batch
+            let inner_of_torn_batch =
+                h.seq == torn_seq && matches!(h.kind, RecordKind::Put | RecordKind::Delete);
+            if !inner_of_torn_batch
                 && at + len as u64 <= file_len
                 && Record::decode(window.at(at, len)?).is_ok()
             {
