@@ -326,6 +326,73 @@ def run_fsync_always(base: str, n: int = 2000) -> dict[str, float]:
     return {"append+fdatasync us": samples[0] / 1e3, "ferrumdb set us": ferrum / 1e3, "ratio": ferrum / samples[0]}
 
 
+def run_transactions(base: str, n: int = 3000, size: int = 10) -> dict[str, dict[str, float]]:
+    """Microseconds per transaction: `size` sets committed together, and a
+    read-modify-write increment, against sqlite3 (WAL, synchronous=OFF, one
+    BEGIN..COMMIT) and lmdb (one write transaction). fsync never everywhere."""
+    doc = make_doc(7)
+    out: dict[str, dict[str, float]] = {}
+
+    def per_tx_us(fn: Callable[[int], Any]) -> float:
+        t0 = time.perf_counter_ns()
+        for i in range(n):
+            fn(i)
+        return (time.perf_counter_ns() - t0) / n / 1e3
+
+    with ferrumdb.open(os.path.join(base, "tx.db"), fsync="never") as db:
+        db["counter"] = 0
+
+        def f_batch(i: int) -> None:
+            with db.transaction() as tx:
+                for j in range(size):
+                    tx[f"t{i}:{j}"] = doc
+
+        def f_incr(_: int) -> None:
+            with db.transaction() as tx:
+                tx["counter"] = tx["counter"] + 1
+
+        out["ferrumdb"] = {f"{size} sets": per_tx_us(f_batch), "increment": per_tx_us(f_incr)}
+
+    con = sqlite3.connect(os.path.join(base, "tx.sqlite"), isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB)")
+    con.execute("INSERT INTO kv VALUES ('counter', '0')")
+
+    def s_batch(i: int) -> None:
+        con.execute("BEGIN")
+        con.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?)", [(f"t{i}:{j}", orjson.dumps(doc)) for j in range(size)])
+        con.execute("COMMIT")
+
+    def s_incr(_: int) -> None:
+        con.execute("BEGIN IMMEDIATE")
+        (v,) = con.execute("SELECT v FROM kv WHERE k = 'counter'").fetchone()
+        con.execute("UPDATE kv SET v = ? WHERE k = 'counter'", (orjson.dumps(orjson.loads(v) + 1),))
+        con.execute("COMMIT")
+
+    out["sqlite3"] = {f"{size} sets": per_tx_us(s_batch), "increment": per_tx_us(s_incr)}
+    con.close()
+
+    import lmdb
+
+    env = lmdb.open(os.path.join(base, "tx.lmdb"), map_size=1 << 30, sync=False, metasync=False)
+    with env.begin(write=True) as t:
+        t.put(b"counter", b"0")
+
+    def l_batch(i: int) -> None:
+        with env.begin(write=True) as t:
+            for j in range(size):
+                t.put(f"t{i}:{j}".encode(), orjson.dumps(doc))
+
+    def l_incr(_: int) -> None:
+        with env.begin(write=True) as t:
+            t.put(b"counter", orjson.dumps(orjson.loads(t.get(b"counter")) + 1))
+
+    out["lmdb"] = {f"{size} sets": per_tx_us(l_batch), "increment": per_tx_us(l_incr)}
+    env.close()
+    return out
+
+
 def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, float]]:
     """Find by an indexed field (10% selectivity) and a range query, against
     sqlite3 with JSON expression indexes on the same data. Milliseconds per
@@ -450,6 +517,9 @@ def main() -> None:
         print("\ngets/sec on one handle:", {k: f"{v:,.0f}" for k, v in threads.items()})
         always = run_fsync_always(base)
         print('fsync="always":', {k: f"{v:.2f}" for k, v in always.items()})
+        transactions = run_transactions(base)
+        for name, row in transactions.items():
+            print(f"transactions (us each), {name}:", {k: f"{v:.2f}" for k, v in row.items()})
         queries = run_queries(args.n, base)
         for name, row in queries.items():
             print(f"queries, {name}:", {k: f"{v:.2f}" for k, v in row.items()})
@@ -460,7 +530,7 @@ def main() -> None:
             print("reopen:", {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()})
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "queries": queries, "reopen": reopen}, f, indent=2)
+                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "transactions": transactions, "queries": queries, "reopen": reopen}, f, indent=2)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
