@@ -91,6 +91,8 @@ class Database:
         for an expired key). At most 10,000 unread changes are buffered; past
         that, ``next()`` raises :class:`WatchOverflowError`.
         """
+    def backup(self, path: str | os.PathLike[str], *, progress: bool = False) -> None:
+        """Write a consistent, verified copy of the database to ``path`` while it stays in use."""
     def compact(self) -> None:
         """Rewrite the file with live data only."""
     def flush(self) -> None:

@@ -5,6 +5,7 @@
 //! databases, deterministic JSON values, and a reader for record boundaries.
 
 mod api;
+mod backup;
 mod compaction_atomic;
 mod durability;
 mod format_edges;

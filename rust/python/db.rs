@@ -94,6 +94,19 @@ fn progress_bar(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A progress bar in bytes for long file work started with `progress=True`.
+fn bytes_progress_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
 /// A query argument (`filter`, `sort`, a `find` value) as JSON, by the same
 /// rules as stored values: a set, bytes, NaN/inf or an int out of range is a
 /// `TypeError`/`ValueError` naming where it is (`filter.tags["$in"][1]`), never
@@ -531,6 +544,28 @@ impl PyDatabase {
         let docs = self.docs()?;
         let watch = py.detach(|| docs.watch(prefix))?;
         Ok(PyWatch::new(watch, docs.clone(), self.fork_generation))
+    }
+
+    /// Write a consistent copy of the database to `path` while it stays in
+    /// use (replacing `path` atomically); the copy is verified before it
+    /// takes the name. `progress=True` shows a progress bar.
+    #[pyo3(signature = (path, *, progress = false))]
+    fn backup(&self, py: Python<'_>, path: PathBuf, progress: bool) -> PyResult<()> {
+        let db = self.db()?;
+        let bar = progress.then(|| bytes_progress_bar("backup"));
+        let result = py.detach(|| {
+            db.backup_with_progress(&path, &mut |done, total| {
+                if let Some(bar) = &bar {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                }
+            })
+        });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        result?;
+        Ok(())
     }
 
     /// Rewrite the file with live data only.

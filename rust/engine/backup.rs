@@ -1,0 +1,139 @@
+//! Online backup: a consistent copy of the database while it stays in use.
+//!
+//! The log is append-only, so every byte before the current end is final
+//! until a compaction rewrites the file. A backup therefore holds off
+//! compaction, notes the end of the log under the writer mutex (a boundary
+//! between two commits), and copies the bytes before it while writers keep
+//! appending after it. The copy goes to `DEST.tmp-backup`, is verified by a
+//! replay (every record's checksum), synced and renamed into place, so `DEST`
+//! is either the previous file or a complete, verified snapshot.
+
+use std::fs::{self, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::format::HEADER_LEN;
+use crate::storage::{self, Medium};
+
+use super::db::Database;
+
+/// Bytes copied per read.
+const CHUNK: usize = 4 << 20;
+
+fn temp_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".tmp-backup");
+    PathBuf::from(s)
+}
+
+impl Database {
+    /// Write a consistent snapshot of the database to `dest` (replacing it
+    /// atomically if it exists). Readers and writers keep going; only a
+    /// compaction waits for the copy. Works for in-memory databases too
+    /// (which makes the copy their first file).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if `dest` is the database itself or is open
+    /// for writing by someone; [`Error::Closed`]; corruption found in the
+    /// copy; I/O errors (`dest` is then left as it was).
+    pub fn backup(&self, dest: &Path) -> Result<u64> {
+        self.backup_with_progress(dest, &mut |_, _| {})
+    }
+
+    /// [`Database::backup`], calling `progress(copied, total)` in bytes as it
+    /// goes. Returns the size of the copy.
+    ///
+    /// # Errors
+    /// As [`Database::backup`].
+    pub fn backup_with_progress(
+        &self,
+        dest: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<u64> {
+        self.check_open()?;
+        if let Some(src) = self.path() {
+            let same = match (fs::canonicalize(src), fs::canonicalize(dest)) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => src == dest,
+            };
+            if same {
+                return Err(Error::InvalidConfig(format!(
+                    "cannot back up {} onto itself; choose another file",
+                    dest.display()
+                )));
+            }
+        }
+        // Someone writing `dest` as a database would lose it under the rename.
+        let _dest_lock = storage::WriterLock::acquire(dest).map_err(|e| match e {
+            Error::Locked { path, pid } => Error::InvalidConfig(format!(
+                "{} is open for writing{}; close it or back up to another file",
+                path.display(),
+                pid.map(|p| format!(" by process {p}")).unwrap_or_default()
+            )),
+            other => other,
+        })?;
+
+        // No compaction may swap the file while its bytes are copied.
+        let _no_compaction = self.inner.compacting.lock();
+        self.check_open()?;
+        let (end, medium) = {
+            let w = self.inner.writer.lock();
+            (w.end, w.medium.clone())
+        };
+        let tmp = temp_path(dest);
+        let result = copy_prefix(&medium, self.name(), &tmp, end, progress).and_then(|()| {
+            verify(&tmp, end)?;
+            fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+            storage::sync_parent_dir(dest).map_err(|e| Error::io(dest, e))
+        });
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result.map(|()| end)
+    }
+}
+
+/// Copy bytes `0..end` of `medium` into a new file at `to`, synced.
+fn copy_prefix(
+    medium: &Medium,
+    name: &Path,
+    to: &Path,
+    end: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<()> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(to)
+        .map_err(|e| Error::io(to, e))?;
+    let out = Medium::Disk(file);
+    let mut buf = vec![0u8; CHUNK];
+    let mut at = 0u64;
+    while at < end {
+        let n = usize::try_from(end - at).unwrap_or(CHUNK).min(CHUNK);
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        medium
+            .read_exact_at(chunk, at)
+            .map_err(|e| Error::io(name, e))?;
+        out.write_all_at(chunk, at).map_err(|e| Error::io(to, e))?;
+        at += n as u64;
+        progress(at, end);
+    }
+    out.sync_data().map_err(|e| Error::io(to, e))
+}
+
+/// Replay the copy at `path`, checking every record's checksum, and that
+/// the records end exactly at `end` (a copy has no torn tail to forgive).
+fn verify(path: &Path, end: u64) -> Result<()> {
+    let log = storage::open_log(path, true)?;
+    let good = storage::replay(&log.medium, path, HEADER_LEN as u64, false, |_| {})?;
+    if good != end {
+        return Err(Error::corruption(
+            path,
+            good,
+            "the backup copy does not read back intact (source or disk damaged?)",
+        ));
+    }
+    Ok(())
+}
