@@ -38,6 +38,7 @@ class Database:
         fsync: str | None = None,
         read_only: bool = False,
         clock: ManualClock | None = None,
+        auto_compact: float | None = ...,
     ) -> Database: ...
     def __getitem__(self, key: str, /) -> Any: ...
     def __setitem__(self, key: str, value: Any, /) -> None: ...
@@ -99,6 +100,8 @@ class Database:
         """Force everything written to stable storage now."""
     def stats(self) -> dict[str, Any]:
         """Counters and sizes as a dict."""
+    def _wait_for_compaction(self) -> None:
+        """Block until no background compaction is scheduled or running (for tests)."""
     def close(self) -> None:
         """Flush and release the database; idempotent."""
     @property

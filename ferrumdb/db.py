@@ -55,6 +55,9 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
             :class:`~ferrumdb.ReadOnlyError`. A read-only handle sees the data
             as of its open and does not refresh.
         clock: A :class:`~ferrumdb.ManualClock` for TTL decisions (tests).
+        auto_compact: Compact in the background once this fraction of the
+            file (and at least 16 MiB) is dead records; ``None`` to compact
+            only on :meth:`compact`.
 
     Raises:
         LockedError: Another process has the database open for writing.
@@ -76,6 +79,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         fsync: str | None = None,
         read_only: bool = False,
         clock: _native.ManualClock | None = None,
+        auto_compact: float | None = 0.5,
     ) -> None:
         # The native __new__ did the opening; remember who did it.
         self._pid = os.getpid()
@@ -88,9 +92,10 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         fsync: str | None = None,
         read_only: bool = False,
         clock: _native.ManualClock | None = None,
+        auto_compact: float | None = 0.5,
     ) -> FerrumDB:
         """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`."""
-        return cls(path, fsync=fsync, read_only=read_only, clock=clock)
+        return cls(path, fsync=fsync, read_only=read_only, clock=clock, auto_compact=auto_compact)
 
     # -- mapping views ---------------------------------------------------------
 
@@ -244,6 +249,7 @@ def open(  # noqa: A001
     fsync: str | None = None,
     read_only: bool = False,
     clock: _native.ManualClock | None = None,
+    auto_compact: float | None = 0.5,
 ) -> FerrumDB:
     """Open (creating if missing) the FerrumDB database at ``path``.
 
@@ -256,6 +262,9 @@ def open(  # noqa: A001
         read_only: Open beside a writer without the writer lock.
         clock: A :class:`ferrumdb.ManualClock` that decides when keys with a
             TTL expire, for tests that advance time instead of sleeping.
+        auto_compact: Compact in the background once this fraction of the
+            file (and at least 16 MiB) is dead records; ``None`` compacts
+            only when :meth:`~ferrumdb.FerrumDB.compact` is called.
 
     Returns:
         The open database; use it as a dict, and close it (or use ``with``).
@@ -263,7 +272,8 @@ def open(  # noqa: A001
     Raises:
         LockedError: Another process has the database open for writing.
         CorruptionError: The file is damaged.
-        ValueError: ``fsync`` is not a known policy.
+        ValueError: ``fsync`` is not a known policy, or ``auto_compact`` is
+            not between 0 and 1.
 
     Example:
         >>> import ferrumdb
@@ -273,7 +283,7 @@ def open(  # noqa: A001
         ([1, 2, 3], 'default')
         >>> db.close()
     """
-    return FerrumDB(path, fsync=fsync, read_only=read_only, clock=clock)
+    return FerrumDB(path, fsync=fsync, read_only=read_only, clock=clock, auto_compact=auto_compact)
 
 
 def open_from_env(path: PathLike = "ferrum.db", *, read_only: bool = False) -> FerrumDB:

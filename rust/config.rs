@@ -74,8 +74,53 @@ impl std::fmt::Display for FsyncPolicy {
     }
 }
 
+/// When a database compacts itself in the background: once the bytes of
+/// dead records exceed both `min_garbage_bytes` and `ratio` of the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoCompact {
+    /// Fraction of the file that must be garbage, in `(0, 1)`.
+    pub ratio: f64,
+    /// Garbage below this many bytes never triggers a compaction.
+    pub min_garbage_bytes: u64,
+}
+
+impl Default for AutoCompact {
+    /// Half the file is garbage, and at least 16 MiB of it.
+    fn default() -> Self {
+        AutoCompact {
+            ratio: 0.5,
+            min_garbage_bytes: 16 << 20,
+        }
+    }
+}
+
+impl AutoCompact {
+    /// Compact when `ratio` of the file is garbage (and at least 16 MiB).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] unless `0 < ratio < 1`.
+    pub fn with_ratio(ratio: f64) -> Result<Self> {
+        if !(ratio > 0.0 && ratio < 1.0) {
+            return Err(Error::InvalidConfig(format!(
+                "auto_compact must be a garbage ratio between 0 and 1 (exclusive), such as 0.5, not {ratio}"
+            )));
+        }
+        Ok(AutoCompact {
+            ratio,
+            ..AutoCompact::default()
+        })
+    }
+
+    /// Whether a file of `file_bytes` holding `live_bytes` of live data
+    /// should be compacted.
+    pub fn is_due(&self, file_bytes: u64, live_bytes: u64) -> bool {
+        let garbage = file_bytes.saturating_sub(live_bytes);
+        garbage >= self.min_garbage_bytes && garbage as f64 > self.ratio * file_bytes as f64
+    }
+}
+
 /// Options for opening a database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Database file; `None` keeps everything in memory.
     pub path: Option<PathBuf>,
@@ -85,6 +130,8 @@ pub struct Config {
     pub read_only: bool,
     /// Time source for expiring keys (a manual clock in tests).
     pub clock: Clock,
+    /// Background compaction; `None` compacts only when asked.
+    pub auto_compact: Option<AutoCompact>,
 }
 
 impl Default for Config {
@@ -94,6 +141,7 @@ impl Default for Config {
             fsync: FsyncPolicy::default(),
             read_only: false,
             clock: Clock::System,
+            auto_compact: Some(AutoCompact::default()),
         }
     }
 }
@@ -141,6 +189,13 @@ impl Config {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Compact in the background by this rule (`None`: only on `compact()`).
+    #[must_use]
+    pub fn with_auto_compact(mut self, rule: Option<AutoCompact>) -> Self {
+        self.auto_compact = rule;
         self
     }
 

@@ -39,7 +39,7 @@ mod python;
 pub mod query;
 pub mod storage;
 
-pub use config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
+pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 pub use engine::{Clock, Database, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};

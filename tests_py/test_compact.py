@@ -122,3 +122,45 @@ def test_flush_memory() -> None:
         mem["k"] = 1
         mem.flush()
         assert mem["k"] == 1
+
+
+# -- background compaction -----------------------------------------------------
+
+
+def _churn(db: ferrumdb.FerrumDB, rounds: int = 170) -> dict[str, str]:
+    """Overwrite 100 keys `rounds` times with ~1 KB values (17 MB of garbage by default)."""
+    model = {}
+    for r in range(rounds):
+        for k in range(100):
+            db[f"k{k:03d}"] = model[f"k{k:03d}"] = f"{r}" + "v" * 1000
+    return model
+
+
+def test_garbage_is_compacted_in_the_background(db_path: Path) -> None:
+    with ferrumdb.open(db_path, fsync="never") as db:
+        model = _churn(db)
+        db._wait_for_compaction()
+        stats = db.stats()
+        assert stats["compactions"] >= 1
+        assert stats["file_bytes"] < 17 << 20
+        assert dict(db.items()) == model
+    with ferrumdb.open(db_path) as db:
+        assert dict(db.items()) == model
+
+
+def test_auto_compact_none_compacts_only_when_asked(db_path: Path) -> None:
+    with ferrumdb.open(db_path, fsync="never", auto_compact=None) as db:
+        _churn(db)
+        db._wait_for_compaction()
+        assert db.stats()["compactions"] == 0
+        db.compact()
+        assert db.stats()["compactions"] == 1
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1, float("nan"), True])
+def test_auto_compact_must_be_a_ratio(db_path: Path, bad: float) -> None:
+    with pytest.raises(ValueError, match="auto_compact"):
+        ferrumdb.open(db_path, auto_compact=bad)
+    with pytest.raises(TypeError):
+        ferrumdb.open(db_path, auto_compact="half")  # type: ignore[arg-type]
+    assert not db_path.exists()

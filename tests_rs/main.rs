@@ -5,6 +5,7 @@
 //! databases, deterministic JSON values, and a reader for record boundaries.
 
 mod api;
+mod background_compaction;
 mod backup;
 mod compaction_atomic;
 mod durability;

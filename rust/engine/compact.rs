@@ -52,6 +52,16 @@ impl Database {
 
     #[doc(hidden)]
     pub fn compact_until(&self, crash: CompactCrashPoint) -> Result<()> {
+        self.compact_as(crash, false)
+    }
+
+    /// The compaction a background thread runs: like [`Database::compact`],
+    /// but it gives up once no user handle is left.
+    pub(super) fn compact_in_background(&self) -> Result<()> {
+        self.compact_as(CompactCrashPoint::None, true)
+    }
+
+    fn compact_as(&self, crash: CompactCrashPoint, background: bool) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
@@ -99,6 +109,10 @@ impl Database {
         let mut out_at = HEADER_LEN as u64;
         let mut record = Vec::new();
         for (key, loc) in &snapshot {
+            if self.compaction_abandoned(background) {
+                drop(new);
+                return self.abandon_compaction(target.as_deref());
+            }
             storage::read_record(&old, name, loc.offset, key, loc.value_len, &mut record)?;
             remap.insert(loc.offset, out_at + out.len() as u64);
             out.extend_from_slice(&record);
@@ -115,6 +129,12 @@ impl Database {
 
         // 3. Writers pause: append what they wrote meanwhile, sync, rename.
         let mut w = inner.writer.lock();
+        if self.is_closed() {
+            // close() set the flag under this mutex: it must not find the
+            // file swapped behind it.
+            drop((w, new));
+            return self.abandon_compaction(target.as_deref());
+        }
         let tail_len = usize::try_from(w.end - copy_end)
             .map_err(|_| Error::corruption(name, copy_end, "log tail too large"))?;
         let tail_base = out_at + out.len() as u64;
@@ -170,7 +190,25 @@ impl Database {
         w.end = new_end;
         w.generation = generation + 1;
         inner.sync.mark_all_durable();
+        inner.background.completed.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether a compaction under way should stop: the database was closed,
+    /// or (for a background one) only the compaction itself still holds it:
+    /// every user handle is gone, and finishing would only delay releasing
+    /// the writer lock.
+    fn compaction_abandoned(&self, background: bool) -> bool {
+        self.is_closed() || (background && Arc::strong_count(&self.inner) == 1)
+    }
+
+    /// Give up a compaction: the old file stays as it is; the partial new
+    /// one is deleted.
+    fn abandon_compaction(&self, target: Option<&std::path::Path>) -> Result<()> {
+        if let Some(target) = target {
+            let _ = std::fs::remove_file(target);
+        }
+        Err(Error::Closed)
     }
 
     /// End this handle as if the process had died mid-compaction (test hook).

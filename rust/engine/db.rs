@@ -19,9 +19,12 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{encode_record, FileHeader, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::format::{
+    encode_record, FileHeader, RecordKind, HEADER_LEN, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
 use crate::storage::{self, GroupSync, Medium, WriterLock};
 
+use super::background::Background;
 use super::clock::Clock;
 use super::keydir::{Keydir, Keyspace, Loc};
 use super::observer::ChangeObserver;
@@ -72,6 +75,7 @@ pub(super) struct Inner {
     pub observer: OnceLock<Arc<dyn ChangeObserver>>,
     pub closed: Arc<AtomicBool>,
     pub compacting: Mutex<()>,
+    pub background: Arc<Background>,
     pub lock: Mutex<Option<WriterLock>>,
     pub stop_flusher: Mutex<Option<mpsc::Sender<()>>>,
 }
@@ -193,6 +197,11 @@ impl Database {
             observer: OnceLock::new(),
             closed: Arc::new(AtomicBool::new(false)),
             compacting: Mutex::new(()),
+            background: Arc::new(Background::new(if config.read_only {
+                None
+            } else {
+                config.auto_compact
+            })),
             lock: Mutex::new(lock),
             stop_flusher: Mutex::new(None),
         });
@@ -552,7 +561,7 @@ impl Database {
             value_len: value.len() as u32,
             expires_at,
         };
-        {
+        let live_bytes = {
             let mut st = self.inner.state.write();
             match kind {
                 RecordKind::Put => {
@@ -566,7 +575,9 @@ impl Database {
                 // Transactions go through `commit`, never through here.
                 RecordKind::Batch => {}
             }
-        }
+            st.ks.live_bytes
+        };
+        self.compact_if_due(w.end, live_bytes + HEADER_LEN as u64);
         if let Some(observer) = observer {
             let old = old_value.as_ref().map(ValueBuf::as_bytes);
             match (kind, old) {
@@ -691,6 +702,7 @@ impl Database {
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
             live_bytes: self.inner.state.read().ks.live_bytes + crate::format::HEADER_LEN as u64,
+            compactions: self.compactions(),
         })
     }
 
@@ -708,6 +720,9 @@ impl Database {
             }
         }
         drop(inner.stop_flusher.lock().take());
+        // A compaction (or backup) under way sees the flag and gives up;
+        // wait for it, so nothing of it outlives the writer lock.
+        drop(inner.compacting.lock());
         let result = if inner.read_only {
             Ok(())
         } else {

@@ -4,6 +4,7 @@
 //! read path (keydir lookup, then a positional read verified by checksum),
 //! durability (group commit and a periodic flusher), compaction and counters.
 
+mod background;
 mod backup;
 mod clock;
 mod compact;

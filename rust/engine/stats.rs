@@ -27,6 +27,8 @@ pub struct Stats {
     pub file_bytes: u64,
     /// Bytes of the header and of the records that are still live.
     pub live_bytes: u64,
+    /// Compactions finished since open (forced and background).
+    pub compactions: u64,
 }
 
 /// How far back rate samples are kept.

@@ -265,7 +265,7 @@ impl Database {
                 offsets
             };
             let base = self.write_buffered(w)?;
-            {
+            let live_bytes = {
                 let mut st = self.inner.state.write();
                 for ((key, kind, value, expires_at), at) in writes.iter().zip(&offsets) {
                     match kind {
@@ -284,7 +284,9 @@ impl Database {
                         }
                     }
                 }
-            }
+                st.ks.live_bytes
+            };
+            self.compact_if_due(w.end, live_bytes + crate::format::HEADER_LEN as u64);
             let counters = &self.inner.counters;
             for (_, kind, ..) in &writes {
                 Counters::bump(match kind {

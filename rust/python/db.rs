@@ -16,7 +16,7 @@ use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
-use crate::config::{Config, FsyncPolicy};
+use crate::config::{AutoCompact, Config, FsyncPolicy};
 use crate::engine::{Clock, Database};
 use crate::error::Error;
 use crate::index::Documents;
@@ -245,14 +245,16 @@ impl PyDatabase {
 impl PyDatabase {
     /// Open (creating if missing) the database at `path`.
     #[new]
-    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None))]
+    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None, auto_compact = Some(0.5)))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
         fsync: Option<&str>,
         read_only: bool,
         clock: Option<PyRef<'_, PyManualClock>>,
+        auto_compact: Option<f64>,
     ) -> PyResult<Self> {
+        let auto_compact = auto_compact.map(AutoCompact::with_ratio).transpose()?;
         let policy: FsyncPolicy = match fsync {
             Some(s) => s.parse()?,
             None => FsyncPolicy::default(),
@@ -261,7 +263,8 @@ impl PyDatabase {
             .with_path(path)
             .with_fsync_policy(policy)
             .with_read_only(read_only)
-            .with_clock(clock.map_or(Clock::System, |c| c.clock.clone()));
+            .with_clock(clock.map_or(Clock::System, |c| c.clock.clone()))
+            .with_auto_compact(auto_compact);
         let docs = py.detach(|| Database::open(&config).and_then(Documents::open))?;
         Ok(PyDatabase {
             docs: ManuallyDrop::new(docs),
@@ -593,7 +596,15 @@ impl PyDatabase {
         d.set_item("file_bytes", s.file_bytes)?;
         d.set_item("live_bytes", s.live_bytes)?;
         d.set_item("index_bytes", self.docs()?.index_memory_bytes())?;
+        d.set_item("compactions", s.compactions)?;
         Ok(d)
+    }
+
+    /// Block until no background compaction is scheduled or running (for tests).
+    fn _wait_for_compaction(&self, py: Python<'_>) -> PyResult<()> {
+        let db = self.db()?;
+        py.detach(|| db.wait_for_background_compaction());
+        Ok(())
     }
 
     /// Flush and release the database; idempotent.
