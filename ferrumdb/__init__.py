@@ -12,7 +12,7 @@ from __future__ import annotations
 import os as _os
 
 from . import _native
-from ._native import ManualClock, Transaction
+from ._native import ManualClock, Transaction, check
 from .db import FerrumDB, open, open_from_env
 from .errors import (
     ClosedError,
@@ -21,6 +21,7 @@ from .errors import (
     FerrumError,
     LockedError,
     ReadOnlyError,
+    SalvageWarning,
     TransactionConflict,
     WatchOverflowError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "open_from_env",
     "ManualClock",
     "Transaction",
+    "check",
     "FerrumError",
     "CorruptionError",
     "EncryptionError",
@@ -41,6 +43,7 @@ __all__ = [
     "ReadOnlyError",
     "TransactionConflict",
     "WatchOverflowError",
+    "SalvageWarning",
     "__version__",
 ]
 

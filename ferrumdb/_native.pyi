@@ -18,6 +18,8 @@ __all__ = [
     "Transaction",
     "_after_fork_in_child",
     "cli_main",
+    "check",
+    "_salvage",
     "MAX_KEY_BYTES",
     "MAX_VALUE_BYTES",
     "__version__",
@@ -193,3 +195,9 @@ def _after_fork_in_child() -> None:
 
 def cli_main(argv: list[str]) -> int:
     """Run the command-line interface with ``argv`` and return its exit status."""
+
+def check(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Verify every record of the database file at ``path``; a report with ``ok``, counts and ``damage``."""
+
+def _salvage(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
+    """Copy every intact record of ``src`` into a new database at ``dest``; the report plus ``keys``."""

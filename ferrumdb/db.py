@@ -72,6 +72,9 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         'alice'
     """
 
+    #: What ``open(path, salvage=True)`` recovered and lost, when it had to; else ``None``.
+    salvage_report: dict[str, Any] | None = None
+
     def __init__(
         self,
         path: PathLike = "ferrum.db",
@@ -250,6 +253,7 @@ def open(  # noqa: A001
     read_only: bool = False,
     clock: _native.ManualClock | None = None,
     auto_compact: float | None = 0.5,
+    salvage: bool = False,
 ) -> FerrumDB:
     """Open (creating if missing) the FerrumDB database at ``path``.
 
@@ -265,6 +269,11 @@ def open(  # noqa: A001
         auto_compact: Compact in the background once this fraction of the
             file (and at least 16 MiB) is dead records; ``None`` compacts
             only when :meth:`~ferrumdb.FerrumDB.compact` is called.
+        salvage: If the file is damaged, rebuild it from every intact record
+            instead of raising :class:`~ferrumdb.CorruptionError` (the
+            original is kept as ``PATH.damaged``; a
+            :class:`~ferrumdb.SalvageWarning` says what was lost, and
+            ``db.salvage_report`` holds the details).
 
     Returns:
         The open database; use it as a dict, and close it (or use ``with``).
@@ -283,7 +292,14 @@ def open(  # noqa: A001
         ([1, 2, 3], 'default')
         >>> db.close()
     """
-    return FerrumDB(path, fsync=fsync, read_only=read_only, clock=clock, auto_compact=auto_compact)
+    def opener() -> FerrumDB:
+        return FerrumDB(path, fsync=fsync, read_only=read_only, clock=clock, auto_compact=auto_compact)
+
+    if salvage and not read_only and os.fspath(path) != ":memory:":
+        from .salvage import open_salvaging
+
+        return open_salvaging(path, opener)  # type: ignore[no-any-return]
+    return opener()
 
 
 def open_from_env(path: PathLike = "ferrum.db", *, read_only: bool = False) -> FerrumDB:

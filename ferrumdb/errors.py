@@ -18,6 +18,7 @@ __all__ = [
     "ReadOnlyError",
     "TransactionConflict",
     "WatchOverflowError",
+    "SalvageWarning",
 ]
 
 
@@ -65,3 +66,11 @@ class WatchOverflowError(FerrumError):
 
 class TransactionConflict(FerrumError):
     """A key a transaction read was changed by someone else before it committed."""
+
+
+class SalvageWarning(UserWarning):
+    """``open(path, salvage=True)`` found damage and rebuilt the database from its intact records.
+
+    The message says how many bytes were lost and where; the full report is in
+    ``db.salvage_report`` and the damaged original is kept beside the database.
+    """

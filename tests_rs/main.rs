@@ -7,6 +7,7 @@
 mod api;
 mod background_compaction;
 mod backup;
+mod check_salvage;
 mod compaction_atomic;
 mod durability;
 mod format_edges;

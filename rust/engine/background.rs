@@ -16,12 +16,19 @@ use crate::config::AutoCompact;
 
 use super::db::Database;
 
+#[derive(Debug, Default)]
+struct RunState {
+    /// A background run is scheduled or under way.
+    busy: bool,
+    /// A write found the log due while the run was busy: run once more.
+    pending: bool,
+}
+
 /// The background compaction state of one database.
 #[derive(Debug)]
 pub(super) struct Background {
     rule: Option<AutoCompact>,
-    /// Whether a background compaction is scheduled or running.
-    busy: Mutex<bool>,
+    state: Mutex<RunState>,
     idle: Condvar,
     /// Compactions finished since open (forced and background).
     pub completed: AtomicU64,
@@ -31,22 +38,32 @@ impl Background {
     pub fn new(rule: Option<AutoCompact>) -> Self {
         Background {
             rule,
-            busy: Mutex::new(false),
+            state: Mutex::new(RunState::default()),
             idle: Condvar::new(),
             completed: AtomicU64::new(0),
         }
     }
 
-    fn finish(&self) {
-        *self.busy.lock() = false;
+    /// After a round: whether to run another (a write asked meanwhile, and
+    /// the log is still due now that the round has removed what it could);
+    /// otherwise the run is over and waiters are woken.
+    fn another_round(&self, still_due: bool) -> bool {
+        let mut st = self.state.lock();
+        if st.pending && still_due {
+            st.pending = false;
+            return true;
+        }
+        *st = RunState::default();
         self.idle.notify_all();
+        false
     }
 }
 
 impl Database {
     /// Start a background compaction if the rule says the log is due and
-    /// none is under way. Called by writers after they publish, with the log
-    /// size and the live bytes they just saw.
+    /// none is under way (or ask the one under way for another round).
+    /// Called by writers after they publish, with the log size and the live
+    /// bytes they just saw.
     pub(super) fn compact_if_due(&self, file_bytes: u64, live_bytes: u64) {
         let bg = &self.inner.background;
         let Some(rule) = bg.rule else { return };
@@ -54,11 +71,12 @@ impl Database {
             return;
         }
         {
-            let mut busy = bg.busy.lock();
-            if *busy {
+            let mut st = bg.state.lock();
+            if st.busy {
+                st.pending = true;
                 return;
             }
-            *busy = true;
+            st.busy = true;
         }
         let (weak, bg) = (Arc::downgrade(&self.inner), bg.clone());
         let spawned = std::thread::Builder::new()
@@ -66,25 +84,39 @@ impl Database {
             .spawn({
                 let bg = bg.clone();
                 move || {
-                    if let Some(inner) = weak.upgrade() {
-                        // An error leaves the old file in place; the next
-                        // write that finds the log due tries again.
-                        let _ = Database { inner }.compact_in_background();
+                    // One round per request: writers that find the log due
+                    // while a round runs ask for the next one.
+                    loop {
+                        // Holding the database only while compacting: once every
+                        // user handle is gone, the compaction gives up and the
+                        // last reference (this one) closes it.
+                        let still_due = weak.upgrade().is_some_and(|inner| {
+                            let db = Database { inner };
+                            // An error leaves the old file in place; the next
+                            // write that finds the log due tries again.
+                            db.compact_in_background().is_ok()
+                                && db
+                                    .stats()
+                                    .is_ok_and(|s| rule.is_due(s.file_bytes, s.live_bytes))
+                        });
+                        if !bg.another_round(still_due) {
+                            break;
+                        }
                     }
-                    bg.finish();
                 }
             });
         if spawned.is_err() {
-            bg.finish();
+            *bg.state.lock() = RunState::default();
+            bg.idle.notify_all();
         }
     }
 
     /// Block until no background compaction is scheduled or running.
     pub fn wait_for_background_compaction(&self) {
         let bg = &self.inner.background;
-        let mut busy = bg.busy.lock();
-        while *busy {
-            bg.idle.wait(&mut busy);
+        let mut st = bg.state.lock();
+        while st.busy {
+            bg.idle.wait(&mut st);
         }
     }
 

@@ -480,7 +480,7 @@ impl Database {
         self.put_raw_expiring(key, value, expires_at)
     }
 
-    fn put_raw_expiring(&self, key: &str, value: &[u8], expires_at: u64) -> Result<()> {
+    pub(super) fn put_raw_expiring(&self, key: &str, value: &[u8], expires_at: u64) -> Result<()> {
         validate_key(key)?;
         validate_value(value)?;
         self.check_writable()?;

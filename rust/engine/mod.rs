@@ -11,6 +11,7 @@ mod compact;
 mod db;
 mod keydir;
 mod observer;
+mod salvage;
 mod stats;
 mod txn;
 
@@ -18,6 +19,7 @@ pub use clock::Clock;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
 pub use observer::ChangeObserver;
+pub use salvage::SalvageReport;
 pub use stats::Stats;
 pub use txn::{BatchOp, ReadStamp, WriteBatch};
 

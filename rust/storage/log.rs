@@ -194,7 +194,7 @@ pub fn replay(
 
 /// Sequential reader over a medium in large chunks, so replay issues few
 /// syscalls however small the records are.
-struct ReadWindow<'m> {
+pub(super) struct ReadWindow<'m> {
     medium: &'m Medium,
     file_len: u64,
     buf: Vec<u8>,
@@ -204,7 +204,7 @@ struct ReadWindow<'m> {
 impl<'m> ReadWindow<'m> {
     const CHUNK: usize = 4 << 20;
 
-    fn new(medium: &'m Medium, file_len: u64) -> Self {
+    pub(super) fn new(medium: &'m Medium, file_len: u64) -> Self {
         ReadWindow {
             medium,
             file_len,
@@ -214,7 +214,7 @@ impl<'m> ReadWindow<'m> {
     }
 
     /// Up to `len` bytes starting at `pos` (fewer only at the end of the file).
-    fn at(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
+    pub(super) fn at(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
         let want = usize::try_from(self.file_len.saturating_sub(pos))
             .unwrap_or(usize::MAX)
             .min(len);
@@ -261,8 +261,10 @@ fn end_of_log(
     let last = last_nonzero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
     if let Some(last) = last {
         let torn_seq = last_seq.map_or(1, |s| s + 1);
-        if intact_record_in(medium, pos + 1, last, file_len, torn_seq)
+        let mut window = ReadWindow::new(medium, file_len);
+        if next_intact(&mut window, pos + 1, last, torn_seq)
             .map_err(|e| Error::io(name, e))?
+            .is_some()
         {
             let why = match parsed {
                 Some(_) => format!("record {err} (intact records follow it)"),
@@ -277,19 +279,19 @@ fn end_of_log(
     Ok(pos)
 }
 
-/// Whether a record that passes its checksum starts at any offset in
-/// `from..=last`, other than a put/delete of `torn_seq` (the inner records of
-/// a torn batch). Runs only when a record failed to decode: over the remains
-/// of one write for a torn tail, and up to the next intact record for damage
-/// (most offsets are rejected at once by the header's kind byte).
-fn intact_record_in(
-    medium: &Medium,
+/// The first offset in `from..=last` where a record that passes its checksum
+/// starts, other than a put/delete of `torn_seq` (the inner records of a
+/// torn batch: a later write always has a higher seq). Runs only when a
+/// record failed to decode: over the remains of one write for a torn tail,
+/// and up to the next intact record for damage (most offsets are rejected at
+/// once by the header's kind byte).
+pub(super) fn next_intact(
+    window: &mut ReadWindow<'_>,
     from: u64,
     last: u64,
-    file_len: u64,
     torn_seq: u64,
-) -> io::Result<bool> {
-    let mut window = ReadWindow::new(medium, file_len);
+) -> io::Result<Option<u64>> {
+    let file_len = window.file_len;
     let mut at = from;
     while at <= last && at + RECORD_HEADER_LEN as u64 <= file_len {
         if let Ok(h) = RecordHeader::parse(window.at(at, RECORD_HEADER_LEN)?) {
@@ -300,16 +302,16 @@ fn intact_record_in(
                 && at + len as u64 <= file_len
                 && Record::decode(window.at(at, len)?).is_ok()
             {
-                return Ok(true);
+                return Ok(Some(at));
             }
         }
         at += 1;
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// Offset of the last non-zero byte in `from..to`, scanning backwards.
-fn last_nonzero(medium: &Medium, from: u64, to: u64) -> io::Result<Option<u64>> {
+pub(super) fn last_nonzero(medium: &Medium, from: u64, to: u64) -> io::Result<Option<u64>> {
     let mut buf = vec![0u8; 1 << 16];
     let mut end = to;
     while end > from {

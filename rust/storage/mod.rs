@@ -3,11 +3,13 @@
 //!
 //! Nothing here knows about keys being live or dead; the engine decides that.
 
+mod check;
 mod lock;
 mod log;
 mod medium;
 mod sync;
 
+pub use check::{check_log, scan_log, CheckReport, Damage};
 pub use lock::WriterLock;
 pub use log::{compact_path, create_log, open_log, read_record, replay, OpenedLog, ReplayItem};
 pub use medium::Medium;

@@ -1,0 +1,50 @@
+"""``open(path, salvage=True)``: open a damaged database by rebuilding it from its intact records.
+
+A damaged database refuses to open (damage is never served). Salvage scans
+the file, copies every intact record into a new database, keeps the damaged
+original beside it as ``PATH.damaged`` (``PATH.damaged.1``, ... if that
+exists), moves the new one into place and opens it, warning with
+:class:`~ferrumdb.SalvageWarning` and leaving the report in
+``db.salvage_report``. An intact database opens as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Callable
+
+from . import _native
+from .errors import CorruptionError, SalvageWarning
+
+
+def _free_name(base: str) -> str:
+    name, n = base, 0
+    while os.path.exists(name):
+        n += 1
+        name = f"{base}.{n}"
+    return name
+
+
+def open_salvaging(path: str | os.PathLike[str], opener: Callable[[], Any]) -> Any:
+    """Open with ``opener``; if the file is damaged, salvage it first (see the module doc)."""
+    try:
+        return opener()
+    except CorruptionError:
+        pass
+    path = os.fspath(path)
+    rebuilt = _free_name(path + ".salvage")
+    report = _native._salvage(path, rebuilt)
+    kept = _free_name(path + ".damaged")
+    os.replace(path, kept)
+    os.replace(rebuilt, path)
+    db = opener()
+    db.salvage_report = report
+    lost = ", ".join(f"{d['length']} bytes at offset {d['offset']}" for d in report["damage"]) or "nothing"
+    warnings.warn(
+        f"{path} was damaged: rebuilt it from {report['writes']} intact records "
+        f"({report['keys']} keys); lost {lost}. The damaged file is kept as {kept}.",
+        SalvageWarning,
+        stacklevel=3,
+    )
+    return db

@@ -1,0 +1,64 @@
+//! Module-level operations on database files: `check` and `_salvage`.
+//!
+//! They work on a path, not an open handle: a damaged database cannot be
+//! opened, and checking needs no writer lock.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::engine::Database;
+use crate::storage::{self, CheckReport, Damage};
+
+fn damage_dict<'py>(py: Python<'py>, d: &Damage) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("offset", d.offset)?;
+    out.set_item("length", d.len)?;
+    out.set_item("reason", &d.reason)?;
+    Ok(out)
+}
+
+fn report_dict<'py>(py: Python<'py>, r: &CheckReport) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("file", r.file.to_string_lossy())?;
+    out.set_item("file_bytes", r.file_bytes)?;
+    out.set_item("ok", r.is_clean())?;
+    out.set_item("records", r.records)?;
+    out.set_item("writes", r.writes)?;
+    out.set_item("transactions", r.transactions)?;
+    let damage = PyList::empty(py);
+    for d in &r.damage {
+        damage.append(damage_dict(py, d)?)?;
+    }
+    out.set_item("damage", damage)?;
+    out.set_item("damaged_bytes", r.damaged_bytes())?;
+    match &r.torn_tail {
+        Some(t) => out.set_item("torn_tail", damage_dict(py, t)?)?,
+        None => out.set_item("torn_tail", py.None())?,
+    }
+    Ok(out)
+}
+
+/// Verify every record of the database file at `path` (no lock needed) and
+/// return a report: `ok` (no damage), counts, and each damaged region as
+/// `{"offset", "length", "reason"}`.
+#[pyfunction]
+pub(super) fn check<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
+    let report = py.detach(|| storage::check_log(&path))?;
+    report_dict(py, &report)
+}
+
+/// Copy every intact record of `src` into a new database at `dest`; returns
+/// the check report of `src` plus `keys`, the live keys recovered.
+#[pyfunction]
+pub(super) fn _salvage<'py>(
+    py: Python<'py>,
+    src: PathBuf,
+    dest: PathBuf,
+) -> PyResult<Bound<'py, PyDict>> {
+    let report = py.detach(|| Database::salvage(&src, &dest))?;
+    let out = report_dict(py, &report.check)?;
+    out.set_item("keys", report.keys)?;
+    Ok(out)
+}
