@@ -11,6 +11,7 @@ mod check_salvage;
 mod compaction_atomic;
 mod durability;
 mod format_edges;
+mod hints;
 mod indexes;
 mod lock_second_writer;
 mod recovery_torn_tail;

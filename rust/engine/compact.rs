@@ -15,7 +15,7 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use crate::error::{Error, Result};
-use crate::format::{FileHeader, HEADER_LEN};
+use crate::format::{FileHeader, HintEntry, RecordKind, HEADER_LEN};
 use crate::storage::{self, Medium};
 
 use super::db::Database;
@@ -81,18 +81,18 @@ impl Database {
         // reopen. Purging them first (through the observer) keeps indexes exact.
         let now = inner.clock.now_ms();
         self.purge_expired_at(now, true);
-        let mut snapshot: Vec<(String, Loc)> = {
+        let mut snapshot: Vec<(String, Loc, RecordKind)> = {
             let st = inner.state.read();
             let live_keys = st.ks.keydir.iter().filter(|(_, loc)| loc.is_live(now));
-            live_keys
-                .chain(st.ks.meta.iter())
-                .filter(|(_, loc)| loc.offset < copy_end)
-                .map(|(k, loc)| (String::from(&**k), *loc))
+            let user = live_keys.map(|e| (e, RecordKind::Put));
+            user.chain(st.ks.meta.iter().map(|e| (e, RecordKind::Meta)))
+                .filter(|((_, loc), _)| loc.offset < copy_end)
+                .map(|((k, loc), kind)| (String::from(&**k), *loc, kind))
                 .collect()
         };
         // Copy in log order, not key order: the format promises seq strictly
         // increasing within a file (and the old file is then read sequentially).
-        snapshot.sort_unstable_by_key(|(_, loc)| loc.offset);
+        snapshot.sort_unstable_by_key(|(_, loc, _)| loc.offset);
 
         // 2. Copy live records (raw, already verified) into the new file.
         let target = self.path().map(storage::compact_path);
@@ -108,13 +108,32 @@ impl Database {
         let mut out = Vec::with_capacity(COPY_CHUNK + 4096);
         let mut out_at = HEADER_LEN as u64;
         let mut record = Vec::new();
-        for (key, loc) in &snapshot {
+        // The new file's hint is written alongside (see storage::hint).
+        let mut hint = self
+            .path()
+            .and_then(|p| storage::HintWriter::create(p).ok());
+        let mut anchor = None;
+        for (key, loc, kind) in &snapshot {
             if self.compaction_abandoned(background) {
                 drop(new);
                 return self.abandon_compaction(target.as_deref());
             }
             storage::read_record(&old, name, loc.offset, key, loc.value_len, &mut record)?;
-            remap.insert(loc.offset, out_at + out.len() as u64);
+            let at = out_at + out.len() as u64;
+            remap.insert(loc.offset, at);
+            if let Some(h) = &mut hint {
+                let entry = HintEntry {
+                    kind: *kind,
+                    key,
+                    offset: at,
+                    value_len: loc.value_len,
+                    expires_at: loc.expires_at,
+                };
+                if h.push(&entry).is_err() {
+                    hint = None;
+                }
+            }
+            anchor = record.get(..4).map(|crc| (at, crc.to_vec()));
             out.extend_from_slice(&record);
             if out.len() >= COPY_CHUNK {
                 new.write_all_at(&out, out_at).map_err(io_err)?;
@@ -123,6 +142,15 @@ impl Database {
             }
         }
         drop(snapshot);
+        let copied_end = out_at + out.len() as u64;
+        let last_copied = anchor.as_ref().map(|(at, _)| *at);
+        let hint = match (hint, anchor) {
+            (Some(h), Some((at, crc))) => {
+                let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
+                h.finish(generation + 1, copied_end, at, crc).ok()
+            }
+            _ => None,
+        };
         if crash == CompactCrashPoint::AfterCopy {
             return self.simulate_crash();
         }
@@ -154,6 +182,12 @@ impl Database {
             std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
             storage::sync_parent_dir(to).map_err(|e| Error::io(to, e))?;
         }
+        // After the data file: until this rename the old hint stays, and it
+        // names the old generation, so it is never applied to the new file.
+        let hint_end = match hint.map(storage::PendingHint::publish) {
+            Some(Ok(())) => copied_end,
+            _ => HEADER_LEN as u64,
+        };
         if crash == CompactCrashPoint::AfterRename {
             drop(w);
             return self.simulate_crash();
@@ -188,6 +222,13 @@ impl Database {
         }
         w.medium = new;
         w.end = new_end;
+        w.hint_end = hint_end;
+        // The last record is the last one appended during the copy, if any,
+        // else the last one copied.
+        w.last_record = match w.last_record {
+            Some(old) if old >= copy_end => Some(old - copy_end + tail_base),
+            _ => last_copied,
+        };
         w.generation = generation + 1;
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);

@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::format::{
-    encode_record, FileHeader, RecordKind, HEADER_LEN, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+    encode_record, FileHeader, HintEntry, RecordKind, HEADER_LEN, MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 use crate::storage::{self, GroupSync, Medium, WriterLock};
 
@@ -53,6 +53,10 @@ pub(super) struct State {
 pub(super) struct Writer {
     /// Offset where the next record goes.
     pub end: u64,
+    /// Offset of the last record (a hint anchors on it).
+    pub last_record: Option<u64>,
+    /// Records before this offset are described by the current hint file.
+    pub hint_end: u64,
     pub seq: u64,
     pub buf: Vec<u8>,
     pub medium: Arc<Medium>,
@@ -68,6 +72,8 @@ pub(super) struct Inner {
     // held the whole `Inner`, even briefly, could outlive the last handle and
     // keep the writer lock after the user dropped the database.
     pub state: Arc<RwLock<State>>,
+    /// Whether the open read a hint file instead of the whole log.
+    pub hinted: bool,
     pub writer: Mutex<Writer>,
     pub sync: Arc<GroupSync>,
     pub counters: Counters,
@@ -96,6 +102,10 @@ impl std::fmt::Debug for Database {
             .finish()
     }
 }
+
+/// A close writes a hint file when at least this much of the log is not
+/// described by one (below it, replaying the log at open is quick anyway).
+const HINT_AT_CLOSE_BYTES: u64 = 8 << 20;
 
 /// Name used in error messages for a database without a file.
 const MEMORY_NAME: &str = ":memory:";
@@ -137,13 +147,32 @@ impl Database {
             .path
             .clone()
             .unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
-        let mut ks = Keyspace::default();
-        let mut max_seq = 0u64;
         let now = config.clock.now_ms();
-        let end = storage::replay(
+        // A hint that matches this file gives the key directory of its prefix
+        // without reading those records; the rest is replayed.
+        let hinted = match (&config.path, &medium) {
+            (Some(path), Medium::Disk(_)) => {
+                let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
+                storage::load_hint(path, &medium, header.generation, file_len).and_then(|h| {
+                    Keyspace::from_hint(&h.body, now).map(|ks| (ks, h.header, h.anchor_seq))
+                })
+            }
+            _ => None,
+        };
+        if let (None, Some(path), false) = (&hinted, &config.path, config.read_only) {
+            // Stale or damaged: it would only be read and rejected again.
+            storage::remove_hint(path);
+        }
+        let (mut ks, start, start_seq, anchor) = match hinted {
+            Some((ks, h, seq)) => (ks, h.data_end, Some(seq), Some(h.anchor_offset)),
+            None => (Keyspace::default(), HEADER_LEN as u64, None, None),
+        };
+        let mut max_seq = start_seq.unwrap_or(0);
+        let replayed = storage::replay_from(
             &medium,
             &name,
-            crate::format::HEADER_LEN as u64,
+            start,
+            start_seq,
             !config.read_only,
             |item| {
                 max_seq = max_seq.max(item.header.seq);
@@ -168,6 +197,8 @@ impl Database {
                 }
             },
         )?;
+        let end = replayed.end;
+        let last_record = replayed.last_record.or(anchor);
         // Writers append through a shared mapping (see storage::medium).
         let medium = match medium {
             Medium::Disk(file) if !config.read_only => {
@@ -184,8 +215,11 @@ impl Database {
                 ks,
                 medium: medium.clone(),
             })),
+            hinted: start_seq.is_some(),
             writer: Mutex::new(Writer {
                 end,
+                last_record,
+                hint_end: start,
                 seq: max_seq + 1,
                 buf: Vec::with_capacity(4096),
                 medium,
@@ -240,6 +274,12 @@ impl Database {
     /// Whether [`Database::close`] has run.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether this open read a hint file for most of the key directory
+    /// instead of replaying the whole log.
+    pub fn opened_with_hint(&self) -> bool {
+        self.inner.hinted
     }
 
     /// The file name used in error messages (`:memory:` without a file).
@@ -608,6 +648,7 @@ impl Database {
             .write_all_at(&w.buf, offset)
             .map_err(|e| Error::io(self.name(), e))?;
         w.end += w.buf.len() as u64;
+        w.last_record = Some(offset);
         w.seq += 1;
         Ok(offset)
     }
@@ -728,6 +769,9 @@ impl Database {
         } else {
             inner.flush().and_then(|()| inner.trim())
         };
+        if result.is_ok() && !inner.read_only {
+            inner.write_hint_at_close();
+        }
         drop(inner.lock.lock().take());
         result
     }
@@ -754,6 +798,40 @@ impl Inner {
             .map_err(|e| Error::io(self.name(), e))
     }
 
+    /// Leave a hint file for the next open if much of the log is not covered
+    /// by the current one. Best effort: without it the next open replays.
+    fn write_hint_at_close(&self) {
+        let Some(path) = &self.path else { return };
+        let w = self.writer.lock();
+        let Some(anchor) = w.last_record else { return };
+        if w.end - w.hint_end < HINT_AT_CLOSE_BYTES {
+            return;
+        }
+        let mut crc = [0u8; 4];
+        if w.medium.read_exact_at(&mut crc, anchor).is_err() {
+            return;
+        }
+        let st = self.state.read();
+        let written = (|| {
+            let mut hint = storage::HintWriter::create(path)?;
+            let user = st.ks.keydir.iter().map(|e| (RecordKind::Put, e));
+            for (kind, (key, loc)) in user.chain(st.ks.meta.iter().map(|e| (RecordKind::Meta, e))) {
+                hint.push(&HintEntry {
+                    kind,
+                    key,
+                    offset: loc.offset,
+                    value_len: loc.value_len,
+                    expires_at: loc.expires_at,
+                })?;
+            }
+            hint.finish(w.generation, w.end, anchor, u32::from_le_bytes(crc))?
+                .publish()
+        })();
+        if written.is_err() {
+            storage::remove_hint(path);
+        }
+    }
+
     /// Cut the preallocated slack off a mapped log, so a closed database file
     /// holds exactly its records.
     fn trim(&self) -> Result<()> {
@@ -772,7 +850,9 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if !self.closed.load(Ordering::Acquire) && !self.read_only {
-            let _ = self.flush().and_then(|()| self.trim());
+            if self.flush().and_then(|()| self.trim()).is_ok() {
+                self.write_hint_at_close();
+            }
         }
     }
 }

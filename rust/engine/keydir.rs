@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use compact_str::CompactString;
 
-use crate::format::RECORD_HEADER_LEN;
+use crate::format::{HintEntries, RecordKind, RECORD_HEADER_LEN};
 
 use super::clock::Clock;
 
@@ -66,6 +66,41 @@ pub struct Keyspace {
 }
 
 impl Keyspace {
+    /// Build from the entries of a hint (checksum-verified bytes), dropping
+    /// keys expired by `now_ms`. `None` if an entry fails to decode.
+    pub fn from_hint(body: &[u8], now_ms: u64) -> Option<Self> {
+        let mut ks = Keyspace::default();
+        // Collected, then built in one pass: a bulk-built B-tree is faster
+        // to make and denser than one grown by inserts.
+        let mut keys: Vec<(CompactString, Loc)> = Vec::new();
+        for entry in HintEntries::new(body) {
+            let e = entry.ok()?;
+            let loc = Loc {
+                offset: e.offset,
+                value_len: e.value_len,
+                expires_at: e.expires_at,
+            };
+            match e.kind {
+                RecordKind::Meta => ks.put_meta(e.key, loc),
+                _ if loc.is_live(now_ms) => {
+                    ks.live_bytes += loc.record_len(e.key);
+                    if loc.expires_at != 0 {
+                        ks.expiry
+                            .insert((loc.expires_at, CompactString::new(e.key)));
+                    }
+                    keys.push((CompactString::new(e.key), loc));
+                }
+                _ => {}
+            }
+        }
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        if keys.windows(2).any(|w| w[0].0 == w[1].0) {
+            return None;
+        }
+        ks.keydir = keys.into_iter().collect();
+        Some(ks)
+    }
+
     /// Point `key` at `loc`; returns the location it replaced.
     pub fn put(&mut self, key: &str, loc: Loc) -> Option<Loc> {
         let old = match self.keydir.get_mut(key) {

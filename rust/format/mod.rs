@@ -47,14 +47,20 @@
 //! higher seq). Such a write was never acknowledged. If an intact later
 //! record exists, the failure is corruption. A file may end in zero bytes
 //! (preallocated, unwritten space); they are not
-//! records. Hint files (issue #6) will get their own header magic.
+//! records. Hint files (`PATH.hint`) have their own magic and layout: see
+//! [`HintHeader`].
 
 mod batch;
 mod header;
+mod hint;
 mod record;
 
 pub use batch::{BatchEncoder, BatchRecords};
 pub use header::{FileHeader, HEADER_LEN, MAGIC, VERSION};
+pub use hint::{
+    encode_hint_entry, HintEntries, HintEntry, HintHeader, HINT_HEADER_LEN, HINT_MAGIC,
+    HINT_VERSION,
+};
 pub use record::{encode_record, DecodeError, Record, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 
 /// Largest key, in UTF-8 bytes.

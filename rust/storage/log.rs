@@ -134,19 +134,48 @@ pub fn replay(
     name: &Path,
     start: u64,
     repair: bool,
-    mut visit: impl FnMut(ReplayItem<'_>),
+    visit: impl FnMut(ReplayItem<'_>),
 ) -> Result<u64> {
+    replay_from(medium, name, start, None, repair, visit).map(|r| r.end)
+}
+
+/// Where a replay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replayed {
+    /// Offset just past the last good record.
+    pub end: u64,
+    /// Offset of the last good (top-level) record read, if any.
+    pub last_record: Option<u64>,
+}
+
+/// [`replay`] starting at `start`, where the record before it (if any) had
+/// sequence number `start_seq` (a hint covered everything before `start`).
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_from(
+    medium: &Medium,
+    name: &Path,
+    start: u64,
+    start_seq: Option<u64>,
+    repair: bool,
+    mut visit: impl FnMut(ReplayItem<'_>),
+) -> Result<Replayed> {
     let file_len = medium.len().map_err(|e| Error::io(name, e))?;
     let mut window = ReadWindow::new(medium, file_len);
     let mut pos = start;
-    let mut last_seq = None;
+    let mut last_seq = start_seq;
+    let mut last_record = None;
     while pos < file_len {
         let head = window
             .at(pos, RECORD_HEADER_LEN)
             .map_err(|e| Error::io(name, e))?;
         let header = match RecordHeader::parse(head) {
             Ok(h) => h,
-            Err(e) => return end_of_log(medium, name, pos, file_len, last_seq, None, e, repair),
+            Err(e) => {
+                return end_of_log(medium, name, pos, file_len, last_seq, None, e, repair)
+                    .map(|end| Replayed { end, last_record })
+            }
         };
         let bytes = window
             .at(pos, header.record_len())
@@ -164,6 +193,7 @@ pub fn replay(
                     });
                 }
                 last_seq = Some(rec.header.seq);
+                last_record = Some(pos);
                 pos += header.record_len() as u64;
             }
             Ok(rec) => {
@@ -173,6 +203,7 @@ pub fn replay(
                     key: rec.key,
                 });
                 last_seq = Some(rec.header.seq);
+                last_record = Some(pos);
                 pos += header.record_len() as u64;
             }
             Err(e) => {
@@ -186,10 +217,14 @@ pub fn replay(
                     e,
                     repair,
                 )
+                .map(|end| Replayed { end, last_record })
             }
         }
     }
-    Ok(pos)
+    Ok(Replayed {
+        end: pos,
+        last_record,
+    })
 }
 
 /// Sequential reader over a medium in large chunks, so replay issues few

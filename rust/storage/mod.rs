@@ -4,14 +4,19 @@
 //! Nothing here knows about keys being live or dead; the engine decides that.
 
 mod check;
+mod hint;
 mod lock;
 mod log;
 mod medium;
 mod sync;
 
 pub use check::{check_log, scan_log, CheckReport, Damage};
+pub use hint::{hint_path, load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
 pub use lock::WriterLock;
-pub use log::{compact_path, create_log, open_log, read_record, replay, OpenedLog, ReplayItem};
+pub use log::{
+    compact_path, create_log, open_log, read_record, replay, replay_from, OpenedLog, ReplayItem,
+    Replayed,
+};
 pub use medium::Medium;
 pub use sync::GroupSync;
 
