@@ -849,10 +849,11 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire) && !self.read_only {
-            if self.flush().and_then(|()| self.trim()).is_ok() {
-                self.write_hint_at_close();
-            }
+        if !self.closed.load(Ordering::Acquire)
+            && !self.read_only
+            && self.flush().and_then(|()| self.trim()).is_ok()
+        {
+            self.write_hint_at_close();
         }
     }
 }
