@@ -11,6 +11,7 @@ mod format_edges;
 mod indexes;
 mod lock_second_writer;
 mod recovery_torn_tail;
+mod studio_api;
 mod ttl_expiry;
 
 use std::collections::BTreeMap;

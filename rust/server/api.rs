@@ -49,8 +49,14 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/overview", get(overview))
         .route("/api/metrics", get(metrics))
         .route("/api/keys", get(keys))
-        .route("/api/docs/", get(missing_key).put(missing_key).delete(missing_key))
-        .route("/api/docs/{*key}", get(get_doc).put(put_doc).delete(delete_doc))
+        .route(
+            "/api/docs/",
+            get(missing_key).put(missing_key).delete(missing_key),
+        )
+        .route(
+            "/api/docs/{*key}",
+            get(get_doc).put(put_doc).delete(delete_doc),
+        )
         .route("/api/query", post(query))
         .route("/api/explain", post(explain))
         .route("/api/find", post(find))
@@ -79,7 +85,9 @@ fn ok(value: Value) -> ApiResult {
 /// The body as a JSON value, or 400 naming the problem.
 fn parse_body(body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty: send JSON"));
+        return Err(ApiError::bad_request(
+            "the request body is empty: send JSON",
+        ));
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
@@ -300,9 +308,8 @@ async fn put_doc(
                 format!("a document already exists under key {key:?}"),
             ));
         }
-        let bytes = serde_json::to_vec(&value).map_err(|e| {
-            ApiError::bad_request(format!("the value cannot be stored: {e}"))
-        })?;
+        let bytes = serde_json::to_vec(&value)
+            .map_err(|e| ApiError::bad_request(format!("the value cannot be stored: {e}")))?;
         db.put_raw(&key, &bytes)?;
         Ok(json!({ "key": key, "created": !existed }))
     })
@@ -350,10 +357,7 @@ async fn query(State(st): State<AppState>, body: Bytes) -> ApiResult {
             .query(&filter, sort.as_ref(), Some(limit + 1), skip)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
-        let results: Vec<Value> = rows
-            .into_iter()
-            .map(|r| json!([r.key, r.doc]))
-            .collect();
+        let results: Vec<Value> = rows.into_iter().map(|r| json!([r.key, r.doc])).collect();
         Ok(json!({
             "results": results,
             "plan": plan,

@@ -192,9 +192,56 @@ mod tests {
         ] {
             assert!(is_loopback_name(ok), "{ok}");
         }
-        for bad in ["evil.com:7474", "10.0.0.1", "[::2]:80", "", "localhost.evil.com"] {
+        for bad in [
+            "evil.com:7474",
+            "10.0.0.1",
+            "[::2]:80",
+            "",
+            "localhost.evil.com",
+        ] {
             assert!(!is_loopback_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_panicking_handler_is_a_json_500_and_the_app_lives_on() {
+        use axum::body::{to_bytes, Body};
+        use axum::http::{Request, StatusCode};
+        use axum::routing::get;
+        use tower::ServiceExt;
+
+        async fn boom() -> &'static str {
+            panic!("handler bug")
+        }
+        let app = layered(
+            Router::new()
+                .route("/api/boom", get(boom))
+                .route("/api/fine", get(|| async { "ok" })),
+            Guard {
+                token: None,
+                read_only: false,
+                check_host: true,
+            },
+        );
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let res = app
+                .clone()
+                .oneshot(Request::get("/api/boom").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            let body = to_bytes(res.into_body(), 1 << 16).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert!(v["error"].is_string(), "{v}");
+            let res = app
+                .oneshot(Request::get("/api/fine").body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+        });
     }
 
     #[test]
