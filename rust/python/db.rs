@@ -589,7 +589,8 @@ impl PyDatabase {
     /// At most one Studio serves a handle: calling again with the same
     /// arguments returns the running one's URL, with other arguments it
     /// stops that one and starts anew. `close()` stops it.
-    #[pyo3(signature = (port = crate::server::DEFAULT_PORT, host = "127.0.0.1", token = None, read_only = false))]
+    // 7474 is server::DEFAULT_PORT, written out so the text signature (and stubtest) shows it.
+    #[pyo3(signature = (port = 7474, host = "127.0.0.1", token = None, read_only = false))]
     fn studio(
         &self,
         py: Python<'_>,
