@@ -784,6 +784,8 @@
       );
       canvas.dataset.samples = String(m.samples.length);
       canvas.dataset.last = last ? String(last.ops_per_sec) : "0";
+      canvas.dataset.total = last ? String(last.gets + last.sets + last.deletes) : "0";
+      canvas.dataset.peak = String(Math.max(0, ...m.samples.map((x) => x.ops_per_sec)));
       drawChart(canvas, opsPoints(m), { span: 120 });
     }
     await refresh();
