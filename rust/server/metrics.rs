@@ -51,14 +51,15 @@ impl Metrics {
         }
     }
 
-    /// Take a sample unless the newest is younger than most of an interval
-    /// (so the API can top up the history when no sampler task runs, without
-    /// skewing it when one does).
+    /// Take a sample unless the newest is younger than one and a half
+    /// intervals: the API tops up the history when no sampler task runs
+    /// (a bare router), and stays out of the way of one that does (two
+    /// samplers a fraction of a second apart would make the rate saw-toothed).
     pub fn sample_if_due(&self, db: &Database) -> Result<()> {
         let due = self
             .last
             .lock()
-            .is_none_or(|(t, _)| t.elapsed() >= INTERVAL.mul_f64(0.9));
+            .is_none_or(|(t, _)| t.elapsed() >= INTERVAL.mul_f64(1.5));
         if due {
             self.sample(db)?;
         }

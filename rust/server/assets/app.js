@@ -200,8 +200,10 @@
     ctx.clearRect(0, 0, w, h);
     const left = opts.small ? 8 : 56, right = 12, top = 12, bottom = opts.small ? 8 : 26;
     const pw = w - left - right, ph = h - top - bottom;
-    const span = opts.span || 120;
     const tEnd = points.length ? points[points.length - 1].t : 0;
+    const tFirst = points.length ? points[0].t : 0;
+    // The window grows with the history, in steps of 30 s, up to two minutes.
+    const span = opts.span || Math.min(120, Math.max(30, Math.ceil((tEnd - tFirst) / 30) * 30));
     const tStart = tEnd - span;
     const visible = points.filter((p) => p.t >= tStart);
     const max = niceMax(Math.max(1, ...visible.map((p) => p.v)));
@@ -228,8 +230,9 @@
     if (!opts.small) {
       ctx.textAlign = "center";
       ctx.textBaseline = "top";
-      for (let s = 0; s <= span; s += span / 4) {
-        ctx.fillText(s === span ? "now" : "-" + (span - s) + "s", x(tStart + s), top + ph + 8);
+      const step = span <= 30 ? 10 : span <= 60 ? 15 : 30;
+      for (let s = 0; s <= span; s += step) {
+        ctx.fillText(s === span ? "now" : "-" + Math.round(span - s) + "s", x(tStart + s), top + ph + 8);
       }
     }
     if (visible.length < 2) {
@@ -348,7 +351,7 @@
     main.append(...header("Overview", "The database this process has open, live."));
     const cards = el("div", { class: "grid" });
     const storage = el("div", { class: "panel" });
-    const chartCanvas = el("canvas", { class: "chart small", id: "overview-chart" });
+    const chartCanvas = el("canvas", { class: "chart mid", id: "overview-chart" });
     const idx = el("div", { class: "panel" });
     main.append(
       cards,
@@ -393,7 +396,7 @@
           : el("div", { class: "empty", text: "No indexes yet." }),
         el("div", { class: "row", style: "margin-top:12px" }, el("a", { href: "#/indexes", text: "Manage indexes →" }))
       );
-      drawChart(chartCanvas, opsPoints(m), { small: true, span: 120 });
+      drawChart(chartCanvas, opsPoints(m));
     }
     await refresh();
     tick = refresh;
@@ -760,7 +763,7 @@
 
   // ---------- Metrics ----------
   async function metricsPage(r, gen) {
-    main.append(...header("Metrics", "Sampled once a second from the engine's counters; the chart shows the last two minutes."));
+    main.append(...header("Metrics", "Sampled once a second from the engine's counters; the chart shows up to the last two minutes."));
     const cards = el("div", { class: "grid", id: "metric-cards" });
     const canvas = el("canvas", { class: "chart", id: "ops-chart" });
     main.append(cards, el("div", { class: "panel" }, el("h2", { text: "Operations per second" }), canvas));
@@ -786,7 +789,7 @@
       canvas.dataset.last = last ? String(last.ops_per_sec) : "0";
       canvas.dataset.total = last ? String(last.gets + last.sets + last.deletes) : "0";
       canvas.dataset.peak = String(Math.max(0, ...m.samples.map((x) => x.ops_per_sec)));
-      drawChart(canvas, opsPoints(m), { span: 120 });
+      drawChart(canvas, opsPoints(m));
     }
     await refresh();
     tick = refresh;
