@@ -219,7 +219,8 @@ def test_second_call(db: ferrumdb.FerrumDB) -> None:
     """Same arguments: the running Studio's URL; other arguments: the old one stops, a new one starts."""
     url = db.studio(port=0)
     assert db.studio(port=0) == url
-    other = db.studio(port=0, read_only=True)
+    # A port known to differ from the first, so the old URL cannot be served again.
+    other = db.studio(port=_free_port(), read_only=True)
     assert other != url
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "api/stats", timeout=5)
