@@ -84,6 +84,11 @@ def main() -> None:
 
                 page.goto(url + "#/keys")
                 page.wait_for_selector("#key-list li a")
+                for group in ["order:", "settings:"]:
+                    page.locator("#key-tree summary", has_text=group).first.click()
+                page.wait_for_selector("#key-tree a.leaf[title='settings:theme']")
+                page.wait_for_selector("#key-tree summary:has-text('2026:')")
+                page.evaluate("document.getElementById('main').scrollTo(0, 0)")
                 page.screenshot(path=str(out / "keys.png"))
 
                 page.goto(url + "#/doc/user%3A007")

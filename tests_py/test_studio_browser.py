@@ -93,11 +93,16 @@ def test_browse_keys_tree_and_paging(page: Page, studio: str) -> None:
     expect(page.locator("#next-page")).to_be_disabled()
     page.click("#prev-page")
     expect(list_.first).to_have_text("user:00")
-    # Without a prefix, the tree groups "order:2026:1" under order: > 2026:.
+    # Without a prefix, the tree groups on ":" with real counts, and opening
+    # a group loads its children: "order:2026:1" sits under order: > 2026:.
     page.goto(studio + "#/keys")
     tree = page.locator("#key-tree")
-    expect(tree.locator("summary", has_text="order:")).to_be_visible()
     expect(tree.locator("summary", has_text="user:")).to_contain_text("30")
+    tree.locator("summary", has_text="order:").click()
+    expect(tree.locator("summary", has_text="2026:")).to_be_visible()
+    tree.locator("summary", has_text="2026:").click()
+    expect(tree.locator("a.leaf", has_text="1")).to_have_attribute("title", "order:2026:1")
+    expect(tree.locator("a.leaf[title='settings']")).to_be_visible()
     # Typing a prefix filters.
     page.fill("#prefix", "sett")
     expect(list_).to_have_count(1)

@@ -174,6 +174,70 @@ fn keys_page_with_cursor_and_prefix() {
 }
 
 #[test]
+fn key_tree_groups_on_colons() {
+    let d = docs();
+    for key in [
+        "a",
+        "user:1",
+        "user:2",
+        "user:x:1",
+        "user:x:2",
+        "order:2026:1",
+        "z:",
+        "z",
+    ] {
+        put_json(&d, key, json!(1));
+    }
+    let app = app(&d);
+    let top = get(&app, "/api/tree").json();
+    assert_eq!(
+        top,
+        json!({
+            "prefix": "",
+            "groups": [
+                {"prefix": "order:", "name": "order", "count": 1, "capped": false},
+                {"prefix": "user:", "name": "user", "count": 4, "capped": false},
+                {"prefix": "z:", "name": "z", "count": 1, "capped": false},
+            ],
+            "keys": ["a", "z"],
+            "more": false,
+        })
+    );
+    let user = get(&app, "/api/tree?prefix=user:").json();
+    assert_eq!(
+        user["groups"],
+        json!([{"prefix": "user:x:", "name": "x", "count": 2, "capped": false}])
+    );
+    assert_eq!(user["keys"], json!(["user:1", "user:2"]));
+    let limited = get(&app, "/api/tree?limit=2").json();
+    assert_eq!(limited["keys"], json!(["a"]));
+    assert_eq!(limited["groups"][0]["prefix"], "order:");
+    assert_eq!(limited["groups"].as_array().unwrap().len(), 1);
+    assert_eq!(limited["more"], true);
+    assert_eq!(
+        get(&app, "/api/tree?limit=0").status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[test]
+fn key_tree_caps_big_groups() {
+    let d = docs();
+    for i in 0..10_050 {
+        put_json(&d, &format!("big:{i:05}"), json!(i));
+    }
+    put_json(&d, "small:1", json!(1));
+    let top = get(&app(&d), "/api/tree").json();
+    assert_eq!(
+        top["groups"],
+        json!([
+            {"prefix": "big:", "name": "big", "count": 10_000, "capped": true},
+            {"prefix": "small:", "name": "small", "count": 1, "capped": false},
+        ])
+    );
+}
+
+#[test]
 fn bad_paging_is_400() {
     let d = docs();
     put_json(&d, "user:1", json!(1));

@@ -49,6 +49,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/overview", get(overview))
         .route("/api/metrics", get(metrics))
         .route("/api/keys", get(keys))
+        .route("/api/tree", get(tree))
         .route(
             "/api/docs/",
             get(missing_key).put(missing_key).delete(missing_key),
@@ -263,6 +264,98 @@ async fn keys(
     })
     .await?;
     ok(value)
+}
+
+/// Keys counted per group before its count is reported as a lower bound.
+const TREE_COUNT_CAP: usize = 10_000;
+/// Keys read per tree request, in all, before it stops with `more: true`.
+const TREE_SCAN_BUDGET: usize = 200_000;
+/// The largest character: `group + MAX_CHAR` sorts after the group's keys
+/// (all but pathological ones, which the walk then steps over one by one).
+const MAX_CHAR: char = char::MAX;
+
+/// One level of the key tree under `prefix`: the groups (next segment up to
+/// and including `:`) with their key counts, and the keys that end there.
+fn tree_level(docs: &Documents, prefix: &str, limit: usize) -> Result<Value, ApiError> {
+    let db = docs.database();
+    let mut groups: Vec<Value> = Vec::new();
+    let mut leaves: Vec<String> = Vec::new();
+    let mut after: Option<String> = None;
+    let mut scanned = 0usize;
+    let mut more = false;
+    'walk: loop {
+        let page = db.keys_page(prefix, after.as_deref(), 256)?;
+        if page.is_empty() {
+            break;
+        }
+        for key in page {
+            if groups.len() + leaves.len() >= limit || scanned >= TREE_SCAN_BUDGET {
+                more = true;
+                break 'walk;
+            }
+            scanned += 1;
+            let rest = &key[prefix.len()..];
+            let Some(colon) = rest.find(':') else {
+                after = Some(key.clone());
+                leaves.push(key);
+                continue;
+            };
+            let group = format!("{prefix}{}", &rest[..=colon]);
+            if groups.last().and_then(|g| g["prefix"].as_str()) == Some(group.as_str()) {
+                // A key past `group + MAX_CHAR`: already counted, step over it.
+                after = Some(key);
+                continue;
+            }
+            // Count the group's keys (up to the cap), then jump past it.
+            let mut count = 0usize;
+            let mut cursor: Option<String> = None;
+            while count < TREE_COUNT_CAP {
+                let keys = db.keys_page(&group, cursor.as_deref(), 1024)?;
+                let Some(last) = keys.last() else { break };
+                count += keys.len();
+                cursor = Some(last.clone());
+                if keys.len() < 1024 {
+                    break;
+                }
+            }
+            scanned += count;
+            let capped = count >= TREE_COUNT_CAP;
+            groups.push(json!({
+                "prefix": group,
+                "name": &rest[..colon],
+                "count": count.min(TREE_COUNT_CAP),
+                "capped": capped,
+            }));
+            after = Some(if capped {
+                format!("{group}{MAX_CHAR}")
+            } else {
+                cursor.unwrap_or(key)
+            });
+            continue 'walk;
+        }
+    }
+    Ok(json!({ "prefix": prefix, "groups": groups, "keys": leaves, "more": more }))
+}
+
+/// `GET /api/tree?prefix=&limit=`: the key tree one level at a time.
+async fn tree(
+    State(st): State<AppState>,
+    Query(mut params): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let prefix = params.remove("prefix").unwrap_or_default();
+    let limit = match params.get("limit").map(String::as_str) {
+        None | Some("") => 200,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}, not {raw:?}"
+                ))
+            })?,
+    };
+    ok(blocking(move || tree_level(&st.docs, &prefix, limit)).await?)
 }
 
 fn not_found(key: &str) -> ApiError {

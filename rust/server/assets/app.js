@@ -403,44 +403,44 @@
   }
 
   // ---------- Keys ----------
-  function buildTree(keys, prefix) {
-    // Group the page's keys on ":" below the current prefix.
-    const root = { children: new Map(), keys: [], count: 0 };
-    for (const key of keys) {
-      const rest = key.slice(prefix.length);
-      const parts = rest.split(":");
-      let node = root;
-      node.count++;
-      let path = prefix;
-      for (let i = 0; i < parts.length - 1; i++) {
-        path += parts[i] + ":";
-        if (!node.children.has(parts[i])) node.children.set(parts[i], { children: new Map(), keys: [], count: 0, path: path });
-        node = node.children.get(parts[i]);
-        node.count++;
-      }
-      node.keys.push(key);
+  // One level of the key tree from /api/tree; groups load their children
+  // when first opened.
+  async function treeLevel(prefix) {
+    const res = await api("GET", "/api/tree?" + new URLSearchParams({ prefix: prefix, limit: "200" }).toString());
+    const out = [];
+    for (const g of res.groups) {
+      const children = el("div", { class: "children" });
+      const details = el("details", null,
+        el("summary", null,
+          el("span", { text: g.name + ":" }),
+          el("span", { class: "count", text: fmtNum(g.count) + (g.capped ? "+" : "") }),
+          el("a", { class: "drill", href: keysHash(g.prefix), title: "list keys starting with " + g.prefix, text: "filter" })),
+        children);
+      let loaded = false;
+      details.addEventListener("toggle", async () => {
+        if (!details.open || loaded) return;
+        loaded = true;
+        children.replaceChildren(el("div", { class: "muted leaf", text: "loading…" }));
+        try {
+          children.replaceChildren(...(await treeLevel(g.prefix)));
+        } catch (e) {
+          children.replaceChildren(el("div", { class: "error-box", text: e.message }));
+        }
+      });
+      out.push(details);
     }
-    function render(node, depth) {
-      const out = [];
-      for (const [name, child] of node.children) {
-        out.push(el("details", { open: depth === 0 && node.children.size <= 8 },
-          el("summary", null, el("span", { text: name + ":" }), el("span", { class: "count", text: String(child.count) }),
-            el("a", { class: "drill", href: keysHash(child.path), title: "filter by " + child.path, text: "filter" })),
-          render(child, depth + 1)));
-      }
-      for (const key of node.keys) {
-        const label = key.slice(key.lastIndexOf(":") + 1 > prefix.length ? key.lastIndexOf(":") + 1 : prefix.length) || key;
-        out.push(el("a", { class: "leaf", href: docHash(key), title: key, text: label }));
-      }
-      return out;
+    for (const key of res.keys) {
+      out.push(el("a", { class: "leaf", href: docHash(key), title: key, text: key.slice(prefix.length) || key }));
     }
-    return render(root, 0);
+    if (res.more) out.push(el("div", { class: "muted leaf", text: "… more: filter by a prefix to see them" }));
+    if (!out.length) out.push(el("div", { class: "empty", text: "–" }));
+    return out;
   }
 
   async function keys(r, gen) {
     const prefix = r.params.get("prefix") || "";
     const limit = Number(r.params.get("limit") || 100);
-    main.append(...header("Keys", "Browse in key order; the tree groups the keys of this page on \":\"."));
+    main.append(...header("Keys", "Browse in key order; the tree groups keys on \":\" (open a group to see its children)."));
     const input = el("input", { type: "text", class: "grow", id: "prefix", placeholder: "prefix filter, e.g. user:", value: prefix, "aria-label": "prefix filter" });
     const size = el("select", { id: "page-size", "aria-label": "page size" },
       [25, 100, 500, 1000].map((n) => el("option", { value: n, selected: n === limit, text: n + " per page" })));
@@ -481,7 +481,6 @@
       list.replaceChildren(...(res.keys.length
         ? res.keys.map((k) => el("li", null, el("a", { href: docHash(k), title: k, text: k })))
         : [el("li", { class: "empty", text: prefix ? "No keys start with \"" + prefix + "\"." : "The database is empty." })]));
-      treePanel.replaceChildren(...(res.keys.length ? buildTree(res.keys, prefix) : [el("div", { class: "empty", text: "–" })]));
       prev.disabled = page === 0;
       next.disabled = !res.next;
       status.textContent = "page " + (page + 1) + " · " + res.keys.length + " keys" + (res.next ? " · more follow" : "");
@@ -489,6 +488,9 @@
     prev.addEventListener("click", () => { if (page > 0) { page--; load().catch((e) => toast(e.message, true)); } });
     next.addEventListener("click", () => { if (cursors[page + 1]) { page++; load().catch((e) => toast(e.message, true)); } });
     await load();
+    treeLevel(prefix)
+      .then((nodes) => gen === generation && treePanel.replaceChildren(...nodes))
+      .catch((e) => treePanel.replaceChildren(el("div", { class: "error-box", text: e.message })));
     refreshShell().catch(() => {});
   }
 
