@@ -17,8 +17,18 @@ import pytest
 
 import ferrumdb
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _find_chromium() -> str | None:
+    """$CHROMIUM, else Debian's /usr/bin/chromium, else a Chrome on PATH."""
+    for candidate in [os.environ.get("CHROMIUM"), "/usr/bin/chromium", "chromium", "google-chrome", "chromium-browser"]:
+        if candidate and (os.path.isfile(candidate) or shutil.which(candidate)):
+            return shutil.which(candidate) or candidate
+    return None
+
+
+CHROMIUM = _find_chromium()
 
 
 def _missing() -> str | None:
@@ -26,8 +36,8 @@ def _missing() -> str | None:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         return "Playwright for Python is not installed (pip install playwright)"
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)"
+    if CHROMIUM is None:
+        return "no Chromium found (apt-get install chromium, or set CHROMIUM=/path/to/chrome)"
     return None
 
 
