@@ -106,6 +106,12 @@ class Database:
         """Block until no background compaction is scheduled or running (for tests)."""
     def close(self) -> None:
         """Flush and release the database; idempotent."""
+    def studio(
+        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+    ) -> str:
+        """Start Ferrum Studio for this database in the background; returns its URL."""
+    def stop_studio(self) -> bool:
+        """Stop the Studio serving this handle, if any; returns whether one ran."""
     @property
     def closed(self) -> bool:
         """Whether ``close()`` has run (or the handle crossed a fork)."""

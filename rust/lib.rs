@@ -7,7 +7,7 @@
 //! rewrites live data crash-safely.
 //!
 //! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
-//! sync) → [`engine`] (keydir + log = database) → bindings (`python`, `cli`).
+//! sync) → [`engine`] (keydir + log = database) → bindings (`python`, `cli`, `server`: Ferrum Studio).
 //!
 //! ```
 //! # fn main() -> ferrumdb::Result<()> {
@@ -37,6 +37,7 @@ pub mod index;
 #[cfg(feature = "python")]
 mod python;
 pub mod query;
+pub mod server;
 pub mod storage;
 
 pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};

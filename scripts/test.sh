@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 echo "== install: the package (editable, release build) and the test dependencies"
 python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
+echo "== browser: Debian's Chromium for the Studio end-to-end test (tests_py/test_studio_browser.py)"
+if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "chromium is missing and cannot be installed here: the browser test skips (it fails under CI=true)"
+    fi
+fi
+
 echo "== rust: format, lints, tests"
 cargo fmt --check
 cargo clippy --all-targets --all-features --quiet -- -D warnings

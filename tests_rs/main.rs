@@ -15,6 +15,7 @@ mod hints;
 mod indexes;
 mod lock_second_writer;
 mod recovery_torn_tail;
+mod studio_api;
 mod transactions;
 mod ttl_expiry;
 

@@ -43,9 +43,6 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 2;
         }
     };
-    // TODO(#5): start Ferrum Studio on 127.0.0.1:{port} (default 7474) unless --no-studio.
-    let _studio = (opts.studio, opts.port);
-
     let config = match opts.config() {
         Ok(config) => config,
         Err(msg) => {
@@ -68,6 +65,9 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         JsonStyle::Compact
     };
     let code = if io::stdin().is_terminal() {
+        // Studio only with a person at the prompt: a script has no one to look
+        // at it, and parallel scripts would fight over the port.
+        let _studio = opts.studio.then(|| start_studio(&docs, opts.port));
         repl::run_repl(&docs, style)
     } else {
         script::run_script(
@@ -83,6 +83,25 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Err(e) => {
             eprintln!("error: {e}");
             1
+        }
+    }
+}
+
+/// Start Ferrum Studio on 127.0.0.1 for the REPL's database and print its
+/// URL; on failure (port busy) warn and go on without it.
+fn start_studio(docs: &Documents, port: Option<u16>) -> Option<crate::server::Studio> {
+    let options = crate::server::StudioOptions {
+        port: port.unwrap_or(crate::server::DEFAULT_PORT),
+        ..Default::default()
+    };
+    match crate::server::Studio::start(docs.clone(), options) {
+        Ok(studio) => {
+            println!("Ferrum Studio: {}", studio.url());
+            Some(studio)
+        }
+        Err(e) => {
+            eprintln!("warning: {e}; continuing without Studio (--port N to pick another)");
+            None
         }
     }
 }
@@ -103,8 +122,8 @@ fn usage() -> String {
          \n\
          Options:\n\
          \x20 --fsync=POLICY     always | never | periodic:MS (default: ${FSYNC_ENV}, else periodic:100)\n\
-         \x20 --no-studio        do not open Ferrum Studio (Studio is not built yet)\n\
-         \x20 --port N           Ferrum Studio port (default: 7474)\n\
+         \x20 --no-studio        do not start Ferrum Studio (only started at a terminal)\n\
+         \x20 --port N           Ferrum Studio port on 127.0.0.1 (default: 7474)\n\
          \x20 -h, --help         print this help\n\
          \x20 -V, --version      print the version\n\
          \n\

@@ -20,6 +20,7 @@ use crate::config::{AutoCompact, Config, FsyncPolicy};
 use crate::engine::{Clock, Database};
 use crate::error::Error;
 use crate::index::Documents;
+use crate::server::{Studio, StudioOptions};
 
 use super::clock::PyManualClock;
 use super::convert::{json_to_py, py_to_json, validate_json, ConvertErrorKind};
@@ -41,6 +42,8 @@ pub(crate) struct PyDatabase {
     /// The database with its index layer (`docs.database()` is the engine).
     docs: ManuallyDrop<Documents>,
     fork_generation: u64,
+    /// Ferrum Studio serving this handle, with the options it was started with.
+    studio: parking_lot::Mutex<Option<(StudioOptions, Studio)>>,
 }
 
 impl Drop for PyDatabase {
@@ -48,8 +51,13 @@ impl Drop for PyDatabase {
         // In a forked child the engine's threads and lock belong to the parent:
         // running its destructor here could join a thread that does not exist.
         if FORK_GENERATION.load(Ordering::Relaxed) == self.fork_generation {
+            // Studio first: it holds a clone of the handle.
+            drop(self.studio.get_mut().take());
             // SAFETY: dropped exactly once, here.
             unsafe { ManuallyDrop::drop(&mut self.docs) }
+        } else {
+            // The server thread exists only in the parent: never join it here.
+            std::mem::forget(self.studio.get_mut().take());
         }
     }
 }
@@ -269,6 +277,7 @@ impl PyDatabase {
         Ok(PyDatabase {
             docs: ManuallyDrop::new(docs),
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
+            studio: parking_lot::Mutex::new(None),
         })
     }
 
@@ -614,7 +623,57 @@ impl PyDatabase {
         }
         // Also ends every watch (after the changes committed before).
         let docs = &*self.docs;
-        Ok(py.detach(|| docs.close())?)
+        let slot = &self.studio;
+        Ok(py.detach(|| {
+            drop(slot.lock().take());
+            docs.close()
+        })?)
+    }
+
+    /// Start Ferrum Studio for this database in the background; returns its URL.
+    ///
+    /// At most one Studio serves a handle: calling again with the same
+    /// arguments returns the running one's URL, with other arguments it
+    /// stops that one and starts anew. `close()` stops it.
+    // 7474 is server::DEFAULT_PORT, written out so the text signature (and stubtest) shows it.
+    #[pyo3(signature = (port = 7474, host = "127.0.0.1", token = None, read_only = false))]
+    fn studio(
+        &self,
+        py: Python<'_>,
+        port: u16,
+        host: &str,
+        token: Option<String>,
+        read_only: bool,
+    ) -> PyResult<String> {
+        let docs = self.docs()?.clone();
+        let options = StudioOptions {
+            host: host.to_string(),
+            port,
+            token,
+            read_only,
+        };
+        // The slot is only ever locked with the interpreter detached: a thread
+        // waiting for it must not hold the GIL the holder needs to return.
+        let slot = &self.studio;
+        Ok(py.detach(move || {
+            let mut slot = slot.lock();
+            if let Some((running, studio)) = slot.as_ref() {
+                if *running == options {
+                    return Ok::<_, crate::server::StudioError>(studio.url().to_string());
+                }
+            }
+            drop(slot.take());
+            let studio = Studio::start(docs, options.clone())?;
+            let url = studio.url().to_string();
+            *slot = Some((options, studio));
+            Ok(url)
+        })?)
+    }
+
+    /// Stop the Studio serving this handle, if any; returns whether one ran.
+    fn stop_studio(&self, py: Python<'_>) -> bool {
+        let slot = &self.studio;
+        py.detach(move || slot.lock().take().is_some())
     }
 
     /// Whether `close()` has run (or the handle crossed a fork).

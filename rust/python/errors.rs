@@ -42,3 +42,19 @@ impl From<Error> for PyErr {
         }
     }
 }
+
+impl From<crate::server::StudioError> for PyErr {
+    fn from(err: crate::server::StudioError) -> PyErr {
+        use crate::server::StudioError;
+        let msg = err.to_string();
+        match err {
+            StudioError::TokenRequired { .. } | StudioError::InvalidOptions(_) => {
+                PyValueError::new_err(msg)
+            }
+            // OSError(errno, message): "port in use" becomes OSError with errno EADDRINUSE.
+            StudioError::Bind { source, .. } | StudioError::Runtime(source) => {
+                PyOSError::new_err((source.raw_os_error().unwrap_or(0), msg))
+            }
+        }
+    }
+}
