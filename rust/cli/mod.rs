@@ -16,7 +16,7 @@ use crate::config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 use crate::engine::Database;
 use crate::index::Documents;
 
-use render::JsonStyle;
+use render::Mode;
 
 /// Batch subcommands that a later release adds.
 const PLANNED_SUBCOMMANDS: &[&str] = &["export", "import", "check"];
@@ -62,20 +62,24 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let style = if io::stdout().is_terminal() {
-        JsonStyle::Pretty
+    // A person at a terminal reads indented, coloured output; a program
+    // reading a pipe gets one line of JSON per result.
+    let mode = if io::stdout().is_terminal() {
+        Mode::Human {
+            color: console::colors_enabled(),
+        }
     } else {
-        JsonStyle::Compact
+        Mode::Json
     };
     let code = if io::stdin().is_terminal() {
-        repl::run_repl(&docs, style)
+        repl::run_repl(&docs, mode)
     } else {
         script::run_script(
             &docs,
             io::stdin().lock(),
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
-            style,
+            mode,
         )
     };
     match docs.close() {
@@ -109,9 +113,11 @@ fn usage() -> String {
          \x20 -V, --version      print the version\n\
          \n\
          At a terminal, ferrumdb is interactive: Tab completes commands and keys, and\n\
-         history is kept in ~/.ferrumdb_history. Otherwise it reads one command per line\n\
-         from stdin (blank lines and lines starting with # are skipped), keeps going after\n\
-         an error, and exits with status 1 if any command failed.\n\
+         history is kept in $HOME/.ferrumdb_history; output is indented and coloured\n\
+         (unless NO_COLOR is set). Otherwise it reads one command per line from stdin\n\
+         (blank lines and lines starting with # are skipped), keeps going after an error,\n\
+         and exits with status 1 if any command failed. With stdout not a terminal, each\n\
+         command that succeeds prints exactly one line of JSON.\n\
          \n\
          Commands: {}.\n\
          Type HELP at the ferrumdb prompt for details.\n\
