@@ -9,6 +9,7 @@ mod compaction_atomic;
 mod durability;
 mod format_edges;
 mod indexes;
+mod jsonl;
 mod lock_second_writer;
 mod recovery_torn_tail;
 mod ttl_expiry;

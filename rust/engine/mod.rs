@@ -12,6 +12,7 @@ mod observer;
 mod stats;
 
 pub use clock::Clock;
+pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
 pub use observer::ChangeObserver;
