@@ -270,3 +270,37 @@ def test_exit_command(repl: Repl) -> None:
     repl.child.expect(pexpect.EOF)
     repl.child.close()
     assert repl.child.exitstatus == 0
+
+
+# -- batch subcommands on a terminal ----------------------------------------------------------------
+
+
+def spawn_batch(home: Path, *args: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(HOME=str(home), TERM="xterm-256color")
+    cmd = ferrumdb_command()
+    return pexpect.spawn(cmd[0], [*cmd[1:], *args], env=env, encoding="utf-8", timeout=TIMEOUT, dimensions=(40, 200))
+
+
+def test_export_and_import_show_progress_on_a_terminal(tmp_path: Path, home: Path) -> None:
+    """At a terminal the subcommands draw a progress bar by themselves and end with a sentence."""
+    src = tmp_path / "src.db"
+    with ferrumdb.open(src) as db:
+        db.update({f"k{i:05}": {"i": i} for i in range(5000)})
+    out = tmp_path / "out.jsonl"
+    child = spawn_batch(home, "export", str(src), str(out))
+    child.expect_exact("exporting")
+    child.expect_exact("5,000/5,000 records")
+    child.expect_exact(f"exported 5000 records from {src} to {out}")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    dst = tmp_path / "dst.db"
+    child = spawn_batch(home, "import", str(dst), str(out))
+    child.expect_exact("importing")
+    child.expect_exact(f"imported 5000 records from {out} into {dst} (0 expired, skipped)")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    with ferrumdb.open(dst) as db:
+        assert len(db) == 5000
