@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,6 @@ from typing import Any
 import pytest
 
 import ferrumdb
-from tests_py.test_cli import cli
 
 pexpect = pytest.importorskip("pexpect")
 
@@ -175,6 +176,8 @@ def test_history_persists_across_sessions(people: Path, home: Path) -> None:
     assert first.exit() == 0
     saved = (home / ".ferrumdb_history").read_text(encoding="utf-8")
     assert "GET marker" in saved
+    # It may hold secrets typed as values: readable by the owner only.
+    assert stat.S_IMODE((home / ".ferrumdb_history").stat().st_mode) == 0o600
     assert "user:beta" not in saved
     second = Repl(people, home)
     out = second.run(UP)
@@ -191,11 +194,21 @@ def test_history_is_saved_as_commands_run(people: Path, home: Path) -> None:
 
 
 def test_script_mode_writes_no_history(people: Path, home: Path) -> None:
-    """Piped commands never touch the history file."""
-    proc = cli(people, "GET marker\n")
-    assert proc.returncode == 0
-    env_home = home / ".ferrumdb_history"
-    assert not env_home.exists()
+    """Piped commands never touch the history file, even with one already there."""
+    history = home / ".ferrumdb_history"
+    session = Repl(people, home)
+    session.run("COUNT")
+    assert session.exit() == 0
+    before = history.read_bytes()
+    proc = subprocess.run(
+        [*ferrumdb_command(), str(people)],
+        input="GET marker\nCOUNT\n",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(home)},
+    )
+    assert (proc.returncode, proc.stdout) == (0, '"value-one"\n4\n')
+    assert history.read_bytes() == before
 
 
 # -- output -----------------------------------------------------------------------------------------
