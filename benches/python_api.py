@@ -514,7 +514,7 @@ def main() -> None:
             print(f"jsonl, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
         if args.json:
             with open(args.json, "w") as f:
-                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "queries": queries, "reopen": reopen, "jsonl": jsonl}, f, indent=2)
+                json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "queries": queries, "reopen": reopen}, f, indent=2)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
