@@ -282,6 +282,17 @@ def test_locked_database_fails(db: ferrumdb.FerrumDB, db_path: Path) -> None:
     assert "open for writing" in proc.stderr or "lock" in proc.stderr.lower()
 
 
+def test_read_only_beside_a_writer(db: ferrumdb.FerrumDB, db_path: Path) -> None:
+    """--read-only opens a database another handle is writing: reads work, writes fail and change nothing."""
+    db["a"] = {"n": 1}
+    db.flush()
+    proc = cli(db_path, "GET a\nSET b 2\nCOUNT\n", "--read-only")
+    assert proc.returncode == 1
+    assert values(proc) == [{"n": 1}, 1]
+    assert "error: line 2: the database was opened read-only" in proc.stderr
+    assert "b" not in db
+
+
 def test_unknown_option_fails(db_path: Path) -> None:
     """An unknown command-line option exits non-zero with usage on stderr."""
     proc = cli(db_path, "", "--bogus")

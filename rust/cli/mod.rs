@@ -96,7 +96,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
 }
 
 const SYNOPSIS: &str =
-    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--no-studio] [--port N]";
+    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--read-only] [--no-studio] [--port N]";
 
 fn usage() -> String {
     let names: Vec<&str> = commands::COMMANDS.iter().map(|c| c.name).collect();
@@ -111,6 +111,8 @@ fn usage() -> String {
          \n\
          Options:\n\
          \x20 --fsync=POLICY     always | never | periodic:MS (default: ${FSYNC_ENV}, else periodic:100)\n\
+         \x20 --read-only        open without the writer lock (beside a running writer);\n\
+         \x20                    write commands then fail\n\
          \x20 --no-studio        do not open Ferrum Studio (Studio is not built yet)\n\
          \x20 --port N           Ferrum Studio port (default: 7474)\n\
          \x20 -h, --help         print this help\n\
@@ -156,6 +158,8 @@ struct Options {
     path: PathBuf,
     /// `None`: from the environment, else the default.
     fsync: Option<FsyncPolicy>,
+    /// `--read-only`: no writer lock, so it opens beside a running writer.
+    read_only: bool,
     studio: bool,
     port: Option<u16>,
 }
@@ -163,7 +167,9 @@ struct Options {
 impl Options {
     /// The open configuration: `--fsync` wins over `FERRUMDB_FSYNC`.
     fn config(&self) -> Result<Config, String> {
-        let config = Config::new().with_path(&self.path);
+        let config = Config::new()
+            .with_path(&self.path)
+            .with_read_only(self.read_only);
         match self.fsync {
             Some(policy) => Ok(config.with_fsync_policy(policy)),
             None => config.with_env().map_err(|e| e.to_string()),
@@ -181,6 +187,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
     let mut opts = Options {
         path: PathBuf::from(DEFAULT_PATH),
         fsync: None,
+        read_only: false,
         studio: true,
         port: None,
     };
@@ -218,6 +225,10 @@ fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
             "-V" | "--version" => {
                 no_value()?;
                 return Ok(Parsed::Version);
+            }
+            "--read-only" => {
+                no_value()?;
+                opts.read_only = true;
             }
             "--no-studio" => {
                 no_value()?;
@@ -290,6 +301,7 @@ mod tests {
             Options {
                 path: PathBuf::from("ferrum.db"),
                 fsync: None,
+                read_only: false,
                 studio: true,
                 port: None
             }
@@ -349,6 +361,7 @@ mod tests {
         assert!(usage_err(&["--port=0"]).contains("not a port number"));
         assert!(usage_err(&["--port=70000"]).contains("not a port number"));
         assert!(usage_err(&["--no-studio=yes"]).contains("--no-studio does not take a value"));
+        assert!(usage_err(&["--read-only=1"]).contains("--read-only does not take a value"));
         assert_eq!(main_with_args(args(&["--frob"])), 2);
         assert_eq!(main_with_args(args(&["--fsync=bogus"])), 2);
     }
@@ -365,6 +378,21 @@ mod tests {
             run_opts(&["--no-studio", "check"]).path,
             PathBuf::from("check")
         );
+    }
+
+    #[test]
+    fn read_only_opens_beside_a_writer() {
+        assert!(run_opts(&["--read-only", "x.db"]).read_only);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let writer = Database::open(&Config::new().with_path(&path)).unwrap();
+        let config = run_opts(&["--read-only", path.to_str().unwrap()])
+            .config()
+            .unwrap();
+        let reader = Database::open(&config).unwrap();
+        assert!(reader.is_read_only());
+        reader.close().unwrap();
+        writer.close().unwrap();
     }
 
     #[test]
