@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use crate::config::Config;
+use crate::config::{Config, FsyncPolicy};
 use crate::engine::Database;
 use crate::ops::{self, progress::Bar};
 
@@ -118,14 +118,12 @@ fn help(sub: &str) -> String {
 }
 
 fn execute(batch: &Batch) -> crate::Result<String> {
+    // Import syncs once at the end (`close`) rather than per record: until
+    // the command returns the import is not complete anyway.
     let config = Config::new()
         .with_path(&batch.db)
-        .with_read_only(batch.export);
-    let config = if batch.export {
-        config
-    } else {
-        config.with_env()?
-    };
+        .with_read_only(batch.export)
+        .with_fsync_policy(FsyncPolicy::Never);
     let db = Database::open(&config)?;
     let mut bar = Bar::new();
     let mut report = |stage, done, total| bar.update(stage, done, total);
