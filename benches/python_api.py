@@ -12,6 +12,7 @@ Usage:
     python benches/python_api.py            # N=100k, prints the README table
     python benches/python_api.py --n 20000  # quicker
     python benches/python_api.py --big      # also reopen/memory at 1M keys
+    python benches/python_api.py --only jsonl   # just the export/import figures
 
 Peers: sqlite3 in WAL mode with one statement (one implicit transaction) per
 operation and ``synchronous=OFF``; lmdb with one write transaction per set
@@ -441,6 +442,51 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
     return out
 
 
+def run_jsonl(n: int, base: str, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """``export_jsonl`` / ``import_jsonl`` of n documents against the loop a user
+    would write without them (``db.items()`` + ``orjson.dumps`` per line; read
+    lines + ``orjson.loads`` + ``db[k] = v``). Milliseconds, median of ``rounds``."""
+    src_path = os.path.join(base, "jsonl-src.db")
+    out = os.path.join(base, "out.jsonl")
+    hand = os.path.join(base, "hand.jsonl")
+    results: dict[str, dict[str, float]] = {"ferrumdb": {}, "python loop (orjson)": {}}
+    with ferrumdb.open(src_path, fsync="never") as src:
+        for i in range(n):
+            src[f"user:{i:08}"] = make_doc(i)
+
+        def by_hand_export() -> None:
+            with open(hand, "wb") as f:
+                for k, v in src.items():
+                    f.write(orjson.dumps({"key": k, "value": v}) + b"\n")
+
+        results["ferrumdb"]["export ms"] = _median_ms(lambda: src.export_jsonl(out), rounds)
+        results["python loop (orjson)"]["export ms"] = _median_ms(by_hand_export, rounds)
+
+    def fresh() -> ferrumdb.FerrumDB:
+        path = os.path.join(base, "jsonl-dst.db")
+        for suffix in ("", ".lock"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return ferrumdb.open(path, fsync="never")
+
+    def native_import() -> None:
+        with fresh() as dst:
+            assert dst.import_jsonl(out) == n
+
+    def by_hand_import() -> None:
+        with fresh() as dst, open(hand, "rb") as f:
+            for line in f:
+                o = orjson.loads(line)
+                dst[o["key"]] = o["value"]
+
+    results["ferrumdb"]["import ms"] = _median_ms(native_import, rounds)
+    results["python loop (orjson)"]["import ms"] = _median_ms(by_hand_import, rounds)
+    for row in results.values():
+        row["export records/s"] = n / row["export ms"] * 1e3
+        row["import records/s"] = n / row["import ms"] * 1e3
+    return results
+
+
 def _median_ms(fn: Callable[[], Any], rounds: int) -> float:
     times = []
     for _ in range(rounds):
@@ -507,9 +553,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="documents (default 100k)")
     ap.add_argument("--big", action="store_true", help="also measure reopen and memory at 1M keys")
     ap.add_argument("--json", help="also write the raw figures to this file")
+    ap.add_argument("--only", choices=["jsonl"], help="run only this section")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="ferrumdb-bench-")
     try:
+        if args.only == "jsonl":
+            for name, row in run_jsonl(args.n, base).items():
+                print(f"jsonl, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
+            return
         print(f"N={args.n:,} documents of ~{len(orjson.dumps(make_doc(12345)))} bytes; python {sys.version.split()[0]}")
         results, extra = run_main_table(args.n, base)
         print(table(results, extra))
@@ -528,6 +579,9 @@ def main() -> None:
             reopen.append(run_reopen(1_000_000, base))
         for r in reopen:
             print("reopen:", {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()})
+        jsonl = run_jsonl(args.n, base)
+        for name, row in jsonl.items():
+            print(f"jsonl, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"main": results, "extra": extra, "threads": threads, "always": always, "transactions": transactions, "queries": queries, "reopen": reopen}, f, indent=2)

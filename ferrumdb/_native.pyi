@@ -98,6 +98,10 @@ class Database:
         """Write a consistent, verified copy of the database to ``path`` while it stays in use."""
     def compact(self) -> None:
         """Rewrite the file with live data only."""
+    def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "", progress: bool = False) -> int:
+        """Write the keys starting with ``prefix`` to ``path`` as JSON Lines; returns the number of records."""
+    def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
+        """Read JSON Lines from ``path`` (all lines checked before any is written); returns the number stored."""
     def flush(self) -> None:
         """Force everything written to stable storage now."""
     def stats(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ pub mod engine;
 mod error;
 pub mod format;
 pub mod index;
+pub mod ops;
 #[cfg(feature = "python")]
 mod python;
 pub mod query;

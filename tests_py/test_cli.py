@@ -1,4 +1,6 @@
-"""``python -m ferrumdb PATH`` reads commands from a non-terminal stdin, so it scripts (SPEC section 3)."""
+"""``python -m ferrumdb PATH`` reads commands from a non-terminal stdin, so it scripts (SPEC section 3).
+
+With stdout a pipe, every command that succeeds prints exactly one line of JSON."""
 
 from __future__ import annotations
 
@@ -28,13 +30,18 @@ def lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return proc.stdout.splitlines()
 
 
+def values(proc: subprocess.CompletedProcess[str]) -> list[Any]:
+    """Each output line parsed as JSON (fails if a line is not JSON)."""
+    return [json.loads(line) for line in lines(proc)]
+
+
 # -- SET / GET ---------------------------------------------------------------------------------
 
 
 def test_set_prints_ok_and_exits_zero(db_path: Path) -> None:
     """SET of valid JSON prints OK and the script exits 0."""
     proc = cli(db_path, 'SET user:1 {"name": "alice"}\n')
-    assert (proc.returncode, lines(proc), proc.stderr) == (0, ["OK"], "")
+    assert (proc.returncode, lines(proc), proc.stderr) == (0, ['"OK"'], "")
 
 
 def test_set_is_visible_from_python(db_path: Path) -> None:
@@ -103,7 +110,7 @@ def test_keys_in_key_order(db_path: Path) -> None:
     with ferrumdb.open(db_path) as db:
         db.update({"b": 1, "a": 2, "user:2": 3, "user:1": 4})
     proc = cli(db_path, "KEYS\n")
-    assert lines(proc) == ["a", "b", "user:1", "user:2"]
+    assert values(proc) == [["a", "b", "user:1", "user:2"]]
 
 
 def test_keys_with_prefix(db_path: Path) -> None:
@@ -111,7 +118,7 @@ def test_keys_with_prefix(db_path: Path) -> None:
     with ferrumdb.open(db_path) as db:
         db.update({"b": 1, "user:2": 3, "user:1": 4, "users": 5})
     proc = cli(db_path, "KEYS user:\n")
-    assert lines(proc) == ["user:1", "user:2"]
+    assert values(proc) == [["user:1", "user:2"]]
 
 
 def test_count(db_path: Path) -> None:
@@ -147,24 +154,87 @@ def test_stats_prints_json_object(db_path: Path) -> None:
 
 
 def test_help_lists_commands(db_path: Path) -> None:
-    """HELP lists every command and exits 0."""
+    """HELP lists every command (piped: one JSON array of {command, usage, summary}) and exits 0."""
     proc = cli(db_path, "HELP\n")
     assert proc.returncode == 0
-    for command in ["SET", "GET", "DELETE", "KEYS", "COUNT", "COMPACT", "STATS", "HELP", "EXIT"]:
-        assert command in proc.stdout
+    [listing] = values(proc)
+    assert [c["command"] for c in listing] == [
+        "SET", "GET", "DELETE", "KEYS", "COUNT", "INDEX", "FIND", "QUERY", "EXPLAIN", "COMPACT", "STATS", "HELP", "EXIT",
+    ]
+    assert all(c["usage"].startswith(c["command"]) and c["summary"] for c in listing)
 
 
 def test_help_command(db_path: Path) -> None:
-    """HELP <command> shows that command's usage."""
+    """HELP <command> shows that command's usage, description and an example."""
     proc = cli(db_path, "HELP GET\n")
     assert proc.returncode == 0
-    assert "GET <key>" in proc.stdout
+    [topic] = values(proc)
+    assert topic["usage"] == "GET <key>"
+    assert "missing key is an error" in topic["description"]
+    assert topic["example"] == "GET user:1"
+
+
+def test_help_unknown_command_fails(db_path: Path) -> None:
+    """HELP of a command that does not exist says so, suggests the closest one and lists them all."""
+    proc = cli(db_path, "HELP gte\n")
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr.startswith('error: line 1: HELP: there is no command "gte" (did you mean GET?)'), proc.stderr
+    assert "SET GET DELETE KEYS" in proc.stderr
+
+
+def test_every_command_prints_one_json_line(db_path: Path) -> None:
+    """Piped, each successful command prints exactly one line that json.loads parses."""
+    script = "\n".join(
+        [
+            'SET "my key" {"n": 18446744073709551615, "s": "h\u00e9"}',
+            'GET "my key"',
+            "KEYS",
+            "KEYS my",
+            "COUNT",
+            "INDEX n",
+            "FIND n 18446744073709551615",
+            'QUERY {"n": {"$gt": 0}}',
+            'EXPLAIN {"n": 1}',
+            "STATS",
+            "COMPACT",
+            "HELP",
+            "HELP set",
+            'DELETE "my key"',
+            'DELETE "my key"',
+            "EXIT",
+        ]
+    )
+    proc = cli(db_path, script + "\n")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    out = values(proc)
+    assert len(out) == 15
+    doc = {"n": 2**64 - 1, "s": "hé"}
+    assert out[:5] == ["OK", doc, ["my key"], ["my key"], 1]
+    assert out[5:8] == ["OK", ["my key"], [["my key", doc]]]
+    assert out[8]["index"] == "n" and out[9]["keys"] == 1
+    assert set(out[10]) == {"file_bytes_before", "file_bytes_after"}
+    assert isinstance(out[11], list) and out[12]["command"] == "SET"
+    assert out[13:] == [1, 0]
+
+
+def test_failed_command_exits_1_and_names_the_line(db_path: Path) -> None:
+    """A failing command prints nothing on stdout, its error (with the line number) on stderr, and the exit status is 1."""
+    proc = cli(db_path, "SET a 1\nGET nope\nCOUNT\n")
+    assert proc.returncode == 1
+    assert values(proc) == ["OK", 1]
+    assert proc.stderr == "error: line 2: key not found: nope\n"
+
+
+def test_unknown_command_suggests_the_closest(db_path: Path) -> None:
+    proc = cli(db_path, "DELTE a\n")
+    assert proc.returncode == 1
+    assert '"DELTE" (did you mean DELETE?)' in proc.stderr
 
 
 def test_exit_stops_the_script(db_path: Path) -> None:
     """EXIT ends the script: later commands do not run."""
     proc = cli(db_path, "SET a 1\nEXIT\nSET b 2\n")
-    assert (proc.returncode, lines(proc)) == (0, ["OK"])
+    assert (proc.returncode, values(proc)) == (0, ["OK"])
     with ferrumdb.open(db_path) as db:
         assert db.keys() == ["a"]
 
@@ -172,7 +242,7 @@ def test_exit_stops_the_script(db_path: Path) -> None:
 def test_commands_are_case_insensitive(db_path: Path) -> None:
     """Command names are case-insensitive."""
     proc = cli(db_path, "set a 1\nGeT a\ncount\n")
-    assert (proc.returncode, lines(proc)) == (0, ["OK", "1", "1"])
+    assert (proc.returncode, values(proc)) == (0, ["OK", 1, 1])
 
 
 def test_empty_script_succeeds(db_path: Path) -> None:
@@ -196,7 +266,7 @@ def test_bad_command_does_not_stop_script(db_path: Path) -> None:
     """After a failed command, the script goes on; the exit status still reports the failure."""
     proc = cli(db_path, "FROB\nSET a 1\nCOUNT\n")
     assert proc.returncode != 0
-    assert lines(proc) == ["OK", "1"]
+    assert values(proc) == ["OK", 1]
 
 
 def test_failure_before_exit_still_fails(db_path: Path) -> None:
@@ -210,6 +280,17 @@ def test_locked_database_fails(db: ferrumdb.FerrumDB, db_path: Path) -> None:
     proc = cli(db_path, "COUNT\n")
     assert proc.returncode != 0
     assert "open for writing" in proc.stderr or "lock" in proc.stderr.lower()
+
+
+def test_read_only_beside_a_writer(db: ferrumdb.FerrumDB, db_path: Path) -> None:
+    """--read-only opens a database another handle is writing: reads work, writes fail and change nothing."""
+    db["a"] = {"n": 1}
+    db.flush()
+    proc = cli(db_path, "GET a\nSET b 2\nCOUNT\n", "--read-only")
+    assert proc.returncode == 1
+    assert values(proc) == [{"n": 1}, 1]
+    assert "error: line 2: the database was opened read-only" in proc.stderr
+    assert "b" not in db
 
 
 def test_unknown_option_fails(db_path: Path) -> None:
@@ -230,4 +311,4 @@ def test_bad_fsync_option_fails(db_path: Path) -> None:
 def test_fsync_option_accepted(db_path: Path, policy: str) -> None:
     """--fsync accepts each documented policy."""
     proc = cli(db_path, "SET a 1\n", f"--fsync={policy}", "--no-studio")
-    assert (proc.returncode, lines(proc)) == (0, ["OK"]), proc.stderr
+    assert (proc.returncode, values(proc)) == (0, ["OK"]), proc.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import ferrumdb
-from tests_py.test_cli import cli, lines
+from tests_py.test_cli import cli, lines, values
 
 PEOPLE: dict[str, Any] = {
     "p:1": {"name": "ann", "age": 31, "role": "admin", "tags": ["a", "b"], "address": {"city": "Paris"}},
@@ -22,22 +22,17 @@ PEOPLE: dict[str, Any] = {
 }
 
 
-def ok(path: Path, script: str) -> list[str]:
-    """Run ``script``, which must succeed with nothing on stderr; its output lines."""
+def ok(path: Path, script: str) -> list[Any]:
+    """Run ``script``, which must succeed with nothing on stderr; its output lines, each parsed as JSON."""
     proc = cli(path, script)
     assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
-    return lines(proc)
+    return values(proc)
 
 
-def query_rows(out: list[str]) -> list[tuple[str, Any]]:
-    """QUERY output lines (``key<TAB>compact JSON``) as ``(key, document)`` pairs."""
-    rows = []
-    for line in out:
-        key, sep, doc = line.partition("\t")
-        assert sep == "\t", line
-        assert json.dumps(json.loads(doc), separators=(",", ":"), ensure_ascii=False) == doc, "not compact JSON"
-        rows.append((json.loads(key) if key.startswith('"') else key, json.loads(doc)))
-    return rows
+def query_rows(line: Any) -> list[tuple[str, Any]]:
+    """A QUERY output line (``[[key, doc], ...]``) as ``(key, document)`` pairs, like db.query."""
+    assert isinstance(line, list)
+    return [(key, doc) for key, doc in line]
 
 
 @pytest.fixture
@@ -68,7 +63,7 @@ def test_index_bad_field_fails(people: Path) -> None:
     """A malformed field path is an error on stderr and a non-zero exit; nothing is created."""
     proc = cli(people, "INDEX a..b\nINDEX\nCOUNT\n")
     assert proc.returncode == 1
-    assert lines(proc) == ["4"]
+    assert values(proc) == [4]
     err = proc.stderr.splitlines()
     assert err[0].startswith('error: line 1: invalid filter at field "a..b"'), proc.stderr
     assert err[1].startswith("error: line 2: INDEX needs a field name"), proc.stderr
@@ -91,31 +86,31 @@ def test_cli_writes_keep_python_indexes_exact(people: Path) -> None:
 
 @pytest.mark.parametrize("indexed", [False, True], ids=["scan", "index"])
 def test_find_prints_one_key_per_line(people: Path, indexed: bool) -> None:
-    """FIND prints the matching keys in key order, the same with or without an index."""
+    """FIND prints the matching keys in key order (one JSON array), the same with or without an index."""
     if indexed:
         assert ok(people, "INDEX address.city\nINDEX tags\nINDEX age\n") == ["OK"] * 3
     out = ok(people, 'FIND address.city "Paris"\nFIND tags "b"\nFIND age 52\nFIND age "52"\n')
-    # A key with a space is shown quoted, as it would be typed; "52" (a string) matches nothing.
-    assert out == ["p:1", "p:3", "p:1", "p:2", '"my key"']
+    # "52" (a string) matches nothing.
+    assert out == [["p:1", "p:3"], ["p:1", "p:2"], ["my key"], []]
 
 
 def test_find_matches_python(people: Path) -> None:
     """FIND answers exactly what db.find answers."""
     with ferrumdb.open(people) as db:
         expected = db.find("role", "user")
-    assert ok(people, 'FIND role "user"\n') == expected == ["p:2", "p:3"]
+    assert ok(people, 'FIND role "user"\n') == [expected] == [["p:2", "p:3"]]
 
 
 def test_find_nothing_prints_nothing(people: Path) -> None:
-    """No match: no output, exit 0."""
-    assert ok(people, 'FIND name "zed"\n') == []
+    """No match: an empty array, exit 0."""
+    assert ok(people, 'FIND name "zed"\n') == [[]]
 
 
 def test_find_errors(people: Path) -> None:
     """FIND without a value, or with a value that is not JSON, fails the script."""
     proc = cli(people, "FIND role\nFIND role admin\nFIND\nCOUNT\n")
     assert proc.returncode == 1
-    assert lines(proc) == ["4"]
+    assert values(proc) == [4]
     err = proc.stderr.splitlines()
     assert len(err) == 3, proc.stderr
     assert "FIND needs a JSON value" in err[0]
@@ -128,12 +123,13 @@ def test_find_errors(people: Path) -> None:
 
 @pytest.mark.parametrize("indexed", [False, True], ids=["scan", "index"])
 def test_query_prints_key_tab_document(people: Path, indexed: bool) -> None:
-    """QUERY prints one ``key<TAB>document`` line per match in key order, as db.query returns them."""
+    """QUERY prints one line, ``[[key, document], ...]`` in key order, as db.query returns them."""
     filt = {"age": {"$gte": 30}, "role": {"$in": ["admin", "user"]}}
     out = ok(people, ("INDEX age\n" if indexed else "") + f"QUERY {json.dumps(filt)}\n")
     if indexed:
         assert out.pop(0) == "OK"
-    rows = query_rows(out)
+    assert len(out) == 1
+    rows = query_rows(out[0])
     assert rows == [("my key", PEOPLE["my key"]), ("p:1", PEOPLE["p:1"]), ("p:3", PEOPLE["p:3"])]
     with ferrumdb.open(people) as db:
         assert rows == db.query(filt)
@@ -147,29 +143,23 @@ def test_query_operators_and_nested_fields(people: Path) -> None:
         {"role": {"$ne": "admin"}, "age": {"$lt": 30}},
         {},
     ]
-    script = "".join(f"QUERY {json.dumps(f)}\nCOUNT\n" for f in filters)
+    script = "".join(f"QUERY {json.dumps(f)}\n" for f in filters)
     out = ok(people, script)
-    # COUNT lines separate the result lists.
-    groups: list[list[str]] = [[]]
-    for line in out:
-        if line == "4":
-            groups.append([])
-        else:
-            groups[-1].append(line)
+    assert len(out) == len(filters)
     with ferrumdb.open(people) as db:
-        for f, group in zip(filters, groups):
-            assert query_rows(group) == db.query(f), f
+        for f, line in zip(filters, out):
+            assert query_rows(line) == db.query(f), f
 
 
 def test_query_keeps_field_order_and_unicode(db_path: Path) -> None:
     """Documents print as stored: field order kept, non-ASCII text as is."""
     with ferrumdb.open(db_path) as db:
         db["k"] = {"z": 1, "a": "héllo \U0001f600", "m": [1.5, None]}
-    assert ok(db_path, 'QUERY {"z": 1}\n') == ['k\t{"z":1,"a":"héllo \U0001f600","m":[1.5,null]}']
+    assert lines(cli(db_path, 'QUERY {"z": 1}\n')) == ['[["k",{"z":1,"a":"héllo \U0001f600","m":[1.5,null]}]]']
 
 
 def test_query_no_match_prints_nothing(people: Path) -> None:
-    assert ok(people, 'QUERY {"age": {"$gt": 100}}\n') == []
+    assert ok(people, 'QUERY {"age": {"$gt": 100}}\n') == [[]]
 
 
 @pytest.mark.parametrize(
@@ -187,7 +177,7 @@ def test_query_errors_fail_the_script(people: Path, line: str, needle: str) -> N
     """A bad filter or bad JSON is reported on stderr; the script goes on and exits 1."""
     proc = cli(people, f"{line}\nCOUNT\n")
     assert proc.returncode == 1
-    assert lines(proc) == ["4"]
+    assert values(proc) == [4]
     assert proc.stderr.startswith("error: line 1: "), proc.stderr
     assert needle in proc.stderr
 
@@ -199,7 +189,7 @@ def test_explain_prints_the_plan(people: Path) -> None:
     """EXPLAIN prints the plan as one line of JSON: a scan without an index, the index with one."""
     out = ok(people, 'EXPLAIN {"age": 31}\nINDEX age\nEXPLAIN {"age": 31}\nEXPLAIN {"age": {"$gte": 30}}\n')
     assert out[1] == "OK"
-    before, after, ranged = json.loads(out[0]), json.loads(out[2]), json.loads(out[3])
+    before, after, ranged = out[0], out[2], out[3]
     assert (before["index"], before["scan"]) == (None, True)
     assert (after["index"], after["scan"], after["estimated_rows"]) == ("age", False, 1)
     assert (ranged["index"], ranged["scan"]) == ("age", False)
@@ -221,9 +211,10 @@ def test_explain_errors(people: Path) -> None:
 
 def test_help_lists_document_commands(db_path: Path) -> None:
     """HELP lists the new commands with their usage."""
-    out = cli(db_path, "HELP\n").stdout
+    [listing] = values(cli(db_path, "HELP\n"))
+    usages = [c["usage"] for c in listing]
     for usage in ["INDEX <field>", "FIND <field> <json>", "QUERY <json-filter>", "EXPLAIN <json-filter>"]:
-        assert usage in out
+        assert usage in usages
 
 
 @pytest.mark.parametrize("command", ["INDEX", "FIND", "QUERY", "EXPLAIN"])
@@ -231,9 +222,9 @@ def test_help_examples_run(people: Path, command: str) -> None:
     """Each command's HELP shows an example, and the example runs successfully."""
     proc = cli(people, f"HELP {command.lower()}\n")
     assert proc.returncode == 0
-    text = proc.stdout.splitlines()
-    assert text[0].startswith(command + " ")
-    example = text[text.index("Example:") + 1].strip()
+    [topic] = values(proc)
+    assert topic["usage"].startswith(command + " ")
+    example = topic["example"]
     assert example.upper().startswith(command)
     run = cli(people, example + "\n")
     assert (run.returncode, run.stderr) == (0, "")

@@ -13,6 +13,7 @@ mod durability;
 mod format_edges;
 mod hints;
 mod indexes;
+mod jsonl;
 mod lock_second_writer;
 mod recovery_torn_tail;
 mod studio_api;

@@ -7,13 +7,13 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::engine::{Database, Stats};
 use crate::error::Error;
 use crate::index::Documents;
 
-use super::render::{self, display_key, JsonStyle};
+use super::render::{self, display_key, Mode, Reply};
 
 /// Keys fetched per `keys_page` call by `KEYS`.
 const KEYS_PAGE: usize = 1000;
@@ -32,7 +32,7 @@ pub struct CommandSpec {
     pub details: &'static str,
     /// An example invocation.
     pub example: &'static str,
-    /// The first argument is a key, so the REPL tab-completes it from the database.
+    /// The first argument is a key (or key prefix), so the REPL tab-completes it from the database.
     pub completes_key: bool,
     /// Turns the text after the command word into a [`Command`].
     parse: fn(&'static CommandSpec, &str) -> Result<Command, CommandError>,
@@ -62,7 +62,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                   The key is the first word, or a double-quoted JSON string if it contains spaces. \
                   Strings need double quotes: SET name \"alice\".",
         example: "SET user:1 {\"name\": \"alice\", \"age\": 30}",
-        completes_key: false,
+        completes_key: true,
         parse: parse_set,
     },
     CommandSpec {
@@ -91,10 +91,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "KEYS [prefix]",
         summary: "list keys, optionally only those starting with a prefix",
-        details: "Prints every key (or every key starting with [prefix]) in order, one per line. \
-                  Keys that contain spaces are shown quoted, as you would type them.",
+        details: "Prints every key (or every key starting with [prefix]) in order, one per line; \
+                  keys that contain spaces are shown quoted, as you would type them. When piped: \
+                  one JSON array of the keys.",
         example: "KEYS user:",
-        completes_key: false,
+        completes_key: true,
         parse: parse_keys,
     },
     CommandSpec {
@@ -128,7 +129,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         details: "Prints, one per line in key order, the key of every document whose <field> equals \
                   <json> (the rest of the line). An array field matches if any element equals the value. \
                   FIND <field> null also matches documents without the field, as in MongoDB. \
-                  Uses the index on <field> when there is one, else scans. Strings need double quotes.",
+                  Uses the index on <field> when there is one, else scans. Strings need double quotes. \
+                  When piped: one JSON array of the keys.",
         example: "FIND address.city \"Paris\"",
         completes_key: false,
         parse: parse_find,
@@ -138,8 +140,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "QUERY <json-filter>",
         summary: "documents matching a Mongo-style filter",
-        details: "Prints one line per matching document, in key order: the key, a tab, and the document \
-                  (indented at a terminal, on one line when piped). The filter is a JSON object: \
+        details: "Prints each matching document in key order: the key, a tab, and the document, \
+                  indented (when piped: one line, [[key, document], ...]). The filter is a JSON object: \
                   {\"field\": value} for equality, or operators $eq $ne $gt $gte $lt $lte $in $nin $exists, \
                   combined with $and and $or. Dotted fields reach into nested objects.",
         example: "QUERY {\"role\": \"admin\", \"age\": {\"$gte\": 30}}",
@@ -163,7 +165,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         usage: "COMPACT",
         summary: "rewrite the file with live data only",
         details: "Rewrites the database file keeping only the current value of each key, reclaiming the \
-                  space of overwritten and deleted records, and prints the file size before and after.",
+                  space of overwritten and deleted records, and prints the file size before and after \
+                  (when piped: {\"file_bytes_before\": ..., \"file_bytes_after\": ...}).",
         example: "COMPACT",
         completes_key: false,
         parse: |spec, args| no_args(spec, args, Command::Compact),
@@ -282,6 +285,8 @@ pub enum Outcome {
 pub enum CommandError {
     /// The command word is not in the table.
     Unknown(String),
+    /// `HELP <topic>` names no command.
+    UnknownTopic(String),
     /// The arguments do not fit the command.
     Usage {
         /// What is wrong.
@@ -291,6 +296,9 @@ pub enum CommandError {
     },
     /// `SET` was given something that is not JSON.
     InvalidJson(String),
+    /// The JSON argument stops before it is complete (an open `{`, `[` or
+    /// string): the REPL reads another line; a script reports it.
+    IncompleteJson(String),
     /// `GET` of a key that does not exist (shown as typed).
     NotFound(String),
     /// The stored value under a key is not valid JSON.
@@ -308,13 +316,27 @@ impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommandError::Unknown(word) => {
-                write!(
-                    f,
-                    "unknown command {word:?}; type HELP for the list of commands"
-                )
+                write!(f, "unknown command {word:?}")?;
+                if let Some(name) = closest_command(word) {
+                    write!(f, " (did you mean {name}?)")?;
+                }
+                write!(f, "; type HELP for the list of commands")
+            }
+            CommandError::UnknownTopic(word) => {
+                write!(f, "HELP: there is no command {word:?}")?;
+                if let Some(name) = closest_command(word) {
+                    write!(f, " (did you mean {name}?)")?;
+                }
+                let names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+                write!(f, "; the commands are {}", names.join(" "))
             }
             CommandError::Usage { message, usage } => write!(f, "{message} (usage: {usage})"),
             CommandError::InvalidJson(msg) => write!(f, "invalid JSON value: {msg}"),
+            CommandError::IncompleteJson(msg) => write!(
+                f,
+                "invalid JSON value: {msg} (the JSON is cut short; a command and its JSON \
+                 must be on one line here)"
+            ),
             CommandError::NotFound(key) => write!(f, "key not found: {key}"),
             CommandError::BadStoredValue { key, reason } => {
                 write!(
@@ -333,6 +355,12 @@ impl From<Error> for CommandError {
     fn from(e: Error) -> Self {
         CommandError::Db(e)
     }
+}
+
+/// Whether `line` is a command whose JSON argument is still open (so the REPL
+/// should read another line rather than report an error).
+pub fn is_incomplete(line: &str) -> bool {
+    matches!(parse(line), Err(CommandError::IncompleteJson(_)))
 }
 
 /// Whether a line holds no command: blank, or a `#` comment.
@@ -361,107 +389,92 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
     (spec.parse)(spec, args)
 }
 
-/// Parse and execute one line.
+/// Parse and execute one line, and lay out the reply for `mode`.
 ///
 /// # Errors
 /// See [`parse`] and [`execute`].
-pub fn run_line(docs: &Documents, line: &str, style: JsonStyle) -> Result<Outcome, CommandError> {
-    execute(docs, &parse(line)?, style)
+pub fn run_line(docs: &Documents, line: &str, mode: Mode) -> Result<Outcome, CommandError> {
+    Ok(match execute(docs, &parse(line)?)? {
+        None => Outcome::Exit,
+        Some(reply) => Outcome::Output(render::reply(&reply, mode)),
+    })
 }
 
-/// Execute `cmd` against `docs`; JSON output is laid out in `style`.
+/// Execute `cmd` against `docs`: its reply, or `None` for `EXIT`.
 ///
 /// # Errors
 /// [`CommandError::NotFound`] for `GET` of a missing key, [`CommandError::Db`]
 /// when the database refuses (including a malformed filter or field path),
-/// [`CommandError::Unknown`] for `HELP` of an unknown command.
-pub fn execute(docs: &Documents, cmd: &Command, style: JsonStyle) -> Result<Outcome, CommandError> {
+/// [`CommandError::UnknownTopic`] for `HELP` of an unknown command.
+pub fn execute(docs: &Documents, cmd: &Command) -> Result<Option<Reply>, CommandError> {
     let db = docs.database();
-    let text = match cmd {
+    let reply = match cmd {
         Command::Set { key, value } => {
             let bytes =
                 serde_json::to_vec(value).map_err(|e| CommandError::InvalidJson(e.to_string()))?;
             db.put_raw(key, &bytes)?;
-            "OK".to_owned()
+            Reply::Ok
         }
         Command::Get { key } => match db.get_raw(key)? {
             None => return Err(CommandError::NotFound(display_key(key))),
-            Some(buf) => render::json_bytes(buf.as_bytes(), style).map_err(|reason| {
+            Some(buf) => Reply::Json(render::checked_json(buf.as_bytes()).map_err(|reason| {
                 CommandError::BadStoredValue {
                     key: display_key(key),
                     reason,
                 }
-            })?,
+            })?),
         },
-        Command::Delete { key } => if db.delete(key)? { "1" } else { "0" }.to_owned(),
-        Command::Keys { prefix } => list_keys(db, prefix)?,
-        Command::Count => db.len().to_string(),
+        Command::Delete { key } => Reply::Deleted(db.delete(key)?),
+        Command::Keys { prefix } => Reply::Keys(list_keys(db, prefix)?),
+        Command::Count => Reply::Count(db.len()),
         Command::Index { field } => {
             docs.create_index(field)?;
-            "OK".to_owned()
+            Reply::Ok
         }
-        Command::Find { field, value } => {
-            let keys = docs.find(field, value)?;
-            let shown: Vec<String> = keys.iter().map(|k| display_key(k)).collect();
-            shown.join("\n")
-        }
-        Command::Query { filter } => query_rows(docs, filter, style)?,
-        Command::Explain { filter } => {
-            let plan = docs.explain(filter)?;
-            render::relayout(&plan.to_string(), style)
-        }
+        Command::Find { field, value } => Reply::Keys(docs.find(field, value)?),
+        Command::Query { filter } => Reply::Rows(query_rows(docs, filter)?),
+        Command::Explain { filter } => Reply::Json(docs.explain(filter)?.to_string()),
         Command::Compact => {
             let before = db.stats()?.file_bytes;
             db.compact()?;
             let after = db.stats()?.file_bytes;
-            format!("{before} → {after} bytes")
+            Reply::Compacted { before, after }
         }
-        Command::Stats => render::relayout(&stats_json(&db.stats()?), style),
+        Command::Stats => Reply::Json(stats_json(&db.stats()?)),
         Command::Help { topic: None } => help_list(),
         Command::Help { topic: Some(topic) } => {
-            help_topic(lookup(topic).ok_or_else(|| CommandError::Unknown(topic.clone()))?)
+            help_topic(lookup(topic).ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?)
         }
-        Command::Exit => return Ok(Outcome::Exit),
+        Command::Exit => return Ok(None),
     };
-    Ok(Outcome::Output(text))
+    Ok(Some(reply))
 }
 
-/// `QUERY` output: one `key<TAB>document` entry per result, in key order.
-fn query_rows(docs: &Documents, filter: &Value, style: JsonStyle) -> Result<String, CommandError> {
-    let mut out = String::new();
-    for row in docs.query(filter, None, None, 0)? {
-        let key = display_key(&row.key);
-        let doc = render::json_bytes(row.raw.as_bytes(), style).map_err(|reason| {
-            CommandError::BadStoredValue {
-                key: key.clone(),
-                reason,
-            }
-        })?;
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        out.push_str(&key);
-        out.push('\t');
-        out.push_str(&doc);
-    }
-    Ok(out)
+/// `QUERY` results: `(key, document)` pairs in key order.
+fn query_rows(docs: &Documents, filter: &Value) -> Result<Vec<(String, String)>, CommandError> {
+    docs.query(filter, None, None, 0)?
+        .into_iter()
+        .map(|row| {
+            let doc = render::checked_json(row.raw.as_bytes()).map_err(|reason| {
+                CommandError::BadStoredValue {
+                    key: display_key(&row.key),
+                    reason,
+                }
+            })?;
+            Ok((row.key, doc))
+        })
+        .collect()
 }
 
-fn list_keys(db: &Database, prefix: &str) -> Result<String, CommandError> {
-    let mut out = String::new();
-    let mut after: Option<String> = None;
+fn list_keys(db: &Database, prefix: &str) -> Result<Vec<String>, CommandError> {
+    let mut out = Vec::new();
     loop {
-        let page = db.keys_page(prefix, after.as_deref(), KEYS_PAGE)?;
-        for key in &page {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&display_key(key));
-        }
-        if page.len() < KEYS_PAGE {
+        let page = db.keys_page(prefix, out.last().map(String::as_str), KEYS_PAGE)?;
+        let done = page.len() < KEYS_PAGE;
+        out.extend(page);
+        if done {
             return Ok(out);
         }
-        after = page.into_iter().last();
     }
 }
 
@@ -482,25 +495,56 @@ fn stats_json(s: &Stats) -> String {
     )
 }
 
-/// The HELP list: one line per command.
-pub fn help_list() -> String {
+/// The HELP list: one line per command (as JSON, one object per command).
+pub fn help_list() -> Reply {
     let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
-    let mut out = String::from("Commands (case-insensitive):\n");
+    let mut text = String::from("Commands (case-insensitive):\n");
     for spec in COMMANDS {
-        out.push_str(&format!("  {:width$}  {}\n", spec.usage, spec.summary));
+        text.push_str(&format!("  {:width$}  {}\n", spec.usage, spec.summary));
     }
-    out.push_str("Type HELP <command> for details and an example.");
-    out
+    text.push_str("Type HELP <command> for details and an example.");
+    let json: Vec<Value> = COMMANDS
+        .iter()
+        .map(|spec| json!({"command": spec.name, "usage": spec.usage, "summary": spec.summary}))
+        .collect();
+    Reply::Help {
+        text,
+        json: Value::from(json).to_string(),
+    }
 }
 
-fn help_topic(spec: &CommandSpec) -> String {
-    let mut out = format!("{}\n", spec.usage);
-    wrap_into(&mut out, spec.details, "  ", HELP_WIDTH);
+/// `HELP <command>`: usage, description, aliases and an example.
+fn help_topic(spec: &CommandSpec) -> Reply {
+    let mut text = format!("{}\n", spec.usage);
+    wrap_into(&mut text, spec.details, "  ", HELP_WIDTH);
     if !spec.aliases.is_empty() {
-        out.push_str(&format!("  Also: {}\n", spec.aliases.join(", ")));
+        text.push_str(&format!("  Also: {}\n", spec.aliases.join(", ")));
     }
-    out.push_str(&format!("Example:\n  {}", spec.example));
-    out
+    text.push_str(&format!("Example:\n  {}", spec.example));
+    let json = json!({
+        "command": spec.name,
+        "usage": spec.usage,
+        "summary": spec.summary,
+        "description": spec.details.split_whitespace().collect::<Vec<_>>().join(" "),
+        "aliases": spec.aliases,
+        "example": spec.example,
+    });
+    Reply::Help {
+        text,
+        json: json.to_string(),
+    }
+}
+
+/// The command word closest to `word` (a likely typo), if any is close.
+fn closest_command(word: &str) -> Option<&'static str> {
+    let upper = word.to_ascii_uppercase();
+    COMMANDS
+        .iter()
+        .flat_map(|spec| std::iter::once(spec.name).chain(spec.aliases.iter().copied()))
+        .map(|name| (strsim::damerau_levenshtein(&upper, name), name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
 }
 
 /// Line width HELP text is wrapped to.
@@ -580,6 +624,9 @@ fn required_key<'a>(spec: &CommandSpec, args: &'a str) -> Result<(String, &'a st
 /// `json` (already trimmed, not empty) as a JSON value.
 fn parse_json(json: &str) -> Result<Value, CommandError> {
     serde_json::from_str(json).map_err(|e| {
+        if e.is_eof() {
+            return CommandError::IncompleteJson(e.to_string());
+        }
         let looks_like_word = json.starts_with(|c: char| c.is_alphabetic() || c == '\'');
         let hint = if looks_like_word {
             " (strings need double quotes, e.g. \"hello\")"
@@ -717,7 +764,7 @@ mod tests {
     }
 
     fn run(db: &Documents, line: &str) -> Result<String, String> {
-        match run_line(db, line, JsonStyle::Compact) {
+        match run_line(db, line, Mode::Json) {
             Ok(Outcome::Output(text)) => Ok(text),
             Ok(Outcome::Exit) => Ok("<exit>".into()),
             Err(e) => Err(e.to_string()),
@@ -726,6 +773,14 @@ mod tests {
 
     fn ok(db: &Documents, line: &str) -> String {
         run(db, line).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    /// The output a person at a terminal sees (without colour).
+    fn human(db: &Documents, line: &str) -> String {
+        match run_line(db, line, Mode::Human { color: false }) {
+            Ok(Outcome::Output(text)) => text,
+            other => panic!("{line}: {other:?}"),
+        }
     }
 
     fn err(db: &Documents, line: &str) -> String {
@@ -913,6 +968,37 @@ mod tests {
     }
 
     #[test]
+    fn open_json_asks_for_more_input() {
+        for line in [
+            "SET k {",
+            "SET k {\"a\": [1,",
+            "SET k \"abc",
+            "QUERY {\"a\":\n",
+            "FIND f [",
+        ] {
+            assert!(is_incomplete(line), "{line}");
+        }
+        for line in [
+            "SET k {}",
+            "SET k {bad",
+            "SET k",
+            "GET \"open",
+            "FROB {",
+            "SET k {\"a\":\n 1}",
+        ] {
+            assert!(!is_incomplete(line), "{line}");
+        }
+        // The continued line parses as one command.
+        assert_eq!(
+            parse("SET k {\n  \"a\": 1\n}").unwrap(),
+            Command::Set {
+                key: "k".into(),
+                value: json!({"a": 1})
+            }
+        );
+    }
+
+    #[test]
     fn unknown_commands_suggest_help() {
         let e = parse("FROB x").unwrap_err();
         assert!(matches!(&e, CommandError::Unknown(w) if w == "FROB"));
@@ -922,7 +1008,16 @@ mod tests {
         );
         assert!(parse("   ").is_err());
         let db = db();
-        assert!(err(&db, "HELP frob").contains("unknown command \"frob\""));
+        let e = err(&db, "HELP frob");
+        assert!(e.contains("there is no command \"frob\""), "{e}");
+        assert!(e.contains("the commands are SET GET DELETE"), "{e}");
+        assert!(err(&db, "HELP gte").contains("(did you mean GET?)"));
+        assert_eq!(
+            err(&db, "GTE k"),
+            "unknown command \"GTE\" (did you mean GET?); type HELP for the list of commands"
+        );
+        assert!(err(&db, "stast").contains("did you mean STATS?"));
+        assert!(!err(&db, "xyzzy").contains("did you mean"));
     }
 
     #[test]
@@ -933,7 +1028,7 @@ mod tests {
                 &db,
                 r#"SET user:1 {"name": "alice", "tags": ["a", "b"], "age": 30}"#
             ),
-            "OK"
+            "\"OK\""
         );
         // Stored compact, fields in the order they were typed.
         let stored = db.database().get_raw("user:1").unwrap().unwrap();
@@ -945,18 +1040,18 @@ mod tests {
             ok(&db, "GET user:1"),
             r#"{"name":"alice","tags":["a","b"],"age":30}"#
         );
-        let pretty = run_line(&db, "get user:1", JsonStyle::Pretty).unwrap();
+        let pretty = run_line(&db, "get user:1", Mode::Human { color: false }).unwrap();
         assert_eq!(
             pretty,
             Outcome::Output("{\n  \"name\": \"alice\",\n  \"tags\": [\n    \"a\",\n    \"b\"\n  ],\n  \"age\": 30\n}".into())
         );
-        assert_eq!(ok(&db, "SET user:1 \"replaced\""), "OK");
+        assert_eq!(ok(&db, "SET user:1 \"replaced\""), "\"OK\"");
         assert_eq!(ok(&db, "GET user:1"), "\"replaced\"");
         assert_eq!(ok(&db, "DELETE user:1"), "1");
         assert_eq!(ok(&db, "DELETE user:1"), "0");
         assert_eq!(err(&db, "GET user:1"), "key not found: user:1");
         assert!(matches!(
-            run_line(&db, "GET user:1", JsonStyle::Compact),
+            run_line(&db, "GET user:1", Mode::Json),
             Err(CommandError::NotFound(_))
         ));
     }
@@ -970,11 +1065,11 @@ mod tests {
             ("SET z null", "null"),
             ("SET f -1.5e3", "-1500.0"),
         ] {
-            assert_eq!(ok(&db, line), "OK");
+            assert_eq!(ok(&db, line), "\"OK\"");
             let key = line.split(' ').nth(1).unwrap();
             assert_eq!(ok(&db, &format!("GET {key}")), shown);
         }
-        assert_eq!(ok(&db, "SET \"my key\" 1"), "OK");
+        assert_eq!(ok(&db, "SET \"my key\" 1"), "\"OK\"");
         assert_eq!(ok(&db, "GET \"my key\""), "1");
         assert_eq!(
             err(&db, "GET \"other key\""),
@@ -987,14 +1082,15 @@ mod tests {
     #[test]
     fn keys_lists_everything_in_pages() {
         let db = db();
-        assert_eq!(ok(&db, "KEYS"), "");
+        assert_eq!(ok(&db, "KEYS"), "[]");
+        assert_eq!(human(&db, "KEYS"), "(no keys)");
         let n = 2 * KEYS_PAGE + 17;
         for i in 0..n {
             db.database().put_raw(&format!("k{i:05}"), b"1").unwrap();
         }
         db.database().put_raw("other", b"1").unwrap();
         db.database().put_raw("k with space", b"1").unwrap();
-        let all = ok(&db, "KEYS");
+        let all = human(&db, "KEYS");
         let lines: Vec<&str> = all.lines().collect();
         assert_eq!(lines.len(), n + 2);
         assert_eq!(lines[0], "\"k with space\"");
@@ -1002,11 +1098,16 @@ mod tests {
         assert_eq!(lines[n], &format!("k{:05}", n - 1));
         assert_eq!(lines[n + 1], "other");
         assert!(lines.windows(2).all(|w| w[0] != w[1]));
-        let some = ok(&db, "KEYS k0001");
+        let some = human(&db, "KEYS k0001");
         assert_eq!(some.lines().count(), 10);
-        assert_eq!(ok(&db, "keys oth"), "other");
-        assert_eq!(ok(&db, "KEYS \"k with\""), "\"k with space\"");
-        assert_eq!(ok(&db, "KEYS nomatch"), "");
+        assert_eq!(human(&db, "keys oth"), "other");
+        assert_eq!(human(&db, "KEYS \"k with\""), "\"k with space\"");
+        // For a program: one line, a JSON array of the keys as stored.
+        assert_eq!(ok(&db, "KEYS \"k with\""), "[\"k with space\"]");
+        let keys: Vec<String> = serde_json::from_str(&ok(&db, "KEYS")).unwrap();
+        assert_eq!(keys.len(), n + 2);
+        assert_eq!(keys[0], "k with space");
+        assert_eq!(ok(&db, "KEYS nomatch"), "[]");
     }
 
     #[test]
@@ -1019,10 +1120,15 @@ mod tests {
         ok(&db, "SET other {}");
         assert_eq!(ok(&db, "count"), "2");
         let before = db.database().stats().unwrap().file_bytes;
-        let out = ok(&db, "COMPACT");
+        let out = human(&db, "COMPACT");
         let after = db.database().stats().unwrap().file_bytes;
         assert!(after < before, "{before} -> {after}");
         assert_eq!(out, format!("{before} → {after} bytes"));
+        let again: Value = serde_json::from_str(&ok(&db, "COMPACT")).unwrap();
+        assert_eq!(
+            again,
+            json!({"file_bytes_before": after, "file_bytes_after": after})
+        );
         assert_eq!(ok(&db, "GET k"), "19");
 
         let stats: Value = serde_json::from_str(&ok(&db, "STATS")).unwrap();
@@ -1042,7 +1148,7 @@ mod tests {
         assert_eq!(stats["keys"], json!(2));
         assert_eq!(stats["sets"], json!(21));
         assert_eq!(stats["file_bytes"], json!(after));
-        let pretty = run_line(&db, "STATS", JsonStyle::Pretty).unwrap();
+        let pretty = run_line(&db, "STATS", Mode::Human { color: false }).unwrap();
         assert!(
             matches!(pretty, Outcome::Output(t) if t.starts_with("{\n  \"keys\": 2,\n  \"gets\": "))
         );
@@ -1051,25 +1157,30 @@ mod tests {
     #[test]
     fn help_and_exit() {
         let db = db();
-        let list = ok(&db, "HELP");
+        let list = human(&db, "HELP");
         for spec in COMMANDS {
             assert!(list.contains(spec.usage), "{} missing from HELP", spec.name);
         }
-        let set = ok(&db, "help set");
+        let set = human(&db, "help set");
         assert!(set.starts_with("SET <key> <json>\n"), "{set}");
         assert!(set.contains("Example:\n  SET user:1 "), "{set}");
-        assert!(ok(&db, "HELP quit").contains("Also: QUIT"));
+        assert!(human(&db, "HELP quit").contains("Also: QUIT"));
+        // For a program: one JSON line, an array of commands or one command.
+        let list: Value = serde_json::from_str(&ok(&db, "HELP")).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), COMMANDS.len());
+        assert_eq!(list[1]["usage"], json!("GET <key>"));
+        let get: Value = serde_json::from_str(&ok(&db, "HELP get")).unwrap();
+        assert_eq!(get["command"], json!("GET"));
+        assert_eq!(get["example"], json!("GET user:1"));
+        assert!(get["description"].as_str().unwrap().contains("missing key"));
         for spec in COMMANDS {
-            let text = ok(&db, &format!("HELP {}", spec.name));
+            let text = human(&db, &format!("HELP {}", spec.name));
             assert!(
                 text.lines().all(|l| l.chars().count() <= HELP_WIDTH),
                 "{text}"
             );
         }
-        assert_eq!(
-            run_line(&db, "EXIT", JsonStyle::Compact).unwrap(),
-            Outcome::Exit
-        );
+        assert_eq!(run_line(&db, "EXIT", Mode::Json).unwrap(), Outcome::Exit);
     }
 
     #[test]
@@ -1099,7 +1210,7 @@ mod tests {
             ),
             ("other", r#"[1, 2]"#),
         ] {
-            assert_eq!(ok(db, &format!("SET {} {doc}", display_key(key))), "OK");
+            assert_eq!(ok(db, &format!("SET {} {doc}", display_key(key))), "\"OK\"");
         }
     }
 
@@ -1108,24 +1219,28 @@ mod tests {
         let db = db();
         people(&db);
         // Without an index FIND scans; with one it probes; same answer.
-        let scanned = ok(&db, "FIND address.city \"Paris\"");
+        let scanned = human(&db, "FIND address.city \"Paris\"");
         assert_eq!(scanned, "\"p 3\"\np:1");
-        assert_eq!(ok(&db, "INDEX address.city"), "OK");
-        assert_eq!(ok(&db, "index address.city"), "OK");
+        assert_eq!(ok(&db, "FIND address.city \"Paris\""), "[\"p 3\",\"p:1\"]");
+        assert_eq!(ok(&db, "INDEX address.city"), "\"OK\"");
+        assert_eq!(ok(&db, "index address.city"), "\"OK\"");
         assert_eq!(db.indexes(), vec!["address.city".to_string()]);
-        assert_eq!(ok(&db, "FIND address.city \"Paris\""), scanned);
-        // Array fields match on any element; no match prints nothing.
-        assert_eq!(ok(&db, "FIND tags \"b\""), "p:1\np:2");
-        assert_eq!(ok(&db, "FIND age 25"), "p:2");
-        assert_eq!(ok(&db, "FIND age \"25\""), "");
-        assert_eq!(ok(&db, "FIND nosuch 1"), "");
+        assert_eq!(human(&db, "FIND address.city \"Paris\""), scanned);
+        // Array fields match on any element; no match prints an empty array.
+        assert_eq!(ok(&db, "FIND tags \"b\""), "[\"p:1\",\"p:2\"]");
+        assert_eq!(ok(&db, "FIND age 25"), "[\"p:2\"]");
+        assert_eq!(ok(&db, "FIND age \"25\""), "[]");
+        assert_eq!(human(&db, "FIND nosuch 1"), "(no keys)");
         // As in MongoDB, null also matches documents without the field.
-        assert_eq!(ok(&db, "FIND nosuch null").lines().count(), 4);
+        assert_eq!(human(&db, "FIND nosuch null").lines().count(), 4);
         // The index follows later writes.
         ok(&db, "SET p:2 {\"address\": {\"city\": \"Paris\"}}");
-        assert_eq!(ok(&db, "FIND address.city \"Paris\""), "\"p 3\"\np:1\np:2");
+        assert_eq!(
+            human(&db, "FIND address.city \"Paris\""),
+            "\"p 3\"\np:1\np:2"
+        );
         ok(&db, "DELETE p:1");
-        assert_eq!(ok(&db, "FIND address.city \"Paris\""), "\"p 3\"\np:2");
+        assert_eq!(human(&db, "FIND address.city \"Paris\""), "\"p 3\"\np:2");
     }
 
     #[test]
@@ -1138,7 +1253,11 @@ mod tests {
         let e = err(&db, "FIND age paris");
         assert!(e.contains("strings need double quotes"), "{e}");
         assert!(matches!(
-            run_line(&db, "FIND age [1,", JsonStyle::Compact),
+            run_line(&db, "FIND age [1,", Mode::Json),
+            Err(CommandError::IncompleteJson(_))
+        ));
+        assert!(matches!(
+            run_line(&db, "FIND age [1,]", Mode::Json),
             Err(CommandError::InvalidJson(_))
         ));
     }
@@ -1147,10 +1266,11 @@ mod tests {
     fn query_prints_key_tab_document() {
         let db = db();
         people(&db);
+        // For a program: one line, [[key, document], ...] in key order.
         assert_eq!(
             ok(&db, "QUERY {\"age\": {\"$gte\": 30}}"),
-            "\"p 3\"\t{\"name\":\"cy\",\"age\":40,\"address\":{\"city\":\"Paris\"}}\n\
-             p:1\t{\"name\":\"ann\",\"age\":31,\"tags\":[\"a\",\"b\"],\"address\":{\"city\":\"Paris\"}}"
+            "[[\"p 3\",{\"name\":\"cy\",\"age\":40,\"address\":{\"city\":\"Paris\"}}],\
+             [\"p:1\",{\"name\":\"ann\",\"age\":31,\"tags\":[\"a\",\"b\"],\"address\":{\"city\":\"Paris\"}}]]"
         );
         ok(&db, "INDEX age");
         let out = ok(
@@ -1159,13 +1279,21 @@ mod tests {
         );
         assert_eq!(
             out,
-            "p:2\t{\"name\":\"bob\",\"age\":25,\"tags\":[\"b\"],\"address\":{\"city\":\"Oslo\"}}"
+            "[[\"p:2\",{\"name\":\"bob\",\"age\":25,\"tags\":[\"b\"],\"address\":{\"city\":\"Oslo\"}}]]"
         );
-        assert_eq!(ok(&db, "QUERY {\"age\": 99}"), "");
+        assert_eq!(ok(&db, "QUERY {\"age\": 99}"), "[]");
+        assert_eq!(human(&db, "QUERY {\"age\": 99}"), "(no documents)");
         // Every document matches the empty filter, non-objects included.
-        assert_eq!(ok(&db, "QUERY {}").lines().count(), 4);
+        let all: Vec<(String, Value)> = serde_json::from_str(&ok(&db, "QUERY {}")).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0], ("other".to_string(), json!([1, 2])));
         // At a terminal the document is indented after the tab.
-        let pretty = run_line(&db, "QUERY {\"name\": \"bob\"}", JsonStyle::Pretty).unwrap();
+        let pretty = run_line(
+            &db,
+            "QUERY {\"name\": \"bob\"}",
+            Mode::Human { color: false },
+        )
+        .unwrap();
         assert_eq!(
             pretty,
             Outcome::Output(
@@ -1185,8 +1313,8 @@ mod tests {
             let e = err(&db, &format!("{cmd} [1, 2]"));
             assert!(e.contains("expected an object"), "{e}");
             assert!(matches!(
-                run_line(&db, &format!("{cmd} {{\"age\": "), JsonStyle::Compact),
-                Err(CommandError::InvalidJson(_))
+                run_line(&db, &format!("{cmd} {{\"age\": "), Mode::Json),
+                Err(CommandError::IncompleteJson(_))
             ));
             let e = err(&db, &format!("{cmd} {{\"a\": 1}} extra"));
             assert!(e.contains("trailing characters"), "{e}");
@@ -1208,7 +1336,7 @@ mod tests {
         let compact = ok(&db, "EXPLAIN {\"age\": 31}");
         assert_eq!(compact.lines().count(), 1);
         let Outcome::Output(pretty) =
-            run_line(&db, "EXPLAIN {\"age\": 31}", JsonStyle::Pretty).unwrap()
+            run_line(&db, "EXPLAIN {\"age\": 31}", Mode::Human { color: false }).unwrap()
         else {
             panic!("no output")
         };

@@ -1,6 +1,7 @@
-//! Tab completion for the REPL: command names for the first word, and keys
-//! (first 50 matches from `keys_page`) for commands whose table row says their
-//! first argument is a key. Pure, so it is tested without a terminal; `repl`
+//! Tab completion for the REPL: command names for the first word and for
+//! `HELP`'s argument, and keys (the first 50 in order with the typed prefix,
+//! from `keys_page`, so a huge database costs no more) for commands whose table
+//! row says their first argument is a key. Pure, so it is tested without a terminal; `repl`
 //! plugs it into rustyline.
 
 use rustyline::completion::Pair;
@@ -24,8 +25,20 @@ pub fn complete(db: &Database, line: &str, pos: usize) -> (usize, Vec<Pair>) {
         Some(at) => {
             let rest = &typed[at..];
             let arg_start = word_start + at + (rest.len() - rest.trim_start().len());
-            let wants_key = lookup(&typed[..at]).is_some_and(|spec| spec.completes_key);
-            match key_prefix(&before[arg_start..]) {
+            let spec = lookup(&typed[..at]);
+            let arg = &before[arg_start..];
+            if spec.is_some_and(|s| s.name == "HELP") && !arg.contains(char::is_whitespace) {
+                let words = command_candidates(arg)
+                    .into_iter()
+                    .map(|p| Pair {
+                        replacement: p.display.clone(),
+                        display: p.display,
+                    })
+                    .collect();
+                return (arg_start, words);
+            }
+            let wants_key = spec.is_some_and(|spec| spec.completes_key);
+            match key_prefix(arg) {
                 Some(prefix) if wants_key => (arg_start, key_candidates(db, &prefix)),
                 _ => (pos, Vec::new()),
             }
@@ -182,8 +195,41 @@ mod tests {
         assert!(replacements(&db, "GET user:1 ").1.is_empty());
         assert!(replacements(&db, "GET \"my key\" ").1.is_empty());
         assert!(replacements(&db, "COUNT us").1.is_empty());
+        assert!(replacements(&db, "FIND us").1.is_empty());
         assert!(replacements(&db, "FROB us").1.is_empty());
         assert!(replacements(&db, "SET user:1 {").1.is_empty());
+        assert!(replacements(&db, "HELP GET x").1.is_empty());
+    }
+
+    #[test]
+    fn keys_for_set_and_keys() {
+        let db = db();
+        assert_eq!(replacements(&db, "SET user:1").1.len(), 2);
+        assert_eq!(
+            replacements(&db, "keys oth"),
+            (5, vec!["other".to_string()])
+        );
+    }
+
+    #[test]
+    fn help_completes_command_names() {
+        let db = db();
+        assert_eq!(
+            replacements(&db, "HELP ex"),
+            (5, vec!["explain".to_string(), "exit".to_string()])
+        );
+        assert_eq!(replacements(&db, "help D"), (5, vec!["DELETE".to_string()]));
+    }
+
+    #[test]
+    fn key_candidates_are_bounded() {
+        let db = Database::open(&Config::new().in_memory()).unwrap();
+        for i in 0..500 {
+            db.put_raw(&format!("k{i:04}"), b"1").unwrap();
+        }
+        let (_, keys) = replacements(&db, "GET k");
+        assert_eq!(keys.len(), KEY_CANDIDATES);
+        assert_eq!(keys[0], "k0000");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! a terminal or script mode when it is not. Exit status: 0 success, 1 a
 //! command or the database failed, 2 bad arguments.
 
+mod batch;
 mod commands;
 mod complete;
 mod render;
@@ -16,14 +17,17 @@ use crate::config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 use crate::engine::Database;
 use crate::index::Documents;
 
-use render::JsonStyle;
+use render::Mode;
 
 /// Batch subcommands that a later release adds.
-const PLANNED_SUBCOMMANDS: &[&str] = &["export", "import", "check"];
+const PLANNED_SUBCOMMANDS: &[&str] = &["check"];
 
 /// Run the command line with `args` (the arguments after the program name, as
 /// in `sys.argv[1:]`) and return the process exit status.
 pub fn main_with_args(args: Vec<String>) -> i32 {
+    if let Some(code) = batch::run(&args) {
+        return code;
+    }
     let opts = match parse_args(&args) {
         Ok(Parsed::Run(opts)) => opts,
         Ok(Parsed::Help) => {
@@ -59,23 +63,27 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let style = if io::stdout().is_terminal() {
-        JsonStyle::Pretty
+    // A person at a terminal reads indented, coloured output; a program
+    // reading a pipe gets one line of JSON per result.
+    let mode = if io::stdout().is_terminal() {
+        Mode::Human {
+            color: console::colors_enabled(),
+        }
     } else {
-        JsonStyle::Compact
+        Mode::Json
     };
     let code = if io::stdin().is_terminal() {
         // Studio only with a person at the prompt: a script has no one to look
         // at it, and parallel scripts would fight over the port.
         let _studio = opts.studio.then(|| start_studio(&docs, opts.port));
-        repl::run_repl(&docs, style)
+        repl::run_repl(&docs, mode)
     } else {
         script::run_script(
             &docs,
             io::stdin().lock(),
             &mut io::stdout().lock(),
             &mut io::stderr().lock(),
-            style,
+            mode,
         )
     };
     match docs.close() {
@@ -107,7 +115,7 @@ fn start_studio(docs: &Documents, port: Option<u16>) -> Option<crate::server::St
 }
 
 const SYNOPSIS: &str =
-    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--no-studio] [--port N]";
+    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--read-only] [--no-studio] [--port N]";
 
 fn usage() -> String {
     let names: Vec<&str> = commands::COMMANDS.iter().map(|c| c.name).collect();
@@ -122,18 +130,26 @@ fn usage() -> String {
          \n\
          Options:\n\
          \x20 --fsync=POLICY     always | never | periodic:MS (default: ${FSYNC_ENV}, else periodic:100)\n\
+         \x20 --read-only        open without the writer lock (beside a running writer);\n\
+         \x20                    write commands then fail\n\
          \x20 --no-studio        do not start Ferrum Studio (only started at a terminal)\n\
          \x20 --port N           Ferrum Studio port on 127.0.0.1 (default: 7474)\n\
          \x20 -h, --help         print this help\n\
          \x20 -V, --version      print the version\n\
          \n\
          At a terminal, ferrumdb is interactive: Tab completes commands and keys, and\n\
-         history is kept in ~/.ferrumdb_history. Otherwise it reads one command per line\n\
-         from stdin (blank lines and lines starting with # are skipped), keeps going after\n\
-         an error, and exits with status 1 if any command failed.\n\
+         history is kept in $HOME/.ferrumdb_history; output is indented and coloured\n\
+         (unless NO_COLOR is set). Otherwise it reads one command per line from stdin\n\
+         (blank lines and lines starting with # are skipped), keeps going after an error,\n\
+         and exits with status 1 if any command failed. With stdout not a terminal, each\n\
+         command that succeeds prints exactly one line of JSON.\n\
          \n\
          Commands: {}.\n\
          Type HELP at the ferrumdb prompt for details.\n\
+         \n\
+         Batch work (`ferrumdb export --help` for details):\n\
+         \x20 ferrumdb export PATH OUT.jsonl [--prefix P]   write the keys as JSON Lines\n\
+         \x20 ferrumdb import PATH IN.jsonl                 read them back (TTLs kept)\n\
          \n\
          Exit status: 0 success, 1 a command or the database failed, 2 bad arguments.\n",
         names.join(", ")
@@ -161,6 +177,8 @@ struct Options {
     path: PathBuf,
     /// `None`: from the environment, else the default.
     fsync: Option<FsyncPolicy>,
+    /// `--read-only`: no writer lock, so it opens beside a running writer.
+    read_only: bool,
     studio: bool,
     port: Option<u16>,
 }
@@ -168,7 +186,9 @@ struct Options {
 impl Options {
     /// The open configuration: `--fsync` wins over `FERRUMDB_FSYNC`.
     fn config(&self) -> Result<Config, String> {
-        let config = Config::new().with_path(&self.path);
+        let config = Config::new()
+            .with_path(&self.path)
+            .with_read_only(self.read_only);
         match self.fsync {
             Some(policy) => Ok(config.with_fsync_policy(policy)),
             None => config.with_env().map_err(|e| e.to_string()),
@@ -186,6 +206,7 @@ fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
     let mut opts = Options {
         path: PathBuf::from(DEFAULT_PATH),
         fsync: None,
+        read_only: false,
         studio: true,
         port: None,
     };
@@ -223,6 +244,10 @@ fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
             "-V" | "--version" => {
                 no_value()?;
                 return Ok(Parsed::Version);
+            }
+            "--read-only" => {
+                no_value()?;
+                opts.read_only = true;
             }
             "--no-studio" => {
                 no_value()?;
@@ -295,6 +320,7 @@ mod tests {
             Options {
                 path: PathBuf::from("ferrum.db"),
                 fsync: None,
+                read_only: false,
                 studio: true,
                 port: None
             }
@@ -354,24 +380,38 @@ mod tests {
         assert!(usage_err(&["--port=0"]).contains("not a port number"));
         assert!(usage_err(&["--port=70000"]).contains("not a port number"));
         assert!(usage_err(&["--no-studio=yes"]).contains("--no-studio does not take a value"));
+        assert!(usage_err(&["--read-only=1"]).contains("--read-only does not take a value"));
         assert_eq!(main_with_args(args(&["--frob"])), 2);
         assert_eq!(main_with_args(args(&["--fsync=bogus"])), 2);
     }
 
     #[test]
     fn planned_subcommands_are_refused() {
-        for sub in ["export", "import", "check"] {
-            assert_eq!(
-                parse_args(&args(&[sub, "x.db"])),
-                Err(ArgError::NotAvailable(sub.into()))
-            );
-            assert_eq!(main_with_args(args(&[sub, "x.db", "out.jsonl"])), 2);
-        }
+        assert_eq!(
+            parse_args(&args(&["check", "x.db"])),
+            Err(ArgError::NotAvailable("check".into()))
+        );
+        assert_eq!(main_with_args(args(&["check", "x.db"])), 2);
         // Only as the first argument.
         assert_eq!(
             run_opts(&["--no-studio", "check"]).path,
             PathBuf::from("check")
         );
+    }
+
+    #[test]
+    fn read_only_opens_beside_a_writer() {
+        assert!(run_opts(&["--read-only", "x.db"]).read_only);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let writer = Database::open(&Config::new().with_path(&path)).unwrap();
+        let config = run_opts(&["--read-only", path.to_str().unwrap()])
+            .config()
+            .unwrap();
+        let reader = Database::open(&config).unwrap();
+        assert!(reader.is_read_only());
+        reader.close().unwrap();
+        writer.close().unwrap();
     }
 
     #[test]

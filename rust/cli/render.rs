@@ -1,10 +1,164 @@
-//! How the CLI shows things: stored JSON re-indented (pretty) or compacted, and
-//! keys written the way a user would type them back (bare, or JSON-quoted).
+//! How the CLI shows things. A command answers with a [`Reply`] (data, no
+//! layout); [`Mode`] says who reads it: a person at a terminal (indented JSON,
+//! colour when the terminal takes it, plain words such as `OK`) or a program
+//! reading a pipe (exactly one line of compact JSON per reply, so a script can
+//! `json.loads` each line). Keys are written the way a user would type them back
+//! (bare, or JSON-quoted).
 //!
 //! JSON is re-laid-out token by token rather than through `serde_json::Value`,
 //! so object key order and number literals are shown exactly as stored.
 
+use console::Style;
 use serde::de::IgnoredAny;
+use serde_json::json;
+
+/// Who reads the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A person at a terminal: indented JSON, plain words, colour if `color`.
+    Human {
+        /// Whether to colour the output (the terminal supports it, `NO_COLOR` unset).
+        color: bool,
+    },
+    /// A program: one line of compact JSON per reply.
+    Json,
+}
+
+/// What a command answers, before layout. JSON text held here is already valid.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The write happened (`SET`, `INDEX`): `OK`, or `"OK"` as JSON.
+    Ok,
+    /// A JSON document or object (`GET`, `EXPLAIN`, `STATS`), as valid JSON text.
+    Json(String),
+    /// `DELETE`: 1 if the key existed, 0 if not.
+    Deleted(bool),
+    /// `COUNT`.
+    Count(usize),
+    /// `KEYS`, `FIND`: keys in order; one per line for a person, an array as JSON.
+    Keys(Vec<String>),
+    /// `QUERY`: `(key, document JSON text)` pairs; `[[key, doc], ...]` as JSON.
+    Rows(Vec<(String, String)>),
+    /// `COMPACT`: the file size before and after.
+    Compacted {
+        /// Bytes before.
+        before: u64,
+        /// Bytes after.
+        after: u64,
+    },
+    /// `HELP`: text for a person, a JSON value (already serialised) for a program.
+    Help {
+        /// What a person reads.
+        text: String,
+        /// What a program reads.
+        json: String,
+    },
+}
+
+/// Lay out `reply` for `mode`. Never empty for [`Mode::Json`]; for a person an
+/// empty list says so in words rather than printing nothing.
+pub fn reply(reply: &Reply, mode: Mode) -> String {
+    match mode {
+        Mode::Json => reply_json(reply),
+        Mode::Human { color } => reply_human(reply, color),
+    }
+}
+
+fn reply_json(reply: &Reply) -> String {
+    match reply {
+        Reply::Ok => "\"OK\"".to_owned(),
+        Reply::Json(text) => relayout(text, JsonStyle::Compact),
+        Reply::Deleted(existed) => u8::from(*existed).to_string(),
+        Reply::Count(n) => n.to_string(),
+        Reply::Keys(keys) => json!(keys).to_string(),
+        Reply::Rows(rows) => {
+            let mut out = String::from("[");
+            for (i, (key, doc)) in rows.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('[');
+                out.push_str(&json!(key).to_string());
+                out.push(',');
+                out.push_str(&relayout(doc, JsonStyle::Compact));
+                out.push(']');
+            }
+            out.push(']');
+            out
+        }
+        Reply::Compacted { before, after } => {
+            json!({"file_bytes_before": before, "file_bytes_after": after}).to_string()
+        }
+        Reply::Help { json, .. } => relayout(json, JsonStyle::Compact),
+    }
+}
+
+fn reply_human(reply: &Reply, color: bool) -> String {
+    let paint = Palette::new(color);
+    match reply {
+        Reply::Ok => paint.ok.apply_to("OK").to_string(),
+        Reply::Json(text) => relayout_colored(text, JsonStyle::Pretty, Some(&paint)),
+        Reply::Deleted(existed) => u8::from(*existed).to_string(),
+        Reply::Count(n) => n.to_string(),
+        Reply::Keys(keys) if keys.is_empty() => paint.dim.apply_to("(no keys)").to_string(),
+        Reply::Keys(keys) => {
+            let shown: Vec<String> = keys.iter().map(|k| display_key(k)).collect();
+            shown.join("\n")
+        }
+        Reply::Rows(rows) if rows.is_empty() => paint.dim.apply_to("(no documents)").to_string(),
+        Reply::Rows(rows) => {
+            let shown: Vec<String> = rows
+                .iter()
+                .map(|(key, doc)| {
+                    format!(
+                        "{}\t{}",
+                        paint.row_key.apply_to(display_key(key)),
+                        relayout_colored(doc, JsonStyle::Pretty, Some(&paint))
+                    )
+                })
+                .collect();
+            shown.join("\n")
+        }
+        Reply::Compacted { before, after } => format!("{before} → {after} bytes"),
+        Reply::Help { text, .. } => text.clone(),
+    }
+}
+
+/// `error: ` in bold red when `color`, for messages on a terminal.
+pub fn error_prefix(color: bool) -> String {
+    Style::new()
+        .red()
+        .bold()
+        .force_styling(color)
+        .apply_to("error:")
+        .to_string()
+}
+
+/// The colours of a person's output (no-ops when colour is off).
+struct Palette {
+    key: Style,
+    string: Style,
+    number: Style,
+    literal: Style,
+    ok: Style,
+    dim: Style,
+    row_key: Style,
+}
+
+impl Palette {
+    fn new(color: bool) -> Self {
+        let style = |s: Style| s.force_styling(color);
+        Palette {
+            key: style(Style::new().blue().bold()),
+            string: style(Style::new().green()),
+            number: style(Style::new().cyan()),
+            literal: style(Style::new().magenta()),
+            ok: style(Style::new().green()),
+            dim: style(Style::new().dim()),
+            row_key: style(Style::new().yellow().bold()),
+        }
+    }
+}
 
 /// Layout of JSON output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,20 +169,27 @@ pub enum JsonStyle {
     Compact,
 }
 
-/// Check that `bytes` are one UTF-8 JSON document and lay it out in `style`.
+/// `bytes` as text, checked to be one UTF-8 JSON document (so it can go into
+/// a [`Reply`]).
 ///
 /// # Errors
 /// Why the bytes are not valid JSON.
-pub fn json_bytes(bytes: &[u8], style: JsonStyle) -> Result<String, String> {
+pub fn checked_json(bytes: &[u8]) -> Result<String, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     serde_json::from_str::<IgnoredAny>(text).map_err(|e| e.to_string())?;
-    Ok(relayout(text, style))
+    Ok(text.to_owned())
 }
 
 /// Re-lay-out `json`, which must already be valid JSON: whitespace outside
 /// strings is dropped and, for [`JsonStyle::Pretty`], replaced by two-space
 /// indentation (the same layout as `serde_json::to_string_pretty`).
 pub fn relayout(json: &str, style: JsonStyle) -> String {
+    relayout_colored(json, style, None)
+}
+
+/// [`relayout`], with object keys, strings, numbers and literals coloured by
+/// `paint` when given.
+fn relayout_colored(json: &str, style: JsonStyle, paint: Option<&Palette>) -> String {
     let pretty = style == JsonStyle::Pretty;
     let b = json.as_bytes();
     let mut out = String::with_capacity(json.len() + json.len() / 2);
@@ -40,7 +201,15 @@ pub fn relayout(json: &str, style: JsonStyle) -> String {
         match b[i] {
             b'"' => {
                 let end = string_end(b, i);
-                out.push_str(&json[i..end]);
+                let token = &json[i..end];
+                match paint {
+                    None => out.push_str(token),
+                    Some(p) => {
+                        let is_key = b.get(skip_ws(b, end)) == Some(&b':');
+                        let s = if is_key { &p.key } else { &p.string };
+                        out.push_str(&s.apply_to(token).to_string());
+                    }
+                }
                 i = end;
             }
             open @ (b'{' | b'[') => {
@@ -81,7 +250,18 @@ pub fn relayout(json: &str, style: JsonStyle) -> String {
                 while i < b.len() && !is_delimiter(b[i]) {
                     i += 1;
                 }
-                out.push_str(&json[start..i]);
+                let token = &json[start..i];
+                match paint {
+                    None => out.push_str(token),
+                    Some(p) => {
+                        let s = if token.starts_with(['t', 'f', 'n']) {
+                            &p.literal
+                        } else {
+                            &p.number
+                        };
+                        out.push_str(&s.apply_to(token).to_string());
+                    }
+                }
             }
         }
     }
@@ -189,11 +369,84 @@ mod tests {
     }
 
     #[test]
-    fn json_bytes_validates() {
-        assert_eq!(json_bytes(b"[1, 2]", JsonStyle::Compact).unwrap(), "[1,2]");
-        assert!(json_bytes(b"{\"a\":", JsonStyle::Compact).is_err());
-        assert!(json_bytes(b"1 2", JsonStyle::Compact).is_err());
-        assert!(json_bytes(&[0x22, 0xff, 0x22], JsonStyle::Compact).is_err());
+    fn checked_json_validates() {
+        assert_eq!(checked_json(b"[1, 2]").unwrap(), "[1, 2]");
+        assert!(checked_json(b"{\"a\":").is_err());
+        assert!(checked_json(b"1 2").is_err());
+        assert!(checked_json(&[0x22, 0xff, 0x22]).is_err());
+    }
+
+    fn both(r: &Reply) -> (String, String) {
+        (reply(r, Mode::Human { color: false }), reply(r, Mode::Json))
+    }
+
+    #[test]
+    fn every_reply_is_one_json_line_for_programs() {
+        let replies = [
+            Reply::Ok,
+            Reply::Json("{ \"a\" : [1, 2] }".into()),
+            Reply::Deleted(true),
+            Reply::Deleted(false),
+            Reply::Count(7),
+            Reply::Keys(vec![]),
+            Reply::Keys(vec!["a".into(), "my key".into()]),
+            Reply::Rows(vec![]),
+            Reply::Rows(vec![("k 1".into(), "{\n \"x\": 1}".into())]),
+            Reply::Compacted {
+                before: 10,
+                after: 4,
+            },
+            Reply::Help {
+                text: "t".into(),
+                json: "{\"command\": \"GET\"}".into(),
+            },
+        ];
+        for r in &replies {
+            let line = reply(r, Mode::Json);
+            assert!(!line.contains('\n'), "{line}");
+            serde_json::from_str::<serde_json::Value>(&line).unwrap();
+        }
+        assert_eq!(both(&Reply::Ok), ("OK".into(), "\"OK\"".into()));
+        assert_eq!(
+            both(&Reply::Keys(vec!["a".into(), "my key".into()])),
+            ("a\n\"my key\"".into(), "[\"a\",\"my key\"]".into())
+        );
+        assert_eq!(
+            both(&Reply::Keys(vec![])),
+            ("(no keys)".into(), "[]".into())
+        );
+        assert_eq!(
+            both(&Reply::Rows(vec![("k 1".into(), "{\"x\":1}".into())])),
+            (
+                "\"k 1\"\t{\n  \"x\": 1\n}".into(),
+                "[[\"k 1\",{\"x\":1}]]".into()
+            )
+        );
+        assert_eq!(
+            both(&Reply::Compacted {
+                before: 10,
+                after: 4
+            }),
+            (
+                "10 → 4 bytes".into(),
+                "{\"file_bytes_before\":10,\"file_bytes_after\":4}".into()
+            )
+        );
+        assert_eq!(both(&Reply::Deleted(true)), ("1".into(), "1".into()));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let doc = Reply::Json("{\"k\":\"v\",\"n\":1,\"t\":true}".into());
+        let plain = reply(&doc, Mode::Human { color: false });
+        assert!(!plain.contains('\x1b'), "{plain}");
+        let colored = reply(&doc, Mode::Human { color: true });
+        assert!(colored.contains("\x1b["), "{colored}");
+        // Same text once the escape sequences are stripped.
+        assert_eq!(console::strip_ansi_codes(&colored), plain);
+        assert!(!reply(&doc, Mode::Json).contains('\x1b'));
+        assert_eq!(error_prefix(false), "error:");
+        assert!(error_prefix(true).contains("\x1b["));
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! The interactive REPL (stdin is a terminal): line editing and history in
-//! `~/.ferrumdb_history` via rustyline, Tab completion from `complete`, and
-//! each line run through `commands`. Ctrl-C clears the line, Ctrl-D leaves.
+//! `$HOME/.ferrumdb_history` via rustyline (appended after every command, so
+//! it survives a killed session and two sessions do not clobber each other;
+//! lines typed with a leading space are not recorded), Tab completion from
+//! `complete`, and each line run through `commands`. A command whose JSON is
+//! still open (`SET k {` + Enter) continues on the next line. Ctrl-C clears
+//! the line, Ctrl-D on an empty line (or EXIT) leaves.
 
 use std::path::PathBuf;
 
@@ -9,7 +13,7 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::validate::Validator;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Context, Editor, Helper};
 
 use crate::engine::Database;
@@ -17,7 +21,7 @@ use crate::index::Documents;
 
 use super::commands::{self, Outcome};
 use super::complete;
-use super::render::JsonStyle;
+use super::render::{self, Mode};
 
 /// History file name, in the home directory.
 const HISTORY_FILE: &str = ".ferrumdb_history";
@@ -26,11 +30,12 @@ const PROMPT: &str = "ferrumdb> ";
 
 /// Run the REPL until EXIT or Ctrl-D. Returns the exit status: 0, or 1 if the
 /// terminal could not be used (failed commands are reported, not fatal).
-pub fn run_repl(docs: &Documents, style: JsonStyle) -> i32 {
+pub fn run_repl(docs: &Documents, mode: Mode) -> i32 {
     let db = docs.database();
     let config = rustyline::Config::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
+        .history_ignore_space(true)
         .build();
     let mut editor: Editor<ReplHelper, DefaultHistory> = match Editor::with_config(config) {
         Ok(editor) => editor,
@@ -40,7 +45,7 @@ pub fn run_repl(docs: &Documents, style: JsonStyle) -> i32 {
         }
     };
     editor.set_helper(Some(ReplHelper { db: db.clone() }));
-    let history = history_path();
+    let mut history = history_path();
     if let Some(path) = &history {
         match editor.load_history(path) {
             Ok(()) => {}
@@ -51,6 +56,7 @@ pub fn run_repl(docs: &Documents, style: JsonStyle) -> i32 {
             ),
         }
     }
+    let error = render::error_prefix(console::colors_enabled_stderr());
     let name = db
         .path()
         .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
@@ -59,34 +65,43 @@ pub fn run_repl(docs: &Documents, style: JsonStyle) -> i32 {
         env!("CARGO_PKG_VERSION"),
         db.len()
     );
-    let code = loop {
+    let mut hinted_exit = false;
+    loop {
         match editor.readline(PROMPT) {
             Ok(line) => {
                 if commands::is_blank_or_comment(&line) {
                     continue;
                 }
-                let _ = editor.add_history_entry(line.trim());
-                match commands::run_line(docs, &line, style) {
+                let _ = editor.add_history_entry(line.trim_end());
+                if let Some(path) = &history {
+                    if let Err(e) = editor.append_history(path) {
+                        eprintln!(
+                            "warning: could not save history to {}: {e}; history is off for this session",
+                            path.display()
+                        );
+                        history = None;
+                    }
+                }
+                match commands::run_line(docs, &line, mode) {
                     Ok(Outcome::Output(text)) if text.is_empty() => {}
                     Ok(Outcome::Output(text)) => println!("{text}"),
-                    Ok(Outcome::Exit) => break 0,
-                    Err(e) => eprintln!("error: {e}"),
+                    Ok(Outcome::Exit) => return 0,
+                    Err(e) => eprintln!("{error} {e}"),
                 }
             }
-            Err(ReadlineError::Interrupted) => continue,
-            Err(ReadlineError::Eof) => break 0,
+            Err(ReadlineError::Interrupted) => {
+                if !hinted_exit {
+                    eprintln!("(Ctrl-C clears the line; type EXIT or press Ctrl-D to leave)");
+                    hinted_exit = true;
+                }
+            }
+            Err(ReadlineError::Eof) => return 0,
             Err(e) => {
-                eprintln!("error: reading input: {e}");
-                break 1;
+                eprintln!("{error} reading input: {e}");
+                return 1;
             }
         }
-    };
-    if let Some(path) = &history {
-        if let Err(e) = editor.save_history(path) {
-            eprintln!("warning: could not save history to {}: {e}", path.display());
-        }
     }
-    code
 }
 
 fn history_path() -> Option<PathBuf> {
@@ -117,6 +132,15 @@ impl Hinter for ReplHelper {
 
 impl Highlighter for ReplHelper {}
 
-impl Validator for ReplHelper {}
+impl Validator for ReplHelper {
+    /// Enter inside an open JSON value starts a new line instead of running it.
+    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        Ok(if commands::is_incomplete(ctx.input()) {
+            ValidationResult::Incomplete
+        } else {
+            ValidationResult::Valid(None)
+        })
+    }
+}
 
 impl Helper for ReplHelper {}

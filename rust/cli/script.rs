@@ -1,14 +1,16 @@
 //! Script mode (stdin is not a terminal): run commands line by line, print each
 //! result, report errors with their line number and keep going, and exit 1 at
-//! the end if any command failed. Generic over reader and writers so tests
-//! drive it without a real stdin.
+//! the end if any command failed. With [`Mode::Json`] (stdout is a pipe) every
+//! command that succeeds prints exactly one line of JSON, errors go to stderr.
+//! Generic over reader and writers so tests drive it without a real stdin.
+//! Never touches the REPL history.
 
 use std::io::{self, BufRead, Write};
 
 use crate::index::Documents;
 
 use super::commands::{self, Outcome};
-use super::render::JsonStyle;
+use super::render::Mode;
 
 /// Run every command in `input`; results go to `out`, errors to `err`.
 /// Blank lines and lines starting with `#` are skipped; `EXIT` stops early.
@@ -20,7 +22,7 @@ pub fn run_script<R: BufRead, W: Write, E: Write>(
     mut input: R,
     out: &mut W,
     err: &mut E,
-    style: JsonStyle,
+    mode: Mode,
 ) -> i32 {
     let mut failed = false;
     let mut raw = Vec::new();
@@ -46,7 +48,7 @@ pub fn run_script<R: BufRead, W: Write, E: Write>(
         if commands::is_blank_or_comment(line) {
             continue;
         }
-        let written = match commands::run_line(docs, line, style) {
+        let written = match commands::run_line(docs, line, mode) {
             Ok(Outcome::Output(text)) if text.is_empty() => Ok(()),
             Ok(Outcome::Output(text)) => writeln!(out, "{text}"),
             Ok(Outcome::Exit) => break,
@@ -88,7 +90,7 @@ mod tests {
 
     fn script(db: &Documents, input: &[u8]) -> (i32, String, String) {
         let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run_script(db, input, &mut out, &mut err, JsonStyle::Compact);
+        let code = run_script(db, input, &mut out, &mut err, Mode::Json);
         (
             code,
             String::from_utf8(out).unwrap(),
@@ -105,7 +107,7 @@ mod tests {
         assert_eq!(code, 0);
         assert_eq!(
             out,
-            "OK\nOK\n{\"name\":\"alice\"}\nuser:1\nuser:2\n1\n0\n1\n"
+            "\"OK\"\n\"OK\"\n{\"name\":\"alice\"}\n[\"user:1\",\"user:2\"]\n1\n0\n1\n"
         );
     }
 
@@ -115,7 +117,7 @@ mod tests {
         let input = b"SET a 1\nGET missing\nFROB\nSET b {bad\nSET c 3\nCOUNT";
         let (code, out, err) = script(&db, input);
         assert_eq!(code, 1);
-        assert_eq!(out, "OK\nOK\n2\n");
+        assert_eq!(out, "\"OK\"\n\"OK\"\n2\n");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 3, "{err}");
         assert_eq!(lines[0], "error: line 2: key not found: missing");
@@ -144,11 +146,11 @@ mod tests {
         assert_eq!(
             lines[..5],
             [
-                "OK",
-                "OK",
-                "OK",
-                "u:1",
-                "u:2\t{\"role\":\"user\",\"age\":20}"
+                "\"OK\"",
+                "\"OK\"",
+                "\"OK\"",
+                "[\"u:1\"]",
+                "[[\"u:2\",{\"role\":\"user\",\"age\":20}]]"
             ]
         );
         let plan: serde_json::Value = serde_json::from_str(lines[5]).unwrap();
@@ -162,7 +164,7 @@ mod tests {
         let input = b"SET a {\"n\": 1}\nQUERY {\"n\": {\"$bad\": 1}}\nQUERY {bad\nEXPLAIN 5\nFIND n\nINDEX \"\"\nQUERY {\"n\": 1}\n";
         let (code, out, err) = script(&db, input);
         assert_eq!(code, 1);
-        assert_eq!(out, "OK\na\t{\"n\":1}\n");
+        assert_eq!(out, "\"OK\"\n[[\"a\",{\"n\":1}]]\n");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 5, "{err}");
         assert!(
@@ -188,10 +190,47 @@ mod tests {
     }
 
     #[test]
+    fn every_output_line_is_json() {
+        let db = db();
+        let input = b"SET \"my key\" {\"a\": [1, 2]}\nGET \"my key\"\nKEYS\nCOUNT\nINDEX a\nFIND a 1\n\
+                      QUERY {}\nEXPLAIN {\"a\": 1}\nSTATS\nCOMPACT\nHELP\nHELP get\nDELETE \"my key\"\n";
+        let (code, out, err) = script(&db, input);
+        assert_eq!((code, err.as_str()), (0, ""));
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(lines.len(), 13, "one line per command: {out}");
+        assert_eq!(lines[0], "OK");
+        assert_eq!(lines[1], serde_json::json!({"a": [1, 2]}));
+        assert_eq!(lines[2], serde_json::json!(["my key"]));
+        assert_eq!(lines[6], serde_json::json!([["my key", {"a": [1, 2]}]]));
+        assert_eq!(lines[12], 1);
+    }
+
+    #[test]
+    fn json_cut_short_is_reported_with_a_hint() {
+        let db = db();
+        let (code, out, err) = script(&db, b"SET a {\"x\":\n  1}\nCOUNT\n");
+        assert_eq!(code, 1);
+        assert_eq!(out, "0\n");
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].starts_with("error: line 1: invalid JSON value: EOF"),
+            "{err}"
+        );
+        assert!(lines[0].contains("must be on one line"), "{err}");
+        assert!(
+            lines[1].starts_with("error: line 2: unknown command \"1}\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn exit_stops_reading() {
         let db = db();
         let (code, out, err) = script(&db, b"SET a 1\nquit\nSET b 2\n");
-        assert_eq!((code, out.as_str(), err.as_str()), (0, "OK\n", ""));
+        assert_eq!((code, out.as_str(), err.as_str()), (0, "\"OK\"\n", ""));
         assert_eq!(db.database().len(), 1);
         // A failure before EXIT still fails the script.
         let (code, _, _) = script(&db, b"GET nope\nEXIT\n");
@@ -230,7 +269,7 @@ mod tests {
             &b"SET a 1\nSET b 2\n"[..],
             &mut Broken(io::ErrorKind::BrokenPipe),
             &mut err,
-            JsonStyle::Compact,
+            Mode::Json,
         );
         assert_eq!(
             (code, err.as_slice(), db.database().len()),
@@ -241,7 +280,7 @@ mod tests {
             &b"COUNT\n"[..],
             &mut Broken(io::ErrorKind::StorageFull),
             &mut err,
-            JsonStyle::Compact,
+            Mode::Json,
         );
         assert_eq!(code, 1);
         assert!(String::from_utf8(err)

@@ -716,6 +716,49 @@ impl Database {
             .collect()
     }
 
+    /// Like [`Database::items_page`], with each entry's expiry: `(key, value,
+    /// expires_at)` where `expires_at` is Unix milliseconds, 0 for none (what
+    /// JSON Lines export needs to keep TTLs).
+    ///
+    /// # Errors
+    /// [`Error::Closed`], corruption or I/O errors while reading values.
+    pub fn entries_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, ValueBuf, u64)>> {
+        self.check_open()?;
+        self.try_purge_expired();
+        let now = self.inner.clock.now_ms();
+        let (locs, medium) = {
+            let st = self.inner.state.read();
+            let locs: Vec<(String, Loc)> = range_from(&st.ks.keydir, prefix, after)
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(_, loc)| loc.is_live(now))
+                .take(limit)
+                .map(|(k, l)| (String::from(&**k), *l))
+                .collect();
+            (locs, st.medium.clone())
+        };
+        locs.into_iter()
+            .map(|(k, loc)| {
+                let v = self.read_value(&medium, &k, loc)?;
+                Ok((k, v, loc.expires_at))
+            })
+            .collect()
+    }
+
+    /// Like [`Database::put_raw`], expiring at `expires_at_ms` (Unix
+    /// milliseconds, as stored on disk; 0 for never), for restoring exported
+    /// TTLs. A time already past stores a key that is immediately invisible.
+    ///
+    /// # Errors
+    /// As [`Database::put_raw`].
+    pub fn put_raw_expiring_at(&self, key: &str, value: &[u8], expires_at_ms: u64) -> Result<()> {
+        self.put_raw_expiring(key, value, expires_at_ms)
+    }
+
     /// Force everything written so far to stable storage.
     ///
     /// # Errors

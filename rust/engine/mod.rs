@@ -16,6 +16,7 @@ mod stats;
 mod txn;
 
 pub use clock::Clock;
+pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
 pub use observer::ChangeObserver;

@@ -586,6 +586,55 @@ impl PyDatabase {
         Ok(py.detach(|| db.compact())?)
     }
 
+    /// Write every live key starting with `prefix` to `path` as JSON Lines
+    /// (`{"key": ..., "value": ...}` plus `"expires_at"` in Unix seconds for
+    /// keys with a TTL) and return how many records were written. The file is
+    /// written under a temporary name and renamed, so `path` is never left
+    /// half-written.
+    #[pyo3(signature = (path, *, prefix = "", progress = false))]
+    fn export_jsonl(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        prefix: &str,
+        progress: bool,
+    ) -> PyResult<u64> {
+        let db = self.db()?;
+        let mut bar = progress.then(crate::ops::progress::Bar::new);
+        let result = py.detach(|| {
+            crate::ops::export_jsonl(db, &path, prefix, &mut |stage, done, total| {
+                if let Some(bar) = bar.as_mut() {
+                    bar.update(stage, done, total);
+                }
+            })
+        });
+        if let Some(bar) = &bar {
+            bar.finish();
+        }
+        Ok(result?)
+    }
+
+    /// Read JSON Lines written by `export_jsonl` into the database and return
+    /// how many records were stored (entries whose `expires_at` has passed are
+    /// skipped). Every line is checked before anything is written: a bad line
+    /// raises `ValueError` naming the line, and the database is unchanged.
+    #[pyo3(signature = (path, *, progress = false))]
+    fn import_jsonl(&self, py: Python<'_>, path: PathBuf, progress: bool) -> PyResult<u64> {
+        let db = self.db()?;
+        let mut bar = progress.then(crate::ops::progress::Bar::new);
+        let result = py.detach(|| {
+            crate::ops::import_jsonl(db, &path, &mut |stage, done, total| {
+                if let Some(bar) = bar.as_mut() {
+                    bar.update(stage, done, total);
+                }
+            })
+        });
+        if let Some(bar) = &bar {
+            bar.finish();
+        }
+        Ok(result?.imported)
+    }
+
     /// Force everything written to stable storage now.
     fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let db = self.db()?;
