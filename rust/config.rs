@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::crypto::EncryptionKey;
 use crate::engine::Clock;
 use crate::error::{Error, Result};
 
@@ -85,6 +86,9 @@ pub struct Config {
     pub read_only: bool,
     /// Time source for expiring keys (a manual clock in tests).
     pub clock: Clock,
+    /// Encrypt the database at rest under this key (a new file is created
+    /// encrypted; an existing one must have been encrypted under it).
+    pub encryption: Option<EncryptionKey>,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             fsync: FsyncPolicy::default(),
             read_only: false,
             clock: Clock::System,
+            encryption: None,
         }
     }
 }
@@ -141,6 +146,14 @@ impl Config {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Encrypt at rest with AES-256-GCM under `key`: 32 raw bytes (`[u8; 32]`)
+    /// or a passphrase (`&str`/`String`, stretched with Argon2id).
+    #[must_use]
+    pub fn with_encryption(mut self, key: impl Into<EncryptionKey>) -> Self {
+        self.encryption = Some(key.into());
         self
     }
 

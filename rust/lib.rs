@@ -30,6 +30,7 @@
 
 pub mod cli;
 mod config;
+pub mod crypto;
 pub mod engine;
 mod error;
 pub mod format;
@@ -40,6 +41,7 @@ pub mod query;
 pub mod storage;
 
 pub use config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
+pub use crypto::EncryptionKey;
 pub use engine::{Clock, Database, Stats};
 pub use error::{Error, Result};
 pub use format::{MAX_KEY_BYTES, MAX_VALUE_BYTES};

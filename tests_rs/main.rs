@@ -7,6 +7,7 @@
 mod api;
 mod compaction_atomic;
 mod durability;
+mod encryption;
 mod format_edges;
 mod indexes;
 mod lock_second_writer;

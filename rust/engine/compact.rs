@@ -7,6 +7,12 @@
 //! one. Readers and writers keep going while live records are copied; writers
 //! pause only for the final step, which copies the records appended during the
 //! copy, syncs, renames and remaps the keydir.
+//!
+//! The same rewrite re-encrypts: every record of an encrypted database is
+//! opened and sealed again for its new offset in the new file (new file id,
+//! new subkey), and [`Database::rekey`] seals them under another key, or
+//! encrypts a plain database. Interrupted before the rename, the old file is
+//! intact under the old key.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -14,9 +20,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::format::{FileHeader, HEADER_LEN};
-use crate::storage::{self, Medium};
+use crate::storage::{self, Log, Medium, Seal};
 
 use super::db::Database;
 use super::keydir::Loc;
@@ -50,14 +56,49 @@ impl Database {
         self.compact_until(CompactCrashPoint::None)
     }
 
+    /// Re-encrypt the database under `new_key` (encrypting it, if it was
+    /// plain), by a compaction into a new file sealed under the new key. A
+    /// passphrase gets a fresh salt. Interrupted before the final rename, the
+    /// database is unchanged and opens with the old key; after it, with the new.
+    ///
+    /// # Errors
+    /// As [`Database::compact`]; [`Error::Encryption`] if the key is unusable.
+    pub fn rekey(&self, new_key: &EncryptionKey) -> Result<()> {
+        self.rekey_until(new_key, CompactCrashPoint::None)
+    }
+
+    #[doc(hidden)]
+    pub fn rekey_until(&self, new_key: &EncryptionKey, crash: CompactCrashPoint) -> Result<()> {
+        self.check_rewritable()?;
+        let seal = storage::new_seal(self.name(), new_key)?;
+        self.rewrite(Some(seal), crash)
+    }
+
     #[doc(hidden)]
     pub fn compact_until(&self, crash: CompactCrashPoint) -> Result<()> {
+        self.check_rewritable()?;
+        let seal = match &self.inner.current_medium().seal {
+            Some(old) => Some(
+                old.rotate()
+                    .map_err(|e| Error::encryption(self.name(), None, e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.rewrite(seal, crash)
+    }
+
+    fn check_rewritable(&self) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
         if self.is_closed() {
             return Err(Error::Closed);
         }
+        Ok(())
+    }
+
+    /// Copy the live records into a new file sealed by `seal` (plain if none).
+    fn rewrite(&self, seal: Option<Seal>, crash: CompactCrashPoint) -> Result<()> {
         let inner = &self.inner;
         let _one_at_a_time = inner.compacting.lock();
         let name = self.name();
@@ -84,24 +125,41 @@ impl Database {
         // increasing within a file (and the old file is then read sequentially).
         snapshot.sort_unstable_by_key(|(_, loc)| loc.offset);
 
-        // 2. Copy live records (raw, already verified) into the new file.
+        // 2. Copy live records (verified, and re-sealed for their new place
+        // when encrypted) into the new file.
         let target = self.path().map(storage::compact_path);
-        let new = match &target {
-            Some(p) => Medium::Disk(storage::create_log(p, generation + 1)?),
-            None => Medium::Memory(RwLock::new(
-                FileHeader::new(generation + 1).encode().to_vec(),
-            )),
-        };
         let target_name = target.clone().unwrap_or_else(|| name.to_path_buf());
+        let header = storage::new_header(&target_name, generation + 1, seal.as_ref())?;
+        let new = match &target {
+            Some(p) => Medium::Disk(storage::create_log(p, &header)?),
+            None => Medium::Memory(RwLock::new(header.encode())),
+        };
+        let new = Log::new(new, &header, seal.map(Arc::new));
         let io_err = |e| Error::io(&target_name, e);
         let mut remap: HashMap<u64, u64> = HashMap::with_capacity(snapshot.len());
         let mut out = Vec::with_capacity(COPY_CHUNK + 4096);
-        let mut out_at = HEADER_LEN as u64;
+        let mut out_at = new.data_start();
         let mut record = Vec::new();
+        let mut sealed = Vec::new();
         for (key, loc) in &snapshot {
-            storage::read_record(&old, name, loc.offset, key, loc.value_len, &mut record)?;
-            remap.insert(loc.offset, out_at + out.len() as u64);
-            out.extend_from_slice(&record);
+            let plain = storage::read_plain_record(
+                &old,
+                name,
+                loc.offset,
+                key,
+                loc.value_len,
+                &mut record,
+            )?;
+            let at = out_at + out.len() as u64;
+            remap.insert(loc.offset, at);
+            append_record(
+                &new,
+                &target_name,
+                &mut out,
+                &mut sealed,
+                record.get(plain).unwrap_or_default(),
+                at,
+            )?;
             if out.len() >= COPY_CHUNK {
                 new.write_all_at(&out, out_at).map_err(io_err)?;
                 out_at += out.len() as u64;
@@ -121,7 +179,19 @@ impl Database {
         let mut tail = vec![0u8; tail_len];
         old.read_exact_at(&mut tail, copy_end)
             .map_err(|e| Error::io(name, e))?;
-        out.extend_from_slice(&tail);
+        // Plain to plain, the tail moves as it is (offsets shift by a constant);
+        // sealed records are bound to their offset and file, so each is re-sealed.
+        let raw_tail = old.seal.is_none() && new.seal.is_none();
+        if raw_tail {
+            out.extend_from_slice(&tail);
+        } else {
+            storage::walk_records(&old, name, copy_end, &mut tail, |offset, plain| {
+                let at = out_at + out.len() as u64;
+                remap.insert(offset, at);
+                append_record(&new, &target_name, &mut out, &mut sealed, plain, at)
+            })?;
+        }
+        drop(tail);
         new.write_all_at(&out, out_at).map_err(io_err)?;
         let new_end = out_at + out.len() as u64;
         drop(out);
@@ -140,18 +210,14 @@ impl Database {
         }
 
         // 4. Point every key at its record in the new file, and switch.
-        let new = match new {
-            Medium::Disk(file) => Medium::map_for_append(file, new_end).map_err(io_err)?,
-            other => other,
-        };
-        let new = Arc::new(new);
+        let new = Arc::new(new.map_for_append(new_end).map_err(io_err)?);
         {
             let mut st = inner.state.write();
             // Keys not copied because they had expired leave the keydir now.
             st.ks.purge_expired(now);
             let ks = &mut st.ks;
             for (key, loc) in ks.keydir.iter_mut().chain(ks.meta.iter_mut()) {
-                if loc.offset >= copy_end {
+                if raw_tail && loc.offset >= copy_end {
                     loc.offset = loc.offset - copy_end + tail_base;
                 } else if let Some(&moved) = remap.get(&loc.offset) {
                     loc.offset = moved;
@@ -165,6 +231,8 @@ impl Database {
             }
             st.medium = new.clone();
         }
+        // The old file's seal (and, after a rekey, the old key) is wiped when
+        // the last reader still holding the old log lets go of it.
         w.medium = new;
         w.end = new_end;
         w.generation = generation + 1;
@@ -179,4 +247,25 @@ impl Database {
         drop(self.inner.lock.lock().take());
         Ok(())
     }
+}
+
+/// Append one plain record to the copy buffer `out`, sealed into an envelope
+/// for offset `at` when `log` is encrypted (`scratch` is reused between calls).
+fn append_record(
+    log: &Log,
+    name: &std::path::Path,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    plain: &[u8],
+    at: u64,
+) -> Result<()> {
+    if log.seal.is_none() {
+        out.extend_from_slice(plain);
+        return Ok(());
+    }
+    scratch.clear();
+    scratch.extend_from_slice(plain);
+    log.seal_record(name, scratch, at)?;
+    out.extend_from_slice(scratch);
+    Ok(())
 }

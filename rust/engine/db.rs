@@ -19,8 +19,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{encode_record, FileHeader, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use crate::storage::{self, GroupSync, Medium, WriterLock};
+use crate::format::{encode_record, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::storage::{self, GroupSync, Log, WriterLock};
 
 use super::clock::Clock;
 use super::keydir::{Keydir, Keyspace, Loc};
@@ -44,7 +44,7 @@ impl ValueBuf {
 
 pub(super) struct State {
     pub ks: Keyspace,
-    pub medium: Arc<Medium>,
+    pub medium: Arc<Log>,
 }
 
 pub(super) struct Writer {
@@ -52,7 +52,7 @@ pub(super) struct Writer {
     pub end: u64,
     pub seq: u64,
     pub buf: Vec<u8>,
-    pub medium: Arc<Medium>,
+    pub medium: Arc<Log>,
     pub generation: u64,
 }
 
@@ -108,8 +108,8 @@ impl Database {
     pub fn open(config: &Config) -> Result<Self> {
         let (medium, header, lock) = match &config.path {
             None => {
-                let bytes = FileHeader::new(0).encode().to_vec();
-                (Medium::Memory(RwLock::new(bytes)), FileHeader::new(0), None)
+                let log = storage::memory_log(Path::new(MEMORY_NAME), config.encryption.as_ref())?;
+                (log.medium, log.header, None)
             }
             Some(path) => {
                 let lock = if config.read_only {
@@ -125,7 +125,7 @@ impl Database {
                         std::fs::remove_file(&leftover).map_err(|e| Error::io(&leftover, e))?;
                     }
                 }
-                let log = storage::open_log(path, config.read_only)?;
+                let log = storage::open_log(path, config.read_only, config.encryption.as_ref())?;
                 (log.medium, log.header, lock)
             }
         };
@@ -139,7 +139,7 @@ impl Database {
         let end = storage::replay(
             &medium,
             &name,
-            crate::format::HEADER_LEN as u64,
+            medium.data_start(),
             !config.read_only,
             |item| {
                 max_seq = max_seq.max(item.header.seq);
@@ -163,11 +163,12 @@ impl Database {
             },
         )?;
         // Writers append through a shared mapping (see storage::medium).
-        let medium = match medium {
-            Medium::Disk(file) if !config.read_only => {
-                Medium::map_for_append(file, end).map_err(|e| Error::io(&name, e))?
-            }
-            other => other,
+        let medium = if config.read_only {
+            medium
+        } else {
+            medium
+                .map_for_append(end)
+                .map_err(|e| Error::io(&name, e))?
         };
         let medium = Arc::new(medium);
         let inner = Arc::new(Inner {
@@ -434,7 +435,7 @@ impl Database {
         self.read_value(&medium, key, loc).map(Some)
     }
 
-    fn read_value(&self, medium: &Medium, key: &str, loc: Loc) -> Result<ValueBuf> {
+    fn read_value(&self, medium: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
         let mut buf = Vec::new();
         let range = storage::read_record(
             medium,
@@ -560,6 +561,7 @@ impl Database {
         let w = &mut *w;
         w.buf.clear();
         encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
+        w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
         let offset = w.end;
         let needed = offset + w.buf.len() as u64;
         if w.medium.capacity().is_some_and(|cap| needed > cap) {
@@ -694,7 +696,11 @@ impl Database {
             ops_per_sec: c.rate(),
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
-            live_bytes: self.inner.state.read().ks.live_bytes + crate::format::HEADER_LEN as u64,
+            live_bytes: {
+                let st = self.inner.state.read();
+                let records = (st.ks.keydir.len() + st.ks.meta.len()) as u64;
+                st.ks.live_bytes + records * st.medium.record_overhead() + st.medium.data_start()
+            },
         })
     }
 
@@ -718,6 +724,8 @@ impl Database {
             inner.flush().and_then(|()| inner.trim())
         };
         drop(inner.lock.lock().take());
+        // Wipe the encryption key now, not when the last handle is dropped.
+        inner.current_medium().wipe_key();
         result
     }
 }
@@ -727,7 +735,7 @@ impl Inner {
         self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
     }
 
-    pub(super) fn current_medium(&self) -> Arc<Medium> {
+    pub(super) fn current_medium(&self) -> Arc<Log> {
         self.state.read().medium.clone()
     }
 

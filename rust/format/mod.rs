@@ -7,8 +7,8 @@
 //! File header (64 bytes)
 //!   0  magic        8  b"FERRUMDB"
 //!   8  version      u16  format version, currently 1; newer versions are refused
-//!  10  flags        u16  bit 0: encrypted (reserved, issue #4); other bits must be 0
-//!  12  header_len   u32  64; room for KDF salt and key check later
+//!  10  flags        u16  bit 0: encrypted (records are envelopes, below); other bits must be 0
+//!  12  header_len   u32  64, or 144 when encrypted; records start here
 //!  16  generation   u64  incremented by every compaction rewrite
 //!  24  reserved     36   zero
 //!  60  crc32c       u32  CRC32C of bytes 0..60
@@ -25,7 +25,41 @@
 //!  24  key_len      u32  1..=65536, key is UTF-8
 //!  28  value_len    u32  0 for a delete; otherwise the length of the JSON value
 //!  32  key bytes, then value bytes (one JSON document, UTF-8)
+//!
+//! Encryption block (bytes 64..144, only when flag bit 0 is set)
+//!  64  file_id      16   random per file (new for every compaction/rekey rewrite)
+//!  80  kdf          u8   0 = raw 32-byte key, 1 = Argon2id (v0x13) of a passphrase
+//!  81  reserved     3    zero
+//!  84  m_cost       u32  Argon2id memory in KiB (0 for a raw key)
+//!  88  t_cost       u32  Argon2id passes
+//!  92  p_cost       u32  Argon2id lanes
+//!  96  salt         16   Argon2id salt (zero for a raw key)
+//! 112  check_nonce  12   key check: AES-256-GCM seal of nothing, AAD = "ferrumdb key check"
+//! 124  check_tag    16     ‖ header bytes 0..112, under the file key (below)
+//! 140  crc32c       u32  CRC32C of bytes 64..140
+//!
+//! Keys: master = the raw key, or Argon2id(passphrase, salt, m, t, p) → 32 bytes;
+//! file key = HKDF-SHA256(ikm = master, salt = file_id, info = "ferrumdb v1 record key").
+//!
+//! Encrypted record (envelope), in place of every plain record
+//!   0  crc32c       u32  CRC32C of bytes 4..end of envelope
+//!   4  body_len     u32  length of the plain record inside (33..=32+64 KiB+256 MiB)
+//!   8  nonce        12   random for every envelope
+//!  20  body         body_len  AES-256-GCM ciphertext of a whole plain record (above:
+//!                        crc, kind, seq, expires_at, lengths, key, value)
+//!  20+body_len tag  16   GCM tag; AAD = "FDBR" ‖ file_id ‖ offset of the envelope (u64)
 //! ```
+//!
+//! So in an encrypted file nothing but lengths is in the clear: keys, values,
+//! index definitions (meta records), kinds, sequence numbers and expiry times
+//! are all inside the body. The AAD binds each envelope to its file and offset:
+//! a record moved, duplicated, swapped or spliced in from another file (even one
+//! with the same key) fails its tag, reported as an encryption error naming
+//! file and offset. Cutting whole envelopes off the end is indistinguishable
+//! from a crash before they were written, and is not detected. The recovery
+//! rule below applies to envelopes as to plain records (with the envelope's
+//! crc and 8-byte length header); an envelope whose crc holds but whose tag
+//! fails is never a torn tail.
 //!
 //! Recovery rule: a record that fails to decode counts as a *torn tail* (cut
 //! off by a crash, truncated on open) only if every non-zero byte after its
@@ -37,10 +71,18 @@
 //! may end in zero bytes (preallocated, unwritten space); they are not
 //! records. Hint files (issue #6) will get their own header magic.
 
+mod envelope;
 mod header;
 mod record;
 
-pub use header::{FileHeader, HEADER_LEN, MAGIC, VERSION};
+pub use envelope::{
+    begin_envelope, finish_envelope, split_envelope, EnvelopeHeader, ENVELOPE_HEADER_LEN,
+    ENVELOPE_OVERHEAD, ENVELOPE_PREFIX_LEN,
+};
+pub use header::{
+    EncryptionHeader, FileHeader, ENCRYPTED_HEADER_LEN, FLAG_ENCRYPTED, HEADER_LEN, KEY_CHECK_AT,
+    MAGIC, VERSION,
+};
 pub use record::{encode_record, DecodeError, Record, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 
 /// Largest key, in UTF-8 bytes.

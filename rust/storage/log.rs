@@ -1,22 +1,129 @@
 //! A log file as a whole: create it with a header, open and validate it, replay
 //! its records in order (recovering a torn tail), and read one record back.
+//! For an encrypted file every record is an envelope (see `crate::format`),
+//! sealed and opened here, so the engine never sees the difference.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use parking_lot::RwLock;
+
+use crate::crypto::{CryptoError, EncryptionKey};
 use crate::error::{Error, Result};
 use crate::format::{
-    DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_HEADER_LEN,
+    DecodeError, EnvelopeHeader, FileHeader, Record, RecordHeader, RecordKind,
+    ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
 };
 
-use super::{sync_parent_dir, Medium};
+use super::{sync_parent_dir, Medium, Seal};
+
+/// A log's bytes ([`Medium`], which it dereferences to), plus the seal of an
+/// encrypted file and where its records start.
+#[derive(Debug)]
+pub struct Log {
+    /// The bytes.
+    pub medium: Medium,
+    /// Present for an encrypted file.
+    pub seal: Option<Arc<Seal>>,
+    data_start: u64,
+}
+
+impl Deref for Log {
+    type Target = Medium;
+
+    fn deref(&self) -> &Medium {
+        &self.medium
+    }
+}
+
+impl Log {
+    /// A log over `medium` whose header is `header`.
+    pub fn new(medium: Medium, header: &FileHeader, seal: Option<Arc<Seal>>) -> Self {
+        Log {
+            medium,
+            seal,
+            data_start: header.header_len() as u64,
+        }
+    }
+
+    /// Offset of the first record (the header's length).
+    pub fn data_start(&self) -> u64 {
+        self.data_start
+    }
+
+    /// Bytes each record takes on disk beyond its plain encoding.
+    pub fn record_overhead(&self) -> u64 {
+        if self.seal.is_some() {
+            ENVELOPE_OVERHEAD as u64
+        } else {
+            0
+        }
+    }
+
+    /// Seal `buf` (exactly one encoded record, to be written at `offset`) into
+    /// its envelope when the file is encrypted; leave it as is otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Encryption`] if no nonce can be drawn or the key was wiped.
+    pub fn seal_record(&self, name: &Path, buf: &mut Vec<u8>, offset: u64) -> Result<()> {
+        match &self.seal {
+            None => Ok(()),
+            Some(seal) => seal
+                .seal_record(buf, offset)
+                .map_err(|e| Error::encryption(name, None, e.to_string())),
+        }
+    }
+
+    /// The same log with room to append `needed` bytes (see [`Medium::grow`]).
+    ///
+    /// # Errors
+    /// As [`Medium::grow`].
+    pub fn grow(&self, needed: u64) -> io::Result<Log> {
+        Ok(Log {
+            medium: self.medium.grow(needed)?,
+            seal: self.seal.clone(),
+            data_start: self.data_start,
+        })
+    }
+
+    /// Switch a file log to appends through a shared mapping (see
+    /// [`Medium::map_for_append`]); other media are returned as they are.
+    ///
+    /// # Errors
+    /// As [`Medium::map_for_append`].
+    pub fn map_for_append(self, end: u64) -> io::Result<Log> {
+        let Log {
+            medium,
+            seal,
+            data_start,
+        } = self;
+        let medium = match medium {
+            Medium::Disk(file) => Medium::map_for_append(file, end)?,
+            other => other,
+        };
+        Ok(Log {
+            medium,
+            seal,
+            data_start,
+        })
+    }
+
+    /// Destroy the key material of an encrypted log (on close).
+    pub fn wipe_key(&self) {
+        if let Some(seal) = &self.seal {
+            seal.wipe();
+        }
+    }
+}
 
 /// A log opened and validated, ready for replay.
 #[derive(Debug)]
 pub struct OpenedLog {
     /// The bytes.
-    pub medium: Medium,
+    pub medium: Log,
     /// Its header.
     pub header: FileHeader,
 }
@@ -48,11 +155,24 @@ fn map_decode(file: &Path, offset: u64, e: DecodeError) -> Error {
     }
 }
 
-/// Write a fresh log containing only a header at `path`, durably.
+/// The header of a new file: plain, or encrypted under `seal`.
+///
+/// # Errors
+/// [`Error::Encryption`] if the key check cannot be made.
+pub fn new_header(name: &Path, generation: u64, seal: Option<&Seal>) -> Result<FileHeader> {
+    match seal {
+        None => Ok(FileHeader::new(generation)),
+        Some(seal) => seal
+            .header(generation)
+            .map_err(|e| Error::encryption(name, None, e.to_string())),
+    }
+}
+
+/// Write a fresh log containing only `header` at `path`, durably.
 ///
 /// # Errors
 /// I/O errors, with the path.
-pub fn create_log(path: &Path, generation: u64) -> Result<File> {
+pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -60,40 +180,101 @@ pub fn create_log(path: &Path, generation: u64) -> Result<File> {
         .truncate(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    write_header(&file, generation)
+    write_header(&file, header)
         .and_then(|()| sync_parent_dir(path))
         .map_err(|e| Error::io(path, e))?;
     Ok(file)
 }
 
-fn write_header(file: &File, generation: u64) -> io::Result<()> {
+fn write_header(file: &File, header: &FileHeader) -> io::Result<()> {
     let mut f = file;
-    f.write_all(&FileHeader::new(generation).encode())?;
+    f.write_all(&header.encode())?;
     f.sync_data()
 }
 
-/// Open the log at `path` and validate its header. A missing file is created
-/// (unless `read_only`); an empty file (e.g. from `tempfile.mkstemp`) gets a header.
+/// A log held in memory (`:memory:` databases), encrypted under `key` if given.
 ///
 /// # Errors
-/// [`Error::Corruption`] / [`Error::UnsupportedVersion`] for a bad header, I/O errors otherwise.
-pub fn open_log(path: &Path, read_only: bool) -> Result<OpenedLog> {
+/// [`Error::Encryption`] if the key cannot be used.
+pub fn memory_log(name: &Path, key: Option<&EncryptionKey>) -> Result<OpenedLog> {
+    let seal = key.map(|k| new_seal(name, k)).transpose()?;
+    let header = new_header(name, 0, seal.as_ref())?;
+    let medium = Medium::Memory(RwLock::new(header.encode()));
+    Ok(OpenedLog {
+        medium: Log::new(medium, &header, seal.map(Arc::new)),
+        header,
+    })
+}
+
+/// A seal for a new file under the user's `key`.
+///
+/// # Errors
+/// [`Error::Encryption`] if the key cannot be used or no randomness is available.
+pub fn new_seal(name: &Path, key: &EncryptionKey) -> Result<Seal> {
+    Seal::for_key(key).map_err(|e| Error::encryption(name, None, e.to_string()))
+}
+
+/// Open the log at `path` and validate its header. A missing file is created
+/// (unless `read_only`); an empty file (e.g. from `tempfile.mkstemp`) gets a
+/// header. With `key`, a new file is created encrypted and an existing one
+/// must be encrypted under that key; this is checked from the header alone,
+/// before any record is read or anything written.
+///
+/// # Errors
+/// [`Error::Corruption`] / [`Error::UnsupportedVersion`] for a bad header,
+/// [`Error::Encryption`] for a wrong, missing or unexpected key, I/O errors otherwise.
+pub fn open_log(path: &Path, read_only: bool, key: Option<&EncryptionKey>) -> Result<OpenedLog> {
     let opened = OpenOptions::new().read(true).write(!read_only).open(path);
+    let mut fresh: Option<Seal> = None;
     let file = match opened {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => create_log(path, 0)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => {
+            fresh = key.map(|k| new_seal(path, k)).transpose()?;
+            create_log(path, &new_header(path, 0, fresh.as_ref())?)?
+        }
         Err(e) => return Err(Error::io(path, e)),
     };
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 && !read_only {
-        write_header(&file, 0).map_err(|e| Error::io(path, e))?;
+        fresh = key.map(|k| new_seal(path, k)).transpose()?;
+        write_header(&file, &new_header(path, 0, fresh.as_ref())?)
+            .map_err(|e| Error::io(path, e))?;
     }
     let medium = Medium::Disk(file);
-    let mut head = [0u8; HEADER_LEN];
+    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
     let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
     let header = FileHeader::decode(head.get(..got).unwrap_or_default())
         .map_err(|e| map_decode(path, 0, e))?;
-    Ok(OpenedLog { medium, header })
+    let seal = match (fresh, header.encryption.is_some(), key) {
+        (Some(seal), _, _) => Some(seal),
+        (None, false, None) => None,
+        (None, true, Some(key)) => Some(Seal::unlock(&header, key).map_err(|e| match e {
+            CryptoError::Authentication => Error::encryption(
+                path,
+                None,
+                "wrong encryption key (or a damaged file header); nothing was read or written",
+            ),
+            other => Error::encryption(path, None, other.to_string()),
+        })?),
+        (None, true, None) => {
+            return Err(Error::encryption(
+                path,
+                None,
+                "the database is encrypted; open it with its key (encryption_key=...)",
+            ))
+        }
+        (None, false, Some(_)) => {
+            return Err(Error::encryption(
+                path,
+                None,
+                "the database is not encrypted, but an encryption key was given; open it without one, or encrypt it first with ferrumdb.encrypt(path, key) (Rust: Database::rekey)",
+            ))
+        }
+    };
+    Ok(OpenedLog {
+        medium: Log::new(medium, &header, seal.map(Arc::new)),
+        header,
+    })
 }
 
 fn read_up_to(m: &Medium, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -123,27 +304,56 @@ pub struct ReplayItem<'a> {
 ///
 /// A torn tail (see the format docs) ends the replay: with `repair` it is cut
 /// off the file; without, it is only skipped. Damage before the tail is
-/// [`Error::Corruption`] naming `name` and the offset.
+/// [`Error::Corruption`] naming `name` and the offset; in an encrypted log, an
+/// envelope that is intact but fails authentication is [`Error::Encryption`].
 ///
 /// # Errors
-/// Corruption or I/O errors.
+/// Corruption, encryption or I/O errors.
 pub fn replay(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     start: u64,
     repair: bool,
     mut visit: impl FnMut(ReplayItem<'_>),
 ) -> Result<u64> {
+    let medium = &log.medium;
     let file_len = medium.len().map_err(|e| Error::io(name, e))?;
     let mut window = ReadWindow::new(medium, file_len);
     let mut pos = start;
+    let mut plain = Vec::new();
     while pos < file_len {
+        if let Some(seal) = &log.seal {
+            let head = window
+                .at(pos, ENVELOPE_HEADER_LEN)
+                .map_err(|e| Error::io(name, e))?;
+            let env = match EnvelopeHeader::parse(head) {
+                Ok(h) => h,
+                Err(e) => return end_of_log(log, name, pos, file_len, None, e, repair),
+            };
+            let len = env.envelope_len();
+            let bytes = window.at(pos, len).map_err(|e| Error::io(name, e))?;
+            if let Err(e) = env.verify(bytes) {
+                return end_of_log(log, name, pos, file_len, Some(len), e, repair);
+            }
+            plain.clear();
+            plain.extend_from_slice(bytes);
+            let body = open_sealed(seal, name, &mut plain, pos)?;
+            let rec = Record::decode(plain.get(body).unwrap_or_default())
+                .map_err(|e| map_decode(name, pos, e))?;
+            visit(ReplayItem {
+                offset: pos,
+                header: rec.header,
+                key: rec.key,
+            });
+            pos += len as u64;
+            continue;
+        }
         let head = window
             .at(pos, RECORD_HEADER_LEN)
             .map_err(|e| Error::io(name, e))?;
         let header = match RecordHeader::parse(head) {
             Ok(h) => h,
-            Err(e) => return end_of_log(medium, name, pos, file_len, None, e, repair),
+            Err(e) => return end_of_log(log, name, pos, file_len, None, e, repair),
         };
         let bytes = window
             .at(pos, header.record_len())
@@ -157,10 +367,73 @@ pub fn replay(
                 });
                 pos += header.record_len() as u64;
             }
-            Err(e) => return end_of_log(medium, name, pos, file_len, Some(header), e, repair),
+            Err(e) => {
+                return end_of_log(
+                    log,
+                    name,
+                    pos,
+                    file_len,
+                    Some(header.record_len()),
+                    e,
+                    repair,
+                )
+            }
         }
     }
     Ok(pos)
+}
+
+/// Decrypt the envelope in `env` read from `offset`; where the plain record is.
+fn open_sealed(seal: &Seal, name: &Path, env: &mut [u8], offset: u64) -> Result<Range<usize>> {
+    seal.open_envelope(env, offset).map_err(|e| match e {
+        CryptoError::Authentication => {
+            Error::encryption(name, Some(offset), "encrypted record failed authentication")
+        }
+        other => Error::encryption(name, Some(offset), other.to_string()),
+    })
+}
+
+/// Walk the complete records in `bytes`, which were read from `base` of `log`
+/// (the part of a log written while a compaction copied the rest), calling
+/// `visit` with each record's offset and its plain encoding.
+///
+/// # Errors
+/// Corruption or encryption errors naming the offset; whatever `visit` returns.
+pub fn walk_records(
+    log: &Log,
+    name: &Path,
+    base: u64,
+    bytes: &mut [u8],
+    mut visit: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let offset = base + at as u64;
+        let rest = bytes.get_mut(at..).unwrap_or_default();
+        let (len, plain) = match &log.seal {
+            Some(seal) => {
+                let env = EnvelopeHeader::parse(rest).map_err(|e| map_decode(name, offset, e))?;
+                let len = env.envelope_len();
+                let whole = rest
+                    .get_mut(..len)
+                    .ok_or_else(|| map_decode(name, offset, DecodeError::Truncated))?;
+                let body = open_sealed(seal, name, whole, offset)?;
+                (len, whole.get(body).unwrap_or_default())
+            }
+            None => {
+                let h = RecordHeader::parse(rest).map_err(|e| map_decode(name, offset, e))?;
+                let len = h.record_len();
+                let whole = rest
+                    .get(..len)
+                    .ok_or_else(|| map_decode(name, offset, DecodeError::Truncated))?;
+                (len, whole)
+            }
+        };
+        Record::decode(plain).map_err(|e| map_decode(name, offset, e))?;
+        visit(offset, plain)?;
+        at += len;
+    }
+    Ok(())
 }
 
 /// Sequential reader over a medium in large chunks, so replay issues few
@@ -204,7 +477,8 @@ impl<'m> ReadWindow<'m> {
 }
 
 /// Decide whether a record that failed to decode at `pos` is a torn tail or
-/// corruption, and act on it.
+/// corruption, and act on it. `claimed` is the length the record declares, or
+/// `None` when even its fixed header is unreadable.
 ///
 /// A crash can leave a record partly written, followed only by zero bytes
 /// (the end of the file, or the preallocated tail of a mapped log). So the
@@ -213,26 +487,36 @@ impl<'m> ReadWindow<'m> {
 /// when even that is unreadable). Anything beyond means later data exists,
 /// and the damage is corruption.
 fn end_of_log(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     pos: u64,
     file_len: u64,
-    parsed: Option<RecordHeader>,
+    claimed: Option<usize>,
     err: DecodeError,
     repair: bool,
 ) -> Result<u64> {
-    let claimed = parsed.map_or(RECORD_HEADER_LEN, |h| h.record_len()) as u64;
+    let medium = &log.medium;
+    let sealed = log.seal.is_some();
+    let fixed = if sealed {
+        ENVELOPE_HEADER_LEN
+    } else {
+        RECORD_HEADER_LEN
+    };
+    let span = claimed.unwrap_or(fixed) as u64;
     let last = last_nonzero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
-    let torn = last.is_none_or(|at| at < pos + claimed);
+    let torn = last.is_none_or(|at| at < pos + span);
     if !torn {
         return Err(map_decode(name, pos, err));
     }
     // A damaged length field can make a record in the middle of the log claim
     // everything after it. An intact record inside the claimed span proves
     // later writes exist, so that is corruption too, never a tail to cut (a
-    // JSON value cannot hold one: it has no raw control bytes).
-    if let (Some(_), Some(last)) = (parsed, last) {
-        if intact_record_in(medium, pos + 1, last, file_len).map_err(|e| Error::io(name, e))? {
+    // JSON value cannot hold one: it has no raw control bytes; in an encrypted
+    // log, ciphertext matches an envelope's checksum only by a 2^-32 chance).
+    if let (Some(_), Some(last)) = (claimed, last) {
+        let found = intact_record_in(medium, sealed, pos + 1, last, file_len)
+            .map_err(|e| Error::io(name, e))?;
+        if found {
             return Err(Error::corruption(
                 name,
                 pos,
@@ -246,14 +530,34 @@ fn end_of_log(
     Ok(pos)
 }
 
-/// Whether a record that passes its checksum starts at any offset in
-/// `from..=last`. Only runs when a tail failed to decode, over at most the span
-/// that record claims; most offsets are rejected by the header's kind byte.
-fn intact_record_in(medium: &Medium, from: u64, last: u64, file_len: u64) -> io::Result<bool> {
+/// Whether a record (an envelope, when `sealed`) that passes its checksum
+/// starts at any offset in `from..=last`. Only runs when a tail failed to
+/// decode, over at most the span that record claims; most offsets are
+/// rejected by the fixed header's checks.
+fn intact_record_in(
+    medium: &Medium,
+    sealed: bool,
+    from: u64,
+    last: u64,
+    file_len: u64,
+) -> io::Result<bool> {
     let mut window = ReadWindow::new(medium, file_len);
+    let fixed = if sealed {
+        ENVELOPE_HEADER_LEN
+    } else {
+        RECORD_HEADER_LEN
+    };
     let mut at = from;
-    while at <= last && at + RECORD_HEADER_LEN as u64 <= file_len {
-        if let Ok(h) = RecordHeader::parse(window.at(at, RECORD_HEADER_LEN)?) {
+    while at <= last && at + fixed as u64 <= file_len {
+        let head = window.at(at, fixed)?;
+        if sealed {
+            if let Ok(h) = EnvelopeHeader::parse(head) {
+                let len = h.envelope_len();
+                if at + len as u64 <= file_len && h.verify(window.at(at, len)?).is_ok() {
+                    return Ok(true);
+                }
+            }
+        } else if let Ok(h) = RecordHeader::parse(head) {
             let len = h.record_len();
             if at + len as u64 <= file_len && Record::decode(window.at(at, len)?).is_ok() {
                 return Ok(true);
@@ -284,23 +588,44 @@ fn last_nonzero(medium: &Medium, from: u64, to: u64) -> io::Result<Option<u64>> 
 }
 
 /// Read the whole record at `offset` (whose size the caller knows from the
-/// key directory) into `buf`, verify it, and check it holds `key`.
-/// Returns the range of the value inside `buf`.
+/// key directory) into `buf`, verify it (and, in an encrypted log, decrypt
+/// and authenticate it), and check it holds `key`. Returns the range of the
+/// value inside `buf`.
 ///
 /// # Errors
-/// [`Error::Corruption`] if the record fails its checksum or holds another key.
+/// [`Error::Corruption`] if the record fails its checksum or holds another key,
+/// [`Error::Encryption`] if an encrypted record fails authentication.
 pub fn read_record(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     offset: u64,
     key: &str,
     value_len: u32,
     buf: &mut Vec<u8>,
-) -> Result<std::ops::Range<usize>> {
-    let total = RECORD_HEADER_LEN + key.len() + value_len as usize;
+) -> Result<Range<usize>> {
+    let record = read_plain_record(log, name, offset, key, value_len, buf)?;
+    let start = record.start + RECORD_HEADER_LEN + key.len();
+    Ok(start..record.end)
+}
+
+/// As [`read_record`], returning the range of the whole plain record (header,
+/// key and value), as compaction copies it.
+///
+/// # Errors
+/// As [`read_record`].
+pub fn read_plain_record(
+    log: &Log,
+    name: &Path,
+    offset: u64,
+    key: &str,
+    value_len: u32,
+    buf: &mut Vec<u8>,
+) -> Result<Range<usize>> {
+    let plain_len = RECORD_HEADER_LEN + key.len() + value_len as usize;
+    let total = plain_len + log.record_overhead() as usize;
     buf.clear();
     buf.resize(total, 0);
-    medium.read_exact_at(buf, offset).map_err(|e| {
+    log.medium.read_exact_at(buf, offset).map_err(|e| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             Error::corruption(
                 name,
@@ -311,7 +636,22 @@ pub fn read_record(
             Error::io(name, e)
         }
     })?;
-    let rec = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
+    let record = match &log.seal {
+        Some(seal) => {
+            let body = open_sealed(seal, name, buf, offset)?;
+            if body.len() != plain_len {
+                return Err(Error::corruption(
+                    name,
+                    offset,
+                    "record does not hold the expected key",
+                ));
+            }
+            body
+        }
+        None => 0..total,
+    };
+    let rec = Record::decode(buf.get(record.clone()).unwrap_or_default())
+        .map_err(|e| map_decode(name, offset, e))?;
     if rec.key != key || rec.header.kind == RecordKind::Delete {
         return Err(Error::corruption(
             name,
@@ -319,6 +659,5 @@ pub fn read_record(
             "record does not hold the expected key",
         ));
     }
-    let start = RECORD_HEADER_LEN + key.len();
-    Ok(start..total)
+    Ok(record)
 }

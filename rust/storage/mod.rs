@@ -6,11 +6,16 @@
 mod lock;
 mod log;
 mod medium;
+mod seal;
 mod sync;
 
 pub use lock::WriterLock;
-pub use log::{compact_path, create_log, open_log, read_record, replay, OpenedLog, ReplayItem};
+pub use log::{
+    compact_path, create_log, memory_log, new_header, new_seal, open_log, read_plain_record,
+    read_record, replay, walk_records, Log, OpenedLog, ReplayItem,
+};
 pub use medium::Medium;
+pub use seal::Seal;
 pub use sync::GroupSync;
 
 use std::fs::File;
