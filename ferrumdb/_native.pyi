@@ -37,6 +37,7 @@ class Database:
         fsync: str | None = None,
         read_only: bool = False,
         clock: ManualClock | None = None,
+        encryption_key: bytes | bytearray | memoryview | str | None = None,
     ) -> Database: ...
     def __getitem__(self, key: str, /) -> Any: ...
     def __setitem__(self, key: str, value: Any, /) -> None: ...
@@ -90,6 +91,8 @@ class Database:
         for an expired key). At most 10,000 unread changes are buffered; past
         that, ``next()`` raises :class:`WatchOverflowError`.
         """
+    def rekey(self, new_key: bytes | bytearray | memoryview | str) -> None:
+        """Re-encrypt the database under ``new_key``, or encrypt a plain one."""
     def compact(self) -> None:
         """Rewrite the file with live data only."""
     def flush(self) -> None:
