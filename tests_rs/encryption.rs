@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
 
 use ferrumdb::engine::CompactCrashPoint;
 use ferrumdb::format::{EnvelopeHeader, FileHeader, ENCRYPTED_HEADER_LEN};
@@ -476,29 +478,44 @@ fn encrypting_a_plain_database_keeps_everything_and_survives_interruption() {
 }
 
 #[test]
-fn writes_during_compaction_are_resealed() {
-    // The tail written while a compaction copies is re-sealed record by record.
+fn writes_during_compaction_and_rekey_are_resealed() {
+    // The tail written while a compaction copies is re-sealed record by record
+    // (new offsets, new file id, and for a rekey a new key).
     let (_dir, path) = temp_db();
     let db = open_enc(&path, KEY);
-    let mut expected = populate(&db, 2000);
+    let mut expected = populate(&db, 20_000);
+    let done = AtomicBool::new(false);
+    let barrier = Barrier::new(2);
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let mut written = Vec::new();
-            for i in 0..300 {
-                let (k, v) = (format!("live:{i}"), json(i));
-                db.put_raw(&k, v.as_bytes()).expect("put during compaction");
-                written.push((k, v));
+            let mut mine = BTreeMap::new();
+            barrier.wait();
+            let mut i = 0;
+            while i < 3000 || !done.load(Ordering::Acquire) {
+                let k = format!("live:{:04}", i % 1000);
+                if i % 7 == 3 {
+                    db.delete(&k).expect("delete during compaction");
+                    mine.remove(&k);
+                } else {
+                    let v = json(i);
+                    db.put_raw(&k, v.as_bytes()).expect("put during compaction");
+                    mine.insert(k, v);
+                }
+                i += 1;
             }
-            written
+            mine
         });
+        barrier.wait();
         db.compact().expect("compact");
-        for (k, v) in writer.join().expect("writer") {
-            expected.insert(k, v);
-        }
+        db.rekey(&EncryptionKey::from(OTHER_KEY)).expect("rekey");
+        db.compact().expect("compact again");
+        done.store(true, Ordering::Release);
+        expected.extend(writer.join().expect("writer"));
     });
     assert_eq!(contents(&db), expected);
     db.close().expect("close");
-    assert_eq!(contents(&open_enc(&path, KEY)), expected);
+    expect_encryption_error(Database::open(&enc_config(&path, KEY)));
+    assert_eq!(contents(&open_enc(&path, OTHER_KEY)), expected);
 }
 
 #[test]

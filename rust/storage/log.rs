@@ -389,7 +389,8 @@ fn open_sealed(seal: &Seal, name: &Path, env: &mut [u8], offset: u64) -> Result<
         CryptoError::Authentication => {
             Error::encryption(name, Some(offset), "encrypted record failed authentication")
         }
-        other => Error::encryption(name, Some(offset), other.to_string()),
+        // Not about this record (the key was wiped by close): no offset to blame.
+        other => Error::encryption(name, None, other.to_string()),
     })
 }
 
