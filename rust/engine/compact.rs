@@ -269,3 +269,34 @@ fn append_record(
     out.extend_from_slice(scratch);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::crypto::EncryptionKey;
+    use crate::{Config, Database};
+
+    #[test]
+    fn rekey_switches_the_seal_and_close_wipes_it_under_live_clones() {
+        let db =
+            Database::open(&Config::new().in_memory().with_encryption([1u8; 32])).expect("open");
+        let clone = db.clone();
+        db.put_raw("k", b"1").expect("put");
+        let before = db.inner.current_medium().seal.clone().expect("encrypted");
+        db.rekey(&EncryptionKey::from([2u8; 32])).expect("rekey");
+        let after = db.inner.current_medium().seal.clone().expect("encrypted");
+        assert!(
+            !std::sync::Arc::ptr_eq(&before, &after),
+            "a new seal after rekey"
+        );
+        let mut buf = b"record".to_vec();
+        assert!(after.seal_record(&mut buf, 0).is_ok());
+        db.close().expect("close");
+        // Another handle (and this test) still hold the seal: its key is gone anyway.
+        let mut buf = b"record".to_vec();
+        assert!(
+            after.seal_record(&mut buf, 0).is_err(),
+            "key material survived close"
+        );
+        drop(clone);
+    }
+}
