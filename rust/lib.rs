@@ -139,6 +139,14 @@ impl FerrumDB {
         self.db.compact()
     }
 
+    /// Re-encrypt the database under `key` (or encrypt a plain one).
+    ///
+    /// # Errors
+    /// See [`Database::rekey`].
+    pub async fn rekey(&self, key: impl Into<EncryptionKey>) -> Result<()> {
+        self.db.rekey(&key.into())
+    }
+
     /// Force all writes to stable storage.
     ///
     /// # Errors

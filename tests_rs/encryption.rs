@@ -540,3 +540,18 @@ fn closed_handle_refuses_work() {
         Err(Error::Closed)
     ));
 }
+
+#[test]
+fn async_face_opens_and_rekeys() {
+    let (_dir, path) = temp_db();
+    let db = ferrumdb::FerrumDB::open(enc_config(&path, "pw")).expect("open");
+    ferrumdb::block_on(async {
+        db.set("k", &serde_json::json!({"a": 1})).await?;
+        db.rekey(KEY).await?;
+        db.close().await
+    })
+    .expect("set, rekey, close");
+    let db = ferrumdb::FerrumDB::open(enc_config(&path, KEY)).expect("reopen with the new key");
+    let got = ferrumdb::block_on(db.get("k")).expect("get");
+    assert_eq!(got, Some(serde_json::json!({"a": 1})));
+}
