@@ -111,6 +111,21 @@ class Ferrum:
         return os.path.getsize(self.path)
 
 
+class FerrumEncrypted(Ferrum):
+    """FerrumDB encrypted at rest (AES-256-GCM, raw 32-byte key: no KDF cost)."""
+
+    name = "ferrumdb encrypted"
+    KEY = bytes(range(32))
+
+    def __init__(self, dir: str, fsync: str = "never") -> None:
+        self.path = os.path.join(dir, "bench.db")
+        self._bind(ferrumdb.open(self.path, fsync=fsync, encryption_key=self.KEY))
+
+    def reopen(self) -> None:
+        self._bind(ferrumdb.open(self.path, fsync="never", encryption_key=self.KEY))
+        self.db.get("user:0")
+
+
 class Sqlite:
     name = "sqlite3 (WAL)"
 
@@ -212,7 +227,7 @@ class Diskcache:
         return sum(os.path.getsize(os.path.join(self.dir, f)) for f in os.listdir(self.dir))
 
 
-PEERS: list[type] = [Ferrum, Sqlite, Lmdb, Diskcache]
+PEERS: list[type] = [Ferrum, FerrumEncrypted, Sqlite, Lmdb, Diskcache]
 
 
 # -- timing ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ import os as _os
 
 from . import _native
 from ._native import ManualClock, Transaction, check
-from .db import FerrumDB, open, open_from_env
+from .db import FerrumDB, encrypt, open, open_from_env
 from .errors import (
     ClosedError,
     CorruptionError,
@@ -32,6 +32,7 @@ __all__ = [
     "FerrumDB",
     "open",
     "open_from_env",
+    "encrypt",
     "ManualClock",
     "Transaction",
     "check",

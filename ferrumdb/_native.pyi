@@ -41,6 +41,7 @@ class Database:
         read_only: bool = False,
         clock: ManualClock | None = None,
         auto_compact: float | None = ...,
+        encryption_key: bytes | bytearray | memoryview | str | None = None,
     ) -> Database: ...
     def __getitem__(self, key: str, /) -> Any: ...
     def __setitem__(self, key: str, value: Any, /) -> None: ...
@@ -96,6 +97,8 @@ class Database:
         """
     def backup(self, path: str | os.PathLike[str], *, progress: bool = False) -> None:
         """Write a consistent, verified copy of the database to ``path`` while it stays in use."""
+    def rekey(self, new_key: bytes | bytearray | memoryview | str) -> None:
+        """Re-encrypt the database under ``new_key``, or encrypt a plain one."""
     def compact(self) -> None:
         """Rewrite the file with live data only."""
     def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "", progress: bool = False) -> int:
@@ -206,8 +209,15 @@ def _after_fork_in_child() -> None:
 def cli_main(argv: list[str]) -> int:
     """Run the command-line interface with ``argv`` and return its exit status."""
 
-def check(path: str | os.PathLike[str]) -> dict[str, Any]:
+def check(
+    path: str | os.PathLike[str], *, encryption_key: bytes | bytearray | memoryview | str | None = None
+) -> dict[str, Any]:
     """Verify every record of the database file at ``path``; a report with ``ok``, counts and ``damage``."""
 
-def _salvage(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> dict[str, Any]:
+def _salvage(
+    src: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    encryption_key: bytes | bytearray | memoryview | str | None = None,
+) -> dict[str, Any]:
     """Copy every intact record of ``src`` into a new database at ``dest``; the report plus ``keys``."""

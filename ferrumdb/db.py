@@ -17,9 +17,10 @@ from typing import Any, Union
 
 from . import _native
 
-__all__ = ["FerrumDB", "open", "open_from_env"]
+__all__ = ["FerrumDB", "open", "open_from_env", "encrypt"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+EncryptionKey = Union[bytes, bytearray, memoryview, str]
 
 
 class _Values(ValuesView):  # type: ignore[type-arg]
@@ -58,10 +59,14 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         auto_compact: Compact in the background once this fraction of the
             file (and at least 16 MiB) is dead records; ``None`` to compact
             only on :meth:`compact`.
+        encryption_key: Encrypt at rest (AES-256-GCM): 32 raw bytes, or a
+            passphrase ``str`` (stretched with Argon2id). A new file is created
+            encrypted; an existing one must have been encrypted with this key.
 
     Raises:
         LockedError: Another process has the database open for writing.
         CorruptionError: The file is damaged (other than a torn tail).
+        EncryptionError: Wrong or missing key, or a key for a plain file.
         OSError: The file cannot be created or read.
 
     Example:
@@ -83,6 +88,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         read_only: bool = False,
         clock: _native.ManualClock | None = None,
         auto_compact: float | None = 0.5,
+        encryption_key: EncryptionKey | None = None,
     ) -> None:
         # The native __new__ did the opening; remember who did it.
         self._pid = os.getpid()
@@ -96,9 +102,17 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         read_only: bool = False,
         clock: _native.ManualClock | None = None,
         auto_compact: float | None = 0.5,
+        encryption_key: EncryptionKey | None = None,
     ) -> FerrumDB:
         """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`."""
-        return cls(path, fsync=fsync, read_only=read_only, clock=clock, auto_compact=auto_compact)
+        return cls(
+            path,
+            fsync=fsync,
+            read_only=read_only,
+            clock=clock,
+            auto_compact=auto_compact,
+            encryption_key=encryption_key,
+        )
 
     # -- mapping views ---------------------------------------------------------
 
@@ -254,6 +268,7 @@ def open(  # noqa: A001
     clock: _native.ManualClock | None = None,
     auto_compact: float | None = 0.5,
     salvage: bool = False,
+    encryption_key: EncryptionKey | None = None,
 ) -> FerrumDB:
     """Open (creating if missing) the FerrumDB database at ``path``.
 
@@ -274,6 +289,9 @@ def open(  # noqa: A001
             original is kept as ``PATH.damaged``; a
             :class:`~ferrumdb.SalvageWarning` says what was lost, and
             ``db.salvage_report`` holds the details).
+        encryption_key: Encrypt the database at rest: 32 raw bytes
+            (``bytes``, ``bytearray`` or ``memoryview``), or a passphrase
+            ``str`` stretched with Argon2id. Needed again at every open.
 
     Returns:
         The open database; use it as a dict, and close it (or use ``with``).
@@ -281,8 +299,11 @@ def open(  # noqa: A001
     Raises:
         LockedError: Another process has the database open for writing.
         CorruptionError: The file is damaged.
-        ValueError: ``fsync`` is not a known policy, or ``auto_compact`` is
-            not between 0 and 1.
+        EncryptionError: Wrong or missing key, a key for a plain file, or
+            encrypted data that was tampered with.
+        TypeError: ``encryption_key`` is neither bytes-like nor ``str``.
+        ValueError: ``fsync`` is not a known policy, a raw key is not 32
+            bytes, or ``auto_compact`` is not between 0 and 1.
 
     Example:
         >>> import ferrumdb
@@ -293,16 +314,25 @@ def open(  # noqa: A001
         >>> db.close()
     """
     def opener() -> FerrumDB:
-        return FerrumDB(path, fsync=fsync, read_only=read_only, clock=clock, auto_compact=auto_compact)
+        return FerrumDB(
+            path,
+            fsync=fsync,
+            read_only=read_only,
+            clock=clock,
+            auto_compact=auto_compact,
+            encryption_key=encryption_key,
+        )
 
     if salvage and not read_only and os.fspath(path) != ":memory:":
         from .salvage import open_salvaging
 
-        return open_salvaging(path, opener)  # type: ignore[no-any-return]
+        return open_salvaging(path, opener, encryption_key)  # type: ignore[no-any-return]
     return opener()
 
 
-def open_from_env(path: PathLike = "ferrum.db", *, read_only: bool = False) -> FerrumDB:
+def open_from_env(
+    path: PathLike = "ferrum.db", *, read_only: bool = False, encryption_key: EncryptionKey | None = None
+) -> FerrumDB:
     """Open ``path`` with the fsync policy taken from ``FERRUMDB_FSYNC`` (default ``periodic:100``).
 
     Raises:
@@ -312,8 +342,32 @@ def open_from_env(path: PathLike = "ferrum.db", *, read_only: bool = False) -> F
     if policy is not None and not policy.strip():
         policy = None
     try:
-        return FerrumDB(path, fsync=policy, read_only=read_only)
+        return FerrumDB(path, fsync=policy, read_only=read_only, encryption_key=encryption_key)
     except ValueError as e:
         if policy is not None and "fsync policy" in str(e):
             raise ValueError(f"FERRUMDB_FSYNC={policy!r}: {e}") from None
         raise
+
+
+def encrypt(path: PathLike, key: EncryptionKey) -> None:
+    """Encrypt the plain database at ``path`` under ``key``, in place.
+
+    The data is rewritten into a new file sealed with ``key`` and atomically
+    renamed over the old one: if interrupted, the database is still the plain
+    one, intact. From then on open it with ``encryption_key=key``. To change
+    the key of an encrypted database, use :meth:`FerrumDB.rekey`.
+
+    Args:
+        path: A database file that is not open for writing elsewhere.
+        key: 32 raw bytes, or a passphrase ``str``.
+
+    Raises:
+        EncryptionError: The database is already encrypted.
+        FileNotFoundError: There is no file at ``path``.
+        LockedError: Another process has it open for writing.
+        TypeError, ValueError: ``key`` is not a usable key.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(2, "no database to encrypt", os.fspath(path))
+    with FerrumDB(path) as db:
+        db.rekey(key)

@@ -26,7 +26,7 @@ def _free_name(base: str) -> str:
     return name
 
 
-def open_salvaging(path: str | os.PathLike[str], opener: Callable[[], Any]) -> Any:
+def open_salvaging(path: str | os.PathLike[str], opener: Callable[[], Any], encryption_key: Any = None) -> Any:
     """Open with ``opener``; if the file is damaged, salvage it first (see the module doc)."""
     try:
         return opener()
@@ -34,7 +34,7 @@ def open_salvaging(path: str | os.PathLike[str], opener: Callable[[], Any]) -> A
         pass
     path = os.fspath(path)
     rebuilt = _free_name(path + ".salvage")
-    report = _native._salvage(path, rebuilt)
+    report = _native._salvage(path, rebuilt, encryption_key=encryption_key)
     kept = _free_name(path + ".damaged")
     os.replace(path, kept)
     os.replace(rebuilt, path)

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::crypto::EncryptionKey;
 use crate::engine::Clock;
 use crate::error::{Error, Result};
 
@@ -132,6 +133,9 @@ pub struct Config {
     pub clock: Clock,
     /// Background compaction; `None` compacts only when asked.
     pub auto_compact: Option<AutoCompact>,
+    /// Encrypt the database at rest under this key (a new file is created
+    /// encrypted; an existing one must have been encrypted under it).
+    pub encryption: Option<EncryptionKey>,
 }
 
 impl Default for Config {
@@ -142,6 +146,7 @@ impl Default for Config {
             read_only: false,
             clock: Clock::System,
             auto_compact: Some(AutoCompact::default()),
+            encryption: None,
         }
     }
 }
@@ -196,6 +201,14 @@ impl Config {
     #[must_use]
     pub fn with_auto_compact(mut self, rule: Option<AutoCompact>) -> Self {
         self.auto_compact = rule;
+        self
+    }
+
+    /// Encrypt at rest with AES-256-GCM under `key`: 32 raw bytes (`[u8; 32]`)
+    /// or a passphrase (`&str`/`String`, stretched with Argon2id).
+    #[must_use]
+    pub fn with_encryption(mut self, key: impl Into<EncryptionKey>) -> Self {
+        self.encryption = Some(key.into());
         self
     }
 

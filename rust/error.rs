@@ -26,6 +26,17 @@ pub enum Error {
         /// What exactly failed.
         reason: String,
     },
+    /// Encryption at rest refused the data: a wrong or missing key, a key given
+    /// for a plain file, or an encrypted record that fails authentication
+    /// (tampered with, moved, or copied from another file). Never served.
+    Encryption {
+        /// The database file.
+        file: PathBuf,
+        /// Offset of the record that failed, when a record did.
+        offset: Option<u64>,
+        /// What failed and what to do.
+        reason: String,
+    },
     /// The file was written by a newer format version than this build reads.
     UnsupportedVersion {
         /// The file.
@@ -106,6 +117,20 @@ impl Error {
     }
 }
 
+impl Error {
+    pub(crate) fn encryption(
+        file: impl Into<PathBuf>,
+        offset: Option<u64>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Encryption {
+            file: file.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -115,6 +140,14 @@ impl fmt::Display for Error {
                 file.display(),
                 file.display()
             ),
+            Error::Encryption { file, offset: Some(offset), reason } => write!(
+                f,
+                "{reason} in {} at offset {offset}: the encrypted record was tampered with, moved or copied from another file; it is never served",
+                file.display()
+            ),
+            Error::Encryption { file, offset: None, reason } => {
+                write!(f, "{}: {reason}", file.display())
+            }
             Error::UnsupportedVersion { file, found, supported } => write!(
                 f,
                 "{} uses on-disk format version {found}, but this FerrumDB reads versions up to {supported}; upgrade ferrumdb",

@@ -30,6 +30,7 @@
 
 pub mod cli;
 mod config;
+pub mod crypto;
 pub mod engine;
 mod error;
 pub mod format;
@@ -42,6 +43,7 @@ pub mod server;
 pub mod storage;
 
 pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
+pub use crypto::EncryptionKey;
 pub use engine::{Clock, Database, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -232,6 +234,14 @@ impl FerrumDB {
     /// See [`Database::compact`].
     pub async fn compact(&self) -> Result<()> {
         self.db.compact()
+    }
+
+    /// Re-encrypt the database under `key` (or encrypt a plain one).
+    ///
+    /// # Errors
+    /// See [`Database::rekey`].
+    pub async fn rekey(&self, key: impl Into<EncryptionKey>) -> Result<()> {
+        self.db.rekey(&key.into())
     }
 
     /// Force all writes to stable storage.

@@ -41,7 +41,7 @@ fn flip(path: &Path, at: u64) {
 fn a_clean_file_checks_clean() {
     let (_dir, path) = temp_db();
     build(&path);
-    let report = check_log(&path).expect("check");
+    let report = check_log(&path, None).expect("check");
     assert!(
         report.is_clean() && report.torn_tail.is_none(),
         "{report:?}"
@@ -61,7 +61,7 @@ fn damage_in_the_middle_is_reported_and_the_rest_is_checked() {
     let starts = record_starts(&path);
     flip(&path, starts[5] + 40);
     flip(&path, starts[12] + 3);
-    let report = check_log(&path).expect("check");
+    let report = check_log(&path, None).expect("check");
     let regions: Vec<(u64, u64)> = report.damage.iter().map(|d| (d.offset, d.len)).collect();
     assert_eq!(
         regions,
@@ -88,7 +88,7 @@ fn salvage_recovers_every_intact_record_and_says_what_was_lost() {
     flip(&path, starts[20] + 33); // the overwrite of k03: the first version comes back
     let before = fs::read(&path).expect("read");
     let out = dir.path().join("salvaged.db");
-    let report = Database::salvage(&path, &out).expect("salvage");
+    let report = Database::salvage(&path, &out, None).expect("salvage");
     assert_eq!(
         fs::read(&path).expect("read"),
         before,
@@ -119,7 +119,7 @@ fn a_torn_tail_is_not_damage() {
     let full = fs::read(&path).expect("read");
     let last = *record_starts(&path).last().expect("records");
     fs::write(&path, &full[..full.len() - 3]).expect("cut");
-    let report = check_log(&path).expect("check");
+    let report = check_log(&path, None).expect("check");
     assert!(report.is_clean());
     let tail = report.torn_tail.expect("a torn tail");
     assert_eq!(tail.offset, last);
@@ -133,16 +133,16 @@ fn a_damaged_file_header_is_an_error_and_salvage_refuses_existing_files() {
     let other = dir.path().join("exists.db");
     fs::write(&other, b"").expect("create");
     assert!(matches!(
-        Database::salvage(&path, &other),
+        Database::salvage(&path, &other, None),
         Err(Error::InvalidConfig(_))
     ));
     flip(&path, 20);
     assert!(matches!(
-        check_log(&path),
+        check_log(&path, None),
         Err(Error::Corruption { offset: 0, .. })
     ));
     assert!(matches!(
-        Database::salvage(&path, &dir.path().join("new.db")),
+        Database::salvage(&path, &dir.path().join("new.db"), None),
         Err(Error::Corruption { .. })
     ));
 }

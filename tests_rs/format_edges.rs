@@ -175,11 +175,15 @@ fn flipped_covered_header_byte_is_corruption() {
 
 #[test]
 fn unknown_header_flags_are_refused() {
-    // Bit 0 is reserved for encryption; a build without it must not read the file as plain.
+    let (_dir, path) = temp_db();
+    make_db(&path);
+    edit_header(&path, true, |h| h[10] |= 0x02);
+    assert_header_corruption(&path, "flags");
+    // Bit 0 (encrypted) on a 64-byte header: no encryption block, never read as plain.
     let (_dir, path) = temp_db();
     make_db(&path);
     edit_header(&path, true, |h| h[10] |= 0x01);
-    assert_header_corruption(&path, "flags");
+    assert_header_corruption(&path, "header length");
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod backup;
 mod check_salvage;
 mod compaction_atomic;
 mod durability;
+mod encryption;
 mod format_edges;
 mod hints;
 mod indexes;

@@ -469,3 +469,76 @@ fn a_damaged_commit_followed_by_later_writes_is_corruption_not_a_tail() {
     let (_, offset, _) = crate::expect_corruption(Database::open(&config(&path)));
     assert_eq!(offset, start);
 }
+
+// -- encrypted databases: a transaction is sealed whole as one envelope -----------
+
+fn encrypted(path: &Path) -> Database {
+    Database::open(&config(path).with_encryption([7u8; 32])).expect("open encrypted")
+}
+
+#[test]
+fn an_encrypted_commit_reads_back_survives_reopen_compaction_and_rekey() {
+    let (_dir, path) = temp_db();
+    let db = encrypted(&path);
+    db.put_raw("solo", b"0").expect("put");
+    let mut batch = batch_of(5, "\"sealed\"");
+    batch.delete("solo").expect("delete");
+    commit(&db, &batch).expect("commit");
+    let want = contents(&db);
+    assert_eq!(want.len(), 5);
+    // Nothing of it in the clear.
+    let raw = fs::read(&path).expect("read");
+    assert!(!raw.windows(8).any(|w| w == b"\"sealed\""));
+    db.close().expect("close");
+
+    let db = encrypted(&path);
+    assert_eq!(contents(&db), want);
+    // A compaction copies each record of the transaction on its own.
+    db.put_raw("t0", b"\"changed\"").expect("overwrite one");
+    let want = contents(&db);
+    db.compact().expect("compact");
+    assert_eq!(contents(&db), want);
+    db.rekey(&ferrumdb::EncryptionKey::from([8u8; 32])).expect("rekey");
+    assert_eq!(contents(&db), want);
+    db.close().expect("close");
+    let db = Database::open(&config(&path).with_encryption([8u8; 32])).expect("new key");
+    assert_eq!(contents(&db), want);
+    assert!(!ferrumdb::storage::hint_path(&path).exists(), "no hints for encrypted files");
+}
+
+#[test]
+fn encrypting_a_plain_database_with_transactions_keeps_them() {
+    let (_dir, path) = temp_db();
+    let db = open(&path);
+    commit(&db, &batch_of(4, "1")).expect("commit before");
+    db.compact().expect("plain compaction writes a hint");
+    assert!(ferrumdb::storage::hint_path(&path).exists());
+    commit(&db, &batch_of(6, "2")).expect("commit after");
+    let want = contents(&db);
+    db.rekey(&ferrumdb::EncryptionKey::from([3u8; 32])).expect("encrypt");
+    assert!(!ferrumdb::storage::hint_path(&path).exists(), "the plain hint is gone");
+    assert_eq!(contents(&db), want);
+    db.close().expect("close");
+    let db = Database::open(&config(&path).with_encryption([3u8; 32])).expect("open");
+    assert_eq!(contents(&db), want);
+}
+
+#[test]
+fn a_crash_at_any_byte_of_an_encrypted_commit_leaves_all_or_nothing() {
+    let (dir, path) = temp_db();
+    let db = encrypted(&path);
+    db.put_raw("t1", b"\"old\"").expect("put");
+    let before = contents(&db);
+    commit(&db, &batch_of(3, "\"new\"")).expect("commit");
+    let after = contents(&db);
+    db.close().expect("close");
+    let full = fs::read(&path).expect("read");
+    let start = full.len() - 3 * 40 - 60; // somewhere inside the last envelope
+    let cut_path = dir.path().join("cut.db");
+    for cut in start..=full.len() {
+        fs::write(&cut_path, &full[..cut]).expect("write");
+        let got = contents(&encrypted(&cut_path));
+        assert!(got == before || got == after, "cut at {cut}: a partial transaction");
+        assert_eq!(got == after, cut == full.len(), "cut at {cut}");
+    }
+}

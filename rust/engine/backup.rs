@@ -10,10 +10,10 @@
 
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::format::HEADER_LEN;
-use crate::storage::{self, Medium};
+use crate::storage::{self, Medium, Seal};
 
 use super::db::Database;
 
@@ -82,7 +82,7 @@ impl Database {
         };
         let tmp = temp_path(dest);
         let result = copy_prefix(&medium, self.name(), &tmp, end, progress).and_then(|()| {
-            verify(&tmp, end)?;
+            verify(&tmp, end, medium.seal.clone())?;
             fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
             storage::sync_parent_dir(dest).map_err(|e| Error::io(dest, e))
         });
@@ -125,9 +125,9 @@ fn copy_prefix(
 
 /// Replay the copy at `path`, checking every record's checksum, and that
 /// the records end exactly at `end` (a copy has no torn tail to forgive).
-fn verify(path: &Path, end: u64) -> Result<()> {
-    let log = storage::open_log(path, true)?;
-    let good = storage::replay(&log.medium, path, HEADER_LEN as u64, false, |_| {})?;
+fn verify(path: &Path, end: u64, seal: Option<Arc<Seal>>) -> Result<()> {
+    let log = storage::open_log_sealed(path, seal)?;
+    let good = storage::replay(&log.medium, path, log.medium.data_start(), false, |_| {})?;
     if good != end {
         return Err(Error::corruption(
             path,

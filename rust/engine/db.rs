@@ -19,10 +19,8 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{
-    encode_record, FileHeader, HintEntry, RecordKind, HEADER_LEN, MAX_KEY_BYTES, MAX_VALUE_BYTES,
-};
-use crate::storage::{self, GroupSync, Medium, WriterLock};
+use crate::format::{encode_record, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
 use super::clock::Clock;
@@ -47,7 +45,16 @@ impl ValueBuf {
 
 pub(super) struct State {
     pub ks: Keyspace,
-    pub medium: Arc<Medium>,
+    pub medium: Arc<Log>,
+}
+
+impl State {
+    /// Bytes the header and the live records take in the file (with the
+    /// envelope of each record, in an encrypted one).
+    pub fn live_total(&self) -> u64 {
+        let records = (self.ks.keydir.len() + self.ks.meta.len()) as u64;
+        self.ks.live_bytes + records * self.medium.record_overhead() + self.medium.data_start()
+    }
 }
 
 pub(super) struct Writer {
@@ -59,7 +66,7 @@ pub(super) struct Writer {
     pub hint_end: u64,
     pub seq: u64,
     pub buf: Vec<u8>,
-    pub medium: Arc<Medium>,
+    pub medium: Arc<Log>,
     pub generation: u64,
 }
 
@@ -122,8 +129,8 @@ impl Database {
     pub fn open(config: &Config) -> Result<Self> {
         let (medium, header, lock) = match &config.path {
             None => {
-                let bytes = FileHeader::new(0).encode().to_vec();
-                (Medium::Memory(RwLock::new(bytes)), FileHeader::new(0), None)
+                let log = storage::memory_log(Path::new(MEMORY_NAME), config.encryption.as_ref())?;
+                (log.medium, log.header, None)
             }
             Some(path) => {
                 let lock = if config.read_only {
@@ -139,7 +146,7 @@ impl Database {
                         std::fs::remove_file(&leftover).map_err(|e| Error::io(&leftover, e))?;
                     }
                 }
-                let log = storage::open_log(path, config.read_only)?;
+                let log = storage::open_log(path, config.read_only, config.encryption.as_ref())?;
                 (log.medium, log.header, lock)
             }
         };
@@ -150,12 +157,13 @@ impl Database {
         let now = config.clock.now_ms();
         // A hint that matches this file gives the key directory of its prefix
         // without reading those records; the rest is replayed.
-        let hinted = match (&config.path, &medium) {
-            (Some(path), Medium::Disk(_)) => {
+        // (Encrypted files have none: a hint would hold their keys in the clear.)
+        let hinted = match (&config.path, &medium.medium, &medium.seal) {
+            (Some(path), Medium::Disk(_), None) => {
                 let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
-                storage::load_hint(path, &medium, header.generation, file_len).and_then(|h| {
-                    Keyspace::from_hint(&h.body, now).map(|ks| (ks, h.header, h.anchor_seq))
-                })
+                storage::load_hint(path, &medium.medium, header.generation, file_len).and_then(
+                    |h| Keyspace::from_hint(&h.body, now).map(|ks| (ks, h.header, h.anchor_seq)),
+                )
             }
             _ => None,
         };
@@ -165,7 +173,7 @@ impl Database {
         }
         let (mut ks, start, start_seq, anchor) = match hinted {
             Some((ks, h, seq)) => (ks, h.data_end, Some(seq), Some(h.anchor_offset)),
-            None => (Keyspace::default(), HEADER_LEN as u64, None, None),
+            None => (Keyspace::default(), medium.data_start(), None, None),
         };
         let mut max_seq = start_seq.unwrap_or(0);
         let replayed = storage::replay_from(
@@ -200,11 +208,12 @@ impl Database {
         let end = replayed.end;
         let last_record = replayed.last_record.or(anchor);
         // Writers append through a shared mapping (see storage::medium).
-        let medium = match medium {
-            Medium::Disk(file) if !config.read_only => {
-                Medium::map_for_append(file, end).map_err(|e| Error::io(&name, e))?
-            }
-            other => other,
+        let medium = if config.read_only {
+            medium
+        } else {
+            medium
+                .map_for_append(end)
+                .map_err(|e| Error::io(&name, e))?
         };
         let medium = Arc::new(medium);
         let inner = Arc::new(Inner {
@@ -485,7 +494,7 @@ impl Database {
         self.read_value(&medium, key, loc).map(Some)
     }
 
-    pub(super) fn read_value(&self, medium: &Medium, key: &str, loc: Loc) -> Result<ValueBuf> {
+    pub(super) fn read_value(&self, medium: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
         let mut buf = Vec::new();
         let range = storage::read_record(
             medium,
@@ -595,6 +604,7 @@ impl Database {
         let w = &mut *w;
         w.buf.clear();
         encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
+        w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
         let offset = self.write_buffered(w)?;
         let loc = Loc {
             offset,
@@ -615,9 +625,9 @@ impl Database {
                 // Transactions go through `commit`, never through here.
                 RecordKind::Batch => {}
             }
-            st.ks.live_bytes
+            st.live_total()
         };
-        self.compact_if_due(w.end, live_bytes + HEADER_LEN as u64);
+        self.compact_if_due(w.end, live_bytes);
         if let Some(observer) = observer {
             let old = old_value.as_ref().map(ValueBuf::as_bytes);
             match (kind, old) {
@@ -785,7 +795,7 @@ impl Database {
             ops_per_sec: c.rate(),
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
-            live_bytes: self.inner.state.read().ks.live_bytes + crate::format::HEADER_LEN as u64,
+            live_bytes: self.inner.state.read().live_total(),
             compactions: self.compactions(),
         })
     }
@@ -816,6 +826,8 @@ impl Database {
             inner.write_hint_at_close();
         }
         drop(inner.lock.lock().take());
+        // Wipe the encryption key now, not when the last handle is dropped.
+        inner.current_medium().wipe_key();
         result
     }
 }
@@ -825,7 +837,7 @@ impl Inner {
         self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
     }
 
-    pub(super) fn current_medium(&self) -> Arc<Medium> {
+    pub(super) fn current_medium(&self) -> Arc<Log> {
         self.state.read().medium.clone()
     }
 

@@ -10,6 +10,7 @@
 use std::path::Path;
 
 use crate::config::{Config, FsyncPolicy};
+use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::format::RecordKind;
 use crate::storage::{self, CheckReport};
@@ -33,18 +34,23 @@ impl Database {
     /// # Errors
     /// [`Error::InvalidConfig`] if `dest` exists, [`Error::Corruption`] if
     /// the file header of `src` is unreadable, I/O errors.
-    pub fn salvage(src: &Path, dest: &Path) -> Result<SalvageReport> {
+    /// An encrypted `src` needs its `key`; the new database is encrypted
+    /// under the same key.
+    pub fn salvage(src: &Path, dest: &Path, key: Option<&EncryptionKey>) -> Result<SalvageReport> {
         if dest.exists() {
             return Err(Error::InvalidConfig(format!(
                 "{} already exists; salvage writes a new database, so choose a new file",
                 dest.display()
             )));
         }
-        let log = storage::open_log(src, true)?;
-        let config = Config::new()
+        let log = storage::open_log(src, true, key)?;
+        let mut config = Config::new()
             .with_path(dest)
             .with_fsync_policy(FsyncPolicy::Never)
             .with_auto_compact(None);
+        if let Some(key) = key {
+            config = config.with_encryption(key.clone());
+        }
         let out = Database::open(&config)?;
         let now = out.clock().now_ms();
         let mut failed = None;

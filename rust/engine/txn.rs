@@ -264,6 +264,10 @@ impl Database {
                 enc.finish(&mut w.buf);
                 offsets
             };
+            // An encrypted log seals the whole batch as one envelope; the key
+            // directory then points every key of it at the envelope.
+            let sealed = w.medium.seal.is_some();
+            w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
             let base = self.write_buffered(w)?;
             let live_bytes = {
                 let mut st = self.inner.state.write();
@@ -276,7 +280,7 @@ impl Database {
                             st.ks.put(
                                 key,
                                 Loc {
-                                    offset: base + *at as u64,
+                                    offset: if sealed { base } else { base + *at as u64 },
                                     value_len: value.len() as u32,
                                     expires_at: *expires_at,
                                 },
@@ -284,9 +288,9 @@ impl Database {
                         }
                     }
                 }
-                st.ks.live_bytes
+                st.live_total()
             };
-            self.compact_if_due(w.end, live_bytes + crate::format::HEADER_LEN as u64);
+            self.compact_if_due(w.end, live_bytes);
             let counters = &self.inner.counters;
             for (_, kind, ..) in &writes {
                 Counters::bump(match kind {

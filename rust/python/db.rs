@@ -172,6 +172,43 @@ pub(super) fn key_str<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a str> {
     }
 }
 
+/// An `encryption_key` argument: 32 raw bytes (`bytes`, `bytearray` or a
+/// `memoryview`), or a non-empty passphrase `str`. Copies are wiped on drop.
+pub(super) fn encryption_key_arg(key: &Bound<'_, PyAny>) -> PyResult<crate::EncryptionKey> {
+    use pyo3::types::{PyByteArray, PyBytes, PyMemoryView};
+    if let Ok(s) = key.cast::<PyString>() {
+        let pass = s.to_str()?;
+        if pass.is_empty() {
+            return Err(PyValueError::new_err(
+                "an encryption passphrase must not be empty",
+            ));
+        }
+        return Ok(crate::EncryptionKey::from(pass));
+    }
+    let raw: zeroize::Zeroizing<Vec<u8>> = if let Ok(b) = key.cast::<PyBytes>() {
+        zeroize::Zeroizing::new(b.as_bytes().to_vec())
+    } else if let Ok(b) = key.cast::<PyByteArray>() {
+        zeroize::Zeroizing::new(b.to_vec())
+    } else if key.is_instance_of::<PyMemoryView>() {
+        let bytes = key.call_method0("tobytes")?;
+        zeroize::Zeroizing::new(bytes.cast::<PyBytes>()?.as_bytes().to_vec())
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "encryption_key must be 32 bytes (bytes, bytearray or memoryview) or a passphrase str, not {}",
+            key.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
+        )));
+    };
+    crate::EncryptionKey::try_from(&raw[..]).map_err(|e| {
+        PyValueError::new_err(match e {
+            crate::crypto::CryptoError::BadKey(why) => why,
+            other => other.to_string(),
+        })
+    })
+}
+
 fn key_error(key: &Bound<'_, PyAny>) -> PyErr {
     PyKeyError::new_err(key.clone().unbind())
 }
@@ -253,7 +290,7 @@ impl PyDatabase {
 impl PyDatabase {
     /// Open (creating if missing) the database at `path`.
     #[new]
-    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None, auto_compact = Some(0.5)))]
+    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None, auto_compact = Some(0.5), encryption_key = None))]
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -261,18 +298,22 @@ impl PyDatabase {
         read_only: bool,
         clock: Option<PyRef<'_, PyManualClock>>,
         auto_compact: Option<f64>,
+        encryption_key: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let auto_compact = auto_compact.map(AutoCompact::with_ratio).transpose()?;
         let policy: FsyncPolicy = match fsync {
             Some(s) => s.parse()?,
             None => FsyncPolicy::default(),
         };
-        let config = Config::new()
+        let mut config = Config::new()
             .with_path(path)
             .with_fsync_policy(policy)
             .with_read_only(read_only)
             .with_clock(clock.map_or(Clock::System, |c| c.clock.clone()))
             .with_auto_compact(auto_compact);
+        if let Some(key) = encryption_key.filter(|k| !k.is_none()) {
+            config = config.with_encryption(encryption_key_arg(key)?);
+        }
         let docs = py.detach(|| Database::open(&config).and_then(Documents::open))?;
         Ok(PyDatabase {
             docs: ManuallyDrop::new(docs),
@@ -578,6 +619,15 @@ impl PyDatabase {
         }
         result?;
         Ok(())
+    }
+
+    /// Re-encrypt the database under ``new_key`` (32 bytes or a passphrase
+    /// str), or encrypt a plain one. Rewrites the file like ``compact()``; if
+    /// interrupted, the old file is intact and opens with the old key.
+    fn rekey(&self, py: Python<'_>, new_key: &Bound<'_, PyAny>) -> PyResult<()> {
+        let key = encryption_key_arg(new_key)?;
+        let db = self.db()?;
+        Ok(py.detach(|| db.rekey(&key))?)
     }
 
     /// Rewrite the file with live data only.

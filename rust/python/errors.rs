@@ -12,6 +12,7 @@ use crate::error::Error;
 
 pyo3::import_exception!(ferrumdb.errors, FerrumError);
 pyo3::import_exception!(ferrumdb.errors, CorruptionError);
+pyo3::import_exception!(ferrumdb.errors, EncryptionError);
 pyo3::import_exception!(ferrumdb.errors, LockedError);
 pyo3::import_exception!(ferrumdb.errors, ClosedError);
 pyo3::import_exception!(ferrumdb.errors, ReadOnlyError);
@@ -23,6 +24,7 @@ impl From<Error> for PyErr {
         let msg = err.to_string();
         match err {
             Error::Corruption { .. } => CorruptionError::new_err(msg),
+            Error::Encryption { .. } => EncryptionError::new_err(msg),
             Error::Locked { .. } => LockedError::new_err(msg),
             Error::Closed => ClosedError::new_err(msg),
             Error::ReadOnly => ReadOnlyError::new_err(msg),

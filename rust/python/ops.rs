@@ -8,8 +8,11 @@ use std::path::PathBuf;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
+use crate::crypto::EncryptionKey;
 use crate::engine::Database;
 use crate::storage::{self, CheckReport, Damage};
+
+use super::db::encryption_key_arg;
 
 fn damage_dict<'py>(py: Python<'py>, d: &Damage) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
@@ -43,21 +46,37 @@ fn report_dict<'py>(py: Python<'py>, r: &CheckReport) -> PyResult<Bound<'py, PyD
 /// Verify every record of the database file at `path` (no lock needed) and
 /// return a report: `ok` (no damage), counts, and each damaged region as
 /// `{"offset", "length", "reason"}`.
+/// An encrypted file needs its `encryption_key`.
 #[pyfunction]
-pub(super) fn check<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Bound<'py, PyDict>> {
-    let report = py.detach(|| storage::check_log(&path))?;
+#[pyo3(signature = (path, *, encryption_key = None))]
+pub(super) fn check<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    encryption_key: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let key = key_arg(encryption_key)?;
+    let report = py.detach(|| storage::check_log(&path, key.as_ref()))?;
     report_dict(py, &report)
+}
+
+fn key_arg(key: Option<&Bound<'_, PyAny>>) -> PyResult<Option<EncryptionKey>> {
+    key.filter(|k| !k.is_none())
+        .map(encryption_key_arg)
+        .transpose()
 }
 
 /// Copy every intact record of `src` into a new database at `dest`; returns
 /// the check report of `src` plus `keys`, the live keys recovered.
 #[pyfunction]
+#[pyo3(signature = (src, dest, *, encryption_key = None))]
 pub(super) fn _salvage<'py>(
     py: Python<'py>,
     src: PathBuf,
     dest: PathBuf,
+    encryption_key: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let report = py.detach(|| Database::salvage(&src, &dest))?;
+    let key = key_arg(encryption_key)?;
+    let report = py.detach(|| Database::salvage(&src, &dest, key.as_ref()))?;
     let out = report_dict(py, &report.check)?;
     out.set_item("keys", report.keys)?;
     Ok(out)

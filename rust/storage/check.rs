@@ -12,12 +12,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::format::{
-    BatchRecords, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_HEADER_LEN,
+    BatchRecords, EnvelopeHeader, Record, RecordHeader, RecordKind, ENVELOPE_HEADER_LEN,
+    RECORD_HEADER_LEN,
 };
 
-use super::log::{last_nonzero, next_intact, open_log, ReadWindow};
+use super::log::{last_nonzero, next_intact, open_log, Log, ReadWindow};
 use super::Medium;
 
 /// A run of bytes that holds no readable record.
@@ -63,13 +65,15 @@ impl CheckReport {
     }
 }
 
-/// Check every record of the log at `path` without taking the writer lock.
+/// Check every record of the log at `path` without taking the writer lock
+/// (an encrypted log needs its `key`: records are authenticated too).
 ///
 /// # Errors
 /// [`Error::Corruption`] if the file header itself is unreadable (nothing
-/// after it can be trusted to be a FerrumDB log), I/O errors.
-pub fn check_log(path: &Path) -> Result<CheckReport> {
-    let log = open_log(path, true)?;
+/// after it can be trusted to be a FerrumDB log), [`Error::Encryption`] for
+/// a missing or wrong key, I/O errors.
+pub fn check_log(path: &Path, key: Option<&EncryptionKey>) -> Result<CheckReport> {
+    let log = open_log(path, true, key)?;
     scan_log(&log.medium, path, &mut |_, _| {})
 }
 
@@ -80,10 +84,11 @@ pub fn check_log(path: &Path) -> Result<CheckReport> {
 /// # Errors
 /// I/O errors only: damage is reported, not raised.
 pub fn scan_log(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     visit: &mut dyn FnMut(u64, Record<'_>),
 ) -> Result<CheckReport> {
+    let medium: &Medium = log;
     let io_err = |e: io::Error| Error::io(name, e);
     let file_len = medium.len().map_err(io_err)?;
     let mut report = CheckReport {
@@ -96,12 +101,13 @@ pub fn scan_log(
         torn_tail: None,
     };
     let mut window = ReadWindow::new(medium, file_len);
-    let mut pos = HEADER_LEN as u64;
+    let mut plain = Vec::new();
+    let mut pos = log.data_start();
     let mut last_seq = None;
     while pos < file_len {
-        let failure = match decode_at(&mut window, pos).map_err(io_err)? {
-            Ok(rec) => {
-                let len = rec.header.record_len() as u64;
+        let failure = match decode_at(log, &mut window, &mut plain, pos).map_err(io_err)? {
+            Ok((len, rec)) => {
+                let len = len as u64;
                 report.records += 1;
                 if rec.header.kind == RecordKind::Batch {
                     report.transactions += 1;
@@ -109,7 +115,13 @@ pub fn scan_log(
                         match inner {
                             Ok((at, r)) => {
                                 report.writes += 1;
-                                visit(pos + at as u64, r);
+                                // Sealed, the batch is one envelope at `pos`.
+                                let offset = if log.seal.is_some() {
+                                    pos
+                                } else {
+                                    pos + at as u64
+                                };
+                                visit(offset, r);
                             }
                             // The batch checksum held: a forged or buggy batch.
                             Err(e) => report.damage.push(Damage {
@@ -132,7 +144,8 @@ pub fn scan_log(
         // The intact records inside a damaged transaction are skipped with
         // it: a transaction is recovered whole or not at all.
         let torn_seq = last_seq.map_or(1, |s: u64| s + 1);
-        match next_intact(&mut window, pos + 1, file_len, torn_seq).map_err(io_err)? {
+        let sealed = log.seal.is_some();
+        match next_intact(&mut window, sealed, pos + 1, file_len, torn_seq).map_err(io_err)? {
             Some(next) => {
                 report.damage.push(Damage {
                     offset: pos,
@@ -156,15 +169,40 @@ pub fn scan_log(
     Ok(report)
 }
 
-/// Decode the record at `pos`: the record, or why it failed.
-fn decode_at<'w>(
-    window: &'w mut ReadWindow<'_>,
+/// Decode the record (envelope, when sealed) at `pos`: its length on disk
+/// and the plain record, or why it failed.
+fn decode_at<'b>(
+    log: &Log,
+    window: &'b mut ReadWindow<'_>,
+    plain: &'b mut Vec<u8>,
     pos: u64,
-) -> io::Result<std::result::Result<Record<'w>, String>> {
-    let header = match RecordHeader::parse(window.at(pos, RECORD_HEADER_LEN)?) {
-        Ok(h) => h,
-        Err(e) => return Ok(Err(format!("record header: {e}"))),
+) -> io::Result<std::result::Result<(usize, Record<'b>), String>> {
+    let Some(seal) = &log.seal else {
+        let header = match RecordHeader::parse(window.at(pos, RECORD_HEADER_LEN)?) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(format!("record header: {e}"))),
+        };
+        let len = header.record_len();
+        return Ok(Record::decode(window.at(pos, len)?)
+            .map(|r| (len, r))
+            .map_err(|e| format!("record: {e}")));
     };
-    let bytes = window.at(pos, header.record_len())?;
-    Ok(Record::decode(bytes).map_err(|e| format!("record: {e}")))
+    let env = match EnvelopeHeader::parse(window.at(pos, ENVELOPE_HEADER_LEN)?) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(format!("envelope header: {e}"))),
+    };
+    let len = env.envelope_len();
+    let bytes = window.at(pos, len)?;
+    if let Err(e) = env.verify(bytes) {
+        return Ok(Err(format!("envelope: {e}")));
+    }
+    plain.clear();
+    plain.extend_from_slice(bytes);
+    let body = match seal.open_envelope(plain, pos) {
+        Ok(body) => body,
+        Err(e) => return Ok(Err(format!("encrypted record: {e}"))),
+    };
+    Ok(Record::decode(plain.get(body).unwrap_or_default())
+        .map(|r| (len, r))
+        .map_err(|e| format!("record: {e}")))
 }

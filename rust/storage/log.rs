@@ -1,23 +1,129 @@
 //! A log file as a whole: create it with a header, open and validate it, replay
 //! its records in order (recovering a torn tail), and read one record back.
+//! For an encrypted file every record is an envelope (see `crate::format`),
+//! sealed and opened here, so the engine never sees the difference.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use parking_lot::RwLock;
+
+use crate::crypto::{CryptoError, EncryptionKey};
 use crate::error::{Error, Result};
 use crate::format::{
-    BatchRecords, DecodeError, FileHeader, Record, RecordHeader, RecordKind, HEADER_LEN,
-    RECORD_HEADER_LEN,
+    BatchRecords, DecodeError, EnvelopeHeader, FileHeader, Record, RecordHeader, RecordKind,
+    ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
 };
 
-use super::{sync_parent_dir, Medium};
+use super::{sync_parent_dir, Medium, Seal};
+
+/// A log's bytes ([`Medium`], which it dereferences to), plus the seal of an
+/// encrypted file and where its records start.
+#[derive(Debug)]
+pub struct Log {
+    /// The bytes.
+    pub medium: Medium,
+    /// Present for an encrypted file.
+    pub seal: Option<Arc<Seal>>,
+    data_start: u64,
+}
+
+impl Deref for Log {
+    type Target = Medium;
+
+    fn deref(&self) -> &Medium {
+        &self.medium
+    }
+}
+
+impl Log {
+    /// A log over `medium` whose header is `header`.
+    pub fn new(medium: Medium, header: &FileHeader, seal: Option<Arc<Seal>>) -> Self {
+        Log {
+            medium,
+            seal,
+            data_start: header.header_len() as u64,
+        }
+    }
+
+    /// Offset of the first record (the header's length).
+    pub fn data_start(&self) -> u64 {
+        self.data_start
+    }
+
+    /// Bytes each record takes on disk beyond its plain encoding.
+    pub fn record_overhead(&self) -> u64 {
+        if self.seal.is_some() {
+            ENVELOPE_OVERHEAD as u64
+        } else {
+            0
+        }
+    }
+
+    /// Seal `buf` (exactly one encoded record, to be written at `offset`) into
+    /// its envelope when the file is encrypted; leave it as is otherwise.
+    ///
+    /// # Errors
+    /// [`Error::Encryption`] if no nonce can be drawn or the key was wiped.
+    pub fn seal_record(&self, name: &Path, buf: &mut Vec<u8>, offset: u64) -> Result<()> {
+        match &self.seal {
+            None => Ok(()),
+            Some(seal) => seal
+                .seal_record(buf, offset)
+                .map_err(|e| Error::encryption(name, None, e.to_string())),
+        }
+    }
+
+    /// The same log with room to append `needed` bytes (see [`Medium::grow`]).
+    ///
+    /// # Errors
+    /// As [`Medium::grow`].
+    pub fn grow(&self, needed: u64) -> io::Result<Log> {
+        Ok(Log {
+            medium: self.medium.grow(needed)?,
+            seal: self.seal.clone(),
+            data_start: self.data_start,
+        })
+    }
+
+    /// Switch a file log to appends through a shared mapping (see
+    /// [`Medium::map_for_append`]); other media are returned as they are.
+    ///
+    /// # Errors
+    /// As [`Medium::map_for_append`].
+    pub fn map_for_append(self, end: u64) -> io::Result<Log> {
+        let Log {
+            medium,
+            seal,
+            data_start,
+        } = self;
+        let medium = match medium {
+            Medium::Disk(file) => Medium::map_for_append(file, end)?,
+            other => other,
+        };
+        Ok(Log {
+            medium,
+            seal,
+            data_start,
+        })
+    }
+
+    /// Destroy the key material of an encrypted log (on close).
+    pub fn wipe_key(&self) {
+        if let Some(seal) = &self.seal {
+            seal.wipe();
+        }
+    }
+}
 
 /// A log opened and validated, ready for replay.
 #[derive(Debug)]
 pub struct OpenedLog {
     /// The bytes.
-    pub medium: Medium,
+    pub medium: Log,
     /// Its header.
     pub header: FileHeader,
 }
@@ -49,11 +155,24 @@ fn map_decode(file: &Path, offset: u64, e: DecodeError) -> Error {
     }
 }
 
-/// Write a fresh log containing only a header at `path`, durably.
+/// The header of a new file: plain, or encrypted under `seal`.
+///
+/// # Errors
+/// [`Error::Encryption`] if the key check cannot be made.
+pub fn new_header(name: &Path, generation: u64, seal: Option<&Seal>) -> Result<FileHeader> {
+    match seal {
+        None => Ok(FileHeader::new(generation)),
+        Some(seal) => seal
+            .header(generation)
+            .map_err(|e| Error::encryption(name, None, e.to_string())),
+    }
+}
+
+/// Write a fresh log containing only `header` at `path`, durably.
 ///
 /// # Errors
 /// I/O errors, with the path.
-pub fn create_log(path: &Path, generation: u64) -> Result<File> {
+pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -61,40 +180,127 @@ pub fn create_log(path: &Path, generation: u64) -> Result<File> {
         .truncate(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    write_header(&file, generation)
+    write_header(&file, header)
         .and_then(|()| sync_parent_dir(path))
         .map_err(|e| Error::io(path, e))?;
     Ok(file)
 }
 
-fn write_header(file: &File, generation: u64) -> io::Result<()> {
+fn write_header(file: &File, header: &FileHeader) -> io::Result<()> {
     let mut f = file;
-    f.write_all(&FileHeader::new(generation).encode())?;
+    f.write_all(&header.encode())?;
     f.sync_data()
 }
 
-/// Open the log at `path` and validate its header. A missing file is created
-/// (unless `read_only`); an empty file (e.g. from `tempfile.mkstemp`) gets a header.
+/// Open the log at `path` read-only with a seal already at hand (a copy of
+/// an open database's file, which shares its file id and so its seal).
 ///
 /// # Errors
-/// [`Error::Corruption`] / [`Error::UnsupportedVersion`] for a bad header, I/O errors otherwise.
-pub fn open_log(path: &Path, read_only: bool) -> Result<OpenedLog> {
+/// As [`open_log`]; [`Error::Encryption`] if the file is encrypted and
+/// `seal` is `None`, or the other way round.
+pub fn open_log_sealed(path: &Path, seal: Option<Arc<Seal>>) -> Result<OpenedLog> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let medium = Medium::Disk(file);
+    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
+    let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
+    let header = FileHeader::decode(head.get(..got).unwrap_or_default())
+        .map_err(|e| map_decode(path, 0, e))?;
+    if header.encryption.is_some() != seal.is_some() {
+        return Err(Error::encryption(
+            path,
+            None,
+            "the file's encryption does not match the database it was copied from",
+        ));
+    }
+    Ok(OpenedLog {
+        medium: Log::new(medium, &header, seal),
+        header,
+    })
+}
+
+/// A log held in memory (`:memory:` databases), encrypted under `key` if given.
+///
+/// # Errors
+/// [`Error::Encryption`] if the key cannot be used.
+pub fn memory_log(name: &Path, key: Option<&EncryptionKey>) -> Result<OpenedLog> {
+    let seal = key.map(|k| new_seal(name, k)).transpose()?;
+    let header = new_header(name, 0, seal.as_ref())?;
+    let medium = Medium::Memory(RwLock::new(header.encode()));
+    Ok(OpenedLog {
+        medium: Log::new(medium, &header, seal.map(Arc::new)),
+        header,
+    })
+}
+
+/// A seal for a new file under the user's `key`.
+///
+/// # Errors
+/// [`Error::Encryption`] if the key cannot be used or no randomness is available.
+pub fn new_seal(name: &Path, key: &EncryptionKey) -> Result<Seal> {
+    Seal::for_key(key).map_err(|e| Error::encryption(name, None, e.to_string()))
+}
+
+/// Open the log at `path` and validate its header. A missing file is created
+/// (unless `read_only`); an empty file (e.g. from `tempfile.mkstemp`) gets a
+/// header. With `key`, a new file is created encrypted and an existing one
+/// must be encrypted under that key; this is checked from the header alone,
+/// before any record is read or anything written.
+///
+/// # Errors
+/// [`Error::Corruption`] / [`Error::UnsupportedVersion`] for a bad header,
+/// [`Error::Encryption`] for a wrong, missing or unexpected key, I/O errors otherwise.
+pub fn open_log(path: &Path, read_only: bool, key: Option<&EncryptionKey>) -> Result<OpenedLog> {
     let opened = OpenOptions::new().read(true).write(!read_only).open(path);
+    let mut fresh: Option<Seal> = None;
     let file = match opened {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => create_log(path, 0)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => {
+            fresh = key.map(|k| new_seal(path, k)).transpose()?;
+            create_log(path, &new_header(path, 0, fresh.as_ref())?)?
+        }
         Err(e) => return Err(Error::io(path, e)),
     };
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 && !read_only {
-        write_header(&file, 0).map_err(|e| Error::io(path, e))?;
+        fresh = key.map(|k| new_seal(path, k)).transpose()?;
+        write_header(&file, &new_header(path, 0, fresh.as_ref())?)
+            .map_err(|e| Error::io(path, e))?;
     }
     let medium = Medium::Disk(file);
-    let mut head = [0u8; HEADER_LEN];
+    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
     let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
     let header = FileHeader::decode(head.get(..got).unwrap_or_default())
         .map_err(|e| map_decode(path, 0, e))?;
-    Ok(OpenedLog { medium, header })
+    let seal = match (fresh, header.encryption.is_some(), key) {
+        (Some(seal), _, _) => Some(seal),
+        (None, false, None) => None,
+        (None, true, Some(key)) => Some(Seal::unlock(&header, key).map_err(|e| match e {
+            CryptoError::Authentication => Error::encryption(
+                path,
+                None,
+                "wrong encryption key (or a damaged file header); nothing was read or written",
+            ),
+            other => Error::encryption(path, None, other.to_string()),
+        })?),
+        (None, true, None) => {
+            return Err(Error::encryption(
+                path,
+                None,
+                "the database is encrypted; open it with its key (encryption_key=...)",
+            ))
+        }
+        (None, false, Some(_)) => {
+            return Err(Error::encryption(
+                path,
+                None,
+                "the database is not encrypted, but an encryption key was given; open it without one, or encrypt it first with ferrumdb.encrypt(path, key) (Rust: Database::rekey)",
+            ))
+        }
+    };
+    Ok(OpenedLog {
+        medium: Log::new(medium, &header, seal.map(Arc::new)),
+        header,
+    })
 }
 
 fn read_up_to(m: &Medium, buf: &mut [u8], offset: u64) -> io::Result<usize> {
@@ -112,7 +318,9 @@ fn read_up_to(m: &Medium, buf: &mut [u8], offset: u64) -> io::Result<usize> {
 /// are met one by one, never the batch itself).
 #[derive(Debug)]
 pub struct ReplayItem<'a> {
-    /// Offset of the record's first byte.
+    /// Where the key directory finds the record: its first byte, or for a
+    /// record inside an encrypted batch, the batch's envelope (which is
+    /// opened whole to read it).
     pub offset: u64,
     /// Decoded header.
     pub header: RecordHeader,
@@ -125,18 +333,19 @@ pub struct ReplayItem<'a> {
 ///
 /// A torn tail (see the format docs) ends the replay: with `repair` it is cut
 /// off the file; without, it is only skipped. Damage before the tail is
-/// [`Error::Corruption`] naming `name` and the offset.
+/// [`Error::Corruption`] naming `name` and the offset; in an encrypted log, an
+/// envelope that is intact but fails authentication is [`Error::Encryption`].
 ///
 /// # Errors
-/// Corruption or I/O errors.
+/// Corruption, encryption or I/O errors.
 pub fn replay(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     start: u64,
     repair: bool,
     visit: impl FnMut(ReplayItem<'_>),
 ) -> Result<u64> {
-    replay_from(medium, name, start, None, repair, visit).map(|r| r.end)
+    replay_from(log, name, start, None, repair, visit).map(|r| r.end)
 }
 
 /// Where a replay ended.
@@ -154,77 +363,152 @@ pub struct Replayed {
 /// # Errors
 /// As [`replay`].
 pub fn replay_from(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     start: u64,
     start_seq: Option<u64>,
     repair: bool,
     mut visit: impl FnMut(ReplayItem<'_>),
 ) -> Result<Replayed> {
+    let medium = &log.medium;
     let file_len = medium.len().map_err(|e| Error::io(name, e))?;
     let mut window = ReadWindow::new(medium, file_len);
     let mut pos = start;
     let mut last_seq = start_seq;
     let mut last_record = None;
+    let mut plain = Vec::new();
     while pos < file_len {
-        let head = window
-            .at(pos, RECORD_HEADER_LEN)
-            .map_err(|e| Error::io(name, e))?;
-        let header = match RecordHeader::parse(head) {
-            Ok(h) => h,
-            Err(e) => {
-                return end_of_log(medium, name, pos, file_len, last_seq, None, e, repair)
-                    .map(|end| Replayed { end, last_record })
+        let (len, rec) = if let Some(seal) = &log.seal {
+            let head = window
+                .at(pos, ENVELOPE_HEADER_LEN)
+                .map_err(|e| Error::io(name, e))?;
+            let env = match EnvelopeHeader::parse(head) {
+                Ok(h) => h,
+                Err(e) => {
+                    return end_of_log(log, name, pos, file_len, last_seq, false, e, repair)
+                        .map(|end| Replayed { end, last_record })
+                }
+            };
+            let len = env.envelope_len();
+            let bytes = window.at(pos, len).map_err(|e| Error::io(name, e))?;
+            if let Err(e) = env.verify(bytes) {
+                return end_of_log(log, name, pos, file_len, last_seq, true, e, repair)
+                    .map(|end| Replayed { end, last_record });
+            }
+            plain.clear();
+            plain.extend_from_slice(bytes);
+            let body = open_sealed(seal, name, &mut plain, pos)?;
+            let rec = Record::decode(plain.get(body).unwrap_or_default())
+                .map_err(|e| map_decode(name, pos, e))?;
+            (len, rec)
+        } else {
+            let head = window
+                .at(pos, RECORD_HEADER_LEN)
+                .map_err(|e| Error::io(name, e))?;
+            let header = match RecordHeader::parse(head) {
+                Ok(h) => h,
+                Err(e) => {
+                    return end_of_log(log, name, pos, file_len, last_seq, false, e, repair)
+                        .map(|end| Replayed { end, last_record })
+                }
+            };
+            let bytes = window
+                .at(pos, header.record_len())
+                .map_err(|e| Error::io(name, e))?;
+            match Record::decode(bytes) {
+                Ok(rec) => (header.record_len(), rec),
+                Err(e) => {
+                    return end_of_log(log, name, pos, file_len, last_seq, true, e, repair)
+                        .map(|end| Replayed { end, last_record })
+                }
             }
         };
-        let bytes = window
-            .at(pos, header.record_len())
-            .map_err(|e| Error::io(name, e))?;
-        match Record::decode(bytes) {
-            Ok(rec) if rec.header.kind == RecordKind::Batch => {
-                // A transaction: its records are replayed in order, at their
-                // own offsets (where the key directory will point).
-                for inner in BatchRecords::new(rec) {
-                    let (at, inner) = inner.map_err(|e| map_decode(name, pos, e))?;
-                    visit(ReplayItem {
-                        offset: pos + at as u64,
-                        header: inner.header,
-                        key: inner.key,
-                    });
-                }
-                last_seq = Some(rec.header.seq);
-                last_record = Some(pos);
-                pos += header.record_len() as u64;
-            }
-            Ok(rec) => {
+        if rec.header.kind == RecordKind::Batch {
+            // A transaction: its records are replayed in order. The key
+            // directory points at each record in a plain log, and at the
+            // batch's envelope in an encrypted one (it is sealed whole).
+            for inner in BatchRecords::new(rec) {
+                let (at, inner) = inner.map_err(|e| map_decode(name, pos, e))?;
+                let offset = if log.seal.is_some() {
+                    pos
+                } else {
+                    pos + at as u64
+                };
                 visit(ReplayItem {
-                    offset: pos,
-                    header: rec.header,
-                    key: rec.key,
+                    offset,
+                    header: inner.header,
+                    key: inner.key,
                 });
-                last_seq = Some(rec.header.seq);
-                last_record = Some(pos);
-                pos += header.record_len() as u64;
             }
-            Err(e) => {
-                return end_of_log(
-                    medium,
-                    name,
-                    pos,
-                    file_len,
-                    last_seq,
-                    Some(header),
-                    e,
-                    repair,
-                )
-                .map(|end| Replayed { end, last_record })
-            }
+        } else {
+            visit(ReplayItem {
+                offset: pos,
+                header: rec.header,
+                key: rec.key,
+            });
         }
+        last_seq = Some(rec.header.seq);
+        last_record = Some(pos);
+        pos += len as u64;
     }
     Ok(Replayed {
         end: pos,
         last_record,
     })
+}
+
+/// Decrypt the envelope in `env` read from `offset`; where the plain record is.
+fn open_sealed(seal: &Seal, name: &Path, env: &mut [u8], offset: u64) -> Result<Range<usize>> {
+    seal.open_envelope(env, offset).map_err(|e| match e {
+        CryptoError::Authentication => {
+            Error::encryption(name, Some(offset), "encrypted record failed authentication")
+        }
+        // Not about this record (the key was wiped by close): no offset to blame.
+        other => Error::encryption(name, None, other.to_string()),
+    })
+}
+
+/// Walk the complete records in `bytes`, which were read from `base` of `log`
+/// (the part of a log written while a compaction copied the rest), calling
+/// `visit` with each record's offset and its plain encoding.
+///
+/// # Errors
+/// Corruption or encryption errors naming the offset; whatever `visit` returns.
+pub fn walk_records(
+    log: &Log,
+    name: &Path,
+    base: u64,
+    bytes: &mut [u8],
+    mut visit: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let offset = base + at as u64;
+        let rest = bytes.get_mut(at..).unwrap_or_default();
+        let (len, plain) = match &log.seal {
+            Some(seal) => {
+                let env = EnvelopeHeader::parse(rest).map_err(|e| map_decode(name, offset, e))?;
+                let len = env.envelope_len();
+                let whole = rest
+                    .get_mut(..len)
+                    .ok_or_else(|| map_decode(name, offset, DecodeError::Truncated))?;
+                let body = open_sealed(seal, name, whole, offset)?;
+                (len, whole.get(body).unwrap_or_default())
+            }
+            None => {
+                let h = RecordHeader::parse(rest).map_err(|e| map_decode(name, offset, e))?;
+                let len = h.record_len();
+                let whole = rest
+                    .get(..len)
+                    .ok_or_else(|| map_decode(name, offset, DecodeError::Truncated))?;
+                (len, whole)
+            }
+        };
+        Record::decode(plain).map_err(|e| map_decode(name, offset, e))?;
+        visit(offset, plain)?;
+        at += len;
+    }
+    Ok(())
 }
 
 /// Sequential reader over a medium in large chunks, so replay issues few
@@ -268,7 +552,8 @@ impl<'m> ReadWindow<'m> {
 }
 
 /// Decide whether a record that failed to decode at `pos` is a torn tail or
-/// corruption, and act on it.
+/// corruption, and act on it. `parsed` says whether its fixed header was
+/// readable.
 ///
 /// The writer appends one record (or one batch) at a time, each strictly
 /// after the previous one has been copied out, so a crash leaves at most one
@@ -278,32 +563,35 @@ impl<'m> ReadWindow<'m> {
 /// written bytes after it, and its declared length cannot be trusted. What
 /// can be trusted: no record written *after* it can be intact, because none
 /// was started. So the failure is a torn tail when no checksum-valid record
-/// starts anywhere in the non-zero bytes after `pos`, except the inner
-/// records of the torn batch itself (puts/deletes carrying the seq that
-/// follows `last_seq`; any later write carries a higher one). Otherwise it is
-/// corruption, reported with file and offset.
+/// (envelope, in an encrypted log) starts anywhere in the non-zero bytes
+/// after `pos`, except the inner records of the torn batch itself
+/// (puts/deletes carrying the seq that follows `last_seq`; any later write
+/// carries a higher one; an encrypted batch is one envelope, so it has none
+/// to show). Otherwise it is corruption, reported with file and offset.
 #[allow(clippy::too_many_arguments)]
 fn end_of_log(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     pos: u64,
     file_len: u64,
     last_seq: Option<u64>,
-    parsed: Option<RecordHeader>,
+    parsed: bool,
     err: DecodeError,
     repair: bool,
 ) -> Result<u64> {
+    let medium = &log.medium;
     let last = last_nonzero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
     if let Some(last) = last {
         let torn_seq = last_seq.map_or(1, |s| s + 1);
         let mut window = ReadWindow::new(medium, file_len);
-        if next_intact(&mut window, pos + 1, last, torn_seq)
+        if next_intact(&mut window, log.seal.is_some(), pos + 1, last, torn_seq)
             .map_err(|e| Error::io(name, e))?
             .is_some()
         {
-            let why = match parsed {
-                Some(_) => format!("record {err} (intact records follow it)"),
-                None => format!("record {err}"),
+            let why = if parsed {
+                format!("record {err} (intact records follow it)")
+            } else {
+                format!("record {err}")
             };
             return Err(Error::corruption(name, pos, why));
         }
@@ -314,22 +602,37 @@ fn end_of_log(
     Ok(pos)
 }
 
-/// The first offset in `from..=last` where a record that passes its checksum
-/// starts, other than a put/delete of `torn_seq` (the inner records of a
-/// torn batch: a later write always has a higher seq). Runs only when a
-/// record failed to decode: over the remains of one write for a torn tail,
-/// and up to the next intact record for damage (most offsets are rejected at
-/// once by the header's kind byte).
+/// The first offset in `from..=last` where a record (an envelope, when
+/// `sealed`) that passes its checksum starts, other than a plain put/delete
+/// of `torn_seq` (the inner records of a torn batch). Runs only when a record
+/// failed to decode: over the remains of one write for a torn tail, and up to
+/// the next intact record for damage (most offsets are rejected at once by
+/// the fixed header's checks; in an encrypted log, ciphertext matches an
+/// envelope's checksum only by a 2^-32 chance).
 pub(super) fn next_intact(
     window: &mut ReadWindow<'_>,
+    sealed: bool,
     from: u64,
     last: u64,
     torn_seq: u64,
 ) -> io::Result<Option<u64>> {
     let file_len = window.file_len;
+    let fixed = if sealed {
+        ENVELOPE_HEADER_LEN
+    } else {
+        RECORD_HEADER_LEN
+    };
     let mut at = from;
-    while at <= last && at + RECORD_HEADER_LEN as u64 <= file_len {
-        if let Ok(h) = RecordHeader::parse(window.at(at, RECORD_HEADER_LEN)?) {
+    while at <= last && at + fixed as u64 <= file_len {
+        let head = window.at(at, fixed)?;
+        if sealed {
+            if let Ok(h) = EnvelopeHeader::parse(head) {
+                let len = h.envelope_len();
+                if at + len as u64 <= file_len && h.verify(window.at(at, len)?).is_ok() {
+                    return Ok(Some(at));
+                }
+            }
+        } else if let Ok(h) = RecordHeader::parse(head) {
             let len = h.record_len();
             let inner_of_torn_batch =
                 h.seq == torn_seq && matches!(h.kind, RecordKind::Put | RecordKind::Delete);
@@ -365,23 +668,40 @@ pub(super) fn last_nonzero(medium: &Medium, from: u64, to: u64) -> io::Result<Op
 }
 
 /// Read the whole record at `offset` (whose size the caller knows from the
-/// key directory) into `buf`, verify it, and check it holds `key`.
-/// Returns the range of the value inside `buf`.
+/// key directory) into `buf`, verify it (and, in an encrypted log, decrypt
+/// and authenticate it), and check it holds `key`. Returns the range of the
+/// value inside `buf`.
 ///
 /// # Errors
-/// [`Error::Corruption`] if the record fails its checksum or holds another key.
+/// [`Error::Corruption`] if the record fails its checksum or holds another key,
+/// [`Error::Encryption`] if an encrypted record fails authentication.
 pub fn read_record(
-    medium: &Medium,
+    log: &Log,
     name: &Path,
     offset: u64,
     key: &str,
     value_len: u32,
     buf: &mut Vec<u8>,
-) -> Result<std::ops::Range<usize>> {
-    let total = RECORD_HEADER_LEN + key.len() + value_len as usize;
-    buf.clear();
-    buf.resize(total, 0);
-    medium.read_exact_at(buf, offset).map_err(|e| {
+) -> Result<Range<usize>> {
+    let record = read_plain_record(log, name, offset, key, value_len, buf)?;
+    let start = record.start + RECORD_HEADER_LEN + key.len();
+    Ok(start..record.end)
+}
+
+/// As [`read_record`], returning the range of the whole plain record (header,
+/// key and value), as compaction copies it.
+///
+/// # Errors
+/// As [`read_record`].
+pub fn read_plain_record(
+    log: &Log,
+    name: &Path,
+    offset: u64,
+    key: &str,
+    value_len: u32,
+    buf: &mut Vec<u8>,
+) -> Result<Range<usize>> {
+    let cut_short = |e: io::Error| {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             Error::corruption(
                 name,
@@ -391,15 +711,121 @@ pub fn read_record(
         } else {
             Error::io(name, e)
         }
-    })?;
-    let rec = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
-    if rec.key != key || !matches!(rec.header.kind, RecordKind::Put | RecordKind::Meta) {
-        return Err(Error::corruption(
+    };
+    let plain_len = RECORD_HEADER_LEN + key.len() + value_len as usize;
+    let record = match &log.seal {
+        Some(seal) => {
+            // The envelope may hold this record alone or a whole transaction:
+            // its own header says how long it is.
+            let mut head = [0u8; ENVELOPE_HEADER_LEN];
+            log.medium
+                .read_exact_at(&mut head, offset)
+                .map_err(cut_short)?;
+            let env = EnvelopeHeader::parse(&head).map_err(|e| map_decode(name, offset, e))?;
+            buf.clear();
+            buf.resize(env.envelope_len(), 0);
+            log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
+            open_sealed(seal, name, buf, offset)?
+        }
+        None => {
+            buf.clear();
+            buf.resize(plain_len, 0);
+            log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
+            0..plain_len
+        }
+    };
+    let rec = Record::decode(buf.get(record.clone()).unwrap_or_default())
+        .map_err(|e| map_decode(name, offset, e))?;
+    let found = if rec.header.kind == RecordKind::Batch && log.seal.is_some() {
+        // Inside an encrypted transaction: find this key's record.
+        BatchRecords::new(rec)
+            .filter_map(std::result::Result::ok)
+            .find(|(_, r)| r.key == key)
+            .map(|(at, r)| {
+                let start = record.start + at;
+                (r, start..start + r.header.record_len())
+            })
+    } else {
+        Some((rec, record))
+    };
+    match found {
+        Some((r, range))
+            if r.key == key
+                && r.header.value_len == value_len
+                && matches!(r.header.kind, RecordKind::Put | RecordKind::Meta) =>
+        {
+            Ok(range)
+        }
+        _ => Err(Error::corruption(
             name,
             offset,
             "record does not hold the expected key",
-        ));
+        )),
     }
-    let start = RECORD_HEADER_LEN + key.len();
-    Ok(start..total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::encode_record;
+
+    /// A log in memory holding `n` records written at their offsets.
+    fn log_with(n: usize, key: Option<&EncryptionKey>) -> (Log, Vec<u64>) {
+        let opened = memory_log(Path::new("t"), key).expect("log");
+        let log = opened.medium;
+        let mut end = log.data_start();
+        let mut offsets = Vec::new();
+        for i in 0..n {
+            let mut buf = Vec::new();
+            let value = format!("{i}");
+            encode_record(
+                &mut buf,
+                RecordKind::Put,
+                i as u64,
+                0,
+                &format!("k{i}"),
+                value.as_bytes(),
+            );
+            log.seal_record(Path::new("t"), &mut buf, end)
+                .expect("seal");
+            log.write_all_at(&buf, end).expect("write");
+            offsets.push(end);
+            end += buf.len() as u64;
+        }
+        (log, offsets)
+    }
+
+    #[test]
+    fn walk_records_opens_each_record_at_its_offset() {
+        let key = EncryptionKey::from([9u8; 32]);
+        for key in [None, Some(&key)] {
+            let (log, offsets) = log_with(5, key);
+            let len = log.len().expect("len");
+            let base = offsets[2];
+            let mut tail = vec![0u8; (len - base) as usize];
+            log.read_exact_at(&mut tail, base).expect("read");
+            let mut seen = Vec::new();
+            walk_records(&log, Path::new("t"), base, &mut tail, |off, plain| {
+                let rec = Record::decode(plain).expect("plain record");
+                seen.push((off, rec.key.to_owned()));
+                Ok(())
+            })
+            .expect("walk");
+            let want: Vec<(u64, String)> = (2..5).map(|i| (offsets[i], format!("k{i}"))).collect();
+            assert_eq!(seen, want);
+            if key.is_some() {
+                // The same bytes claimed to sit elsewhere fail authentication.
+                let mut again = vec![0u8; (len - base) as usize];
+                log.read_exact_at(&mut again, base).expect("read");
+                let moved = walk_records(&log, Path::new("t"), base + 1, &mut again, |_, _| Ok(()));
+                assert!(matches!(
+                    moved,
+                    Err(Error::Encryption {
+                        offset: Some(_),
+                        ..
+                    })
+                ));
+            }
+        }
+    }
 }

@@ -8,16 +8,19 @@ mod hint;
 mod lock;
 mod log;
 mod medium;
+mod seal;
 mod sync;
 
 pub use check::{check_log, scan_log, CheckReport, Damage};
 pub use hint::{hint_path, load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
 pub use lock::WriterLock;
 pub use log::{
-    compact_path, create_log, open_log, read_record, replay, replay_from, OpenedLog, ReplayItem,
+    compact_path, create_log, memory_log, new_header, new_seal, open_log, open_log_sealed,
+    read_plain_record, read_record, replay, replay_from, walk_records, Log, OpenedLog, ReplayItem,
     Replayed,
 };
 pub use medium::Medium;
+pub use seal::Seal;
 pub use sync::GroupSync;
 
 use std::fs::File;
