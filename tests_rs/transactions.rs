@@ -498,12 +498,16 @@ fn an_encrypted_commit_reads_back_survives_reopen_compaction_and_rekey() {
     let want = contents(&db);
     db.compact().expect("compact");
     assert_eq!(contents(&db), want);
-    db.rekey(&ferrumdb::EncryptionKey::from([8u8; 32])).expect("rekey");
+    db.rekey(&ferrumdb::EncryptionKey::from([8u8; 32]))
+        .expect("rekey");
     assert_eq!(contents(&db), want);
     db.close().expect("close");
     let db = Database::open(&config(&path).with_encryption([8u8; 32])).expect("new key");
     assert_eq!(contents(&db), want);
-    assert!(!ferrumdb::storage::hint_path(&path).exists(), "no hints for encrypted files");
+    assert!(
+        !ferrumdb::storage::hint_path(&path).exists(),
+        "no hints for encrypted files"
+    );
 }
 
 #[test]
@@ -515,8 +519,12 @@ fn encrypting_a_plain_database_with_transactions_keeps_them() {
     assert!(ferrumdb::storage::hint_path(&path).exists());
     commit(&db, &batch_of(6, "2")).expect("commit after");
     let want = contents(&db);
-    db.rekey(&ferrumdb::EncryptionKey::from([3u8; 32])).expect("encrypt");
-    assert!(!ferrumdb::storage::hint_path(&path).exists(), "the plain hint is gone");
+    db.rekey(&ferrumdb::EncryptionKey::from([3u8; 32]))
+        .expect("encrypt");
+    assert!(
+        !ferrumdb::storage::hint_path(&path).exists(),
+        "the plain hint is gone"
+    );
     assert_eq!(contents(&db), want);
     db.close().expect("close");
     let db = Database::open(&config(&path).with_encryption([3u8; 32])).expect("open");
@@ -538,7 +546,10 @@ fn a_crash_at_any_byte_of_an_encrypted_commit_leaves_all_or_nothing() {
     for cut in start..=full.len() {
         fs::write(&cut_path, &full[..cut]).expect("write");
         let got = contents(&encrypted(&cut_path));
-        assert!(got == before || got == after, "cut at {cut}: a partial transaction");
+        assert!(
+            got == before || got == after,
+            "cut at {cut}: a partial transaction"
+        );
         assert_eq!(got == after, cut == full.len(), "cut at {cut}");
     }
 }
