@@ -87,3 +87,21 @@ def test_check_rejects_bad_input(tmp_path: Path) -> None:
     not_db.write_text("hello, this is not a database at all" * 3)
     with pytest.raises(ferrumdb.CorruptionError, match="bad magic"):
         ferrumdb.check(not_db)
+
+
+def test_encrypted_files_need_their_key_to_check_and_salvage(db_path: Path) -> None:
+    key = bytes(range(32))
+    with ferrumdb.open(db_path, encryption_key=key) as db:
+        for i in range(40):
+            db[f"k{i:02d}"] = {"i": i}
+    with pytest.raises(ferrumdb.EncryptionError):
+        ferrumdb.check(db_path)
+    assert ferrumdb.check(db_path, encryption_key=key)["ok"] is True
+    _damage(db_path, db_path.stat().st_size // 2)
+    assert ferrumdb.check(db_path, encryption_key=key)["ok"] is False
+    with pytest.warns(ferrumdb.SalvageWarning):
+        db = ferrumdb.open(db_path, salvage=True, encryption_key=key)
+    with db:
+        assert len(db) == 39
+    with pytest.raises(ferrumdb.EncryptionError):
+        ferrumdb.open(db_path)  # still encrypted

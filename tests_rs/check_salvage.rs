@@ -146,3 +146,46 @@ fn a_damaged_file_header_is_an_error_and_salvage_refuses_existing_files() {
         Err(Error::Corruption { .. })
     ));
 }
+
+#[test]
+fn encrypted_files_are_checked_salvaged_and_backed_up_with_their_key() {
+    let (dir, path) = temp_db();
+    let cfg = crate::config(&path).with_encryption([5u8; 32]);
+    let key = ferrumdb::EncryptionKey::from([5u8; 32]);
+    let db = Database::open(&cfg).expect("open");
+    for i in 0..30 {
+        db.put_raw(&format!("k{i:02}"), json(i).as_bytes())
+            .expect("put");
+    }
+    let backup = dir.path().join("backup.db");
+    db.backup(&backup).expect("backup of an encrypted database");
+    let want = contents(&db);
+    db.close().expect("close");
+    let copy =
+        Database::open(&crate::config(&backup).with_encryption([5u8; 32])).expect("open copy");
+    assert_eq!(contents(&copy), want);
+
+    assert!(matches!(
+        check_log(&path, None),
+        Err(Error::Encryption { .. })
+    ));
+    let report = check_log(&path, Some(&key)).expect("check with key");
+    assert!(report.is_clean());
+    assert_eq!(report.records, 30);
+
+    // Damage one envelope in the middle: reported, and salvage keeps the rest.
+    let size = fs::metadata(&path).expect("meta").len();
+    flip(&path, size / 2);
+    let report = check_log(&path, Some(&key)).expect("check");
+    assert_eq!(report.damage.len(), 1);
+    let out = dir.path().join("salvaged.db");
+    let salvaged = Database::salvage(&path, &out, Some(&key)).expect("salvage");
+    assert_eq!(salvaged.keys, 29);
+    let db =
+        Database::open(&crate::config(&out).with_encryption([5u8; 32])).expect("open salvaged");
+    assert_eq!(db.len(), 29);
+    assert!(
+        Database::open(&crate::config(&out)).is_err(),
+        "the salvaged copy is encrypted too"
+    );
+}
