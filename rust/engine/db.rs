@@ -705,25 +705,8 @@ impl Database {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, ValueBuf)>> {
-        self.check_open()?;
-        self.try_purge_expired();
-        let now = self.inner.clock.now_ms();
-        let (locs, medium) = {
-            let st = self.inner.state.read();
-            let locs: Vec<(String, Loc)> = range_from(&st.ks.keydir, prefix, after)
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .filter(|(_, loc)| loc.is_live(now))
-                .take(limit)
-                .map(|(k, l)| (String::from(&**k), *l))
-                .collect();
-            (locs, st.medium.clone())
-        };
-        locs.into_iter()
-            .map(|(k, loc)| {
-                let v = self.read_value(&medium, &k, loc)?;
-                Ok((k, v))
-            })
-            .collect()
+        let page = self.entries_page(prefix, after, limit)?;
+        Ok(page.into_iter().map(|(k, v, _)| (k, v)).collect())
     }
 
     /// Like [`Database::items_page`], with each entry's expiry: `(key, value,
