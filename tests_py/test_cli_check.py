@@ -254,7 +254,11 @@ def test_wrong_key_exits_1_with_the_encryption_error(raw_db: Path, pass_db: Path
     assert (proc.returncode, proc.stdout) == (1, "")
     assert "wrong encryption key" in proc.stderr and "nothing was read or written" in proc.stderr
     wrong_raw = key_file(tmp_path, bytes(32))
-    for args in (["check", raw_db, "--key-file", wrong_raw], ["export", raw_db, tmp_path / "o.jsonl", "--key-file", wrong_raw]):
+    runs: list[list[str | Path]] = [
+        ["check", raw_db, "--key-file", wrong_raw],
+        ["export", raw_db, tmp_path / "o.jsonl", "--key-file", wrong_raw],
+    ]
+    for args in runs:
         proc = run(*args)
         assert (proc.returncode, proc.stdout) == (1, ""), args
         assert "wrong encryption key" in proc.stderr
@@ -266,7 +270,8 @@ def test_wrong_key_exits_1_with_the_encryption_error(raw_db: Path, pass_db: Path
 
 
 def test_missing_key_when_piped_is_a_clear_error(pass_db: Path, tmp_path: Path) -> None:
-    for args in ([pass_db], ["check", pass_db], ["export", pass_db, tmp_path / "o.jsonl"]):
+    runs: list[list[str | Path]] = [[pass_db], ["check", pass_db], ["export", pass_db, tmp_path / "o.jsonl"]]
+    for args in runs:
         proc = run(*args, stdin="COUNT\n")
         assert (proc.returncode, proc.stdout) == (1, ""), args
         assert "is encrypted; give its key with --key-file FILE or the FERRUMDB_PASSPHRASE" in proc.stderr
