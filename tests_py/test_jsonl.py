@@ -295,7 +295,7 @@ def test_cli_import_bad_file(tmp_path: Path, db_path: Path) -> None:
         (["import", "a.db", "b.jsonl", "--prefix=x"], 2, "unknown option --prefix=x"),
         (["export", "missing.db", "out.jsonl"], 1, "missing.db"),
         (["import", "new.db", "missing.jsonl"], 1, "missing.jsonl"),
-        (["check", "a.db"], 2, "not available yet"),
+        (["check", "a.db"], 1, "a.db: no such database file"),
     ],
 )
 def test_cli_errors(tmp_path: Path, args: list[str], code: int, needle: str) -> None:

@@ -2,7 +2,8 @@
 //! `ferrumdb import PATH IN.jsonl`, thin wrappers over [`crate::ops`]
 //! (the same code as `db.export_jsonl` / `db.import_jsonl`). A progress bar
 //! shows on a terminal; the summary is a sentence at a terminal and one line of
-//! JSON when piped, like the REPL's results.
+//! JSON when piped, like the REPL's results. `--key-file FILE` (or
+//! `FERRUMDB_PASSPHRASE`, or a prompt) opens an encrypted database, see `key`.
 
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -10,12 +11,16 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::config::{Config, FsyncPolicy};
+use crate::crypto::EncryptionKey;
 use crate::engine::Database;
 use crate::ops::{self, progress::Bar};
 
+use super::key;
+
 /// Usage of the batch subcommands.
 pub const USAGE: &str =
-    "Usage: ferrumdb export PATH OUT.jsonl [--prefix P]\n       ferrumdb import PATH IN.jsonl";
+    "Usage: ferrumdb export PATH OUT.jsonl [--prefix P] [--key-file FILE]\n       \
+                         ferrumdb import PATH IN.jsonl [--key-file FILE]";
 
 /// Run `args` if they start with a batch subcommand: `Some(exit status)`,
 /// else `None` (the caller runs the REPL).
@@ -35,7 +40,14 @@ pub fn run(args: &[String]) -> Option<i32> {
             return Some(2);
         }
     };
-    Some(match execute(&parsed) {
+    let key = match key::resolve(&parsed.db, parsed.key_file.as_deref(), key::can_prompt()) {
+        Ok(key) => key,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return Some(1);
+        }
+    };
+    Some(match execute(&parsed, key) {
         Ok(summary) => {
             println!("{summary}");
             0
@@ -53,12 +65,14 @@ struct Batch {
     db: PathBuf,
     file: PathBuf,
     prefix: String,
+    key_file: Option<PathBuf>,
 }
 
 /// `Ok(None)` for `--help`.
 fn parse(sub: &str, args: &[String]) -> Result<Option<Batch>, String> {
     let mut positional = Vec::new();
     let mut prefix = None;
+    let mut key_file = None;
     let mut iter = args.iter();
     let mut options_done = false;
     while let Some(arg) = iter.next() {
@@ -74,6 +88,12 @@ fn parse(sub: &str, args: &[String]) -> Result<Option<Batch>, String> {
                 let value = iter.next().ok_or("--prefix needs a value")?;
                 prefix = Some(value.clone());
             }
+            Some(("--key-file", value)) if !value.is_empty() => key_file = Some(value.into()),
+            None if arg == "--key-file" => {
+                let value = iter.next().ok_or("--key-file needs a value")?;
+                key_file = Some(PathBuf::from(value));
+            }
+            Some(("--key-file", _)) => return Err("--key-file needs a value".to_owned()),
             _ => return Err(format!("unknown option {arg} for `ferrumdb {sub}`")),
         }
     }
@@ -88,6 +108,7 @@ fn parse(sub: &str, args: &[String]) -> Result<Option<Batch>, String> {
             db: PathBuf::from(db),
             file: PathBuf::from(file),
             prefix: prefix.unwrap_or_default(),
+            key_file,
         })),
         [] | [_] => Err(format!(
             "`ferrumdb {sub}` needs the database PATH and {what}"
@@ -98,32 +119,39 @@ fn parse(sub: &str, args: &[String]) -> Result<Option<Batch>, String> {
 
 fn help(sub: &str) -> String {
     if sub == "export" {
-        "Usage: ferrumdb export PATH OUT.jsonl [--prefix P]\n\
+        "Usage: ferrumdb export PATH OUT.jsonl [--prefix P] [--key-file FILE]\n\
          \n\
          Write every key of the database at PATH (or only those starting with P) to\n\
          OUT.jsonl, one {\"key\": ..., \"value\": ...} object per line, with \"expires_at\"\n\
          (Unix seconds) for keys with a TTL. OUT.jsonl is written under a temporary name\n\
          and renamed when complete. Opens the database read-only, so it works beside a\n\
-         running writer.\n"
+         running writer. An encrypted database needs its key: --key-file FILE (exactly\n\
+         32 bytes = raw key, else a passphrase on the first line), or FERRUMDB_PASSPHRASE,\n\
+         or, at a terminal, the passphrase prompt.\n"
             .to_owned()
     } else {
-        "Usage: ferrumdb import PATH IN.jsonl\n\
+        "Usage: ferrumdb import PATH IN.jsonl [--key-file FILE]\n\
          \n\
          Store every line of IN.jsonl (as written by `ferrumdb export`) in the database at\n\
          PATH, created if missing. Every line is checked first: a bad line is reported\n\
          with its number and nothing is written. Entries whose expires_at has passed are\n\
-         skipped; when a key appears twice, the later line wins.\n"
+         skipped; when a key appears twice, the later line wins. An encrypted database\n\
+         needs its key (--key-file FILE or FERRUMDB_PASSPHRASE, as for export); a key\n\
+         given for a new PATH creates it encrypted.\n"
             .to_owned()
     }
 }
 
-fn execute(batch: &Batch) -> crate::Result<String> {
+fn execute(batch: &Batch, key: Option<EncryptionKey>) -> crate::Result<String> {
     // Import syncs once at the end (`close`) rather than per record: until
     // the command returns the import is not complete anyway.
-    let config = Config::new()
+    let mut config = Config::new()
         .with_path(&batch.db)
         .with_read_only(batch.export)
         .with_fsync_policy(FsyncPolicy::Never);
+    if let Some(key) = key {
+        config = config.with_encryption(key);
+    }
     let db = Database::open(&config)?;
     let mut bar = Bar::new();
     let mut report = |stage, done, total| bar.update(stage, done, total);
@@ -183,7 +211,8 @@ mod tests {
                 export: true,
                 db: "a.db".into(),
                 file: "out.jsonl".into(),
-                prefix: "user:".into()
+                prefix: "user:".into(),
+                key_file: None,
             }))
         );
         assert_eq!(
@@ -200,6 +229,15 @@ mod tests {
                 .export
         );
         assert_eq!(parse("import", &args(&["--help"])), Ok(None));
+        for list in [
+            &["a.db", "in", "--key-file", "k"][..],
+            &["--key-file=k", "a.db", "in"],
+        ] {
+            assert_eq!(
+                parse("import", &args(list)).unwrap().unwrap().key_file,
+                Some(PathBuf::from("k"))
+            );
+        }
         assert_eq!(
             parse("import", &args(&["--", "--odd.db", "in"]))
                 .unwrap()
@@ -226,6 +264,12 @@ mod tests {
         assert!(parse("export", &args(&["a", "b", "--prefix"]))
             .unwrap_err()
             .contains("--prefix needs a value"));
+        assert!(parse("export", &args(&["a", "b", "--key-file"]))
+            .unwrap_err()
+            .contains("--key-file needs a value"));
+        assert!(parse("import", &args(&["a", "b", "--key-file="]))
+            .unwrap_err()
+            .contains("--key-file needs a value"));
         assert_eq!(run(&args(&["export"])), Some(2));
         assert_eq!(run(&args(&["import", "--help"])), Some(0));
         assert_eq!(run(&args(&["app.db"])), None);

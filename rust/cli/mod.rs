@@ -1,11 +1,14 @@
 //! Command line entry point (`ferrumdb`, `python -m ferrumdb`): parses the
-//! arguments, opens the database, then runs the interactive REPL when stdin is
-//! a terminal or script mode when it is not. Exit status: 0 success, 1 a
-//! command or the database failed, 2 bad arguments.
+//! arguments, opens the database (with its key, see `key`, when encrypted),
+//! then runs the interactive REPL when stdin is a terminal or script mode when
+//! it is not. Exit status: 0 success, 1 a command or the database failed, 2
+//! bad arguments.
 
 mod batch;
+mod check;
 mod commands;
 mod complete;
+mod key;
 mod render;
 mod repl;
 mod script;
@@ -19,13 +22,10 @@ use crate::index::Documents;
 
 use render::Mode;
 
-/// Batch subcommands that a later release adds.
-const PLANNED_SUBCOMMANDS: &[&str] = &["check"];
-
 /// Run the command line with `args` (the arguments after the program name, as
 /// in `sys.argv[1:]`) and return the process exit status.
 pub fn main_with_args(args: Vec<String>) -> i32 {
-    if let Some(code) = batch::run(&args) {
+    if let Some(code) = batch::run(&args).or_else(|| check::run(&args)) {
         return code;
     }
     let opts = match parse_args(&args) {
@@ -37,10 +37,6 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Ok(Parsed::Version) => {
             println!("ferrumdb {}", env!("CARGO_PKG_VERSION"));
             return 0;
-        }
-        Err(ArgError::NotAvailable(sub)) => {
-            eprintln!("error: `ferrumdb {sub}` is not available yet in this version of FerrumDB");
-            return 2;
         }
         Err(ArgError::Usage(msg)) => {
             eprintln!("error: {msg}\n{SYNOPSIS}\nRun `ferrumdb --help` for details.");
@@ -54,6 +50,15 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
             return 2;
         }
     };
+    let (config, encrypted) =
+        match key::resolve(&opts.path, opts.key_file.as_deref(), key::can_prompt()) {
+            Ok(Some(key)) => (config.with_encryption(key), true),
+            Ok(None) => (config, false),
+            Err(msg) => {
+                eprintln!("error: {msg}");
+                return 1;
+            }
+        };
     // With its indexes: INDEX, FIND and QUERY use them, and every write here
     // keeps them exact for the next program that opens the database.
     let docs = match Database::open(&config).and_then(Documents::open) {
@@ -76,7 +81,8 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         // Studio only with a person at the prompt: a script has no one to look
         // at it, and parallel scripts would fight over the port.
         let _studio = opts.studio.then(|| start_studio(&docs, opts.port));
-        repl::run_repl(&docs, mode)
+        // What is typed at the prompt of an encrypted database stays off the disk.
+        repl::run_repl(&docs, mode, !encrypted)
     } else {
         script::run_script(
             &docs,
@@ -115,7 +121,8 @@ fn start_studio(docs: &Documents, port: Option<u16>) -> Option<crate::server::St
 }
 
 const SYNOPSIS: &str =
-    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--read-only] [--no-studio] [--port N]";
+    "Usage: ferrumdb [PATH] [--fsync=always|never|periodic:MS] [--read-only] [--no-studio] [--port N]\n\
+    \x20      [--key-file FILE]";
 
 fn usage() -> String {
     let names: Vec<&str> = commands::COMMANDS.iter().map(|c| c.name).collect();
@@ -134,6 +141,9 @@ fn usage() -> String {
          \x20                    write commands then fail\n\
          \x20 --no-studio        do not start Ferrum Studio (only started at a terminal)\n\
          \x20 --port N           Ferrum Studio port on 127.0.0.1 (default: 7474)\n\
+         \x20 --key-file FILE    key of an encrypted database: a file of exactly 32 bytes is\n\
+         \x20                    a raw key, anything else a passphrase on its first line\n\
+         \x20                    (see Encryption below)\n\
          \x20 -h, --help         print this help\n\
          \x20 -V, --version      print the version\n\
          \n\
@@ -150,9 +160,18 @@ fn usage() -> String {
          Batch work (`ferrumdb export --help` for details):\n\
          \x20 ferrumdb export PATH OUT.jsonl [--prefix P]   write the keys as JSON Lines\n\
          \x20 ferrumdb import PATH IN.jsonl                 read them back (TTLs kept)\n\
+         \x20 ferrumdb check PATH [--salvage OUT]           verify every record; copy the\n\
+         \x20                                               intact ones into a new OUT\n\
+         \n\
+         Encryption: every command above takes --key-file FILE; without it the passphrase\n\
+         comes from ${}, and failing that, for an encrypted database with\n\
+         a person at the terminal, from a prompt (no echo). A key given for a new database\n\
+         encrypts it. Secrets are never taken as arguments. The REPL keeps no history\n\
+         file for an encrypted database.\n\
          \n\
          Exit status: 0 success, 1 a command or the database failed, 2 bad arguments.\n",
-        names.join(", ")
+        names.join(", "),
+        key::PASSPHRASE_ENV
     )
 }
 
@@ -166,9 +185,7 @@ enum Parsed {
 
 #[derive(Debug, PartialEq)]
 enum ArgError {
-    /// One of [`PLANNED_SUBCOMMANDS`].
-    NotAvailable(String),
-    /// Anything else wrong, with the message to show.
+    /// Something wrong, with the message to show.
     Usage(String),
 }
 
@@ -181,6 +198,8 @@ struct Options {
     read_only: bool,
     studio: bool,
     port: Option<u16>,
+    /// `--key-file`: the key of an encrypted database (see `key`).
+    key_file: Option<PathBuf>,
 }
 
 impl Options {
@@ -197,18 +216,13 @@ impl Options {
 }
 
 fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
-    if let Some(sub) = args
-        .first()
-        .filter(|a| PLANNED_SUBCOMMANDS.contains(&a.as_str()))
-    {
-        return Err(ArgError::NotAvailable(sub.clone()));
-    }
     let mut opts = Options {
         path: PathBuf::from(DEFAULT_PATH),
         fsync: None,
         read_only: false,
         studio: true,
         port: None,
+        key_file: None,
     };
     let mut path_given = false;
     let mut options_done = false;
@@ -271,6 +285,10 @@ fn parse_args(args: &[String]) -> Result<Parsed, ArgError> {
                     })?;
                 opts.port = Some(port);
             }
+            "--key-file" => {
+                let value = option_value(name, inline, &mut iter, "a file holding the key")?;
+                opts.key_file = Some(PathBuf::from(value));
+            }
             _ => return Err(ArgError::Usage(format!("unknown option {arg}"))),
         }
     }
@@ -322,7 +340,8 @@ mod tests {
                 fsync: None,
                 read_only: false,
                 studio: true,
-                port: None
+                port: None,
+                key_file: None,
             }
         );
     }
@@ -386,17 +405,25 @@ mod tests {
     }
 
     #[test]
-    fn planned_subcommands_are_refused() {
-        assert_eq!(
-            parse_args(&args(&["check", "x.db"])),
-            Err(ArgError::NotAvailable("check".into()))
-        );
-        assert_eq!(main_with_args(args(&["check", "x.db"])), 2);
+    fn check_is_a_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        Database::open(&Config::new().with_path(&path))
+            .unwrap()
+            .close()
+            .unwrap();
+        assert_eq!(main_with_args(args(&["check", path.to_str().unwrap()])), 0);
+        assert_eq!(main_with_args(args(&["check"])), 2);
         // Only as the first argument.
         assert_eq!(
             run_opts(&["--no-studio", "check"]).path,
             PathBuf::from("check")
         );
+        assert_eq!(
+            run_opts(&["--key-file", "k", "x.db"]).key_file,
+            Some(PathBuf::from("k"))
+        );
+        assert!(usage_err(&["--key-file"]).contains("--key-file needs a value"));
     }
 
     #[test]

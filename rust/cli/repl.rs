@@ -4,7 +4,9 @@
 //! lines typed with a leading space are not recorded), Tab completion from
 //! `complete`, and each line run through `commands`. A command whose JSON is
 //! still open (`SET k {` + Enter) continues on the next line. Ctrl-C clears
-//! the line, Ctrl-D on an empty line (or EXIT) leaves.
+//! the line, Ctrl-D on an empty line (or EXIT) leaves. For an encrypted
+//! database no history file is read or written (it would hold the keys and
+//! values typed, in plain text); Up/Down still recall the session's lines.
 
 use std::path::PathBuf;
 
@@ -30,7 +32,8 @@ const PROMPT: &str = "ferrumdb> ";
 
 /// Run the REPL until EXIT or Ctrl-D. Returns the exit status: 0, or 1 if the
 /// terminal could not be used (failed commands are reported, not fatal).
-pub fn run_repl(docs: &Documents, mode: Mode) -> i32 {
+/// `history_file`: read and append `$HOME/.ferrumdb_history`.
+pub fn run_repl(docs: &Documents, mode: Mode, history_file: bool) -> i32 {
     let db = docs.database();
     let config = rustyline::Config::builder()
         .completion_type(CompletionType::List)
@@ -45,7 +48,7 @@ pub fn run_repl(docs: &Documents, mode: Mode) -> i32 {
         }
     };
     editor.set_helper(Some(ReplHelper { db: db.clone() }));
-    let mut history = history_path();
+    let mut history = history_path().filter(|_| history_file);
     if let Some(path) = &history {
         match editor.load_history(path) {
             Ok(()) => {}
@@ -61,9 +64,14 @@ pub fn run_repl(docs: &Documents, mode: Mode) -> i32 {
         .path()
         .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
     println!(
-        "FerrumDB {} — {name} ({} keys). Type HELP for commands, EXIT or Ctrl-D to leave.",
+        "FerrumDB {} — {name} ({} keys{}). Type HELP for commands, EXIT or Ctrl-D to leave.",
         env!("CARGO_PKG_VERSION"),
-        db.len()
+        db.len(),
+        if history_file {
+            ""
+        } else {
+            "; encrypted, so no history file"
+        }
     );
     let mut hinted_exit = false;
     loop {
