@@ -68,11 +68,15 @@ pub struct Keyspace {
 impl Keyspace {
     /// Build from the entries of a hint (checksum-verified bytes), dropping
     /// keys expired by `now_ms`. `None` if an entry fails to decode.
-    pub fn from_hint(body: &[u8], now_ms: u64) -> Option<Self> {
+    /// `entries` (the header's count) sizes the buffer exactly, so it never
+    /// doubles past what is needed; it is capped at what the body could hold
+    /// (every entry takes more than 16 bytes).
+    pub fn from_hint(body: &[u8], entries: u64, now_ms: u64) -> Option<Self> {
         let mut ks = Keyspace::default();
         // Collected, then built in one pass: a bulk-built B-tree is faster
         // to make and denser than one grown by inserts.
-        let mut keys: Vec<(CompactString, Loc)> = Vec::new();
+        let capacity = usize::try_from(entries).unwrap_or(0).min(body.len() / 16);
+        let mut keys: Vec<(CompactString, Loc)> = Vec::with_capacity(capacity);
         for entry in HintEntries::new(body) {
             let e = entry.ok()?;
             let loc = Loc {
@@ -93,9 +97,14 @@ impl Keyspace {
                 _ => {}
             }
         }
-        keys.sort_by(|a, b| a.0.cmp(&b.0));
-        if keys.windows(2).any(|w| w[0].0 == w[1].0) {
-            return None;
+        // Hints are written in key order, so one pass usually proves the keys
+        // strictly increasing (sorted, no duplicate); anything else is sorted
+        // and checked for duplicates the long way.
+        if !keys.is_sorted_by(|a, b| a.0 < b.0) {
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            if keys.windows(2).any(|w| w[0].0 == w[1].0) {
+                return None;
+            }
         }
         ks.keydir = keys.into_iter().collect();
         Some(ks)
