@@ -223,4 +223,41 @@ mod tests {
         assert_eq!(ks.live_bytes, 0);
         assert!(ks.keydir.is_empty());
     }
+
+    fn hint_body(keys: &[&str]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            crate::format::encode_hint_entry(
+                &mut body,
+                &crate::format::HintEntry {
+                    kind: RecordKind::Put,
+                    key,
+                    offset: 64 + 100 * i as u64,
+                    value_len: 10,
+                    expires_at: 0,
+                },
+            );
+        }
+        body
+    }
+
+    #[test]
+    fn from_hint_takes_keys_in_any_order_and_refuses_duplicates() {
+        // In key order (as written): the fast path.
+        let ks = Keyspace::from_hint(&hint_body(&["a", "b", "c"]), 3, 0).expect("sorted");
+        assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        // Out of order: sorted, each key keeps its own location.
+        let ks = Keyspace::from_hint(&hint_body(&["c", "a", "b"]), 3, 0).expect("unsorted");
+        assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(ks.keydir.get("c").map(|l| l.offset), Some(64));
+        assert_eq!(ks.keydir.get("a").map(|l| l.offset), Some(164));
+        // A key twice, adjacent or not, means the hint is not trusted.
+        assert!(Keyspace::from_hint(&hint_body(&["a", "b", "b"]), 3, 0).is_none());
+        assert!(Keyspace::from_hint(&hint_body(&["b", "a", "b"]), 3, 0).is_none());
+        // A wrong entry count only sizes the buffer: never trusted for more.
+        let ks = Keyspace::from_hint(&hint_body(&["a", "b"]), u64::MAX, 0).expect("big count");
+        assert_eq!(ks.keydir.len(), 2);
+        let ks = Keyspace::from_hint(&hint_body(&["a", "b"]), 0, 0).expect("zero count");
+        assert_eq!(ks.keydir.len(), 2);
+    }
 }
