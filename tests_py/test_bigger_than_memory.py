@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,7 @@ def run_child(mode: str, path: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def big_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = tmp_path_factory.mktemp("big")
     if shutil.disk_usage(base).free < 4 * 2**30:
         pytest.skip("needs ~4 GB free for a 1.2 GB database")
@@ -124,7 +125,9 @@ def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with ferrumdb.open(str(path), fsync="never", auto_compact=None) as db:
         for i in range(N):
             db[f"k{i:08d}"] = value(i)
-    return path
+    yield path
+    # pytest keeps the last few runs' temporary directories: not 1.2 GB each.
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_memory_limit_is_enforced() -> None:
