@@ -13,6 +13,7 @@ Usage:
     python benches/python_api.py --n 20000  # quicker
     python benches/python_api.py --big      # also reopen/memory at 1M keys
     python benches/python_api.py --only jsonl   # just the export/import figures
+    python benches/python_api.py --only reopen --big  # reopen with/without hint, compaction
 
 Peers: sqlite3 in WAL mode with one statement (one implicit transaction) per
 operation and ``synchronous=OFF``; lmdb with one write transaction per set
@@ -524,29 +525,52 @@ db.close()
 """
 
 
+def _reopen_child(path: str, n: int) -> tuple[float, float]:
+    """(open + first get ms, RSS delta MB) of opening `path` in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=True)
+    ms, mb, count = out.stdout.split()
+    assert int(count) == n
+    return float(ms), float(mb)
+
+
 def run_reopen(n: int, base: str) -> dict[str, float]:
-    """Reopen time and memory held by an open database of n keys, in a fresh process."""
+    """Reopen time and memory held by an open database of n keys, in a fresh
+    process, with the hint file the close left and without it (deleted, so the
+    whole log is replayed); then compaction throughput after overwriting every key."""
     path = os.path.join(base, f"reopen-{n}.db")
+    hint = path + ".hint"
     with ferrumdb.open(path, fsync="never") as db:
         for i in range(n):
             db[f"user:{i}"] = make_doc(i)
     size_before = os.path.getsize(path)
-    out = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=True)
-    ms, mb, count = out.stdout.split()
-    assert int(count) == n
+    had_hint = os.path.exists(hint)  # a close leaves one past 8 MiB of unhinted log
+    ms, mb = _reopen_child(path, n)
+    if os.path.exists(hint):
+        os.remove(hint)
+    ms_nohint, mb_nohint = _reopen_child(path, n)  # its close writes the hint again
     # Overwrite every key once, compact, and compare the file with the live data.
-    with ferrumdb.open(path, fsync="never") as db:
+    with ferrumdb.open(path, fsync="never", auto_compact=None) as db:
         for i in range(n):
             db[f"user:{i}"] = make_doc(i + 1)
         live = db.stats()["live_bytes"]
+        log = db.stats()["file_bytes"]
+        t0 = time.perf_counter()
         db.compact()
+        compact_s = time.perf_counter() - t0
     size_after = os.path.getsize(path)
     return {
         "keys": n,
-        "reopen ms": float(ms),
-        "memory MB": float(mb),
+        "reopen ms": ms if had_hint else ms_nohint,
+        "memory MB": mb if had_hint else mb_nohint,
+        "reopen with hint ms": ms if had_hint else float("nan"),
+        "reopen without hint ms": ms_nohint,
+        "memory with hint MB": mb if had_hint else float("nan"),
+        "memory without hint MB": mb_nohint,
         "file MB": size_before / 2**20,
         "after-compact / live": size_after / live,
+        "compact s": compact_s,
+        "compact MB/s (log read)": log / 2**20 / compact_s,
+        "compact records/s": n / compact_s,
     }
 
 
@@ -568,13 +592,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="documents (default 100k)")
     ap.add_argument("--big", action="store_true", help="also measure reopen and memory at 1M keys")
     ap.add_argument("--json", help="also write the raw figures to this file")
-    ap.add_argument("--only", choices=["jsonl"], help="run only this section")
+    ap.add_argument("--only", choices=["jsonl", "reopen"], help="run only this section")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="ferrumdb-bench-")
     try:
         if args.only == "jsonl":
             for name, row in run_jsonl(args.n, base).items():
                 print(f"jsonl, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
+            return
+        if args.only == "reopen":
+            for n in [args.n] + ([1_000_000] if args.big else []):
+                r = run_reopen(n, base)
+                print("reopen:", {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()})
             return
         print(f"N={args.n:,} documents of ~{len(orjson.dumps(make_doc(12345)))} bytes; python {sys.version.split()[0]}")
         results, extra = run_main_table(args.n, base)

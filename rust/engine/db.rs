@@ -162,7 +162,10 @@ impl Database {
             (Some(path), Medium::Disk(_), None) => {
                 let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
                 storage::load_hint(path, &medium.medium, header.generation, file_len).and_then(
-                    |h| Keyspace::from_hint(&h.body, now).map(|ks| (ks, h.header, h.anchor_seq)),
+                    |h| {
+                        Keyspace::from_hint(&h.body, h.header.entries, now)
+                            .map(|ks| (ks, h.header, h.anchor_seq))
+                    },
                 )
             }
             _ => None,

@@ -68,11 +68,15 @@ pub struct Keyspace {
 impl Keyspace {
     /// Build from the entries of a hint (checksum-verified bytes), dropping
     /// keys expired by `now_ms`. `None` if an entry fails to decode.
-    pub fn from_hint(body: &[u8], now_ms: u64) -> Option<Self> {
+    /// `entries` (the header's count) sizes the buffer exactly, so it never
+    /// doubles past what is needed; it is capped at what the body could hold
+    /// (every entry takes more than 16 bytes).
+    pub fn from_hint(body: &[u8], entries: u64, now_ms: u64) -> Option<Self> {
         let mut ks = Keyspace::default();
         // Collected, then built in one pass: a bulk-built B-tree is faster
         // to make and denser than one grown by inserts.
-        let mut keys: Vec<(CompactString, Loc)> = Vec::new();
+        let capacity = usize::try_from(entries).unwrap_or(0).min(body.len() / 16);
+        let mut keys: Vec<(CompactString, Loc)> = Vec::with_capacity(capacity);
         for entry in HintEntries::new(body) {
             let e = entry.ok()?;
             let loc = Loc {
@@ -93,9 +97,14 @@ impl Keyspace {
                 _ => {}
             }
         }
-        keys.sort_by(|a, b| a.0.cmp(&b.0));
-        if keys.windows(2).any(|w| w[0].0 == w[1].0) {
-            return None;
+        // Hints are written in key order, so one pass usually proves the keys
+        // strictly increasing (sorted, no duplicate); anything else is sorted
+        // and checked for duplicates the long way.
+        if !keys.is_sorted_by(|a, b| a.0 < b.0) {
+            keys.sort_by(|a, b| a.0.cmp(&b.0));
+            if keys.windows(2).any(|w| w[0].0 == w[1].0) {
+                return None;
+            }
         }
         ks.keydir = keys.into_iter().collect();
         Some(ks)
@@ -213,5 +222,42 @@ mod tests {
         ks.remove("b");
         assert_eq!(ks.live_bytes, 0);
         assert!(ks.keydir.is_empty());
+    }
+
+    fn hint_body(keys: &[&str]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            crate::format::encode_hint_entry(
+                &mut body,
+                &crate::format::HintEntry {
+                    kind: RecordKind::Put,
+                    key,
+                    offset: 64 + 100 * i as u64,
+                    value_len: 10,
+                    expires_at: 0,
+                },
+            );
+        }
+        body
+    }
+
+    #[test]
+    fn from_hint_takes_keys_in_any_order_and_refuses_duplicates() {
+        // In key order (as written): the fast path.
+        let ks = Keyspace::from_hint(&hint_body(&["a", "b", "c"]), 3, 0).expect("sorted");
+        assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        // Out of order: sorted, each key keeps its own location.
+        let ks = Keyspace::from_hint(&hint_body(&["c", "a", "b"]), 3, 0).expect("unsorted");
+        assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(ks.keydir.get("c").map(|l| l.offset), Some(64));
+        assert_eq!(ks.keydir.get("a").map(|l| l.offset), Some(164));
+        // A key twice, adjacent or not, means the hint is not trusted.
+        assert!(Keyspace::from_hint(&hint_body(&["a", "b", "b"]), 3, 0).is_none());
+        assert!(Keyspace::from_hint(&hint_body(&["b", "a", "b"]), 3, 0).is_none());
+        // A wrong entry count only sizes the buffer: never trusted for more.
+        let ks = Keyspace::from_hint(&hint_body(&["a", "b"]), u64::MAX, 0).expect("big count");
+        assert_eq!(ks.keydir.len(), 2);
+        let ks = Keyspace::from_hint(&hint_body(&["a", "b"]), 0, 0).expect("zero count");
+        assert_eq!(ks.keydir.len(), 2);
     }
 }

@@ -7,7 +7,7 @@
 //! and renamed, so a crash leaves either the old hint or the new one.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::format::{
@@ -154,13 +154,30 @@ pub fn remove_hint(db: &Path) {
     let _ = fs::remove_file(temp_hint_path(db));
 }
 
+/// The entry bytes of a loaded hint: the hint file mapped read-only, so
+/// they are page cache (shared, reclaimable) rather than a heap copy as
+/// large as the file; the key directory built from them is the only
+/// private memory the load needs.
+#[derive(Debug)]
+pub struct HintBody {
+    map: memmap2::Mmap,
+}
+
+impl std::ops::Deref for HintBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.map.get(HINT_HEADER_LEN..).unwrap_or_default()
+    }
+}
+
 /// A hint that matches its data file.
 #[derive(Debug)]
 pub struct LoadedHint {
     /// Its header.
     pub header: HintHeader,
     /// The entry bytes (checksum verified).
-    pub body: Vec<u8>,
+    pub body: HintBody,
     /// Sequence number of the anchor record (the highest before `data_end`).
     pub anchor_seq: u64,
 }
@@ -168,10 +185,14 @@ pub struct LoadedHint {
 /// Read the hint of `db` if it describes exactly this data file (`medium`,
 /// of `generation` and `file_len` bytes); `None` on any doubt.
 pub fn load_hint(db: &Path, medium: &Medium, generation: u64, file_len: u64) -> Option<LoadedHint> {
-    let mut file = File::open(hint_path(db)).ok()?;
-    let mut head = [0u8; HINT_HEADER_LEN];
-    file.read_exact(&mut head).ok()?;
-    let header = HintHeader::decode(&head).ok()?;
+    let file = File::open(hint_path(db)).ok()?;
+    // SAFETY: a hint file is never modified in place: writers build a new
+    // one under a temporary name and rename it over (or unlink) the old, so
+    // this inode keeps its bytes while mapped. Only an outside process
+    // truncating the file could fault a read, as for any mapped file; the
+    // mapping lives only for the duration of the open.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let header = HintHeader::decode(map.get(..HINT_HEADER_LEN)?).ok()?;
     if header.generation != generation || header.data_end > file_len {
         return None;
     }
@@ -186,8 +207,9 @@ pub fn load_hint(db: &Path, medium: &Medium, generation: u64, file_len: u64) -> 
     {
         return None;
     }
-    let mut body = Vec::new();
-    file.read_to_end(&mut body).ok()?;
+    // Read once front to back (checksum, then decode): tell the kernel.
+    let _ = map.advise(memmap2::Advice::Sequential);
+    let body = HintBody { map };
     if crc32c::crc32c(&body) != header.body_crc {
         return None;
     }
