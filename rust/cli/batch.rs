@@ -29,23 +29,14 @@ pub fn run(args: &[String]) -> Option<i32> {
     if sub != "export" && sub != "import" {
         return None;
     }
-    let parsed = match parse(sub, &args[1..]) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{}", help(sub));
-            return Some(0);
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}\n{USAGE}");
-            return Some(2);
-        }
-    };
-    let key = match key::resolve(&parsed.db, parsed.key_file.as_deref(), key::can_prompt()) {
-        Ok(key) => key,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return Some(1);
-        }
+    let (parsed, key) = match key::prepare(
+        parse(sub, &args[1..]),
+        || help(sub),
+        USAGE,
+        |b: &Batch| (b.db.as_path(), b.key_file.as_deref()),
+    ) {
+        Ok(ready) => ready,
+        Err(status) => return Some(status),
     };
     Some(match execute(&parsed, key) {
         Ok(summary) => {

@@ -27,23 +27,11 @@ pub fn run(args: &[String]) -> Option<i32> {
     if args.first()? != "check" {
         return None;
     }
-    let parsed = match parse(&args[1..]) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{}", help());
-            return Some(0);
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}\n{USAGE}");
-            return Some(2);
-        }
-    };
-    let key = match key::resolve(&parsed.db, parsed.key_file.as_deref(), key::can_prompt()) {
-        Ok(key) => key,
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            return Some(1);
-        }
+    let (parsed, key) = match key::prepare(parse(&args[1..]), help, USAGE, |c: &Check| {
+        (c.db.as_path(), c.key_file.as_deref())
+    }) {
+        Ok(ready) => ready,
+        Err(status) => return Some(status),
     };
     let human = io::stdout().is_terminal();
     Some(match execute(&parsed, key.as_ref()) {

@@ -52,6 +52,37 @@ pub fn can_prompt() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
+/// The start every batch subcommand shares: take its parsed arguments (or
+/// print its help, or the usage error), then resolve the key of database
+/// `db_of(parsed)`. `Err` is the exit status to return, after printing why:
+/// 0 after help, 2 for bad arguments, 1 for a key problem.
+pub fn prepare<P>(
+    parsed: Result<Option<P>, String>,
+    help: impl FnOnce() -> String,
+    usage: &str,
+    paths: impl Fn(&P) -> (&Path, Option<&Path>),
+) -> Result<(P, Option<EncryptionKey>), i32> {
+    let parsed = match parsed {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            print!("{}", help());
+            return Err(0);
+        }
+        Err(msg) => {
+            eprintln!("error: {msg}\n{usage}");
+            return Err(2);
+        }
+    };
+    let (db, key_file) = paths(&parsed);
+    match resolve(db, key_file, can_prompt()) {
+        Ok(key) => Ok((parsed, key)),
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            Err(1)
+        }
+    }
+}
+
 /// The key to open the database at `db` with: `None` for a plain (or new,
 /// unencrypted) database. A key given by `key_file` or `FERRUMDB_PASSPHRASE`
 /// for a new database makes it encrypted. With `prompt`, an existing
