@@ -355,20 +355,20 @@ impl Database {
             let st = self.inner.state.read();
             (st.ks.expired(now), st.medium.clone())
         };
-        let mut old_values = Vec::new();
-        if observer.is_some() {
-            for (key, loc) in &expired {
-                // A damaged record cannot be un-indexed precisely; the query
-                // layer re-checks every document it returns anyway.
-                if let Ok(v) = self.read_value(&medium, key, *loc) {
-                    old_values.push((key.clone(), v));
-                }
-            }
-        }
+        // A damaged record cannot be un-indexed precisely (its old value is
+        // then `None`); the query layer re-checks every document it returns.
+        let old_values: Vec<Option<ValueBuf>> = match observer {
+            Some(o) if o.wants_old_values() => expired
+                .iter()
+                .map(|(key, loc)| self.read_value(&medium, key, *loc).ok())
+                .collect(),
+            _ => Vec::new(),
+        };
         self.inner.state.write().ks.purge_expired(now);
         if let Some(observer) = observer {
-            for (key, old) in &old_values {
-                observer.on_remove(key, old.as_bytes());
+            for (i, (key, _)) in expired.iter().enumerate() {
+                let old = old_values.get(i).and_then(Option::as_ref);
+                observer.on_remove(key, old.map(ValueBuf::as_bytes));
             }
         }
     }
@@ -592,7 +592,7 @@ impl Database {
             .get()
             .filter(|o| kind != RecordKind::Meta && o.wants_changes());
         let old_value = match observer {
-            Some(_) => {
+            Some(o) if o.wants_old_values() => {
                 let (old, medium) = {
                     let st = self.inner.state.read();
                     (st.ks.keydir.get(key).copied(), st.medium.clone())
@@ -602,7 +602,7 @@ impl Database {
                     None => None,
                 }
             }
-            None => None,
+            _ => None,
         };
         let w = &mut *w;
         w.buf.clear();
@@ -635,7 +635,7 @@ impl Database {
             let old = old_value.as_ref().map(ValueBuf::as_bytes);
             match (kind, old) {
                 (RecordKind::Put, _) => observer.on_put(key, old, value),
-                (RecordKind::Delete, Some(old)) => observer.on_remove(key, old),
+                (RecordKind::Delete, old) => observer.on_remove(key, old),
                 _ => {}
             }
         }

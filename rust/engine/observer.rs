@@ -14,8 +14,16 @@ pub trait ChangeObserver: Send + Sync {
         true
     }
 
-    /// `key` now holds `new`; it held `old` (if anything) before.
+    /// Whether the observer needs the old value of a changed key (indexes
+    /// do, to remove its entries; change feeds do not). When false the engine
+    /// skips reading it and passes `None` as `old`.
+    fn wants_old_values(&self) -> bool {
+        true
+    }
+
+    /// `key` now holds `new`; it held `old` (if anything, and if asked for) before.
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]);
-    /// `key` (which held `old`) was deleted or expired.
-    fn on_remove(&self, key: &str, old: &[u8]);
+    /// `key` was deleted or expired; it held `old` (`None` if not asked for,
+    /// or if that record could not be read).
+    fn on_remove(&self, key: &str, old: Option<&[u8]>);
 }

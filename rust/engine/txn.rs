@@ -229,8 +229,7 @@ impl Database {
             }
             let observer = self.inner.observer.get().filter(|o| o.wants_changes());
             let old_values = match observer {
-                None => Vec::new(),
-                Some(_) => {
+                Some(o) if o.wants_old_values() => {
                     let (medium, locs): (_, Vec<Option<Loc>>) = {
                         let st = self.inner.state.read();
                         let locs = writes
@@ -248,6 +247,7 @@ impl Database {
                         })
                         .collect::<Result<Vec<_>>>()?
                 }
+                _ => Vec::new(),
             };
 
             let w = &mut *guard;
@@ -299,11 +299,11 @@ impl Database {
                 });
             }
             if let Some(observer) = observer {
-                for ((key, kind, value, _), old) in writes.iter().zip(&old_values) {
-                    let old = old.as_ref().map(ValueBuf::as_bytes);
-                    match (kind, old) {
-                        (RecordKind::Delete, Some(old)) => observer.on_remove(key, old),
-                        (RecordKind::Delete, None) => {}
+                for (i, (key, kind, value, _)) in writes.iter().enumerate() {
+                    let old = old_values.get(i).and_then(Option::as_ref);
+                    let old = old.map(ValueBuf::as_bytes);
+                    match kind {
+                        RecordKind::Delete => observer.on_remove(key, old),
                         _ => observer.on_put(key, old, value),
                     }
                 }

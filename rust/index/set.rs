@@ -50,6 +50,11 @@ impl ChangeObserver for IndexSet {
         self.active.load(Ordering::Acquire) || self.watchers.any()
     }
 
+    fn wants_old_values(&self) -> bool {
+        // Only indexes need them; watchers report the new value alone.
+        self.active.load(Ordering::Acquire)
+    }
+
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {
         // `active` only changes with writes paused, so it is stable here.
         if self.active.load(Ordering::Acquire) {
@@ -70,9 +75,9 @@ impl ChangeObserver for IndexSet {
         }
     }
 
-    fn on_remove(&self, key: &str, old: &[u8]) {
+    fn on_remove(&self, key: &str, old: Option<&[u8]>) {
         if self.active.load(Ordering::Acquire) {
-            if let Some(old) = parse(old) {
+            if let Some(old) = old.and_then(parse) {
                 let mut indexes = self.indexes.write();
                 for index in indexes.values_mut() {
                     index.remove(key, &old);
