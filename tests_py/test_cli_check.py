@@ -343,3 +343,24 @@ def test_prompt_asks_for_the_passphrase_without_echo(pass_db: Path, tmp_path: Pa
     assert "GET tx:a" in transcript  # typed commands echo, the passphrases did not
     assert "wrong guess" not in transcript and PASSPHRASE not in transcript
     assert not (home / ".ferrumdb_history").exists()
+
+
+def test_ctrl_c_at_the_prompt_cancels_and_restores_the_terminal(pass_db: Path, tmp_path: Path) -> None:
+    """Ctrl-C is read as a key while echo is off: a clean exit 1, not a kill that leaves echo off."""
+    pexpect = pytest.importorskip("pexpect")
+    import termios
+
+    env = {k: v for k, v in os.environ.items() if k != "FERRUMDB_PASSPHRASE"}
+    env.update(HOME=str(tmp_path), TERM="dumb", NO_COLOR="1")
+    cmd = ferrumdb_command()
+    child: Any = pexpect.spawn(cmd[0], [*cmd[1:], "--no-studio", str(pass_db)], env=env, encoding="utf-8", timeout=30)
+    try:
+        child.expect_exact(f"Passphrase for {pass_db}: ")
+        assert not termios.tcgetattr(child.child_fd)[3] & termios.ECHO, "echo is off while prompting"
+        child.send("half a secr")
+        child.sendcontrol("c")
+        child.expect_exact("cancelled")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 1 and child.signalstatus is None

@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 
 use zeroize::Zeroizing;
@@ -21,6 +21,8 @@ use zeroize::Zeroizing;
 use crate::crypto::{CryptoError, EncryptionKey, Kdf};
 use crate::format::{FileHeader, ENCRYPTED_HEADER_LEN};
 use crate::storage::Seal;
+
+use super::secret::{read_secret, Secret};
 
 /// The environment variable holding a passphrase.
 pub const PASSPHRASE_ENV: &str = "FERRUMDB_PASSPHRASE";
@@ -234,13 +236,13 @@ fn inspect(db: &Path) -> Found {
 fn ask_passphrase(db: &Path) -> Result<EncryptionKey, String> {
     let name = db.display();
     let header = read_header(db)?;
-    let term = console::Term::stderr();
     for attempt in 1..=PROMPT_ATTEMPTS {
-        let _ = write!(&term, "Passphrase for {name}: ");
-        let line = Zeroizing::new(
-            term.read_secure_line()
-                .map_err(|e| format!("cannot read a passphrase from the terminal: {e}"))?,
-        );
+        let answer = read_secret(&format!("Passphrase for {name}: "))
+            .map_err(|e| format!("cannot read a passphrase from the terminal: {e}"))?;
+        let line = match answer {
+            Secret::Line(line) => line,
+            Secret::Cancelled => return Err(format!("cancelled; {name} was not opened")),
+        };
         if line.is_empty() {
             return Err(format!("no passphrase entered; {name} was not opened"));
         }
@@ -248,7 +250,7 @@ fn ask_passphrase(db: &Path) -> Result<EncryptionKey, String> {
         match Seal::unlock(&header, &key) {
             Ok(_) => return Ok(key),
             Err(CryptoError::Authentication) if attempt < PROMPT_ATTEMPTS => {
-                let _ = term.write_line("wrong passphrase; try again");
+                eprintln!("wrong passphrase; try again");
             }
             Err(CryptoError::Authentication) => {
                 return Err(format!(

@@ -12,6 +12,7 @@ mod key;
 mod render;
 mod repl;
 mod script;
+mod secret;
 
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
