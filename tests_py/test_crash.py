@@ -9,8 +9,6 @@ count), then reopens the database and checks every acknowledged write.
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,10 @@ from typing import Any
 import pytest
 
 import ferrumdb
+from tests_py.kill import run_until_killed
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
-_ROOT = Path(__file__).resolve().parent.parent
 _COMPACTING = "compacting"
 _LIMIT = 1_000_000  # the child never gets near this: the parent kills it first
 
@@ -55,39 +53,14 @@ def _run_and_kill(path: Path, fsync: str, mode: str, seed: int) -> list[str]:
     rng = random.Random(seed)
     target = rng.randint(1, 1500) if mode == "plain" else rng.randint(1, 40) * 7
     code = f"from tests_py.test_crash import _child_main; _child_main({str(path)!r}, {fsync!r}, {mode!r})"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code],
-        cwd=_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    acked: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            token = line.rstrip("\n")
-            if token == _COMPACTING:
-                if len(acked) >= target:
-                    break  # kill while (or just before) compact() runs
-                continue
-            acked.append(token)
-            if mode == "plain" and len(acked) >= target:
-                break
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    # Drain through the same buffered reader the loop used (communicate() would bypass
-    # its buffer and skip lines already read ahead), then stderr. The child is dead: no deadlock.
-    assert proc.stdout is not None and proc.stderr is not None
-    rest, err = proc.stdout.read(), proc.stderr.read()
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, f"child ended on its own ({proc.returncode}): {err}"
-    # Lines printed before the signal landed are acknowledged too; a torn last line is not.
-    acked += [line for line in rest.split("\n")[:-1] if line != _COMPACTING]
+
+    def stop(lines: list[str]) -> bool:
+        done = sum(1 for line in lines if line != _COMPACTING)
+        if mode == "plain":
+            return done >= target
+        return lines[-1] == _COMPACTING and done >= target  # kill while (or just before) compact() runs
+
+    acked = [line for line in run_until_killed(code, stop) if line != _COMPACTING]
     assert len(acked) >= target
     return acked
 

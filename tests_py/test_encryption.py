@@ -9,8 +9,6 @@ losing no acknowledged write.
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,10 @@ from typing import Any
 import pytest
 
 import ferrumdb
+from tests_py.kill import run_until_killed
 
 KEY = bytes(range(32))
 OTHER = bytes(range(1, 33))
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _write_sample(path: Path, key: Any) -> dict[str, Any]:
@@ -187,28 +185,7 @@ def _child_main(path: str, mode: str) -> None:
 
 def _run_and_kill(path: Path, mode: str, target: int) -> list[str]:
     code = f"from tests_py.test_encryption import _child_main; _child_main({str(path)!r}, {mode!r})"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    acked: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            acked.append(line.rstrip("\n"))
-            if len(acked) >= target:
-                break
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    assert proc.stdout is not None and proc.stderr is not None
-    rest, err = proc.stdout.read(), proc.stderr.read()
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL, f"child ended on its own ({proc.returncode}): {err}"
-    acked += rest.split("\n")[:-1]
-    return acked
+    return run_until_killed(code, lambda lines: len(lines) >= target)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")

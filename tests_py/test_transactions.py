@@ -9,8 +9,6 @@ acknowledged transaction is whole and no transaction is half there.
 from __future__ import annotations
 
 import random
-import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -21,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ferrumdb
+from tests_py.kill import run_until_killed
 
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_a_block_commits_every_write_on_exit(db: ferrumdb.FerrumDB) -> None:
@@ -324,14 +322,8 @@ def test_a_killed_writer_leaves_every_transaction_whole_or_absent(tmp_path: Path
     path = tmp_path / "crash.db"
     target = random.Random(seed).randint(1, 400)
     code = f"from tests_py.test_transactions import _child_main; _child_main({str(path)!r})"
-    acked = -1
-    with subprocess.Popen([sys.executable, "-c", code], cwd=_ROOT, stdout=subprocess.PIPE, text=True) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            acked = int(line)
-            if acked + 1 >= target:
-                break
-        proc.send_signal(signal.SIGKILL)
+    lines = run_until_killed(code, lambda lines: len(lines) >= target)
+    acked = int(lines[-1])
     assert acked + 1 >= target, "the child stopped before the cut point"
 
     with ferrumdb.open(path) as db:
