@@ -16,31 +16,9 @@ use std::sync::{Arc, Barrier};
 
 use ferrumdb::engine::CompactCrashPoint;
 use ferrumdb::format::{FileHeader, RecordHeader, HEADER_LEN};
-use ferrumdb::{Database, Error};
+use ferrumdb::Error;
 
-use crate::{compact_leftover, contents, get, json, open, record_starts, temp_db};
-
-/// Fill `db` with live keys, overwritten keys and deleted keys, so a
-/// compaction has both records to keep and records to drop.
-fn populate(db: &Database, n: usize) -> BTreeMap<String, String> {
-    let mut expected = BTreeMap::new();
-    for i in 0..n {
-        let (k, v) = (format!("key:{i:05}"), json(i));
-        db.put_raw(&k, v.as_bytes()).expect("put");
-        expected.insert(k, v);
-    }
-    for i in (0..n).step_by(3) {
-        let (k, v) = (format!("key:{i:05}"), json(i + 1));
-        db.put_raw(&k, v.as_bytes()).expect("overwrite");
-        expected.insert(k, v);
-    }
-    for i in (0..n).step_by(5) {
-        let k = format!("key:{i:05}");
-        assert!(db.delete(&k).expect("delete"));
-        expected.remove(&k);
-    }
-    expected
-}
+use crate::{compact_leftover, contents, get, json, open, populate, record_starts, temp_db};
 
 fn file_len(path: &Path) -> u64 {
     fs::metadata(path).expect("stat").len()

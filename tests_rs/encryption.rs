@@ -15,7 +15,7 @@ use ferrumdb::engine::CompactCrashPoint;
 use ferrumdb::format::{EnvelopeHeader, FileHeader, ENCRYPTED_HEADER_LEN};
 use ferrumdb::{Clock, Config, Database, EncryptionKey, Error};
 
-use crate::{compact_leftover, config, contents, get, json, open, temp_db};
+use crate::{compact_leftover, config, contents, get, json, open, populate, temp_db};
 
 const KEY: [u8; 32] = [0x5a; 32];
 const OTHER_KEY: [u8; 32] = [0xa5; 32];
@@ -26,27 +26,6 @@ fn enc_config(path: &Path, key: impl Into<EncryptionKey>) -> Config {
 
 fn open_enc(path: &Path, key: impl Into<EncryptionKey>) -> Database {
     Database::open(&enc_config(path, key)).expect("open encrypted database")
-}
-
-/// Write `n` keys (some overwritten, some deleted) and return what is live.
-fn populate(db: &Database, n: usize) -> BTreeMap<String, String> {
-    let mut expected = BTreeMap::new();
-    for i in 0..n {
-        let (k, v) = (format!("key:{i:05}"), json(i));
-        db.put_raw(&k, v.as_bytes()).expect("put");
-        expected.insert(k, v);
-    }
-    for i in (0..n).step_by(4) {
-        let (k, v) = (format!("key:{i:05}"), json(i + 7));
-        db.put_raw(&k, v.as_bytes()).expect("overwrite");
-        expected.insert(k, v);
-    }
-    for i in (0..n).step_by(5) {
-        let k = format!("key:{i:05}");
-        assert!(db.delete(&k).expect("delete"));
-        expected.remove(&k);
-    }
-    expected
 }
 
 /// Offsets and lengths of every envelope in the (intact) encrypted file.

@@ -60,6 +60,28 @@ pub fn json(i: usize) -> String {
     )
 }
 
+/// Fill `db` with live keys, overwritten keys and deleted keys, so a
+/// compaction has both records to keep and records to drop.
+pub fn populate(db: &Database, n: usize) -> BTreeMap<String, String> {
+    let mut expected = BTreeMap::new();
+    for i in 0..n {
+        let (k, v) = (format!("key:{i:05}"), json(i));
+        db.put_raw(&k, v.as_bytes()).expect("put");
+        expected.insert(k, v);
+    }
+    for i in (0..n).step_by(3) {
+        let (k, v) = (format!("key:{i:05}"), json(i + 1));
+        db.put_raw(&k, v.as_bytes()).expect("overwrite");
+        expected.insert(k, v);
+    }
+    for i in (0..n).step_by(5) {
+        let k = format!("key:{i:05}");
+        assert!(db.delete(&k).expect("delete"));
+        expected.remove(&k);
+    }
+    expected
+}
+
 /// The stored JSON under `key`, as text.
 pub fn get(db: &Database, key: &str) -> Option<String> {
     db.get_raw(key)
