@@ -93,6 +93,46 @@ fn collect_garbage(db: &Database) {
     }
 }
 
+/// Time `iters` sets of random keys of `keys`, in chunks of [`CHUNK`] with
+/// garbage collected (untimed) between chunks.
+fn time_random_sets(
+    db: &Database,
+    keys: &[String],
+    values: &[Vec<u8>],
+    rng: &mut Rng,
+    iters: u64,
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let chunk = CHUNK.min(iters - done);
+        let start = Instant::now();
+        for j in 0..chunk {
+            let k = &keys[rng.below(keys.len())];
+            db.put_raw(k, &values[j as usize % values.len()])
+                .expect("set");
+        }
+        timed += start.elapsed();
+        done += chunk;
+        collect_garbage(db);
+    }
+    timed
+}
+
+/// Time `iters` opens of `cfg`, each checked to hold `keys` keys; closing
+/// (sync, trim of the preallocated slack) is not timed.
+fn time_reopens(cfg: &Config, keys: usize, iters: u64) -> Duration {
+    let mut timed = Duration::ZERO;
+    for _ in 0..iters {
+        let start = Instant::now();
+        let db = Database::open(cfg).expect("reopen");
+        timed += start.elapsed();
+        assert_eq!(db.len(), keys);
+        db.close().expect("close");
+    }
+    timed
+}
+
 fn bench_set(c: &mut Criterion) {
     let mut group = c.benchmark_group("set");
     group.throughput(Throughput::Elements(1));
@@ -101,23 +141,7 @@ fn bench_set(c: &mut Criterion) {
         let values: Vec<Vec<u8>> = (0..256).map(|i| value(i * 7)).collect();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         group.bench_function(BenchmarkId::new("never", label), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    let chunk = CHUNK.min(iters - done);
-                    let start = Instant::now();
-                    for j in 0..chunk {
-                        let k = &f.keys[rng.below(n)];
-                        f.db.put_raw(k, &values[j as usize % values.len()])
-                            .expect("set");
-                    }
-                    timed += start.elapsed();
-                    done += chunk;
-                    collect_garbage(&f.db);
-                }
-                timed
-            });
+            b.iter_custom(|iters| time_random_sets(&f.db, &f.keys, &values, &mut rng, iters));
         });
         f.db.close().expect("close");
     }
@@ -224,18 +248,7 @@ fn bench_reopen(c: &mut Criterion) {
             .with_fsync_policy(FsyncPolicy::Never)
             .with_read_only(read_only);
         group.bench_function(BenchmarkId::new(label, "100k"), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let db = Database::open(&cfg).expect("reopen");
-                    timed += start.elapsed();
-                    assert_eq!(db.len(), 100_000);
-                    // Closing (sync, trim the preallocated slack) is not timed.
-                    db.close().expect("close");
-                }
-                timed
-            });
+            b.iter_custom(|iters| time_reopens(&cfg, 100_000, iters));
         });
     }
     group.finish();
@@ -265,23 +278,7 @@ fn bench_encryption(c: &mut Criterion) {
         let values: Vec<Vec<u8>> = (0..256).map(|i| value(i * 7)).collect();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         group.bench_function(BenchmarkId::new("set", label), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                let mut done = 0;
-                while done < iters {
-                    let chunk = CHUNK.min(iters - done);
-                    let start = Instant::now();
-                    for j in 0..chunk {
-                        let k = &keys[rng.below(n)];
-                        db.put_raw(k, &values[j as usize % values.len()])
-                            .expect("set");
-                    }
-                    timed += start.elapsed();
-                    done += chunk;
-                    collect_garbage(&db);
-                }
-                timed
-            });
+            b.iter_custom(|iters| time_random_sets(&db, &keys, &values, &mut rng, iters));
         });
         group.bench_function(BenchmarkId::new("get", label), |b| {
             b.iter(|| {
@@ -294,17 +291,7 @@ fn bench_encryption(c: &mut Criterion) {
         db.close().expect("close");
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
         group.bench_function(BenchmarkId::new("reopen_100k", label), |b| {
-            b.iter_custom(|iters| {
-                let mut timed = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let db = Database::open(&cfg(FsyncPolicy::Never)).expect("reopen");
-                    timed += start.elapsed();
-                    assert_eq!(db.len(), n);
-                    db.close().expect("close");
-                }
-                timed
-            });
+            b.iter_custom(|iters| time_reopens(&cfg(FsyncPolicy::Never), n, iters));
         });
         group.sample_size(100).sampling_mode(SamplingMode::Auto);
     }
