@@ -104,6 +104,10 @@ def test_the_builder_cannot_read_or_be_used_as_a_block(db: ferrumdb.FerrumDB) ->
 def test_commit_checks_its_argument(db: ferrumdb.FerrumDB, tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="Transaction"):
         db.commit({"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ferrumdb.Transaction(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ferrumdb.Transaction().set("a", 1).commit("not a database")  # type: ignore[arg-type]
     with ferrumdb.open(tmp_path / "other.db") as other:
         tx = other.transaction()
         tx["a"] = 1
