@@ -311,3 +311,27 @@ def test_racing_salvagers_lose_no_acknowledged_write(db_path: Path) -> None:
     with ferrumdb.open(db_path, read_only=True) as db:
         assert acked <= set(db.keys()), f"acknowledged writes lost: {acked - set(db.keys())}"
         assert len(db) == 49 + len(acked)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="fork is Linux-tested")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_is_told_another_process_holds_it(db: ferrumdb.FerrumDB, db_path: Path) -> None:
+    """A forked child opening its parent's database hears "another process" (the parent's pid), not "this process"."""
+    db["k"] = 1
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never return into pytest
+        message = "opened"
+        try:
+            ferrumdb.open(db_path).close()
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            message = f"{type(e).__name__}: {e}"
+        finally:
+            os.write(write_end, message.encode())
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert message.startswith("LockedError") and "by another process" in message, message
+    assert f"pid {os.getpid()}" in message

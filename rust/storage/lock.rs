@@ -15,7 +15,7 @@
 //! must still name the locked inode, else try again. Within one process a
 //! registry of locked files tells a second handle it is the same process.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
@@ -29,8 +29,10 @@ use super::paths::{self, Access};
 /// Attempts before giving up on a file that keeps being replaced under us.
 const MAX_ATTEMPTS: usize = 100;
 
-/// Files (device, inode) locked for writing by this process.
-static LOCKED: Mutex<Option<HashSet<(u64, u64)>>> = Mutex::new(None);
+/// Files (device, inode) locked for writing by this process, with the pid
+/// that locked them: a child made by `fork()` inherits this memory, but the
+/// locks in it are its parent's.
+static LOCKED: Mutex<Option<HashMap<(u64, u64), u32>>> = Mutex::new(None);
 
 /// Holds the writer lock until the last clone is dropped (the OS releases it
 /// when the file closes, also on `kill -9`).
@@ -50,8 +52,8 @@ impl Drop for Held {
         // Unlock before forgetting it: a handle of this process opening the
         // file right now is told "this process" rather than racing the OS lock.
         let _ = self.file.unlock();
-        if let Some(set) = LOCKED.lock().as_mut() {
-            set.remove(&self.id);
+        if let Some(locked) = LOCKED.lock().as_mut() {
+            locked.remove(&self.id);
         }
     }
 }
@@ -87,12 +89,13 @@ impl WriterLock {
         for _ in 0..MAX_ATTEMPTS {
             let file = paths::open_data_file(path, access)?;
             let id = paths::file_id(&file).map_err(|e| Error::io(path, e))?;
+            let pid = std::process::id();
             let mut registry = LOCKED.lock();
-            let set = registry.get_or_insert_with(HashSet::new);
-            if set.contains(&id) {
+            let locked = registry.get_or_insert_with(HashMap::new);
+            if locked.get(&id) == Some(&pid) {
                 return Err(Error::Locked {
                     path: path.to_path_buf(),
-                    pid: Some(std::process::id()),
+                    pid: Some(pid),
                     this_process: true,
                 });
             }
@@ -111,7 +114,7 @@ impl WriterLock {
             // unlinked between our open and our lock, this lock guards
             // nothing: let go and take the file that is there now.
             if paths::path_id(path).ok() == Some(id) {
-                set.insert(id);
+                locked.insert(id, pid);
                 return Ok(WriterLock {
                     held: Arc::new(Held { file, id }),
                 });
