@@ -49,14 +49,7 @@ impl Database {
             )));
         }
         let log = storage::open_log(src, true, key)?;
-        let mut config = Config::new()
-            .with_path(dest)
-            .with_fsync_policy(FsyncPolicy::Never)
-            .with_auto_compact(None);
-        if let Some(key) = key {
-            config = config.with_encryption(key.clone());
-        }
-        let out = Database::open(&config)?;
+        let out = Database::open(&quiet_config(dest, key))?;
         let now = out.clock().now_ms();
         let mut failed = None;
         let check = storage::scan_log(&log.medium, src, &mut |_, rec| {
@@ -113,14 +106,7 @@ impl Database {
         let path = &storage::resolve(path).map_err(|e| Error::io(path, e))?;
         let lock = WriterLock::acquire(path)?;
         // Damaged still? Under the lock, the open says for certain.
-        let mut config = Config::new()
-            .with_path(path)
-            .with_fsync_policy(FsyncPolicy::Never)
-            .with_auto_compact(None);
-        if let Some(key) = key {
-            config = config.with_encryption(key.clone());
-        }
-        match Database::open_with_lock(&config, Some(lock.clone())) {
+        match Database::open_with_lock(&quiet_config(path, key), Some(lock.clone())) {
             Ok(db) => return db.close().map(|()| None),
             Err(Error::Corruption { .. }) => {}
             Err(e) => return Err(e),
@@ -142,5 +128,18 @@ impl Database {
         }
         drop(lock);
         swapped.map(|()| Some((report, kept)))
+    }
+}
+
+/// A writer config for salvage's own opens: no syncing until the final
+/// flush, no background compaction, encrypted under `key` if given.
+fn quiet_config(path: &Path, key: Option<&EncryptionKey>) -> Config {
+    let config = Config::new()
+        .with_path(path)
+        .with_fsync_policy(FsyncPolicy::Never)
+        .with_auto_compact(None);
+    match key {
+        Some(key) => config.with_encryption(key.clone()),
+        None => config,
     }
 }
