@@ -194,6 +194,29 @@ fn planted_symlinks_at_sidecar_names_are_never_written_through() {
 }
 
 #[test]
+fn close_writing_a_hint_never_writes_through_a_planted_temp_link() {
+    let (dir, path) = temp_db();
+    let (victim, bytes) = victim(dir.path());
+    let db = open(&path);
+    // More than the 8 MiB of unhinted log that makes a close write a hint.
+    let value = format!("\"{}\"", "v".repeat(1024));
+    for i in 0..9_000 {
+        db.put_raw(&format!("k{i:05}"), value.as_bytes())
+            .expect("put");
+    }
+    symlink(&victim, with_suffix(&path, ".hint.tmp")).expect("plant symlink");
+    db.close().expect("close");
+    assert_eq!(fs::read(&victim).expect("victim"), bytes);
+    let db = open(&path);
+    assert!(
+        db.opened_with_hint(),
+        "the close wrote its hint all the same"
+    );
+    assert_eq!(db.len(), 9_000);
+    db.close().expect("close");
+}
+
+#[test]
 fn a_symlinked_hint_is_not_followed() {
     let (dir, path) = temp_db();
     let db = open(&path);
