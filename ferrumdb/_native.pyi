@@ -19,7 +19,7 @@ __all__ = [
     "_after_fork_in_child",
     "cli_main",
     "check",
-    "_salvage",
+    "_salvage_in_place",
     "MAX_KEY_BYTES",
     "MAX_VALUE_BYTES",
     "__version__",
@@ -214,10 +214,9 @@ def check(
 ) -> dict[str, Any]:
     """Verify every record of the database file at ``path``; a report with ``ok``, counts and ``damage``."""
 
-def _salvage(
-    src: str | os.PathLike[str],
-    dest: str | os.PathLike[str],
+def _salvage_in_place(
+    path: str | os.PathLike[str],
     *,
     encryption_key: bytes | bytearray | memoryview | str | None = None,
-) -> dict[str, Any]:
-    """Copy every intact record of ``src`` into a new database at ``dest``; the report plus ``keys``."""
+) -> dict[str, Any] | None:
+    """Rebuild the damaged database at ``path`` in place, under its writer lock; the report plus ``keys`` and ``kept``, or ``None`` if intact."""

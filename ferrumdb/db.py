@@ -297,13 +297,16 @@ def open(  # noqa: A001
         The open database; use it as a dict, and close it (or use ``with``).
 
     Raises:
-        LockedError: Another process has the database open for writing.
+        LockedError: Another process (or another handle of this process)
+            has the database open for writing.
         CorruptionError: The file is damaged.
         EncryptionError: Wrong or missing key, a key for a plain file, or
             encrypted data that was tampered with.
         TypeError: ``encryption_key`` is neither bytes-like nor ``str``.
         ValueError: ``fsync`` is not a known policy, a raw key is not 32
-            bytes, or ``auto_compact`` is not between 0 and 1.
+            bytes, ``auto_compact`` is not between 0 and 1, or ``path`` is
+            a FIFO, device or socket rather than a file.
+        IsADirectoryError: ``path`` is a directory.
 
     Example:
         >>> import ferrumdb

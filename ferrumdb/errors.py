@@ -40,10 +40,12 @@ class EncryptionError(FerrumError):
 
 
 class LockedError(FerrumError):
-    """Another process has the database open for writing.
+    """Another process (or another handle of this one) has the database open for writing.
 
-    One process writes a database at a time. Close it there, or open this one
-    with ``read_only=True``. The message names the path and the holder's pid.
+    One handle writes a database at a time; the lock is on the file itself, so
+    a symlink or hard link to it meets the same lock. Close it there (or share
+    that handle), or open this one with ``read_only=True``. The message names
+    the path and the holder's pid where the OS shows it.
     """
 
 

@@ -18,31 +18,27 @@ from . import _native
 from .errors import CorruptionError, SalvageWarning
 
 
-def _free_name(base: str) -> str:
-    name, n = base, 0
-    while os.path.exists(name):
-        n += 1
-        name = f"{base}.{n}"
-    return name
-
-
 def open_salvaging(path: str | os.PathLike[str], opener: Callable[[], Any], encryption_key: Any = None) -> Any:
-    """Open with ``opener``; if the file is damaged, salvage it first (see the module doc)."""
+    """Open with ``opener``; if the file is damaged, salvage it first (see the module doc).
+
+    The salvage itself runs in the native core under the database's writer
+    lock, and re-checks the damage under it: of several processes salvaging
+    at once, one rebuilds the file; the others find it intact (and open it)
+    or held for writing (``LockedError``). None ever moves a live file aside.
+    """
     try:
         return opener()
     except CorruptionError:
         pass
-    path = os.fspath(path)
-    rebuilt = _free_name(path + ".salvage")
-    report = _native._salvage(path, rebuilt, encryption_key=encryption_key)
-    kept = _free_name(path + ".damaged")
-    os.replace(path, kept)
-    os.replace(rebuilt, path)
+    report = _native._salvage_in_place(path, encryption_key=encryption_key)
     db = opener()
+    if report is None:
+        return db
+    kept = report.pop("kept")
     db.salvage_report = report
     lost = ", ".join(f"{d['length']} bytes at offset {d['offset']}" for d in report["damage"]) or "nothing"
     warnings.warn(
-        f"{path} was damaged: rebuilt it from {report['writes']} intact records "
+        f"{os.fspath(path)} was damaged: rebuilt it from {report['writes']} intact records "
         f"({report['keys']} keys); lost {lost}. The damaged file is kept as {kept}.",
         SalvageWarning,
         stacklevel=3,

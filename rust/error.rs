@@ -46,12 +46,23 @@ pub enum Error {
         /// Newest version this build understands.
         supported: u16,
     },
-    /// Another process holds the single-writer lock.
+    /// Another handle holds the single-writer lock on the database file
+    /// (the lock follows the file, whatever path reached it).
     Locked {
         /// The database path.
         path: PathBuf,
-        /// The holder's process id, when the lock file names one.
+        /// The holder's process id, when it can be found (Linux: `/proc/locks`).
         pid: Option<u32>,
+        /// The holder is another handle in this very process.
+        this_process: bool,
+    },
+    /// The path names something that is not a regular file (a FIFO, a
+    /// device, a socket), so it cannot be a database; nothing was created.
+    NotAFile {
+        /// The path given.
+        path: PathBuf,
+        /// What it is instead ("a FIFO (named pipe)", ...).
+        kind: &'static str,
     },
     /// The handle was closed; open the database again.
     Closed,
@@ -153,7 +164,17 @@ impl fmt::Display for Error {
                 "{} uses on-disk format version {found}, but this FerrumDB reads versions up to {supported}; upgrade ferrumdb",
                 file.display()
             ),
-            Error::Locked { path, pid } => {
+            Error::Locked { path, this_process: true, .. } => write!(
+                f,
+                "{} is already open for writing by another handle in this process; close it or share that handle (or open this one read-only)",
+                path.display()
+            ),
+            Error::NotAFile { path, kind } => write!(
+                f,
+                "{} is {kind}, not a database file; give the path of a FerrumDB file (or of a new one to create)",
+                path.display()
+            ),
+            Error::Locked { path, pid, .. } => {
                 write!(f, "{} is open for writing by another process", path.display())?;
                 if let Some(pid) = pid {
                     write!(f, " (pid {pid})")?;

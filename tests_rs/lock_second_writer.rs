@@ -1,6 +1,9 @@
 //! Promise: *one writer process, safely* — a second writer is refused at once
-//! with `Error::Locked` naming the path and the holder's pid; read-only opens
-//! are allowed beside the writer; closing releases the lock.
+//! with `Error::Locked` naming the path (and, for a second handle of this
+//! process, saying so); read-only opens are allowed beside the writer;
+//! closing releases the lock. The lock follows the file ("the file is the
+//! database"): symlinks, hard links and relative paths all meet it, and no
+//! `PATH.lock` sidecar is created or consulted.
 //!
 //! These run inside one process (the OS lock is per open file description, so
 //! a second open in the same process is refused just like another process's).
@@ -14,13 +17,18 @@ use crate::{compact_leftover, config, get, open, open_ro, temp_db};
 
 fn expect_locked(result: ferrumdb::Result<Database>, path: &std::path::Path) {
     match result {
-        Err(Error::Locked { path: p, pid }) => {
+        Err(Error::Locked {
+            path: p,
+            pid,
+            this_process,
+        }) => {
             assert_eq!(p, path);
             assert_eq!(
                 pid,
                 Some(std::process::id()),
                 "the lock should name our pid"
             );
+            assert!(this_process, "a handle of this process holds it");
         }
         other => panic!("expected Error::Locked, got {other:?}"),
     }
@@ -32,11 +40,11 @@ fn second_writer_is_locked_out_with_our_pid() {
     let db = open(&path);
     db.put_raw("k", b"1").expect("put");
     expect_locked(Database::open(&config(&path)), &path);
-    // Refused again: the refused opener must not have clobbered the pid.
+    // Refused again, and told it is this process, not another one.
     let err = Database::open(&config(&path)).expect_err("still locked");
     let shown = err.to_string();
     assert!(
-        shown.contains(&format!("pid {}", std::process::id())),
+        shown.contains("another handle in this process") && !shown.contains("another process"),
         "{shown}"
     );
     // It says what to do (wording may change; the read-only escape hatch stays).

@@ -8,8 +8,8 @@
 //! replay (every record's checksum), synced and renamed into place, so `DEST`
 //! is either the previous file or a complete, verified snapshot.
 
-use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -19,12 +19,6 @@ use super::db::Database;
 
 /// Bytes copied per read.
 const CHUNK: usize = 4 << 20;
-
-fn temp_path(dest: &Path) -> PathBuf {
-    let mut s = dest.as_os_str().to_owned();
-    s.push(".tmp-backup");
-    PathBuf::from(s)
-}
 
 impl Database {
     /// Write a consistent snapshot of the database to `dest` (replacing it
@@ -51,21 +45,19 @@ impl Database {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
         self.check_open()?;
-        if let Some(src) = self.path() {
-            let same = match (fs::canonicalize(src), fs::canonicalize(dest)) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => src == dest,
-            };
-            if same {
-                return Err(Error::InvalidConfig(format!(
-                    "cannot back up {} onto itself; choose another file",
-                    dest.display()
-                )));
-            }
+        // The file `dest` names (a backup through a symlink replaces the
+        // link's target, and the link stays a link).
+        let dest = &storage::resolve(dest).map_err(|e| Error::io(dest, e))?;
+        if self.file_path() == Some(dest.as_path()) {
+            return Err(Error::InvalidConfig(format!(
+                "cannot back up {} onto itself; choose another file",
+                dest.display()
+            )));
         }
-        // Someone writing `dest` as a database would lose it under the rename.
-        let _dest_lock = storage::WriterLock::acquire(dest).map_err(|e| match e {
-            Error::Locked { path, pid } => Error::InvalidConfig(format!(
+        // Someone writing `dest` as a database would lose it under the
+        // rename. Its lock is on the file itself (nothing is created here).
+        let _dest_lock = storage::WriterLock::acquire_existing(dest).map_err(|e| match e {
+            Error::Locked { path, pid, .. } => Error::InvalidConfig(format!(
                 "{} is open for writing{}; close it or back up to another file",
                 path.display(),
                 pid.map(|p| format!(" by process {p}")).unwrap_or_default()
@@ -80,7 +72,7 @@ impl Database {
             let w = self.inner.writer.lock();
             (w.end, w.medium.clone())
         };
-        let tmp = temp_path(dest);
+        let tmp = storage::paths::backup_temp_path(dest);
         let result = copy_prefix(&medium, self.name(), &tmp, end, progress).and_then(|()| {
             verify(&tmp, end, medium.seal.clone())?;
             fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
@@ -101,12 +93,8 @@ fn copy_prefix(
     end: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(to)
-        .map_err(|e| Error::io(to, e))?;
+    // Never through a symlink planted at the temporary name.
+    let file = storage::paths::create_sidecar(to).map_err(|e| Error::io(to, e))?;
     let out = Medium::Disk(file);
     let mut buf = vec![0u8; CHUNK];
     let mut at = 0u64;

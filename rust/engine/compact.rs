@@ -176,7 +176,7 @@ impl Database {
 
         // 2. Copy live records (verified, and re-sealed for their new place
         // when encrypted) into the new file.
-        let target = self.path().map(storage::compact_path);
+        let target = self.file_path().map(storage::compact_path);
         let target_name = target.clone().unwrap_or_else(|| name.to_path_buf());
         let header = storage::new_header(&target_name, generation + 1, seal.as_ref())?;
         let new = match &target {
@@ -192,7 +192,7 @@ impl Database {
         let mut sealed = Vec::new();
         // A plain file's hint is written alongside (see storage::hint); an
         // encrypted file gets none (it would hold the keys in the clear).
-        let mut hint = match (self.path(), &new.seal) {
+        let mut hint = match (self.file_path(), &new.seal) {
             (Some(p), None) => storage::HintWriter::create(p).ok(),
             _ => None,
         };
@@ -294,8 +294,13 @@ impl Database {
             drop(w);
             return self.simulate_crash();
         }
-        if let (Some(from), Some(to)) = (&target, self.path()) {
+        if let (Some(from), Some(to)) = (&target, self.file_path()) {
+            // The writer lock follows the file: lock the new one before it
+            // becomes the database, so no opener ever finds it unlocked, and
+            // hand this handle over to that lock once it is in place.
+            let new_lock = storage::WriterLock::acquire(from)?;
             std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
+            *inner.lock.lock() = Some(new_lock);
             storage::sync_parent_dir(to).map_err(|e| Error::io(to, e))?;
         }
         // After the data file: until this rename the old hint stays, and it
@@ -304,7 +309,7 @@ impl Database {
         let hint_end = match hint.map(storage::PendingHint::publish) {
             Some(Ok(())) => copied_end,
             _ => {
-                if let Some(path) = self.path() {
+                if let Some(path) = self.file_path() {
                     storage::remove_hint(path);
                 }
                 new.data_start()

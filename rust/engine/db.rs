@@ -71,7 +71,12 @@ pub(super) struct Writer {
 }
 
 pub(super) struct Inner {
+    /// The path as given (shown to the user).
     pub path: Option<PathBuf>,
+    /// The file it resolved to at open (symlinks followed, absolute): every
+    /// file operation (rename, sidecars, backup) uses this one, so work done
+    /// through a symlinked path changes the real file.
+    pub file: Option<PathBuf>,
     pub fsync: FsyncPolicy,
     pub read_only: bool,
     // `state`, `sync` and `closed` are shared with the periodic flusher thread
@@ -127,27 +132,54 @@ impl Database {
     /// [`Error::Locked`] if another process writes it, [`Error::Corruption`] /
     /// [`Error::UnsupportedVersion`] for a damaged or foreign file, I/O errors.
     pub fn open(config: &Config) -> Result<Self> {
-        let (medium, header, lock) = match &config.path {
+        Self::open_with_lock(config, None)
+    }
+
+    /// [`Database::open`], with the writer lock on the file already held
+    /// (`lock`, which salvage hands over); `None` takes it here.
+    pub(super) fn open_with_lock(config: &Config, lock: Option<WriterLock>) -> Result<Self> {
+        let file = config
+            .path
+            .as_deref()
+            .map(|p| storage::resolve(p).map_err(|e| Error::io(p, e)))
+            .transpose()?;
+        let (medium, header, lock) = match &file {
             None => {
                 let log = storage::memory_log(Path::new(MEMORY_NAME), config.encryption.as_ref())?;
                 (log.medium, log.header, None)
             }
+            Some(_) if config.read_only => {
+                let path = file.as_deref().unwrap_or(Path::new(MEMORY_NAME));
+                let log = storage::open_log(path, true, config.encryption.as_ref())?;
+                (log.medium, log.header, None)
+            }
             Some(path) => {
-                let lock = if config.read_only {
-                    None
-                } else {
-                    Some(WriterLock::acquire(path)?)
+                let lock = match lock {
+                    Some(lock) => lock,
+                    None => WriterLock::acquire(path)?,
                 };
-                if lock.is_some() {
-                    // A compaction that died before its rename leaves this behind; the
-                    // live file is still the old one, so the leftover is garbage.
-                    let leftover = storage::compact_path(path);
-                    if leftover.exists() {
-                        std::fs::remove_file(&leftover).map_err(|e| Error::io(&leftover, e))?;
+                // A compaction that died before its rename leaves this behind; the
+                // live file is still the old one, so the leftover is garbage.
+                // (remove_file takes away a planted symlink itself, never its target.)
+                let leftover = storage::compact_path(path);
+                match std::fs::remove_file(&leftover) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(&leftover, e))
                     }
+                    _ => {}
                 }
-                let log = storage::open_log(path, config.read_only, config.encryption.as_ref())?;
-                (log.medium, log.header, lock)
+                let data = storage::paths::open_data_file(path, storage::paths::Access::Write)?;
+                // The file the lock guards, not one renamed into place since.
+                if storage::paths::file_id(&data).ok() != Some(lock.file_id()) {
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::other(
+                            "the database file was replaced while it was being opened; open it again",
+                        ),
+                    ));
+                }
+                let log = storage::open_log_file(data, path, false, config.encryption.as_ref())?;
+                (log.medium, log.header, Some(lock))
             }
         };
         let name = config
@@ -158,7 +190,7 @@ impl Database {
         // A hint that matches this file gives the key directory of its prefix
         // without reading those records; the rest is replayed.
         // (Encrypted files have none: a hint would hold their keys in the clear.)
-        let hinted = match (&config.path, &medium.medium, &medium.seal) {
+        let hinted = match (&file, &medium.medium, &medium.seal) {
             (Some(path), Medium::Disk(_), None) => {
                 let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
                 storage::load_hint(path, &medium.medium, header.generation, file_len).and_then(
@@ -170,7 +202,7 @@ impl Database {
             }
             _ => None,
         };
-        if let (None, Some(path), false) = (&hinted, &config.path, config.read_only) {
+        if let (None, Some(path), false) = (&hinted, &file, config.read_only) {
             // Stale or damaged: it would only be read and rejected again.
             storage::remove_hint(path);
         }
@@ -221,6 +253,7 @@ impl Database {
         let medium = Arc::new(medium);
         let inner = Arc::new(Inner {
             path: config.path.clone(),
+            file,
             fsync: config.fsync,
             read_only: config.read_only,
             state: Arc::new(RwLock::new(State {
@@ -262,6 +295,12 @@ impl Database {
     /// The database file, or `None` for an in-memory database.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
+    }
+
+    /// The file the database is (its path resolved at open: symlinks
+    /// followed, absolute), or `None` for an in-memory database.
+    pub fn file_path(&self) -> Option<&Path> {
+        self.inner.file.as_deref()
     }
 
     /// The durability policy in force.
@@ -842,7 +881,7 @@ impl Inner {
     /// Leave a hint file for the next open if much of the log is not covered
     /// by the current one. Best effort: without it the next open replays.
     fn write_hint_at_close(&self) {
-        let Some(path) = &self.path else { return };
+        let Some(path) = &self.file else { return };
         let w = self.writer.lock();
         let Some(anchor) = w.last_record else { return };
         if w.end - w.hint_end < HINT_AT_CLOSE_BYTES {

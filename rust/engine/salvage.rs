@@ -6,14 +6,19 @@
 //! everything the damage did not touch. What was lost is reported as byte
 //! ranges: the keys that lived there cannot be named, since their records
 //! are exactly what is unreadable.
+//!
+//! Salvaging a database in place ([`Database::salvage_in_place`]) holds the
+//! writer lock on the damaged file for its whole run and locks the rebuilt
+//! file before renaming it into place: several processes salvaging at once
+//! never move aside a file that another one has already made live.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::format::RecordKind;
-use crate::storage::{self, CheckReport};
+use crate::storage::{self, CheckReport, WriterLock};
 
 use super::db::Database;
 
@@ -44,14 +49,7 @@ impl Database {
             )));
         }
         let log = storage::open_log(src, true, key)?;
-        let mut config = Config::new()
-            .with_path(dest)
-            .with_fsync_policy(FsyncPolicy::Never)
-            .with_auto_compact(None);
-        if let Some(key) = key {
-            config = config.with_encryption(key.clone());
-        }
-        let out = Database::open(&config)?;
+        let out = Database::open(&quiet_config(dest, key))?;
         let now = out.clock().now_ms();
         let mut failed = None;
         let check = storage::scan_log(&log.medium, src, &mut |_, rec| {
@@ -86,5 +84,62 @@ impl Database {
         let report = result?;
         closed?;
         Ok(report)
+    }
+
+    /// Rebuild the damaged database at `path` in place: salvage its intact
+    /// records into a new file, keep the damaged original as `PATH.damaged`
+    /// (`.damaged.1`, ... if taken) and move the new file to `path`. Returns
+    /// the report and where the original was kept; `None`, changing nothing, if the file opens without damage (another
+    /// process may have salvaged it already).
+    ///
+    /// The writer lock on the damaged file is held throughout, and the new
+    /// file is locked before its rename, so no other writer can have either
+    /// open meanwhile; the lock is released on return.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another handle has the database open for
+    /// writing; as [`Database::salvage`] otherwise.
+    pub fn salvage_in_place(
+        path: &Path,
+        key: Option<&EncryptionKey>,
+    ) -> Result<Option<(SalvageReport, PathBuf)>> {
+        let path = &storage::resolve(path).map_err(|e| Error::io(path, e))?;
+        let lock = WriterLock::acquire(path)?;
+        // Damaged still? Under the lock, the open says for certain.
+        match Database::open_with_lock(&quiet_config(path, key), Some(lock.clone())) {
+            Ok(db) => return db.close().map(|()| None),
+            Err(Error::Corruption { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let rebuilt = storage::paths::salvage_path(path);
+        let report = Database::salvage(path, &rebuilt, key)?;
+        let kept = storage::paths::damaged_path(path);
+        let swapped = WriterLock::acquire(&rebuilt).and_then(|_new_lock| {
+            std::fs::rename(path, &kept).map_err(|e| Error::io(path, e))?;
+            if let Err(e) = std::fs::rename(&rebuilt, path) {
+                // Put the original back rather than leave no database.
+                let _ = std::fs::rename(&kept, path);
+                return Err(Error::io(path, e));
+            }
+            storage::sync_parent_dir(path).map_err(|e| Error::io(path, e))
+        });
+        if swapped.is_err() {
+            let _ = std::fs::remove_file(&rebuilt);
+        }
+        drop(lock);
+        swapped.map(|()| Some((report, kept)))
+    }
+}
+
+/// A writer config for salvage's own opens: no syncing until the final
+/// flush, no background compaction, encrypted under `key` if given.
+fn quiet_config(path: &Path, key: Option<&EncryptionKey>) -> Config {
+    let config = Config::new()
+        .with_path(path)
+        .with_fsync_policy(FsyncPolicy::Never)
+        .with_auto_compact(None);
+    match key {
+        Some(key) => config.with_encryption(key.clone()),
+        None => config,
     }
 }

@@ -32,7 +32,8 @@ impl From<Error> for PyErr {
             Error::InvalidKey { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidFilter { .. }
-            | Error::InvalidConfig(_) => PyValueError::new_err(msg),
+            | Error::InvalidConfig(_)
+            | Error::NotAFile { .. } => PyValueError::new_err(msg),
             Error::Io { path, source } => {
                 // OSError(errno, strerror, filename) picks the errno subclass
                 // (FileNotFoundError, PermissionError, ...) by itself.

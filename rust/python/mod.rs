@@ -46,7 +46,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(ops::check, m)?)?;
-    m.add_function(wrap_pyfunction!(ops::_salvage, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::_salvage_in_place, m)?)?;
     m.add("MAX_KEY_BYTES", crate::MAX_KEY_BYTES)?;
     m.add("MAX_VALUE_BYTES", crate::MAX_VALUE_BYTES)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

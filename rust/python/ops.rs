@@ -1,4 +1,4 @@
-//! Module-level operations on database files: `check` and `_salvage`.
+//! Module-level operations on database files: `check` and `_salvage_in_place`.
 //!
 //! They work on a path, not an open handle: a damaged database cannot be
 //! opened, and checking needs no writer lock.
@@ -65,19 +65,24 @@ fn key_arg(key: Option<&Bound<'_, PyAny>>) -> PyResult<Option<EncryptionKey>> {
         .transpose()
 }
 
-/// Copy every intact record of `src` into a new database at `dest`; returns
-/// the check report of `src` plus `keys`, the live keys recovered.
+/// Rebuild the damaged database at `path` in place, under its writer lock
+/// (see `Database::salvage_in_place`); returns the check report of the
+/// damaged file plus `keys` and `kept` (where the original now is), or
+/// `None` if the file turned out intact.
 #[pyfunction]
-#[pyo3(signature = (src, dest, *, encryption_key = None))]
-pub(super) fn _salvage<'py>(
+#[pyo3(signature = (path, *, encryption_key = None))]
+pub(super) fn _salvage_in_place<'py>(
     py: Python<'py>,
-    src: PathBuf,
-    dest: PathBuf,
+    path: PathBuf,
     encryption_key: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyDict>> {
+) -> PyResult<Option<Bound<'py, PyDict>>> {
     let key = key_arg(encryption_key)?;
-    let report = py.detach(|| Database::salvage(&src, &dest, key.as_ref()))?;
+    let Some((report, kept)) = py.detach(|| Database::salvage_in_place(&path, key.as_ref()))?
+    else {
+        return Ok(None);
+    };
     let out = report_dict(py, &report.check)?;
     out.set_item("keys", report.keys)?;
-    Ok(out)
+    out.set_item("kept", kept.to_string_lossy())?;
+    Ok(Some(out))
 }

@@ -6,7 +6,7 @@
 //! ignore it and replay the whole log. It is written under a temporary name
 //! and renamed, so a crash leaves either the old hint or the new one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -14,20 +14,8 @@ use crate::format::{
     encode_hint_entry, HintEntry, HintHeader, RecordHeader, HINT_HEADER_LEN, RECORD_HEADER_LEN,
 };
 
+use super::paths::{self, hint_path, temp_hint_path};
 use super::Medium;
-
-/// `app.db` -> `app.db.hint`.
-pub fn hint_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".hint");
-    PathBuf::from(s)
-}
-
-fn temp_hint_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".hint.tmp");
-    PathBuf::from(s)
-}
 
 /// Writes a hint file entry by entry; [`HintWriter::finish`] seals it under
 /// a temporary name and [`HintWriter::publish`] (or `finish_and_publish`)
@@ -50,11 +38,8 @@ impl HintWriter {
     /// # Errors
     /// I/O errors creating the temporary file.
     pub fn create(db: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(temp_hint_path(db))?;
+        // Never through a symlink planted at the temporary name.
+        let file = paths::create_sidecar(&temp_hint_path(db))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         out.write_all(&[0u8; HINT_HEADER_LEN])?;
         Ok(HintWriter {
@@ -185,7 +170,7 @@ pub struct LoadedHint {
 /// Read the hint of `db` if it describes exactly this data file (`medium`,
 /// of `generation` and `file_len` bytes); `None` on any doubt.
 pub fn load_hint(db: &Path, medium: &Medium, generation: u64, file_len: u64) -> Option<LoadedHint> {
-    let file = File::open(hint_path(db)).ok()?;
+    let file = paths::open_sidecar(&hint_path(db)).ok()?;
     // SAFETY: a hint file is never modified in place: writers build a new
     // one under a temporary name and rename it over (or unlink) the old, so
     // this inode keeps its bytes while mapped. Only an outside process

@@ -3,10 +3,10 @@
 //! For an encrypted file every record is an envelope (see `crate::format`),
 //! sealed and opened here, so the engine never sees the difference.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::ops::{Deref, Range};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -18,6 +18,7 @@ use crate::format::{
     ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
 };
 
+use super::paths::{self, Access};
 use super::{sync_parent_dir, Medium, Seal};
 
 /// A log's bytes ([`Medium`], which it dereferences to), plus the seal of an
@@ -128,13 +129,6 @@ pub struct OpenedLog {
     pub header: FileHeader,
 }
 
-/// `app.db` -> `app.db.compact`, the file a compaction writes before renaming it into place.
-pub fn compact_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_owned();
-    s.push(".compact");
-    PathBuf::from(s)
-}
-
 fn map_decode(file: &Path, offset: u64, e: DecodeError) -> Error {
     match e {
         DecodeError::UnsupportedVersion(found) => Error::UnsupportedVersion {
@@ -168,18 +162,14 @@ pub fn new_header(name: &Path, generation: u64, seal: Option<&Seal>) -> Result<F
     }
 }
 
-/// Write a fresh log containing only `header` at `path`, durably.
+/// Write a fresh log containing only `header` at `path`, durably. A
+/// leftover at `path` (a file or a planted symlink) is unlinked, never
+/// written through (see [`paths::create_sidecar`]).
 ///
 /// # Errors
 /// I/O errors, with the path.
 pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
+    let file = paths::create_sidecar(path).map_err(|e| Error::io(path, e))?;
     write_header(&file, header)
         .and_then(|()| sync_parent_dir(path))
         .map_err(|e| Error::io(path, e))?;
@@ -199,7 +189,7 @@ fn write_header(file: &File, header: &FileHeader) -> io::Result<()> {
 /// As [`open_log`]; [`Error::Encryption`] if the file is encrypted and
 /// `seal` is `None`, or the other way round.
 pub fn open_log_sealed(path: &Path, seal: Option<Arc<Seal>>) -> Result<OpenedLog> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = paths::open_data_file(path, Access::Read)?;
     let medium = Medium::Disk(file);
     let mut head = [0u8; ENCRYPTED_HEADER_LEN];
     let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
@@ -244,26 +234,40 @@ pub fn new_seal(name: &Path, key: &EncryptionKey) -> Result<Seal> {
 /// (unless `read_only`); an empty file (e.g. from `tempfile.mkstemp`) gets a
 /// header. With `key`, a new file is created encrypted and an existing one
 /// must be encrypted under that key; this is checked from the header alone,
-/// before any record is read or anything written.
+/// before any record is read or anything written. Anything but a regular
+/// file is refused at once (see [`paths::open_data_file`]).
 ///
 /// # Errors
 /// [`Error::Corruption`] / [`Error::UnsupportedVersion`] for a bad header,
-/// [`Error::Encryption`] for a wrong, missing or unexpected key, I/O errors otherwise.
+/// [`Error::Encryption`] for a wrong, missing or unexpected key,
+/// [`Error::NotAFile`] for a FIFO or device, I/O errors otherwise.
 pub fn open_log(path: &Path, read_only: bool, key: Option<&EncryptionKey>) -> Result<OpenedLog> {
-    let opened = OpenOptions::new().read(true).write(!read_only).open(path);
-    let mut fresh: Option<Seal> = None;
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !read_only => {
-            fresh = key.map(|k| new_seal(path, k)).transpose()?;
-            create_log(path, &new_header(path, 0, fresh.as_ref())?)?
-        }
-        Err(e) => return Err(Error::io(path, e)),
+    let access = if read_only {
+        Access::Read
+    } else {
+        Access::Write
     };
+    open_log_file(paths::open_data_file(path, access)?, path, read_only, key)
+}
+
+/// [`open_log`] on `file`, already open (read-write unless `read_only`) on
+/// the data file at `path`.
+///
+/// # Errors
+/// As [`open_log`].
+pub fn open_log_file(
+    file: File,
+    path: &Path,
+    read_only: bool,
+    key: Option<&EncryptionKey>,
+) -> Result<OpenedLog> {
+    let mut fresh: Option<Seal> = None;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len == 0 && !read_only {
+        // A new database (created empty by the open) or an empty file.
         fresh = key.map(|k| new_seal(path, k)).transpose()?;
         write_header(&file, &new_header(path, 0, fresh.as_ref())?)
+            .and_then(|()| sync_parent_dir(path))
             .map_err(|e| Error::io(path, e))?;
     }
     let medium = Medium::Disk(file);

@@ -8,18 +8,20 @@ mod hint;
 mod lock;
 mod log;
 mod medium;
+pub mod paths;
 mod seal;
 mod sync;
 
 pub use check::{check_log, scan_log, CheckReport, Damage};
-pub use hint::{hint_path, load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
+pub use hint::{load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
 pub use lock::WriterLock;
 pub use log::{
-    compact_path, create_log, memory_log, new_header, new_seal, open_log, open_log_sealed,
+    create_log, memory_log, new_header, new_seal, open_log, open_log_file, open_log_sealed,
     read_plain_record, read_record, replay, replay_from, walk_records, Log, OpenedLog, ReplayItem,
     Replayed,
 };
 pub use medium::Medium;
+pub use paths::{compact_path, hint_path, resolve};
 pub use seal::Seal;
 pub use sync::GroupSync;
 
