@@ -83,7 +83,7 @@ impl Database {
         let tmp = temp_path(dest);
         let result = copy_prefix(&medium, self.name(), &tmp, end, progress).and_then(|()| {
             verify(&tmp, end, medium.seal.clone())?;
-            fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+            storage::fault::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
             storage::sync_parent_dir(dest).map_err(|e| Error::io(dest, e))
         });
         if result.is_err() {
@@ -101,12 +101,14 @@ fn copy_prefix(
     end: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<()> {
+    storage::fault::check_path(storage::fault::Op::Create, to).map_err(|e| Error::io(to, e))?;
     let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(to)
         .map_err(|e| Error::io(to, e))?;
+    storage::fault::created(&file);
     let out = Medium::Disk(file);
     let mut buf = vec![0u8; CHUNK];
     let mut at = 0u64;

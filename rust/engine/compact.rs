@@ -76,6 +76,18 @@ pub enum CompactCrashPoint {
     AfterRename,
 }
 
+/// The new file of a compaction until it is renamed into place: removed if
+/// the compaction stops before that, whatever the reason.
+struct PartialFile(Option<std::path::PathBuf>);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 /// Flush the copy buffer to the new file at this size.
 const COPY_CHUNK: usize = 1 << 20;
 
@@ -103,7 +115,7 @@ impl Database {
 
     #[doc(hidden)]
     pub fn rekey_until(&self, new_key: &EncryptionKey, crash: CompactCrashPoint) -> Result<()> {
-        self.check_rewritable()?;
+        self.check_rewritable(false)?;
         let seal = storage::new_seal(self.name(), new_key)?;
         self.rewrite(Some(seal), crash, false)
     }
@@ -120,7 +132,7 @@ impl Database {
     }
 
     fn compact_as(&self, crash: CompactCrashPoint, background: bool) -> Result<()> {
-        self.check_rewritable()?;
+        self.check_rewritable(background)?;
         let seal = match &self.inner.current_medium().seal {
             Some(old) => Some(
                 old.rotate()
@@ -131,11 +143,17 @@ impl Database {
         self.rewrite(seal, crash, background)
     }
 
-    fn check_rewritable(&self) -> Result<()> {
+    /// A user's call checks the handle's health like any other (raising a
+    /// poison or a pending background error); a background run only stops
+    /// on a closed or poisoned handle (it has nobody to raise to).
+    fn check_rewritable(&self, background: bool) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        if self.is_closed() {
+        if !background {
+            return self.check_open();
+        }
+        if self.is_closed() || self.inner.health.is_poisoned() {
             return Err(Error::Closed);
         }
         Ok(())
@@ -175,7 +193,9 @@ impl Database {
         snapshot.sort_unstable_by_key(|(_, loc, _)| loc.offset);
 
         // 2. Copy live records (verified, and re-sealed for their new place
-        // when encrypted) into the new file.
+        // when encrypted) into the new file. Until the rename, any failure
+        // removes it (and the hint's temporary file) and leaves the old file
+        // and the handle as they were.
         let target = self.path().map(storage::compact_path);
         let target_name = target.clone().unwrap_or_else(|| name.to_path_buf());
         let header = storage::new_header(&target_name, generation + 1, seal.as_ref())?;
@@ -183,6 +203,7 @@ impl Database {
             Some(p) => Medium::Disk(storage::create_log(p, &header)?),
             None => Medium::Memory(RwLock::new(header.encode())),
         };
+        let mut partial = PartialFile(target.clone());
         let new = Log::new(new, &header, seal.map(Arc::new));
         let io_err = |e| Error::io(&target_name, e);
         let mut remap = Remap::default();
@@ -192,15 +213,19 @@ impl Database {
         let mut sealed = Vec::new();
         // A plain file's hint is written alongside (see storage::hint); an
         // encrypted file gets none (it would hold the keys in the clear).
+        // The hint only speeds up the next open: if it cannot be written,
+        // the compaction completes without it and reports that at the end.
+        let mut hint_error = None;
         let mut hint = match (self.path(), &new.seal) {
-            (Some(p), None) => storage::HintWriter::create(p).ok(),
+            (Some(p), None) => storage::HintWriter::create(p)
+                .map_err(|e| hint_error = Some(e))
+                .ok(),
             _ => None,
         };
         let mut anchor = None;
         for (key, loc, kind) in &snapshot {
             if self.compaction_abandoned(background) {
-                drop(new);
-                return self.abandon_compaction(target.as_deref());
+                return Err(Error::Closed);
             }
             let plain = storage::read_plain_record(
                 &old,
@@ -221,7 +246,8 @@ impl Database {
                     value_len: loc.value_len,
                     expires_at: loc.expires_at,
                 };
-                if h.push(&entry).is_err() {
+                if let Err(e) = h.push(&entry) {
+                    hint_error = Some(e);
                     hint = None;
                 }
             }
@@ -239,21 +265,30 @@ impl Database {
         let hint = match (hint, anchor) {
             (Some(h), Some((at, crc))) => {
                 let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
-                h.finish(generation + 1, copied_end, at, crc).ok()
+                h.finish(generation + 1, copied_end, at, crc)
+                    .map_err(|e| hint_error = Some(e))
+                    .ok()
             }
             _ => None,
         };
         if crash == CompactCrashPoint::AfterCopy {
+            partial.0 = None;
             return self.simulate_crash();
         }
 
-        // 3. Writers pause: append what they wrote meanwhile, sync, rename.
+        // 3. Writers pause: append what they wrote meanwhile, sync, map the
+        // new file for appends and work out every key's new place: all that
+        // can fail happens before the rename.
         let mut w = inner.writer.lock();
         if self.is_closed() {
             // close() set the flag under this mutex: it must not find the
             // file swapped behind it.
-            drop((w, new));
-            return self.abandon_compaction(target.as_deref());
+            return Err(Error::Closed);
+        }
+        if inner.health.is_poisoned() {
+            // A sync failed meanwhile: the handle does no more work.
+            drop(w);
+            return self.check_rewritable(background);
         }
         let tail_len = usize::try_from(w.end - copy_end)
             .map_err(|_| Error::corruption(name, copy_end, "log tail too large"))?;
@@ -290,20 +325,57 @@ impl Database {
         let new_end = out_at + out.len() as u64;
         drop(out);
         new.sync_data().map_err(io_err)?;
+        // The fallocate that can hit ENOSPC, before the new file is the database.
+        let new = Arc::new(new.map_for_append(new_end).map_err(io_err)?);
+        let moved = {
+            let relocate = |key: &str, loc: &Loc| {
+                if raw_tail && loc.offset >= copy_end {
+                    Some(loc.offset - copy_end + tail_base)
+                } else {
+                    remap.get(loc.offset, key)
+                }
+            };
+            let st = inner.state.read();
+            let ks = &st.ks;
+            let mut moved = Vec::with_capacity(ks.keydir.len() + ks.meta.len());
+            for (key, loc) in ks.keydir.iter().chain(ks.meta.iter()) {
+                match relocate(key, loc) {
+                    Some(at) => moved.push(at),
+                    // Expired, not copied: it leaves the keydir at the switch.
+                    None if !loc.is_live(now) => moved.push(loc.offset),
+                    None => {
+                        return Err(Error::corruption(
+                            name,
+                            loc.offset,
+                            format!("compaction lost track of key {key:?}"),
+                        ))
+                    }
+                }
+            }
+            moved
+        };
         if crash == CompactCrashPoint::BeforeRename {
             drop(w);
+            partial.0 = None;
             return self.simulate_crash();
         }
         if let (Some(from), Some(to)) = (&target, self.path()) {
-            std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
-            storage::sync_parent_dir(to).map_err(|e| Error::io(to, e))?;
+            storage::fault::rename(from, to).map_err(|e| Error::io(to, e))?;
         }
-        // After the data file: until this rename the old hint stays, and it
-        // names the old generation, so it is never applied to the new file.
-        // An encrypted file keeps no hint (an old plain one would leak keys).
+        partial.0 = None;
+
+        // 4. The new file is the database: from here on nothing fails but
+        // the directory sync, and the handle switches to the new file
+        // whatever happens. The hint goes after the data file: until this
+        // rename the old hint stays, and it names the old generation, so it
+        // is never applied to the new file. An encrypted file keeps no hint
+        // (an old plain one would leak keys).
         let hint_end = match hint.map(storage::PendingHint::publish) {
             Some(Ok(())) => copied_end,
-            _ => {
+            published => {
+                if let Some(Err(e)) = published {
+                    hint_error = Some(e);
+                }
                 if let Some(path) = self.path() {
                     storage::remove_hint(path);
                 }
@@ -314,27 +386,15 @@ impl Database {
             drop(w);
             return self.simulate_crash();
         }
-
-        // 4. Point every key at its record in the new file, and switch.
-        let new = Arc::new(new.map_for_append(new_end).map_err(io_err)?);
         {
             let mut st = inner.state.write();
+            let ks = &mut st.ks;
+            let locs = ks.keydir.iter_mut().chain(ks.meta.iter_mut());
+            for ((_, loc), at) in locs.zip(moved) {
+                loc.offset = at;
+            }
             // Keys not copied because they had expired leave the keydir now.
             st.ks.purge_expired(now);
-            let ks = &mut st.ks;
-            for (key, loc) in ks.keydir.iter_mut().chain(ks.meta.iter_mut()) {
-                if raw_tail && loc.offset >= copy_end {
-                    loc.offset = loc.offset - copy_end + tail_base;
-                } else if let Some(moved) = remap.get(loc.offset, key) {
-                    loc.offset = moved;
-                } else {
-                    return Err(Error::corruption(
-                        name,
-                        loc.offset,
-                        format!("compaction lost track of key {key:?}"),
-                    ));
-                }
-            }
             st.medium = new.clone();
             st.ks.relocations += 1;
         }
@@ -353,7 +413,20 @@ impl Database {
         w.generation = generation + 1;
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        drop(w);
+        // The rename is durable only once the directory is synced. If that
+        // fails, whether a power loss would keep the old or the new file is
+        // unknown: the handle is poisoned (see engine::health).
+        if let Some(to) = self.path() {
+            storage::sync_parent_dir(to).map_err(|e| inner.sync_failed(e, !background))?;
+        }
+        match (self.path(), hint_error) {
+            (Some(path), Some(source)) => Err(Error::HintNotWritten {
+                path: path.to_path_buf(),
+                source,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Whether a compaction under way should stop: the database was closed,
@@ -364,18 +437,9 @@ impl Database {
         self.is_closed() || (background && Arc::strong_count(&self.inner) == 1)
     }
 
-    /// Give up a compaction: the old file stays as it is; the partial new
-    /// one is deleted.
-    fn abandon_compaction(&self, target: Option<&std::path::Path>) -> Result<()> {
-        if let Some(target) = target {
-            let _ = std::fs::remove_file(target);
-        }
-        Err(Error::Closed)
-    }
-
     /// End this handle as if the process had died mid-compaction (test hook).
     fn simulate_crash(&self) -> Result<()> {
-        self.inner.closed.store(true, Ordering::Release);
+        self.inner.health.set_closed();
         drop(self.inner.stop_flusher.lock().take());
         drop(self.inner.lock.lock().take());
         Ok(())

@@ -9,6 +9,7 @@ mod backup;
 mod clock;
 mod compact;
 mod db;
+mod health;
 mod keydir;
 mod observer;
 mod salvage;

@@ -14,6 +14,7 @@ use crate::format::{
     encode_hint_entry, HintEntry, HintHeader, RecordHeader, HINT_HEADER_LEN, RECORD_HEADER_LEN,
 };
 
+use super::fault::{self, Checked, Op};
 use super::Medium;
 
 /// `app.db` -> `app.db.hint`.
@@ -38,7 +39,7 @@ pub struct HintWriter {
     /// removes its temporary file.
     temp: Option<PathBuf>,
     db: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Checked>,
     entry: Vec<u8>,
     body_crc: u32,
     entries: u64,
@@ -50,12 +51,14 @@ impl HintWriter {
     /// # Errors
     /// I/O errors creating the temporary file.
     pub fn create(db: &Path) -> io::Result<Self> {
+        fault::check_path(Op::Create, &temp_hint_path(db))?;
         let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(temp_hint_path(db))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        fault::created(&file);
+        let mut out = BufWriter::with_capacity(1 << 20, Checked(file));
         out.write_all(&[0u8; HINT_HEADER_LEN])?;
         Ok(HintWriter {
             temp: Some(temp_hint_path(db)),
@@ -105,6 +108,9 @@ impl HintWriter {
         let file = self.out.get_mut();
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&header.encode())?;
+        // Synced before it is published: a renamed hint is whole.
+        let file = &file.0;
+        fault::sync(file, || file.sync_data())?;
         self.temp = None;
         Ok(PendingHint {
             db: self.db.clone(),
@@ -135,7 +141,7 @@ impl PendingHint {
     /// I/O errors.
     pub fn publish(mut self) -> io::Result<()> {
         self.published = true;
-        fs::rename(temp_hint_path(&self.db), hint_path(&self.db))
+        fault::rename(&temp_hint_path(&self.db), &hint_path(&self.db))
     }
 }
 

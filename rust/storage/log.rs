@@ -18,6 +18,7 @@ use crate::format::{
     ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
 };
 
+use super::fault::{self, Op};
 use super::{sync_parent_dir, Medium, Seal};
 
 /// A log's bytes ([`Medium`], which it dereferences to), plus the seal of an
@@ -173,6 +174,7 @@ pub fn new_header(name: &Path, generation: u64, seal: Option<&Seal>) -> Result<F
 /// # Errors
 /// I/O errors, with the path.
 pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
+    fault::check_path(Op::Create, path).map_err(|e| Error::io(path, e))?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -180,6 +182,7 @@ pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
         .truncate(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
+    fault::created(&file);
     write_header(&file, header)
         .and_then(|()| sync_parent_dir(path))
         .map_err(|e| Error::io(path, e))?;
@@ -187,9 +190,10 @@ pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
 }
 
 fn write_header(file: &File, header: &FileHeader) -> io::Result<()> {
+    fault::check(Op::Write, file)?;
     let mut f = file;
     f.write_all(&header.encode())?;
-    f.sync_data()
+    fault::sync(file, || file.sync_data())
 }
 
 /// Open the log at `path` read-only with a seal already at hand (a copy of
