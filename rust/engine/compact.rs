@@ -199,11 +199,11 @@ impl Database {
         let target = self.path().map(storage::compact_path);
         let target_name = target.clone().unwrap_or_else(|| name.to_path_buf());
         let header = storage::new_header(&target_name, generation + 1, seal.as_ref())?;
+        let mut partial = PartialFile(target.clone());
         let new = match &target {
             Some(p) => Medium::Disk(storage::create_log(p, &header)?),
             None => Medium::Memory(RwLock::new(header.encode())),
         };
-        let mut partial = PartialFile(target.clone());
         let new = Log::new(new, &header, seal.map(Arc::new));
         let io_err = |e| Error::io(&target_name, e);
         let mut remap = Remap::default();

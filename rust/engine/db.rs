@@ -290,6 +290,13 @@ impl Database {
         self.inner.health.is_closed()
     }
 
+    /// Whether a failed sync has poisoned this handle: every call but
+    /// [`Database::close`] then fails with [`Error::Poisoned`]; reopen the
+    /// database to recover from what is on disk.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.health.is_poisoned()
+    }
+
     /// Whether this open read a hint file for most of the key directory
     /// instead of replaying the whole log.
     pub fn opened_with_hint(&self) -> bool {
