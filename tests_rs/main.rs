@@ -11,6 +11,7 @@ mod check_salvage;
 mod compaction_atomic;
 mod durability;
 mod encryption;
+mod fault_sweeps;
 mod faults;
 mod format_edges;
 mod hints;
