@@ -51,6 +51,10 @@ struct Attempt {
     acked: bool,
 }
 
+/// A backup that reported success: its path, its key, and the
+/// acknowledged state it must hold.
+type Backup = (PathBuf, Option<[u8; 32]>, BTreeMap<String, String>);
+
 /// What the workload did, as the checks need it.
 struct Recorder {
     fsync: FsyncPolicy,
@@ -62,7 +66,7 @@ struct Recorder {
     /// Keys the database may be encrypted under at reopen.
     keys: Vec<Option<[u8; 32]>>,
     /// Backups that reported success, with the acknowledged state they hold.
-    backups: Vec<(PathBuf, Option<[u8; 32]>, BTreeMap<String, String>)>,
+    backups: Vec<Backup>,
     /// Paths of backups attempted (checked for temporaries).
     backup_paths: Vec<PathBuf>,
 }

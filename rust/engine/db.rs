@@ -526,7 +526,11 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::InvalidKey`], [`Error::InvalidValue`] (too large), [`Error::Closed`],
-    /// [`Error::ReadOnly`], I/O errors (nothing is published on error).
+    /// [`Error::ReadOnly`], I/O errors (nothing is published when the write
+    /// itself fails). A failed sync under `FsyncPolicy::Always` raises the
+    /// sync's error and poisons the handle ([`Error::Poisoned`] from then
+    /// on), so the value is never served; after a reopen it may or may not
+    /// be there, as after a crash during the call.
     pub fn put_raw(&self, key: &str, value: &[u8]) -> Result<()> {
         self.put_raw_expiring(key, value, 0)
     }
@@ -766,7 +770,8 @@ impl Database {
     /// Force everything written so far to stable storage.
     ///
     /// # Errors
-    /// [`Error::Closed`], I/O errors.
+    /// [`Error::Closed`], [`Error::Poisoned`], I/O errors; a failed sync
+    /// poisons the handle.
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;
         self.inner.flush()
