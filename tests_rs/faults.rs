@@ -38,6 +38,13 @@ fn leftovers(dir: &Path, hint: bool) -> Vec<String> {
     names
 }
 
+/// Whether this process has `path` mapped.
+fn mapped(path: &Path) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    let name = path.to_string_lossy();
+    maps.lines().any(|l| l.ends_with(&*name))
+}
+
 /// A database at `path` holding `populate(300)` (written without syncs,
 /// which would only slow the test), reopened under `fsync`.
 fn prepared(path: &Path, fsync: FsyncPolicy) -> (Database, BTreeMap<String, String>) {
@@ -198,8 +205,13 @@ fn a_failed_sync_under_always_poisons_the_handle() {
     // close() releases everything without trimming (the file keeps its
     // preallocated slack) and without a hint.
     let len_before = std::fs::metadata(&path).expect("stat").len();
+    let clone = db.clone();
+    assert!(mapped(&path), "a writer maps its file");
     db.close().expect("close: the error was already raised");
     assert_eq!(std::fs::metadata(&path).expect("stat").len(), len_before);
+    // The mapping goes with close(), though a clone of the handle lives on.
+    assert!(!mapped(&path), "close() released the mapping");
+    assert!(matches!(clone.get_raw("k"), Err(Error::Closed)));
     assert!(!dir.path().join("test.db.hint").exists());
     // The lock is released: this process can open it again.
     let db = open_with(&path, FsyncPolicy::Never);

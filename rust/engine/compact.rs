@@ -413,13 +413,15 @@ impl Database {
         w.generation = generation + 1;
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);
-        drop(w);
-        // The rename is durable only once the directory is synced. If that
-        // fails, whether a power loss would keep the old or the new file is
-        // unknown: the handle is poisoned (see engine::health).
+        // The rename is durable only once the directory is synced; writers
+        // wait for it (under fsync="always" they would otherwise acknowledge
+        // writes into a file that a power loss could still take back). If
+        // it fails, whether the old or the new file survives a power loss
+        // is unknown: the handle is poisoned (see engine::health).
         if let Some(to) = self.path() {
             storage::sync_parent_dir(to).map_err(|e| inner.sync_failed(e, !background))?;
         }
+        drop(w);
         match (self.path(), hint_error) {
             (Some(path), Some(source)) => Err(Error::HintNotWritten {
                 path: path.to_path_buf(),

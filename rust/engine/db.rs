@@ -832,8 +832,16 @@ impl Database {
             _ => Ok(()),
         };
         drop(inner.lock.lock().take());
-        // Wipe the encryption key now, not when the last handle is dropped.
+        // Wipe the encryption key now, not when the last handle is dropped,
+        // and let go of the file and its mapping (a read already under way
+        // holds its own reference until it is done).
         inner.current_medium().wipe_key();
+        {
+            let released = Arc::new(Log::released());
+            let mut w = inner.writer.lock();
+            inner.state.write().medium = released.clone();
+            w.medium = released;
+        }
         result?;
         match inner.health.take_unreported() {
             Some(e) => Err(e),

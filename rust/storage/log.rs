@@ -50,6 +50,17 @@ impl Log {
         }
     }
 
+    /// An empty log that holds no file: what a closed handle keeps, so
+    /// closing releases the file's mapping at once, not when the last
+    /// clone of the handle is dropped.
+    pub fn released() -> Self {
+        Log {
+            medium: Medium::Memory(RwLock::new(Vec::new())),
+            seal: None,
+            data_start: 0,
+        }
+    }
+
     /// Offset of the first record (the header's length).
     pub fn data_start(&self) -> u64 {
         self.data_start
