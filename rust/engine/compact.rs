@@ -8,6 +8,18 @@
 //! pause only for the final step, which copies the records appended during the
 //! copy, syncs, renames and remaps the keydir.
 //!
+//! Everything that can fail happens before the rename: copying, syncing,
+//! mapping the new file for appends (the `fallocate` that meets a full disk),
+//! working out every key's new place, writing and syncing the hint. A failure
+//! there removes `<db>.compact` and the hint's temporary file, and the handle
+//! carries on with the old file. After the rename the switch cannot fail;
+//! only the directory fsync can, and then the handle is on the new file and
+//! poisoned (see `engine::health`): it never acknowledges a write into a file
+//! that is no longer the database. A hint that cannot be written is reported
+//! ([`Error::HintNotWritten`]) once the data swap has completed. Crashes and
+//! power loss at every step are tested with the power cuts of
+//! `storage::fault`.
+//!
 //! The same rewrite re-encrypts: every record of an encrypted database is
 //! opened and sealed again for its new offset in the new file (new file id,
 //! new subkey), and [`Database::rekey`] seals them under another key, or
@@ -61,21 +73,6 @@ impl Remap {
     }
 }
 
-/// Test hook: where a simulated crash stops a compaction. After a simulated
-/// crash the handle is closed, as if the process had died there.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompactCrashPoint {
-    /// Run to completion.
-    None,
-    /// After the live records are written, before anything is synced.
-    AfterCopy,
-    /// After the new file is synced, before the rename.
-    BeforeRename,
-    /// After the rename, before the handle switches to the new file.
-    AfterRename,
-}
-
 /// The new file of a compaction until it is renamed into place: removed if
 /// the compaction stops before that, whatever the reason.
 struct PartialFile(Option<std::path::PathBuf>);
@@ -99,7 +96,7 @@ impl Database {
     /// [`Error::Closed`], [`Error::ReadOnly`], corruption found while copying
     /// (the database is left untouched), I/O errors.
     pub fn compact(&self) -> Result<()> {
-        self.compact_until(CompactCrashPoint::None)
+        self.compact_as(false)
     }
 
     /// Re-encrypt the database under `new_key` (encrypting it, if it was
@@ -110,28 +107,18 @@ impl Database {
     /// # Errors
     /// As [`Database::compact`]; [`Error::Encryption`] if the key is unusable.
     pub fn rekey(&self, new_key: &EncryptionKey) -> Result<()> {
-        self.rekey_until(new_key, CompactCrashPoint::None)
-    }
-
-    #[doc(hidden)]
-    pub fn rekey_until(&self, new_key: &EncryptionKey, crash: CompactCrashPoint) -> Result<()> {
         self.check_rewritable(false)?;
         let seal = storage::new_seal(self.name(), new_key)?;
-        self.rewrite(Some(seal), crash, false)
-    }
-
-    #[doc(hidden)]
-    pub fn compact_until(&self, crash: CompactCrashPoint) -> Result<()> {
-        self.compact_as(crash, false)
+        self.rewrite(Some(seal), false)
     }
 
     /// The compaction a background thread runs: like [`Database::compact`],
     /// but it gives up once no user handle is left.
     pub(super) fn compact_in_background(&self) -> Result<()> {
-        self.compact_as(CompactCrashPoint::None, true)
+        self.compact_as(true)
     }
 
-    fn compact_as(&self, crash: CompactCrashPoint, background: bool) -> Result<()> {
+    fn compact_as(&self, background: bool) -> Result<()> {
         self.check_rewritable(background)?;
         let seal = match &self.inner.current_medium().seal {
             Some(old) => Some(
@@ -140,7 +127,7 @@ impl Database {
             ),
             None => None,
         };
-        self.rewrite(seal, crash, background)
+        self.rewrite(seal, background)
     }
 
     /// A user's call checks the handle's health like any other (raising a
@@ -160,12 +147,7 @@ impl Database {
     }
 
     /// Copy the live records into a new file sealed by `seal` (plain if none).
-    fn rewrite(
-        &self,
-        seal: Option<Seal>,
-        crash: CompactCrashPoint,
-        background: bool,
-    ) -> Result<()> {
+    fn rewrite(&self, seal: Option<Seal>, background: bool) -> Result<()> {
         let inner = &self.inner;
         let _one_at_a_time = inner.compacting.lock();
         let name = self.name();
@@ -271,10 +253,6 @@ impl Database {
             }
             _ => None,
         };
-        if crash == CompactCrashPoint::AfterCopy {
-            partial.0 = None;
-            return self.simulate_crash();
-        }
 
         // 3. Writers pause: append what they wrote meanwhile, sync, map the
         // new file for appends and work out every key's new place: all that
@@ -354,11 +332,6 @@ impl Database {
             }
             moved
         };
-        if crash == CompactCrashPoint::BeforeRename {
-            drop(w);
-            partial.0 = None;
-            return self.simulate_crash();
-        }
         if let (Some(from), Some(to)) = (&target, self.path()) {
             storage::fault::rename(from, to).map_err(|e| Error::io(to, e))?;
         }
@@ -382,10 +355,6 @@ impl Database {
                 new.data_start()
             }
         };
-        if crash == CompactCrashPoint::AfterRename {
-            drop(w);
-            return self.simulate_crash();
-        }
         {
             let mut st = inner.state.write();
             let ks = &mut st.ks;
@@ -437,14 +406,6 @@ impl Database {
     /// the writer lock.
     fn compaction_abandoned(&self, background: bool) -> bool {
         self.is_closed() || (background && Arc::strong_count(&self.inner) == 1)
-    }
-
-    /// End this handle as if the process had died mid-compaction (test hook).
-    fn simulate_crash(&self) -> Result<()> {
-        self.inner.health.set_closed();
-        drop(self.inner.stop_flusher.lock().take());
-        drop(self.inner.lock.lock().take());
-        Ok(())
     }
 }
 

@@ -24,6 +24,3 @@ pub use observer::ChangeObserver;
 pub use salvage::SalvageReport;
 pub use stats::Stats;
 pub use txn::{BatchOp, ReadStamp, WriteBatch};
-
-#[doc(hidden)]
-pub use compact::CompactCrashPoint;
