@@ -230,19 +230,27 @@ impl From<io::Error> for Error {
 
 /// The symbolic name of an OS error ("EIO"), for messages.
 fn errno_name(e: &io::Error) -> String {
-    let name = match e.raw_os_error() {
-        Some(libc::EIO) => "EIO",
-        Some(libc::ENOSPC) => "ENOSPC",
-        Some(libc::EDQUOT) => "EDQUOT",
-        Some(libc::EROFS) => "EROFS",
-        Some(libc::EBADF) => "EBADF",
-        Some(libc::EINVAL) => "EINVAL",
-        Some(libc::EFBIG) => "EFBIG",
-        Some(libc::ENOMEM) => "ENOMEM",
-        Some(libc::EACCES) => "EACCES",
-        Some(libc::EPERM) => "EPERM",
-        Some(n) => return format!("errno {n}"),
-        None => return format!("{:?}", e.kind()),
-    };
-    name.to_string()
+    #[cfg(unix)]
+    {
+        let name = match e.raw_os_error() {
+            Some(libc::EIO) => Some("EIO"),
+            Some(libc::ENOSPC) => Some("ENOSPC"),
+            Some(libc::EDQUOT) => Some("EDQUOT"),
+            Some(libc::EROFS) => Some("EROFS"),
+            Some(libc::EBADF) => Some("EBADF"),
+            Some(libc::EINVAL) => Some("EINVAL"),
+            Some(libc::EFBIG) => Some("EFBIG"),
+            Some(libc::ENOMEM) => Some("ENOMEM"),
+            Some(libc::EACCES) => Some("EACCES"),
+            Some(libc::EPERM) => Some("EPERM"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            return name.to_string();
+        }
+    }
+    match e.raw_os_error() {
+        Some(n) => format!("errno {n}"),
+        None => format!("{:?}", e.kind()),
+    }
 }

@@ -93,8 +93,12 @@ impl Database {
     /// overwritten and deleted ones.
     ///
     /// # Errors
-    /// [`Error::Closed`], [`Error::ReadOnly`], corruption found while copying
-    /// (the database is left untouched), I/O errors.
+    /// [`Error::Closed`], [`Error::ReadOnly`], [`Error::Poisoned`],
+    /// corruption found while copying, I/O errors: before the rename the
+    /// database and the handle are left as they were (and the partial new
+    /// file removed); a failed directory sync after it leaves the handle on
+    /// the new file, poisoned. [`Error::HintNotWritten`]: the compaction
+    /// completed, only its hint file is missing.
     pub fn compact(&self) -> Result<()> {
         self.compact_as(false)
     }
