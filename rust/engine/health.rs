@@ -89,9 +89,10 @@ impl Health {
             }
         }
         if bits & PENDING != 0 {
-            let taken = self.pending.lock().take();
+            // Cleared before the take: an error deferred in between is taken
+            // here, or leaves the bit set for the next call; none is lost.
             self.bits.fetch_and(!PENDING, Ordering::AcqRel);
-            if let Some(e) = taken {
+            if let Some(e) = self.pending.lock().take() {
                 return Err(e);
             }
         }
