@@ -4,7 +4,15 @@ Every FerrumDB-specific error derives from :class:`FerrumError`, so
 ``except ferrumdb.FerrumError`` catches them all. Bad keys and values raise the
 standard ``KeyError``, ``TypeError`` and ``ValueError``; operating-system
 failures raise ``OSError`` (with its usual subclasses such as
-``FileNotFoundError``).
+``FileNotFoundError``, and the errno and file name kept).
+
+After a failed ``fsync``/``msync`` (or a full disk met by a sync) the handle
+is poisoned: the call that met the failure raises its ``OSError``, and every
+later call except ``close()`` raises an ``OSError`` with the same errno saying
+so, reads included, so nothing of unknown durability is acknowledged or
+served. Close the handle and open the database again; the open recovers from
+what is on disk. A write whose sync failed was not acknowledged: after the
+reopen it may or may not be there, exactly as after a crash during the call.
 """
 
 from __future__ import annotations

@@ -98,6 +98,24 @@ pub enum Error {
     },
     /// A configuration string (fsync policy, env var) could not be parsed.
     InvalidConfig(String),
+    /// An earlier sync of the database file failed, so this handle refuses
+    /// all work (see SPEC: after a failed sync nothing of unknown durability
+    /// is acknowledged or served). Close it and open the database again.
+    Poisoned {
+        /// The database file.
+        path: PathBuf,
+        /// The error of the failed sync (its errno is kept).
+        source: io::Error,
+    },
+    /// A compaction (or close) finished and the data is safe, but the hint
+    /// file that speeds up the next open could not be written; the next
+    /// open reads the whole log instead.
+    HintNotWritten {
+        /// The database file.
+        path: PathBuf,
+        /// The error writing the hint.
+        source: io::Error,
+    },
     /// An operating-system I/O error, with the file it happened on.
     Io {
         /// The file involved, when known.
@@ -195,6 +213,19 @@ impl fmt::Display for Error {
                 "transaction conflict: {key:?} was changed by another write after this transaction read it; nothing was written, run the transaction again"
             ),
             Error::InvalidConfig(msg) => write!(f, "invalid configuration: {msg}"),
+            Error::Poisoned { path, source } => write!(
+                f,
+                "{}: an earlier sync of {} failed ({}: {source}); this handle refuses all work so that nothing of unknown durability is acknowledged or served: close it and reopen the database, which recovers from what is on disk",
+                path.display(),
+                path.display(),
+                errno_name(source)
+            ),
+            Error::HintNotWritten { path, source } => write!(
+                f,
+                "{}: the data is safe, but its hint file could not be written ({}: {source}); the next open reads the whole log instead, which only takes longer",
+                path.display(),
+                errno_name(source)
+            ),
             Error::Io { path: Some(p), source } => write!(f, "I/O error on {}: {source}", p.display()),
             Error::Io { path: None, source } => write!(f, "I/O error: {source}"),
         }
@@ -204,7 +235,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } => Some(source),
+            Error::Io { source, .. }
+            | Error::Poisoned { source, .. }
+            | Error::HintNotWritten { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -213,5 +246,32 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(source: io::Error) -> Self {
         Error::Io { path: None, source }
+    }
+}
+
+/// The symbolic name of an OS error ("EIO"), for messages.
+fn errno_name(e: &io::Error) -> String {
+    #[cfg(unix)]
+    {
+        let name = match e.raw_os_error() {
+            Some(libc::EIO) => Some("EIO"),
+            Some(libc::ENOSPC) => Some("ENOSPC"),
+            Some(libc::EDQUOT) => Some("EDQUOT"),
+            Some(libc::EROFS) => Some("EROFS"),
+            Some(libc::EBADF) => Some("EBADF"),
+            Some(libc::EINVAL) => Some("EINVAL"),
+            Some(libc::EFBIG) => Some("EFBIG"),
+            Some(libc::ENOMEM) => Some("ENOMEM"),
+            Some(libc::EACCES) => Some("EACCES"),
+            Some(libc::EPERM) => Some("EPERM"),
+            _ => None,
+        };
+        if let Some(name) = name {
+            return name.to_string();
+        }
+    }
+    match e.raw_os_error() {
+        Some(n) => format!("errno {n}"),
+        None => format!("{:?}", e.kind()),
     }
 }

@@ -3,20 +3,21 @@
 //! live value (including writes made by other threads while it ran) and
 //! reclaims the space of dead records.
 //!
-//! Crashes are simulated with the `compact_until` test hook, which stops at a
-//! crash point, leaves the files as a dying process would, and closes the
-//! handle. The next writer open must see the pre-compaction data and remove
-//! the `<db>.compact` leftover.
+//! Crashes are simulated by power cuts at every sync of a compaction (the
+//! storage fault layer, rust/storage/fault.rs): the files are then rebuilt
+//! as a disk would hold them. The next writer open must see the
+//! pre-compaction data and remove the `<db>.compact` leftover.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
-use ferrumdb::engine::CompactCrashPoint;
 use ferrumdb::format::{FileHeader, RecordHeader, HEADER_LEN};
-use ferrumdb::Error;
+use ferrumdb::storage::fault::FaultPlan;
+use ferrumdb::{Database, Error};
+use tempfile::TempDir;
 
 use crate::{compact_leftover, contents, get, json, open, populate, record_starts, temp_db};
 
@@ -30,58 +31,78 @@ fn generation(path: &Path) -> u64 {
         .generation
 }
 
-#[test]
-fn crash_at_every_point_keeps_the_pre_compaction_data() {
-    for point in [
-        CompactCrashPoint::AfterCopy,
-        CompactCrashPoint::BeforeRename,
-        CompactCrashPoint::AfterRename,
-    ] {
-        let (_dir, path) = temp_db();
-        let db = open(&path);
-        let expected = populate(&db, 500);
-        let log_end = db.stats().expect("stats").file_bytes as usize;
-        let old_log = fs::read(&path).expect("read")[..log_end].to_vec();
+/// A database of 500 keys (with overwrites and deletes), the data it holds,
+/// and its log as written so far.
+fn prepared() -> (
+    TempDir,
+    PathBuf,
+    Database,
+    BTreeMap<String, String>,
+    Vec<u8>,
+) {
+    let (dir, path) = temp_db();
+    let db = open(&path);
+    let expected = populate(&db, 500);
+    let log_end = db.stats().expect("stats").file_bytes as usize;
+    let old_log = fs::read(&path).expect("read")[..log_end].to_vec();
+    (dir, path, db, expected, old_log)
+}
 
-        db.compact_until(point).expect("simulated crash");
-        assert!(
-            db.is_closed(),
-            "{point:?}: the hook should close the handle"
-        );
-        assert!(matches!(db.get_raw("key:00001"), Err(Error::Closed)));
-        assert!(matches!(db.put_raw("x", b"1"), Err(Error::Closed)));
+#[test]
+fn power_cut_at_every_step_keeps_the_pre_compaction_data() {
+    // The durability barriers (file and directory syncs) of a compaction,
+    // and of the compaction and the close after it.
+    let (compaction, total) = {
+        let (dir, _path, db, _, _) = prepared();
+        let plan = FaultPlan::arm(dir.path());
+        db.compact().expect("compact");
+        let compaction = plan.barriers();
+        db.close().expect("close");
+        (compaction, plan.barriers())
+    };
+    for n in 1..=total {
+        let (dir, path, db, expected, old_log) = prepared();
+        let plan = FaultPlan::arm(dir.path()).power_cut_at(n);
+        let compacted = db.compact();
+        let _ = db.close();
+        drop(db);
+        plan.restore_power_cut().expect("restore the disk image");
         let leftover = compact_leftover(&path);
-        match point {
-            CompactCrashPoint::AfterRename => {
-                assert!(
-                    !leftover.exists(),
-                    "{point:?}: rename done, nothing left over"
-                );
-                assert_eq!(generation(&path), 1, "{point:?}: new file in place");
-                assert!(
-                    file_len(&path) < log_end as u64,
-                    "{point:?}: new file is smaller"
-                );
-            }
-            _ => {
-                assert!(
-                    leftover.exists(),
-                    "{point:?}: crash leaves the new file behind"
-                );
-                assert_eq!(
-                    fs::read(&path).expect("read")[..log_end],
-                    old_log[..],
-                    "{point:?}: old file changed"
-                );
-                assert_eq!(generation(&path), 0);
-            }
+        if n <= compaction {
+            // Up to the directory sync after the rename, the rename is not
+            // durable: the old file is the database, untouched.
+            assert!(compacted.is_err(), "power cut at sync {n}");
+            assert_eq!(generation(&path), 0, "power cut at sync {n}");
+            assert_eq!(
+                fs::read(&path).expect("read")[..old_log.len()],
+                old_log[..],
+                "power cut at sync {n}: old file changed"
+            );
+        } else {
+            compacted.expect("compaction completed before the power cut");
+            assert!(!leftover.exists(), "rename done, nothing left over");
+            assert_eq!(
+                generation(&path),
+                1,
+                "power cut at sync {n}: new file in place"
+            );
+            let bytes = fs::read(&path).expect("read");
+            let records_end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            assert!(
+                records_end < old_log.len(),
+                "power cut at sync {n}: new file is smaller"
+            );
         }
 
         let db = open(&path);
-        assert_eq!(contents(&db), expected, "{point:?}: data changed");
+        assert_eq!(
+            contents(&db),
+            expected,
+            "power cut at sync {n}: data changed"
+        );
         assert!(
             !leftover.exists(),
-            "{point:?}: leftover not cleaned on open"
+            "power cut at sync {n}: leftover not cleaned on open"
         );
 
         // The database carries on normally: write, compact fully, reopen.
@@ -91,25 +112,37 @@ fn crash_at_every_point_keeps_the_pre_compaction_data() {
         let db = open(&path);
         let mut want = expected.clone();
         want.insert("after".into(), "1".into());
-        assert_eq!(contents(&db), want, "{point:?}: data after recompaction");
+        assert_eq!(
+            contents(&db),
+            want,
+            "power cut at sync {n}: data after recompaction"
+        );
         db.close().expect("close");
     }
 }
 
 #[test]
-fn crash_after_copy_with_writes_in_flight_keeps_them() {
-    // Writes made after the crashed compaction's snapshot live only in the old
-    // file; the old file stays authoritative.
-    let (_dir, path) = temp_db();
-    let db = open(&path);
-    let mut expected = populate(&db, 200);
+fn power_cut_before_the_rename_is_durable_keeps_late_writes() {
+    // Writes made after the first records were compacted live in the old
+    // file; until the rename is durable, the old file stays authoritative.
+    let compaction = {
+        let (dir, _path, db, _, _) = prepared();
+        let plan = FaultPlan::arm(dir.path());
+        db.compact().expect("compact");
+        plan.barriers()
+    };
+    let (dir, path, db, mut expected, _) = prepared();
     for i in 0..50 {
         let (k, v) = (format!("late:{i}"), json(i));
         db.put_raw(&k, v.as_bytes()).expect("put");
         expected.insert(k, v);
     }
-    db.compact_until(CompactCrashPoint::BeforeRename)
-        .expect("simulated crash");
+    db.flush().expect("flush");
+    // The last sync of a compaction is the directory sync after its rename.
+    let plan = FaultPlan::arm(dir.path()).power_cut_at(compaction);
+    db.compact().expect_err("the power went");
+    drop(db);
+    plan.restore_power_cut().expect("restore the disk image");
     let db = open(&path);
     assert_eq!(contents(&db), expected);
     db.close().expect("close");
@@ -306,10 +339,6 @@ fn compaction_refused_on_closed_and_read_only_handles() {
     db.put_raw("k", b"1").expect("put");
     let ro = crate::open_ro(&path);
     assert!(matches!(ro.compact(), Err(Error::ReadOnly)));
-    assert!(matches!(
-        ro.compact_until(CompactCrashPoint::AfterCopy),
-        Err(Error::ReadOnly)
-    ));
     db.close().expect("close");
     assert!(matches!(db.compact(), Err(Error::Closed)));
     assert!(!compact_leftover(&path).exists());

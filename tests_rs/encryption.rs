@@ -11,8 +11,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 
-use ferrumdb::engine::CompactCrashPoint;
 use ferrumdb::format::{EnvelopeHeader, FileHeader, ENCRYPTED_HEADER_LEN};
+use ferrumdb::storage::fault::FaultPlan;
 use ferrumdb::{Clock, Config, Database, EncryptionKey, Error};
 
 use crate::{compact_leftover, config, contents, get, json, open, populate, temp_db};
@@ -388,59 +388,99 @@ fn compaction_keeps_data_and_reseals_under_a_new_file_id() {
     assert_eq!(contents(&db), want);
 }
 
+/// Durability barriers (file and directory syncs) a rekey of a database
+/// like the tests' makes, and with the close after it.
+fn rekey_barriers(plain: bool, new_key: &EncryptionKey) -> (u64, u64) {
+    let (dir, path) = temp_db();
+    let db = if plain {
+        open(&path)
+    } else {
+        open_enc(&path, KEY)
+    };
+    populate(&db, 200);
+    let plan = FaultPlan::arm(dir.path());
+    db.rekey(new_key).expect("rekey");
+    let rekey = plan.barriers();
+    db.close().expect("close");
+    (rekey, plan.barriers())
+}
+
 #[test]
-fn rekey_switches_keys_and_survives_interruption() {
-    for point in [
-        CompactCrashPoint::None,
-        CompactCrashPoint::AfterCopy,
-        CompactCrashPoint::BeforeRename,
-        CompactCrashPoint::AfterRename,
-    ] {
-        let (_dir, path) = temp_db();
+fn rekey_switches_keys_and_survives_a_power_cut_at_every_step() {
+    let (rekey, total) = rekey_barriers(false, &EncryptionKey::from(OTHER_KEY));
+    // None: no power cut; Some(n): the power goes at the nth sync (of the
+    // rekey, then of the close after it).
+    for cut in std::iter::once(None).chain((1..=total).map(Some)) {
+        // A passphrase (a fresh salt) once; a raw key keeps the many
+        // power-cut runs quick (no key stretching), with the same I/O.
+        let new_key = match cut {
+            None => EncryptionKey::from("new passphrase"),
+            Some(_) => EncryptionKey::from(OTHER_KEY),
+        };
+        let (dir, path) = temp_db();
         let db = open_enc(&path, KEY);
         let expected = populate(&db, 200);
-        db.rekey_until(&EncryptionKey::from("new passphrase"), point)
-            .expect("rekey");
-        let (new_works, old_works) = match point {
-            CompactCrashPoint::None => {
+        let plan = FaultPlan::arm(dir.path());
+        let plan = match cut {
+            Some(n) => plan.power_cut_at(n),
+            None => plan,
+        };
+        let rekeyed = db.rekey(&new_key);
+        let mut want = expected.clone();
+        match cut {
+            None => {
+                rekeyed.expect("rekey");
                 assert_eq!(contents(&db), expected, "the live handle keeps working");
                 db.put_raw("during", b"1").expect("write after rekey");
+                want.insert("during".into(), "1".into());
                 db.close().expect("close");
-                (true, false)
+                drop(plan);
             }
-            CompactCrashPoint::AfterRename => (true, false),
-            _ => (false, true),
-        };
-        let mut want = expected.clone();
-        if point == CompactCrashPoint::None {
-            want.insert("during".into(), "1".into());
+            Some(_) => {
+                let _ = db.close();
+                drop(db);
+                plan.restore_power_cut().expect("restore the disk image");
+            }
         }
-        let with_new = Database::open(&enc_config(&path, "new passphrase"));
-        assert_eq!(with_new.is_ok(), new_works, "{point:?}: new key");
+        // Until the directory sync after its rename succeeds, the rekey is
+        // not durable and the old key opens the database.
+        let new_works = cut.is_none_or(|n| n > rekey);
+        let with_new = Database::open(&enc_config(&path, new_key.clone()));
+        assert_eq!(with_new.is_ok(), new_works, "{cut:?}: new key");
         if let Ok(db) = with_new {
-            assert_eq!(contents(&db), want, "{point:?}");
+            assert_eq!(contents(&db), want, "{cut:?}");
             db.close().expect("close");
         }
         let with_old = Database::open(&enc_config(&path, KEY));
-        assert_eq!(with_old.is_ok(), old_works, "{point:?}: old key");
+        assert_eq!(with_old.is_ok(), !new_works, "{cut:?}: old key");
         if let Ok(db) = with_old {
-            assert_eq!(contents(&db), want, "{point:?}");
+            assert_eq!(contents(&db), want, "{cut:?}");
         }
-        assert!(!compact_leftover(&path).exists(), "{point:?}");
+        assert!(!compact_leftover(&path).exists(), "{cut:?}");
     }
 }
 
 #[test]
-fn encrypting_a_plain_database_keeps_everything_and_survives_interruption() {
-    for point in [CompactCrashPoint::None, CompactCrashPoint::BeforeRename] {
-        let (_dir, path) = temp_db();
+fn encrypting_a_plain_database_keeps_everything_and_survives_a_power_cut() {
+    let key = EncryptionKey::from(KEY);
+    let (rekey, _) = rekey_barriers(true, &key);
+    // No power cut, and one at the directory sync after the rename (the
+    // last sync of the rekey): the new file is then not yet the database.
+    for cut in [None, Some(rekey)] {
+        let (dir, path) = temp_db();
         let db = open(&path);
         let expected = populate(&db, 200);
         db.put_meta("index:field", b"{}").expect("meta");
-        db.rekey_until(&EncryptionKey::from(KEY), point)
-            .expect("encrypt");
+        let plan = FaultPlan::arm(dir.path());
+        let plan = match cut {
+            Some(n) => plan.power_cut_at(n),
+            None => plan,
+        };
+        let encrypted = db.rekey(&key);
         drop(db);
-        if point == CompactCrashPoint::None {
+        if cut.is_none() {
+            encrypted.expect("encrypt");
+            drop(plan);
             let bytes = fs::read(&path).expect("read");
             assert!(!contains(&bytes, b"user-1"), "values are now sealed");
             assert!(!contains(&bytes, b"index:field"));
@@ -449,6 +489,8 @@ fn encrypting_a_plain_database_keeps_everything_and_survives_interruption() {
             assert_eq!(contents(&db), expected);
             assert_eq!(db.meta_entries("index:").expect("meta").len(), 1);
         } else {
+            assert!(encrypted.is_err(), "the power went during the rekey");
+            plan.restore_power_cut().expect("restore the disk image");
             // Interrupted: still the plain database, intact.
             let db = open(&path);
             assert_eq!(contents(&db), expected);

@@ -12,6 +12,8 @@ mod compaction_atomic;
 mod durability;
 mod encryption;
 mod file_identity;
+mod fault_sweeps;
+mod faults;
 mod format_edges;
 mod hints;
 mod indexes;

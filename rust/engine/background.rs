@@ -2,6 +2,8 @@
 //! [`AutoCompact`] rule), a short-lived thread runs the ordinary online
 //! compaction, so readers and writers only ever wait for its final swap.
 //!
+//! Its errors are not swallowed: they reach the next call on the handle.
+//!
 //! The thread holds the database only weakly until it starts, and gives up
 //! (leaving the old file untouched) as soon as the database is closed or
 //! every user handle is gone, so it never keeps the writer lock alive for
@@ -92,12 +94,25 @@ impl Database {
                         // last reference (this one) closes it.
                         let still_due = weak.upgrade().is_some_and(|inner| {
                             let db = Database { inner };
-                            // An error leaves the old file in place; the next
-                            // write that finds the log due tries again.
-                            db.compact_in_background().is_ok()
-                                && db
-                                    .stats()
-                                    .is_ok_and(|s| rule.is_due(s.file_bytes, s.live_bytes))
+                            // A failed round reaches the next call on the
+                            // handle (see engine::health); one that failed
+                            // before its rename left the old file working,
+                            // and the next write that finds the log due
+                            // tries again.
+                            match db.compact_in_background() {
+                                Ok(()) => {
+                                    // Not through stats(): that is a call on
+                                    // the handle, and would take an error
+                                    // meant for the user's next call.
+                                    let file_bytes = db.inner.writer.lock().end;
+                                    let live_bytes = db.inner.state.read().live_total();
+                                    rule.is_due(file_bytes, live_bytes)
+                                }
+                                Err(e) => {
+                                    db.inner.health.defer(e);
+                                    false
+                                }
+                            }
                         });
                         if !bg.another_round(still_due) {
                             break;

@@ -75,7 +75,7 @@ impl Database {
         let tmp = storage::paths::backup_temp_path(dest);
         let result = copy_prefix(&medium, self.name(), &tmp, end, progress).and_then(|()| {
             verify(&tmp, end, medium.seal.clone())?;
-            fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+            storage::fault::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
             storage::sync_parent_dir(dest).map_err(|e| Error::io(dest, e))
         });
         if result.is_err() {

@@ -8,6 +8,18 @@
 //! pause only for the final step, which copies the records appended during the
 //! copy, syncs, renames and remaps the keydir.
 //!
+//! Everything that can fail happens before the rename: copying, syncing,
+//! mapping the new file for appends (the `fallocate` that meets a full disk),
+//! working out every key's new place, writing and syncing the hint. A failure
+//! there removes `<db>.compact` and the hint's temporary file, and the handle
+//! carries on with the old file. After the rename the switch cannot fail;
+//! only the directory fsync can, and then the handle is on the new file and
+//! poisoned (see `engine::health`): it never acknowledges a write into a file
+//! that is no longer the database. A hint that cannot be written is reported
+//! ([`Error::HintNotWritten`]) once the data swap has completed. Crashes and
+//! power loss at every step are tested with the power cuts of
+//! `storage::fault`.
+//!
 //! The same rewrite re-encrypts: every record of an encrypted database is
 //! opened and sealed again for its new offset in the new file (new file id,
 //! new subkey), and [`Database::rekey`] seals them under another key, or
@@ -61,19 +73,16 @@ impl Remap {
     }
 }
 
-/// Test hook: where a simulated crash stops a compaction. After a simulated
-/// crash the handle is closed, as if the process had died there.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompactCrashPoint {
-    /// Run to completion.
-    None,
-    /// After the live records are written, before anything is synced.
-    AfterCopy,
-    /// After the new file is synced, before the rename.
-    BeforeRename,
-    /// After the rename, before the handle switches to the new file.
-    AfterRename,
+/// The new file of a compaction until it is renamed into place: removed if
+/// the compaction stops before that, whatever the reason.
+struct PartialFile(Option<std::path::PathBuf>);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// Flush the copy buffer to the new file at this size.
@@ -84,10 +93,14 @@ impl Database {
     /// overwritten and deleted ones.
     ///
     /// # Errors
-    /// [`Error::Closed`], [`Error::ReadOnly`], corruption found while copying
-    /// (the database is left untouched), I/O errors.
+    /// [`Error::Closed`], [`Error::ReadOnly`], [`Error::Poisoned`],
+    /// corruption found while copying, I/O errors: before the rename the
+    /// database and the handle are left as they were (and the partial new
+    /// file removed); a failed directory sync after it leaves the handle on
+    /// the new file, poisoned. [`Error::HintNotWritten`]: the compaction
+    /// completed, only its hint file is missing.
     pub fn compact(&self) -> Result<()> {
-        self.compact_until(CompactCrashPoint::None)
+        self.compact_as(false)
     }
 
     /// Re-encrypt the database under `new_key` (encrypting it, if it was
@@ -98,29 +111,19 @@ impl Database {
     /// # Errors
     /// As [`Database::compact`]; [`Error::Encryption`] if the key is unusable.
     pub fn rekey(&self, new_key: &EncryptionKey) -> Result<()> {
-        self.rekey_until(new_key, CompactCrashPoint::None)
-    }
-
-    #[doc(hidden)]
-    pub fn rekey_until(&self, new_key: &EncryptionKey, crash: CompactCrashPoint) -> Result<()> {
-        self.check_rewritable()?;
+        self.check_rewritable(false)?;
         let seal = storage::new_seal(self.name(), new_key)?;
-        self.rewrite(Some(seal), crash, false)
-    }
-
-    #[doc(hidden)]
-    pub fn compact_until(&self, crash: CompactCrashPoint) -> Result<()> {
-        self.compact_as(crash, false)
+        self.rewrite(Some(seal), false)
     }
 
     /// The compaction a background thread runs: like [`Database::compact`],
     /// but it gives up once no user handle is left.
     pub(super) fn compact_in_background(&self) -> Result<()> {
-        self.compact_as(CompactCrashPoint::None, true)
+        self.compact_as(true)
     }
 
-    fn compact_as(&self, crash: CompactCrashPoint, background: bool) -> Result<()> {
-        self.check_rewritable()?;
+    fn compact_as(&self, background: bool) -> Result<()> {
+        self.check_rewritable(background)?;
         let seal = match &self.inner.current_medium().seal {
             Some(old) => Some(
                 old.rotate()
@@ -128,26 +131,27 @@ impl Database {
             ),
             None => None,
         };
-        self.rewrite(seal, crash, background)
+        self.rewrite(seal, background)
     }
 
-    fn check_rewritable(&self) -> Result<()> {
+    /// A user's call checks the handle's health like any other (raising a
+    /// poison or a pending background error); a background run only stops
+    /// on a closed or poisoned handle (it has nobody to raise to).
+    fn check_rewritable(&self, background: bool) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        if self.is_closed() {
+        if !background {
+            return self.check_open();
+        }
+        if self.is_closed() || self.inner.health.is_poisoned() {
             return Err(Error::Closed);
         }
         Ok(())
     }
 
     /// Copy the live records into a new file sealed by `seal` (plain if none).
-    fn rewrite(
-        &self,
-        seal: Option<Seal>,
-        crash: CompactCrashPoint,
-        background: bool,
-    ) -> Result<()> {
+    fn rewrite(&self, seal: Option<Seal>, background: bool) -> Result<()> {
         let inner = &self.inner;
         let _one_at_a_time = inner.compacting.lock();
         let name = self.name();
@@ -175,10 +179,13 @@ impl Database {
         snapshot.sort_unstable_by_key(|(_, loc, _)| loc.offset);
 
         // 2. Copy live records (verified, and re-sealed for their new place
-        // when encrypted) into the new file.
+        // when encrypted) into the new file. Until the rename, any failure
+        // removes it (and the hint's temporary file) and leaves the old file
+        // and the handle as they were.
         let target = self.file_path().map(storage::compact_path);
         let target_name = target.clone().unwrap_or_else(|| name.to_path_buf());
         let header = storage::new_header(&target_name, generation + 1, seal.as_ref())?;
+        let mut partial = PartialFile(target.clone());
         let new = match &target {
             Some(p) => Medium::Disk(storage::create_log(p, &header)?),
             None => Medium::Memory(RwLock::new(header.encode())),
@@ -192,15 +199,19 @@ impl Database {
         let mut sealed = Vec::new();
         // A plain file's hint is written alongside (see storage::hint); an
         // encrypted file gets none (it would hold the keys in the clear).
+        // The hint only speeds up the next open: if it cannot be written,
+        // the compaction completes without it and reports that at the end.
+        let mut hint_error = None;
         let mut hint = match (self.file_path(), &new.seal) {
-            (Some(p), None) => storage::HintWriter::create(p).ok(),
+            (Some(p), None) => storage::HintWriter::create(p)
+                .map_err(|e| hint_error = Some(e))
+                .ok(),
             _ => None,
         };
         let mut anchor = None;
         for (key, loc, kind) in &snapshot {
             if self.compaction_abandoned(background) {
-                drop(new);
-                return self.abandon_compaction(target.as_deref());
+                return Err(Error::Closed);
             }
             let plain = storage::read_plain_record(
                 &old,
@@ -221,7 +232,8 @@ impl Database {
                     value_len: loc.value_len,
                     expires_at: loc.expires_at,
                 };
-                if h.push(&entry).is_err() {
+                if let Err(e) = h.push(&entry) {
+                    hint_error = Some(e);
                     hint = None;
                 }
             }
@@ -239,21 +251,26 @@ impl Database {
         let hint = match (hint, anchor) {
             (Some(h), Some((at, crc))) => {
                 let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
-                h.finish(generation + 1, copied_end, at, crc).ok()
+                h.finish(generation + 1, copied_end, at, crc)
+                    .map_err(|e| hint_error = Some(e))
+                    .ok()
             }
             _ => None,
         };
-        if crash == CompactCrashPoint::AfterCopy {
-            return self.simulate_crash();
-        }
 
-        // 3. Writers pause: append what they wrote meanwhile, sync, rename.
+        // 3. Writers pause: append what they wrote meanwhile, sync, map the
+        // new file for appends and work out every key's new place: all that
+        // can fail happens before the rename.
         let mut w = inner.writer.lock();
         if self.is_closed() {
             // close() set the flag under this mutex: it must not find the
             // file swapped behind it.
-            drop((w, new));
-            return self.abandon_compaction(target.as_deref());
+            return Err(Error::Closed);
+        }
+        if inner.health.is_poisoned() {
+            // A sync failed meanwhile: the handle does no more work.
+            drop(w);
+            return self.check_rewritable(background);
         }
         let tail_len = usize::try_from(w.end - copy_end)
             .map_err(|_| Error::corruption(name, copy_end, "log tail too large"))?;
@@ -290,56 +307,72 @@ impl Database {
         let new_end = out_at + out.len() as u64;
         drop(out);
         new.sync_data().map_err(io_err)?;
-        if crash == CompactCrashPoint::BeforeRename {
-            drop(w);
-            return self.simulate_crash();
-        }
+        // The fallocate that can hit ENOSPC, before the new file is the database.
+        let new = Arc::new(new.map_for_append(new_end).map_err(io_err)?);
+        let moved = {
+            let relocate = |key: &str, loc: &Loc| {
+                if raw_tail && loc.offset >= copy_end {
+                    Some(loc.offset - copy_end + tail_base)
+                } else {
+                    remap.get(loc.offset, key)
+                }
+            };
+            let st = inner.state.read();
+            let ks = &st.ks;
+            let mut moved = Vec::with_capacity(ks.keydir.len() + ks.meta.len());
+            for (key, loc) in ks.keydir.iter().chain(ks.meta.iter()) {
+                match relocate(key, loc) {
+                    Some(at) => moved.push(at),
+                    // Expired, not copied: it leaves the keydir at the switch.
+                    None if !loc.is_live(now) => moved.push(loc.offset),
+                    None => {
+                        return Err(Error::corruption(
+                            name,
+                            loc.offset,
+                            format!("compaction lost track of key {key:?}"),
+                        ))
+                    }
+                }
+            }
+            moved
+        };
         if let (Some(from), Some(to)) = (&target, self.file_path()) {
             // The writer lock follows the file: lock the new one before it
             // becomes the database, so no opener ever finds it unlocked, and
             // hand this handle over to that lock once it is in place.
             let new_lock = storage::WriterLock::acquire(from)?;
-            std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
+            storage::fault::rename(from, to).map_err(|e| Error::io(to, e))?;
             *inner.lock.lock() = Some(new_lock);
-            storage::sync_parent_dir(to).map_err(|e| Error::io(to, e))?;
         }
-        // After the data file: until this rename the old hint stays, and it
-        // names the old generation, so it is never applied to the new file.
-        // An encrypted file keeps no hint (an old plain one would leak keys).
+        partial.0 = None;
+
+        // 4. The new file is the database: from here on nothing fails but
+        // the directory sync, and the handle switches to the new file
+        // whatever happens. The hint goes after the data file: until this
+        // rename the old hint stays, and it names the old generation, so it
+        // is never applied to the new file. An encrypted file keeps no hint
+        // (an old plain one would leak keys).
         let hint_end = match hint.map(storage::PendingHint::publish) {
             Some(Ok(())) => copied_end,
-            _ => {
+            published => {
+                if let Some(Err(e)) = published {
+                    hint_error = Some(e);
+                }
                 if let Some(path) = self.file_path() {
                     storage::remove_hint(path);
                 }
                 new.data_start()
             }
         };
-        if crash == CompactCrashPoint::AfterRename {
-            drop(w);
-            return self.simulate_crash();
-        }
-
-        // 4. Point every key at its record in the new file, and switch.
-        let new = Arc::new(new.map_for_append(new_end).map_err(io_err)?);
         {
             let mut st = inner.state.write();
+            let ks = &mut st.ks;
+            let locs = ks.keydir.iter_mut().chain(ks.meta.iter_mut());
+            for ((_, loc), at) in locs.zip(moved) {
+                loc.offset = at;
+            }
             // Keys not copied because they had expired leave the keydir now.
             st.ks.purge_expired(now);
-            let ks = &mut st.ks;
-            for (key, loc) in ks.keydir.iter_mut().chain(ks.meta.iter_mut()) {
-                if raw_tail && loc.offset >= copy_end {
-                    loc.offset = loc.offset - copy_end + tail_base;
-                } else if let Some(moved) = remap.get(loc.offset, key) {
-                    loc.offset = moved;
-                } else {
-                    return Err(Error::corruption(
-                        name,
-                        loc.offset,
-                        format!("compaction lost track of key {key:?}"),
-                    ));
-                }
-            }
             st.medium = new.clone();
             st.ks.relocations += 1;
         }
@@ -358,7 +391,22 @@ impl Database {
         w.generation = generation + 1;
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        // The rename is durable only once the directory is synced; writers
+        // wait for it (under fsync="always" they would otherwise acknowledge
+        // writes into a file that a power loss could still take back). If
+        // it fails, whether the old or the new file survives a power loss
+        // is unknown: the handle is poisoned (see engine::health).
+        if let Some(to) = self.file_path() {
+            storage::sync_parent_dir(to).map_err(|e| inner.sync_failed(e, !background))?;
+        }
+        drop(w);
+        match (self.file_path(), hint_error) {
+            (Some(path), Some(source)) => Err(Error::HintNotWritten {
+                path: path.to_path_buf(),
+                source,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Whether a compaction under way should stop: the database was closed,
@@ -367,23 +415,6 @@ impl Database {
     /// the writer lock.
     fn compaction_abandoned(&self, background: bool) -> bool {
         self.is_closed() || (background && Arc::strong_count(&self.inner) == 1)
-    }
-
-    /// Give up a compaction: the old file stays as it is; the partial new
-    /// one is deleted.
-    fn abandon_compaction(&self, target: Option<&std::path::Path>) -> Result<()> {
-        if let Some(target) = target {
-            let _ = std::fs::remove_file(target);
-        }
-        Err(Error::Closed)
-    }
-
-    /// End this handle as if the process had died mid-compaction (test hook).
-    fn simulate_crash(&self) -> Result<()> {
-        self.inner.closed.store(true, Ordering::Release);
-        drop(self.inner.stop_flusher.lock().take());
-        drop(self.inner.lock.lock().take());
-        Ok(())
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,6 +24,7 @@ use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
 use super::clock::Clock;
+use super::health::Health;
 use super::keydir::{Keydir, Keyspace, Loc};
 use super::observer::ChangeObserver;
 use super::stats::{Counters, Stats};
@@ -79,7 +80,7 @@ pub(super) struct Inner {
     pub file: Option<PathBuf>,
     pub fsync: FsyncPolicy,
     pub read_only: bool,
-    // `state`, `sync` and `closed` are shared with the periodic flusher thread
+    // `state`, `sync` and `health` are shared with the periodic flusher thread
     // by `Arc` (not through a `Weak<Inner>` it would upgrade): a flusher that
     // held the whole `Inner`, even briefly, could outlive the last handle and
     // keep the writer lock after the user dropped the database.
@@ -91,7 +92,8 @@ pub(super) struct Inner {
     pub counters: Counters,
     pub clock: Clock,
     pub observer: OnceLock<Arc<dyn ChangeObserver>>,
-    pub closed: Arc<AtomicBool>,
+    /// Closed, poisoned by a failed sync, or holding a background error.
+    pub health: Arc<Health>,
     pub compacting: Mutex<()>,
     pub background: Arc<Background>,
     pub lock: Mutex<Option<WriterLock>>,
@@ -274,7 +276,7 @@ impl Database {
             counters: Counters::new(),
             clock: config.clock.clone(),
             observer: OnceLock::new(),
-            closed: Arc::new(AtomicBool::new(false)),
+            health: Arc::new(Health::new(name.clone())),
             compacting: Mutex::new(()),
             background: Arc::new(Background::new(if config.read_only {
                 None
@@ -324,7 +326,14 @@ impl Database {
 
     /// Whether [`Database::close`] has run.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.health.is_closed()
+    }
+
+    /// Whether a failed sync has poisoned this handle: every call but
+    /// [`Database::close`] then fails with [`Error::Poisoned`]; reopen the
+    /// database to recover from what is on disk.
+    pub fn is_poisoned(&self) -> bool {
+        self.inner.health.is_poisoned()
     }
 
     /// Whether this open read a hint file for most of the key directory
@@ -339,11 +348,10 @@ impl Database {
         self.inner.name()
     }
 
+    /// Every call on the handle starts here (see [`Health`]): closed,
+    /// poisoned by a failed sync, or a background error to raise.
     pub(super) fn check_open(&self) -> Result<()> {
-        if self.inner.closed.load(Ordering::Relaxed) {
-            return Err(Error::Closed);
-        }
-        Ok(())
+        self.inner.health.check()
     }
 
     pub(super) fn check_writable(&self) -> Result<()> {
@@ -557,7 +565,11 @@ impl Database {
     ///
     /// # Errors
     /// [`Error::InvalidKey`], [`Error::InvalidValue`] (too large), [`Error::Closed`],
-    /// [`Error::ReadOnly`], I/O errors (nothing is published on error).
+    /// [`Error::ReadOnly`], I/O errors (nothing is published when the write
+    /// itself fails). A failed sync under `FsyncPolicy::Always` raises the
+    /// sync's error and poisons the handle ([`Error::Poisoned`] from then
+    /// on), so the value is never served; after a reopen it may or may not
+    /// be there, as after a crash during the call.
     pub fn put_raw(&self, key: &str, value: &[u8]) -> Result<()> {
         self.put_raw_expiring(key, value, 0)
     }
@@ -797,7 +809,8 @@ impl Database {
     /// Force everything written so far to stable storage.
     ///
     /// # Errors
-    /// [`Error::Closed`], I/O errors.
+    /// [`Error::Closed`], [`Error::Poisoned`], I/O errors; a failed sync
+    /// poisons the handle.
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;
         self.inner.flush()
@@ -830,11 +843,16 @@ impl Database {
     ///
     /// # Errors
     /// The final flush's I/O error (the handle is closed regardless).
+    ///
+    /// A handle poisoned by a failed sync is released without syncing,
+    /// trimming or writing a hint (nothing more is trusted to the file), and
+    /// raises the poison error if no call has raised it yet; a background
+    /// error nobody has seen yet is raised here too.
     pub fn close(&self) -> Result<()> {
         let inner = &self.inner;
         {
             let _w = inner.writer.lock();
-            if inner.closed.swap(true, Ordering::AcqRel) {
+            if inner.health.set_closed() {
                 return Ok(());
             }
         }
@@ -842,18 +860,32 @@ impl Database {
         // A compaction (or backup) under way sees the flag and gives up;
         // wait for it, so nothing of it outlives the writer lock.
         drop(inner.compacting.lock());
-        let result = if inner.read_only {
-            Ok(())
-        } else {
+        let healthy = !inner.read_only && !inner.health.is_poisoned();
+        let result = if healthy {
             inner.flush().and_then(|()| inner.trim())
+        } else {
+            Ok(())
         };
-        if result.is_ok() && !inner.read_only {
-            inner.write_hint_at_close();
-        }
+        let hint = match result {
+            Ok(()) if healthy => inner.write_hint_at_close(),
+            _ => Ok(()),
+        };
         drop(inner.lock.lock().take());
-        // Wipe the encryption key now, not when the last handle is dropped.
+        // Wipe the encryption key now, not when the last handle is dropped,
+        // and let go of the file and its mapping (a read already under way
+        // holds its own reference until it is done).
         inner.current_medium().wipe_key();
-        result
+        {
+            let released = Arc::new(Log::released());
+            let mut w = inner.writer.lock();
+            inner.state.write().medium = released.clone();
+            w.medium = released;
+        }
+        result?;
+        match inner.health.take_unreported() {
+            Some(e) => Err(e),
+            None => hint,
+        }
     }
 }
 
@@ -869,27 +901,41 @@ impl Inner {
     fn sync_until(&self, ticket: u64) -> Result<()> {
         self.sync
             .sync_until(ticket, || self.current_medium().sync_data())
-            .map_err(|e| Error::io(self.name(), e))
+            .map_err(|e| self.sync_failed(e, true))
     }
 
     fn flush(&self) -> Result<()> {
         self.sync
             .sync_all(|| self.current_medium().sync_data())
-            .map_err(|e| Error::io(self.name(), e))
+            .map_err(|e| self.sync_failed(e, true))
+    }
+
+    /// A sync of the database file failed: the handle is poisoned (see
+    /// [`Health`]); the error to raise now. `raised` is false when no
+    /// caller will raise it (background work).
+    pub(super) fn sync_failed(&self, e: std::io::Error, raised: bool) -> Error {
+        self.health.poison(&e, raised);
+        Error::io(self.name(), e)
     }
 
     /// Leave a hint file for the next open if much of the log is not covered
-    /// by the current one. Best effort: without it the next open replays.
-    fn write_hint_at_close(&self) {
-        let Some(path) = &self.file else { return };
+    /// by the current one. The data is safe either way (without a hint the
+    /// next open replays the log); a failure is still reported, as
+    /// [`Error::HintNotWritten`], and leaves no hint or temporary file.
+    fn write_hint_at_close(&self) -> Result<()> {
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
         let w = self.writer.lock();
-        let Some(anchor) = w.last_record else { return };
+        let Some(anchor) = w.last_record else {
+            return Ok(());
+        };
         if w.end - w.hint_end < HINT_AT_CLOSE_BYTES {
-            return;
+            return Ok(());
         }
         let mut crc = [0u8; 4];
         if w.medium.read_exact_at(&mut crc, anchor).is_err() {
-            return;
+            return Ok(());
         }
         let st = self.state.read();
         let written = (|| {
@@ -907,9 +953,13 @@ impl Inner {
             hint.finish(w.generation, w.end, anchor, u32::from_le_bytes(crc))?
                 .publish()
         })();
-        if written.is_err() {
+        written.map_err(|source| {
             storage::remove_hint(path);
-        }
+            Error::HintNotWritten {
+                path: path.clone(),
+                source,
+            }
+        })
     }
 
     /// Cut the preallocated slack off a mapped log, so a closed database file
@@ -929,11 +979,12 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire)
+        if !self.health.is_closed()
             && !self.read_only
+            && !self.health.is_poisoned()
             && self.flush().and_then(|()| self.trim()).is_ok()
         {
-            self.write_hint_at_close();
+            let _ = self.write_hint_at_close();
         }
     }
 }
@@ -945,21 +996,25 @@ impl Drop for Inner {
 /// database is gone).
 fn spawn_flusher(inner: &Inner, every: Duration) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
-    let (state, sync, closed) = (
+    let (state, sync, health) = (
         inner.state.clone(),
         inner.sync.clone(),
-        inner.closed.clone(),
+        inner.health.clone(),
     );
     let spawned = std::thread::Builder::new()
         .name("ferrumdb-flush".into())
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                if sync.is_dirty() && !closed.load(Ordering::Acquire) {
-                    // An error here resurfaces on the next flush/close/always-write.
-                    let _ = sync.sync_all(|| {
+                if sync.is_dirty() && !health.is_closed() {
+                    let synced = sync.sync_all(|| {
                         let medium = state.read().medium.clone();
                         medium.sync_data()
                     });
+                    // Poisoned: the next call on the handle raises it.
+                    if let Err(e) = synced {
+                        health.poison(&e, false);
+                        break;
+                    }
                 }
             }
         });

@@ -9,6 +9,7 @@ mod backup;
 mod clock;
 mod compact;
 mod db;
+mod health;
 mod keydir;
 mod observer;
 mod salvage;
@@ -23,6 +24,3 @@ pub use observer::ChangeObserver;
 pub use salvage::SalvageReport;
 pub use stats::Stats;
 pub use txn::{BatchOp, ReadStamp, WriteBatch};
-
-#[doc(hidden)]
-pub use compact::CompactCrashPoint;

@@ -34,16 +34,22 @@ impl From<Error> for PyErr {
             | Error::InvalidFilter { .. }
             | Error::InvalidConfig(_)
             | Error::NotAFile { .. } => PyValueError::new_err(msg),
-            Error::Io { path, source } => {
-                // OSError(errno, strerror, filename) picks the errno subclass
-                // (FileNotFoundError, PermissionError, ...) by itself.
-                let errno = source.raw_os_error().unwrap_or(0);
-                let filename = path.map(|p| p.to_string_lossy().into_owned());
-                PyOSError::new_err((errno, source.to_string(), filename))
+            Error::Io { path, source } => os_error(&source, source.to_string(), path),
+            // The message says why (and what to do); the errno is the sync's.
+            Error::Poisoned { path, source } | Error::HintNotWritten { path, source } => {
+                os_error(&source, msg, Some(path))
             }
             _ => FerrumError::new_err(msg),
         }
     }
+}
+
+/// OSError(errno, strerror, filename) picks the errno subclass
+/// (FileNotFoundError, PermissionError, ...) by itself.
+fn os_error(source: &std::io::Error, message: String, path: Option<std::path::PathBuf>) -> PyErr {
+    let errno = source.raw_os_error().unwrap_or(0);
+    let filename = path.map(|p| p.to_string_lossy().into_owned());
+    PyOSError::new_err((errno, message, filename))
 }
 
 impl From<crate::server::StudioError> for PyErr {

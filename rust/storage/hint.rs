@@ -6,7 +6,7 @@
 //! ignore it and replay the whole log. It is written under a temporary name
 //! and renamed, so a crash leaves either the old hint or the new one.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,7 @@ use crate::format::{
 };
 
 use super::paths::{self, hint_path, temp_hint_path};
+use super::fault::{self, Checked};
 use super::Medium;
 
 /// Writes a hint file entry by entry; [`HintWriter::finish`] seals it under
@@ -26,7 +27,7 @@ pub struct HintWriter {
     /// removes its temporary file.
     temp: Option<PathBuf>,
     db: PathBuf,
-    out: BufWriter<File>,
+    out: BufWriter<Checked>,
     entry: Vec<u8>,
     body_crc: u32,
     entries: u64,
@@ -40,7 +41,7 @@ impl HintWriter {
     pub fn create(db: &Path) -> io::Result<Self> {
         // Never through a symlink planted at the temporary name.
         let file = paths::create_sidecar(&temp_hint_path(db))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = BufWriter::with_capacity(1 << 20, Checked(file));
         out.write_all(&[0u8; HINT_HEADER_LEN])?;
         Ok(HintWriter {
             temp: Some(temp_hint_path(db)),
@@ -90,6 +91,9 @@ impl HintWriter {
         let file = self.out.get_mut();
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&header.encode())?;
+        // Synced before it is published: a renamed hint is whole.
+        let file = &file.0;
+        fault::sync(file, || file.sync_data())?;
         self.temp = None;
         Ok(PendingHint {
             db: self.db.clone(),
@@ -120,7 +124,7 @@ impl PendingHint {
     /// I/O errors.
     pub fn publish(mut self) -> io::Result<()> {
         self.published = true;
-        fs::rename(temp_hint_path(&self.db), hint_path(&self.db))
+        fault::rename(&temp_hint_path(&self.db), &hint_path(&self.db))
     }
 }
 

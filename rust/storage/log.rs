@@ -19,6 +19,7 @@ use crate::format::{
 };
 
 use super::paths::{self, Access};
+use super::fault::{self, Op};
 use super::{sync_parent_dir, Medium, Seal};
 
 /// A log's bytes ([`Medium`], which it dereferences to), plus the seal of an
@@ -47,6 +48,17 @@ impl Log {
             medium,
             seal,
             data_start: header.header_len() as u64,
+        }
+    }
+
+    /// An empty log that holds no file: what a closed handle keeps, so
+    /// closing releases the file's mapping at once, not when the last
+    /// clone of the handle is dropped.
+    pub fn released() -> Self {
+        Log {
+            medium: Medium::Memory(RwLock::new(Vec::new())),
+            seal: None,
+            data_start: 0,
         }
     }
 
@@ -177,9 +189,10 @@ pub fn create_log(path: &Path, header: &FileHeader) -> Result<File> {
 }
 
 fn write_header(file: &File, header: &FileHeader) -> io::Result<()> {
+    fault::check(Op::Write, file)?;
     let mut f = file;
     f.write_all(&header.encode())?;
-    f.sync_data()
+    fault::sync(file, || file.sync_data())
 }
 
 /// Open the log at `path` read-only with a seal already at hand (a copy of

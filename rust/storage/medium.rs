@@ -17,6 +17,8 @@ use std::sync::Arc;
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::RwLock;
 
+use super::fault::{self, Op};
+
 /// Mapped logs grow in steps of at least this much…
 const MIN_GROWTH: u64 = 1 << 20;
 /// …and at most this much (doubling in between).
@@ -111,8 +113,12 @@ impl Medium {
     /// and, for mapped logs, grows the medium first).
     pub fn write_all_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
         match self {
-            Medium::Disk(f) => write_all_at(f, bytes, offset),
+            Medium::Disk(f) => {
+                fault::check(Op::Write, f)?;
+                write_all_at(f, bytes, offset)
+            }
             Medium::Mapped(m) => {
+                fault::check(Op::Write, &m.file)?;
                 if offset.saturating_add(bytes.len() as u64) > m.map.len() as u64 {
                     return Err(io::Error::other(
                         "append past the mapped region; grow first",
@@ -142,8 +148,8 @@ impl Medium {
     /// Force written bytes to stable storage (`fdatasync` / `msync`).
     pub fn sync_data(&self) -> io::Result<()> {
         match self {
-            Medium::Disk(f) => f.sync_data(),
-            Medium::Mapped(m) => m.map.flush(),
+            Medium::Disk(f) => fault::sync(f, || f.sync_data()),
+            Medium::Mapped(m) => fault::sync(&m.file, || m.map.flush()),
             Medium::Memory(_) => Ok(()),
         }
     }
@@ -162,13 +168,15 @@ impl Medium {
     pub fn truncate(&self, len: u64) -> io::Result<()> {
         match self {
             Medium::Disk(f) => {
+                fault::check(Op::Truncate, f)?;
                 f.set_len(len)?;
-                f.sync_all()
+                fault::sync(f, || f.sync_all())
             }
             Medium::Mapped(m) => {
-                m.map.flush()?;
+                fault::sync(&m.file, || m.map.flush())?;
+                fault::check(Op::Truncate, &m.file)?;
                 m.file.set_len(len)?;
-                m.file.sync_all()
+                fault::sync(&m.file, || m.file.sync_all())
             }
             Medium::Memory(v) => {
                 v.write().truncate(usize::try_from(len).map_err(|_| eof())?);
@@ -199,6 +207,7 @@ fn growth_target(needed: u64, current: u64) -> u64 {
 
 /// Extend `file` to `len` bytes backed by real blocks.
 fn allocate(file: &File, len: u64) -> io::Result<()> {
+    fault::check(Op::Allocate, file)?;
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::io::AsRawFd;

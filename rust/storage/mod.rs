@@ -4,6 +4,7 @@
 //! Nothing here knows about keys being live or dead; the engine decides that.
 
 mod check;
+pub mod fault;
 mod hint;
 mod lock;
 mod log;
@@ -37,7 +38,7 @@ pub fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        File::open(dir)?.sync_all()?;
+        fault::sync_dir(dir, || File::open(dir)?.sync_all())?;
     }
     #[cfg(not(unix))]
     {

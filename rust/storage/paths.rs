@@ -113,16 +113,19 @@ fn free_name(base: &Path) -> PathBuf {
 /// I/O errors; `AlreadyExists` if something reappears at `path` between the
 /// unlink and the create (another process racing on the same name).
 pub fn create_sidecar(path: &Path) -> io::Result<File> {
+    super::fault::check_path(super::fault::Op::Create, path)?;
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
-        .open(path)
+        .open(path)?;
+    super::fault::created(&file);
+    Ok(file)
 }
 
 /// Open an existing sidecar (a hint) for reading, refusing a symlink

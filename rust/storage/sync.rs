@@ -4,7 +4,14 @@
 //! its ticket durable either finds it already covered, waits for a sync in
 //! flight, or becomes the syncer for everything appended so far. So N threads
 //! writing under `fsync="always"` pay for about one sync per round, not N.
+//!
+//! A failed sync is final: after it, Linux may report the next sync of the
+//! same file as a success although the failed pages were dropped
+//! ("fsyncgate"). So no later round runs: the waiters of the failed round
+//! and every later caller get the same error, and no ticket written before
+//! the failure is ever reported durable by a retry.
 
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex};
@@ -13,6 +20,15 @@ use parking_lot::{Condvar, Mutex};
 struct State {
     durable: u64,
     syncing: bool,
+    /// The first failed sync: errno (or kind and text, for errors without one).
+    failed: Option<(Option<i32>, io::ErrorKind, String)>,
+}
+
+fn failure(f: &(Option<i32>, io::ErrorKind, String)) -> io::Error {
+    match f {
+        (Some(errno), _, _) => io::Error::from_raw_os_error(*errno),
+        (None, kind, text) => io::Error::new(*kind, text.clone()),
+    }
 }
 
 /// Tracks which appends are durable and coordinates who syncs.
@@ -46,12 +62,16 @@ impl GroupSync {
     /// waiting threads.
     ///
     /// # Errors
-    /// The error of the sync this thread ran; waiters of a failed sync retry.
-    pub fn sync_until<E>(&self, ticket: u64, sync: impl Fn() -> Result<(), E>) -> Result<(), E> {
+    /// The error of the sync this thread ran, or of an earlier failed sync
+    /// (waiters of a failed round get it too; nothing is retried).
+    pub fn sync_until(&self, ticket: u64, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
         let mut st = self.state.lock();
         loop {
             if st.durable >= ticket {
                 return Ok(());
+            }
+            if let Some(f) = &st.failed {
+                return Err(failure(f));
             }
             if st.syncing {
                 self.done.wait(&mut st);
@@ -63,8 +83,9 @@ impl GroupSync {
             let result = sync();
             st = self.state.lock();
             st.syncing = false;
-            if result.is_ok() {
-                st.durable = st.durable.max(target);
+            match &result {
+                Ok(()) => st.durable = st.durable.max(target),
+                Err(e) => st.failed = Some((e.raw_os_error(), e.kind(), e.to_string())),
             }
             self.done.notify_all();
             result?;
@@ -75,7 +96,7 @@ impl GroupSync {
     ///
     /// # Errors
     /// The sync's error.
-    pub fn sync_all<E>(&self, sync: impl Fn() -> Result<(), E>) -> Result<(), E> {
+    pub fn sync_all(&self, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
         let ticket = self.written.load(Ordering::Acquire);
         self.sync_until(ticket, sync)
     }
@@ -92,7 +113,7 @@ mod tests {
         let g = GroupSync::default();
         let t = g.note_write();
         let calls = AtomicUsize::new(0);
-        let sync = || -> Result<(), ()> {
+        let sync = || -> io::Result<()> {
             calls.fetch_add(1, Ordering::SeqCst);
             Ok(())
         };
@@ -114,7 +135,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let t = g.note_write();
                     barrier.wait();
-                    g.sync_until(t, || -> Result<(), ()> {
+                    g.sync_until(t, || -> io::Result<()> {
                         calls.fetch_add(1, Ordering::SeqCst);
                         Ok(())
                     })
@@ -130,13 +151,30 @@ mod tests {
     }
 
     #[test]
-    fn failed_sync_is_retried() {
+    fn failed_sync_is_final() {
         let g = GroupSync::default();
-        let t = g.note_write();
-        assert!(g.sync_until(t, || Err::<(), _>("disk on fire")).is_err());
+        let early = g.note_write();
+        g.sync_until(early, || Ok(())).expect("first round");
+        let (t1, t2) = (g.note_write(), g.note_write());
+        let eio = || Err(io::Error::from_raw_os_error(libc::EIO));
+        let e = g.sync_until(t1, eio).expect_err("failed round");
+        assert_eq!(e.raw_os_error(), Some(libc::EIO));
+        // A later sync would "succeed" (Linux marked the pages clean): it
+        // must not run, and neither the failed round's tickets nor later
+        // ones are acknowledged.
+        let calls = AtomicUsize::new(0);
+        let ok = || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        };
+        for t in [t1, t2, g.note_write()] {
+            let e = g.sync_until(t, ok).expect_err("no retry after a failure");
+            assert_eq!(e.raw_os_error(), Some(libc::EIO));
+        }
+        assert!(g.sync_all(ok).is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
         assert!(g.is_dirty());
-        g.sync_until(t, || Ok::<(), ()>(()))
-            .expect("retry succeeds");
-        assert!(!g.is_dirty());
+        // What was durable before the failure stays so.
+        g.sync_until(early, ok).expect("synced before the failure");
     }
 }
