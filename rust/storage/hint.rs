@@ -14,8 +14,8 @@ use crate::format::{
     encode_hint_entry, HintEntry, HintHeader, RecordHeader, HINT_HEADER_LEN, RECORD_HEADER_LEN,
 };
 
-use super::paths::{self, hint_path, temp_hint_path};
 use super::fault::{self, Checked};
+use super::paths::{self, hint_path, temp_hint_path};
 use super::Medium;
 
 /// Writes a hint file entry by entry; [`HintWriter::finish`] seals it under

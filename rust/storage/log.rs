@@ -18,8 +18,8 @@ use crate::format::{
     ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
 };
 
-use super::paths::{self, Access};
 use super::fault::{self, Op};
+use super::paths::{self, Access};
 use super::{sync_parent_dir, Medium, Seal};
 
 /// A log's bytes ([`Medium`], which it dereferences to), plus the seal of an
