@@ -66,6 +66,9 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true);
+    // Whether the current run of accept failures was reported (once per run,
+    // not every ACCEPT_BACKOFF).
+    let mut reported = false;
     loop {
         // Take a slot before accepting: while all are in use, new clients
         // stay in the accept queue and hold no descriptor of ours.
@@ -78,10 +81,16 @@ pub(crate) async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    reported = false;
+                    stream
+                }
                 Err(e) => {
                     if !is_connection_error(&e) {
-                        eprintln!("ferrum studio: cannot accept a connection: {e}");
+                        if !reported {
+                            eprintln!("ferrum studio: cannot accept a connection: {e}");
+                            reported = true;
+                        }
                         tokio::select! {
                             _ = tokio::time::sleep(ACCEPT_BACKOFF) => {}
                             _ = &mut stop => break,
