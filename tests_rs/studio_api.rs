@@ -1090,6 +1090,7 @@ fn studio_fd_limit_child() {
         },
         ferrumdb::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_millis(300),
+            body_read_timeout: std::time::Duration::from_millis(300),
             max_connections: 16,
         },
     )
@@ -1207,4 +1208,41 @@ fn half_sent_connections_neither_block_studio_nor_starve_the_database() {
     }
     drop(stdin);
     assert!(child.0.wait().unwrap().success());
+}
+
+/// A request whose body stalls is answered with a JSON 4xx and the
+/// connection closed, instead of holding one of Studio's connections forever.
+#[test]
+fn stalled_request_body_is_cut_off() {
+    let d = docs();
+    let studio = Studio::start_with_limits(
+        d.clone(),
+        StudioOptions {
+            port: 0,
+            ..Default::default()
+        },
+        ferrumdb::server::ConnectionLimits {
+            body_read_timeout: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut s = TcpStream::connect(studio.local_addr()).unwrap();
+    // The read timeout only guards against hanging forever.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    s.write_all(
+        b"PUT /api/docs/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Ferrum-Studio: 1\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\": ",
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .expect("Studio answers and closes");
+    assert!(reply.starts_with("HTTP/1.1 4"), "{reply}");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert!(v["error"].is_string(), "{reply}");
+    assert_eq!(stored(&d, "k"), None);
+    studio.stop();
 }

@@ -7,7 +7,8 @@
 //! compaction, backup and export (EMFILE). Here a connection that does not
 //! finish a request head within [`ConnectionLimits::header_read_timeout`]
 //! (hyper also applies it to the wait for the next request on a keep-alive
-//! connection, so idle ones close too) is closed, and at most
+//! connection, so idle ones close too) is closed, so is one whose body
+//! stalls ([`ConnectionLimits::body_read_timeout`]), and at most
 //! [`ConnectionLimits::max_connections`] are open at once: beyond that, new
 //! clients wait in the kernel's accept queue, which costs this process no
 //! descriptor.
@@ -22,6 +23,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
+use tower_http::timeout::RequestBodyTimeout;
 
 use super::wire::JsonErrorIo;
 
@@ -33,6 +35,9 @@ pub struct ConnectionLimits {
     /// the connection (or the previous response, on a keep-alive
     /// connection); then the connection is closed.
     pub header_read_timeout: Duration,
+    /// How long a request body may stall between two chunks before the
+    /// request fails (400) and the connection is closed.
+    pub body_read_timeout: Duration,
     /// Most connections served at once; later ones wait to be accepted.
     pub max_connections: usize,
 }
@@ -41,6 +46,7 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             header_read_timeout: Duration::from_secs(15),
+            body_read_timeout: Duration::from_secs(15),
             max_connections: 64,
         }
     }
@@ -103,7 +109,10 @@ pub(crate) async fn serve(
         };
         // Responses are small and interactive: send them at once.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(RequestBodyTimeout::new(
+            router.clone(),
+            limits.body_read_timeout,
+        ));
         let io = TokioIo::new(JsonErrorIo::new(stream));
         let connection = builder.serve_connection(io, service);
         let connection = graceful.watch(connection);
