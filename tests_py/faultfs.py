@@ -47,6 +47,24 @@ def describe(e):
         return None
     return {"type": type(e).__name__, "errno": getattr(e, "errno", None),
             "filename": getattr(e, "filename", None), "message": str(e)}
+
+def attempt(name, call):
+    # Report `name` as the call's result ("ok" for None) or its OSError.
+    try:
+        result = call()
+    except OSError as e:
+        emit(**{name: describe(e)})
+        return False
+    emit(**{name: "ok" if result is None else result})
+    return True
+
+def aftermath(db, acked):
+    # After a failure: reads of acknowledged writes, one more write, close().
+    attempt("reads", lambda: all(db[k] == v for k, v in acked.items()))
+    if attempt("write_after", lambda: db.__setitem__("after", {"after": True})):
+        acked["after"] = {"after": True}
+        emit(acked=acked)
+    attempt("close", db.close)
 """
 
 

@@ -58,11 +58,7 @@ def later_calls(db):
 
 def finish(db):
     emit(later=later_calls(db))
-    try:
-        db.close()
-        emit(close="ok")
-    except OSError as e:
-        emit(close=describe(e))
+    attempt("close", db.close)
     emit(shim_calls=shim.failsync_calls(), shim_failures=shim.failsync_failures())
 """
 
@@ -92,59 +88,38 @@ def assert_reopen_has(path: Path, acked: dict[str, Any]) -> None:
         assert not missing, f"acknowledged writes lost: {missing}"
 
 
-ALWAYS = r"""
-db = ferrumdb.open(sys.argv[1], fsync="always")
-acked = {}
-for i in range(10):
-    db[f"k{i}"] = i
-    acked[f"k{i}"] = i
-emit(acked=acked)
-shim.failsync_arm(1)
-try:
-    db["bad"] = "not acknowledged"
-    emit(failed_set="ok")
-except OSError as e:
-    emit(failed_set=describe(e))
-finish(db)
-"""
-
-
-def test_always_set_meets_eio(tmp_path: Path, shim: Path) -> None:
-    """fsync="always": the set whose sync fails raises EIO; the handle is poisoned; reopen keeps all acknowledged."""
-    db_path = tmp_path / "app.db"
-    c = child(shim, ALWAYS, str(db_path))
-    assert_eio(c.event("failed_set"), "the set whose sync failed")
-    assert_poisoned(c)
-    assert_reopen_has(db_path, c.event("acked"))
-
-
-NEVER_FLUSH = r"""
-db = ferrumdb.open(sys.argv[1], fsync="never")
+# argv: db path, policy, the call whose sync fails ("set" or "flush").
+FOREGROUND = r"""
+db = ferrumdb.open(sys.argv[1], fsync=sys.argv[2])
 acked = {f"k{i}": i for i in range(10)}
-db.update(acked)
+for k, v in acked.items():
+    db[k] = v
 emit(acked=acked)
 shim.failsync_arm(1)
-try:
-    db.flush()
-    emit(failed_flush="ok")
-except OSError as e:
-    emit(failed_flush=describe(e))
+attempt("failed_call", {"set": lambda: db.__setitem__("bad", 0), "flush": db.flush}[sys.argv[3]])
 finish(db)
 """
 
 
-def test_never_flush_meets_eio(tmp_path: Path, shim: Path) -> None:
-    """fsync="never": flush() meets EIO and raises; later calls raise; reopen keeps all acknowledged."""
+@pytest.mark.parametrize(
+    ("policy", "call"),
+    [("always", "set"), ("never", "flush"), ("periodic:60000", "flush")],
+)
+def test_foreground_sync_meets_eio(tmp_path: Path, shim: Path, policy: str, call: str) -> None:
+    """The call whose own sync fails (a set under "always", any flush()) raises EIO;
+    the handle is poisoned; reopen keeps every acknowledged write."""
     db_path = tmp_path / "app.db"
-    c = child(shim, NEVER_FLUSH, str(db_path))
-    assert_eio(c.event("failed_flush"), "flush() whose sync failed")
+    c = child(shim, FOREGROUND, str(db_path), policy, call)
+    assert_eio(c.event("failed_call"), f"{call} whose sync failed")
     assert_poisoned(c)
     assert_reopen_has(db_path, c.event("acked"))
 
 
-# The flusher's failure must reach the next call. The child polls a cheap
-# call until it raises, bounded by a generous guard (not a timing assertion).
-PERIODIC_NEXT_CALL = r"""
+# The flusher's failure (argv[2] == "next_call") must reach the next call: the
+# child polls a cheap call until it raises; or (argv[2] == "close") with no
+# call in between, close() must raise it: the child waits on the shim's
+# counter. Both loops are bounded by a generous guard, not a timing assertion.
+PERIODIC = r"""
 import time
 db = ferrumdb.open(sys.argv[1], fsync="periodic:20")
 acked = {f"k{i}": i for i in range(10)}
@@ -155,57 +130,37 @@ db["k10"] = 10          # acknowledged (in the OS); the flusher's sync of it fai
 acked["k10"] = 10
 emit(acked=acked)
 deadline = time.monotonic() + 60
-error, polls = None, 0
-while time.monotonic() < deadline:
-    polls += 1
-    try:
-        db.get("k0")
-    except OSError as e:
-        error = e
-        break
-emit(background=describe(error), flusher_failed=shim.failsync_failures(), polls=polls)
-finish(db)
+if sys.argv[2] == "next_call":
+    error = None
+    while error is None and time.monotonic() < deadline:
+        try:
+            db.get("k0")
+        except OSError as e:
+            error = e
+    emit(background=describe(error), flusher_failed=shim.failsync_failures())
+    finish(db)
+else:
+    while shim.failsync_failures() == 0 and time.monotonic() < deadline:
+        os.sched_yield()
+    emit(flusher_failed=shim.failsync_failures())
+    attempt("close", db.close)
 """
 
 
 def test_periodic_flusher_eio_reaches_the_next_call(tmp_path: Path, shim: Path) -> None:
     """fsync="periodic:20": the flusher meets EIO; the next call on the handle raises it."""
     db_path = tmp_path / "app.db"
-    c = child(shim, PERIODIC_NEXT_CALL, str(db_path))
+    c = child(shim, PERIODIC, str(db_path), "next_call")
     assert c.event("flusher_failed") == 1, f"the flusher never met the armed failure: {c}"
     assert_eio(c.event("background"), "the call after the flusher's failed sync")
     assert_poisoned(c)
     assert_reopen_has(db_path, c.event("acked"))
 
 
-# No call after the flusher's failure: close() reports it. The child waits
-# for the shim to have failed the flusher's sync (its counter), not a time.
-PERIODIC_CLOSE = r"""
-import time
-db = ferrumdb.open(sys.argv[1], fsync="periodic:20")
-acked = {f"k{i}": i for i in range(10)}
-db.update(acked)
-db.flush()
-shim.failsync_arm(1)
-db["k10"] = 10
-acked["k10"] = 10
-emit(acked=acked)
-deadline = time.monotonic() + 60
-while shim.failsync_failures() == 0 and time.monotonic() < deadline:
-    os.sched_yield()  # the loop ends on the shim's counter, not on a time
-emit(flusher_failed=shim.failsync_failures())
-try:
-    db.close()
-    emit(close="ok")
-except OSError as e:
-    emit(close=describe(e))
-"""
-
-
 def test_periodic_flusher_eio_is_raised_by_close(tmp_path: Path, shim: Path) -> None:
     """fsync="periodic:20": with no call after the flusher's failure, close() raises EIO."""
     db_path = tmp_path / "app.db"
-    c = run_child(SHIM + PERIODIC_CLOSE, str(db_path), env={"LD_PRELOAD": str(shim)})
+    c = child(shim, PERIODIC, str(db_path), "close")
     assert c.returncode == 0, c
     assert c.event("flusher_failed") == 1, c
     assert_eio(c.event("close"), "close() after the flusher's failed sync")

@@ -72,21 +72,7 @@ for i in range(100_000):
     if i % 50 == 0:
         emit(acked=acked)
 emit(acked=acked, error=describe(error))
-try:
-    emit(reads=all(db[k] == v for k, v in acked.items()))
-except OSError as e:
-    emit(reads=describe(e))
-try:
-    db["after"] = {"after": True}
-    acked["after"] = {"after": True}
-    emit(acked=acked, write_after="ok")
-except OSError as e:
-    emit(write_after=describe(e))
-try:
-    db.close()
-    emit(close="ok")
-except OSError as e:
-    emit(close=describe(e))
+aftermath(db, acked)
 """
 
 
@@ -122,27 +108,9 @@ for round_ in range(3):
         acked[f"k{i}"] = value
 emit(acked=acked)
 fill(filler)
-try:
-    db.compact()
-    emit(compact="ok")
-except OSError as e:
-    emit(compact=describe(e))
+attempt("compact", db.compact)
 emit(compact_left=sorted(p.name for p in db_path.parent.iterdir()))
-try:
-    emit(reads=all(db[k] == v for k, v in acked.items()))
-except OSError as e:
-    emit(reads=describe(e))
-try:
-    db["after"] = 1
-    acked["after"] = 1
-    emit(acked=acked, write_after="ok")
-except OSError as e:
-    emit(write_after=describe(e))
-try:
-    db.close()
-    emit(close="ok")
-except OSError as e:
-    emit(close=describe(e))
+aftermath(db, acked)
 """
 
 
@@ -205,11 +173,7 @@ for i in range(2600):  # ~10 MiB unhinted: close() writes a hint
 db.flush()
 emit(acked=acked)
 fill(filler)
-try:
-    db.close()
-    emit(close="ok")
-except OSError as e:
-    emit(close=describe(e))
+attempt("close", db.close)
 emit(left=sorted(p.name for p in db_path.parent.iterdir()))
 """
 

@@ -1058,6 +1058,15 @@ fn non_loopback_needs_a_token() {
     assert!(studio.url().ends_with("/?token=a%20b"), "{}", studio.url());
 }
 
+/// Studio on a free loopback port with short connection limits.
+fn start_limited(d: &Documents, limits: ferrumdb::server::ConnectionLimits) -> Studio {
+    let options = StudioOptions {
+        port: 0,
+        ..Default::default()
+    };
+    Studio::start_with_limits(d.clone(), options, limits).unwrap()
+}
+
 /// The child half of `half_sent_connections_neither_block_studio_nor_starve_the_database`:
 /// runs only when that test starts this binary with `FERRUM_STUDIO_FD_CHILD`
 /// set to a directory. It serves Studio under a low descriptor limit
@@ -1082,19 +1091,14 @@ fn studio_fd_limit_child() {
             .unwrap();
     }
     let d = Documents::open(db).unwrap();
-    let studio = Studio::start_with_limits(
-        d.clone(),
-        StudioOptions {
-            port: 0,
-            ..Default::default()
-        },
+    let studio = start_limited(
+        &d,
         ferrumdb::server::ConnectionLimits {
             header_read_timeout: std::time::Duration::from_millis(300),
             body_read_timeout: std::time::Duration::from_millis(300),
             max_connections: 16,
         },
-    )
-    .unwrap();
+    );
     println!("CHILD port {}", studio.local_addr().port());
     let mut stdin = std::io::stdin().lock();
     let mut line = String::new();
@@ -1215,18 +1219,13 @@ fn half_sent_connections_neither_block_studio_nor_starve_the_database() {
 #[test]
 fn stalled_request_body_is_cut_off() {
     let d = docs();
-    let studio = Studio::start_with_limits(
-        d.clone(),
-        StudioOptions {
-            port: 0,
-            ..Default::default()
-        },
+    let studio = start_limited(
+        &d,
         ferrumdb::server::ConnectionLimits {
             body_read_timeout: std::time::Duration::from_millis(200),
             ..Default::default()
         },
-    )
-    .unwrap();
+    );
     let mut s = TcpStream::connect(studio.local_addr()).unwrap();
     // The read timeout only guards against hanging forever.
     s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
