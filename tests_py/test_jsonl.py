@@ -4,6 +4,7 @@ round trips keep everything; a bad file is refused whole, naming the line."""
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
@@ -319,3 +320,52 @@ def test_repl_script_mode_unaffected(db_path: Path) -> None:
     """A database named like nothing special still opens the REPL (script mode)."""
     proc = cli(db_path, "COUNT\n")
     assert (proc.returncode, proc.stdout) == (0, "0\n")
+
+
+_EMFILE_CHILD = r"""
+import errno, os, resource, sys
+from pathlib import Path
+import ferrumdb
+
+d = Path(sys.argv[1])
+db = ferrumdb.open(d / "app.db")
+db["k"] = {"v": 1}
+db.export_jsonl(d / "seed.jsonl")
+# Use up every descriptor the process may have: the next open is EMFILE.
+in_use = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 16, hard))
+fillers = []
+try:
+    while True:
+        fillers.append(os.open("/dev/null", os.O_RDONLY))
+except OSError as e:
+    assert e.errno == errno.EMFILE, e
+for call, target in [(db.export_jsonl, d / "out.jsonl"), (db.import_jsonl, d / "seed.jsonl")]:
+    try:
+        call(target)
+    except OSError as e:
+        print(call.__name__, e.errno, e.filename, flush=True)
+    else:
+        print(call.__name__, "no error", flush=True)
+for fd in fillers:
+    os.close(fd)
+assert db.export_jsonl(d / "out.jsonl") == 1
+db.close()
+print("recovered", flush=True)
+"""
+
+
+def test_export_and_import_errors_keep_errno_and_filename(tmp_path: Path) -> None:
+    """Out of descriptors (a real EMFILE, from a lowered RLIMIT_NOFILE in a child process),
+    export and import raise OSError with errno EMFILE and the file name, not errno 0."""
+    done = subprocess.run(
+        [sys.executable, "-c", _EMFILE_CHILD, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"export_jsonl {errno.EMFILE} {tmp_path / 'out.jsonl'}", done.stdout
+    assert lines[1].startswith(f"import_jsonl {errno.EMFILE} "), done.stdout
+    assert lines[1].endswith("seed.jsonl"), done.stdout
+    assert lines[2] == "recovered"
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())

@@ -190,6 +190,19 @@ def test_iterator_after_close_raises_closed_error(db_path: Path) -> None:
         next(it)
 
 
+@pytest.mark.parametrize("method", ["scan", "keys_iter", "values", "items"])
+def test_buffered_page_is_not_served_after_close(db_path: Path, method: str) -> None:
+    """An iterator that already holds a page raises ClosedError on the next step after close()."""
+    db = ferrumdb.open(db_path)
+    for i in range(10):
+        db[f"k{i}"] = i
+    it = iter(db) if method == "keys_iter" else iter(getattr(db, method)())
+    next(it)  # the first page (all ten keys) is now buffered in the iterator
+    db.close()
+    with pytest.raises(ferrumdb.ClosedError):
+        next(it)
+
+
 def test_close_releases_lock(db_path: Path) -> None:
     """After close(), the same file can be opened for writing again."""
     ferrumdb.open(db_path).close()

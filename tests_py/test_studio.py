@@ -87,7 +87,7 @@ def test_put_then_python_reads_it(db: ferrumdb.FerrumDB, studio: str) -> None:
     """A document stored through the API is the same object in Python, odd keys included."""
     for key in ["doc:1", "a/b c", "ünï:😀", "50%"]:
         value = {"key": key, "n": [1, 2.5, None, True], "big": 2**63 - 1}
-        assert call(studio, doc(key), "PUT", value) == (200, {"key": key, "created": True})
+        assert call(studio, doc(key), "PUT", value) == (200, {"key": key, "created": True, "ttl": None})
         assert db[key] == value
     assert call(studio, doc("doc:1"), "DELETE") == (200, {"key": "doc:1", "deleted": True})
     assert "doc:1" not in db
@@ -181,6 +181,34 @@ def test_read_only_studio(db: ferrumdb.FerrumDB) -> None:
         status, answer = call(url, path, method, body)
         assert status == 403 and "read-only" in answer["error"]
     assert db["k"] == 1 and db.indexes() == []
+    # Queries, explain and find are reads: a read-only Studio answers them (SPEC 4).
+    status, answer = call(url, "/api/query", "POST", {"filter": {}})
+    assert status == 200 and answer["results"] == [["k", 1]]
+    assert call(url, "/api/explain", "POST", {"filter": {}})[0] == 200
+    assert call(url, "/api/find", "POST", {"field": "a", "value": 1})[0] == 200
+
+
+def test_edit_keeps_ttl_unless_changed(db: ferrumdb.FerrumDB, studio: str) -> None:
+    """PUT keeps the key's TTL; ?ttl=SECONDS sets it, ?ttl=none clears it; GET shows it."""
+    db.set("s", {"v": 1}, ttl=3600)
+    status, answer = call(studio, doc("s"), "PUT", {"v": 2})
+    assert status == 200 and 3500 < answer["ttl"] <= 3600
+    ttl = db.ttl("s")
+    assert ttl is not None and 3500 < ttl <= 3600 and db["s"] == {"v": 2}
+    assert 3500 < call(studio, doc("s"))[1]["ttl"] <= 3600
+    assert call(studio, doc("s") + "?ttl=60", "PUT", {"v": 3})[1]["ttl"] <= 60
+    ttl = db.ttl("s")
+    assert ttl is not None and 0 < ttl <= 60
+    assert call(studio, doc("s") + "?ttl=none", "PUT", {"v": 4})[1]["ttl"] is None
+    assert db.ttl("s") is None and db["s"] == {"v": 4}
+    status, answer = call(studio, doc("s") + "?ttl=soon", "PUT", {"v": 5})
+    assert status == 400 and "ttl" in answer["error"] and db["s"] == {"v": 4}
+
+
+def test_hyper_errors_are_json(studio: str) -> None:
+    """Errors answered before routing (414 for a URI over 64 KiB, 400 for garbage) are JSON too."""
+    status, answer = call(studio, doc("k" * 70_000))
+    assert status == 414 and "64 KiB" in answer["error"]
 
 
 def test_token(db: ferrumdb.FerrumDB) -> None:

@@ -138,6 +138,30 @@ def test_edit_document_is_seen_by_python(page: Page, studio: str, db: ferrumdb.F
     assert db["user:07"] == {"name": "edited in Studio", "tags": ["x"]}
 
 
+def test_edit_keeps_and_changes_ttl(page: Page, studio: str, db: ferrumdb.FerrumDB) -> None:
+    """The editor shows the TTL; saving keeps it unless the user changes it."""
+    db.set("session", {"n": 1}, ttl=3600)
+    page.goto(studio + "#/doc/session")
+    expect(page.locator("#doc-ttl-text")).to_contain_text("expires in")
+    page.click("#edit-doc")
+    page.fill("#doc-editor", json.dumps({"n": 2}))
+    page.click("#save-doc")
+    expect(page.locator("#doc-body")).to_contain_text('"n": 2')
+    ttl = db.ttl("session")
+    assert ttl is not None and 3500 < ttl <= 3600
+    page.click("#edit-doc")
+    page.fill("#doc-ttl", "")
+    page.click("#save-doc")
+    expect(page.locator("#doc-ttl-text")).to_have_text("no expiry")
+    assert db.ttl("session") is None and db["session"] == {"n": 2}
+    page.click("#edit-doc")
+    page.fill("#doc-ttl", "120")
+    page.click("#save-doc")
+    expect(page.locator("#doc-ttl-text")).to_contain_text("expires in")
+    ttl = db.ttl("session")
+    assert ttl is not None and 0 < ttl <= 120
+
+
 def test_insert_and_confirmed_delete(page: Page, studio: str, db: ferrumdb.FerrumDB) -> None:
     """Insert a new document; delete asks first, and Cancel keeps it."""
     page.goto(studio + "#/new?prefix=note:")

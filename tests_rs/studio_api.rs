@@ -815,6 +815,106 @@ fn read_only_studio_refuses_every_change() {
 }
 
 #[test]
+fn read_only_studio_answers_queries() {
+    // Queries, explain and find are reads (SPEC section 4).
+    let d = docs();
+    put_json(&d, "u1", json!({"role": "admin"}));
+    put_json(&d, "u2", json!({"role": "user"}));
+    let app = app_with(
+        &d,
+        StudioOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    );
+    let r = mutate(
+        &app,
+        Method::POST,
+        "/api/query",
+        r#"{"filter": {"role": "admin"}}"#,
+    );
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["results"], json!([["u1", {"role": "admin"}]]));
+    let r = mutate(
+        &app,
+        Method::POST,
+        "/api/explain",
+        r#"{"filter": {"role": "admin"}}"#,
+    );
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.json()["plan"].is_object());
+    let r = mutate(
+        &app,
+        Method::POST,
+        "/api/find",
+        r#"{"field": "role", "value": "user"}"#,
+    );
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["keys"], json!(["u2"]));
+    // Writes are still refused, and the query routes still need the header.
+    let r = mutate(&app, Method::POST, "/api/indexes", r#"{"field": "role"}"#);
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = send(
+        &app,
+        Request::post("/api/query")
+            .body(Body::from(r#"{"filter": {}}"#))
+            .unwrap(),
+    );
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[test]
+fn editing_a_document_keeps_its_ttl_unless_changed() {
+    let clock = ferrumdb::Clock::manual(1_800_000_000_000);
+    let d = Documents::open(
+        Database::open(&Config::new().in_memory().with_clock(clock.clone())).unwrap(),
+    )
+    .unwrap();
+    let app = app(&d);
+    d.database()
+        .put_raw_with_ttl("s", b"1", std::time::Duration::from_secs(100))
+        .unwrap();
+    clock.advance_ms(40_000);
+    // A plain edit keeps the very same deadline.
+    let r = mutate(&app, Method::PUT, "/api/docs/s", "2");
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["ttl"], json!(60.0));
+    assert_eq!(d.database().ttl("s").unwrap(), Some(Some(60.0)));
+    assert_eq!(get(&app, "/api/docs/s").json()["ttl"], json!(60.0));
+    assert_eq!(stored(&d, "s"), Some(json!(2)));
+    // ?ttl=SECONDS sets a new one, ?ttl=none clears it.
+    let r = mutate(&app, Method::PUT, "/api/docs/s?ttl=5.5", "3");
+    assert_eq!(r.json()["ttl"], json!(5.5));
+    assert_eq!(d.database().ttl("s").unwrap(), Some(Some(5.5)));
+    let r = mutate(&app, Method::PUT, "/api/docs/s?ttl=none", "4");
+    assert_eq!(r.json()["ttl"], Value::Null);
+    assert_eq!(d.database().ttl("s").unwrap(), Some(None));
+    // An edit of a key without TTL keeps it without one; a new key has none.
+    mutate(&app, Method::PUT, "/api/docs/s", "5");
+    assert_eq!(d.database().ttl("s").unwrap(), Some(None));
+    let r = mutate(&app, Method::PUT, "/api/docs/new", "1");
+    assert_eq!(r.json()["created"], true);
+    assert_eq!(d.database().ttl("new").unwrap(), Some(None));
+    // The kept deadline still expires the key.
+    mutate(&app, Method::PUT, "/api/docs/e?ttl=1", "1");
+    mutate(&app, Method::PUT, "/api/docs/e", "2");
+    clock.advance_ms(1000);
+    assert_eq!(stored(&d, "e"), None);
+    // A bad ttl is a 400 that stores nothing.
+    for bad in ["0", "-1", "soon", "inf", "NaN"] {
+        let r = mutate(&app, Method::PUT, &format!("/api/docs/s?ttl={bad}"), "9");
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(r.error().contains("ttl"), "{bad}");
+    }
+    assert_eq!(stored(&d, "s"), Some(json!(5)));
+}
+
+#[test]
 fn read_only_database_is_403_on_write() {
     let (_dir, path) = crate::temp_db();
     crate::open(&path).close().unwrap();
@@ -870,9 +970,18 @@ fn studio_serves_over_tcp_and_stops() {
         serde_json::from_str::<Value>(&body).unwrap()["value"],
         json!({"v": 1})
     );
-    // Garbage on the wire is a 400, and the server lives on.
-    let (status, _) = http(addr, "NONSENSE\r\n\r\n").unwrap();
+    // Garbage on the wire is a 400, and the server lives on. Like every
+    // Studio error, it has a JSON body, even though hyper answers it.
+    let (status, body) = http(addr, "NONSENSE\r\n\r\n").unwrap();
     assert_eq!(status, 400);
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert!(v["error"].is_string(), "{v}");
+    // So is a 414 for a URI over 64 KiB (a key Studio cannot open).
+    let long = format!("/api/docs/{}", "k".repeat(70_000));
+    let (status, body) = http_get(addr, &long).unwrap();
+    assert_eq!(status, 414);
+    let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+    assert!(v["error"].as_str().unwrap().contains("64 KiB"), "{v}");
     assert_eq!(http_get(addr, "/api/stats").unwrap().0, 200);
     // The port is taken while it runs.
     let second = Studio::start(
@@ -947,4 +1056,192 @@ fn non_loopback_needs_a_token() {
     )
     .unwrap();
     assert!(studio.url().ends_with("/?token=a%20b"), "{}", studio.url());
+}
+
+/// Studio on a free loopback port with short connection limits.
+fn start_limited(d: &Documents, limits: ferrumdb::server::ConnectionLimits) -> Studio {
+    let options = StudioOptions {
+        port: 0,
+        ..Default::default()
+    };
+    Studio::start_with_limits(d.clone(), options, limits).unwrap()
+}
+
+/// The child half of `half_sent_connections_neither_block_studio_nor_starve_the_database`:
+/// runs only when that test starts this binary with `FERRUM_STUDIO_FD_CHILD`
+/// set to a directory. It serves Studio under a low descriptor limit
+/// (RLIMIT_NOFILE = 128), then on "go" runs compact, backup and export and
+/// reports each on stdout as `CHILD <step> ok` or `CHILD <step> err <error>`.
+#[test]
+fn studio_fd_limit_child() {
+    use std::io::BufRead;
+    let Some(dir) = std::env::var_os("FERRUM_STUDIO_FD_CHILD") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let limit = libc::rlimit {
+        rlim_cur: 128,
+        rlim_max: 128,
+    };
+    // SAFETY: setrlimit reads the struct we pass and nothing else.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    let db = crate::open(&dir.join("test.db"));
+    for i in 0..100 {
+        db.put_raw(&format!("k{i}"), crate::json(i).as_bytes())
+            .unwrap();
+    }
+    let d = Documents::open(db).unwrap();
+    let studio = start_limited(
+        &d,
+        ferrumdb::server::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_millis(300),
+            body_read_timeout: std::time::Duration::from_millis(300),
+            max_connections: 16,
+        },
+    );
+    println!("CHILD port {}", studio.local_addr().port());
+    let mut stdin = std::io::stdin().lock();
+    let mut line = String::new();
+    stdin.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "go");
+    let report = |step: &str, r: ferrumdb::Result<()>| match r {
+        Ok(()) => println!("CHILD {step} ok"),
+        Err(e) => println!("CHILD {step} err {e}"),
+    };
+    let db = d.database();
+    report("compact", db.compact());
+    report("backup", db.backup(&dir.join("backup.db")).map(drop));
+    report(
+        "export",
+        ferrumdb::ops::export_jsonl(db, &dir.join("out.jsonl"), "", &mut |_, _, _| {}).map(drop),
+    );
+    println!("CHILD done");
+    // Serve on until the parent closes our stdin.
+    line.clear();
+    let _ = stdin.read_line(&mut line);
+    studio.stop();
+}
+
+/// Kills and reaps a child process when the test ends, however it ends.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Class 9 of issue 10: 140 half-sent requests from a local process made an
+/// old Studio accept until the process ran out of descriptors (EMFILE), and
+/// compaction, backup and export then failed. Now at most
+/// `max_connections` are served at once, the rest wait in the accept queue,
+/// and a connection that does not finish its request head in time is closed.
+#[test]
+fn half_sent_connections_neither_block_studio_nor_starve_the_database() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "studio_api::studio_fd_limit_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FERRUM_STUDIO_FD_CHILD", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = ChildGuard(child);
+    let mut out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut next_line = || {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert_ne!(out.read_line(&mut line).unwrap(), 0, "child ended early");
+            // libtest may print "test NAME ... " on the same line first.
+            if let Some((_, rest)) = line.trim().split_once("CHILD ") {
+                return rest.to_string();
+            }
+        }
+    };
+    let port: u16 = next_line().strip_prefix("port ").unwrap().parse().unwrap();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    // More half-sent requests than the child has descriptors, but fewer than
+    // the cap plus the listen backlog (128), so every connect completes.
+    let mut half_sent = Vec::new();
+    for _ in 0..140 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            .unwrap();
+        half_sent.push(s);
+    }
+    let mut stdin = child.0.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    for step in ["compact", "backup", "export"] {
+        assert_eq!(next_line(), format!("{step} ok"));
+    }
+    assert_eq!(next_line(), "done");
+    // A normal request is answered once the half-sent ones are timed out.
+    // (The read timeout is only a guard against hanging forever.)
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    s.write_all(b"GET /api/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).expect("Studio answers");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // Every half-sent connection was closed by the server (EOF), at most
+    // after a 408 reply whose body is JSON.
+    for mut s in half_sent {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+            .unwrap();
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply)
+            .expect("the server closes a half-sent connection");
+        let reply = String::from_utf8_lossy(&reply);
+        if !reply.is_empty() {
+            assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+            let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
+            assert!(v["error"].is_string(), "{reply}");
+        }
+    }
+    drop(stdin);
+    assert!(child.0.wait().unwrap().success());
+}
+
+/// A request whose body stalls is answered with a JSON 4xx and the
+/// connection closed, instead of holding one of Studio's connections forever.
+#[test]
+fn stalled_request_body_is_cut_off() {
+    let d = docs();
+    let studio = start_limited(
+        &d,
+        ferrumdb::server::ConnectionLimits {
+            body_read_timeout: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+    );
+    let mut s = TcpStream::connect(studio.local_addr()).unwrap();
+    // The read timeout only guards against hanging forever.
+    s.set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    s.write_all(
+        b"PUT /api/docs/k HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Ferrum-Studio: 1\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\": ",
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .expect("Studio answers and closes");
+    assert!(reply.starts_with("HTTP/1.1 4"), "{reply}");
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {reply}"));
+    assert!(v["error"].is_string(), "{reply}");
+    assert_eq!(stored(&d, "k"), None);
+    studio.stop();
 }

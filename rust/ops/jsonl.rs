@@ -98,20 +98,14 @@ pub fn export_jsonl(
     let name = path
         .file_name()
         .map_or_else(|| "export".into(), |n| n.to_string_lossy().into_owned());
-    // tempfile's errors carry no errno; a missing or unreadable directory is
-    // the common case, so report the OS's own error for it first.
-    std::fs::metadata(&dir).map_err(io_err)?;
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(io_err)?;
+    // Errors name the target, the file the caller knows about.
+    let tmp = TempOut::create(&dir, &name).map_err(io_err)?;
     let total = if prefix.is_empty() {
         db.len() as u64
     } else {
         0
     };
-    let mut out = BufWriter::with_capacity(1 << 16, tmp.as_file());
+    let mut out = BufWriter::with_capacity(1 << 16, &tmp.file);
     let mut line = Vec::with_capacity(1024);
     let mut count = 0u64;
     let mut after: Option<String> = None;
@@ -132,13 +126,67 @@ pub fn export_jsonl(
     }
     out.flush().map_err(io_err)?;
     drop(out);
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    tmp.file.sync_all().map_err(io_err)?;
+    tmp.persist(path).map_err(io_err)?;
     // Make the rename itself durable; a failure here loses nothing written.
     if let Ok(d) = File::open(&dir) {
         let _ = d.sync_all();
     }
     Ok(count)
+}
+
+/// Export's temporary file beside the target, removed on drop unless
+/// persisted. Made here rather than with `tempfile`, whose errors wrap the
+/// OS error so that its errno is lost (an export out of descriptors raised
+/// `OSError(0, ...)` in Python instead of EMFILE). `create_new` (O_EXCL)
+/// never follows or reuses an existing name, symlinks included.
+struct TempOut {
+    file: File,
+    path: PathBuf,
+    persisted: bool,
+}
+
+impl TempOut {
+    /// A new file `.{name}.{pid}.{n}.tmp` in `dir`.
+    fn create(dir: &Path, name: &str) -> io::Result<TempOut> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let pid = std::process::id();
+        for attempt in 0.. {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".{name}.{pid}.{n}.tmp"));
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(file) => {
+                    return Ok(TempOut {
+                        file,
+                        path,
+                        persisted: false,
+                    })
+                }
+                // Left over by a crashed export of an earlier process with
+                // this pid: take the next number.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 1000 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the loop returns by its 1000th attempt")
+    }
+
+    /// Rename over `target`.
+    fn persist(mut self, target: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, target)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempOut {
+    fn drop(&mut self) {
+        if !self.persisted {
+            // Best effort: the export already failed with its own error.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Read JSON Lines from `path` into `db` (see the module doc for the rules)

@@ -209,6 +209,25 @@ pub(super) fn encryption_key_arg(key: &Bound<'_, PyAny>) -> PyResult<crate::Encr
     })
 }
 
+/// A key to look up (read or delete): `None` for a `str` that has no UTF-8
+/// form (a lone surrogate such as `"\ud800"`). No stored key can equal it,
+/// so lookups answer "missing" as a dict would (`in` is False, `get` gives
+/// the default, `[]` and `del` raise `KeyError`) instead of raising
+/// `UnicodeEncodeError`. Writes keep `key_str`, which refuses it. The check
+/// costs nothing on the hot path: it is only the error branch of `to_str`.
+pub(super) fn lookup_key<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<Option<&'a str>> {
+    match key_str(key) {
+        Ok(k) => Ok(Some(k)),
+        Err(e)
+            if key.is_instance_of::<PyString>()
+                && e.is_instance_of::<pyo3::exceptions::PyUnicodeEncodeError>(key.py()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn key_error(key: &Bound<'_, PyAny>) -> PyErr {
     PyKeyError::new_err(key.clone().unbind())
 }
@@ -323,7 +342,11 @@ impl PyDatabase {
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        match self.load(py, key_str(key)?)? {
+        let Some(k) = lookup_key(key)? else {
+            self.db()?;
+            return Err(key_error(key));
+        };
+        match self.load(py, k)? {
             Some(v) => Ok(v),
             None => Err(key_error(key)),
         }
@@ -339,8 +362,11 @@ impl PyDatabase {
     }
 
     fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let k = key_str(key)?;
+        let k = lookup_key(key)?;
         let db = self.db()?;
+        let Some(k) = k else {
+            return Err(key_error(key));
+        };
         if py.detach(|| db.delete(k))? {
             Ok(())
         } else {
@@ -350,8 +376,12 @@ impl PyDatabase {
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         // `1 in db` is False rather than an error, as for dict.
+        let db = self.db()?;
         match key.cast::<PyString>() {
-            Ok(s) => Ok(self.db()?.contains(s.to_str()?)?),
+            Ok(_) => match lookup_key(key)? {
+                Some(k) => Ok(db.contains(k)?),
+                None => Ok(false),
+            },
             Err(_) => Ok(false),
         }
     }
@@ -376,10 +406,14 @@ impl PyDatabase {
         key: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        match self.load(py, key_str(key)?)? {
-            Some(v) => Ok(v),
-            None => Ok(default.unwrap_or_else(|| py.None())),
-        }
+        let found = match lookup_key(key)? {
+            Some(k) => self.load(py, k)?,
+            None => {
+                self.db()?;
+                None
+            }
+        };
+        Ok(found.unwrap_or_else(|| default.unwrap_or_else(|| py.None())))
     }
 
     /// Store `value` under `key`.
@@ -400,7 +434,9 @@ impl PyDatabase {
 
     /// Seconds until `key` expires (sub-second precision), or None if it never does.
     fn ttl(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
-        match self.db()?.ttl(key_str(key)?)? {
+        let k = lookup_key(key)?;
+        let db = self.db()?;
+        match k.map(|k| db.ttl(k)).transpose()?.flatten() {
             Some(left) => Ok(left),
             None => Err(key_error(key)),
         }
@@ -408,9 +444,12 @@ impl PyDatabase {
 
     /// Remove `key`; returns whether it existed.
     fn delete(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let k = key_str(key)?;
+        let k = lookup_key(key)?;
         let db = self.db()?;
-        Ok(py.detach(|| db.delete(k))?)
+        match k {
+            Some(k) => Ok(py.detach(|| db.delete(k))?),
+            None => Ok(false),
+        }
     }
 
     /// All keys, in key order, as a list.
@@ -475,8 +514,11 @@ impl PyDatabase {
         key: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        let k = key_str(key)?;
+        let k = lookup_key(key)?;
         let db = self.db()?;
+        let Some(k) = k else {
+            return Ok(default.unwrap_or_else(|| py.None()));
+        };
         match py.detach(|| db.get_raw(k))? {
             None => Ok(default.unwrap_or_else(|| py.None())),
             Some(buf) => {

@@ -47,9 +47,51 @@ impl From<Error> for PyErr {
 /// OSError(errno, strerror, filename) picks the errno subclass
 /// (FileNotFoundError, PermissionError, ...) by itself.
 fn os_error(source: &std::io::Error, message: String, path: Option<std::path::PathBuf>) -> PyErr {
-    let errno = source.raw_os_error().unwrap_or(0);
+    let errno = errno_of(source);
     let filename = path.map(|p| p.to_string_lossy().into_owned());
     PyOSError::new_err((errno, message, filename))
+}
+
+/// The errno behind `e`. Crates that add context to an OS error (tempfile
+/// wraps it with the path, for one) return a custom `io::Error` whose own
+/// `raw_os_error` is `None`, which made export errors `OSError(0, ...)`
+/// instead of `PermissionError` or EMFILE: so the wrapped errors are
+/// searched too, and an error with no OS code at all gets the errno of its
+/// kind. 0 only when nothing fits.
+fn errno_of(e: &std::io::Error) -> i32 {
+    if let Some(code) = e.raw_os_error() {
+        return code;
+    }
+    let mut inner: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|r| r as _);
+    while let Some(err) = inner {
+        if let Some(code) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return code;
+        }
+        inner = err.source();
+    }
+    errno_of_kind(e.kind())
+}
+
+fn errno_of_kind(kind: std::io::ErrorKind) -> i32 {
+    use std::io::ErrorKind::*;
+    match kind {
+        NotFound => libc::ENOENT,
+        PermissionDenied => libc::EACCES,
+        AlreadyExists => libc::EEXIST,
+        StorageFull => libc::ENOSPC,
+        ReadOnlyFilesystem => libc::EROFS,
+        IsADirectory => libc::EISDIR,
+        NotADirectory => libc::ENOTDIR,
+        QuotaExceeded => libc::EDQUOT,
+        FileTooLarge => libc::EFBIG,
+        InvalidFilename => libc::ENAMETOOLONG,
+        TimedOut => libc::ETIMEDOUT,
+        Interrupted => libc::EINTR,
+        _ => 0,
+    }
 }
 
 impl From<crate::server::StudioError> for PyErr {

@@ -4,6 +4,8 @@
 //! iterating a huge database holds neither all keys in memory nor the GIL
 //! during reads. Writes made while iterating are seen or not depending on
 //! whether the cursor has passed them; iteration never fails because of them.
+//! After the database is closed, the next step raises `ClosedError`, even
+//! with a page still buffered.
 
 use std::collections::VecDeque;
 
@@ -73,6 +75,11 @@ impl PyScanIter {
     }
 
     fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        // A page fetched before close() must not be served after it: every
+        // step checks (one atomic load), not only the steps that refill.
+        if self.db.is_closed() {
+            return Err(crate::error::Error::Closed.into());
+        }
         if self.keys.is_empty() && self.items.is_empty() {
             if self.done {
                 return Ok(None);

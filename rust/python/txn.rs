@@ -18,7 +18,7 @@ use pyo3::types::{PyString, PyType};
 use crate::engine::{BatchOp, Database, ReadStamp, WriteBatch};
 
 use super::convert::{json_to_py, py_to_json};
-use super::db::{key_str, ttl_duration, PyDatabase};
+use super::db::{key_str, lookup_key, ttl_duration, PyDatabase};
 
 #[derive(Default)]
 struct TxState {
@@ -145,7 +145,11 @@ impl PyTransaction {
     /// Remove `key` at commit (nothing happens if it is missing then).
     /// Returns the transaction, so calls chain.
     fn delete<'py>(slf: Bound<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Self>> {
-        slf.get().blind_delete(key_str(key)?)?;
+        match lookup_key(key)? {
+            Some(k) => slf.get().blind_delete(k)?,
+            // No key can be that str: nothing to delete.
+            None => slf.get().with_state(|_| Ok(()))?,
+        }
         Ok(slf)
     }
 
@@ -157,14 +161,21 @@ impl PyTransaction {
         key: &Bound<'_, PyAny>,
         default: Option<Py<PyAny>>,
     ) -> PyResult<Py<PyAny>> {
-        match self.read(py, key_str(key)?)? {
+        let seen = match lookup_key(key)? {
+            Some(k) => self.read(py, k)?,
+            None => self.with_state(|_| Ok(Seen::Missing))?,
+        };
+        match seen {
             Seen::Value(v) => Ok(v),
             Seen::Missing => Ok(default.unwrap_or_else(|| py.None())),
         }
     }
 
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        let k = key_str(key)?;
+        let Some(k) = lookup_key(key)? else {
+            self.with_state(|_| Ok(()))?;
+            return Err(PyKeyError::new_err(key.clone().unbind()));
+        };
         match self.read(py, k)? {
             Seen::Value(v) => Ok(v),
             Seen::Missing => Err(key_error(k)),
@@ -176,7 +187,10 @@ impl PyTransaction {
     }
 
     fn __delitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let k = key_str(key)?;
+        let Some(k) = lookup_key(key)? else {
+            self.with_state(|_| Ok(()))?;
+            return Err(PyKeyError::new_err(key.clone().unbind()));
+        };
         match self.read(py, k)? {
             Seen::Value(_) => self.blind_delete(k),
             Seen::Missing => Err(key_error(k)),
@@ -185,7 +199,10 @@ impl PyTransaction {
 
     fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
         match key.cast::<PyString>() {
-            Ok(s) => Ok(matches!(self.read(py, s.to_str()?)?, Seen::Value(_))),
+            Ok(_) => match lookup_key(key)? {
+                Some(k) => Ok(matches!(self.read(py, k)?, Seen::Value(_))),
+                None => self.with_state(|_| Ok(false)),
+            },
             Err(_) => Ok(false),
         }
     }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -381,21 +381,66 @@ async fn get_doc(State(st): State<AppState>, Path(key): Path<String>) -> ApiResu
     ok(value)
 }
 
-/// `PUT /api/docs/{key}` (body: the JSON value): store. With
+/// What a PUT does to the key's expiry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TtlChange {
+    /// Keep the TTL the key has (none for a new key).
+    Keep,
+    /// Never expire.
+    Clear,
+    /// Expire this long from now.
+    Set(Duration),
+}
+
+/// The `ttl` query parameter of a PUT: absent keeps the key's TTL, `none`
+/// (or empty) clears it, a positive number of seconds sets it.
+fn ttl_change(params: &HashMap<String, String>) -> Result<TtlChange, ApiError> {
+    let Some(raw) = params.get("ttl") else {
+        return Ok(TtlChange::Keep);
+    };
+    let raw = raw.trim();
+    if raw.is_empty() || raw.eq_ignore_ascii_case("none") || raw == "null" {
+        return Ok(TtlChange::Clear);
+    }
+    raw.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.001)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .map(TtlChange::Set)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "ttl must be a number of seconds of at least 0.001, or \"none\" to never \
+                 expire, not {raw:?}"
+            ))
+        })
+}
+
+/// `PUT /api/docs/{key}?ttl=` (body: the JSON value): store, keeping the
+/// key's TTL unless `ttl` is given (see [`ttl_change`]). With
 /// `If-None-Match: *` only when the key is new (else 412), for "insert".
+/// Answers `{"key", "created", "ttl"}`.
 async fn put_doc(
     State(st): State<AppState>,
     Path(key): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
     let value = parse_body(&body)?;
+    let change = ttl_change(&params)?;
     let create_only = headers
         .get(axum::http::header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == b"*");
     let answer = blocking(move || {
         let db = st.docs.database();
-        let existed = db.contains(&key)?;
+        // The live entry's expiry (Unix ms, 0 for none), exactly as stored,
+        // so an edit keeps the very same deadline.
+        let expires_at = db
+            .entries_page(&key, None, 1)?
+            .into_iter()
+            .find(|(k, ..)| *k == key)
+            .map(|(_, _, expires_at)| expires_at);
+        let existed = expires_at.is_some();
         if create_only && existed {
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,
@@ -404,8 +449,13 @@ async fn put_doc(
         }
         let bytes = serde_json::to_vec(&value)
             .map_err(|e| ApiError::bad_request(format!("the value cannot be stored: {e}")))?;
-        db.put_raw(&key, &bytes)?;
-        Ok(json!({ "key": key, "created": !existed }))
+        match change {
+            TtlChange::Keep => db.put_raw_expiring_at(&key, &bytes, expires_at.unwrap_or(0))?,
+            TtlChange::Clear => db.put_raw(&key, &bytes)?,
+            TtlChange::Set(ttl) => db.put_raw_with_ttl(&key, &bytes, ttl)?,
+        }
+        let ttl = db.ttl(&key)?.flatten();
+        Ok(json!({ "key": key, "created": !existed, "ttl": ttl }))
     })
     .await?;
     ok(answer)

@@ -9,13 +9,17 @@
 //!
 //! Files by job: [`api`] the `/api/` routes, [`assets`] the embedded HTML,
 //! CSS and JS, [`security`] the guard every request passes, [`metrics`] the
-//! ops/sec history for the chart, [`error`] the JSON error shape.
+//! ops/sec history for the chart, [`error`] the JSON error shape, [`conn`]
+//! the accept loop with its connection timeout and cap, [`wire`] JSON bodies
+//! for the errors hyper answers by itself.
 
 mod api;
 mod assets;
+mod conn;
 mod error;
 mod metrics;
 mod security;
+mod wire;
 
 use std::fmt;
 use std::io;
@@ -30,6 +34,7 @@ use tokio::sync::oneshot;
 use crate::index::Documents;
 
 pub use api::MAX_BODY_BYTES;
+pub use conn::ConnectionLimits;
 
 /// The port Studio listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7474;
@@ -168,6 +173,19 @@ impl Studio {
     /// token; [`StudioError::Bind`] when the port is taken;
     /// [`StudioError::InvalidOptions`], [`StudioError::Runtime`].
     pub fn start(docs: Documents, options: StudioOptions) -> Result<Studio, StudioError> {
+        Self::start_with_limits(docs, options, ConnectionLimits::default())
+    }
+
+    /// [`Studio::start`] with other connection limits (tests use a short
+    /// header-read timeout and a small cap).
+    ///
+    /// # Errors
+    /// As [`Studio::start`].
+    pub fn start_with_limits(
+        docs: Documents,
+        options: StudioOptions,
+        limits: ConnectionLimits,
+    ) -> Result<Studio, StudioError> {
         if options.token.as_deref() == Some("") {
             return Err(StudioError::InvalidOptions(
                 "the Studio token must not be empty".into(),
@@ -223,7 +241,7 @@ impl Studio {
         let (tx, rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("ferrum-studio".into())
-            .spawn(move || serve(runtime, listener, router, docs, metrics, rx))
+            .spawn(move || serve(runtime, listener, router, limits, docs, metrics, rx))
             .map_err(StudioError::Runtime)?;
         Ok(Studio {
             url,
@@ -272,6 +290,7 @@ fn serve(
     runtime: tokio::runtime::Runtime,
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     docs: Documents,
     metrics: Arc<metrics::Metrics>,
     stop: oneshot::Receiver<()>,
@@ -285,25 +304,9 @@ fn serve(
             }
         };
         let sampler = tokio::spawn(metrics::run_sampler(metrics, docs));
-        let (graceful_tx, graceful_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = graceful_rx.await;
-            };
-            if let Err(e) = axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                eprintln!("ferrum studio: server stopped: {e}");
-            }
-        });
         // Either a stop request or the sender being dropped ends serving.
-        let _ = stop.await;
+        conn::serve(listener, router, limits, stop, SHUTDOWN_GRACE).await;
         sampler.abort();
-        let _ = graceful_tx.send(());
-        // Connections that stay open past the grace period are dropped with
-        // the runtime.
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, server).await;
     });
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
 }

@@ -7,7 +7,7 @@
 //! the Host header must be a loopback name); other machines must not reach it
 //! without a secret (non-loopback binds need a token, sent as
 //! `Authorization: Bearer`); a viewer may be given a `read_only` Studio
-//! (every mutation is 403). Responses forbid framing and sniffing, and the
+//! (every change is 403; queries, which are reads, are answered). Responses forbid framing and sniffing, and the
 //! page never leaks its `?token=` through the Referer header.
 
 use std::sync::Arc;
@@ -90,6 +90,15 @@ fn is_mutation(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD)
 }
 
+/// Routes that take a POST body but only read (SPEC section 4): a read-only
+/// Studio answers them. They still need the Studio header, like every
+/// POST, so a cross-site page cannot make Studio run them.
+const READ_POSTS: [&str; 3] = ["/api/query", "/api/explain", "/api/find"];
+
+fn changes_data(method: &Method, path: &str) -> bool {
+    is_mutation(method) && !(*method == Method::POST && READ_POSTS.contains(&path))
+}
+
 /// The guard middleware.
 async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     if let Err(e) = admit(&guard, &req) {
@@ -143,7 +152,7 @@ fn admit(guard: &Guard, req: &Request) -> Result<(), ApiError> {
                 "cross-origin mutating requests are refused",
             ));
         }
-        if guard.read_only {
+        if guard.read_only && changes_data(method, req.uri().path()) {
             return Err(ApiError::forbidden(
                 "this Studio is read-only: it refuses every change",
             ));

@@ -515,7 +515,8 @@
     if (gen !== generation) return;
     const ro = readOnly();
     const title = el("h1", { class: "mono", id: "doc-key", text: key });
-    const meta = el("p", { class: "sub", text: data.ttl === null ? "no expiry" : "expires in " + data.ttl.toFixed(1) + " s" });
+    const ttlText = () => (data.ttl === null ? "no expiry" : "expires in " + data.ttl.toFixed(1) + " s");
+    const meta = el("p", { class: "sub", id: "doc-ttl-text", text: ttlText() });
     const body = el("div", { class: "panel", id: "doc-body" });
     const err = errorBox();
     const editBtn = el("button", { class: "btn primary", type: "button", id: "edit-doc", text: "Edit", disabled: ro, title: ro ? "read-only" : null });
@@ -532,6 +533,10 @@
       editBtn.hidden = true;
       const area = el("textarea", { id: "doc-editor", spellcheck: "false", rows: 18, "aria-label": "document JSON" });
       area.value = JSON.stringify(data.value, null, 2);
+      // The TTL in seconds; left as shown, the save keeps the key's TTL exactly.
+      const shownTtl = data.ttl === null ? "" : data.ttl.toFixed(1);
+      const ttlInput = el("input", { type: "text", id: "doc-ttl", inputmode: "decimal", placeholder: "never", value: shownTtl, "aria-label": "expires in (seconds)" });
+      const ttlRow = el("div", { class: "row" }, el("label", { for: "doc-ttl", text: "Expires in (seconds, empty for never)" }), ttlInput);
       const save = el("button", { class: "btn primary", type: "button", id: "save-doc", text: "Save" });
       const cancel = el("button", { class: "btn", type: "button", text: "Cancel", onclick: view });
       save.addEventListener("click", async () => {
@@ -542,16 +547,27 @@
           err.textContent = "Not valid JSON: " + e.message;
           return;
         }
+        const ttl = ttlInput.value.trim();
+        let path = docPath(key);
+        if (ttl !== shownTtl) {
+          if (ttl !== "" && !(Number(ttl) > 0)) {
+            err.textContent = "The TTL must be a positive number of seconds, or empty for never.";
+            return;
+          }
+          path += "?ttl=" + (ttl === "" ? "none" : encodeURIComponent(ttl));
+        }
         try {
-          await api("PUT", docPath(key), value);
+          const saved = await api("PUT", path, value);
           data.value = value;
+          data.ttl = saved.ttl;
+          meta.textContent = ttlText();
           toast("Saved " + key);
           view();
         } catch (e) {
           err.textContent = e.message;
         }
       });
-      body.replaceChildren(area, el("div", { class: "row end", style: "margin-top:10px" }, cancel, save));
+      body.replaceChildren(area, ttlRow, el("div", { class: "row end", style: "margin-top:10px" }, cancel, save));
       area.focus();
     }
     editBtn.addEventListener("click", edit);
