@@ -22,7 +22,7 @@ use parking_lot::RwLock;
 
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::format::{HintEntry, Record, RecordKind};
+use crate::format::{Record, RecordKind};
 use crate::storage::{self, Log, Medium, Seal};
 
 use super::db::Database;
@@ -190,14 +190,8 @@ impl Database {
         let mut out_at = new.data_start();
         let mut record = Vec::new();
         let mut sealed = Vec::new();
-        // A plain file's hint is written alongside (see storage::hint); an
-        // encrypted file gets none (it would hold the keys in the clear).
-        let mut hint = match (self.path(), &new.seal) {
-            (Some(p), None) => storage::HintWriter::create(p).ok(),
-            _ => None,
-        };
         let mut anchor = None;
-        for (key, loc, kind) in &snapshot {
+        for (key, loc, _) in &snapshot {
             if self.compaction_abandoned(background) {
                 drop(new);
                 return self.abandon_compaction(target.as_deref());
@@ -213,19 +207,7 @@ impl Database {
             let plain = record.get(plain).unwrap_or_default();
             let at = out_at + out.len() as u64;
             remap.insert(loc.offset, key, at);
-            if let Some(h) = &mut hint {
-                let entry = HintEntry {
-                    kind: *kind,
-                    key,
-                    offset: at,
-                    value_len: loc.value_len,
-                    expires_at: loc.expires_at,
-                };
-                if h.push(&entry).is_err() {
-                    hint = None;
-                }
-            }
-            anchor = plain.get(..4).map(|crc| (at, crc.to_vec()));
+            anchor = Some(at);
             append_record(&new, &target_name, &mut out, &mut sealed, plain, at)?;
             if out.len() >= COPY_CHUNK {
                 new.write_all_at(&out, out_at).map_err(io_err)?;
@@ -234,15 +216,7 @@ impl Database {
             }
         }
         drop(snapshot);
-        let copied_end = out_at + out.len() as u64;
-        let last_copied = anchor.as_ref().map(|(at, _)| *at);
-        let hint = match (hint, anchor) {
-            (Some(h), Some((at, crc))) => {
-                let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
-                h.finish(generation + 1, copied_end, at, crc).ok()
-            }
-            _ => None,
-        };
+        let last_copied = anchor;
         if crash == CompactCrashPoint::AfterCopy {
             return self.simulate_crash();
         }
@@ -298,18 +272,14 @@ impl Database {
             std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
             storage::sync_parent_dir(to).map_err(|e| Error::io(to, e))?;
         }
-        // After the data file: until this rename the old hint stays, and it
-        // names the old generation, so it is never applied to the new file.
-        // An encrypted file keeps no hint (an old plain one would leak keys).
-        let hint_end = match hint.map(storage::PendingHint::publish) {
-            Some(Ok(())) => copied_end,
-            _ => {
-                if let Some(path) = self.path() {
-                    storage::remove_hint(path);
-                }
-                new.data_start()
-            }
-        };
+        // The old hint names the old generation, so it would never be applied
+        // to the new file; remove it. The new file's hint is written at close
+        // (it is vouched for by a digest record appended to the log then, see
+        // storage::hint), so the compacted file holds exactly its live records.
+        if let Some(path) = self.path() {
+            storage::remove_hint(path);
+        }
+        let hint_end = new.data_start();
         if crash == CompactCrashPoint::AfterRename {
             drop(w);
             return self.simulate_crash();

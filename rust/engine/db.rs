@@ -19,7 +19,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{encode_record, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::format::{
+    encode_hint_digest_record, encode_record, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
 use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
@@ -161,12 +163,12 @@ impl Database {
         let hinted = match (&config.path, &medium.medium, &medium.seal) {
             (Some(path), Medium::Disk(_), None) => {
                 let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
-                storage::load_hint(path, &medium.medium, header.generation, file_len).and_then(
-                    |h| {
-                        Keyspace::from_hint(&h.body, h.header.entries, now)
-                            .map(|ks| (ks, h.header, h.anchor_seq))
-                    },
-                )
+                let start = medium.data_start();
+                storage::load_hint(path, &medium.medium, header.generation, start, file_len)
+                    .and_then(|h| {
+                        Keyspace::from_hint(h.entries(), h.header.entries, h.body.len(), now)
+                            .map(|ks| (ks, h.header))
+                    })
             }
             _ => None,
         };
@@ -175,7 +177,7 @@ impl Database {
             storage::remove_hint(path);
         }
         let (mut ks, start, start_seq, anchor) = match hinted {
-            Some((ks, h, seq)) => (ks, h.data_end, Some(seq), Some(h.anchor_offset)),
+            Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
             None => (Keyspace::default(), medium.data_start(), None, None),
         };
         let mut max_seq = start_seq.unwrap_or(0);
@@ -642,28 +644,10 @@ impl Database {
         Ok(self.inner.sync.note_write())
     }
 
-    /// Write the record(s) encoded in `w.buf` at the end of the log (growing
-    /// the mapping if needed) and advance the end and the sequence number.
-    /// Returns the offset they start at. Nothing is published here.
+    /// Write the record(s) encoded in `w.buf` at the end of the log (see
+    /// `Inner::write_buffered`).
     pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
-        let offset = w.end;
-        let needed = offset + w.buf.len() as u64;
-        if w.medium.capacity().is_some_and(|cap| needed > cap) {
-            let grown = Arc::new(
-                w.medium
-                    .grow(needed)
-                    .map_err(|e| Error::io(self.name(), e))?,
-            );
-            self.inner.state.write().medium = grown.clone();
-            w.medium = grown;
-        }
-        w.medium
-            .write_all_at(&w.buf, offset)
-            .map_err(|e| Error::io(self.name(), e))?;
-        w.end += w.buf.len() as u64;
-        w.last_record = Some(offset);
-        w.seq += 1;
-        Ok(offset)
+        self.inner.write_buffered(w)
     }
 
     pub(super) fn make_durable(&self, ticket: u64) -> Result<()> {
@@ -806,11 +790,11 @@ impl Database {
         let result = if inner.read_only {
             Ok(())
         } else {
+            // The hint first: its digest record is appended to the log, then
+            // synced and the slack trimmed with everything else.
+            inner.write_hint_at_close();
             inner.flush().and_then(|()| inner.trim())
         };
-        if result.is_ok() && !inner.read_only {
-            inner.write_hint_at_close();
-        }
         drop(inner.lock.lock().take());
         // Wipe the encryption key now, not when the last handle is dropped.
         inner.current_medium().wipe_key();
@@ -819,6 +803,30 @@ impl Database {
 }
 
 impl Inner {
+    /// Write the record(s) encoded in `w.buf` at the end of the log (growing
+    /// the mapping if needed) and advance the end and the sequence number.
+    /// Returns the offset they start at. Nothing is published here.
+    pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
+        let offset = w.end;
+        let needed = offset + w.buf.len() as u64;
+        if w.medium.capacity().is_some_and(|cap| needed > cap) {
+            let grown = Arc::new(
+                w.medium
+                    .grow(needed)
+                    .map_err(|e| Error::io(self.name(), e))?,
+            );
+            self.state.write().medium = grown.clone();
+            w.medium = grown;
+        }
+        w.medium
+            .write_all_at(&w.buf, offset)
+            .map_err(|e| Error::io(self.name(), e))?;
+        w.end += w.buf.len() as u64;
+        w.last_record = Some(offset);
+        w.seq += 1;
+        Ok(offset)
+    }
+
     fn name(&self) -> &Path {
         self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
     }
@@ -841,35 +849,52 @@ impl Inner {
 
     /// Leave a hint file for the next open if much of the log is not covered
     /// by the current one. Best effort: without it the next open replays.
+    /// The hint's digest goes into the log itself (a hint-digest record
+    /// appended here, see `crate::format` hint docs), so the next open
+    /// trusts exactly this hint. Encrypted logs get none (a hint would hold
+    /// their keys in the clear).
     fn write_hint_at_close(&self) {
         let Some(path) = &self.path else { return };
-        let w = self.writer.lock();
-        let Some(anchor) = w.last_record else { return };
-        if w.end - w.hint_end < HINT_AT_CLOSE_BYTES {
+        let mut w = self.writer.lock();
+        if w.last_record.is_none()
+            || w.medium.seal.is_some()
+            || w.end - w.hint_end < HINT_AT_CLOSE_BYTES
+        {
             return;
         }
-        let mut crc = [0u8; 4];
-        if w.medium.read_exact_at(&mut crc, anchor).is_err() {
-            return;
-        }
-        let st = self.state.read();
-        let written = (|| {
-            let mut hint = storage::HintWriter::create(path)?;
-            let user = st.ks.keydir.iter().map(|e| (RecordKind::Put, e));
-            for (kind, (key, loc)) in user.chain(st.ks.meta.iter().map(|e| (RecordKind::Meta, e))) {
-                hint.push(&HintEntry {
-                    kind,
-                    key,
-                    offset: loc.offset,
-                    value_len: loc.value_len,
-                    expires_at: loc.expires_at,
-                })?;
-            }
-            hint.finish(w.generation, w.end, anchor, u32::from_le_bytes(crc))?
-                .publish()
+        let data_end = w.end;
+        let written = (|| -> Result<()> {
+            let io_err = |e| Error::io(path, e);
+            let hint = {
+                let st = self.state.read();
+                let mut hint = storage::HintWriter::create(path).map_err(io_err)?;
+                let user = st.ks.keydir.iter().map(|e| (RecordKind::Put, e));
+                for (kind, (key, loc)) in
+                    user.chain(st.ks.meta.iter().map(|e| (RecordKind::Meta, e)))
+                {
+                    hint.push(&HintEntry {
+                        kind,
+                        key,
+                        offset: loc.offset,
+                        value_len: loc.value_len,
+                        expires_at: loc.expires_at,
+                    })
+                    .map_err(io_err)?;
+                }
+                hint
+            };
+            let header = hint.header(w.generation, data_end, w.seq - 1);
+            w.buf.clear();
+            let seq = w.seq;
+            encode_hint_digest_record(&mut w.buf, seq, &hint.digest(&header));
+            let at = self.write_buffered(&mut w)?;
+            hint.finish(header, at)
+                .and_then(storage::PendingHint::publish)
+                .map_err(io_err)
         })();
-        if written.is_err() {
-            storage::remove_hint(path);
+        match written {
+            Ok(()) => w.hint_end = data_end,
+            Err(_) => storage::remove_hint(path),
         }
     }
 
@@ -890,11 +915,9 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if !self.closed.load(Ordering::Acquire)
-            && !self.read_only
-            && self.flush().and_then(|()| self.trim()).is_ok()
-        {
+        if !self.closed.load(Ordering::Acquire) && !self.read_only {
             self.write_hint_at_close();
+            let _ = self.flush().and_then(|()| self.trim());
         }
     }
 }

@@ -101,8 +101,9 @@ pub use header::{
     MAGIC, VERSION,
 };
 pub use hint::{
-    encode_hint_entry, HintEntries, HintEntry, HintHeader, HINT_HEADER_LEN, HINT_MAGIC,
-    HINT_VERSION,
+    encode_hint_digest_record, encode_hint_entry, hint_digest_of, is_hint_digest, HintDigest,
+    HintEntries, HintEntry, HintHeader, HINT_DIGEST_KEY, HINT_DIGEST_LEN, HINT_DIGEST_RECORD_LEN,
+    HINT_HEADER_LEN, HINT_MAGIC, HINT_VERSION,
 };
 pub use record::{encode_record, DecodeError, Record, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::format::{
-    BatchRecords, EnvelopeHeader, Record, RecordHeader, RecordKind, ENVELOPE_HEADER_LEN,
-    RECORD_HEADER_LEN,
+    is_hint_digest, BatchRecords, EnvelopeHeader, Record, RecordHeader, RecordKind,
+    ENVELOPE_HEADER_LEN, RECORD_HEADER_LEN,
 };
 
 use super::log::{after_failure, last_nonzero, open_log, Failure, Log, ReadWindow};
@@ -133,7 +133,7 @@ pub fn scan_log(
                             }),
                         }
                     }
-                } else {
+                } else if !is_hint_digest(&rec) {
                     report.writes += 1;
                     visit(pos, rec);
                 }

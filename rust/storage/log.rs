@@ -14,8 +14,9 @@ use parking_lot::RwLock;
 use crate::crypto::{CryptoError, EncryptionKey};
 use crate::error::{Error, Result};
 use crate::format::{
-    BatchRecords, DecodeError, EnvelopeHeader, FileHeader, Record, RecordHeader, RecordKind,
-    ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
+    is_hint_digest, BatchRecords, DecodeError, EnvelopeHeader, FileHeader, Record, RecordHeader,
+    RecordKind, ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, MAX_VALUE_BYTES,
+    RECORD_HEADER_LEN,
 };
 
 use super::{sync_parent_dir, Medium, Seal};
@@ -490,7 +491,7 @@ pub fn replay_from(
                     key: inner.key,
                 });
             }
-        } else {
+        } else if !is_hint_digest(&rec) {
             visit(ReplayItem {
                 offset: pos,
                 header: rec.header,
@@ -838,6 +839,13 @@ pub fn read_plain_record(
             Error::io(name, e)
         }
     };
+    if value_len as usize > MAX_VALUE_BYTES {
+        return Err(Error::corruption(
+            name,
+            offset,
+            "record length out of range",
+        ));
+    }
     let plain_len = RECORD_HEADER_LEN + key.len() + value_len as usize;
     let record = match &log.seal {
         Some(seal) => {
@@ -848,12 +856,14 @@ pub fn read_plain_record(
                 .read_exact_at(&mut head, offset)
                 .map_err(cut_short)?;
             let env = EnvelopeHeader::parse(&head).map_err(|e| map_decode(name, offset, e))?;
+            check_span(log, name, offset, env.envelope_len())?;
             buf.clear();
             buf.resize(env.envelope_len(), 0);
             log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
             open_sealed(seal, name, buf, offset)?
         }
         None => {
+            check_span(log, name, offset, plain_len)?;
             buf.clear();
             buf.resize(plain_len, 0);
             log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
@@ -887,6 +897,32 @@ pub fn read_plain_record(
             offset,
             "record does not hold the expected key",
         )),
+    }
+}
+
+/// Refuse, before anything is allocated for it, a read of `len` bytes at
+/// `offset` that would run past the end of the log: whatever a key
+/// directory location claims (it may come from a hint), a read never
+/// allocates beyond the file. Free on the hot path: inside a writer's
+/// mapping the bound is its length, and a read of at most 64 KiB is simply
+/// attempted (it fails with end-of-file if short); only larger reads ask
+/// the file for its length.
+fn check_span(log: &Log, name: &Path, offset: u64, len: usize) -> Result<()> {
+    const UNCHECKED: u64 = 64 << 10;
+    let end = offset.saturating_add(len as u64);
+    let fits = match log.medium.capacity() {
+        Some(cap) if end <= cap => true,
+        _ if len as u64 <= UNCHECKED => true,
+        _ => end <= log.medium.len().map_err(|e| Error::io(name, e))?,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::corruption(
+            name,
+            offset,
+            "record runs past the end of the file (file truncated while open, or a bad hint?)",
+        ))
     }
 }
 
