@@ -11,6 +11,7 @@ The writer signals over a pipe once it is writing; no sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -43,11 +44,11 @@ _WRITER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def busy_writer(db_path: Path) -> Iterator[subprocess.Popen[str]]:
-    """A separate process appending to ``db_path`` until the test ends."""
+@contextlib.contextmanager
+def _writer(script: str, db_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A separate process running ``script`` on ``db_path``, once it printed "ready"."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _WRITER, str(db_path)],
+        [sys.executable, "-c", script, str(db_path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -64,6 +65,13 @@ def busy_writer(db_path: Path) -> Iterator[subprocess.Popen[str]]:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+@pytest.fixture
+def busy_writer(db_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A separate process appending to ``db_path`` until the test ends."""
+    with _writer(_WRITER, db_path) as proc:
+        yield proc
 
 
 def _still_writing(proc: subprocess.Popen[str]) -> None:
@@ -121,15 +129,7 @@ def test_real_damage_is_still_reported_beside_a_writer(db_path: Path) -> None:
     The writer syncs every write (``fsync="always"``), which keeps the file small
     enough for ten full scans.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SMALL_WRITER, str(db_path)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    with _writer(_SMALL_WRITER, db_path) as proc:
         seed_value = 64 + 40  # inside the first record's value (after the 64-byte file header)
         with open(db_path, "r+b") as f:
             f.seek(seed_value)
@@ -143,8 +143,3 @@ def test_real_damage_is_still_reported_beside_a_writer(db_path: Path) -> None:
             with pytest.raises(ferrumdb.CorruptionError, match="offset 64"):
                 ferrumdb.open(db_path, read_only=True)
             _still_writing(proc)
-    finally:
-        proc.kill()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()

@@ -381,96 +381,53 @@ pub fn replay_from(
     // The offset whose failure was already re-read once (see `after_failure`).
     let mut reread = None;
     while pos < file_len {
-        let (len, rec) = if let Some(seal) = &log.seal {
+        // The record at `pos`, or why it failed (and whether its fixed
+        // header was readable).
+        let decoded = if let Some(seal) = &log.seal {
             let head = window
                 .at(pos, ENVELOPE_HEADER_LEN)
                 .map_err(|e| Error::io(name, e))?;
-            let env = match EnvelopeHeader::parse(head) {
-                Ok(h) => h,
-                Err(e) => {
-                    match end_of_log(
-                        log,
-                        &mut window,
-                        name,
-                        pos,
-                        last_seq,
-                        false,
-                        e,
-                        repair,
-                        &mut reread,
-                    )? {
-                        Some(end) => return Ok(Replayed { end, last_record }),
-                        None => continue,
+            match EnvelopeHeader::parse(head) {
+                Err(e) => Err((false, e)),
+                Ok(env) => {
+                    let len = env.envelope_len();
+                    let bytes = window.at(pos, len).map_err(|e| Error::io(name, e))?;
+                    match env.verify(bytes) {
+                        Err(e) => Err((true, e)),
+                        Ok(()) => {
+                            plain.clear();
+                            plain.extend_from_slice(bytes);
+                            let body = open_sealed(seal, name, &mut plain, pos)?;
+                            let rec = Record::decode(plain.get(body).unwrap_or_default())
+                                .map_err(|e| map_decode(name, pos, e))?;
+                            Ok((len, rec))
+                        }
                     }
                 }
-            };
-            let len = env.envelope_len();
-            let bytes = window.at(pos, len).map_err(|e| Error::io(name, e))?;
-            if let Err(e) = env.verify(bytes) {
-                match end_of_log(
-                    log,
-                    &mut window,
-                    name,
-                    pos,
-                    last_seq,
-                    true,
-                    e,
-                    repair,
-                    &mut reread,
-                )? {
-                    Some(end) => return Ok(Replayed { end, last_record }),
-                    None => continue,
-                }
             }
-            plain.clear();
-            plain.extend_from_slice(bytes);
-            let body = open_sealed(seal, name, &mut plain, pos)?;
-            let rec = Record::decode(plain.get(body).unwrap_or_default())
-                .map_err(|e| map_decode(name, pos, e))?;
-            (len, rec)
         } else {
             let head = window
                 .at(pos, RECORD_HEADER_LEN)
                 .map_err(|e| Error::io(name, e))?;
-            let header = match RecordHeader::parse(head) {
-                Ok(h) => h,
-                Err(e) => {
-                    match end_of_log(
-                        log,
-                        &mut window,
-                        name,
-                        pos,
-                        last_seq,
-                        false,
-                        e,
-                        repair,
-                        &mut reread,
-                    )? {
-                        Some(end) => return Ok(Replayed { end, last_record }),
-                        None => continue,
-                    }
+            match RecordHeader::parse(head) {
+                Err(e) => Err((false, e)),
+                Ok(header) => {
+                    let bytes = window
+                        .at(pos, header.record_len())
+                        .map_err(|e| Error::io(name, e))?;
+                    Record::decode(bytes)
+                        .map(|rec| (header.record_len(), rec))
+                        .map_err(|e| (true, e))
                 }
-            };
-            let bytes = window
-                .at(pos, header.record_len())
-                .map_err(|e| Error::io(name, e))?;
-            match Record::decode(bytes) {
-                Ok(rec) => (header.record_len(), rec),
-                Err(e) => {
-                    match end_of_log(
-                        log,
-                        &mut window,
-                        name,
-                        pos,
-                        last_seq,
-                        true,
-                        e,
-                        repair,
-                        &mut reread,
-                    )? {
-                        Some(end) => return Ok(Replayed { end, last_record }),
-                        None => continue,
-                    }
+            }
+        };
+        let (len, rec) = match decoded {
+            Ok(decoded) => decoded,
+            Err((parsed, e)) => {
+                let failed = (pos, last_seq, parsed, e);
+                match end_of_log(log, &mut window, name, failed, repair, &mut reread)? {
+                    Some(end) => return Ok(Replayed { end, last_record }),
+                    None => continue,
                 }
             }
         };
@@ -690,20 +647,17 @@ pub(super) fn after_failure(
 }
 
 /// Act on a record that failed to decode at `pos` during replay (see
-/// [`after_failure`]): `None` to read it again, `Some(end)` where the log
+/// [`after_failure`]; `last_seq` is the seq of the record before it):
+/// `None` to read it again, `Some(end)` where the log
 /// ends (with `repair`, a torn tail is cut off the file there; without, it
 /// is only skipped, so a reader never cuts what a writer is writing), or
 /// [`Error::Corruption`] naming the file and offset. `parsed` says whether
 /// its fixed header was readable.
-#[allow(clippy::too_many_arguments)]
 fn end_of_log(
     log: &Log,
     window: &mut ReadWindow<'_>,
     name: &Path,
-    pos: u64,
-    last_seq: Option<u64>,
-    parsed: bool,
-    err: DecodeError,
+    (pos, last_seq, parsed, err): (u64, Option<u64>, bool, DecodeError),
     repair: bool,
     reread: &mut Option<u64>,
 ) -> Result<Option<u64>> {
