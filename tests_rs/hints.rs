@@ -370,3 +370,23 @@ fn a_close_leaves_a_hint_only_when_much_of_the_log_is_unhinted() {
     assert!(db.opened_with_hint());
     assert_eq!(contents(&db), want);
 }
+
+#[test]
+fn an_encrypted_database_never_gets_a_hint_at_close() {
+    let (_dir, path) = temp_db();
+    let cfg = config(&path).with_encryption([5u8; 32]);
+    let db = Database::open(&cfg).expect("open");
+    let big = format!("\"{}\"", "v".repeat(4000));
+    for i in 0..2200 {
+        db.put_raw(&format!("secret-key-{i:04}"), big.as_bytes())
+            .expect("put");
+    }
+    db.close().expect("close");
+    // A hint would hold every key in the clear beside the encrypted file.
+    assert!(
+        !hint_path(&path).exists(),
+        "plaintext hint of an encrypted file"
+    );
+    let db = Database::open(&cfg).expect("reopen");
+    assert_eq!(db.len(), 2200);
+}
