@@ -2,7 +2,7 @@
 //!
 //! Reopen is timed as open + first get, at 100k and 1M keys of ~100-byte JSON
 //! values: "hint" opens a database whose hint file matches (written by the
-//! compaction in the setup, then by each close), "no_hint" deletes the hint
+//! close after the compaction in the setup), "no_hint" deletes the hint
 //! before each open (untimed) so the whole log is replayed. Compaction
 //! rewrites 100k live records after every key was overwritten once (the
 //! overwrite is untimed); throughput is in bytes of the log before compaction.
@@ -41,7 +41,7 @@ fn hint_of(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// A closed database of `n` keys, compacted so a hint file describes it.
+/// A closed database of `n` keys, compacted, whose close left a hint file.
 fn build(dir: &Path, n: usize) -> PathBuf {
     let path = dir.join(format!("reopen-{n}.db"));
     let db = Database::open(&config(&path)).expect("open");
@@ -50,7 +50,7 @@ fn build(dir: &Path, n: usize) -> PathBuf {
     }
     db.compact().expect("compact");
     db.close().expect("close");
-    assert!(hint_of(&path).exists(), "compaction wrote no hint");
+    assert!(hint_of(&path).exists(), "the close wrote no hint");
     path
 }
 

@@ -220,9 +220,17 @@ fn close_writing_a_hint_never_writes_through_a_planted_temp_link() {
 fn a_symlinked_hint_is_not_followed() {
     let (dir, path) = temp_db();
     let db = open(&path);
-    populate(&db, 300);
-    db.compact().expect("compact writes a hint");
-    db.close().expect("close");
+    // More than the 8 MiB of unhinted log that makes a close write a hint.
+    let value = format!("\"{}\"", "v".repeat(1024));
+    for i in 0..9_000 {
+        db.put_raw(&format!("k{i:05}"), value.as_bytes())
+            .expect("put");
+    }
+    db.close().expect("close writes a hint");
+    assert!(
+        open(&path).opened_with_hint(),
+        "the hint is usable as it is"
+    );
     let hint = with_suffix(&path, ".hint");
     let elsewhere = dir.path().join("hint-elsewhere");
     fs::rename(&hint, &elsewhere).expect("move the hint away");

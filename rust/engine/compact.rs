@@ -34,7 +34,7 @@ use parking_lot::RwLock;
 
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::format::{HintEntry, Record, RecordKind};
+use crate::format::{Record, RecordKind};
 use crate::storage::{self, Log, Medium, Seal};
 
 use super::db::Database;
@@ -197,19 +197,8 @@ impl Database {
         let mut out_at = new.data_start();
         let mut record = Vec::new();
         let mut sealed = Vec::new();
-        // A plain file's hint is written alongside (see storage::hint); an
-        // encrypted file gets none (it would hold the keys in the clear).
-        // The hint only speeds up the next open: if it cannot be written,
-        // the compaction completes without it and reports that at the end.
-        let mut hint_error = None;
-        let mut hint = match (self.file_path(), &new.seal) {
-            (Some(p), None) => storage::HintWriter::create(p)
-                .map_err(|e| hint_error = Some(e))
-                .ok(),
-            _ => None,
-        };
         let mut anchor = None;
-        for (key, loc, kind) in &snapshot {
+        for (key, loc, _) in &snapshot {
             if self.compaction_abandoned(background) {
                 return Err(Error::Closed);
             }
@@ -224,20 +213,7 @@ impl Database {
             let plain = record.get(plain).unwrap_or_default();
             let at = out_at + out.len() as u64;
             remap.insert(loc.offset, key, at);
-            if let Some(h) = &mut hint {
-                let entry = HintEntry {
-                    kind: *kind,
-                    key,
-                    offset: at,
-                    value_len: loc.value_len,
-                    expires_at: loc.expires_at,
-                };
-                if let Err(e) = h.push(&entry) {
-                    hint_error = Some(e);
-                    hint = None;
-                }
-            }
-            anchor = plain.get(..4).map(|crc| (at, crc.to_vec()));
+            anchor = Some(at);
             append_record(&new, &target_name, &mut out, &mut sealed, plain, at)?;
             if out.len() >= COPY_CHUNK {
                 new.write_all_at(&out, out_at).map_err(io_err)?;
@@ -246,17 +222,7 @@ impl Database {
             }
         }
         drop(snapshot);
-        let copied_end = out_at + out.len() as u64;
-        let last_copied = anchor.as_ref().map(|(at, _)| *at);
-        let hint = match (hint, anchor) {
-            (Some(h), Some((at, crc))) => {
-                let crc = u32::from_le_bytes(crc.try_into().unwrap_or_default());
-                h.finish(generation + 1, copied_end, at, crc)
-                    .map_err(|e| hint_error = Some(e))
-                    .ok()
-            }
-            _ => None,
-        };
+        let last_copied = anchor;
 
         // 3. Writers pause: append what they wrote meanwhile, sync, map the
         // new file for appends and work out every key's new place: all that
@@ -348,22 +314,15 @@ impl Database {
 
         // 4. The new file is the database: from here on nothing fails but
         // the directory sync, and the handle switches to the new file
-        // whatever happens. The hint goes after the data file: until this
-        // rename the old hint stays, and it names the old generation, so it
-        // is never applied to the new file. An encrypted file keeps no hint
-        // (an old plain one would leak keys).
-        let hint_end = match hint.map(storage::PendingHint::publish) {
-            Some(Ok(())) => copied_end,
-            published => {
-                if let Some(Err(e)) = published {
-                    hint_error = Some(e);
-                }
-                if let Some(path) = self.file_path() {
-                    storage::remove_hint(path);
-                }
-                new.data_start()
-            }
-        };
+        // whatever happens. The old hint names the old generation, so it
+        // would never be applied to the new file; remove it. The new file's
+        // hint is written at close (vouched for by a digest record appended
+        // to the log then, see storage::hint), so the compacted file holds
+        // exactly its live records.
+        if let Some(path) = self.file_path() {
+            storage::remove_hint(path);
+        }
+        let hint_end = new.data_start();
         {
             let mut st = inner.state.write();
             let ks = &mut st.ks;
@@ -400,13 +359,7 @@ impl Database {
             storage::sync_parent_dir(to).map_err(|e| inner.sync_failed(e, !background))?;
         }
         drop(w);
-        match (self.file_path(), hint_error) {
-            (Some(path), Some(source)) => Err(Error::HintNotWritten {
-                path: path.to_path_buf(),
-                source,
-            }),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     /// Whether a compaction under way should stop: the database was closed,

@@ -19,7 +19,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{encode_record, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::format::{
+    encode_hint_digest_record, encode_record, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
 use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
@@ -195,12 +197,12 @@ impl Database {
         let hinted = match (&file, &medium.medium, &medium.seal) {
             (Some(path), Medium::Disk(_), None) => {
                 let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
-                storage::load_hint(path, &medium.medium, header.generation, file_len).and_then(
-                    |h| {
-                        Keyspace::from_hint(&h.body, h.header.entries, now)
-                            .map(|ks| (ks, h.header, h.anchor_seq))
-                    },
-                )
+                let start = medium.data_start();
+                storage::load_hint(path, &medium.medium, header.generation, start, file_len)
+                    .and_then(|h| {
+                        Keyspace::from_hint(h.entries(), h.header.entries, h.body.len(), now)
+                            .map(|ks| (ks, h.header))
+                    })
             }
             _ => None,
         };
@@ -209,7 +211,7 @@ impl Database {
             storage::remove_hint(path);
         }
         let (mut ks, start, start_seq, anchor) = match hinted {
-            Some((ks, h, seq)) => (ks, h.data_end, Some(seq), Some(h.anchor_offset)),
+            Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
             None => (Keyspace::default(), medium.data_start(), None, None),
         };
         let mut max_seq = start_seq.unwrap_or(0);
@@ -693,28 +695,10 @@ impl Database {
         Ok(self.inner.sync.note_write())
     }
 
-    /// Write the record(s) encoded in `w.buf` at the end of the log (growing
-    /// the mapping if needed) and advance the end and the sequence number.
-    /// Returns the offset they start at. Nothing is published here.
+    /// Write the record(s) encoded in `w.buf` at the end of the log (see
+    /// `Inner::write_buffered`).
     pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
-        let offset = w.end;
-        let needed = offset + w.buf.len() as u64;
-        if w.medium.capacity().is_some_and(|cap| needed > cap) {
-            let grown = Arc::new(
-                w.medium
-                    .grow(needed)
-                    .map_err(|e| Error::io(self.name(), e))?,
-            );
-            self.inner.state.write().medium = grown.clone();
-            w.medium = grown;
-        }
-        w.medium
-            .write_all_at(&w.buf, offset)
-            .map_err(|e| Error::io(self.name(), e))?;
-        w.end += w.buf.len() as u64;
-        w.last_record = Some(offset);
-        w.seq += 1;
-        Ok(offset)
+        self.inner.write_buffered(w)
     }
 
     pub(super) fn make_durable(&self, ticket: u64) -> Result<()> {
@@ -861,14 +845,13 @@ impl Database {
         // wait for it, so nothing of it outlives the writer lock.
         drop(inner.compacting.lock());
         let healthy = !inner.read_only && !inner.health.is_poisoned();
-        let result = if healthy {
-            inner.flush().and_then(|()| inner.trim())
+        let (result, hint) = if healthy {
+            // The hint first: its digest record is appended to the log, then
+            // synced and the slack trimmed with everything else.
+            let hint = inner.write_hint_at_close();
+            (inner.flush().and_then(|()| inner.trim()), hint)
         } else {
-            Ok(())
-        };
-        let hint = match result {
-            Ok(()) if healthy => inner.write_hint_at_close(),
-            _ => Ok(()),
+            (Ok(()), Ok(()))
         };
         drop(inner.lock.lock().take());
         // Wipe the encryption key now, not when the last handle is dropped,
@@ -890,6 +873,30 @@ impl Database {
 }
 
 impl Inner {
+    /// Write the record(s) encoded in `w.buf` at the end of the log (growing
+    /// the mapping if needed) and advance the end and the sequence number.
+    /// Returns the offset they start at. Nothing is published here.
+    pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
+        let offset = w.end;
+        let needed = offset + w.buf.len() as u64;
+        if w.medium.capacity().is_some_and(|cap| needed > cap) {
+            let grown = Arc::new(
+                w.medium
+                    .grow(needed)
+                    .map_err(|e| Error::io(self.name(), e))?,
+            );
+            self.state.write().medium = grown.clone();
+            w.medium = grown;
+        }
+        w.medium
+            .write_all_at(&w.buf, offset)
+            .map_err(|e| Error::io(self.name(), e))?;
+        w.end += w.buf.len() as u64;
+        w.last_record = Some(offset);
+        w.seq += 1;
+        Ok(offset)
+    }
+
     fn name(&self) -> &Path {
         self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
     }
@@ -922,44 +929,67 @@ impl Inner {
     /// by the current one. The data is safe either way (without a hint the
     /// next open replays the log); a failure is still reported, as
     /// [`Error::HintNotWritten`], and leaves no hint or temporary file.
+    /// The hint's digest goes into the log itself (a hint-digest record
+    /// appended here, see `crate::format` hint docs), so the next open
+    /// trusts exactly this hint. Encrypted logs get none (a hint would hold
+    /// their keys in the clear).
     fn write_hint_at_close(&self) -> Result<()> {
         let Some(path) = &self.file else {
             return Ok(());
         };
-        let w = self.writer.lock();
-        let Some(anchor) = w.last_record else {
-            return Ok(());
-        };
-        if w.end - w.hint_end < HINT_AT_CLOSE_BYTES {
-            return Ok(());
-        }
-        let mut crc = [0u8; 4];
-        if w.medium.read_exact_at(&mut crc, anchor).is_err() {
+        let mut w = self.writer.lock();
+        if w.last_record.is_none()
+            || w.medium.seal.is_some()
+            || w.end - w.hint_end < HINT_AT_CLOSE_BYTES
+        {
             return Ok(());
         }
-        let st = self.state.read();
-        let written = (|| {
-            let mut hint = storage::HintWriter::create(path)?;
-            let user = st.ks.keydir.iter().map(|e| (RecordKind::Put, e));
-            for (kind, (key, loc)) in user.chain(st.ks.meta.iter().map(|e| (RecordKind::Meta, e))) {
-                hint.push(&HintEntry {
-                    kind,
-                    key,
-                    offset: loc.offset,
-                    value_len: loc.value_len,
-                    expires_at: loc.expires_at,
-                })?;
-            }
-            hint.finish(w.generation, w.end, anchor, u32::from_le_bytes(crc))?
-                .publish()
+        let data_end = w.end;
+        let written = (|| -> Result<()> {
+            let io_err = |e| Error::io(path, e);
+            let hint = {
+                let st = self.state.read();
+                let mut hint = storage::HintWriter::create(path).map_err(io_err)?;
+                let user = st.ks.keydir.iter().map(|e| (RecordKind::Put, e));
+                for (kind, (key, loc)) in
+                    user.chain(st.ks.meta.iter().map(|e| (RecordKind::Meta, e)))
+                {
+                    hint.push(&HintEntry {
+                        kind,
+                        key,
+                        offset: loc.offset,
+                        value_len: loc.value_len,
+                        expires_at: loc.expires_at,
+                    })
+                    .map_err(io_err)?;
+                }
+                hint
+            };
+            let header = hint.header(w.generation, data_end, w.seq - 1);
+            w.buf.clear();
+            let seq = w.seq;
+            encode_hint_digest_record(&mut w.buf, seq, &hint.digest(&header));
+            let at = self.write_buffered(&mut w)?;
+            hint.finish(header, at)
+                .and_then(storage::PendingHint::publish)
+                .map_err(io_err)
         })();
-        written.map_err(|source| {
-            storage::remove_hint(path);
-            Error::HintNotWritten {
-                path: path.clone(),
-                source,
+        match written {
+            Ok(()) => {
+                w.hint_end = data_end;
+                Ok(())
             }
-        })
+            Err(e) => {
+                storage::remove_hint(path);
+                Err(match e {
+                    Error::Io { source, .. } => Error::HintNotWritten {
+                        path: path.clone(),
+                        source,
+                    },
+                    other => other,
+                })
+            }
+        }
     }
 
     /// Cut the preallocated slack off a mapped log, so a closed database file
@@ -979,12 +1009,9 @@ impl Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if !self.health.is_closed()
-            && !self.read_only
-            && !self.health.is_poisoned()
-            && self.flush().and_then(|()| self.trim()).is_ok()
-        {
+        if !self.health.is_closed() && !self.read_only && !self.health.is_poisoned() {
             let _ = self.write_hint_at_close();
+            let _ = self.flush().and_then(|()| self.trim());
         }
     }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use compact_str::CompactString;
 
-use crate::format::{HintEntries, RecordKind, RECORD_HEADER_LEN};
+use crate::format::{DecodeError, HintEntry, RecordKind, RECORD_HEADER_LEN};
 
 use super::clock::Clock;
 
@@ -66,19 +66,28 @@ pub struct Keyspace {
 }
 
 impl Keyspace {
-    /// Build from the entries of a hint (checksum-verified bytes), dropping
-    /// keys expired by `now_ms`. `None` if an entry fails to decode.
-    /// `entries` (the header's count) sizes the buffer exactly, so it never
-    /// doubles past what is needed; it is capped at what the body could hold
-    /// (every entry takes more than 16 bytes).
-    pub fn from_hint(body: &[u8], entries: u64, now_ms: u64) -> Option<Self> {
+    /// Build from the entries of a hint (each already checked against the
+    /// data file by `storage::LoadedHint::entries`), dropping keys expired
+    /// by `now_ms`. `None` if an entry fails its checks, a key appears twice
+    /// or two entries share a record. `entries` (the header's count) sizes
+    /// the buffer exactly, so it never doubles past what is needed; it is
+    /// capped at what a body of `body_len` bytes could hold (every entry
+    /// takes more than 16 bytes).
+    pub fn from_hint<'a>(
+        hint: impl IntoIterator<Item = Result<HintEntry<'a>, DecodeError>>,
+        entries: u64,
+        body_len: usize,
+        now_ms: u64,
+    ) -> Option<Self> {
         let mut ks = Keyspace::default();
         // Collected, then built in one pass: a bulk-built B-tree is faster
         // to make and denser than one grown by inserts.
-        let capacity = usize::try_from(entries).unwrap_or(0).min(body.len() / 16);
+        let capacity = usize::try_from(entries).unwrap_or(0).min(body_len / 16);
         let mut keys: Vec<(CompactString, Loc)> = Vec::with_capacity(capacity);
-        for entry in HintEntries::new(body) {
+        let mut offsets: Vec<u64> = Vec::with_capacity(capacity);
+        for entry in hint {
             let e = entry.ok()?;
+            offsets.push(e.offset);
             let loc = Loc {
                 offset: e.offset,
                 value_len: e.value_len,
@@ -105,6 +114,11 @@ impl Keyspace {
             if keys.windows(2).any(|w| w[0].0 == w[1].0) {
                 return None;
             }
+        }
+        // Two keys on one record: the hint cannot be describing this log.
+        offsets.sort_unstable();
+        if offsets.windows(2).any(|w| w[0] == w[1]) {
+            return None;
         }
         ks.keydir = keys.into_iter().collect();
         Some(ks)
@@ -224,6 +238,15 @@ mod tests {
         assert!(ks.keydir.is_empty());
     }
 
+    fn from_body(body: &[u8], entries: u64) -> Option<Keyspace> {
+        Keyspace::from_hint(
+            crate::format::HintEntries::new(body),
+            entries,
+            body.len(),
+            0,
+        )
+    }
+
     fn hint_body(keys: &[&str]) -> Vec<u8> {
         let mut body = Vec::new();
         for (i, key) in keys.iter().enumerate() {
@@ -244,20 +267,20 @@ mod tests {
     #[test]
     fn from_hint_takes_keys_in_any_order_and_refuses_duplicates() {
         // In key order (as written): the fast path.
-        let ks = Keyspace::from_hint(&hint_body(&["a", "b", "c"]), 3, 0).expect("sorted");
+        let ks = from_body(&hint_body(&["a", "b", "c"]), 3).expect("sorted");
         assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
         // Out of order: sorted, each key keeps its own location.
-        let ks = Keyspace::from_hint(&hint_body(&["c", "a", "b"]), 3, 0).expect("unsorted");
+        let ks = from_body(&hint_body(&["c", "a", "b"]), 3).expect("unsorted");
         assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
         assert_eq!(ks.keydir.get("c").map(|l| l.offset), Some(64));
         assert_eq!(ks.keydir.get("a").map(|l| l.offset), Some(164));
         // A key twice, adjacent or not, means the hint is not trusted.
-        assert!(Keyspace::from_hint(&hint_body(&["a", "b", "b"]), 3, 0).is_none());
-        assert!(Keyspace::from_hint(&hint_body(&["b", "a", "b"]), 3, 0).is_none());
+        assert!(from_body(&hint_body(&["a", "b", "b"]), 3).is_none());
+        assert!(from_body(&hint_body(&["b", "a", "b"]), 3).is_none());
         // A wrong entry count only sizes the buffer: never trusted for more.
-        let ks = Keyspace::from_hint(&hint_body(&["a", "b"]), u64::MAX, 0).expect("big count");
+        let ks = from_body(&hint_body(&["a", "b"]), u64::MAX).expect("big count");
         assert_eq!(ks.keydir.len(), 2);
-        let ks = Keyspace::from_hint(&hint_body(&["a", "b"]), 0, 0).expect("zero count");
+        let ks = from_body(&hint_body(&["a", "b"]), 0).expect("zero count");
         assert_eq!(ks.keydir.len(), 2);
     }
 }

@@ -4,16 +4,15 @@
 //! ```text
 //! Hint header (64 bytes)
 //!   0  magic          8  b"FERRUMHI"
-//!   8  version        u16  1
+//!   8  version        u16  2
 //!  10  reserved       u16  0
 //!  12  reserved       u32  0
 //!  16  generation     u64  generation of the data file it describes
 //!  24  data_end       u64  the entries describe every record before this offset
-//!  32  anchor_offset  u64  offset of the last record before data_end
-//!  40  anchor_crc     u32  that record's stored checksum
-//!  44  reserved       u32  0
+//!  32  digest_offset  u64  where the data file's hint-digest record starts (>= data_end)
+//!  40  last_seq       u64  seq of the last record before data_end
 //!  48  entries        u64  number of entries
-//!  56  body_crc       u32  CRC32C of every entry byte
+//!  56  reserved       u32  0
 //!  60  crc32c         u32  CRC32C of bytes 0..60
 //!
 //! Entry (28 bytes + key), one per live key or metadata entry
@@ -24,20 +23,39 @@
 //!  16  value_len      u32
 //!  20  expires_at     u64  Unix ms, 0 = never
 //!  28  key bytes
+//!
+//! Hint-digest record (in the data file): a meta record whose key is
+//! HINT_DIGEST_KEY ("\0ferrumdb:hint", a key no user can write) and whose
+//! 32-byte value is SHA-256 of "FERRUMHI" + version (u16) + generation +
+//! data_end + last_seq + entries (u64 each, little-endian) + every entry byte.
+//! Replay skips it: it is never a key.
 //! ```
 //!
-//! A hint is used only if it matches the data file exactly: same generation,
-//! and the data file's record at `anchor_offset` carries `anchor_crc` and ends
-//! at `data_end`. Records after `data_end` are replayed as usual. A hint that
-//! fails any check is ignored (the open replays the whole log).
+//! Threat model: the hint is a sidecar anyone who can write the directory
+//! can replace: a stale, damaged or crafted sidecar, e.g. an edited hint
+//! with its CRCs recomputed (the format is documented), or a hint copied
+//! from another database or an earlier state. None of those may change what
+//! an open serves. So a hint is trusted only if the data file, the source
+//! of truth, vouches for it: when a hint is written, a record carrying the
+//! SHA-256 of its content is appended to the data file, and an open uses
+//! the hint only if the record at `digest_offset` is such a record with the
+//! same digest. Forging a hint then means rewriting the database itself.
+//! Even a vouched-for hint is bounds-checked entry by entry (record inside
+//! the described prefix, value length within `MAX_VALUE_BYTES`) before any
+//! entry is used, so no location taken from a hint can make a read allocate
+//! past the file. Records after `data_end` are replayed as usual. A hint
+//! that fails any check is ignored (the open replays the whole log);
+//! version 1 hints (CRC-only) fail the version check and are ignored.
 
-use super::record::{DecodeError, RecordKind};
-use super::MAX_KEY_BYTES;
+use sha2::{Digest, Sha256};
+
+use super::record::{encode_record, DecodeError, Record, RecordKind, RECORD_HEADER_LEN};
+use super::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 /// First eight bytes of a hint file.
 pub const HINT_MAGIC: &[u8; 8] = b"FERRUMHI";
 /// Hint format version.
-pub const HINT_VERSION: u16 = 1;
+pub const HINT_VERSION: u16 = 2;
 /// Size of the hint header.
 pub const HINT_HEADER_LEN: usize = 64;
 const ENTRY_FIXED: usize = 28;
@@ -49,14 +67,12 @@ pub struct HintHeader {
     pub generation: u64,
     /// Every record before this offset is described.
     pub data_end: u64,
-    /// Offset of the last record before `data_end`.
-    pub anchor_offset: u64,
-    /// That record's stored checksum.
-    pub anchor_crc: u32,
+    /// Where the data file's hint-digest record starts.
+    pub digest_offset: u64,
+    /// Sequence number of the last record before `data_end`.
+    pub last_seq: u64,
     /// Number of entries.
     pub entries: u64,
-    /// CRC32C of the entry bytes.
-    pub body_crc: u32,
 }
 
 impl HintHeader {
@@ -67,10 +83,9 @@ impl HintHeader {
         b[8..10].copy_from_slice(&HINT_VERSION.to_le_bytes());
         b[16..24].copy_from_slice(&self.generation.to_le_bytes());
         b[24..32].copy_from_slice(&self.data_end.to_le_bytes());
-        b[32..40].copy_from_slice(&self.anchor_offset.to_le_bytes());
-        b[40..44].copy_from_slice(&self.anchor_crc.to_le_bytes());
+        b[32..40].copy_from_slice(&self.digest_offset.to_le_bytes());
+        b[40..48].copy_from_slice(&self.last_seq.to_le_bytes());
         b[48..56].copy_from_slice(&self.entries.to_le_bytes());
-        b[56..60].copy_from_slice(&self.body_crc.to_le_bytes());
         let crc = crc32c::crc32c(&b[..60]);
         b[60..64].copy_from_slice(&crc.to_le_bytes());
         b
@@ -101,12 +116,64 @@ impl HintHeader {
         Ok(HintHeader {
             generation: u64_at(16),
             data_end: u64_at(24),
-            anchor_offset: u64_at(32),
-            anchor_crc: u32_at(40),
+            digest_offset: u64_at(32),
+            last_seq: u64_at(40),
             entries: u64_at(48),
-            body_crc: u32_at(56),
         })
     }
+}
+
+/// Key of the hint-digest record: starts with NUL, which no user key or
+/// index name can (keys are validated), so it never collides.
+pub const HINT_DIGEST_KEY: &str = "\0ferrumdb:hint";
+/// Length of a hint digest (SHA-256).
+pub const HINT_DIGEST_LEN: usize = 32;
+/// Bytes a hint-digest record takes in a plain log.
+pub const HINT_DIGEST_RECORD_LEN: usize =
+    RECORD_HEADER_LEN + HINT_DIGEST_KEY.len() + HINT_DIGEST_LEN;
+
+/// Running SHA-256 of a hint's entry bytes (fed as they are written or
+/// read), finished with the header fields it commits to.
+#[derive(Debug, Clone, Default)]
+pub struct HintDigest(Sha256);
+
+impl HintDigest {
+    /// Feed entry bytes, in order.
+    pub fn update(&mut self, body: &[u8]) {
+        self.0.update(body);
+    }
+
+    /// The digest of the entries fed so far under `header`'s generation,
+    /// data_end, last_seq and entry count.
+    pub fn finish(mut self, header: &HintHeader) -> [u8; HINT_DIGEST_LEN] {
+        self.0.update(HINT_MAGIC);
+        self.0.update(HINT_VERSION.to_le_bytes());
+        for v in [
+            header.generation,
+            header.data_end,
+            header.last_seq,
+            header.entries,
+        ] {
+            self.0.update(v.to_le_bytes());
+        }
+        self.0.finalize().into()
+    }
+}
+
+/// Append the hint-digest record (a meta record of [`HINT_DIGEST_KEY`]
+/// holding `digest`) with sequence number `seq` to `out`.
+pub fn encode_hint_digest_record(out: &mut Vec<u8>, seq: u64, digest: &[u8; HINT_DIGEST_LEN]) {
+    encode_record(out, RecordKind::Meta, seq, 0, HINT_DIGEST_KEY, digest);
+}
+
+/// Whether `rec` is a hint-digest record (replay and scans skip it).
+pub fn is_hint_digest(rec: &Record<'_>) -> bool {
+    rec.header.kind == RecordKind::Meta && rec.key == HINT_DIGEST_KEY
+}
+
+/// The digest a hint-digest record carries, if `rec` is one.
+pub fn hint_digest_of<'r>(rec: &Record<'r>) -> Option<&'r [u8]> {
+    (is_hint_digest(rec) && rec.value.len() == HINT_DIGEST_LEN).then_some(rec.value)
 }
 
 /// One key's location, as a hint stores it.
@@ -169,6 +236,9 @@ impl<'a> Iterator for HintEntries<'a> {
             let key_len = u32_at(4) as usize;
             if key_len == 0 || key_len > MAX_KEY_BYTES {
                 return Err(DecodeError::Malformed("hint key length out of range"));
+            }
+            if u32_at(16) as usize > MAX_VALUE_BYTES {
+                return Err(DecodeError::Malformed("hint value length out of range"));
             }
             let mut off = [0u8; 8];
             off.copy_from_slice(&fixed[8..16]);
@@ -237,10 +307,9 @@ mod tests {
         let header = HintHeader {
             generation: 3,
             data_end: 999,
-            anchor_offset: 900,
-            anchor_crc: 0xDEAD_BEEF,
+            digest_offset: 1000,
+            last_seq: 41,
             entries: 2,
-            body_crc: crc32c::crc32c(&body),
         };
         let bytes = header.encode();
         assert_eq!(HintHeader::decode(&bytes), Ok(header));

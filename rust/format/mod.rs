@@ -80,10 +80,15 @@
 //! after it, other than the inner records of that torn batch (puts/deletes
 //! with the seq right after the last good record; every later write has a
 //! higher seq; an encrypted batch is a single envelope). Such a write was never acknowledged. If an intact later
-//! record exists, the failure is corruption. A file may end in zero bytes
+//! record exists, the failure is corruption, unless it was being written
+//! while a reader without the writer lock read it: such a reader reads the
+//! failed record once more before calling it corruption (the intact later
+//! record proves it was complete by then). A file may end in zero bytes
 //! (preallocated, unwritten space); they are not
 //! records. Hint files (`PATH.hint`) have their own magic and layout: see
-//! [`HintHeader`].
+//! [`HintHeader`]. A meta record whose key is [`HINT_DIGEST_KEY`] (starting
+//! with NUL, which no user key can) is not a key: it carries the SHA-256 of
+//! the hint file written at that point, and replay skips it.
 
 mod batch;
 mod envelope;
@@ -101,8 +106,9 @@ pub use header::{
     MAGIC, VERSION,
 };
 pub use hint::{
-    encode_hint_entry, HintEntries, HintEntry, HintHeader, HINT_HEADER_LEN, HINT_MAGIC,
-    HINT_VERSION,
+    encode_hint_digest_record, encode_hint_entry, hint_digest_of, is_hint_digest, HintDigest,
+    HintEntries, HintEntry, HintHeader, HINT_DIGEST_KEY, HINT_DIGEST_LEN, HINT_DIGEST_RECORD_LEN,
+    HINT_HEADER_LEN, HINT_MAGIC, HINT_VERSION,
 };
 pub use record::{encode_record, DecodeError, Record, RecordHeader, RecordKind, RECORD_HEADER_LEN};
 

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::format::{
-    BatchRecords, EnvelopeHeader, Record, RecordHeader, RecordKind, ENVELOPE_HEADER_LEN,
-    RECORD_HEADER_LEN,
+    is_hint_digest, BatchRecords, EnvelopeHeader, Record, RecordHeader, RecordKind,
+    ENVELOPE_HEADER_LEN, RECORD_HEADER_LEN,
 };
 
-use super::log::{last_nonzero, next_intact, open_log, Log, ReadWindow};
+use super::log::{after_failure, last_nonzero, open_log, Failure, Log, ReadWindow};
 use super::Medium;
 
 /// A run of bytes that holds no readable record.
@@ -104,6 +104,8 @@ pub fn scan_log(
     let mut plain = Vec::new();
     let mut pos = log.data_start();
     let mut last_seq = None;
+    // The offset whose failure was already re-read once (see `after_failure`).
+    let mut reread = None;
     while pos < file_len {
         let failure = match decode_at(log, &mut window, &mut plain, pos).map_err(io_err)? {
             Ok((len, rec)) => {
@@ -131,7 +133,7 @@ pub fn scan_log(
                             }),
                         }
                     }
-                } else {
+                } else if !is_hint_digest(&rec) {
                     report.writes += 1;
                     visit(pos, rec);
                 }
@@ -143,10 +145,11 @@ pub fn scan_log(
         };
         // The intact records inside a damaged transaction are skipped with
         // it: a transaction is recovered whole or not at all.
-        let torn_seq = last_seq.map_or(1, |s: u64| s + 1);
         let sealed = log.seal.is_some();
-        match next_intact(&mut window, sealed, pos + 1, file_len, torn_seq).map_err(io_err)? {
-            Some(next) => {
+        match after_failure(&mut window, sealed, pos, last_seq, &mut reread).map_err(io_err)? {
+            // A writer beside us was copying it: read it again.
+            Failure::Reread => continue,
+            Failure::Damage { next } => {
                 report.damage.push(Damage {
                     offset: pos,
                     len: next - pos,
@@ -154,7 +157,7 @@ pub fn scan_log(
                 });
                 pos = next;
             }
-            None => {
+            Failure::End => {
                 if let Some(last) = last_nonzero(medium, pos, file_len).map_err(io_err)? {
                     report.torn_tail = Some(Damage {
                         offset: pos,

@@ -1,17 +1,21 @@
 //! Hint files on disk: written next to a data file (by compaction and by a
 //! close that leaves much unhinted data), checked against it and read at open.
 //!
-//! A hint is an accelerator, never a source of truth: any doubt (missing,
-//! damaged, describing another generation or another file) makes the open
-//! ignore it and replay the whole log. It is written under a temporary name
-//! and renamed, so a crash leaves either the old hint or the new one.
+//! A hint is an accelerator, never a source of truth, and untrusted input:
+//! any doubt (missing, damaged, describing another generation or another
+//! file, or not vouched for by the hint-digest record its data file carries;
+//! see `crate::format` hint docs for the threat model) makes the open ignore
+//! it and replay the whole log. Every entry is bounds-checked against the
+//! data file before it is used. It is written under a temporary name and
+//! renamed, so a crash leaves either the old hint or the new one.
 
 use std::fs;
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::format::{
-    encode_hint_entry, HintEntry, HintHeader, RecordHeader, HINT_HEADER_LEN, RECORD_HEADER_LEN,
+    encode_hint_entry, hint_digest_of, DecodeError, HintDigest, HintEntries, HintEntry, HintHeader,
+    Record, HINT_DIGEST_LEN, HINT_DIGEST_RECORD_LEN, HINT_HEADER_LEN, RECORD_HEADER_LEN,
 };
 
 use super::fault::{self, Checked};
@@ -29,7 +33,7 @@ pub struct HintWriter {
     db: PathBuf,
     out: BufWriter<Checked>,
     entry: Vec<u8>,
-    body_crc: u32,
+    digest: HintDigest,
     entries: u64,
 }
 
@@ -48,7 +52,7 @@ impl HintWriter {
             db: db.to_path_buf(),
             out,
             entry: Vec::with_capacity(64),
-            body_crc: 0,
+            digest: HintDigest::default(),
             entries: 0,
         })
     }
@@ -60,32 +64,40 @@ impl HintWriter {
     pub fn push(&mut self, entry: &HintEntry<'_>) -> io::Result<()> {
         self.entry.clear();
         encode_hint_entry(&mut self.entry, entry);
-        self.body_crc = crc32c::crc32c_append(self.body_crc, &self.entry);
+        self.digest.update(&self.entry);
         self.entries += 1;
         self.out.write_all(&self.entry)
     }
 
-    /// Write the header for a data file of `generation` whose records before
-    /// `data_end` the entries describe, the last of them starting at
-    /// `anchor_offset` with checksum `anchor_crc`. The hint is complete but
-    /// not yet in place.
+    /// The header for a data file of `generation` whose records before
+    /// `data_end` the entries describe, the last of them with sequence
+    /// number `last_seq`; `digest_offset` is filled in by [`Self::finish`].
+    pub fn header(&self, generation: u64, data_end: u64, last_seq: u64) -> HintHeader {
+        HintHeader {
+            generation,
+            data_end,
+            digest_offset: 0,
+            last_seq,
+            entries: self.entries,
+        }
+    }
+
+    /// The digest the data file's hint-digest record must carry for this
+    /// hint under `header` (see [`Self::header`]).
+    pub fn digest(&self, header: &HintHeader) -> [u8; HINT_DIGEST_LEN] {
+        self.digest.clone().finish(header)
+    }
+
+    /// Write `header`, naming `digest_offset` as where the data file's
+    /// hint-digest record (carrying [`Self::digest`]) starts. The hint is
+    /// complete but not yet in place.
     ///
     /// # Errors
     /// I/O errors.
-    pub fn finish(
-        mut self,
-        generation: u64,
-        data_end: u64,
-        anchor_offset: u64,
-        anchor_crc: u32,
-    ) -> io::Result<PendingHint> {
+    pub fn finish(mut self, header: HintHeader, digest_offset: u64) -> io::Result<PendingHint> {
         let header = HintHeader {
-            generation,
-            data_end,
-            anchor_offset,
-            anchor_crc,
-            entries: self.entries,
-            body_crc: self.body_crc,
+            digest_offset,
+            ..header
         };
         self.out.flush()?;
         let file = self.out.get_mut();
@@ -165,15 +177,43 @@ impl std::ops::Deref for HintBody {
 pub struct LoadedHint {
     /// Its header.
     pub header: HintHeader,
-    /// The entry bytes (checksum verified).
+    /// The entry bytes (digest verified).
     pub body: HintBody,
-    /// Sequence number of the anchor record (the highest before `data_end`).
-    pub anchor_seq: u64,
+    /// Offset of the first record in the data file.
+    data_start: u64,
 }
 
-/// Read the hint of `db` if it describes exactly this data file (`medium`,
-/// of `generation` and `file_len` bytes); `None` on any doubt.
-pub fn load_hint(db: &Path, medium: &Medium, generation: u64, file_len: u64) -> Option<LoadedHint> {
+impl LoadedHint {
+    /// The entries, each checked against the data file before it is
+    /// yielded: its record lies between the first record and `data_end`,
+    /// and its lengths are within the format's limits. An entry that fails
+    /// is an error: the caller then drops the whole hint.
+    pub fn entries(&self) -> impl Iterator<Item = Result<HintEntry<'_>, DecodeError>> + '_ {
+        let (start, end) = (self.data_start, self.header.data_end);
+        HintEntries::new(&self.body).map(move |e| {
+            let e = e?;
+            let len = (RECORD_HEADER_LEN + e.key.len()) as u64 + u64::from(e.value_len);
+            if e.offset < start || e.offset.saturating_add(len) > end {
+                return Err(DecodeError::Malformed(
+                    "hint entry outside the described log",
+                ));
+            }
+            Ok(e)
+        })
+    }
+}
+
+/// Read the hint of `db` if the data file (`medium`, of `generation`,
+/// `file_len` bytes, records from `data_start`) vouches for it: its
+/// hint-digest record at the hint's `digest_offset` carries the SHA-256 of
+/// this hint's content. `None` on any doubt.
+pub fn load_hint(
+    db: &Path,
+    medium: &Medium,
+    generation: u64,
+    data_start: u64,
+    file_len: u64,
+) -> Option<LoadedHint> {
     let file = paths::open_sidecar(&hint_path(db)).ok()?;
     // SAFETY: a hint file is never modified in place: writers build a new
     // one under a temporary name and rename it over (or unlink) the old, so
@@ -182,29 +222,34 @@ pub fn load_hint(db: &Path, medium: &Medium, generation: u64, file_len: u64) -> 
     // mapping lives only for the duration of the open.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let header = HintHeader::decode(map.get(..HINT_HEADER_LEN)?).ok()?;
-    if header.generation != generation || header.data_end > file_len {
-        return None;
-    }
-    // The data file's record at the anchor must be the one the hint saw.
-    let mut anchor = [0u8; RECORD_HEADER_LEN];
-    medium
-        .read_exact_at(&mut anchor, header.anchor_offset)
-        .ok()?;
-    let record = RecordHeader::parse(&anchor).ok()?;
-    if record.crc != header.anchor_crc
-        || header.anchor_offset + record.record_len() as u64 != header.data_end
+    let digest_end = header
+        .digest_offset
+        .checked_add(HINT_DIGEST_RECORD_LEN as u64)?;
+    if header.generation != generation
+        || header.data_end < data_start
+        || header.data_end > header.digest_offset
+        || digest_end > file_len
     {
         return None;
     }
-    // Read once front to back (checksum, then decode): tell the kernel.
+    // The data file's record at digest_offset must vouch for this content.
+    let mut record = [0u8; HINT_DIGEST_RECORD_LEN];
+    medium
+        .read_exact_at(&mut record, header.digest_offset)
+        .ok()?;
+    let rec = Record::decode(&record).ok()?;
+    let expected = hint_digest_of(&rec)?;
+    // Read once front to back: tell the kernel.
     let _ = map.advise(memmap2::Advice::Sequential);
     let body = HintBody { map };
-    if crc32c::crc32c(&body) != header.body_crc {
+    let mut digest = HintDigest::default();
+    digest.update(&body);
+    if digest.finish(&header) != expected {
         return None;
     }
     Some(LoadedHint {
         header,
         body,
-        anchor_seq: record.seq,
+        data_start,
     })
 }

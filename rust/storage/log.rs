@@ -14,8 +14,9 @@ use parking_lot::RwLock;
 use crate::crypto::{CryptoError, EncryptionKey};
 use crate::error::{Error, Result};
 use crate::format::{
-    BatchRecords, DecodeError, EnvelopeHeader, FileHeader, Record, RecordHeader, RecordKind,
-    ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, RECORD_HEADER_LEN,
+    is_hint_digest, BatchRecords, DecodeError, EnvelopeHeader, FileHeader, Record, RecordHeader,
+    RecordKind, ENCRYPTED_HEADER_LEN, ENVELOPE_HEADER_LEN, ENVELOPE_OVERHEAD, MAX_VALUE_BYTES,
+    RECORD_HEADER_LEN,
 };
 
 use super::fault::{self, Op};
@@ -394,49 +395,56 @@ pub fn replay_from(
     let mut last_seq = start_seq;
     let mut last_record = None;
     let mut plain = Vec::new();
+    // The offset whose failure was already re-read once (see `after_failure`).
+    let mut reread = None;
     while pos < file_len {
-        let (len, rec) = if let Some(seal) = &log.seal {
+        // The record at `pos`, or why it failed (and whether its fixed
+        // header was readable).
+        let decoded = if let Some(seal) = &log.seal {
             let head = window
                 .at(pos, ENVELOPE_HEADER_LEN)
                 .map_err(|e| Error::io(name, e))?;
-            let env = match EnvelopeHeader::parse(head) {
-                Ok(h) => h,
-                Err(e) => {
-                    return end_of_log(log, name, pos, file_len, last_seq, false, e, repair)
-                        .map(|end| Replayed { end, last_record })
+            match EnvelopeHeader::parse(head) {
+                Err(e) => Err((false, e)),
+                Ok(env) => {
+                    let len = env.envelope_len();
+                    let bytes = window.at(pos, len).map_err(|e| Error::io(name, e))?;
+                    match env.verify(bytes) {
+                        Err(e) => Err((true, e)),
+                        Ok(()) => {
+                            plain.clear();
+                            plain.extend_from_slice(bytes);
+                            let body = open_sealed(seal, name, &mut plain, pos)?;
+                            let rec = Record::decode(plain.get(body).unwrap_or_default())
+                                .map_err(|e| map_decode(name, pos, e))?;
+                            Ok((len, rec))
+                        }
+                    }
                 }
-            };
-            let len = env.envelope_len();
-            let bytes = window.at(pos, len).map_err(|e| Error::io(name, e))?;
-            if let Err(e) = env.verify(bytes) {
-                return end_of_log(log, name, pos, file_len, last_seq, true, e, repair)
-                    .map(|end| Replayed { end, last_record });
             }
-            plain.clear();
-            plain.extend_from_slice(bytes);
-            let body = open_sealed(seal, name, &mut plain, pos)?;
-            let rec = Record::decode(plain.get(body).unwrap_or_default())
-                .map_err(|e| map_decode(name, pos, e))?;
-            (len, rec)
         } else {
             let head = window
                 .at(pos, RECORD_HEADER_LEN)
                 .map_err(|e| Error::io(name, e))?;
-            let header = match RecordHeader::parse(head) {
-                Ok(h) => h,
-                Err(e) => {
-                    return end_of_log(log, name, pos, file_len, last_seq, false, e, repair)
-                        .map(|end| Replayed { end, last_record })
+            match RecordHeader::parse(head) {
+                Err(e) => Err((false, e)),
+                Ok(header) => {
+                    let bytes = window
+                        .at(pos, header.record_len())
+                        .map_err(|e| Error::io(name, e))?;
+                    Record::decode(bytes)
+                        .map(|rec| (header.record_len(), rec))
+                        .map_err(|e| (true, e))
                 }
-            };
-            let bytes = window
-                .at(pos, header.record_len())
-                .map_err(|e| Error::io(name, e))?;
-            match Record::decode(bytes) {
-                Ok(rec) => (header.record_len(), rec),
-                Err(e) => {
-                    return end_of_log(log, name, pos, file_len, last_seq, true, e, repair)
-                        .map(|end| Replayed { end, last_record })
+            }
+        };
+        let (len, rec) = match decoded {
+            Ok(decoded) => decoded,
+            Err((parsed, e)) => {
+                let failed = (pos, last_seq, parsed, e);
+                match end_of_log(log, &mut window, name, failed, repair, &mut reread)? {
+                    Some(end) => return Ok(Replayed { end, last_record }),
+                    None => continue,
                 }
             }
         };
@@ -457,7 +465,7 @@ pub fn replay_from(
                     key: inner.key,
                 });
             }
-        } else {
+        } else if !is_hint_digest(&rec) {
             visit(ReplayItem {
                 offset: pos,
                 header: rec.header,
@@ -549,18 +557,35 @@ impl<'m> ReadWindow<'m> {
         }
     }
 
+    /// Forget the buffered bytes: the next read goes to the file.
+    pub(super) fn invalidate(&mut self) {
+        self.buf.clear();
+        self.buf_start = 0;
+    }
+
     /// Up to `len` bytes starting at `pos` (fewer only at the end of the file).
+    ///
+    /// Bytes past the file's current end read as zeros: a writer beside a
+    /// reader cuts its zero slack on close, so a file may shrink under a
+    /// reader that measured it earlier, and what it cut is the end of the
+    /// log, not an I/O error.
     pub(super) fn at(&mut self, pos: u64, len: usize) -> io::Result<&[u8]> {
         let want = usize::try_from(self.file_len.saturating_sub(pos))
             .unwrap_or(usize::MAX)
             .min(len);
         let buf_end = self.buf_start + self.buf.len() as u64;
-        if pos < self.buf_start || pos + want as u64 > buf_end {
+        if self.buf.is_empty() || pos < self.buf_start || pos + want as u64 > buf_end {
             let fill = usize::try_from(self.file_len - pos)
                 .unwrap_or(usize::MAX)
                 .min(want.max(Self::CHUNK));
             self.buf.resize(fill, 0);
-            self.medium.read_exact_at(&mut self.buf, pos)?;
+            match self.medium.read_exact_at(&mut self.buf, pos) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.buf.fill(0);
+                    read_up_to(self.medium, &mut self.buf, pos)?;
+                }
+                other => other?,
+            }
             self.buf_start = pos;
         }
         let rel = usize::try_from(pos - self.buf_start).unwrap_or(0);
@@ -568,9 +593,29 @@ impl<'m> ReadWindow<'m> {
     }
 }
 
-/// Decide whether a record that failed to decode at `pos` is a torn tail or
-/// corruption, and act on it. `parsed` says whether its fixed header was
-/// readable.
+/// What a reader does about a record that failed to decode at `pos`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// Read it again: intact records follow it, so if a writer was copying
+    /// it a moment ago, it is complete now (the window has been emptied, so
+    /// the next read of `pos` is fresh).
+    Reread,
+    /// The end of what is written so far: nothing intact follows it (a torn
+    /// tail after a crash, a record still being copied by a writer, or the
+    /// zero slack of a mapped log).
+    End,
+    /// Damage: it still fails after a fresh read, and an intact record
+    /// starts at `next`.
+    Damage {
+        /// Where the next intact record starts.
+        next: u64,
+    },
+}
+
+/// Classify a record that failed to decode at `pos`: the one decision every
+/// reader of a log makes (replay at open, read-only or not; `check`;
+/// salvage; backup's verification), so none of them mistakes a record a
+/// writer beside it is still copying for damage.
 ///
 /// The writer appends one record (or one batch) at a time, each strictly
 /// after the previous one has been copied out, so a crash leaves at most one
@@ -579,44 +624,79 @@ impl<'m> ReadWindow<'m> {
 /// first bytes last), so the torn record may have an unreadable header and
 /// written bytes after it, and its declared length cannot be trusted. What
 /// can be trusted: no record written *after* it can be intact, because none
-/// was started. So the failure is a torn tail when no checksum-valid record
-/// (envelope, in an encrypted log) starts anywhere in the non-zero bytes
-/// after `pos`, except the inner records of the torn batch itself
+/// was started. So the failure is the end of the log when no checksum-valid
+/// record (envelope, in an encrypted log) starts anywhere in the non-zero
+/// bytes after `pos`, except the inner records of the torn batch itself
 /// (puts/deletes carrying the seq that follows `last_seq`; any later write
 /// carries a higher one; an encrypted batch is one envelope, so it has none
-/// to show). Otherwise it is corruption, reported with file and offset.
-#[allow(clippy::too_many_arguments)]
+/// to show).
+///
+/// A reader without the writer lock may also meet a record that a live
+/// writer is copying *while* it reads, and newer intact records after it a
+/// moment later. Those newer records prove it complete (records are copied
+/// in order under the writer's mutex), so the first time a failure is
+/// followed by intact records the answer is [`Failure::Reread`]; only a
+/// failure that persists on the fresh read (`reread == Some(pos)`) is
+/// [`Failure::Damage`].
+pub(super) fn after_failure(
+    window: &mut ReadWindow<'_>,
+    sealed: bool,
+    pos: u64,
+    last_seq: Option<u64>,
+    reread: &mut Option<u64>,
+) -> io::Result<Failure> {
+    // Fresh bytes from here on: the window may hold the half-copied record.
+    window.invalidate();
+    let file_len = window.file_len;
+    let Some(last) = last_nonzero(window.medium, pos, file_len)? else {
+        return Ok(Failure::End);
+    };
+    let torn_seq = last_seq.map_or(1, |s| s + 1);
+    match next_intact(window, sealed, pos + 1, last, torn_seq)? {
+        None => Ok(Failure::End),
+        Some(next) if *reread == Some(pos) => Ok(Failure::Damage { next }),
+        Some(_) => {
+            *reread = Some(pos);
+            window.invalidate();
+            Ok(Failure::Reread)
+        }
+    }
+}
+
+/// Act on a record that failed to decode at `pos` during replay (see
+/// [`after_failure`]; `last_seq` is the seq of the record before it):
+/// `None` to read it again, `Some(end)` where the log
+/// ends (with `repair`, a torn tail is cut off the file there; without, it
+/// is only skipped, so a reader never cuts what a writer is writing), or
+/// [`Error::Corruption`] naming the file and offset. `parsed` says whether
+/// its fixed header was readable.
 fn end_of_log(
     log: &Log,
+    window: &mut ReadWindow<'_>,
     name: &Path,
-    pos: u64,
-    file_len: u64,
-    last_seq: Option<u64>,
-    parsed: bool,
-    err: DecodeError,
+    (pos, last_seq, parsed, err): (u64, Option<u64>, bool, DecodeError),
     repair: bool,
-) -> Result<u64> {
-    let medium = &log.medium;
-    let last = last_nonzero(medium, pos, file_len).map_err(|e| Error::io(name, e))?;
-    if let Some(last) = last {
-        let torn_seq = last_seq.map_or(1, |s| s + 1);
-        let mut window = ReadWindow::new(medium, file_len);
-        if next_intact(&mut window, log.seal.is_some(), pos + 1, last, torn_seq)
-            .map_err(|e| Error::io(name, e))?
-            .is_some()
-        {
+    reread: &mut Option<u64>,
+) -> Result<Option<u64>> {
+    match after_failure(window, log.seal.is_some(), pos, last_seq, reread)
+        .map_err(|e| Error::io(name, e))?
+    {
+        Failure::Reread => Ok(None),
+        Failure::Damage { .. } => {
             let why = if parsed {
                 format!("record {err} (intact records follow it)")
             } else {
                 format!("record {err}")
             };
-            return Err(Error::corruption(name, pos, why));
+            Err(Error::corruption(name, pos, why))
+        }
+        Failure::End => {
+            if repair {
+                log.medium.truncate(pos).map_err(|e| Error::io(name, e))?;
+            }
+            Ok(Some(pos))
         }
     }
-    if repair {
-        medium.truncate(pos).map_err(|e| Error::io(name, e))?;
-    }
-    Ok(pos)
 }
 
 /// The first offset in `from..=last` where a record (an envelope, when
@@ -668,7 +748,8 @@ pub(super) fn next_intact(
 /// Offset of the last non-zero byte in `from..to`, scanning backwards.
 pub(super) fn last_nonzero(medium: &Medium, from: u64, to: u64) -> io::Result<Option<u64>> {
     let mut buf = vec![0u8; 1 << 16];
-    let mut end = to;
+    // A writer beside us may have cut its zero slack since `to` was measured.
+    let mut end = to.min(medium.len()?);
     while end > from {
         let n = usize::try_from(end - from)
             .unwrap_or(usize::MAX)
@@ -729,6 +810,13 @@ pub fn read_plain_record(
             Error::io(name, e)
         }
     };
+    if value_len as usize > MAX_VALUE_BYTES {
+        return Err(Error::corruption(
+            name,
+            offset,
+            "record length out of range",
+        ));
+    }
     let plain_len = RECORD_HEADER_LEN + key.len() + value_len as usize;
     let record = match &log.seal {
         Some(seal) => {
@@ -739,12 +827,14 @@ pub fn read_plain_record(
                 .read_exact_at(&mut head, offset)
                 .map_err(cut_short)?;
             let env = EnvelopeHeader::parse(&head).map_err(|e| map_decode(name, offset, e))?;
+            check_span(log, name, offset, env.envelope_len())?;
             buf.clear();
             buf.resize(env.envelope_len(), 0);
             log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
             open_sealed(seal, name, buf, offset)?
         }
         None => {
+            check_span(log, name, offset, plain_len)?;
             buf.clear();
             buf.resize(plain_len, 0);
             log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
@@ -778,6 +868,32 @@ pub fn read_plain_record(
             offset,
             "record does not hold the expected key",
         )),
+    }
+}
+
+/// Refuse, before anything is allocated for it, a read of `len` bytes at
+/// `offset` that would run past the end of the log: whatever a key
+/// directory location claims (it may come from a hint), a read never
+/// allocates beyond the file. Free on the hot path: inside a writer's
+/// mapping the bound is its length, and a read of at most 64 KiB is simply
+/// attempted (it fails with end-of-file if short); only larger reads ask
+/// the file for its length.
+fn check_span(log: &Log, name: &Path, offset: u64, len: usize) -> Result<()> {
+    const UNCHECKED: u64 = 64 << 10;
+    let end = offset.saturating_add(len as u64);
+    let fits = match log.medium.capacity() {
+        Some(cap) if end <= cap => true,
+        _ if len as u64 <= UNCHECKED => true,
+        _ => end <= log.medium.len().map_err(|e| Error::io(name, e))?,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::corruption(
+            name,
+            offset,
+            "record runs past the end of the file (file truncated while open, or a bad hint?)",
+        ))
     }
 }
 
