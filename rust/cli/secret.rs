@@ -38,14 +38,17 @@ pub fn read_secret(prompt: &str) -> io::Result<Secret> {
     raw.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ISIG | libc::IEXTEN);
     raw.c_cc[libc::VMIN] = 1;
     raw.c_cc[libc::VTIME] = 0;
-    let mut err = io::stderr();
-    write!(err, "{prompt}")?;
-    err.flush()?;
+    // The terminal is switched before the prompt is shown: TCSAFLUSH drops
+    // pending input, so anything typed once the prompt is visible (a quick
+    // Ctrl-C, say) must arrive after the switch, never be flushed by it.
     // SAFETY: as above; `raw` is a modified copy of the current settings.
     if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &raw) } != 0 {
         return Err(io::Error::last_os_error());
     }
     let _restore = Restore { fd, saved };
+    let mut err = io::stderr();
+    write!(err, "{prompt}")?;
+    err.flush()?;
     let mut line = Zeroizing::new(Vec::<u8>::new());
     let mut byte = [0u8; 1];
     let mut stdin = io::stdin().lock();
