@@ -390,3 +390,20 @@ fn an_encrypted_database_never_gets_a_hint_at_close() {
     let db = Database::open(&cfg).expect("reopen");
     assert_eq!(db.len(), 2200);
 }
+
+#[test]
+fn a_temporary_hint_left_by_a_dead_close_is_removed_by_the_next_writer() {
+    let (_dir, path) = temp_db();
+    let db = open(&path);
+    db.put_raw("k", b"1").expect("put");
+    db.close().expect("close");
+    // What a process killed while its close wrote the hint leaves behind.
+    let temp = ferrumdb::storage::paths::temp_hint_path(&path);
+    fs::write(&temp, b"half a hint").expect("plant");
+    let reader = Database::open(&config(&path).with_read_only(true)).expect("read-only open");
+    assert!(temp.exists(), "a read-only open changes nothing");
+    drop(reader);
+    let db = open(&path);
+    assert!(!temp.exists(), "the writer removed the leftover");
+    assert_eq!(contents(&db).len(), 1);
+}

@@ -162,15 +162,20 @@ impl Database {
                     Some(lock) => lock,
                     None => WriterLock::acquire(path)?,
                 };
-                // A compaction that died before its rename leaves this behind; the
-                // live file is still the old one, so the leftover is garbage.
-                // (remove_file takes away a planted symlink itself, never its target.)
-                let leftover = storage::compact_path(path);
-                match std::fs::remove_file(&leftover) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(Error::io(&leftover, e))
+                // A compaction that died before its rename, or a close that died
+                // while writing its hint, leaves these behind; the live file is
+                // still the old one, so the leftovers are garbage. (remove_file
+                // takes away a planted symlink itself, never its target.)
+                for leftover in [
+                    storage::compact_path(path),
+                    storage::paths::temp_hint_path(path),
+                ] {
+                    match std::fs::remove_file(&leftover) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(Error::io(&leftover, e))
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
                 let data = storage::paths::open_data_file(path, storage::paths::Access::Write)?;
                 // The file the lock guards, not one renamed into place since.
