@@ -325,7 +325,9 @@ mod tests {
         }
 
         fn on_remove(&self, key: &str, old: Option<&[u8]>) {
-            self.0.lock().push((key.into(), old.map(<[u8]>::to_vec), None));
+            self.0
+                .lock()
+                .push((key.into(), old.map(<[u8]>::to_vec), None));
         }
     }
 
