@@ -13,6 +13,7 @@ use ferrumdb::format::{
     encode_hint_digest_record, HintDigest, HintHeader, RecordHeader, HINT_HEADER_LEN,
     RECORD_HEADER_LEN,
 };
+use ferrumdb::storage::fault::FaultPlan;
 use ferrumdb::storage::{hint_path, open_log, read_record};
 use ferrumdb::{Database, MAX_VALUE_BYTES};
 
@@ -406,4 +407,41 @@ fn a_temporary_hint_left_by_a_dead_close_is_removed_by_the_next_writer() {
     let db = open(&path);
     assert!(!temp.exists(), "the writer removed the leftover");
     assert_eq!(contents(&db).len(), 1);
+}
+
+#[test]
+fn a_power_loss_after_close_keeps_the_digest_record_that_vouches_for_the_hint() {
+    // Everything written is durable before the close (a flush), so the
+    // close's only append is the hint's digest record, which the close
+    // must make durable like any other append (its ticket, and the syncs
+    // around the trim). Otherwise a power loss after a close that kept the
+    // hint's rename (the directory entry may reach the disk without the
+    // log's unsynced tail) leaves a hint nothing vouches for, and every
+    // later open replays the whole log.
+    let (dir, path) = temp_db();
+    let db = open(&path);
+    let big = format!("\"{}\"", "v".repeat(4000));
+    for i in 0..2200 {
+        db.put_raw(&format!("big{i:04}"), big.as_bytes())
+            .expect("put");
+    }
+    let want = contents(&db);
+    db.flush().expect("flush");
+    let plan = FaultPlan::arm(dir.path());
+    db.close().expect("close");
+    drop(db);
+    let closed = fs::read(&path).expect("read the closed file");
+    let hint = fs::read(hint_path(&path)).expect("the close left a hint");
+    // The power goes: the disk keeps what was synced, and this time the
+    // hint's rename too.
+    plan.restore_power_cut().expect("restore the disk image");
+    let durable = fs::read(&path).expect("read the restored file");
+    assert!(
+        durable.get(..closed.len()) == Some(&closed[..]),
+        "bytes the close wrote to the database file were never synced"
+    );
+    fs::write(hint_path(&path), hint).expect("put the hint back");
+    let db = open(&path);
+    assert!(db.opened_with_hint(), "the hint is vouched for");
+    assert_eq!(contents(&db), want);
 }

@@ -10,13 +10,12 @@
 //! long after the user let go.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::config::AutoCompact;
 
-use super::db::Database;
+use super::db::{Database, Inner};
 
 #[derive(Debug, Default)]
 struct RunState {
@@ -61,13 +60,13 @@ impl Background {
     }
 }
 
-impl Database {
+impl Inner {
     /// Start a background compaction if the rule says the log is due and
     /// none is under way (or ask the one under way for another round).
     /// Called by writers after they publish, with the log size and the live
     /// bytes they just saw.
     pub(super) fn compact_if_due(&self, file_bytes: u64, live_bytes: u64) {
-        let bg = &self.inner.background;
+        let bg = &self.background;
         let Some(rule) = bg.rule else { return };
         if !rule.is_due(file_bytes, live_bytes) {
             return;
@@ -80,7 +79,7 @@ impl Database {
             }
             st.busy = true;
         }
-        let (weak, bg) = (Arc::downgrade(&self.inner), bg.clone());
+        let (weak, bg) = (self.me.clone(), bg.clone());
         let spawned = std::thread::Builder::new()
             .name("ferrumdb-compact".into())
             .spawn({
@@ -125,7 +124,9 @@ impl Database {
             bg.idle.notify_all();
         }
     }
+}
 
+impl Database {
     /// Block until no background compaction is scheduled or running.
     pub fn wait_for_background_compaction(&self) {
         let bg = &self.inner.background;

@@ -1,17 +1,16 @@
 //! `Database`: open/recover, get/set/delete, ordered scans, flush and close.
 //!
-//! Write path: encode the record into the writer's reusable buffer, `pwrite`
-//! it at the end of the log, then publish the new location in the keydir, all
-//! under the writer mutex so the keydir order matches the log order. Syncing
-//! happens after the mutex is released so concurrent writers can share one
-//! fsync (group commit). Read path: look up the location under a read lock,
-//! clone the log handle, drop the lock, then read and verify the record.
+//! Write path: every change goes through `Inner::apply` (engine/write.rs),
+//! under the writer mutex; syncing happens after the mutex is released so
+//! concurrent writers can share one fsync (group commit). Read path: look up
+//! the location under a read lock, clone the log handle, drop the lock, then
+//! read and verify the record.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use compact_str::CompactString;
@@ -19,9 +18,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{
-    encode_hint_digest_record, encode_record, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES,
-};
+use crate::format::{HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
@@ -30,6 +27,7 @@ use super::health::Health;
 use super::keydir::{Keydir, Keyspace, Loc};
 use super::observer::ChangeObserver;
 use super::stats::{Counters, Stats};
+use super::write::Write;
 
 /// A value read from the log: the record buffer and where the JSON sits in it
 /// (so the read path copies the bytes once, from the OS into this buffer).
@@ -68,12 +66,46 @@ pub(super) struct Writer {
     /// Records before this offset are described by the current hint file.
     pub hint_end: u64,
     pub seq: u64,
-    pub buf: Vec<u8>,
     pub medium: Arc<Log>,
     pub generation: u64,
+    /// Reused by every write (see engine::write), so a write allocates
+    /// nothing once they are warm: the encoded record(s),
+    pub buf: Vec<u8>,
+    /// where each write's record starts in `buf`,
+    pub offsets: Vec<usize>,
+    /// and the old value of each write, for an observer that wants them
+    /// (emptied after each call).
+    pub old: Vec<Option<ValueBuf>>,
 }
 
+/// The shared state of every handle on one open database.
+///
+/// # Lock order
+///
+/// A thread holding more than one of these locks took them in this order
+/// (it may skip any), never the other way round:
+///
+/// 1. `compacting`: one compaction or backup at a time (close waits on it);
+/// 2. `writer`: every change to the key space is made under it (see
+///    engine::write), which orders the keydir like the log. `state` is
+///    written only under it, so its holder sees a key space that nobody
+///    else changes;
+/// 3. `state`: the key directory and the current log; held briefly, never
+///    across a call to the observer or a sync;
+/// 4. `lock`: the writer-lock slot (compaction moves the lock to the new
+///    file under `writer`);
+/// 5. the mutexes inside `sync` (never held across the sync itself) and
+///    `health`;
+/// 6. `background`'s run state (a write asks for a compaction under
+///    `writer`);
+/// 7. the observer's own locks (indexes, watchers): it is called under
+///    `writer` only, never under `state`, so it may read the database.
+///
+/// `stop_flusher` is only ever taken alone.
 pub(super) struct Inner {
+    /// This `Inner` itself, for the background threads it starts (which
+    /// hold it only weakly, see engine::background).
+    pub me: Weak<Inner>,
     /// The path as given (shown to the user).
     pub path: Option<PathBuf>,
     /// The file it resolved to at open (symlinks followed, absolute): every
@@ -260,7 +292,8 @@ impl Database {
                 .map_err(|e| Error::io(&name, e))?
         };
         let medium = Arc::new(medium);
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
             path: config.path.clone(),
             file,
             fsync: config.fsync,
@@ -275,9 +308,11 @@ impl Database {
                 last_record,
                 hint_end: start,
                 seq: max_seq + 1,
-                buf: Vec::with_capacity(4096),
                 medium,
                 generation: header.generation,
+                buf: Vec::with_capacity(4096),
+                offsets: Vec::new(),
+                old: Vec::new(),
             }),
             sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
@@ -396,7 +431,7 @@ impl Database {
         }
         // Under the writer mutex, like every other change, so an observer sees
         // expirations in order with puts and deletes of the same keys.
-        let _w = if wait {
+        let mut w = if wait {
             self.inner.writer.lock()
         } else {
             match self.inner.writer.try_lock() {
@@ -404,27 +439,7 @@ impl Database {
                 None => return,
             }
         };
-        let observer = self.inner.observer.get().filter(|o| o.wants_changes());
-        let (expired, medium) = {
-            let st = self.inner.state.read();
-            (st.ks.expired(now), st.medium.clone())
-        };
-        // A damaged record cannot be un-indexed precisely (its old value is
-        // then `None`); the query layer re-checks every document it returns.
-        let old_values: Vec<Option<ValueBuf>> = match observer {
-            Some(o) if o.wants_old_values() => expired
-                .iter()
-                .map(|(key, loc)| self.read_value(&medium, key, *loc).ok())
-                .collect(),
-            _ => Vec::new(),
-        };
-        self.inner.state.write().ks.purge_expired(now);
-        if let Some(observer) = observer {
-            for (i, (key, _)) in expired.iter().enumerate() {
-                let old = old_values.get(i).and_then(Option::as_ref);
-                observer.on_remove(key, old.map(ValueBuf::as_bytes));
-            }
-        }
+        self.inner.expire(&mut w, now);
     }
 
     /// Register the observer of every change (see [`ChangeObserver`]). Only one
@@ -453,7 +468,10 @@ impl Database {
             });
         }
         self.check_writable()?;
-        let ticket = self.append(RecordKind::Meta, key, value, 0)?;
+        let ticket = {
+            let mut w = self.inner.lock_writer()?;
+            self.inner.apply(&mut w, &[Write::meta(key, value)])?
+        };
         self.make_durable(ticket)
     }
 
@@ -465,11 +483,11 @@ impl Database {
         validate_key(key)?;
         self.check_writable()?;
         let ticket = {
-            let w = self.inner.writer.lock();
+            let mut w = self.inner.lock_writer()?;
             if !self.inner.state.read().ks.meta.contains_key(key) {
                 return Ok(false);
             }
-            self.append_locked(w, RecordKind::Meta, key, b"", 0)?
+            self.inner.apply(&mut w, &[Write::meta(key, b"")])?
         };
         self.make_durable(ticket)?;
         Ok(true)
@@ -552,16 +570,7 @@ impl Database {
     }
 
     pub(super) fn read_value(&self, medium: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
-        let mut buf = Vec::new();
-        let range = storage::read_record(
-            medium,
-            self.name(),
-            loc.offset,
-            key,
-            loc.value_len,
-            &mut buf,
-        )?;
-        Ok(ValueBuf { buf, range })
+        self.inner.read_value(medium, key, loc)
     }
 
     /// Store JSON bytes under `key`. The caller guarantees `value` is one valid
@@ -594,8 +603,11 @@ impl Database {
         validate_key(key)?;
         validate_value(value)?;
         self.check_writable()?;
-        let ticket = self.append(RecordKind::Put, key, value, expires_at)?;
-        Counters::bump(&self.inner.counters.sets);
+        let ticket = {
+            let mut w = self.inner.lock_writer()?;
+            self.inner
+                .apply(&mut w, &[Write::put(key, value, expires_at)])?
+        };
         self.make_durable(ticket)
     }
 
@@ -607,7 +619,7 @@ impl Database {
         validate_key(key)?;
         self.check_writable()?;
         let ticket = {
-            let w = self.inner.writer.lock();
+            let mut w = self.inner.lock_writer()?;
             let now = self.inner.clock.now_ms();
             let live = self
                 .inner
@@ -620,90 +632,10 @@ impl Database {
             if !live {
                 return Ok(false);
             }
-            self.append_locked(w, RecordKind::Delete, key, b"", 0)?
+            self.inner.apply(&mut w, &[Write::delete(key)])?
         };
-        Counters::bump(&self.inner.counters.deletes);
         self.make_durable(ticket)?;
         Ok(true)
-    }
-
-    fn append(&self, kind: RecordKind, key: &str, value: &[u8], expires_at: u64) -> Result<u64> {
-        let w = self.inner.writer.lock();
-        self.append_locked(w, kind, key, value, expires_at)
-    }
-
-    /// Append one record and publish it. Holding the writer mutex across both
-    /// keeps keydir order equal to log order.
-    fn append_locked(
-        &self,
-        mut w: parking_lot::MutexGuard<'_, Writer>,
-        kind: RecordKind,
-        key: &str,
-        value: &[u8],
-        expires_at: u64,
-    ) -> Result<u64> {
-        // Checked again under the mutex: close() takes it to flip the flag.
-        self.check_open()?;
-        let observer = self
-            .inner
-            .observer
-            .get()
-            .filter(|o| kind != RecordKind::Meta && o.wants_changes());
-        let old_value = match observer {
-            Some(o) if o.wants_old_values() => {
-                let (old, medium) = {
-                    let st = self.inner.state.read();
-                    (st.ks.keydir.get(key).copied(), st.medium.clone())
-                };
-                match old {
-                    Some(loc) => Some(self.read_value(&medium, key, loc)?),
-                    None => None,
-                }
-            }
-            _ => None,
-        };
-        let w = &mut *w;
-        w.buf.clear();
-        encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
-        w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
-        let offset = self.write_buffered(w)?;
-        let loc = Loc {
-            offset,
-            value_len: value.len() as u32,
-            expires_at,
-        };
-        let live_bytes = {
-            let mut st = self.inner.state.write();
-            match kind {
-                RecordKind::Put => {
-                    st.ks.put(key, loc);
-                }
-                RecordKind::Delete => {
-                    st.ks.remove(key);
-                }
-                RecordKind::Meta if value.is_empty() => st.ks.remove_meta(key),
-                RecordKind::Meta => st.ks.put_meta(key, loc),
-                // Transactions go through `commit`, never through here.
-                RecordKind::Batch => {}
-            }
-            st.live_total()
-        };
-        self.compact_if_due(w.end, live_bytes);
-        if let Some(observer) = observer {
-            let old = old_value.as_ref().map(ValueBuf::as_bytes);
-            match (kind, old) {
-                (RecordKind::Put, _) => observer.on_put(key, old, value),
-                (RecordKind::Delete, old) => observer.on_remove(key, old),
-                _ => {}
-            }
-        }
-        Ok(self.inner.sync.note_write())
-    }
-
-    /// Write the record(s) encoded in `w.buf` at the end of the log (see
-    /// `Inner::write_buffered`).
-    pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
-        self.inner.write_buffered(w)
     }
 
     pub(super) fn make_durable(&self, ticket: u64) -> Result<()> {
@@ -878,32 +810,23 @@ impl Database {
 }
 
 impl Inner {
-    /// Write the record(s) encoded in `w.buf` at the end of the log (growing
-    /// the mapping if needed) and advance the end and the sequence number.
-    /// Returns the offset they start at. Nothing is published here.
-    pub(super) fn write_buffered(&self, w: &mut Writer) -> Result<u64> {
-        let offset = w.end;
-        let needed = offset + w.buf.len() as u64;
-        if w.medium.capacity().is_some_and(|cap| needed > cap) {
-            let grown = Arc::new(
-                w.medium
-                    .grow(needed)
-                    .map_err(|e| Error::io(self.name(), e))?,
-            );
-            self.state.write().medium = grown.clone();
-            w.medium = grown;
-        }
-        w.medium
-            .write_all_at(&w.buf, offset)
-            .map_err(|e| Error::io(self.name(), e))?;
-        w.end += w.buf.len() as u64;
-        w.last_record = Some(offset);
-        w.seq += 1;
-        Ok(offset)
+    pub(super) fn name(&self) -> &Path {
+        self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
     }
 
-    fn name(&self) -> &Path {
-        self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
+    /// Read the value of `key` at `loc` in `medium`, verified against its
+    /// checksum (and opened, in an encrypted log).
+    pub(super) fn read_value(&self, medium: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
+        let mut buf = Vec::new();
+        let range = storage::read_record(
+            medium,
+            self.name(),
+            loc.offset,
+            key,
+            loc.value_len,
+            &mut buf,
+        )?;
+        Ok(ValueBuf { buf, range })
     }
 
     pub(super) fn current_medium(&self) -> Arc<Log> {
@@ -971,10 +894,11 @@ impl Inner {
                 hint
             };
             let header = hint.header(w.generation, data_end, w.seq - 1);
-            w.buf.clear();
-            let seq = w.seq;
-            encode_hint_digest_record(&mut w.buf, seq, &hint.digest(&header));
-            let at = self.write_buffered(&mut w)?;
+            let digest = hint.digest(&header);
+            // Not `lock_writer`: the handle is closed by now. The record
+            // gets a ticket like any append, so the close's sync covers it.
+            let at = w.end;
+            self.apply(&mut w, &[Write::hint_digest(&digest)])?;
             hint.finish(header, at)
                 .and_then(storage::PendingHint::publish)
                 .map_err(io_err)

@@ -1,8 +1,9 @@
 //! The database proper: a key directory over a storage log.
 //!
-//! `Database` owns the write path (append, then publish in the keydir), the
-//! read path (keydir lookup, then a positional read verified by checksum),
-//! durability (group commit and a periodic flusher), compaction and counters.
+//! `Database` owns the write path (one `apply` for every change: append,
+//! then publish in the keydir, see `write`), the read path (keydir lookup,
+//! then a positional read verified by checksum), durability (group commit
+//! and a periodic flusher), compaction and counters.
 
 mod background;
 mod backup;
@@ -15,6 +16,7 @@ mod observer;
 mod salvage;
 mod stats;
 mod txn;
+mod write;
 
 pub use clock::Clock;
 pub use db::validate_key;

@@ -23,11 +23,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::format::{encode_record, BatchEncoder, RecordKind, MAX_BATCH_BYTES, RECORD_HEADER_LEN};
+use crate::format::{MAX_BATCH_BYTES, RECORD_HEADER_LEN};
 
 use super::db::{validate_key, validate_value, Database, ValueBuf};
 use super::keydir::Loc;
 use super::stats::Counters;
+use super::write::Write;
 
 /// One buffered write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,8 +199,7 @@ impl Database {
     ) -> Result<()> {
         self.check_writable()?;
         let ticket = {
-            let mut guard = self.inner.writer.lock();
-            self.check_open()?;
+            let mut w = self.inner.lock_writer()?;
             let now = self.inner.clock.now_ms();
             for (key, stamp) in reads {
                 if !self.unchanged_since(key, stamp, now)? {
@@ -208,8 +208,8 @@ impl Database {
                     });
                 }
             }
-            // (key, kind, value, expires_at) of every record to write.
-            let writes: Vec<(&str, RecordKind, &[u8], u64)> = batch
+            // TTLs count from the commit; deletes of keys not live now write nothing.
+            let writes: Vec<Write<'_>> = batch
                 .iter()
                 .filter_map(|(key, op)| match op {
                     BatchOp::Put { value, ttl_ms } => {
@@ -217,98 +217,15 @@ impl Database {
                             0 => 0,
                             ms => now.saturating_add(*ms),
                         };
-                        Some((key, RecordKind::Put, value.as_slice(), expires_at))
+                        Some(Write::put(key, value, expires_at))
                     }
-                    BatchOp::Delete => {
-                        live_loc(self, key, now).map(|_| (key, RecordKind::Delete, &b""[..], 0))
-                    }
+                    BatchOp::Delete => live_loc(self, key, now).map(|_| Write::delete(key)),
                 })
                 .collect();
             if writes.is_empty() {
                 return Ok(());
             }
-            let observer = self.inner.observer.get().filter(|o| o.wants_changes());
-            let old_values = match observer {
-                Some(o) if o.wants_old_values() => {
-                    let (medium, locs): (_, Vec<Option<Loc>>) = {
-                        let st = self.inner.state.read();
-                        let locs = writes
-                            .iter()
-                            .map(|(k, ..)| st.ks.keydir.get(*k).copied())
-                            .collect();
-                        (st.medium.clone(), locs)
-                    };
-                    writes
-                        .iter()
-                        .zip(locs)
-                        .map(|((key, ..), loc)| match loc {
-                            Some(loc) => self.read_value(&medium, key, loc).map(Some),
-                            None => Ok(None),
-                        })
-                        .collect::<Result<Vec<_>>>()?
-                }
-                _ => Vec::new(),
-            };
-
-            let w = &mut *guard;
-            w.buf.clear();
-            let offsets: Vec<usize> = if let [(key, kind, value, expires_at)] = writes[..] {
-                encode_record(&mut w.buf, kind, w.seq, expires_at, key, value);
-                vec![0]
-            } else {
-                let enc = BatchEncoder::begin(&mut w.buf, w.seq);
-                let offsets = writes
-                    .iter()
-                    .map(|(key, kind, value, exp)| enc.push(&mut w.buf, *kind, *exp, key, value))
-                    .collect();
-                enc.finish(&mut w.buf);
-                offsets
-            };
-            // An encrypted log seals the whole batch as one envelope; the key
-            // directory then points every key of it at the envelope.
-            let sealed = w.medium.seal.is_some();
-            w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
-            let base = self.write_buffered(w)?;
-            let live_bytes = {
-                let mut st = self.inner.state.write();
-                for ((key, kind, value, expires_at), at) in writes.iter().zip(&offsets) {
-                    match kind {
-                        RecordKind::Delete => {
-                            st.ks.remove(key);
-                        }
-                        _ => {
-                            st.ks.put(
-                                key,
-                                Loc {
-                                    offset: if sealed { base } else { base + *at as u64 },
-                                    value_len: value.len() as u32,
-                                    expires_at: *expires_at,
-                                },
-                            );
-                        }
-                    }
-                }
-                st.live_total()
-            };
-            self.compact_if_due(w.end, live_bytes);
-            let counters = &self.inner.counters;
-            for (_, kind, ..) in &writes {
-                Counters::bump(match kind {
-                    RecordKind::Delete => &counters.deletes,
-                    _ => &counters.sets,
-                });
-            }
-            if let Some(observer) = observer {
-                for (i, (key, kind, value, _)) in writes.iter().enumerate() {
-                    let old = old_values.get(i).and_then(Option::as_ref);
-                    let old = old.map(ValueBuf::as_bytes);
-                    match kind {
-                        RecordKind::Delete => observer.on_remove(key, old),
-                        _ => observer.on_put(key, old, value),
-                    }
-                }
-            }
-            self.inner.sync.note_write()
+            self.inner.apply(&mut w, &writes)?
         };
         self.make_durable(ticket)
     }
