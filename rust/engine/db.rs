@@ -818,6 +818,7 @@ impl Database {
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
             live_bytes: self.inner.state.read().live_total(),
+            index_bytes: self.inner.observer.get().map_or(0, |o| o.memory_bytes()),
             compactions: self.compactions(),
         })
     }

@@ -733,21 +733,11 @@ impl PyDatabase {
         Ok(py.detach(|| db.flush())?)
     }
 
-    /// Counters and sizes as a dict.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Counters and sizes as a dict: `engine::Stats`, field by field (the
+    /// same shape as Studio's `/api/stats` and the CLI's `STATS`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = self.db()?.stats()?;
-        let d = PyDict::new(py);
-        d.set_item("keys", s.keys)?;
-        d.set_item("gets", s.gets)?;
-        d.set_item("sets", s.sets)?;
-        d.set_item("deletes", s.deletes)?;
-        d.set_item("ops_per_sec", s.ops_per_sec)?;
-        d.set_item("uptime_s", s.uptime_s)?;
-        d.set_item("file_bytes", s.file_bytes)?;
-        d.set_item("live_bytes", s.live_bytes)?;
-        d.set_item("index_bytes", self.docs()?.index_memory_bytes())?;
-        d.set_item("compactions", s.compactions)?;
-        Ok(d)
+        Ok(pythonize::pythonize(py, &s)?)
     }
 
     /// Block until no background compaction is scheduled or running (for tests).

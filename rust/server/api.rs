@@ -134,20 +134,19 @@ async fn missing_key() -> ApiError {
     ApiError::bad_request("the key is missing: /api/docs/{key}")
 }
 
+/// `engine::Stats` as JSON: the same fields as `db.stats()` and the CLI's `STATS`.
 fn stats_json(docs: &Documents) -> Result<Value, ApiError> {
-    let s = docs.database().stats()?;
-    Ok(json!({
-        "keys": s.keys,
-        "gets": s.gets,
-        "sets": s.sets,
-        "deletes": s.deletes,
-        "ops_per_sec": s.ops_per_sec,
-        "uptime_s": s.uptime_s,
-        "file_bytes": s.file_bytes,
-        "live_bytes": s.live_bytes,
-        "index_bytes": docs.index_memory_bytes(),
-        "compactions": s.compactions,
-    }))
+    to_json(&docs.database().stats()?)
+}
+
+/// A report struct (`Stats`) as a JSON object.
+fn to_json(report: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(report).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not encode the report: {e}"),
+        )
+    })
 }
 
 /// `GET /api/stats`: the same dict as `db.stats()`.
@@ -170,25 +169,24 @@ async fn overview(State(st): State<AppState>) -> ApiResult {
     let value = blocking(move || {
         let db = st.docs.database();
         let s = db.stats()?;
-        Ok(json!({
-            "path": db.path().map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
-            "version": env!("CARGO_PKG_VERSION"),
-            "fsync": db.fsync_policy().to_string(),
-            "database_read_only": db.is_read_only(),
-            "studio_read_only": read_only,
-            "keys": s.keys,
-            "file_bytes": s.file_bytes,
-            "live_bytes": s.live_bytes,
-            "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
-            "uptime_s": s.uptime_s,
-            "ops_per_sec": s.ops_per_sec,
-            "gets": s.gets,
-            "sets": s.sets,
-            "deletes": s.deletes,
-            "index_bytes": st.docs.index_memory_bytes(),
-            "indexes": index_list(&st.docs),
-            "watches": st.docs.watch_count(),
-        }))
+        // Every stats field, plus what only the overview page shows.
+        let mut value = to_json(&s)?;
+        if let Value::Object(obj) = &mut value {
+            let extra = json!({
+                "path": db.path().map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
+                "version": env!("CARGO_PKG_VERSION"),
+                "fsync": db.fsync_policy().to_string(),
+                "database_read_only": db.is_read_only(),
+                "studio_read_only": read_only,
+                "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
+                "indexes": index_list(&st.docs),
+                "watches": st.docs.watch_count(),
+            });
+            if let Value::Object(extra) = extra {
+                obj.extend(extra);
+            }
+        }
+        Ok(value)
     })
     .await?;
     ok(value)
