@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+mod clock;
 mod config;
 pub mod crypto;
 pub mod engine;
@@ -42,9 +43,10 @@ pub mod query;
 pub mod server;
 pub mod storage;
 
+pub use clock::Clock;
 pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 pub use crypto::EncryptionKey;
-pub use engine::{Clock, Database, Stats, WriteBatch};
+pub use engine::{Database, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 pub use index::Documents;

@@ -25,11 +25,11 @@ use crate::format::{
 use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
-use super::clock::Clock;
 use super::health::Health;
 use super::keydir::{Keydir, Keyspace, Loc};
 use super::observer::ChangeObserver;
 use super::stats::{Counters, Stats};
+use crate::clock::Clock;
 
 /// A value read from the log: the record buffer and where the JSON sits in it
 /// (so the read path copies the bytes once, from the OS into this buffer).

@@ -6,7 +6,6 @@
 
 mod background;
 mod backup;
-mod clock;
 mod compact;
 mod db;
 mod health;
@@ -16,7 +15,6 @@ mod salvage;
 mod stats;
 mod txn;
 
-pub use clock::Clock;
 pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;

@@ -17,10 +17,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::config::{AutoCompact, Config, FsyncPolicy};
-use crate::engine::{Clock, Database};
+use crate::engine::Database;
 use crate::error::Error;
 use crate::index::Documents;
 use crate::server::{Studio, StudioOptions};
+use crate::Clock;
 
 use super::clock::PyManualClock;
 use super::convert::{json_to_py, py_to_json, validate_json, ConvertErrorKind};
