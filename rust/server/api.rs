@@ -21,9 +21,6 @@ use crate::index::Documents;
 use super::error::ApiError;
 use super::metrics::Metrics;
 
-/// Largest request body accepted (a document, a query): 16 MiB. Bigger
-/// documents are stored through Python or the REPL.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// Keys per page when `limit` is not given, and the most one page may ask for.
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;

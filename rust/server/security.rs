@@ -19,8 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::api::MAX_BODY_BYTES;
-use super::error::{json_errors, ApiError};
+use super::error::{json_errors, ApiError, MAX_BODY_BYTES};
 
 /// The header a mutating request must carry (with value `1`).
 pub const STUDIO_HEADER: &str = "x-ferrum-studio";
