@@ -3,11 +3,17 @@
 //! Documents are JSON values stored in an append-only log; an in-memory key
 //! directory maps each key to its latest record on disk, so values never need
 //! to fit in memory. Every record is checksummed, a torn tail from a crash is
-//! cut off on open, one process writes at a time (an OS lock), and compaction
-//! rewrites live data crash-safely.
+//! cut off on open, and compaction rewrites live data crash-safely.
+//!
+//! One process writes at a time: the writer holds an exclusive OS lock on the
+//! data file's inode (`storage::lock`), so every path to the file meets it.
+//! Read-only handles in other processes open beside the writer without a lock
+//! and re-read what it appends.
 //!
 //! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
-//! sync) → [`engine`] (keydir + log = database) → bindings (`python`, `cli`, `server`: Ferrum Studio).
+//! sync) → [`engine`] (keydir + log = database) → [`index`] / [`query`]
+//! (secondary indexes, filters) → bindings (`python`, [`cli`], [`server`]:
+//! Ferrum Studio). `config` and the expiry `Clock` sit at the top, used by all.
 //!
 //! ```
 //! # fn main() -> ferrumdb::Result<()> {
@@ -22,8 +28,8 @@
 //! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output { ferrumdb::block_on(f) }
 //! ```
 //!
-//! Non-goals of this core: a query language beyond JSON filters, multi-process
-//! writers, network replication.
+//! Non-goals of this core: a query language beyond JSON filters, several
+//! writer processes on one file at once, network replication.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]

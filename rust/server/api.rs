@@ -2,7 +2,7 @@
 //! translation between HTTP and a [`Documents`] call. Engine work runs on
 //! tokio's blocking pool so a long query or index build never stalls the
 //! other requests. Routes and answers are documented in README ("Ferrum
-//! Studio"); the fixed ones follow SPEC section 4.
+//! Studio", "The JSON API").
 
 use std::collections::HashMap;
 use std::sync::Arc;

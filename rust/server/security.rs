@@ -89,7 +89,7 @@ fn is_mutation(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD)
 }
 
-/// Routes that take a POST body but only read (SPEC section 4): a read-only
+/// Routes that take a POST body but only read (README "Ferrum Studio"): a read-only
 /// Studio answers them. They still need the Studio header, like every
 /// POST, so a cross-site page cannot make Studio run them.
 const READ_POSTS: [&str; 3] = ["/api/query", "/api/explain", "/api/find"];
