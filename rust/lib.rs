@@ -7,8 +7,8 @@
 //!
 //! One process writes at a time: the writer holds an exclusive OS lock on the
 //! data file's inode (`storage::lock`), so every path to the file meets it.
-//! Read-only handles in other processes open beside the writer without a lock
-//! and re-read what it appends.
+//! Read-only handles open beside the writer without a lock and see the data
+//! as of their open.
 //!
 //! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
 //! sync) → [`engine`] (keydir + log = database) → [`index`] / [`query`]
