@@ -12,8 +12,9 @@
 //!
 //! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
 //! sync) → [`engine`] (keydir + log = database) → [`index`] / [`query`]
-//! (secondary indexes, filters) → bindings (`python`, [`cli`], [`server`]:
-//! Ferrum Studio). `config` and the expiry `Clock` sit at the top, used by all.
+//! (secondary indexes, filters) → bindings (`python`; `cli` and `server`,
+//! Ferrum Studio, behind the Cargo features `cli` and `studio`, off by
+//! default and switched on by maturin). `config` and the expiry `Clock` sit at the top, used by all.
 //!
 //! ```
 //! # fn main() -> ferrumdb::Result<()> {
@@ -34,6 +35,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
 mod config;
@@ -46,6 +48,7 @@ pub mod ops;
 #[cfg(feature = "python")]
 mod python;
 pub mod query;
+#[cfg(feature = "studio")]
 pub mod server;
 pub mod storage;
 
