@@ -166,13 +166,13 @@ impl Database {
         self.check_open()?;
         Counters::bump(&self.inner.counters.gets);
         let now = self.inner.clock.now_ms();
-        let (relocations, loc, medium) = {
+        let (relocations, loc, log) = {
             let st = self.inner.state.read();
             let loc = st.ks.keydir.get(key).copied().filter(|l| l.is_live(now));
-            (st.ks.relocations, loc, st.medium.clone())
+            (st.ks.relocations, loc, st.log.clone())
         };
         let value = match loc {
-            Some(loc) => Some(self.read_value(&medium, key, loc)?),
+            Some(loc) => Some(self.read_value(&log, key, loc)?),
             None => None,
         };
         Ok(ReadStamp {
@@ -230,19 +230,19 @@ impl Database {
             let observer = self.inner.observer.get().filter(|o| o.wants_changes());
             let old_values = match observer {
                 Some(o) if o.wants_old_values() => {
-                    let (medium, locs): (_, Vec<Option<Loc>>) = {
+                    let (log, locs): (_, Vec<Option<Loc>>) = {
                         let st = self.inner.state.read();
                         let locs = writes
                             .iter()
                             .map(|(k, ..)| st.ks.keydir.get(*k).copied())
                             .collect();
-                        (st.medium.clone(), locs)
+                        (st.log.clone(), locs)
                     };
                     writes
                         .iter()
                         .zip(locs)
                         .map(|((key, ..), loc)| match loc {
-                            Some(loc) => self.read_value(&medium, key, loc).map(Some),
+                            Some(loc) => self.read_value(&log, key, loc).map(Some),
                             None => Ok(None),
                         })
                         .collect::<Result<Vec<_>>>()?
@@ -266,8 +266,8 @@ impl Database {
             };
             // An encrypted log seals the whole batch as one envelope; the key
             // directory then points every key of it at the envelope.
-            let sealed = w.medium.seal.is_some();
-            w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
+            let sealed = w.log.seal.is_some();
+            w.log.seal_record(self.name(), &mut w.buf, w.end)?;
             let base = self.write_buffered(w)?;
             let live_bytes = {
                 let mut st = self.inner.state.write();
@@ -316,10 +316,10 @@ impl Database {
     /// Whether `key` still holds what `stamp` saw. Called under the writer
     /// mutex, so nothing can change it between this check and the commit.
     fn unchanged_since(&self, key: &str, stamp: &ReadStamp, now: u64) -> Result<bool> {
-        let (relocations, current, medium) = {
+        let (relocations, current, log) = {
             let st = self.inner.state.read();
             let loc = st.ks.keydir.get(key).copied().filter(|l| l.is_live(now));
-            (st.ks.relocations, loc, st.medium.clone())
+            (st.ks.relocations, loc, st.log.clone())
         };
         if relocations == stamp.relocations {
             // Records never move between compactions, so the same offset is
@@ -331,7 +331,7 @@ impl Database {
             (None, None, _) => true,
             (Some(cur), Some(seen), Some(value)) => {
                 cur.expires_at == seen.expires_at
-                    && self.read_value(&medium, key, cur)?.as_bytes() == value.as_bytes()
+                    && self.read_value(&log, key, cur)?.as_bytes() == value.as_bytes()
             }
             _ => false,
         })
