@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::crypto::EncryptionKey;
-use crate::engine::Clock;
 use crate::error::{Error, Result};
 
 /// Name of the database file used by [`crate::FerrumDB::open_default`].

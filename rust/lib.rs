@@ -3,11 +3,18 @@
 //! Documents are JSON values stored in an append-only log; an in-memory key
 //! directory maps each key to its latest record on disk, so values never need
 //! to fit in memory. Every record is checksummed, a torn tail from a crash is
-//! cut off on open, one process writes at a time (an OS lock), and compaction
-//! rewrites live data crash-safely.
+//! cut off on open, and compaction rewrites live data crash-safely.
+//!
+//! One process writes at a time: the writer holds an exclusive OS lock on the
+//! data file's inode (`storage::lock`), so every path to the file meets it.
+//! Read-only handles open beside the writer without a lock and see the data
+//! as of their open.
 //!
 //! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
-//! sync) → [`engine`] (keydir + log = database) → bindings (`python`, `cli`, `server`: Ferrum Studio).
+//! sync) → [`engine`] (keydir + log = database) → [`index`] / [`query`]
+//! (secondary indexes, filters) → bindings (`python`; `cli` and `server`,
+//! Ferrum Studio, behind the Cargo features `cli` and `studio`, off by
+//! default and switched on by maturin). `config` and the expiry `Clock` sit at the top, used by all.
 //!
 //! ```
 //! # fn main() -> ferrumdb::Result<()> {
@@ -22,13 +29,15 @@
 //! # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output { ferrumdb::block_on(f) }
 //! ```
 //!
-//! Non-goals of this core: a query language beyond JSON filters, multi-process
-//! writers, network replication.
+//! Non-goals of this core: a query language beyond JSON filters, several
+//! writer processes on one file at once, network replication.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "cli")]
 pub mod cli;
+mod clock;
 mod config;
 pub mod crypto;
 pub mod engine;
@@ -39,12 +48,14 @@ pub mod ops;
 #[cfg(feature = "python")]
 mod python;
 pub mod query;
+#[cfg(feature = "studio")]
 pub mod server;
 pub mod storage;
 
+pub use clock::Clock;
 pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 pub use crypto::EncryptionKey;
-pub use engine::{Clock, Database, Stats, WriteBatch};
+pub use engine::{Database, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 pub use index::Documents;

@@ -1,4 +1,4 @@
-"""Real faults from outside the process, for the fault tests (issue 10, SPEC section 2).
+"""Real faults from outside the process, for the fault tests (issue 10, README "Promises").
 
 Why this exists: ``kill -9`` never shows a full disk or a failed sync, yet both
 happen to users. This module gives tests the real thing:

@@ -1,4 +1,4 @@
-"""``python -m ferrumdb PATH`` reads commands from a non-terminal stdin, so it scripts (SPEC section 3).
+"""``python -m ferrumdb PATH`` reads commands from a non-terminal stdin, so it scripts (README "The command line").
 
 With stdout a pipe, every command that succeeds prints exactly one line of JSON."""
 

@@ -1,4 +1,4 @@
-"""The interactive REPL, driven through a pseudo-terminal as a person would use it (SPEC section 3):
+"""The interactive REPL, driven through a pseudo-terminal as a person would use it (README "The command line"):
 Tab completion of commands and keys, history recall with the up arrow (within a session and, through
 ``$HOME/.ferrumdb_history``, across sessions), ``HELP <command>``, indented (and, unless ``NO_COLOR``,
 coloured) output, multi-line JSON, Ctrl-C and Ctrl-D.

@@ -1,4 +1,4 @@
-"""The REPL's document commands, driven through ``python -m ferrumdb PATH`` in script mode (SPEC section 3):
+"""The REPL's document commands, driven through ``python -m ferrumdb PATH`` in script mode (README "The command line"):
 ``INDEX <field>``, ``FIND <field> <json>``, ``QUERY <json-filter>``, ``EXPLAIN <json-filter>``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A really full disk (a small tmpfs filled to ENOSPC) meets FerrumDB (issue 10, SPEC section 2).
+"""A really full disk (a small tmpfs filled to ENOSPC) meets FerrumDB (issue 10, README "Promises").
 
 The policy pinned here: a full disk in a write, compaction, backup, export or
 hint writing raises OSError (errno ENOSPC, filename kept) from the call that

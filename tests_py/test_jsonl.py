@@ -1,4 +1,4 @@
-"""``db.export_jsonl`` / ``db.import_jsonl`` and ``ferrumdb export|import`` (SPEC sections 1 and 3):
+"""``db.export_jsonl`` / ``db.import_jsonl`` and ``ferrumdb export|import`` (README "Use it from Python" and "The command line"):
 one ``{"key": ..., "value": ...}`` object per line, ``"expires_at"`` (Unix seconds) for keys with a TTL;
 round trips keep everything; a bad file is refused whole, naming the line."""
 

@@ -17,7 +17,7 @@ import ferrumdb
 # Keys: a small alphabet so rules hit the same keys often, plus some non-ASCII.
 keys = st.text(alphabet="abc:é\U0001f600", min_size=1, max_size=4)
 
-# Every value rule of SPEC section 1 that round-trips: the store must keep each value exactly.
+# Every value rule of README "Use it from Python" that round-trips: the store must keep each value exactly.
 scalars = (
     st.none()
     | st.booleans()

@@ -1,4 +1,4 @@
-"""Ferrum Studio over real HTTP against ``db.studio(port=0)`` (SPEC sections 1, 3 and 4)."""
+"""Ferrum Studio over real HTTP against ``db.studio(port=0)`` (README "Use it from Python", "The command line" and "Ferrum Studio")."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def test_read_only_studio(db: ferrumdb.FerrumDB) -> None:
         status, answer = call(url, path, method, body)
         assert status == 403 and "read-only" in answer["error"]
     assert db["k"] == 1 and db.indexes() == []
-    # Queries, explain and find are reads: a read-only Studio answers them (SPEC 4).
+    # Queries, explain and find are reads: a read-only Studio answers them (README "Ferrum Studio").
     status, answer = call(url, "/api/query", "POST", {"filter": {}})
     assert status == 200 and answer["results"] == [["k", 1]]
     assert call(url, "/api/explain", "POST", {"filter": {}})[0] == 200

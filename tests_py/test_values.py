@@ -1,4 +1,4 @@
-"""Value and key rules (SPEC section 1): what is stored, what is refused, and that a refusal writes nothing."""
+"""Value and key rules (README "Use it from Python"): what is stored, what is refused, and that a refusal writes nothing."""
 
 from __future__ import annotations
 

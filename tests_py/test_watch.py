@@ -1,4 +1,4 @@
-"""``db.watch(prefix="")``: change events ``(op, key, value)`` committed after the call (SPEC section 1).
+"""``db.watch(prefix="")``: change events ``(op, key, value)`` committed after the call (README "Use it from Python").
 
 No sleeps: expiry follows a ManualClock, and threads hand over through queues,
 barriers and events. Every blocking step has a timeout so a bug fails instead of hanging.

@@ -1,5 +1,5 @@
 //! Failed syncs and failed rewrites, injected for real through the storage
-//! fault layer (rust/storage/fault.rs): SPEC "Failures are loud, and lose
+//! fault layer (rust/storage/fault.rs): README "Promises": "Failures are loud, and lose
 //! nothing acknowledged". A rewrite (compaction, rekey) that fails at any
 //! step leaves the handle on whichever file is the database, or refusing
 //! work; the first failed sync poisons the handle (every later call but

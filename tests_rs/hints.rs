@@ -8,13 +8,13 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use ferrumdb::engine::Clock;
 use ferrumdb::format::{
     encode_hint_digest_record, HintDigest, HintHeader, RecordHeader, HINT_HEADER_LEN,
     RECORD_HEADER_LEN,
 };
 use ferrumdb::storage::fault::FaultPlan;
 use ferrumdb::storage::{hint_path, open_log, read_record};
+use ferrumdb::Clock;
 use ferrumdb::{Database, MAX_VALUE_BYTES};
 
 use crate::{config, contents, json, open, record_starts, temp_db};

@@ -1,4 +1,4 @@
-//! Integration tests for the promises of SPEC.md section 2, one module per promise.
+//! Integration tests for the promises of README "Promises", one module per promise.
 //!
 //! A single test target (instead of one binary per file) keeps link time low on
 //! small CI machines. The helpers below are shared by every module: temporary

@@ -1,4 +1,4 @@
-//! Ferrum Studio's HTTP API (SPEC section 4): every route, every error class
+//! Ferrum Studio's HTTP API (README "Ferrum Studio"): every route, every error class
 //! and the security rules, driven through the axum Router with
 //! `tower::ServiceExt::oneshot`; plus the real server's lifecycle over TCP.
 
@@ -816,7 +816,7 @@ fn read_only_studio_refuses_every_change() {
 
 #[test]
 fn read_only_studio_answers_queries() {
-    // Queries, explain and find are reads (SPEC section 4).
+    // Queries, explain and find are reads (README "Ferrum Studio").
     let d = docs();
     put_json(&d, "u1", json!({"role": "admin"}));
     put_json(&d, "u2", json!({"role": "user"}));

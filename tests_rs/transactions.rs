@@ -12,9 +12,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
-use ferrumdb::engine::{Clock, ReadStamp};
+use ferrumdb::engine::ReadStamp;
 use ferrumdb::format::{RecordHeader, RecordKind};
 use ferrumdb::index::Documents;
+use ferrumdb::Clock;
 use ferrumdb::{Config, Database, Error, FerrumDB, Transaction, WriteBatch};
 use serde_json::json;
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::engine::Database;
 use crate::error::Error;
-use crate::storage::{self, CheckReport, Damage};
+use crate::storage::{self, CheckReport};
 
 use super::key;
 
@@ -184,14 +184,6 @@ impl Outcome {
         self.check.damaged_bytes() + self.check.torn_tail.as_ref().map_or(0, |t| t.len)
     }
 
-    fn status(&self) -> &'static str {
-        match (self.check.is_clean(), &self.check.torn_tail) {
-            (false, _) => "damaged",
-            (true, Some(_)) => "torn_tail",
-            (true, None) => "clean",
-        }
-    }
-
     fn render(&self, human: bool) -> String {
         if human {
             self.text()
@@ -200,21 +192,11 @@ impl Outcome {
         }
     }
 
+    /// The serialized `CheckReport` (the dict Python's `check()` returns),
+    /// plus `salvage` with `--salvage`.
     fn json(&self) -> Value {
-        let r = &self.check;
-        let region = |d: &Damage| json!({"offset": d.offset, "length": d.len, "reason": d.reason});
-        let mut out = json!({
-            "file": r.file.to_string_lossy(),
-            "file_bytes": r.file_bytes,
-            "status": self.status(),
-            "ok": r.is_clean(),
-            "records": r.records,
-            "writes": r.writes,
-            "transactions": r.transactions,
-            "damage": r.damage.iter().map(region).collect::<Vec<_>>(),
-            "damaged_bytes": r.damaged_bytes(),
-            "torn_tail": r.torn_tail.as_ref().map(region),
-        });
+        // Cannot fail: the report holds no map with non-string keys.
+        let mut out = serde_json::to_value(&self.check).unwrap_or(Value::Null);
         if let (Some((path, keys)), Some(obj)) = (&self.salvaged, out.as_object_mut()) {
             obj.insert(
                 "salvage".into(),
@@ -371,7 +353,7 @@ mod tests {
             key_file: None,
         };
         let outcome = execute(&check, None).unwrap();
-        assert_eq!(outcome.status(), "damaged");
+        assert_eq!(outcome.check.status(), "damaged");
         let v = outcome.json();
         assert_eq!(v["ok"], false);
         assert_eq!(v["records"], 2);
@@ -421,7 +403,7 @@ mod tests {
             )
         };
         let clean = check(&path).unwrap();
-        assert_eq!(clean.status(), "clean");
+        assert_eq!(clean.check.status(), "clean");
         assert!(clean.text().contains("OK, no damage"));
         // Half a record appended: a torn tail, reported but not damage.
         let mut bytes = std::fs::read(&path).unwrap();
@@ -429,7 +411,7 @@ mod tests {
         bytes.extend_from_slice(&bytes[64..end].to_vec()[..10]);
         std::fs::write(&path, &bytes).unwrap();
         let torn = check(&path).unwrap();
-        assert_eq!(torn.status(), "torn_tail");
+        assert_eq!(torn.check.status(), "torn_tail");
         assert!(torn.check.is_clean());
         assert_eq!(torn.json()["torn_tail"]["offset"], end as u64);
         assert!(torn.text().contains("not counted as damage"));

@@ -440,7 +440,7 @@ pub fn execute(docs: &Documents, cmd: &Command) -> Result<Option<Reply>, Command
             let after = db.stats()?.file_bytes;
             Reply::Compacted { before, after }
         }
-        Command::Stats => Reply::Json(stats_json(&db.stats()?)),
+        Command::Stats => Reply::Json(stats_json(&db.stats()?)?),
         Command::Help { topic: None } => help_list(),
         Command::Help { topic: Some(topic) } => {
             help_topic(lookup(topic).ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?)
@@ -478,21 +478,10 @@ fn list_keys(db: &Database, prefix: &str) -> Result<Vec<String>, CommandError> {
     }
 }
 
-/// The `Stats` fields as one compact JSON object, in declaration order.
-fn stats_json(s: &Stats) -> String {
-    // Rates and times to the millisecond; NaN/inf become null.
-    let round = |x: f64| Value::from((x * 1000.0).round() / 1000.0);
-    format!(
-        "{{\"keys\":{},\"gets\":{},\"sets\":{},\"deletes\":{},\"ops_per_sec\":{},\"uptime_s\":{},\"file_bytes\":{},\"live_bytes\":{}}}",
-        s.keys,
-        s.gets,
-        s.sets,
-        s.deletes,
-        round(s.ops_per_sec),
-        round(s.uptime_s),
-        s.file_bytes,
-        s.live_bytes
-    )
+/// `engine::Stats` as one compact JSON object: the same fields as
+/// `db.stats()` and Studio's `/api/stats` (NaN/inf become null).
+fn stats_json(s: &Stats) -> Result<String, CommandError> {
+    serde_json::to_string(s).map_err(|e| CommandError::Db(std::io::Error::from(e).into()))
 }
 
 /// The HELP list: one line per command (as JSON, one object per command).

@@ -68,13 +68,13 @@ impl Database {
         // No compaction may swap the file while its bytes are copied.
         let _no_compaction = self.inner.compacting.lock();
         self.check_open()?;
-        let (end, medium) = {
+        let (end, log) = {
             let w = self.inner.writer.lock();
-            (w.end, w.medium.clone())
+            (w.end, w.log.clone())
         };
         let tmp = storage::paths::backup_temp_path(dest);
-        let result = copy_prefix(&medium, self.name(), &tmp, end, progress).and_then(|()| {
-            verify(&tmp, end, medium.seal.clone())?;
+        let result = copy_prefix(&log, self.name(), &tmp, end, progress).and_then(|()| {
+            verify(&tmp, end, log.seal.clone())?;
             storage::fault::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
             storage::sync_parent_dir(dest).map_err(|e| Error::io(dest, e))
         });

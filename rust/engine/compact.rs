@@ -124,7 +124,7 @@ impl Database {
 
     fn compact_as(&self, background: bool) -> Result<()> {
         self.check_rewritable(background)?;
-        let seal = match &self.inner.current_medium().seal {
+        let seal = match &self.inner.current_log().seal {
             Some(old) => Some(
                 old.rotate()
                     .map_err(|e| Error::encryption(self.name(), None, e.to_string()))?,
@@ -159,7 +159,7 @@ impl Database {
         // 1. Snapshot: the log end and every live location before it.
         let (copy_end, generation, old) = {
             let w = inner.writer.lock();
-            (w.end, w.generation, w.medium.clone())
+            (w.end, w.generation, w.log.clone())
         };
         // Expired keys are not copied: they survive neither compaction nor
         // reopen. Purging them first (through the observer) keeps indexes exact.
@@ -332,12 +332,12 @@ impl Database {
             }
             // Keys not copied because they had expired leave the keydir now.
             st.ks.purge_expired(now);
-            st.medium = new.clone();
+            st.log = new.clone();
             st.ks.relocations += 1;
         }
         // The old file's seal (and, after a rekey, the old key) is wiped when
         // the last reader still holding the old log lets go of it.
-        w.medium = new;
+        w.log = new;
         w.end = new_end;
         w.hint_end = hint_end;
         // The last record is the last one appended during the copy, if any,
@@ -403,9 +403,9 @@ mod tests {
             Database::open(&Config::new().in_memory().with_encryption([1u8; 32])).expect("open");
         let clone = db.clone();
         db.put_raw("k", b"1").expect("put");
-        let before = db.inner.current_medium().seal.clone().expect("encrypted");
+        let before = db.inner.current_log().seal.clone().expect("encrypted");
         db.rekey(&EncryptionKey::from([2u8; 32])).expect("rekey");
-        let after = db.inner.current_medium().seal.clone().expect("encrypted");
+        let after = db.inner.current_log().seal.clone().expect("encrypted");
         assert!(
             !std::sync::Arc::ptr_eq(&before, &after),
             "a new seal after rekey"

@@ -22,12 +22,12 @@ use crate::format::{HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
 
 use super::background::Background;
-use super::clock::Clock;
 use super::health::Health;
 use super::keydir::{Keydir, Keyspace, Loc};
 use super::observer::ChangeObserver;
 use super::stats::{Counters, Stats};
 use super::write::Write;
+use crate::clock::Clock;
 
 /// A value read from the log: the record buffer and where the JSON sits in it
 /// (so the read path copies the bytes once, from the OS into this buffer).
@@ -46,7 +46,7 @@ impl ValueBuf {
 
 pub(super) struct State {
     pub ks: Keyspace,
-    pub medium: Arc<Log>,
+    pub log: Arc<Log>,
 }
 
 impl State {
@@ -54,7 +54,7 @@ impl State {
     /// envelope of each record, in an encrypted one).
     pub fn live_total(&self) -> u64 {
         let records = (self.ks.keydir.len() + self.ks.meta.len()) as u64;
-        self.ks.live_bytes + records * self.medium.record_overhead() + self.medium.data_start()
+        self.ks.live_bytes + records * self.log.record_overhead() + self.log.data_start()
     }
 }
 
@@ -66,7 +66,7 @@ pub(super) struct Writer {
     /// Records before this offset are described by the current hint file.
     pub hint_end: u64,
     pub seq: u64,
-    pub medium: Arc<Log>,
+    pub log: Arc<Log>,
     pub generation: u64,
     /// Reused by every write (see engine::write), so a write allocates
     /// nothing once they are warm: the encoded record(s),
@@ -179,7 +179,7 @@ impl Database {
             .as_deref()
             .map(|p| storage::resolve(p).map_err(|e| Error::io(p, e)))
             .transpose()?;
-        let (medium, header, lock) = match &file {
+        let (log, header, lock) = match &file {
             None => {
                 let log = storage::memory_log(Path::new(MEMORY_NAME), config.encryption.as_ref())?;
                 (log.medium, log.header, None)
@@ -231,15 +231,16 @@ impl Database {
         // A hint that matches this file gives the key directory of its prefix
         // without reading those records; the rest is replayed.
         // (Encrypted files have none: a hint would hold their keys in the clear.)
-        let hinted = match (&file, &medium.medium, &medium.seal) {
+        let hinted = match (&file, &log.medium, &log.seal) {
             (Some(path), Medium::Disk(_), None) => {
-                let file_len = medium.len().map_err(|e| Error::io(&name, e))?;
-                let start = medium.data_start();
-                storage::load_hint(path, &medium.medium, header.generation, start, file_len)
-                    .and_then(|h| {
+                let file_len = log.len().map_err(|e| Error::io(&name, e))?;
+                let start = log.data_start();
+                storage::load_hint(path, &log.medium, header.generation, start, file_len).and_then(
+                    |h| {
                         Keyspace::from_hint(h.entries(), h.header.entries, h.body.len(), now)
                             .map(|ks| (ks, h.header))
-                    })
+                    },
+                )
             }
             _ => None,
         };
@@ -249,16 +250,11 @@ impl Database {
         }
         let (mut ks, start, start_seq, anchor) = match hinted {
             Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
-            None => (Keyspace::default(), medium.data_start(), None, None),
+            None => (Keyspace::default(), log.data_start(), None, None),
         };
         let mut max_seq = start_seq.unwrap_or(0);
-        let replayed = storage::replay_from(
-            &medium,
-            &name,
-            start,
-            start_seq,
-            !config.read_only,
-            |item| {
+        let replayed =
+            storage::replay_from(&log, &name, start, start_seq, !config.read_only, |item| {
                 max_seq = max_seq.max(item.header.seq);
                 let loc = Loc {
                     offset: item.offset,
@@ -279,19 +275,16 @@ impl Database {
                     // Replay hands over a batch's records one by one instead.
                     RecordKind::Batch => {}
                 }
-            },
-        )?;
+            })?;
         let end = replayed.end;
         let last_record = replayed.last_record.or(anchor);
         // Writers append through a shared mapping (see storage::medium).
-        let medium = if config.read_only {
-            medium
+        let log = if config.read_only {
+            log
         } else {
-            medium
-                .map_for_append(end)
-                .map_err(|e| Error::io(&name, e))?
+            log.map_for_append(end).map_err(|e| Error::io(&name, e))?
         };
-        let medium = Arc::new(medium);
+        let log = Arc::new(log);
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             path: config.path.clone(),
@@ -300,7 +293,7 @@ impl Database {
             read_only: config.read_only,
             state: Arc::new(RwLock::new(State {
                 ks,
-                medium: medium.clone(),
+                log: log.clone(),
             })),
             hinted: start_seq.is_some(),
             writer: Mutex::new(Writer {
@@ -308,7 +301,7 @@ impl Database {
                 last_record,
                 hint_end: start,
                 seq: max_seq + 1,
-                medium,
+                log,
                 generation: header.generation,
                 buf: Vec::with_capacity(4096),
                 offsets: Vec::new(),
@@ -499,16 +492,16 @@ impl Database {
     /// [`Error::Closed`], corruption or I/O errors.
     pub fn meta_entries(&self, prefix: &str) -> Result<Vec<(String, ValueBuf)>> {
         self.check_open()?;
-        let (locs, medium) = {
+        let (locs, log) = {
             let st = self.inner.state.read();
             let locs: Vec<(String, Loc)> = range_from(&st.ks.meta, prefix, None)
                 .take_while(|(k, _)| k.starts_with(prefix))
                 .map(|(k, l)| (String::from(&**k), *l))
                 .collect();
-            (locs, st.medium.clone())
+            (locs, st.log.clone())
         };
         locs.into_iter()
-            .map(|(k, loc)| Ok((k.clone(), self.read_value(&medium, &k, loc)?)))
+            .map(|(k, loc)| Ok((k.clone(), self.read_value(&log, &k, loc)?)))
             .collect()
     }
 
@@ -559,18 +552,18 @@ impl Database {
     pub fn get_raw(&self, key: &str) -> Result<Option<ValueBuf>> {
         self.check_open()?;
         Counters::bump(&self.inner.counters.gets);
-        let (loc, medium) = {
+        let (loc, log) = {
             let st = self.inner.state.read();
             match st.ks.keydir.get(key) {
-                Some(loc) if loc.is_live_by(&self.inner.clock) => (*loc, st.medium.clone()),
+                Some(loc) if loc.is_live_by(&self.inner.clock) => (*loc, st.log.clone()),
                 _ => return Ok(None),
             }
         };
-        self.read_value(&medium, key, loc).map(Some)
+        self.read_value(&log, key, loc).map(Some)
     }
 
-    pub(super) fn read_value(&self, medium: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
-        self.inner.read_value(medium, key, loc)
+    pub(super) fn read_value(&self, log: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
+        self.inner.read_value(log, key, loc)
     }
 
     /// Store JSON bytes under `key`. The caller guarantees `value` is one valid
@@ -699,7 +692,7 @@ impl Database {
         self.check_open()?;
         self.try_purge_expired();
         let now = self.inner.clock.now_ms();
-        let (locs, medium) = {
+        let (locs, log) = {
             let st = self.inner.state.read();
             let locs: Vec<(String, Loc)> = range_from(&st.ks.keydir, prefix, after)
                 .take_while(|(k, _)| k.starts_with(prefix))
@@ -707,11 +700,11 @@ impl Database {
                 .take(limit)
                 .map(|(k, l)| (String::from(&**k), *l))
                 .collect();
-            (locs, st.medium.clone())
+            (locs, st.log.clone())
         };
         locs.into_iter()
             .map(|(k, loc)| {
-                let v = self.read_value(&medium, &k, loc)?;
+                let v = self.read_value(&log, &k, loc)?;
                 Ok((k, v, loc.expires_at))
             })
             .collect()
@@ -755,6 +748,7 @@ impl Database {
             uptime_s: c.started.elapsed().as_secs_f64(),
             file_bytes,
             live_bytes: self.inner.state.read().live_total(),
+            index_bytes: self.inner.observer.get().map_or(0, |o| o.memory_bytes()),
             compactions: self.compactions(),
         })
     }
@@ -794,12 +788,12 @@ impl Database {
         // Wipe the encryption key now, not when the last handle is dropped,
         // and let go of the file and its mapping (a read already under way
         // holds its own reference until it is done).
-        inner.current_medium().wipe_key();
+        inner.current_log().wipe_key();
         {
             let released = Arc::new(Log::released());
             let mut w = inner.writer.lock();
-            inner.state.write().medium = released.clone();
-            w.medium = released;
+            inner.state.write().log = released.clone();
+            w.log = released;
         }
         result?;
         match inner.health.take_unreported() {
@@ -814,34 +808,28 @@ impl Inner {
         self.path.as_deref().unwrap_or(Path::new(MEMORY_NAME))
     }
 
-    /// Read the value of `key` at `loc` in `medium`, verified against its
+    /// Read the value of `key` at `loc` in `log`, verified against its
     /// checksum (and opened, in an encrypted log).
-    pub(super) fn read_value(&self, medium: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
+    pub(super) fn read_value(&self, log: &Log, key: &str, loc: Loc) -> Result<ValueBuf> {
         let mut buf = Vec::new();
-        let range = storage::read_record(
-            medium,
-            self.name(),
-            loc.offset,
-            key,
-            loc.value_len,
-            &mut buf,
-        )?;
+        let range =
+            storage::read_record(log, self.name(), loc.offset, key, loc.value_len, &mut buf)?;
         Ok(ValueBuf { buf, range })
     }
 
-    pub(super) fn current_medium(&self) -> Arc<Log> {
-        self.state.read().medium.clone()
+    pub(super) fn current_log(&self) -> Arc<Log> {
+        self.state.read().log.clone()
     }
 
     fn sync_until(&self, ticket: u64) -> Result<()> {
         self.sync
-            .sync_until(ticket, || self.current_medium().sync_data())
+            .sync_until(ticket, || self.current_log().sync_data())
             .map_err(|e| self.sync_failed(e, true))
     }
 
     fn flush(&self) -> Result<()> {
         self.sync
-            .sync_all(|| self.current_medium().sync_data())
+            .sync_all(|| self.current_log().sync_data())
             .map_err(|e| self.sync_failed(e, true))
     }
 
@@ -867,7 +855,7 @@ impl Inner {
         };
         let mut w = self.writer.lock();
         if w.last_record.is_none()
-            || w.medium.seal.is_some()
+            || w.log.seal.is_some()
             || w.end - w.hint_end < HINT_AT_CLOSE_BYTES
         {
             return Ok(());
@@ -927,8 +915,8 @@ impl Inner {
         let w = self.writer.lock();
         // Windows cannot shrink a file while it is mapped; the zero slack is
         // then cut at the next open (it reads as a torn tail of zeros).
-        if w.medium.capacity().is_some() && !cfg!(windows) {
-            w.medium
+        if w.log.capacity().is_some() && !cfg!(windows) {
+            w.log
                 .truncate(w.end)
                 .map_err(|e| Error::io(self.name(), e))?;
         }
@@ -963,8 +951,8 @@ fn spawn_flusher(inner: &Inner, every: Duration) -> mpsc::Sender<()> {
             while let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
                 if sync.is_dirty() && !health.is_closed() {
                     let synced = sync.sync_all(|| {
-                        let medium = state.read().medium.clone();
-                        medium.sync_data()
+                        let log = state.read().log.clone();
+                        log.sync_data()
                     });
                     // Poisoned: the next call on the handle raises it.
                     if let Err(e) = synced {

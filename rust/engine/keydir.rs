@@ -14,7 +14,7 @@ use compact_str::CompactString;
 
 use crate::format::{DecodeError, HintEntry, RecordKind, RECORD_HEADER_LEN};
 
-use super::clock::Clock;
+use crate::clock::Clock;
 
 /// Where a key's live record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,6 @@
 
 mod background;
 mod backup;
-mod clock;
 mod compact;
 mod db;
 mod health;
@@ -18,7 +17,6 @@ mod stats;
 mod txn;
 mod write;
 
-pub use clock::Clock;
 pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;

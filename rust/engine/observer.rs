@@ -21,6 +21,12 @@ pub trait ChangeObserver: Send + Sync {
         true
     }
 
+    /// Approximate memory the observer holds (index entries), in bytes, for
+    /// [`crate::engine::Stats::index_bytes`].
+    fn memory_bytes(&self) -> u64 {
+        0
+    }
+
     /// `key` now holds `new`; it held `old` (if anything, and if asked for) before.
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]);
     /// `key` was deleted or expired; it held `old` (`None` if not asked for,

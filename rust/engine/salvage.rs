@@ -14,6 +14,8 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::config::{Config, FsyncPolicy};
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
@@ -22,10 +24,13 @@ use crate::storage::{self, CheckReport, WriterLock};
 
 use super::db::Database;
 
-/// What a salvage recovered and what it could not.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a salvage recovered and what it could not; serialized as the check
+/// report's fields plus `keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SalvageReport {
-    /// The scan of the damaged file: intact records, damaged regions.
+    /// The scan of the damaged file: intact records, damaged regions
+    /// (its fields are serialized inline, beside `keys`).
+    #[serde(flatten)]
     pub check: CheckReport,
     /// Live keys in the new database.
     pub keys: u64,

@@ -1,14 +1,19 @@
 //! Operation counters: relaxed atomics on the hot path, and a rate that is
-//! computed only when someone asks for it.
+//! computed only when someone asks for it; and [`Stats`], the one shape of
+//! the stats report. `db.stats()` (pythonize), Studio's `/api/stats` and the
+//! CLI's `STATS` (serde_json) all serialize this struct, so their keys agree
+//! by construction.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use serde::Serialize;
 
 /// A snapshot of counters and sizes, as returned by `Database::stats`.
-#[derive(Debug, Clone, PartialEq)]
+/// Serialized field by field, in this order, as the stats dict / JSON object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
     /// Live keys.
     pub keys: u64,
@@ -27,6 +32,9 @@ pub struct Stats {
     pub file_bytes: u64,
     /// Bytes of the header and of the records that are still live.
     pub live_bytes: u64,
+    /// Approximate memory held by secondary indexes, as reported by the
+    /// change observer (0 without one: a bare `Database` has no indexes).
+    pub index_bytes: u64,
     /// Compactions finished since open (forced and background).
     pub compactions: u64,
 }

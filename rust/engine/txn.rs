@@ -167,13 +167,13 @@ impl Database {
         self.check_open()?;
         Counters::bump(&self.inner.counters.gets);
         let now = self.inner.clock.now_ms();
-        let (relocations, loc, medium) = {
+        let (relocations, loc, log) = {
             let st = self.inner.state.read();
             let loc = st.ks.keydir.get(key).copied().filter(|l| l.is_live(now));
-            (st.ks.relocations, loc, st.medium.clone())
+            (st.ks.relocations, loc, st.log.clone())
         };
         let value = match loc {
-            Some(loc) => Some(self.read_value(&medium, key, loc)?),
+            Some(loc) => Some(self.read_value(&log, key, loc)?),
             None => None,
         };
         Ok(ReadStamp {
@@ -233,10 +233,10 @@ impl Database {
     /// Whether `key` still holds what `stamp` saw. Called under the writer
     /// mutex, so nothing can change it between this check and the commit.
     fn unchanged_since(&self, key: &str, stamp: &ReadStamp, now: u64) -> Result<bool> {
-        let (relocations, current, medium) = {
+        let (relocations, current, log) = {
             let st = self.inner.state.read();
             let loc = st.ks.keydir.get(key).copied().filter(|l| l.is_live(now));
-            (st.ks.relocations, loc, st.medium.clone())
+            (st.ks.relocations, loc, st.log.clone())
         };
         if relocations == stamp.relocations {
             // Records never move between compactions, so the same offset is
@@ -248,7 +248,7 @@ impl Database {
             (None, None, _) => true,
             (Some(cur), Some(seen), Some(value)) => {
                 cur.expires_at == seen.expires_at
-                    && self.read_value(&medium, key, cur)?.as_bytes() == value.as_bytes()
+                    && self.read_value(&log, key, cur)?.as_bytes() == value.as_bytes()
             }
             _ => false,
         })

@@ -150,7 +150,7 @@ impl Inner {
                     .observed()
                     .then(|| st.ks.keydir.get(write.key).copied())
                     .flatten();
-                let old = self.old_value(&w.medium, write.key, loc)?;
+                let old = self.old_value(&w.log, write.key, loc)?;
                 w.old.push(old);
             }
         }
@@ -183,8 +183,8 @@ impl Inner {
         }
         // An encrypted log seals the whole record (a batch too) as one
         // envelope; the key directory then points each of its keys at it.
-        let sealed = w.medium.seal.is_some();
-        w.medium.seal_record(self.name(), &mut w.buf, w.end)?;
+        let sealed = w.log.seal.is_some();
+        w.log.seal_record(self.name(), &mut w.buf, w.end)?;
         let base = self.append(w)?;
 
         if writes.iter().any(|write| write.op != Op::HintDigest) {
@@ -238,16 +238,12 @@ impl Inner {
     fn append(&self, w: &mut Writer) -> Result<u64> {
         let offset = w.end;
         let needed = offset + w.buf.len() as u64;
-        if w.medium.capacity().is_some_and(|cap| needed > cap) {
-            let grown = Arc::new(
-                w.medium
-                    .grow(needed)
-                    .map_err(|e| Error::io(self.name(), e))?,
-            );
-            self.state.write().medium = grown.clone();
-            w.medium = grown;
+        if w.log.capacity().is_some_and(|cap| needed > cap) {
+            let grown = Arc::new(w.log.grow(needed).map_err(|e| Error::io(self.name(), e))?);
+            self.state.write().log = grown.clone();
+            w.log = grown;
         }
-        w.medium
+        w.log
             .write_all_at(&w.buf, offset)
             .map_err(|e| Error::io(self.name(), e))?;
         w.end += w.buf.len() as u64;
@@ -268,7 +264,7 @@ impl Inner {
         w.old.clear();
         if observer.is_some_and(|o| o.wants_old_values()) {
             for (key, loc) in &expired {
-                let old = self.old_value(&w.medium, key, Some(*loc)).ok().flatten();
+                let old = self.old_value(&w.log, key, Some(*loc)).ok().flatten();
                 w.old.push(old);
             }
         }
@@ -282,8 +278,8 @@ impl Inner {
     }
 
     /// The value `key` held at `loc`, for an observer that wants old values.
-    fn old_value(&self, medium: &Log, key: &str, loc: Option<Loc>) -> Result<Option<ValueBuf>> {
-        loc.map(|loc| self.read_value(medium, key, loc)).transpose()
+    fn old_value(&self, log: &Log, key: &str, loc: Option<Loc>) -> Result<Option<ValueBuf>> {
+        loc.map(|loc| self.read_value(log, key, loc)).transpose()
     }
 }
 
@@ -309,7 +305,8 @@ mod tests {
 
     use parking_lot::Mutex;
 
-    use crate::engine::{ChangeObserver, Clock, Database, WriteBatch};
+    use crate::engine::{ChangeObserver, Database, WriteBatch};
+    use crate::Clock;
     use crate::Config;
 
     type Change = (String, Option<Vec<u8>>, Option<Vec<u8>>);

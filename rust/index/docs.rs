@@ -101,12 +101,7 @@ impl Documents {
 
     /// Approximate memory held by all indexes, in bytes.
     pub fn index_memory_bytes(&self) -> u64 {
-        self.indexes
-            .indexes
-            .read()
-            .values()
-            .map(FieldIndex::memory_bytes)
-            .sum()
+        self.indexes.memory_bytes()
     }
 
     /// Create an index on `field` (a dotted path), built from the existing

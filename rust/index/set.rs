@@ -37,6 +37,15 @@ impl IndexSet {
         let any = !self.indexes.read().is_empty();
         self.active.store(any, Ordering::Release);
     }
+
+    /// Approximate memory held by all indexes, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.indexes
+            .read()
+            .values()
+            .map(FieldIndex::memory_bytes)
+            .sum()
+    }
 }
 
 fn parse(bytes: &[u8]) -> Option<Value> {
@@ -53,6 +62,10 @@ impl ChangeObserver for IndexSet {
     fn wants_old_values(&self) -> bool {
         // Only indexes need them; watchers report the new value alone.
         self.active.load(Ordering::Acquire)
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        IndexSet::memory_bytes(self)
     }
 
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {

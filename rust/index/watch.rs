@@ -441,8 +441,9 @@ mod engine_tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::{Clock, Database};
+    use crate::engine::Database;
     use crate::index::Documents;
+    use crate::Clock;
     use crate::Config;
 
     fn docs(clock: Clock) -> Documents {

@@ -6,7 +6,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::engine::Clock;
+use crate::Clock;
 
 /// A clock that moves only when `advance()` is called, for testing TTLs.
 #[pyclass(name = "ManualClock", module = "ferrumdb._native", frozen)]

@@ -17,10 +17,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::config::{AutoCompact, Config, FsyncPolicy};
-use crate::engine::{Clock, Database};
+use crate::engine::Database;
 use crate::error::Error;
 use crate::index::Documents;
 use crate::server::{Studio, StudioOptions};
+use crate::Clock;
 
 use super::clock::PyManualClock;
 use super::convert::{json_to_py, py_to_json, validate_json, ConvertErrorKind};
@@ -733,21 +734,11 @@ impl PyDatabase {
         Ok(py.detach(|| db.flush())?)
     }
 
-    /// Counters and sizes as a dict.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    /// Counters and sizes as a dict: `engine::Stats`, field by field (the
+    /// same shape as Studio's `/api/stats` and the CLI's `STATS`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let s = self.db()?.stats()?;
-        let d = PyDict::new(py);
-        d.set_item("keys", s.keys)?;
-        d.set_item("gets", s.gets)?;
-        d.set_item("sets", s.sets)?;
-        d.set_item("deletes", s.deletes)?;
-        d.set_item("ops_per_sec", s.ops_per_sec)?;
-        d.set_item("uptime_s", s.uptime_s)?;
-        d.set_item("file_bytes", s.file_bytes)?;
-        d.set_item("live_bytes", s.live_bytes)?;
-        d.set_item("index_bytes", self.docs()?.index_memory_bytes())?;
-        d.set_item("compactions", s.compactions)?;
-        Ok(d)
+        Ok(pythonize::pythonize(py, &s)?)
     }
 
     /// Block until no background compaction is scheduled or running (for tests).

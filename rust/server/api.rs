@@ -2,7 +2,7 @@
 //! translation between HTTP and a [`Documents`] call. Engine work runs on
 //! tokio's blocking pool so a long query or index build never stalls the
 //! other requests. Routes and answers are documented in README ("Ferrum
-//! Studio"); the fixed ones follow SPEC section 4.
+//! Studio", "The JSON API").
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,9 +21,6 @@ use crate::index::Documents;
 use super::error::ApiError;
 use super::metrics::Metrics;
 
-/// Largest request body accepted (a document, a query): 16 MiB. Bigger
-/// documents are stored through Python or the REPL.
-pub const MAX_BODY_BYTES: usize = 16 << 20;
 /// Keys per page when `limit` is not given, and the most one page may ask for.
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
@@ -134,20 +131,19 @@ async fn missing_key() -> ApiError {
     ApiError::bad_request("the key is missing: /api/docs/{key}")
 }
 
+/// `engine::Stats` as JSON: the same fields as `db.stats()` and the CLI's `STATS`.
 fn stats_json(docs: &Documents) -> Result<Value, ApiError> {
-    let s = docs.database().stats()?;
-    Ok(json!({
-        "keys": s.keys,
-        "gets": s.gets,
-        "sets": s.sets,
-        "deletes": s.deletes,
-        "ops_per_sec": s.ops_per_sec,
-        "uptime_s": s.uptime_s,
-        "file_bytes": s.file_bytes,
-        "live_bytes": s.live_bytes,
-        "index_bytes": docs.index_memory_bytes(),
-        "compactions": s.compactions,
-    }))
+    to_json(&docs.database().stats()?)
+}
+
+/// A report struct (`Stats`) as a JSON object.
+fn to_json(report: &impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(report).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("could not encode the report: {e}"),
+        )
+    })
 }
 
 /// `GET /api/stats`: the same dict as `db.stats()`.
@@ -170,25 +166,24 @@ async fn overview(State(st): State<AppState>) -> ApiResult {
     let value = blocking(move || {
         let db = st.docs.database();
         let s = db.stats()?;
-        Ok(json!({
-            "path": db.path().map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
-            "version": env!("CARGO_PKG_VERSION"),
-            "fsync": db.fsync_policy().to_string(),
-            "database_read_only": db.is_read_only(),
-            "studio_read_only": read_only,
-            "keys": s.keys,
-            "file_bytes": s.file_bytes,
-            "live_bytes": s.live_bytes,
-            "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
-            "uptime_s": s.uptime_s,
-            "ops_per_sec": s.ops_per_sec,
-            "gets": s.gets,
-            "sets": s.sets,
-            "deletes": s.deletes,
-            "index_bytes": st.docs.index_memory_bytes(),
-            "indexes": index_list(&st.docs),
-            "watches": st.docs.watch_count(),
-        }))
+        // Every stats field, plus what only the overview page shows.
+        let mut value = to_json(&s)?;
+        if let Value::Object(obj) = &mut value {
+            let extra = json!({
+                "path": db.path().map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
+                "version": env!("CARGO_PKG_VERSION"),
+                "fsync": db.fsync_policy().to_string(),
+                "database_read_only": db.is_read_only(),
+                "studio_read_only": read_only,
+                "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
+                "indexes": index_list(&st.docs),
+                "watches": st.docs.watch_count(),
+            });
+            if let Value::Object(extra) = extra {
+                obj.extend(extra);
+            }
+        }
+        Ok(value)
     })
     .await?;
     ok(value)

@@ -14,6 +14,11 @@ use serde_json::json;
 
 use crate::error::Error;
 
+/// Largest request body accepted (a document, a query): 16 MiB. Bigger
+/// documents are stored through Python or the REPL. It lives here, beside
+/// the 413 message that names it, so `error` imports nothing from `api`.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
 /// Longest error text kept from a rejection body.
 const MAX_ERROR_TEXT: usize = 16 * 1024;
 
@@ -102,7 +107,7 @@ pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
         }
         (StatusCode::PAYLOAD_TOO_LARGE, _) => format!(
             "request body too large (Studio accepts at most {} MiB)",
-            super::api::MAX_BODY_BYTES >> 20
+            MAX_BODY_BYTES >> 20
         ),
         (_, false) => text,
         (_, true) => status

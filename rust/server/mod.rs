@@ -33,8 +33,8 @@ use tokio::sync::oneshot;
 
 use crate::index::Documents;
 
-pub use api::MAX_BODY_BYTES;
 pub use conn::ConnectionLimits;
+pub use error::MAX_BODY_BYTES;
 
 /// The port Studio listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7474;

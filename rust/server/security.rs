@@ -19,8 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use super::api::MAX_BODY_BYTES;
-use super::error::{json_errors, ApiError};
+use super::error::{json_errors, ApiError, MAX_BODY_BYTES};
 
 /// The header a mutating request must carry (with value `1`).
 pub const STUDIO_HEADER: &str = "x-ferrum-studio";
@@ -90,7 +89,7 @@ fn is_mutation(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD)
 }
 
-/// Routes that take a POST body but only read (SPEC section 4): a read-only
+/// Routes that take a POST body but only read (README "Ferrum Studio"): a read-only
 /// Studio answers them. They still need the Studio header, like every
 /// POST, so a cross-site page cannot make Studio run them.
 const READ_POSTS: [&str; 3] = ["/api/query", "/api/explain", "/api/find"];

@@ -3,7 +3,7 @@
 //! A request hyper cannot parse (garbage on the wire: 400, a URI over the
 //! `http` crate's 64 KiB limit: 414, headers over the buffer limit: 431)
 //! never reaches the router, so [`super::error::json_errors`] cannot give it
-//! the `{"error": "..."}` body every Studio error has (SPEC section 4);
+//! the `{"error": "..."}` body every Studio error has (README "Ferrum Studio");
 //! hyper sends the status line with an empty body and closes the
 //! connection. [`JsonErrorIo`] wraps the connection's socket and rewrites
 //! exactly those responses as they are written: a whole response head with

@@ -8,9 +8,15 @@
 //! database. A tail that does not decode and is not followed by any intact
 //! record is what a crash leaves (or damage to the very last record; the two
 //! cannot be told apart) and is reported separately from damage.
+//!
+//! [`CheckReport`] is the one shape of the report: Python's `check()` and
+//! `ferrumdb check` (piped) both serialize it, and a salvage report embeds it.
 
 use std::io;
 use std::path::{Path, PathBuf};
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
 
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
@@ -22,12 +28,14 @@ use crate::format::{
 use super::log::{after_failure, last_nonzero, open_log, Failure, Log, ReadWindow};
 use super::Medium;
 
-/// A run of bytes that holds no readable record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A run of bytes that holds no readable record; serialized as
+/// `{"offset", "length", "reason"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Damage {
     /// First damaged byte.
     pub offset: u64,
     /// Number of bytes skipped.
+    #[serde(rename = "length")]
     pub len: u64,
     /// Why the record there failed.
     pub reason: String,
@@ -62,6 +70,36 @@ impl CheckReport {
     /// Bytes in damaged regions (not counting a torn tail).
     pub fn damaged_bytes(&self) -> u64 {
         self.damage.iter().map(|d| d.len).sum()
+    }
+
+    /// `"damaged"`, `"torn_tail"` (a torn tail alone is not damage) or `"clean"`.
+    pub fn status(&self) -> &'static str {
+        match (self.is_clean(), &self.torn_tail) {
+            (false, _) => "damaged",
+            (true, Some(_)) => "torn_tail",
+            (true, None) => "clean",
+        }
+    }
+}
+
+/// The report as a map: `file`, `file_bytes`, `status`, `ok`, `records`,
+/// `writes`, `transactions`, `damage` (a list of [`Damage`]),
+/// `damaged_bytes`, `torn_tail` (a [`Damage`] or null). Written out by hand
+/// only because `status`, `ok` and `damaged_bytes` are derived, not stored.
+impl Serialize for CheckReport {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = serializer.serialize_struct("CheckReport", 10)?;
+        st.serialize_field("file", &self.file.to_string_lossy())?;
+        st.serialize_field("file_bytes", &self.file_bytes)?;
+        st.serialize_field("status", self.status())?;
+        st.serialize_field("ok", &self.is_clean())?;
+        st.serialize_field("records", &self.records)?;
+        st.serialize_field("writes", &self.writes)?;
+        st.serialize_field("transactions", &self.transactions)?;
+        st.serialize_field("damage", &self.damage)?;
+        st.serialize_field("damaged_bytes", &self.damaged_bytes())?;
+        st.serialize_field("torn_tail", &self.torn_tail)?;
+        st.end()
     }
 }
 

@@ -3,6 +3,10 @@
 //! Expiry times are stored on disk as Unix milliseconds, so the clock is the
 //! system's wall clock. Tests use a manual clock they advance themselves,
 //! which keeps TTL tests free of sleeps.
+//!
+//! It sits at the top of the crate, beside `config`, because both the
+//! configuration and the engine use it: `config` importing the engine was
+//! the one upward arrow in the layering.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
