@@ -6,6 +6,11 @@
 //! JSON parse per document, only when indexes exist). Query results are
 //! always re-checked against the whole filter on the document as read, so a
 //! result is exact even if the document changed between probe and read.
+//!
+//! A stored value that is not JSON is never skipped: every read here that
+//! needs the document (scan, index probe, index build) and the async
+//! `FerrumDB::get` fail with `Error::InvalidValue` naming the key
+//! ([`parse_stored`], the one place that parses a stored document).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
