@@ -389,12 +389,12 @@ impl<S: Sink> Encoder<S> {
         } else if let Ok(v) = obj.extract::<u64>() {
             self.out.u64(v)
         } else {
-            return Err(Fail::refuse(
+            Err(Fail::refuse(
                 ConvertErrorKind::Value,
                 format!("int {}", short_repr(obj)),
                 ": out of range, JSON integers here must be between -2**63 and 2**64-1; \
                  store it as str(value)",
-            ));
+            ))
         }
     }
 
