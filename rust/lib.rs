@@ -216,18 +216,13 @@ impl FerrumDB {
     ///
     /// # Errors
     /// [`Error::Corruption`] if the stored record is damaged; see [`Database::get_raw`].
+    /// [`Error::InvalidValue`] if the stored value is not JSON (stored through
+    /// [`Database::put_raw`] by a caller that broke its promise), as for every
+    /// read that needs the document.
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
         match self.db.get_raw(key)? {
             None => Ok(None),
-            Some(buf) => serde_json::from_slice(buf.as_bytes())
-                .map(Some)
-                .map_err(|e| {
-                    Error::corruption(
-                        self.db.path().unwrap_or(std::path::Path::new(":memory:")),
-                        0,
-                        format!("stored value under {key:?} is not JSON: {e}"),
-                    )
-                }),
+            Some(buf) => crate::index::parse_stored(key, &buf).map(Some),
         }
     }
 

@@ -838,6 +838,48 @@ def test_set_in_filter_is_type_error_naming_the_place(db: ferrumdb.FerrumDB) -> 
         db.query({"tags": {"$in": {"red", "blue"}}})
 
 
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (
+            lambda db: db.query({"tags": {"$in": [1, {2}]}}),
+            TypeError,
+            'cannot use value of type set at filter.tags["$in"][1]: convert it first, e.g. list(value)',
+        ),
+        (
+            lambda db: db.query({"n": 2**70}),
+            ValueError,
+            "cannot use int 1180591620717411303424 at filter.n: out of range, JSON integers here "
+            "must be between -2**63 and 2**64-1; store it as str(value)",
+        ),
+        (
+            lambda db: db.query({"a b": {1: 2}}),
+            TypeError,
+            'cannot use dict key 1 of type int at filter["a b"]: JSON object keys must be str; '
+            "convert it first, e.g. str(key)",
+        ),
+        (
+            lambda db: db.find("x", float("nan")),
+            ValueError,
+            "cannot use float nan at value: JSON has no NaN/Infinity",
+        ),
+        (
+            lambda db: db.query({}, sort=[("x", b"1")]),
+            TypeError,
+            "cannot use value of type bytes at sort[0][1]: decode or base64-encode it first",
+        ),
+    ],
+    ids=["set-in-list", "huge-int", "int-key", "nan-find-value", "bytes-in-sort"],
+)
+def test_argument_conversion_messages(
+    db: ferrumdb.FerrumDB, call: Any, error: type[Exception], message: str
+) -> None:
+    """Query arguments follow the stored-value rules, with messages naming the argument and place."""
+    with pytest.raises(error) as info:
+        call(db)
+    assert str(info.value) == message
+
+
 def test_non_str_filter_key_is_type_error(db: ferrumdb.FerrumDB) -> None:
     """A filter dict with a non-str key raises TypeError."""
     with pytest.raises(TypeError):

@@ -20,6 +20,7 @@ mod indexes;
 mod jsonl;
 mod lock_second_writer;
 mod recovery_torn_tail;
+mod stored_not_json;
 mod studio_api;
 mod transactions;
 mod ttl_expiry;

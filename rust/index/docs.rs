@@ -6,6 +6,11 @@
 //! JSON parse per document, only when indexes exist). Query results are
 //! always re-checked against the whole filter on the document as read, so a
 //! result is exact even if the document changed between probe and read.
+//!
+//! A stored value that is not JSON is never skipped: every read here that
+//! needs the document (scan, index probe, index build) and the async
+//! `FerrumDB::get` fail with `Error::InvalidValue` naming the key
+//! ([`parse_stored`], the one place that parses a stored document).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,6 +56,19 @@ fn filter_error(e: FilterError) -> Error {
         path: e.path,
         reason: e.reason,
     }
+}
+
+/// A stored value as a document. The one rule for a stored value that is not
+/// JSON (only the raw Rust API, whose caller vouches for the bytes, can store
+/// one; the record itself passed its checksum): every read that needs the
+/// document fails with [`Error::InvalidValue`] naming the key, whichever path
+/// reached it (a scan, an index probe, `create_index`, [`crate::FerrumDB::get`]).
+/// Nothing skips it silently, and it is not called file corruption.
+pub(crate) fn parse_stored(key: &str, raw: &ValueBuf) -> Result<Value> {
+    serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::InvalidValue {
+        path: "$".into(),
+        reason: format!("stored value of {key:?} is not JSON: {e}"),
+    })
 }
 
 fn parse_field(field: &str) -> Result<FieldPath> {
@@ -169,7 +187,7 @@ impl Documents {
             progress(0, total);
             self.for_each_document(|key, _, doc| {
                 for (_, index) in &mut built {
-                    index.insert(key, doc);
+                    index.insert(&key, &doc);
                 }
                 done += 1;
                 if done.is_multiple_of(SCAN_PAGE as u64) {
@@ -184,28 +202,33 @@ impl Documents {
         })
     }
 
-    /// Visit every live document in key order until `visit` returns false.
+    /// Visit every live document in key order until `visit` returns false;
+    /// each is handed over owned, so a caller keeping it copies nothing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for a stored value that is not JSON (see
+    /// [`parse_stored`]); read errors.
     fn for_each_document(
         &self,
-        mut visit: impl FnMut(&str, &ValueBuf, &Value) -> bool,
+        mut visit: impl FnMut(String, ValueBuf, Value) -> bool,
     ) -> Result<()> {
         let mut after: Option<String> = None;
         loop {
             let page = self.db.items_page("", after.as_deref(), SCAN_PAGE)?;
             let done = page.len() < SCAN_PAGE;
-            for (key, raw) in &page {
-                let doc: Value =
-                    serde_json::from_slice(raw.as_bytes()).map_err(|e| Error::InvalidValue {
-                        path: "$".into(),
-                        reason: format!("stored value of {key:?} is not JSON: {e}"),
-                    })?;
-                if !visit(key, raw, &doc) {
+            let next = match page.last() {
+                Some((k, _)) if !done => Some(k.clone()),
+                _ => None,
+            };
+            for (key, raw) in page {
+                let doc = parse_stored(&key, &raw)?;
+                if !visit(key, raw, doc) {
                     return Ok(());
                 }
             }
-            match page.last() {
-                Some((k, _)) if !done => after = Some(k.clone()),
-                _ => return Ok(()),
+            match next {
+                Some(k) => after = Some(k),
+                None => return Ok(()),
             }
         }
     }
@@ -329,10 +352,7 @@ impl Documents {
                     };
                     // Re-checked even after an exact probe: the document may
                     // have changed between the probe and this read.
-                    let doc: Value = match serde_json::from_slice(raw.as_bytes()) {
-                        Ok(doc) => doc,
-                        Err(_) => continue,
-                    };
+                    let doc = parse_stored(&key, &raw)?;
                     if matches(filter, &doc) {
                         rows.push(Row {
                             key: key.to_string(),
@@ -344,21 +364,15 @@ impl Documents {
             }
             None => {
                 self.for_each_document(|key, raw, doc| {
-                    if matches(filter, doc) {
-                        rows.push(Row {
-                            key: key.to_string(),
-                            raw: raw.clone(),
-                            doc: doc.clone(),
-                        });
+                    if matches(filter, &doc) {
+                        rows.push(Row { key, raw, doc });
                     }
                     enough.is_none_or(|n| rows.len() < n)
                 })?;
             }
         }
         if !sort.is_empty() {
-            rows.sort_by(|a, b| {
-                sort.compare_rows((a.key.as_str(), &a.doc), (b.key.as_str(), &b.doc))
-            });
+            rows = sort.sort_by_parts(rows, |row| (row.key.as_str(), &row.doc));
         }
         let rows = rows.into_iter().skip(skip);
         Ok(match limit {

@@ -24,7 +24,7 @@ use crate::server::{Studio, StudioOptions};
 use crate::Clock;
 
 use super::clock::PyManualClock;
-use super::convert::{json_to_py, py_to_json, validate_json, ConvertErrorKind};
+use super::convert::{json_to_py, py_to_json, py_to_value, validate_json};
 use super::iter::{PyScanIter, Yield};
 use super::watch::PyWatch;
 use super::FORK_GENERATION;
@@ -117,24 +117,12 @@ fn bytes_progress_bar(what: &str) -> indicatif::ProgressBar {
 }
 
 /// A query argument (`filter`, `sort`, a `find` value) as JSON, by the same
-/// rules as stored values: a set, bytes, NaN/inf or an int out of range is a
-/// `TypeError`/`ValueError` naming where it is (`filter.tags["$in"][1]`), never
-/// silently turned into a list or a null that would match missing fields.
+/// rules as stored values, converted directly (no JSON text in between): a
+/// set, bytes, NaN/inf or an int out of range is a `TypeError`/`ValueError`
+/// naming where it is (`filter.tags["$in"][1]`), never silently turned into a
+/// list or a null that would match missing fields.
 fn json_arg(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
-    let mut buf = Vec::new();
-    if let Err(e) = py_to_json(obj, &mut buf) {
-        // The converter names places from `$`, the stored value; here it is `what`.
-        let place = format!("{what}{}", e.path.strip_prefix('$').unwrap_or(&e.path));
-        let message = e
-            .message
-            .replacen(&format!(" at {}", e.path), &format!(" at {place}"), 1)
-            .replacen("cannot store", "cannot use", 1);
-        return Err(match e.kind {
-            ConvertErrorKind::Type => PyTypeError::new_err(message),
-            ConvertErrorKind::Value => PyValueError::new_err(message),
-        });
-    }
-    serde_json::from_slice(&buf).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+    Ok(py_to_value(obj, what)?)
 }
 
 /// A query filter as JSON; it must be a dict.

@@ -98,29 +98,41 @@ impl SortSpec {
     /// Sort `(key, doc)` rows; computes each document's sort values once.
     #[must_use]
     pub fn sort_rows<K: Ord>(&self, rows: Vec<(K, Value)>) -> Vec<(K, Value)> {
+        self.sort_by_parts(rows, |(key, doc)| (key, doc))
+    }
+
+    /// Sort any rows whose key and document `parts` gives, as
+    /// [`SortSpec::compare_rows`] orders them, computing each document's sort
+    /// values once rather than on every comparison.
+    #[must_use]
+    pub fn sort_by_parts<R, K: Ord + ?Sized>(
+        &self,
+        rows: Vec<R>,
+        parts: impl Fn(&R) -> (&K, &Value),
+    ) -> Vec<R> {
         if self.is_empty() {
             let mut rows = rows;
-            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows.sort_by(|a, b| parts(a).0.cmp(parts(b).0));
             return rows;
         }
         let order: Vec<usize> = {
-            let values: Vec<Vec<&Value>> =
-                rows.iter().map(|(_, doc)| self.sort_values(doc)).collect();
+            let keyed: Vec<(&K, Vec<&Value>)> = rows
+                .iter()
+                .map(|row| {
+                    let (key, doc) = parts(row);
+                    (key, self.sort_values(doc))
+                })
+                .collect();
             let mut order: Vec<usize> = (0..rows.len()).collect();
-            order.sort_by(|&i, &j| {
-                match (
-                    values.get(i).zip(rows.get(i)),
-                    values.get(j).zip(rows.get(j)),
-                ) {
-                    (Some((vi, ri)), Some((vj, rj))) => {
-                        self.compare_values(vi, vj).then_with(|| ri.0.cmp(&rj.0))
-                    }
-                    _ => Ordering::Equal, // unreachable: i, j < rows.len()
+            order.sort_by(|&i, &j| match (keyed.get(i), keyed.get(j)) {
+                (Some((ki, vi)), Some((kj, vj))) => {
+                    self.compare_values(vi, vj).then_with(|| ki.cmp(kj))
                 }
+                _ => Ordering::Equal, // unreachable: i, j < rows.len()
             });
             order
         };
-        let mut slots: Vec<Option<(K, Value)>> = rows.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<R>> = rows.into_iter().map(Some).collect();
         order
             .into_iter()
             .filter_map(|i| slots.get_mut(i).and_then(Option::take))

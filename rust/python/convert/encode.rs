@@ -1,13 +1,17 @@
-//! Python -> JSON: `py_to_json` walks Python objects through their C-level storage and writes
-//! compact JSON byte-identical to serde_json's rendering (its formatter writes numbers and
-//! escaped strings), rejecting what JSON cannot hold with an error that names the path.
-//! No `serde_json::Value`, pythonize or Python `json` sits in between.
+//! Python -> JSON: one walk over Python objects (through their C-level storage) with one set of
+//! value rules, written into one of two sinks. `py_to_json` writes compact JSON byte-identical to
+//! serde_json's rendering (its formatter writes numbers and escaped strings) for stored values;
+//! `py_to_value` builds a `serde_json::Value` directly for query arguments (`filter`, `sort`, a
+//! `find` value), with no JSON text in between. Both reject what JSON cannot hold with an error
+//! that names the path: `$.tags[2]` for a stored value, `filter.tags["$in"][1]` for an argument.
+//! No pythonize or Python `json` sits in between.
 
 use std::fmt::{self, Write as _};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 use serde_json::ser::{CompactFormatter, Formatter};
+use serde_json::{Map, Number, Value};
 
 use super::scan::has_special_byte;
 use super::{ConvertError, ConvertErrorKind, MAX_DEPTH};
@@ -24,13 +28,187 @@ use super::{ConvertError, ConvertErrorKind, MAX_DEPTH};
 /// serde_json's rendering of the same value. On error `out` may hold a partial document: discard
 /// it.
 pub fn py_to_json(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> Result<(), ConvertError> {
-    let mut encoder = Encoder {
-        out,
-        open: [0; INLINE_OPEN],
-        deeper: Vec::new(),
-        depth: 0,
-    };
-    encoder.value(obj).map_err(|fail| fail.finish())
+    let mut encoder = Encoder::new(Bytes(out));
+    encoder
+        .value(obj)
+        .map_err(|fail| fail.finish(STORED_ROOT, "store"))
+}
+
+/// Convert a query argument to a `serde_json::Value` by the same rules as [`py_to_json`]
+/// (the result equals parsing `py_to_json`'s output), naming places from `root`: an error
+/// reads `cannot use value of type set at filter.tags["$in"]: ...`.
+pub fn py_to_value(obj: &Bound<'_, PyAny>, root: &str) -> Result<Value, ConvertError> {
+    let mut encoder = Encoder::new(Tree::default());
+    encoder
+        .value(obj)
+        .map_err(|fail| fail.finish(root, "use"))?;
+    Ok(encoder.out.root.take().unwrap_or(Value::Null))
+}
+
+/// How a stored value's path starts.
+const STORED_ROOT: &str = "$";
+
+/// Where the encoder writes: JSON text or a `Value` tree. Calls arrive in document order;
+/// `key`/`item` precede each member's value.
+trait Sink {
+    fn null(&mut self);
+    fn bool(&mut self, b: bool);
+    fn i64(&mut self, v: i64) -> Step;
+    fn u64(&mut self, v: u64) -> Step;
+    /// A finite float.
+    fn f64(&mut self, v: f64) -> Step;
+    fn str(&mut self, s: &str) -> Step;
+    fn begin_object(&mut self);
+    /// The key of the next member (`first` for the first member).
+    fn key(&mut self, key: &str, first: bool) -> Step;
+    fn end_object(&mut self);
+    fn begin_array(&mut self);
+    /// The next element follows (`first` for the first element).
+    fn item(&mut self, first: bool);
+    fn end_array(&mut self);
+}
+
+/// Compact JSON text appended to a buffer.
+struct Bytes<'o>(&'o mut Vec<u8>);
+
+impl Sink for Bytes<'_> {
+    #[inline]
+    fn null(&mut self) {
+        self.0.extend_from_slice(b"null");
+    }
+    #[inline]
+    fn bool(&mut self, b: bool) {
+        self.0.extend_from_slice(if b { b"true" } else { b"false" });
+    }
+    #[inline]
+    fn i64(&mut self, v: i64) -> Step {
+        CompactFormatter
+            .write_i64(&mut *self.0, v)
+            .map_err(Fail::write)
+    }
+    #[inline]
+    fn u64(&mut self, v: u64) -> Step {
+        CompactFormatter
+            .write_u64(&mut *self.0, v)
+            .map_err(Fail::write)
+    }
+    #[inline]
+    fn f64(&mut self, v: f64) -> Step {
+        CompactFormatter
+            .write_f64(&mut *self.0, v)
+            .map_err(Fail::write)
+    }
+    #[inline]
+    fn str(&mut self, s: &str) -> Step {
+        write_str(self.0, s)
+    }
+    #[inline]
+    fn begin_object(&mut self) {
+        self.0.push(b'{');
+    }
+    #[inline]
+    fn key(&mut self, key: &str, first: bool) -> Step {
+        if !first {
+            self.0.push(b',');
+        }
+        write_str(self.0, key)?;
+        self.0.push(b':');
+        Ok(())
+    }
+    #[inline]
+    fn end_object(&mut self) {
+        self.0.push(b'}');
+    }
+    #[inline]
+    fn begin_array(&mut self) {
+        self.0.push(b'[');
+    }
+    #[inline]
+    fn item(&mut self, first: bool) {
+        if !first {
+            self.0.push(b',');
+        }
+    }
+    #[inline]
+    fn end_array(&mut self) {
+        self.0.push(b']');
+    }
+}
+
+/// A `serde_json::Value` built as the walk goes.
+#[derive(Default)]
+struct Tree {
+    /// Containers being filled, outermost first; an object with the key of its next member.
+    open: Vec<Open>,
+    /// The finished value.
+    root: Option<Value>,
+}
+
+enum Open {
+    Object(Map<String, Value>, String),
+    Array(Vec<Value>),
+}
+
+impl Tree {
+    fn put(&mut self, value: Value) {
+        match self.open.last_mut() {
+            // A repeated key keeps its first position and its last value, as parsing does.
+            Some(Open::Object(map, key)) => {
+                map.insert(std::mem::take(key), value);
+            }
+            Some(Open::Array(items)) => items.push(value),
+            None => self.root = Some(value),
+        }
+    }
+}
+
+impl Sink for Tree {
+    fn null(&mut self) {
+        self.put(Value::Null);
+    }
+    fn bool(&mut self, b: bool) {
+        self.put(Value::Bool(b));
+    }
+    fn i64(&mut self, v: i64) -> Step {
+        self.put(Value::from(v));
+        Ok(())
+    }
+    fn u64(&mut self, v: u64) -> Step {
+        self.put(Value::from(v));
+        Ok(())
+    }
+    fn f64(&mut self, v: f64) -> Step {
+        let number = Number::from_f64(v).ok_or_else(|| Fail::write("non-finite float"))?;
+        self.put(Value::Number(number));
+        Ok(())
+    }
+    fn str(&mut self, s: &str) -> Step {
+        self.put(Value::String(s.to_owned()));
+        Ok(())
+    }
+    fn begin_object(&mut self) {
+        self.open.push(Open::Object(Map::new(), String::new()));
+    }
+    fn key(&mut self, key: &str, _first: bool) -> Step {
+        if let Some(Open::Object(_, next)) = self.open.last_mut() {
+            key.clone_into(next);
+        }
+        Ok(())
+    }
+    fn end_object(&mut self) {
+        if let Some(Open::Object(map, _)) = self.open.pop() {
+            self.put(Value::Object(map));
+        }
+    }
+    fn begin_array(&mut self) {
+        self.open.push(Open::Array(Vec::new()));
+    }
+    fn item(&mut self, _first: bool) {}
+    fn end_array(&mut self) {
+        if let Some(Open::Array(items)) = self.open.pop() {
+            self.put(Value::Array(items));
+        }
+    }
 }
 
 /// One step of a path, collected from the failing value outwards while the error propagates,
@@ -43,7 +221,10 @@ enum Seg {
 /// A rejection before its path is known. Boxed so `Result<(), Box<Fail>>` stays one word.
 struct Fail {
     kind: ConvertErrorKind,
-    /// Text before the path, like `cannot store value of type datetime`.
+    /// Whether `what` follows `cannot <verb>` (`store` for a value, `use` for an argument).
+    refused: bool,
+    /// Text before the path, like `value of type datetime` (after `cannot store`) or
+    /// `circular reference`.
     what: String,
     /// Text after the path, like `: convert it first, e.g. value.isoformat()`.
     why: String,
@@ -57,10 +238,18 @@ impl Fail {
     fn new(kind: ConvertErrorKind, what: String, why: &str) -> Box<Fail> {
         Box::new(Fail {
             kind,
+            refused: false,
             what,
             why: why.to_owned(),
             rev_path: Vec::new(),
         })
+    }
+
+    /// `cannot <verb> {what} at <path>{why}`.
+    fn refuse(kind: ConvertErrorKind, what: String, why: &str) -> Box<Fail> {
+        let mut fail = Fail::new(kind, what, why);
+        fail.refused = true;
+        fail
     }
 
     fn within(mut self: Box<Self>, seg: Seg) -> Box<Self> {
@@ -78,9 +267,13 @@ impl Fail {
         )
     }
 
-    fn finish(self) -> ConvertError {
-        let path = render_path(&self.rev_path);
-        let message = format!("{} at {}{}", self.what, path, self.why);
+    fn finish(self, root: &str, verb: &str) -> ConvertError {
+        let path = render_path(root, &self.rev_path);
+        let message = if self.refused {
+            format!("cannot {verb} {} at {}{}", self.what, path, self.why)
+        } else {
+            format!("{} at {}{}", self.what, path, self.why)
+        };
         ConvertError {
             kind: self.kind,
             path,
@@ -89,8 +282,8 @@ impl Fail {
     }
 }
 
-fn render_path(rev_path: &[Seg]) -> String {
-    let mut path = String::from("$");
+fn render_path(root: &str, rev_path: &[Seg]) -> String {
+    let mut path = String::from(root);
     for seg in rev_path.iter().rev() {
         match seg {
             Seg::Index(i) => {
@@ -119,8 +312,8 @@ fn is_identifier(key: &str) -> bool {
 /// Open containers tracked without a heap allocation (most documents are shallow).
 const INLINE_OPEN: usize = 32;
 
-struct Encoder<'o> {
-    out: &'o mut Vec<u8>,
+struct Encoder<S> {
+    out: S,
     /// Addresses of the containers being written, outermost first: the first `INLINE_OPEN` in
     /// `open`, the rest in `deeper`. A container met again while it is still open is a cycle; a
     /// shared but finished one is not.
@@ -129,7 +322,16 @@ struct Encoder<'o> {
     depth: usize,
 }
 
-impl Encoder<'_> {
+impl<S: Sink> Encoder<S> {
+    fn new(out: S) -> Self {
+        Encoder {
+            out,
+            open: [0; INLINE_OPEN],
+            deeper: Vec::new(),
+            depth: 0,
+        }
+    }
+
     fn value(&mut self, obj: &Bound<'_, PyAny>) -> Step {
         // Exact types first: one pointer compare each, in order of how common they are.
         if let Ok(s) = obj.cast_exact::<PyString>() {
@@ -143,11 +345,10 @@ impl Encoder<'_> {
         } else if let Ok(l) = obj.cast_exact::<PyList>() {
             self.seq(obj, l.iter())
         } else if let Ok(b) = obj.cast_exact::<PyBool>() {
-            self.out
-                .extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+            self.out.bool(b.is_true());
             Ok(())
         } else if obj.is_none() {
-            self.out.extend_from_slice(b"null");
+            self.out.null();
             Ok(())
         } else if let Ok(t) = obj.cast_exact::<PyTuple>() {
             self.seq(obj, t.iter())
@@ -173,61 +374,54 @@ impl Encoder<'_> {
 
     fn str(&mut self, s: &Bound<'_, PyString>) -> Step {
         match s.to_str() {
-            Ok(text) => write_str(self.out, text),
-            Err(_) => Err(Fail::new(
+            Ok(text) => self.out.str(text),
+            Err(_) => Err(Fail::refuse(
                 ConvertErrorKind::Value,
-                "cannot store str".to_owned(),
+                "str".to_owned(),
                 ": it contains a lone surrogate and cannot be encoded as UTF-8",
             )),
         }
     }
 
     fn int(&mut self, obj: &Bound<'_, PyAny>) -> Step {
-        let written = if let Ok(v) = obj.extract::<i64>() {
-            CompactFormatter.write_i64(&mut *self.out, v)
+        if let Ok(v) = obj.extract::<i64>() {
+            self.out.i64(v)
         } else if let Ok(v) = obj.extract::<u64>() {
-            CompactFormatter.write_u64(&mut *self.out, v)
+            self.out.u64(v)
         } else {
-            return Err(Fail::new(
+            Err(Fail::refuse(
                 ConvertErrorKind::Value,
-                format!("cannot store int {}", short_repr(obj)),
+                format!("int {}", short_repr(obj)),
                 ": out of range, JSON integers here must be between -2**63 and 2**64-1; \
                  store it as str(value)",
-            ));
-        };
-        written.map_err(Fail::write)
+            ))
+        }
     }
 
     fn float(&mut self, f: &Bound<'_, PyFloat>) -> Step {
         let v = f.value();
         if !v.is_finite() {
-            return Err(Fail::new(
+            return Err(Fail::refuse(
                 ConvertErrorKind::Value,
-                format!("cannot store float {}", short_repr(f.as_any())),
+                format!("float {}", short_repr(f.as_any())),
                 ": JSON has no NaN/Infinity",
             ));
         }
-        CompactFormatter
-            .write_f64(&mut *self.out, v)
-            .map_err(Fail::write)
+        self.out.f64(v)
     }
 
     fn dict(&mut self, d: &Bound<'_, PyDict>) -> Step {
         self.enter(d.as_any())?;
-        self.out.push(b'{');
+        self.out.begin_object();
         let mut first = true;
         for (key, value) in d.iter() {
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
             let key = dict_key(&key)?;
-            write_str(self.out, key)?;
-            self.out.push(b':');
+            self.out.key(key, first)?;
+            first = false;
             self.value(&value)
                 .map_err(|fail| fail.within(Seg::Key(key.to_owned())))?;
         }
-        self.out.push(b'}');
+        self.out.end_object();
         self.leave();
         Ok(())
     }
@@ -238,15 +432,13 @@ impl Encoder<'_> {
         items: impl Iterator<Item = Bound<'py, PyAny>>,
     ) -> Step {
         self.enter(container)?;
-        self.out.push(b'[');
+        self.out.begin_array();
         for (i, item) in items.enumerate() {
-            if i > 0 {
-                self.out.push(b',');
-            }
+            self.out.item(i == 0);
             self.value(&item)
                 .map_err(|fail| fail.within(Seg::Index(i)))?;
         }
-        self.out.push(b']');
+        self.out.end_array();
         self.leave();
         Ok(())
     }
@@ -302,29 +494,25 @@ fn write_str(out: &mut Vec<u8>, s: &str) -> Step {
 /// The text of a dict key, or the error for the dict's path (the caller adds no segment).
 fn dict_key<'a>(key: &'a Bound<'_, PyAny>) -> Result<&'a str, Box<Fail>> {
     let Ok(s) = key.cast::<PyString>() else {
-        return Err(Fail::new(
+        return Err(Fail::refuse(
             ConvertErrorKind::Type,
-            format!(
-                "cannot store dict key {} of type {}",
-                short_repr(key),
-                type_name(key)
-            ),
+            format!("dict key {} of type {}", short_repr(key), type_name(key)),
             ": JSON object keys must be str; convert it first, e.g. str(key)",
         ));
     };
     s.to_str().map_err(|_| {
-        Fail::new(
+        Fail::refuse(
             ConvertErrorKind::Value,
-            format!("cannot store dict key {}", short_repr(key)),
+            format!("dict key {}", short_repr(key)),
             ": it contains a lone surrogate and cannot be encoded as UTF-8",
         )
     })
 }
 
 fn unsupported_type(obj: &Bound<'_, PyAny>) -> Box<Fail> {
-    Fail::new(
+    Fail::refuse(
         ConvertErrorKind::Type,
-        format!("cannot store value of type {}", type_name(obj)),
+        format!("value of type {}", type_name(obj)),
         conversion_hint(&obj.get_type()),
     )
 }

@@ -1,5 +1,6 @@
 //! Python value <-> JSON bytes for the document hot path, and the value rules that go with it.
-//! `encode` writes Python objects as compact JSON; `decode` builds Python objects from JSON
+//! `encode` writes Python objects as compact JSON (or, for query arguments, straight into a
+//! `serde_json::Value` by the same rules); `decode` builds Python objects from JSON
 //! through `parser` (with `scan`), a hand-written single-pass parser that accepts exactly what
 //! serde_json accepts. Transcoding directly, with no `serde_json::Value` or Python `json`
 //! module in between, is what keeps set/get at orjson speed.
@@ -17,7 +18,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::PyErr;
 
 pub use decode::{json_to_py, validate_json};
-pub use encode::py_to_json;
+pub use encode::{py_to_json, py_to_value};
 
 /// Most containers (dict, list, tuple) that may be nested inside one another in a stored value.
 ///
