@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ferrumdb::index::Documents;
+use ferrumdb::documents::Documents;
 use ferrumdb::{Config, Database, FsyncPolicy};
 use serde_json::json;
 

@@ -11,8 +11,8 @@
 //! as of their open.
 //!
 //! Layers call only downward: [`format`] (bytes) → [`storage`] (files, locks,
-//! sync) → [`engine`] (keydir + log = database) → [`index`] / [`query`]
-//! (secondary indexes, filters) → bindings (`python`; `cli` and `server`,
+//! sync) → [`engine`] (keydir + log = database) → [`documents`] / [`query`]
+//! (secondary indexes, change feeds, filters) → bindings (`python`; `cli` and `server`,
 //! Ferrum Studio, behind the Cargo features `cli` and `studio`, off by
 //! default and switched on by maturin). `config` and the expiry `Clock` sit at the top, used by all.
 //!
@@ -40,10 +40,10 @@ pub mod cli;
 mod clock;
 mod config;
 pub mod crypto;
+pub mod documents;
 pub mod engine;
 mod error;
 pub mod format;
-pub mod index;
 pub mod ops;
 #[cfg(feature = "python")]
 mod python;
@@ -55,10 +55,10 @@ pub mod storage;
 pub use clock::Clock;
 pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 pub use crypto::EncryptionKey;
+pub use documents::Documents;
 pub use engine::{Database, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-pub use index::Documents;
 
 use serde_json::Value;
 
@@ -222,7 +222,7 @@ impl FerrumDB {
     pub async fn get(&self, key: &str) -> Result<Option<Value>> {
         match self.db.get_raw(key)? {
             None => Ok(None),
-            Some(buf) => crate::index::parse_stored(key, &buf).map(Some),
+            Some(buf) => crate::documents::parse_stored(key, &buf).map(Some),
         }
     }
 

@@ -174,7 +174,7 @@ fn no_user_data_in_plaintext_on_disk() {
     let (_dir, path) = temp_db();
     let clock = Clock::manual(1_700_000_000_000);
     let db = Database::open(&enc_config(&path, KEY).with_clock(clock.clone())).expect("open");
-    let docs = ferrumdb::index::Documents::open(db.clone()).expect("docs");
+    let docs = ferrumdb::documents::Documents::open(db.clone()).expect("docs");
     docs.create_index("zebrafield").expect("index");
     db.put_raw("secretkey:alpha", br#"{"zebrafield":"marmalade-value"}"#)
         .expect("put");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ferrumdb::index::Documents;
+use ferrumdb::documents::Documents;
 use ferrumdb::{Clock, Database, Error};
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ fn put(db: &Database, key: &str, doc: &Value) {
     db.put_raw(key, doc.to_string().as_bytes()).expect("put");
 }
 
-fn keys(rows: Vec<ferrumdb::index::Row>) -> Vec<String> {
+fn keys(rows: Vec<ferrumdb::documents::Row>) -> Vec<String> {
     rows.into_iter().map(|r| r.key).collect()
 }
 

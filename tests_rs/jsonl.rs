@@ -198,7 +198,7 @@ fn expired_entries_are_skipped_and_counted_and_later_lines_win() {
 #[test]
 fn import_keeps_indexes_exact() {
     let (dir, path) = temp_db();
-    let docs = ferrumdb::index::Documents::open(open(&path)).expect("documents");
+    let docs = ferrumdb::documents::Documents::open(open(&path)).expect("documents");
     docs.create_index("role").expect("index");
     let file = dir.path().join("in.jsonl");
     fs::write(

@@ -5,7 +5,7 @@
 //! `create_index`, and the index build at open. Nothing is skipped silently,
 //! and it is not reported as file corruption (the record passed its checksum).
 
-use ferrumdb::index::Documents;
+use ferrumdb::documents::Documents;
 use ferrumdb::{block_on, Database, Error, FerrumDB};
 use serde_json::json;
 

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use axum::body::{to_bytes, Body};
 use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
-use ferrumdb::index::Documents;
+use ferrumdb::documents::Documents;
 use ferrumdb::server::{router, Studio, StudioError, StudioOptions, MAX_BODY_BYTES};
 use ferrumdb::{Config, Database};
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};

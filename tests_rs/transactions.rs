@@ -12,9 +12,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 
+use ferrumdb::documents::Documents;
 use ferrumdb::engine::ReadStamp;
 use ferrumdb::format::{RecordHeader, RecordKind};
-use ferrumdb::index::Documents;
 use ferrumdb::Clock;
 use ferrumdb::{Config, Database, Error, FerrumDB, Transaction, WriteBatch};
 use serde_json::json;
@@ -366,7 +366,7 @@ fn watchers_see_each_write_of_a_commit() {
     let mut seen = Vec::new();
     for _ in 0..3 {
         let change = match watch.try_recv() {
-            ferrumdb::index::Recv::Change(c) => c,
+            ferrumdb::documents::Recv::Change(c) => c,
             other => panic!("expected a change, got {other:?}"),
         };
         seen.push((format!("{:?}", change.op), change.key.to_string()));

@@ -9,9 +9,9 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
+use crate::documents::Documents;
 use crate::engine::{Database, Stats};
 use crate::error::Error;
-use crate::index::Documents;
 
 use super::render::{self, display_key, Mode, Reply};
 

@@ -18,8 +18,8 @@ use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 
 use crate::config::{Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
+use crate::documents::Documents;
 use crate::engine::Database;
-use crate::index::Documents;
 
 use render::Mode;
 

@@ -18,8 +18,8 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Context, Editor, Helper};
 
+use crate::documents::Documents;
 use crate::engine::Database;
-use crate::index::Documents;
 
 use super::commands::{self, Outcome};
 use super::complete;

@@ -7,7 +7,7 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::index::Documents;
+use crate::documents::Documents;
 
 use super::commands::{self, Outcome};
 use super::render::Mode;

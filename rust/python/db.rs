@@ -17,9 +17,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::config::{AutoCompact, Config, FsyncPolicy};
+use crate::documents::Documents;
 use crate::engine::Database;
 use crate::error::Error;
-use crate::index::Documents;
 use crate::server::{Studio, StudioOptions};
 use crate::Clock;
 

@@ -1,5 +1,5 @@
 //! `db.watch(prefix="")`: a blocking iterator of `(op, key, value)` change
-//! events, on top of [`crate::index::Watch`].
+//! events, on top of [`crate::documents::Watch`].
 //!
 //! `__next__` waits with the interpreter detached, waking every
 //! [`TICK`] to run signal handlers (so Ctrl-C interrupts it), to notice a
@@ -14,8 +14,8 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
+use crate::documents::{Documents, Recv, Watch};
 use crate::error::Error;
-use crate::index::{Documents, Recv, Watch};
 
 use super::convert::json_to_py;
 use super::errors::WatchOverflowError;

@@ -16,7 +16,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::index::Documents;
+use crate::documents::Documents;
 
 use super::error::ApiError;
 use super::metrics::Metrics;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::documents::Documents;
 use crate::engine::Database;
 use crate::error::{Error, Result};
-use crate::index::Documents;
 
 /// Time between samples.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);

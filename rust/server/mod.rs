@@ -31,7 +31,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::sync::oneshot;
 
-use crate::index::Documents;
+use crate::documents::Documents;
 
 pub use conn::ConnectionLimits;
 pub use error::MAX_BODY_BYTES;

@@ -386,7 +386,7 @@ impl Documents {
     /// and expirations (as deletes, once the engine purges the expired key:
     /// at the next count, iteration, scan or compaction). At most
     /// [`DEFAULT_WATCH_EVENTS`] events (and [`DEFAULT_WATCH_BYTES`] bytes)
-    /// wait unread; past that the watch overflows (see [`crate::index::Recv`]).
+    /// wait unread; past that the watch overflows (see [`crate::documents::Recv`]).
     ///
     /// # Errors
     /// [`Error::Closed`].
@@ -421,7 +421,7 @@ impl Documents {
 
     /// Close the database (see [`Database::close`]), then end every watch:
     /// each delivers the changes committed before the close, then
-    /// [`crate::index::Recv::Closed`].
+    /// [`crate::documents::Recv::Closed`].
     ///
     /// # Errors
     /// As [`Database::close`] (the watches end regardless).

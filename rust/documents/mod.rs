@@ -1,4 +1,4 @@
-//! Secondary indexes and the document operations built on them: `find`,
+//! The document layer: secondary indexes and the operations built on them: `find`,
 //! `query`, `explain`; and change feeds (`watch`).
 //!
 //! Sits above the engine: indexes learn about every change through the

@@ -237,7 +237,7 @@ impl Watchers {
     }
 }
 
-/// A live change feed (see [`crate::index::Documents::watch`]). Receiving is
+/// A live change feed (see [`crate::documents::Documents::watch`]). Receiving is
 /// `&self`, so one thread may wait in [`Watch::recv_timeout`] while another
 /// calls [`Watch::close`] to stop it. Dropping the watch unregisters it.
 #[derive(Debug)]
@@ -441,8 +441,8 @@ mod engine_tests {
     use serde_json::json;
 
     use super::*;
+    use crate::documents::Documents;
     use crate::engine::Database;
-    use crate::index::Documents;
     use crate::Clock;
     use crate::Config;
 
