@@ -251,6 +251,8 @@ fn bad_paging_is_400() {
         "/api/keys?after=zz",
         "/api/keys?after=abc",
         "/api/keys?after=ff",
+        "/api/tree?limit=1001",
+        "/api/tree?limit=ten",
     ] {
         let r = get(&app, uri);
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");

@@ -24,6 +24,25 @@ use super::metrics::Metrics;
 /// Keys per page when `limit` is not given, and the most one page may ask for.
 const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
+/// The tree view lists more per level than the key list shows per page.
+const DEFAULT_TREE_PAGE: usize = 200;
+
+/// The `limit` query parameter of a paged endpoint: `default` when absent,
+/// else an integer from 1 to [`MAX_PAGE`].
+fn page_limit(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+    match params.get("limit").map(String::as_str) {
+        None | Some("") => Ok(default),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}, not {raw:?}"
+                ))
+            }),
+    }
+}
 /// Query results returned when `limit` is not given, and the most allowed.
 const DEFAULT_RESULTS: usize = 100;
 const MAX_RESULTS: usize = 10_000;
@@ -229,18 +248,7 @@ async fn keys(
     Query(mut params): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let prefix = params.remove("prefix").unwrap_or_default();
-    let limit = match params.get("limit").map(String::as_str) {
-        None | Some("") => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "limit must be an integer from 1 to {MAX_PAGE}, not {raw:?}"
-                ))
-            })?,
-    };
+    let limit = page_limit(&params, DEFAULT_PAGE)?;
     let after = match params.get("after").map(String::as_str) {
         None | Some("") => None,
         Some(c) => Some(decode_cursor(c, &prefix)?),
@@ -339,18 +347,7 @@ async fn tree(
     Query(mut params): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let prefix = params.remove("prefix").unwrap_or_default();
-    let limit = match params.get("limit").map(String::as_str) {
-        None | Some("") => 200,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "limit must be an integer from 1 to {MAX_PAGE}, not {raw:?}"
-                ))
-            })?,
-    };
+    let limit = page_limit(&params, DEFAULT_TREE_PAGE)?;
     ok(blocking(move || tree_level(&st.docs, &prefix, limit)).await?)
 }
 
