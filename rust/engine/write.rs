@@ -24,7 +24,9 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use crate::error::{Error, Result};
-use crate::format::{encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN};
+use crate::format::{
+    batch_record_offset, encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN,
+};
 use crate::storage::Log;
 
 use super::db::{Inner, ValueBuf, Writer};
@@ -192,7 +194,7 @@ impl Inner {
                 let mut st = self.state.write();
                 for (write, &at) in writes.iter().zip(&w.offsets) {
                     let loc = Loc {
-                        offset: if sealed { base } else { base + at as u64 },
+                        offset: batch_record_offset(base, at, sealed),
                         value_len: write.value.len() as u32,
                         expires_at: write.expires_at,
                     };
