@@ -186,25 +186,13 @@ pub fn open_in_place<'b>(
     bytes: &'b mut [u8],
     offset: u64,
 ) -> std::result::Result<Frame<'b>, FrameError> {
-    let len = bytes.len();
-    let Some(seal) = seal else {
-        return open_plain(bytes, offset);
-    };
-    verify_envelope(bytes)?;
-    let body = seal
-        .open_envelope(bytes, offset)
-        .map_err(FrameError::Sealed)?;
-    let plain_start = body.start;
-    let plain: &'b [u8] = bytes.get(body).unwrap_or_default();
-    let record = Record::decode(plain).map_err(FrameError::Malformed)?;
-    Ok(Frame {
-        offset,
-        len,
-        sealed: true,
-        record,
-        plain,
-        plain_start,
-    })
+    match seal {
+        None => open_plain(bytes, offset),
+        Some(seal) => {
+            verify_envelope(bytes)?;
+            open_envelope(seal, bytes, offset)
+        }
+    }
 }
 
 /// [`open_in_place`] on bytes that must stay as they are (a read window):
@@ -219,18 +207,29 @@ pub(super) fn open_copy<'b>(
     scratch: &'b mut Vec<u8>,
     offset: u64,
 ) -> std::result::Result<Frame<'b>, FrameError> {
-    let Some(seal) = seal else {
-        return open_plain(bytes, offset);
-    };
-    verify_envelope(bytes)?;
-    scratch.clear();
-    scratch.extend_from_slice(bytes);
-    let len = scratch.len();
+    match seal {
+        None => open_plain(bytes, offset),
+        Some(seal) => {
+            verify_envelope(bytes)?;
+            scratch.clear();
+            scratch.extend_from_slice(bytes);
+            open_envelope(seal, scratch, offset)
+        }
+    }
+}
+
+/// Decrypt the envelope `bytes` (its checksum verified) in place.
+fn open_envelope<'b>(
+    seal: &Seal,
+    bytes: &'b mut [u8],
+    offset: u64,
+) -> std::result::Result<Frame<'b>, FrameError> {
+    let len = bytes.len();
     let body = seal
-        .open_envelope(scratch, offset)
+        .open_envelope(bytes, offset)
         .map_err(FrameError::Sealed)?;
     let plain_start = body.start;
-    let plain: &'b [u8] = scratch.get(body).unwrap_or_default();
+    let plain: &'b [u8] = bytes.get(body).unwrap_or_default();
     let record = Record::decode(plain).map_err(FrameError::Malformed)?;
     Ok(Frame {
         offset,
