@@ -240,6 +240,9 @@ impl Documents {
     /// [`Error::InvalidFilter`] for a malformed path; read errors.
     pub fn find(&self, field: &str, value: &Value) -> Result<Vec<String>> {
         parse_field(field)?;
+        // Another process's writes first: the index probe below reads
+        // nothing through the engine.
+        self.db.refresh()?;
         let filter = Filter::equality(field, value.clone()).map_err(filter_error)?;
         let plan = self.plan(&filter);
         if let (false, Some(index), Some(probe)) = (plan.residual, &plan.index, plan.kind.probe()) {
@@ -324,6 +327,8 @@ impl Documents {
         skip: usize,
         limit: Option<usize>,
     ) -> Result<Vec<Row>> {
+        // Another process's writes first: the plan reads the indexes.
+        self.db.refresh()?;
         let plan = self.plan(filter);
         // Without a sort, rows come in key order and the scan can stop early.
         let enough = if sort.is_empty() {
@@ -410,7 +415,11 @@ impl Documents {
             if self.db.is_closed() {
                 return Err(Error::Closed);
             }
-            Ok(self.indexes.watchers.watch(prefix, max_events, max_bytes))
+            let follower = self.db.follower();
+            Ok(self
+                .indexes
+                .watchers
+                .watch(prefix, (max_events, max_bytes), follower))
         })
     }
 

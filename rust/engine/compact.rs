@@ -190,6 +190,10 @@ impl Database {
             Some(p) => Medium::Disk(storage::create_log(p, &header)?),
             None => Medium::Memory(RwLock::new(header.encode())),
         };
+        let new_file_id = match &new {
+            Medium::Disk(f) => storage::paths::file_id(f).ok(),
+            _ => None,
+        };
         let new = Log::new(new, &header, seal.map(Arc::new));
         let io_err = |e| Error::io(&target_name, e);
         let mut remap = Remap::default();
@@ -345,6 +349,8 @@ impl Database {
             _ => last_copied,
         };
         w.generation = generation + 1;
+        w.file_id = new_file_id;
+        inner.publish_file(&w);
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);
         // The rename is durable only once the directory is synced; writers

@@ -188,6 +188,7 @@ impl Inner {
         let sealed = w.log.seal.is_some();
         w.log.seal_record(self.name(), &mut w.buf, w.end)?;
         let base = self.append(w)?;
+        self.publish_end(w.end);
 
         if writes.iter().any(|write| write.op != Op::HintDigest) {
             let live_bytes = {
@@ -287,7 +288,7 @@ impl Inner {
 
 /// Tell `observer` that `key` now holds `new` (`None`: removed); it held
 /// `old`, when read.
-fn notify(
+pub(super) fn notify(
     observer: &dyn ChangeObserver,
     key: &str,
     old: Option<&Option<ValueBuf>>,

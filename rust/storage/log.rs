@@ -219,6 +219,44 @@ pub fn open_log_sealed(path: &Path, seal: Option<Arc<Seal>>) -> Result<OpenedLog
     })
 }
 
+/// Open the log at `path` read-only as another file of the database whose
+/// current log is sealed by `seal` (`None`: a plain one): the file a
+/// compaction in another process renamed into place. Its key is checked
+/// against the header before anything else is read.
+///
+/// # Errors
+/// As [`open_log`]; [`Error::Encryption`] if that file is under another key
+/// (re-keyed by another process) or its encryption differs.
+pub fn open_sibling(path: &Path, seal: Option<&Seal>) -> Result<OpenedLog> {
+    let file = paths::open_data_file(path, Access::Read)?;
+    let medium = Medium::Disk(file);
+    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
+    let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
+    let header = FileHeader::decode(head.get(..got).unwrap_or_default())
+        .map_err(|e| map_decode(path, 0, e))?;
+    let seal = match (seal, header.encryption.is_some()) {
+        (None, false) => None,
+        (Some(seal), true) => Some(Arc::new(seal.sibling(&header).map_err(|_| {
+            Error::encryption(
+                path,
+                None,
+                "another process re-encrypted the database under a new key; reopen it with that key",
+            )
+        })?)),
+        _ => {
+            return Err(Error::encryption(
+                path,
+                None,
+                "another process changed whether the database is encrypted; reopen it",
+            ))
+        }
+    };
+    Ok(OpenedLog {
+        medium: Log::new(medium, &header, seal),
+        header,
+    })
+}
+
 /// A log held in memory (`:memory:` databases), encrypted under `key` if given.
 ///
 /// # Errors

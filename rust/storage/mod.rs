@@ -13,6 +13,7 @@ mod medium;
 pub mod paths;
 mod replay;
 mod seal;
+mod shared;
 mod sync;
 
 pub use check::{check_log, scan_log, CheckReport, Damage};
@@ -20,13 +21,14 @@ pub use frame::{read_plain_record, read_record, walk_frames, Frame, FrameError, 
 pub use hint::{load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
 pub use lock::WriterLock;
 pub use log::{
-    create_log, memory_log, new_header, new_seal, open_log, open_log_file, open_log_sealed, Log,
-    OpenedLog,
+    create_log, memory_log, new_header, new_seal, open_log, open_log_file, open_log_sealed,
+    open_sibling, Log, OpenedLog,
 };
 pub use medium::Medium;
-pub use paths::{compact_path, hint_path, resolve};
-pub use replay::{replay, replay_from, ReplayItem, Replayed};
+pub use paths::{compact_path, hint_path, resolve, shm_path};
+pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
+pub use shared::{Published, SharedPage, SHARED_LEN};
 pub use sync::GroupSync;
 
 use std::fs::File;

@@ -29,6 +29,8 @@ pub struct ReplayItem<'a> {
     pub header: RecordHeader,
     /// The key.
     pub key: &'a str,
+    /// The value (JSON; empty for a delete).
+    pub value: &'a [u8],
 }
 
 /// Read records from `start` to the end of the log, in order, calling `visit`
@@ -71,9 +73,40 @@ pub fn replay_from(
     start: u64,
     start_seq: Option<u64>,
     repair: bool,
+    visit: impl FnMut(ReplayItem<'_>),
+) -> Result<Replayed> {
+    replay_between(log, name, (start, None), start_seq, repair, visit)
+}
+
+/// [`replay_from`] that stops at `until` (a committed end another process
+/// published, see `storage::shared`), never cutting anything: the records
+/// a follower takes in.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_until(
+    log: &Log,
+    name: &Path,
+    start: u64,
+    until: u64,
+    start_seq: Option<u64>,
+    visit: impl FnMut(ReplayItem<'_>),
+) -> Result<Replayed> {
+    replay_between(log, name, (start, Some(until)), start_seq, false, visit)
+}
+
+fn replay_between(
+    log: &Log,
+    name: &Path,
+    (start, until): (u64, Option<u64>),
+    start_seq: Option<u64>,
+    repair: bool,
     mut visit: impl FnMut(ReplayItem<'_>),
 ) -> Result<Replayed> {
-    let file_len = log.medium.len().map_err(|e| Error::io(name, e))?;
+    let mut file_len = log.medium.len().map_err(|e| Error::io(name, e))?;
+    if let Some(until) = until {
+        file_len = file_len.min(until);
+    }
     let mut window = ReadWindow::new(&log.medium, file_len);
     let seal = log.seal.as_deref();
     let mut pos = start;
@@ -93,6 +126,7 @@ pub fn replay_from(
                         offset: write.offset,
                         header: write.record.header,
                         key: write.record.key,
+                        value: write.record.value,
                     });
                 }
                 last_seq = Some(frame.record.header.seq);
