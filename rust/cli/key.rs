@@ -7,8 +7,9 @@
 //! A key file holding exactly 32 bytes is a raw key; anything else is a
 //! passphrase, taken from its first line without the line ending (so
 //! `echo "my passphrase" > key` works, and `head -c 32 /dev/urandom > key`
-//! makes a raw key). The file header says whether a database is encrypted
-//! and with which kind of key, so a missing key, a key for a plain file or a
+//! makes a raw key). The file header, which storage reads for us
+//! (`storage::peek_header`), says whether a database is encrypted and with
+//! which kind of key, so a missing key, a key for a plain file or a
 //! key of the wrong kind is reported here with what to do, before any open.
 
 use std::ffi::OsString;
@@ -19,8 +20,8 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoError, EncryptionKey, Kdf};
-use crate::format::{FileHeader, ENCRYPTED_HEADER_LEN};
-use crate::storage::Seal;
+use crate::format::FileHeader;
+use crate::storage::{self, PeekedHeader, Seal};
 
 use super::secret::{read_secret, Secret};
 
@@ -200,34 +201,19 @@ fn env_passphrase(env: Option<OsString>) -> Result<Option<EncryptionKey>, String
     }
 }
 
+/// What the file at `db` is, from its header ([`storage::peek_header`]).
 fn inspect(db: &Path) -> Found {
     if db.as_os_str() == ":memory:" {
         return Found::New;
     }
-    let Ok(mut file) = File::open(db) else {
-        return if db.exists() {
-            Found::Unknown
-        } else {
-            Found::New
-        };
-    };
-    let mut head = Vec::with_capacity(ENCRYPTED_HEADER_LEN);
-    if Read::by_ref(&mut file)
-        .take(ENCRYPTED_HEADER_LEN as u64)
-        .read_to_end(&mut head)
-        .is_err()
-    {
-        return Found::Unknown;
-    }
-    if head.is_empty() {
-        return Found::New;
-    }
-    match FileHeader::decode(&head) {
-        Ok(header) => match header.encryption {
+    match storage::peek_header(db) {
+        Ok(PeekedHeader::New) => Found::New,
+        Ok(PeekedHeader::Database(header)) => match header.encryption {
             Some(enc) => Found::Encrypted(enc.kdf),
             None => Found::Plain,
         },
-        Err(_) => Found::Unknown,
+        // Opening it reports why (not a database, a directory, unreadable).
+        Ok(PeekedHeader::NotADatabase(_)) | Err(_) => Found::Unknown,
     }
 }
 
@@ -264,11 +250,12 @@ fn ask_passphrase(db: &Path) -> Result<EncryptionKey, String> {
 }
 
 fn read_header(db: &Path) -> Result<FileHeader, String> {
-    let mut head = Vec::with_capacity(ENCRYPTED_HEADER_LEN);
-    File::open(db)
-        .and_then(|f| f.take(ENCRYPTED_HEADER_LEN as u64).read_to_end(&mut head))
-        .map_err(|e| format!("cannot read {}: {e}", db.display()))?;
-    FileHeader::decode(&head).map_err(|e| format!("{}: bad file header: {e}", db.display()))
+    match storage::peek_header(db) {
+        Ok(PeekedHeader::Database(header)) => Ok(header),
+        Ok(PeekedHeader::New) => Err(format!("{}: no database file", db.display())),
+        Ok(PeekedHeader::NotADatabase(e)) => Err(format!("{}: bad file header: {e}", db.display())),
+        Err(e) => Err(format!("cannot read {}: {e}", db.display())),
+    }
 }
 
 #[cfg(test)]

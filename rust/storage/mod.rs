@@ -10,6 +10,7 @@ mod lock;
 mod log;
 mod medium;
 pub mod paths;
+mod peek;
 mod seal;
 mod sync;
 
@@ -23,6 +24,7 @@ pub use log::{
 };
 pub use medium::Medium;
 pub use paths::{compact_path, hint_path, resolve};
+pub use peek::{peek_header, PeekedHeader};
 pub use seal::Seal;
 pub use sync::GroupSync;
 
