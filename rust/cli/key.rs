@@ -51,39 +51,18 @@ enum Found {
 
 /// Whether prompting for a passphrase is possible: stdin and stderr are a
 /// terminal (the prompt goes to stderr, so stdout stays clean for output).
-pub fn can_prompt() -> bool {
+fn can_prompt() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
-/// The start every batch subcommand shares: take its parsed arguments (or
-/// print its help, or the usage error), then resolve the key of database
-/// `db_of(parsed)`. `Err` is the exit status to return, after printing why:
-/// 0 after help, 2 for bad arguments, 1 for a key problem.
-pub fn prepare<P>(
-    parsed: Result<Option<P>, String>,
-    help: impl FnOnce() -> String,
-    usage: &str,
-    paths: impl Fn(&P) -> (&Path, Option<&Path>),
-) -> Result<(P, Option<EncryptionKey>), i32> {
-    let parsed = match parsed {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{}", help());
-            return Err(0);
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}\n{usage}");
-            return Err(2);
-        }
-    };
-    let (db, key_file) = paths(&parsed);
-    match resolve(db, key_file, can_prompt()) {
-        Ok(key) => Ok((parsed, key)),
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            Err(1)
-        }
-    }
+/// [`resolve`] for the command line, which every form starts with: the key
+/// (`None` for a plain or new database), or, after printing why there is
+/// none, the exit status 1.
+pub fn resolve_or_report(db: &Path, key_file: Option<&Path>) -> Result<Option<EncryptionKey>, i32> {
+    resolve(db, key_file, can_prompt()).map_err(|msg| {
+        eprintln!("error: {msg}");
+        1
+    })
 }
 
 /// The key to open the database at `db` with: `None` for a plain (or new,
@@ -95,7 +74,7 @@ pub fn prepare<P>(
 /// A message saying what is wrong and what to do: an unreadable key file, a
 /// key for a plain database, a key of the wrong kind, an encrypted database
 /// and no key, a wrong passphrase at the prompt.
-pub fn resolve(
+fn resolve(
     db: &Path,
     key_file: Option<&Path>,
     prompt: bool,
