@@ -370,7 +370,7 @@ def test_help_of_each_subcommand(sub: str, needle: str) -> None:
 def test_top_level_help_and_version() -> None:
     proc = run_args("--help")
     assert (proc.returncode, proc.stderr) == (0, "")
-    for needle in ["Usage: ferrumdb [PATH]", "ferrumdb completions SHELL", "REPL commands: SET, GET", "--no-studio"]:
+    for needle in ["Usage: ferrumdb [PATH]", "ferrumdb completions SHELL", "REPL commands:\n  SET, GET", "--no-studio"]:
         assert needle in proc.stdout, needle
     proc = run_args("--version")
     assert (proc.returncode, proc.stdout) == (0, f"ferrumdb {ferrumdb.__version__}\n")

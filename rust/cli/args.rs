@@ -69,13 +69,13 @@ pub enum Command {
 /// The REPL's PATH and options.
 #[derive(Debug, PartialEq, Args)]
 pub struct ReplArgs {
-    /// Database file, created if missing; ":memory:" for a database that is never written to disk
+    /// Database file, created if missing (":memory:": never written to disk)
     #[arg(value_name = "PATH", default_value = DEFAULT_PATH)]
     pub path: PathBuf,
     /// always | never | periodic:MS (default: $FERRUMDB_FSYNC, else periodic:100)
     #[arg(long, value_name = "POLICY", value_parser = parse_fsync)]
     pub fsync: Option<FsyncPolicy>,
-    /// Open without the writer lock (beside a running writer); write commands then fail
+    /// Open beside a running writer, without the writer lock; writes then fail
     #[arg(long)]
     pub read_only: bool,
     /// Do not start Ferrum Studio (only started at a terminal)
@@ -107,8 +107,7 @@ impl ReplArgs {
 /// `--key-file FILE`, which every form takes (see `key`).
 #[derive(Debug, PartialEq, Args)]
 pub struct KeyArg {
-    /// Key of an encrypted database: a file of exactly 32 bytes is a raw key, anything else a
-    /// passphrase on its first line
+    /// Key of an encrypted database (32 bytes: a raw key; else a passphrase line)
     #[arg(
         id = "key_file",
         long = "key-file",
@@ -186,6 +185,10 @@ pub struct ImportArgs {
                   may be open in another process. Without --key-file, an encrypted file's\n\
                   passphrase comes from FERRUMDB_PASSPHRASE, else (at a terminal) a prompt.\n\
                   \n\
+                  --salvage OUT copies every intact record into the new database OUT (which must\n\
+                  not exist; encrypted under the same key) and reports what was recovered and\n\
+                  what was lost.\n\
+                  \n\
                   At a terminal the report is a few lines; piped, it is one JSON object with\n\
                   file, file_bytes, status (clean | torn_tail | damaged), ok, records, writes,\n\
                   transactions, damage [{offset, length, reason}], damaged_bytes, torn_tail\n\
@@ -200,8 +203,7 @@ pub struct CheckArgs {
     /// Database file to check (only read)
     #[arg(value_name = "PATH")]
     pub db: PathBuf,
-    /// Also copy every intact record into the new database OUT (must not exist; encrypted
-    /// under the same key), and report what was recovered and what was lost
+    /// Also copy every intact record into the new database OUT (see below)
     #[arg(long, value_name = "OUT", allow_hyphen_values = true)]
     pub salvage: Option<PathBuf>,
     #[command(flatten)]
@@ -265,7 +267,8 @@ fn after_help() -> String {
          and exits with status 1 if any command failed. With stdout not a terminal, each\n\
          command that succeeds prints exactly one line of JSON.\n\
          \n\
-         REPL commands: {}.\n\
+         REPL commands:\n\
+         \x20 {}.\n\
          Type HELP at the ferrumdb prompt for details; `ferrumdb SUBCOMMAND --help` for a\n\
          subcommand. A database file named like a subcommand is opened with\n\
          `ferrumdb -- NAME` (or ./NAME).\n\
@@ -442,7 +445,7 @@ mod tests {
             "ferrumdb check PATH [--salvage OUT]",
             "ferrumdb import PATH IN.jsonl",
             "--key-file <FILE>",
-            "REPL commands: SET, GET, DELETE",
+            "REPL commands:\n  SET, GET, DELETE",
             PASSPHRASE_ENV,
             "export",
             "completions",

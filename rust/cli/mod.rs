@@ -1,9 +1,9 @@
 //! Command line entry point (`ferrumdb`, `python -m ferrumdb`): parses the
-//! arguments (`args`, the one clap parser), runs a subcommand (`batch`,
-//! `check`, shell completions) or opens the database (with its key, see `key`, when encrypted),
-//! then runs the interactive REPL when stdin is a terminal or script mode when
-//! it is not. Exit status: 0 success, 1 a command or the database failed, 2
-//! bad arguments.
+//! arguments (`args`, the one clap parser), then runs a subcommand (`batch`,
+//! `check`, shell completions) or opens the database (with its key, see
+//! `key`, when encrypted) and runs the interactive REPL when stdin is a
+//! terminal or script mode when it is not. Exit status: 0 success, 1 a
+//! command or the database failed, 2 bad arguments.
 
 mod args;
 mod batch;
