@@ -11,6 +11,7 @@ mod lock;
 mod log;
 mod medium;
 pub mod paths;
+mod peek;
 mod replay;
 mod seal;
 mod shared;
@@ -26,6 +27,7 @@ pub use log::{
 };
 pub use medium::Medium;
 pub use paths::{compact_path, hint_path, resolve, shm_path};
+pub use peek::{peek_header, PeekedHeader};
 pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
 pub use shared::{Published, SharedPage, SHARED_LEN};
