@@ -83,6 +83,8 @@ fn a_reader_follows_the_writer_across_compactions() {
     let mut want = expected.clone();
     want.insert("late".into(), "\"x\"".into());
     want.insert("after".into(), "\"y\"".into());
+    // len() alone looks for news too (no other call came first).
+    assert_eq!(reader.len(), want.len());
     assert_eq!(crate::contents(&reader), want);
     // Twice more, with writes in between and none at all.
     writer.compact().expect("compact");

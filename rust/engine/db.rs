@@ -412,6 +412,9 @@ impl Database {
     /// Number of live keys. O(1), plus the purge of keys that expired since
     /// the last call.
     pub fn len(&self) -> usize {
+        // Infallible: an error taking in another process's writes is met
+        // by the next call that can raise it.
+        let _ = self.inner.follow();
         self.purge_expired();
         self.inner.state.read().ks.keydir.len()
     }
