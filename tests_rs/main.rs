@@ -21,6 +21,7 @@ mod indexes;
 mod jsonl;
 mod lock_second_writer;
 mod recovery_torn_tail;
+mod shared_lock;
 mod stored_not_json;
 mod studio_api;
 mod transactions;

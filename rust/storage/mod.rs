@@ -30,7 +30,7 @@ pub use paths::{compact_path, hint_path, resolve, shm_path};
 pub use peek::{peek_header, PeekedHeader};
 pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
-pub use shared::{Published, SharedPage, SHARED_LEN};
+pub use shared::{Published, SharedPage, Slot, WriteLock, MAX_SLOTS, SHARED_LEN};
 pub use sync::GroupSync;
 
 use std::fs::File;

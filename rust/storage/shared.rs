@@ -20,8 +20,22 @@
 //! 24 file_ino    u64
 //! 32 generation  u64  its header generation
 //! 40 end         u64  offset just past its last committed record
-//! 48 ..4096      zero (reserved)
+//! 64 lock        u64  the cross-process write lock: 0 free, else its holder's token
+//! 72 waiters     u32  processes waiting for the lock
+//! 76 wake        u32  bumped by every unlock that has waiters (a futex word)
+//! 128 slots      256 x u64  the nonce of the handle that claimed each slot
+//! ..4096         zero (reserved)
 //! ```
+//!
+//! The write lock costs two atomic operations when nobody else wants it, so
+//! a process alone on its database pays no syscall for it (one costs more
+//! than a whole write here). A holder killed with the lock cannot release
+//! it, so liveness is proven by the kernel instead: every handle that may
+//! write claims a slot by holding an OFD lock on one byte of the page file
+//! (released by the kernel when the process dies), and a waiter that finds
+//! the holder's slot unlocked, or claimed since by another nonce, takes the
+//! lock over ([`WriteLock::stolen`] tells the new holder to clean up after
+//! the dead one).
 //!
 //! The page is untrusted input like every sidecar: its numbers are only
 //! hints about where to look. A reader checks the published file against
@@ -32,7 +46,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use memmap2::MmapRaw;
 
@@ -45,6 +59,16 @@ const FILE_DEV: usize = 16;
 const FILE_INO: usize = 24;
 const GENERATION: usize = 32;
 const END: usize = 40;
+const LOCK: usize = 64;
+const WAITERS: usize = 72;
+const SLOTS: usize = 128;
+/// Handles that may hold the write lock at once (one slot each).
+pub const MAX_SLOTS: usize = 256;
+/// The OFD lock proving slot `i` alive covers byte `SLOT_LOCKS + i` of the
+/// page file (past its end: a lock needs no bytes).
+const SLOT_LOCKS: i64 = SHARED_LEN as i64;
+/// How long a waiter sleeps before it checks that the holder still lives.
+const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// How often a reader retries a read that raced an update before it gives up
 /// for this call (a writer killed mid-update leaves the counter odd until
@@ -68,7 +92,7 @@ pub struct Published {
 #[derive(Debug)]
 pub struct SharedPage {
     map: MmapRaw,
-    _file: File,
+    file: File,
 }
 
 impl SharedPage {
@@ -126,7 +150,13 @@ impl SharedPage {
                 .len(SHARED_LEN as usize)
                 .map_raw_read_only(&file)?
         };
-        Ok(SharedPage { map, _file: file })
+        Ok(SharedPage { map, file })
+    }
+
+    fn word32(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(offset.is_multiple_of(4) && offset + 4 <= SHARED_LEN as usize);
+        // SAFETY: as for `word`, for a u32.
+        unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u32>()) }
     }
 
     fn word(&self, offset: usize) -> &AtomicU64 {
@@ -204,6 +234,242 @@ impl SharedPage {
     }
 }
 
+/// This handle's claim on a slot of the page (see the module doc): held
+/// until it is dropped, or the process dies.
+#[derive(Debug)]
+pub struct Slot {
+    index: usize,
+    nonce: u64,
+}
+
+/// The cross-process write lock, held until dropped.
+#[derive(Debug)]
+pub struct WriteLock<'p> {
+    page: &'p SharedPage,
+    /// The previous holder died holding it: what it was writing past the
+    /// published end is garbage for the new holder to clear.
+    pub stolen: bool,
+}
+
+impl Drop for WriteLock<'_> {
+    fn drop(&mut self) {
+        self.page.word(LOCK).store(0, Ordering::SeqCst);
+        if self.page.word32(WAITERS).load(Ordering::SeqCst) > 0 {
+            self.page.word32(WAITERS + 4).fetch_add(1, Ordering::SeqCst);
+            futex::wake_all(self.page.word32(WAITERS + 4));
+        }
+    }
+}
+
+impl SharedPage {
+    /// Claim a free slot for this handle: the first whose byte lock nobody
+    /// holds. Its nonce (random) tells its owner apart from a later one.
+    ///
+    /// # Errors
+    /// `WouldBlock` when every slot is taken (more than [`MAX_SLOTS`]
+    /// writing handles at once); I/O errors.
+    pub fn claim_slot(&self) -> io::Result<Slot> {
+        for index in 0..MAX_SLOTS {
+            if ofd::try_lock(&self.file, SLOT_LOCKS + index as i64)? {
+                let mut nonce = [0u8; 8];
+                crate::crypto::random_bytes(&mut nonce)
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                // Never 0 (a free lock) and never a value with no slot bits.
+                let nonce = u64::from_le_bytes(nonce) >> 16 | 1;
+                self.word(SLOTS + 8 * index).store(nonce, Ordering::SeqCst);
+                return Ok(Slot { index, nonce });
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::WouldBlock,
+            format!("more than {MAX_SLOTS} handles are writing this database"),
+        ))
+    }
+
+    /// Give up `slot` (close): its byte lock is released.
+    pub fn release_slot(&self, slot: Slot) {
+        self.word(SLOTS + 8 * slot.index).store(0, Ordering::SeqCst);
+        let _ = ofd::unlock(&self.file, SLOT_LOCKS + slot.index as i64);
+    }
+
+    fn token(slot: &Slot) -> u64 {
+        slot.nonce << 16 | (slot.index as u64 + 1)
+    }
+
+    /// Whether the holder of `token` is alive: its slot is still locked by
+    /// someone, and by the handle that took the lock (same nonce). Asked of
+    /// another handle's page: a page's own slot lock never conflicts with
+    /// itself (a handle never waits on itself: its writer mutex comes first).
+    fn holder_alive(&self, token: u64) -> bool {
+        let index = (token & 0xFFFF) as usize;
+        if index == 0 || index > MAX_SLOTS {
+            return false; // not a token this code writes
+        }
+        let index = index - 1;
+        self.word(SLOTS + 8 * index).load(Ordering::SeqCst) == token >> 16
+            && ofd::is_locked(&self.file, SLOT_LOCKS + index as i64).unwrap_or(true)
+    }
+
+    /// Take the write lock as the handle holding `slot`, waiting while a
+    /// live holder has it, and taking it over from a dead one.
+    pub fn lock_writes(&self, slot: &Slot) -> WriteLock<'_> {
+        let me = Self::token(slot);
+        let lock = self.word(LOCK);
+        let mut spins = 0u32;
+        loop {
+            let held = match lock.compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => {
+                    return WriteLock {
+                        page: self,
+                        stolen: false,
+                    }
+                }
+                Err(held) => held,
+            };
+            if spins < 64 {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let waiters = self.word32(WAITERS);
+            let wake = self.word32(WAITERS + 4);
+            waiters.fetch_add(1, Ordering::SeqCst);
+            let seen = wake.load(Ordering::SeqCst);
+            let woken =
+                lock.load(Ordering::SeqCst) != held || futex::wait(wake, seen, LIVENESS_CHECK);
+            waiters.fetch_sub(1, Ordering::SeqCst);
+            if !woken
+                && lock.load(Ordering::SeqCst) == held
+                && !self.holder_alive(held)
+                && lock
+                    .compare_exchange(held, me, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                return WriteLock {
+                    page: self,
+                    stolen: true,
+                };
+            }
+        }
+    }
+}
+
+/// Byte-range OFD locks (open file description locks: owned by the open
+/// file, not the process, so two handles of one process are told apart,
+/// and released by the kernel when the last descriptor closes, e.g. when
+/// the process dies).
+mod ofd {
+    use std::fs::File;
+    use std::io;
+
+    #[cfg(target_os = "linux")]
+    fn lock_op(
+        file: &File,
+        cmd: libc::c_int,
+        kind: libc::c_short,
+        at: i64,
+    ) -> io::Result<libc::flock> {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: a zeroed flock is a valid value of this plain C struct.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = kind;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_start = at;
+        fl.l_len = 1;
+        // SAFETY: fcntl with an OFD lock command reads and writes `fl`,
+        // which lives for the call.
+        if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &mut fl) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fl)
+    }
+
+    /// Lock byte `at` if nobody holds it: whether it was taken.
+    #[cfg(target_os = "linux")]
+    pub fn try_lock(file: &File, at: i64) -> io::Result<bool> {
+        match lock_op(file, libc::F_OFD_SETLK, libc::F_WRLCK as libc::c_short, at) {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn unlock(file: &File, at: i64) -> io::Result<()> {
+        lock_op(file, libc::F_OFD_SETLK, libc::F_UNLCK as libc::c_short, at).map(drop)
+    }
+
+    /// Whether another open file holds byte `at`.
+    #[cfg(target_os = "linux")]
+    pub fn is_locked(file: &File, at: i64) -> io::Result<bool> {
+        let fl = lock_op(file, libc::F_OFD_GETLK, libc::F_WRLCK as libc::c_short, at)?;
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    // Elsewhere (untested here): no slot is ever proven dead, so a holder
+    // killed with the lock blocks writers until every process reopens.
+    #[cfg(not(target_os = "linux"))]
+    pub fn try_lock(_: &File, _: i64) -> io::Result<bool> {
+        Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    pub fn unlock(_: &File, _: i64) -> io::Result<()> {
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    pub fn is_locked(_: &File, _: i64) -> io::Result<bool> {
+        Ok(true)
+    }
+}
+
+/// Waiting on a word of the shared page across processes (a non-private
+/// futex: the kernel keys it by the file page, so every process mapping
+/// the page meets the same queue).
+mod futex {
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    /// Sleep while `word` holds `seen`, at most `timeout`: whether it was
+    /// woken (or the word had already moved) rather than timed out.
+    #[cfg(target_os = "linux")]
+    pub fn wait(word: &AtomicU32, seen: u32, timeout: Duration) -> bool {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: FUTEX_WAIT reads the u32 at `word` (valid, aligned, in a
+        // shared mapping that outlives the call) and the timespec.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT,
+                seen,
+                &ts as *const libc::timespec,
+                std::ptr::null::<u32>(),
+                0u32,
+            )
+        };
+        rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EAGAIN)
+    }
+
+    #[cfg(target_os = "linux")]
+    pub fn wake_all(word: &AtomicU32) {
+        // SAFETY: FUTEX_WAKE only uses the address as the queue's key.
+        unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn wait(_: &AtomicU32, _: u32, timeout: Duration) -> bool {
+        std::thread::sleep(timeout.min(Duration::from_micros(200)));
+        false
+    }
+    #[cfg(not(target_os = "linux"))]
+    pub fn wake_all(_: &AtomicU32) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,5 +528,95 @@ mod tests {
         std::fs::write(super::super::paths::shm_path(&db), vec![0xA5; 4096]).expect("garbage");
         let reader = SharedPage::open(&db, false).expect("reader");
         assert_eq!(reader.read(), None, "garbage has no magic");
+    }
+
+    #[test]
+    fn the_write_lock_serializes_handles_across_threads() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("app.db");
+        const COUNTER: usize = 3000;
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let db = &db;
+                scope.spawn(move || {
+                    // A handle of its own: its own page mapping and slot.
+                    let page = SharedPage::open(db, true).expect("page");
+                    let slot = page.claim_slot().expect("slot");
+                    for _ in 0..2000 {
+                        let _held = page.lock_writes(&slot);
+                        // A read then a write, not one atomic add: only the
+                        // lock keeps increments from being lost.
+                        let n = page.word(COUNTER).load(Ordering::Relaxed);
+                        std::hint::spin_loop();
+                        page.word(COUNTER).store(n + 1, Ordering::Relaxed);
+                    }
+                    page.release_slot(slot);
+                });
+            }
+        });
+        let page = SharedPage::open(&db, true).expect("page");
+        assert_eq!(page.word(COUNTER).load(Ordering::Relaxed), 8000);
+    }
+
+    #[test]
+    fn slots_are_exclusive_and_freed_on_release() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("app.db");
+        let a = SharedPage::open(&db, true).expect("page");
+        let b = SharedPage::open(&db, true).expect("page");
+        let first = a.claim_slot().expect("slot");
+        let second = b.claim_slot().expect("slot");
+        assert_ne!(first.index, second.index);
+        // (Asked through another open file: its own locks never conflict.)
+        assert!(b.holder_alive(SharedPage::token(&first)));
+        assert!(a.holder_alive(SharedPage::token(&second)));
+        let index = first.index;
+        let token = SharedPage::token(&first);
+        a.release_slot(first);
+        assert!(!b.holder_alive(token), "a released slot proves nothing");
+        assert_eq!(b.claim_slot().expect("slot").index, index, "and is reused");
+    }
+
+    #[test]
+    fn a_lock_left_by_a_dead_or_made_up_holder_is_taken_over() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("app.db");
+        let page = SharedPage::open(&db, true).expect("page");
+        let slot = page.claim_slot().expect("slot");
+        for garbage in [0x1234_5678_0005u64, u64::MAX, 7 << 16] {
+            page.word(LOCK).store(garbage, Ordering::SeqCst);
+            let held = page.lock_writes(&slot);
+            assert!(held.stolen, "{garbage:#x}");
+            drop(held);
+            assert_eq!(page.word(LOCK).load(Ordering::SeqCst), 0);
+        }
+        let held = page.lock_writes(&slot);
+        assert!(!held.stolen);
+    }
+
+    #[test]
+    fn a_live_holder_is_waited_for_not_robbed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = dir.path().join("app.db");
+        let holder = SharedPage::open(&db, true).expect("page");
+        let holder_slot = holder.claim_slot().expect("slot");
+        let held = holder.lock_writes(&holder_slot);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            let db = &db;
+            scope.spawn(move || {
+                let page = SharedPage::open(db, true).expect("page");
+                let slot = page.claim_slot().expect("slot");
+                tx.send("waiting").expect("send");
+                let got = page.lock_writes(&slot);
+                tx.send(if got.stolen { "stolen" } else { "handed over" })
+                    .expect("send");
+            });
+            assert_eq!(rx.recv().expect("recv"), "waiting");
+            // Several liveness checks pass while the holder lives.
+            assert!(rx.recv_timeout(LIVENESS_CHECK * 20).is_err());
+            drop(held);
+            assert_eq!(rx.recv().expect("recv"), "handed over");
+        });
     }
 }
