@@ -202,10 +202,7 @@ fn write_header(file: &File, header: &FileHeader) -> io::Result<()> {
 pub fn open_log_sealed(path: &Path, seal: Option<Arc<Seal>>) -> Result<OpenedLog> {
     let file = paths::open_data_file(path, Access::Read)?;
     let medium = Medium::Disk(file);
-    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
-    let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
-    let header = FileHeader::decode(head.get(..got).unwrap_or_default())
-        .map_err(|e| map_decode(path, 0, e))?;
+    let header = read_header(&medium, path)?;
     if header.encryption.is_some() != seal.is_some() {
         return Err(Error::encryption(
             path,
@@ -230,10 +227,7 @@ pub fn open_log_sealed(path: &Path, seal: Option<Arc<Seal>>) -> Result<OpenedLog
 pub fn open_sibling(path: &Path, seal: Option<&Seal>) -> Result<OpenedLog> {
     let file = paths::open_data_file(path, Access::Read)?;
     let medium = Medium::Disk(file);
-    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
-    let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
-    let header = FileHeader::decode(head.get(..got).unwrap_or_default())
-        .map_err(|e| map_decode(path, 0, e))?;
+    let header = read_header(&medium, path)?;
     let seal = match (seal, header.encryption.is_some()) {
         (None, false) => None,
         (Some(seal), true) => Some(Arc::new(seal.sibling(&header).map_err(|_| {
@@ -255,6 +249,13 @@ pub fn open_sibling(path: &Path, seal: Option<&Seal>) -> Result<OpenedLog> {
         medium: Log::new(medium, &header, seal),
         header,
     })
+}
+
+/// Read and check the header at the start of `medium` (the file at `path`).
+fn read_header(medium: &Medium, path: &Path) -> Result<FileHeader> {
+    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
+    let got = read_up_to(medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
+    FileHeader::decode(head.get(..got).unwrap_or_default()).map_err(|e| map_decode(path, 0, e))
 }
 
 /// A log held in memory (`:memory:` databases), encrypted under `key` if given.
@@ -320,10 +321,7 @@ pub fn open_log_file(
             .map_err(|e| Error::io(path, e))?;
     }
     let medium = Medium::Disk(file);
-    let mut head = [0u8; ENCRYPTED_HEADER_LEN];
-    let got = read_up_to(&medium, &mut head, 0).map_err(|e| Error::io(path, e))?;
-    let header = FileHeader::decode(head.get(..got).unwrap_or_default())
-        .map_err(|e| map_decode(path, 0, e))?;
+    let header = read_header(&medium, path)?;
     let seal = match (fresh, header.encryption.is_some(), key) {
         (Some(seal), _, _) => Some(seal),
         (None, false, None) => None,

@@ -90,12 +90,7 @@ impl Seal {
         let enc = header
             .encryption
             .ok_or_else(|| CryptoError::BadKey("the file is not encrypted".into()))?;
-        let master = self
-            .keys
-            .read()
-            .as_ref()
-            .map(|k| k.master.clone())
-            .ok_or_else(wiped)?;
+        let master = self.master()?;
         let cipher = FileCipher::new(&master, enc.file_id);
         cipher.verify_key_check(&header.key_check_aad(), &enc.check_nonce, &enc.check_tag)?;
         Ok(Seal {
@@ -110,12 +105,7 @@ impl Seal {
     /// # Errors
     /// [`CryptoError::Random`]; an error if the key was wiped.
     pub fn rotate(&self) -> Result<Self, CryptoError> {
-        let master = self
-            .keys
-            .read()
-            .as_ref()
-            .map(|k| k.master.clone())
-            .ok_or_else(wiped)?;
+        let master = self.master()?;
         Self::create(master)
     }
 
@@ -171,6 +161,15 @@ impl Seal {
         let data = env.get_mut(body.clone()).unwrap_or_default();
         keys.cipher.open(offset, &nonce, data, &tag)?;
         Ok(body)
+    }
+
+    /// The master key (for another file of the same database).
+    fn master(&self) -> Result<MasterKey, CryptoError> {
+        self.keys
+            .read()
+            .as_ref()
+            .map(|k| k.master.clone())
+            .ok_or_else(wiped)
     }
 
     /// Destroy the key material now (close). Later seals and opens fail.
