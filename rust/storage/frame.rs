@@ -392,24 +392,31 @@ pub fn read_plain_record(
     buf.clear();
     buf.resize(len, 0);
     log.medium.read_exact_at(buf, offset).map_err(cut_short)?;
-    let frame =
-        open_in_place(log.seal.as_deref(), buf, offset).map_err(|e| e.into_error(name, offset))?;
-    let found = if frame.is_batch() && frame.sealed {
-        // Inside an encrypted transaction: find this key's record.
-        frame
-            .writes()
-            .filter_map(std::result::Result::ok)
-            .find(|w| w.record.key == key)
-    } else {
-        frame.writes().next().and_then(std::result::Result::ok)
+    let found = match log.seal.as_deref() {
+        // The hot path: a plain record is its own frame, decoded where it
+        // lies (a plain transaction's keys point at their own records).
+        None => {
+            let record = Record::decode(buf).map_err(|e| map_decode(name, offset, e))?;
+            (record.header.kind != RecordKind::Batch).then_some((record, 0..len))
+        }
+        Some(seal) => {
+            let frame =
+                open_in_place(Some(seal), buf, offset).map_err(|e| e.into_error(name, offset))?;
+            // Inside an encrypted transaction: find this key's record.
+            frame
+                .writes()
+                .filter_map(std::result::Result::ok)
+                .find(|w| w.record.key == key)
+                .map(|w| (w.record, frame.range_of(&w)))
+        }
     };
     match found {
-        Some(w)
-            if w.record.key == key
-                && w.record.header.value_len == value_len
-                && matches!(w.record.header.kind, RecordKind::Put | RecordKind::Meta) =>
+        Some((record, range))
+            if record.key == key
+                && record.header.value_len == value_len
+                && matches!(record.header.kind, RecordKind::Put | RecordKind::Meta) =>
         {
-            Ok(frame.range_of(&w))
+            Ok(range)
         }
         _ => Err(Error::corruption(
             name,
