@@ -14,7 +14,7 @@ mod sort;
 mod test_support;
 
 pub use eval::{condition_matches, matches};
-pub use filter::{Clause, Condition, FieldFilter, Filter, FilterError};
+pub use filter::{Clause, Condition, ElemMatch, FieldFilter, Filter, FilterError, Pattern};
 pub use order::{compare, encode_key, key_bytes, values_equal, TypeClass};
 pub use path::{FieldPath, PathError, Reached, Segment};
 pub use plan::{choose_plan, index_entries, reaches_many, IndexInfo, IndexProbe, Plan, PlanKind};
