@@ -59,8 +59,28 @@ class Database:
         """Remove ``key``; returns whether it existed."""
     def keys(self) -> list[str]:  # type: ignore[override]
         """All keys, in key order, as a list."""
-    def count(self) -> int:
-        """Number of live keys."""
+    def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
+        """Number of documents matching ``filter`` whose key starts with ``prefix``.
+
+        ``count()`` is ``len(db)``. Answered without reading documents where it
+        can: no filter, or one indexed equality, ``$in`` or range.
+
+        Example::
+
+            >>> db.count({"status": "new"}, prefix="order:")
+            2
+        """
+    def distinct(self, field: str, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> list[Any]:
+        """The distinct values of ``field`` among matching documents, in query sort order.
+
+        An array counts element by element; documents without the field add
+        nothing; ``1`` and ``1.0`` are one value.
+
+        Example::
+
+            >>> db.distinct("tags", {"status": "new"})
+            ['blue', 'red']
+        """
     def scan(self, prefix: str = "") -> ScanIterator:
         """Iterate ``(key, value)`` for keys starting with ``prefix``, in key order."""
     def _iter_values(self) -> ScanIterator: ...
@@ -76,16 +96,42 @@ class Database:
     def indexes(self) -> list[str]:
         """Indexed field names, sorted."""
     def find(self, field: str, value: Any) -> list[str]:
-        """Keys whose document has ``field == value``, in key order."""
+        """Keys whose document has ``field == value``, in key order.
+
+        Raises:
+            ValueError: ``value`` is an operator dict such as ``{"$gt": 3}``;
+                use ``query({field: {"$gt": 3}})`` for operators.
+        """
     def query(
         self,
-        filter: dict[str, Any],
+        filter: dict[str, Any] | None = None,
         *,
         sort: str | list[Any] | None = None,
         limit: int | None = None,
         skip: int = 0,
+        prefix: str | None = None,
+        fields: list[str] | tuple[str, ...] | None = None,
     ) -> list[tuple[str, Any]]:
-        """``(key, document)`` pairs matching a Mongo-style ``filter``."""
+        """``(key, document)`` pairs matching a Mongo-style ``filter`` (all when None).
+
+        Args:
+            filter: ``{"role": "admin", "score": {"$gte": 50}}``; operators
+                ``$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not $size
+                $all $elemMatch``, and ``$and $or $nor``.
+            sort: ``"field"``, ``"-field"`` or a list of ``(field, 1 or -1)``.
+            limit: at most this many rows, after ``skip``.
+            skip: rows skipped first.
+            prefix: only keys starting with it (a "collection").
+            fields: dotted paths each document is cut down to (projection).
+
+        Raises:
+            ValueError: a malformed filter, sort or fields, naming the part.
+
+        Example::
+
+            >>> db.query({"status": "new"}, prefix="order:", fields=["total"], sort="-total")
+            [('order:1', {'total': 5}), ('order:3', {'total': 1})]
+        """
     def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
         """The plan ``query(filter)`` would use."""
     def watch(self, prefix: str = "") -> WatchIterator:

@@ -557,3 +557,80 @@ def test_numbers_and_strings_compare_exactly(values: list[Any], op: str, arg: An
         want = ref_query(docs, flt, sort)
         assert plain.query(flt, sort=sort) == want
         assert indexed.query(flt, sort=sort) == want
+
+
+# ---------------------------------------------------------------------------
+# prefix, fields, count and distinct against the reference
+# ---------------------------------------------------------------------------
+
+
+def ref_project(doc: Any, paths: list[str]) -> Any:
+    """MongoDB inclusion projection, written from ``rust/query/project.rs``'s docs."""
+
+    def cut(obj: dict[str, Any], paths: list[list[str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            mine = [p[1:] for p in paths if p[0] == key]
+            if not mine:
+                continue
+            if any(not rest for rest in mine):
+                out[key] = value
+                continue
+            got = MISSING
+            if isinstance(value, dict):
+                got = cut(value, mine)
+            elif isinstance(value, list):
+                got = [p for p in (_inside_many(e, mine) for e in value) if p is not MISSING]
+            if got is not MISSING:
+                out[key] = got
+        return out
+
+    def _inside_many(v: Any, rests: list[list[str]]) -> Any:
+        if isinstance(v, dict):
+            return cut(v, rests)
+        if isinstance(v, list):
+            return [p for p in (_inside_many(e, rests) for e in v) if p is not MISSING]
+        return MISSING
+
+    return cut(doc, [p.split(".") for p in paths])
+
+
+def ref_distinct(rows: list[tuple[str, Any]], path: str) -> list[Any]:
+    values: list[Any] = []
+    for _, doc in rows:
+        for whole in Subject.at(doc, path).whole:
+            for v in whole if isinstance(whole, list) else [whole]:
+                if not any(equal(v, seen) for seen in values):
+                    values.append(v)
+    return sorted(values, key=functools.cmp_to_key(cmp))
+
+
+prefixed_keys = st.sampled_from([f"{c}:{i}" for c in "ab" for i in range(5)] + ["a", "ab", "b:"])
+projection = st.lists(st.sampled_from(["score", "role", "address.city", "address", "address.zip", "tags", "tags.0", "nope.x"]), max_size=3)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    docs=st.dictionaries(prefixed_keys, document, max_size=12),
+    flt=filters,
+    prefix=st.sampled_from([None, "", "a", "a:", "b:", "c"]),
+    fields=st.one_of(st.none(), projection),
+    field=st.sampled_from(["score", "role", "address.city", "tags", "address"]),
+)
+def test_prefix_fields_count_distinct_agree(
+    docs: dict[str, Any], flt: dict[str, Any], prefix: str | None, fields: list[str] | None, field: str
+) -> None:
+    """query(prefix=, fields=), count and distinct equal the reference, with indexes and without."""
+    scoped = {k: d for k, d in docs.items() if k.startswith(prefix or "")}
+    rows = ref_query(scoped, flt)
+    want = rows if fields is None else [(k, ref_project(d, fields)) for k, d in rows]
+    with ferrumdb.open(":memory:") as plain, ferrumdb.open(":memory:") as indexed:
+        for field_name in INDEXED:
+            indexed.create_index(field_name)
+        for k, d in docs.items():
+            plain[k] = d
+            indexed[k] = d
+        for db in (plain, indexed):
+            assert db.query(flt, prefix=prefix, fields=fields) == want, (flt, prefix, fields)
+            assert db.count(flt, prefix=prefix) == len(rows)
+            assert db.distinct(field, flt, prefix=prefix) == ref_distinct(rows, field)

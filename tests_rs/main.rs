@@ -9,6 +9,7 @@ mod background_compaction;
 mod backup;
 mod check_salvage;
 mod compaction_atomic;
+mod documents_calls;
 mod durability;
 mod encryption;
 mod fault_sweeps;

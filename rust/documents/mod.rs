@@ -12,6 +12,6 @@ mod set;
 mod watch;
 
 pub(crate) use docs::parse_stored;
-pub use docs::{Documents, Row};
+pub use docs::{Documents, QueryOptions, Row};
 pub use field::FieldIndex;
 pub use watch::{Change, ChangeOp, Recv, Watch, DEFAULT_WATCH_BYTES, DEFAULT_WATCH_EVENTS};

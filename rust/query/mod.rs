@@ -9,6 +9,7 @@ mod filter;
 mod order;
 mod path;
 mod plan;
+mod project;
 mod sort;
 #[cfg(test)]
 mod test_support;
@@ -18,4 +19,5 @@ pub use filter::{Clause, Condition, ElemMatch, FieldFilter, Filter, FilterError,
 pub use order::{compare, encode_key, key_bytes, values_equal, TypeClass};
 pub use path::{FieldPath, PathError, Reached, Segment};
 pub use plan::{choose_plan, index_entries, reaches_many, IndexInfo, IndexProbe, Plan, PlanKind};
+pub use project::Projection;
 pub use sort::{Direction, SortKey, SortSpec};
