@@ -132,6 +132,45 @@ class Database:
             >>> db.query({"status": "new"}, prefix="order:", fields=["total"], sort="-total")
             [('order:1', {'total': 5}), ('order:3', {'total': 1})]
         """
+    def update_one(self, key_or_filter: str | dict[str, Any], update: dict[str, Any], *, upsert: bool = False) -> Any:
+        """Apply update operators to one document, atomically; return the new document or None.
+
+        Args:
+            key_or_filter: a key, or a filter whose first match in key order is updated.
+            update: ``$set $unset $inc $mul $min $max $rename $push`` (with
+                ``$each``) ``$pull $addToSet $pop`` on dotted paths.
+            upsert: with a key, start from ``{}`` when it is missing.
+
+        Raises:
+            ValueError: a malformed update (no operators, plain fields, an
+                unknown operator), or an integer overflow.
+            TypeError: an operator meets the wrong type (``$inc`` on a string),
+                naming the key and path.
+            DuplicateKeyError: a unique index refuses the result.
+
+        Nothing is written when it raises; the key keeps its TTL.
+
+        Example::
+
+            >>> db.update_one("counter", {"$inc": {"n": 1}}, upsert=True)
+            {'n': 1}
+        """
+    def update_many(self, filter: dict[str, Any], update: dict[str, Any], *, prefix: str | None = None) -> int:
+        """Apply update operators to every match, all or nothing; return how many documents changed.
+
+        Example::
+
+            >>> db.update_many({"status": "new"}, {"$set": {"status": "seen"}}, prefix="order:")
+            2
+        """
+    def delete_many(self, filter: dict[str, Any], *, prefix: str | None = None) -> int:
+        """Delete every match, all or nothing; return how many.
+
+        Example::
+
+            >>> db.delete_many({"status": "cancelled"})
+            1
+        """
     def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
         """The plan ``query(filter)`` would use."""
     def watch(self, prefix: str = "") -> WatchIterator:

@@ -70,11 +70,11 @@ pub struct QueryOptions {
 /// A database with secondary indexes.
 #[derive(Debug, Clone)]
 pub struct Documents {
-    db: Database,
-    indexes: Arc<IndexSet>,
+    pub(super) db: Database,
+    pub(super) indexes: Arc<IndexSet>,
 }
 
-fn filter_error(e: FilterError) -> Error {
+pub(super) fn filter_error(e: FilterError) -> Error {
     Error::InvalidFilter {
         path: e.path,
         reason: e.reason,
@@ -472,7 +472,7 @@ impl Documents {
         })
     }
 
-    fn run(
+    pub(super) fn run(
         &self,
         filter: &Filter,
         sort: &SortSpec,

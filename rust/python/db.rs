@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::config::{AutoCompact, Config, FsyncPolicy};
-use crate::documents::{Documents, QueryOptions};
+use crate::documents::{Documents, QueryOptions, UpdateTarget};
 use crate::engine::Database;
 use crate::error::Error;
 use crate::server::{Studio, StudioOptions};
@@ -138,6 +138,16 @@ fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
         )));
     }
     json_arg("filter", filter)
+}
+
+/// A document computed in Rust, as a Python object (through its JSON bytes,
+/// the same converter reads use).
+fn value_to_py(py: Python<'_>, what: &str, value: &serde_json::Value) -> PyResult<Py<PyAny>> {
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::InvalidValue {
+        path: what.to_owned(),
+        reason: e.to_string(),
+    })?;
+    json_to_py(py, &bytes)
 }
 
 /// An optional filter: None (or omitted) for every document.
@@ -501,14 +511,8 @@ impl PyDatabase {
         let docs = self.docs()?;
         let values = py.detach(|| docs.distinct(field, filter.as_ref(), prefix.unwrap_or("")))?;
         let out = PyList::empty(py);
-        let mut buf = Vec::new();
         for value in values {
-            buf.clear();
-            serde_json::to_writer(&mut buf, &value).map_err(|e| Error::InvalidValue {
-                path: field.to_owned(),
-                reason: e.to_string(),
-            })?;
-            out.append(json_to_py(py, &buf)?)?;
+            out.append(value_to_py(py, field, &value)?)?;
         }
         Ok(out)
     }
@@ -659,23 +663,83 @@ impl PyDatabase {
         let docs = self.docs()?;
         let rows = py.detach(|| docs.query_with(&filter, &options))?;
         let out = PyList::empty(py);
-        let mut buf = Vec::new();
         for row in rows {
             // Whole documents go straight from the stored bytes; projected
             // ones are re-encoded from the cut-down value.
             let doc = if projected {
-                buf.clear();
-                serde_json::to_writer(&mut buf, &row.doc).map_err(|e| Error::InvalidValue {
-                    path: row.key.clone(),
-                    reason: e.to_string(),
-                })?;
-                json_to_py(py, &buf)?
+                value_to_py(py, &row.key, &row.doc)?
             } else {
                 json_to_py(py, row.raw.as_bytes())?
             };
             out.append((row.key, doc))?;
         }
         Ok(out)
+    }
+
+    /// Apply update operators (`{"$set": ..., "$inc": ...}`) to one
+    /// document atomically: a str names the key, a dict filter picks the
+    /// first match in key order. Returns the new document, or None if
+    /// nothing matched; `upsert=True` with a key starts from `{}`.
+    #[pyo3(signature = (key_or_filter, update, *, upsert = false))]
+    fn update_one(
+        &self,
+        py: Python<'_>,
+        key_or_filter: &Bound<'_, PyAny>,
+        update: &Bound<'_, PyAny>,
+        upsert: bool,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let filter = if key_or_filter.is_instance_of::<PyString>() {
+            None
+        } else if key_or_filter.is_instance_of::<PyDict>() {
+            Some(filter_value(key_or_filter)?)
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "update_one() takes a key (str) or a filter (dict), not {}",
+                key_or_filter
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "?".into())
+            )));
+        };
+        let target = match &filter {
+            Some(f) => UpdateTarget::Filter(f),
+            None => UpdateTarget::Key(key_str(key_or_filter)?),
+        };
+        let update = json_arg("update", update)?;
+        let docs = self.docs()?;
+        let doc = py.detach(|| docs.update_one(target, &update, upsert))?;
+        doc.map(|d| value_to_py(py, "update", &d)).transpose()
+    }
+
+    /// Apply update operators to every document matching `filter` whose key
+    /// starts with `prefix`, all or nothing; returns how many changed.
+    #[pyo3(signature = (filter, update, *, prefix = None))]
+    fn update_many(
+        &self,
+        py: Python<'_>,
+        filter: &Bound<'_, PyAny>,
+        update: &Bound<'_, PyAny>,
+        prefix: Option<&str>,
+    ) -> PyResult<usize> {
+        let filter = filter_value(filter)?;
+        let update = json_arg("update", update)?;
+        let docs = self.docs()?;
+        Ok(py.detach(|| docs.update_many(&filter, &update, prefix.unwrap_or("")))?)
+    }
+
+    /// Delete every document matching `filter` whose key starts with
+    /// `prefix`, all or nothing; returns how many.
+    #[pyo3(signature = (filter, *, prefix = None))]
+    fn delete_many(
+        &self,
+        py: Python<'_>,
+        filter: &Bound<'_, PyAny>,
+        prefix: Option<&str>,
+    ) -> PyResult<usize> {
+        let filter = filter_value(filter)?;
+        let docs = self.docs()?;
+        Ok(py.detach(|| docs.delete_many(&filter, prefix.unwrap_or("")))?)
     }
 
     /// The plan `query(filter)` would use: a dict with `index` (field or

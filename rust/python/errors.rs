@@ -5,7 +5,7 @@
 //! meaning: `ValueError` for a bad key or value, `OSError` (with its errno
 //! subclass and the file name) for I/O.
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -32,8 +32,10 @@ impl From<Error> for PyErr {
             Error::InvalidKey { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidFilter { .. }
+            | Error::InvalidUpdate { .. }
             | Error::InvalidConfig(_)
             | Error::NotAFile { .. } => PyValueError::new_err(msg),
+            Error::UpdateTypeMismatch { .. } => PyTypeError::new_err(msg),
             Error::Io { path, source } => os_error(&source, source.to_string(), path),
             // The message says why (and what to do); the errno is the sync's.
             Error::Poisoned { path, source } | Error::HintNotWritten { path, source } => {

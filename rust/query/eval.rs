@@ -147,7 +147,8 @@ fn holds(condition: &Condition, at: Subject<'_>) -> bool {
     }
 }
 
-fn element_matches(spec: &ElemMatch, element: &Value) -> bool {
+/// Whether one array element satisfies an `$elemMatch` (also `$pull`'s condition).
+pub(crate) fn element_matches(spec: &ElemMatch, element: &Value) -> bool {
     match spec {
         ElemMatch::Filter(filter) => element.is_object() && matches(filter, element),
         ElemMatch::Conditions(conditions) => conditions

@@ -413,7 +413,7 @@ fn operator_object(arg: &Value, at: &str) -> Result<Vec<Condition>, FilterError>
     }
 }
 
-fn parse_elem_match(arg: &Value, at: &str) -> Result<ElemMatch, FilterError> {
+pub(crate) fn parse_elem_match(arg: &Value, at: &str) -> Result<ElemMatch, FilterError> {
     let Value::Object(map) = arg else {
         return Err(FilterError::new(
             at,

@@ -13,6 +13,7 @@ mod project;
 mod sort;
 #[cfg(test)]
 mod test_support;
+mod update;
 
 pub use eval::{condition_matches, matches};
 pub use filter::{Clause, Condition, ElemMatch, FieldFilter, Filter, FilterError, Pattern};
@@ -21,3 +22,4 @@ pub use path::{FieldPath, PathError, Reached, Segment};
 pub use plan::{choose_plan, index_entries, reaches_many, IndexInfo, IndexProbe, Plan, PlanKind};
 pub use project::Projection;
 pub use sort::{Direction, SortKey, SortSpec};
+pub use update::{Update, UpdateError, UpdateErrorKind};
