@@ -89,8 +89,26 @@ class Database:
         """Store raw JSON text under ``key`` after checking it is one valid document."""
     def get_json(self, key: str, default: Any = None) -> Any:
         """The stored JSON text under ``key``, or ``default`` when it is missing."""
-    def create_index(self, field: str, progress: bool = False) -> None:
-        """Create a secondary index on ``field`` (dotted paths reach into nested objects)."""
+    def create_index(self, field: str, *, unique: bool = False, progress: bool = False) -> None:
+        """Create a secondary index on ``field`` (dotted paths reach into nested objects).
+
+        Args:
+            field: a dotted path such as ``"address.city"``.
+            unique: refuse a write that would give two documents the same value
+                (a missing field counts as ``None``, as in MongoDB).
+            progress: show a progress bar while the index is built.
+
+        Raises:
+            DuplicateKeyError: ``unique=True`` and two documents already share a
+                value (the message names it); nothing is created.
+            ValueError: a malformed path, or an index on ``field`` with the other
+                ``unique`` setting exists (drop it first).
+
+        Example::
+
+            >>> db.create_index("email", unique=True)
+            >>> db["u2"] = {"email": "ann@x.io"}   # DuplicateKeyError if u1 has it
+        """
     def drop_index(self, field: str) -> None:
         """Remove the index on ``field`` (nothing happens if there is none)."""
     def indexes(self) -> list[str]:

@@ -112,6 +112,19 @@ pub enum Error {
         /// What was found and what the operator needs.
         reason: String,
     },
+    /// A unique index refused a write: `key` would hold `value` at `field`,
+    /// which `existing` already holds (for a document without the field,
+    /// `value` is `null`, as in MongoDB). Nothing was written.
+    DuplicateKey {
+        /// The uniquely indexed field.
+        field: String,
+        /// The duplicated value, as JSON text.
+        value: String,
+        /// The key whose write was refused (empty when creating the index).
+        key: String,
+        /// A key that already holds the value.
+        existing: String,
+    },
     /// A transaction read `key`, and another write changed it before the
     /// transaction committed; nothing was written. Run the transaction again.
     TransactionConflict {
@@ -236,6 +249,14 @@ impl fmt::Display for Error {
             Error::UpdateTypeMismatch { key, path, reason } => write!(
                 f,
                 "cannot update {key:?} at {path}: {reason}; nothing was written"
+            ),
+            Error::DuplicateKey { field, value, key, existing } if key.is_empty() => write!(
+                f,
+                "cannot create the unique index on {field:?}: {existing:?} and another document both hold {value} there; change or delete one of them first"
+            ),
+            Error::DuplicateKey { field, value, key, existing } => write!(
+                f,
+                "duplicate key: the unique index on {field:?} already has {value} (in {existing:?}), so {key:?} cannot hold it too; nothing was written"
             ),
             Error::TransactionConflict { key } => write!(
                 f,

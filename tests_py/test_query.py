@@ -790,13 +790,21 @@ def test_unknown_operator_message_lists_supported_ones(db: ferrumdb.FerrumDB) ->
         db.query({"score": {"$bogus": 1}})
 
 
-@pytest.mark.parametrize("flt", [[{"a": 1}], "a", None, 1, ("a", 1)])
+@pytest.mark.parametrize("flt", [[{"a": 1}], "a", 1, ("a", 1)])
 def test_non_dict_filter_is_type_error(db: ferrumdb.FerrumDB, flt: Any) -> None:
     """A filter that is not a dict raises TypeError, for query and explain."""
     with pytest.raises(TypeError, match="filter"):
         db.query(flt)
     with pytest.raises(TypeError, match="filter"):
         db.explain(flt)
+
+
+def test_a_none_filter_means_every_document_for_query_only(db: ferrumdb.FerrumDB) -> None:
+    """query(None) is query({}) (SPEC: filter=None); explain still needs a dict."""
+    db["a"] = {"x": 1}
+    assert db.query(None) == db.query() == [("a", {"x": 1})]
+    with pytest.raises(TypeError, match="filter"):
+        db.explain(None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

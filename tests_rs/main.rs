@@ -10,6 +10,7 @@ mod backup;
 mod check_salvage;
 mod compaction_atomic;
 mod documents_calls;
+mod documents_unique;
 mod documents_update;
 mod durability;
 mod encryption;

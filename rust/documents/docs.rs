@@ -116,16 +116,27 @@ impl Documents {
             ));
         }
         let docs = Documents { db, indexes };
-        let fields: Vec<String> = docs
+        // Each definition is `{"field": ..., "unique": true}` (`unique`
+        // absent in definitions written before unique indexes existed).
+        let definitions: Vec<(String, bool)> = docs
             .db
             .meta_entries(INDEX_META)?
             .into_iter()
-            .filter_map(|(key, _)| key.strip_prefix(INDEX_META).map(str::to_string))
+            .filter_map(|(key, value)| {
+                let field = key.strip_prefix(INDEX_META)?.to_string();
+                let unique = serde_json::from_slice::<Value>(value.as_bytes())
+                    .ok()
+                    .and_then(|d| d.get("unique").and_then(Value::as_bool))
+                    .unwrap_or(false);
+                Some((field, unique))
+            })
             .collect();
-        if !fields.is_empty() {
-            // One scan (one JSON parse per document) builds every index.
-            let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-            docs.build(&names, &mut |_, _| {})?;
+        if !definitions.is_empty() {
+            // One scan (one JSON parse per document) builds every index. A
+            // unique index is not re-verified here: every write was checked.
+            let specs: Vec<(&str, bool)> =
+                definitions.iter().map(|(f, u)| (f.as_str(), *u)).collect();
+            docs.build(&specs, false, &mut |_, _| {})?;
         }
         Ok(docs)
     }
@@ -153,7 +164,16 @@ impl Documents {
     /// [`Error::InvalidFilter`] for a malformed path; [`Error::ReadOnly`],
     /// [`Error::Closed`], corruption or I/O errors.
     pub fn create_index(&self, field: &str) -> Result<bool> {
-        self.create_index_with_progress(field, &mut |_, _| {})
+        self.create_index_with(field, false, &mut |_, _| {})
+    }
+
+    /// Whether the index on `field` is unique (`None`: no such index).
+    pub fn index_is_unique(&self, field: &str) -> Option<bool> {
+        self.indexes
+            .indexes
+            .read()
+            .get(field)
+            .map(FieldIndex::is_unique)
     }
 
     /// [`Documents::create_index`], reporting `(documents indexed, total)`
@@ -166,15 +186,67 @@ impl Documents {
         field: &str,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<bool> {
+        self.create_index_with(field, false, progress)
+    }
+
+    /// Create an index on `field`; with `unique`, a write that would give two
+    /// documents the same value there fails with [`Error::DuplicateKey`] and
+    /// writes nothing (a document without the field counts as `null`, as in
+    /// MongoDB, so at most one may lack it). Returns false if the same index
+    /// existed.
+    ///
+    /// # Errors
+    /// As [`Documents::create_index`]; [`Error::DuplicateKey`] naming a
+    /// duplicated value when the existing documents already repeat one
+    /// (nothing is created); [`Error::InvalidConfig`] when an index on
+    /// `field` exists with the other `unique` setting.
+    pub fn create_index_with(
+        &self,
+        field: &str,
+        unique: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<bool> {
         parse_field(field)?;
-        if self.indexes.indexes.read().contains_key(field) {
-            return Ok(false);
+        if let Some(existing) = self.indexes.indexes.read().get(field) {
+            if existing.is_unique() == unique {
+                return Ok(false);
+            }
+            return Err(Error::InvalidConfig(format!(
+                "an index on {field:?} already exists {}; drop_index({field:?}) first to change it",
+                if unique {
+                    "without unique"
+                } else {
+                    "with unique=True"
+                }
+            )));
         }
-        self.db.put_meta(
+        let definition = if unique {
+            json!({ "field": field, "unique": true })
+        } else {
+            json!({ "field": field })
+        };
+        if !unique {
+            self.db.put_meta(
+                &format!("{INDEX_META}{field}"),
+                definition.to_string().as_bytes(),
+            )?;
+            self.build(&[(field, false)], false, progress)?;
+            return Ok(true);
+        }
+        // A unique index is verified and enforced (installed) before its
+        // definition is stored: a crash in between leaves no definition, and
+        // a duplicate found while building leaves nothing at all.
+        self.build(&[(field, true)], true, progress)?;
+        if let Err(e) = self.db.put_meta(
             &format!("{INDEX_META}{field}"),
-            json!({ "field": field }).to_string().as_bytes(),
-        )?;
-        self.build(&[field], progress)?;
+            definition.to_string().as_bytes(),
+        ) {
+            self.db.with_writes_paused(|| {
+                self.indexes.indexes.write().remove(field);
+                self.indexes.refresh_active();
+            });
+            return Err(e);
+        }
         Ok(true)
     }
 
@@ -194,12 +266,28 @@ impl Documents {
         Ok(true)
     }
 
-    /// Build the indexes on `fields` from every document in one scan, with
-    /// writers paused so no change slips between the scan and the hook.
-    fn build(&self, fields: &[&str], progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+    /// Build the indexes on `fields` (`(path, unique)`) from every document
+    /// in one scan, with writers paused so no change slips between the scan
+    /// and the hook. With `verify`, a value two documents share in a unique
+    /// index fails the build with [`Error::DuplicateKey`] and installs
+    /// nothing.
+    fn build(
+        &self,
+        fields: &[(&str, bool)],
+        verify: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let mut built = fields
             .iter()
-            .map(|f| Ok((f.to_string(), FieldIndex::new(parse_field(f)?))))
+            .map(|(f, unique)| {
+                let path = parse_field(f)?;
+                let index = if *unique {
+                    FieldIndex::new_unique(path)
+                } else {
+                    FieldIndex::new(path)
+                };
+                Ok((f.to_string(), index))
+            })
             .collect::<Result<Vec<_>>>()?;
         // Counted before pausing writes: `len()` purges expired keys, which
         // takes the writer mutex (not re-entrant), so inside it would deadlock.
@@ -207,9 +295,23 @@ impl Documents {
         let total = self.db.len() as u64;
         self.db.with_writes_paused(|| {
             let mut done = 0u64;
+            let mut duplicate: Option<Error> = None;
             progress(0, total);
             self.for_each_document("", |key, _, doc| {
-                for (_, index) in &mut built {
+                for (field, index) in &mut built {
+                    if verify && index.is_unique() {
+                        for (encoded, value) in index.claims(&doc) {
+                            if let Some(existing) = index.holders(&encoded).next() {
+                                duplicate = Some(Error::DuplicateKey {
+                                    field: field.clone(),
+                                    value: value.to_string(),
+                                    key: String::new(),
+                                    existing: existing.to_string(),
+                                });
+                                return false;
+                            }
+                        }
+                    }
                     index.insert(&key, &doc);
                 }
                 done += 1;
@@ -218,6 +320,9 @@ impl Documents {
                 }
                 true
             })?;
+            if let Some(e) = duplicate {
+                return Err(e);
+            }
             progress(done, total);
             self.indexes.indexes.write().extend(built);
             self.indexes.refresh_active();

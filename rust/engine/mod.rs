@@ -20,7 +20,7 @@ mod write;
 pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use keydir::Loc;
-pub use observer::ChangeObserver;
+pub use observer::{ChangeObserver, PendingChange};
 pub use salvage::SalvageReport;
 pub use stats::Stats;
 pub use txn::{BatchOp, ReadStamp, WriteBatch};

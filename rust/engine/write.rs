@@ -6,6 +6,8 @@
 //!
 //! `apply`, under the writer mutex held by the caller (see the lock order on
 //! [`Inner`]), in this order:
+//! 0. lets the observer veto the writes (a unique index refusing a
+//!    duplicate), before anything is written;
 //! 1. reads the old values an observer wants (before anything is written,
 //!    so an unreadable old record fails the call with nothing written);
 //! 2. encodes the writes (one record, or one batch record for several) into
@@ -29,7 +31,7 @@ use crate::storage::Log;
 
 use super::db::{Inner, ValueBuf, Writer};
 use super::keydir::Loc;
-use super::observer::ChangeObserver;
+use super::observer::{ChangeObserver, PendingChange};
 use super::stats::Counters;
 
 /// What one write does to the key space.
@@ -142,6 +144,9 @@ impl Inner {
             Some(o) if writes.iter().any(Write::observed) && o.wants_changes() => Some(&**o),
             _ => None,
         };
+        if let Some(o) = observer.filter(|o| o.wants_check()) {
+            self.check_with(o, writes)?;
+        }
         w.old.clear();
         if observer.is_some_and(|o| o.wants_old_values()) {
             let st = self.state.read();
@@ -278,6 +283,32 @@ impl Inner {
     }
 
     /// The value `key` held at `loc`, for an observer that wants old values.
+    /// Step 0 of `apply`: show the observer the user-key changes of this
+    /// call, with a view of which keys are live now.
+    fn check_with(&self, observer: &dyn ChangeObserver, writes: &[Write<'_>]) -> Result<()> {
+        let changes: Vec<PendingChange<'_>> = writes
+            .iter()
+            .filter_map(|write| match write.op {
+                Op::Put => Some(PendingChange::Put {
+                    key: write.key,
+                    value: write.value,
+                }),
+                Op::Delete => Some(PendingChange::Delete { key: write.key }),
+                Op::Meta | Op::HintDigest => None,
+            })
+            .collect();
+        let now = self.clock.now_ms();
+        let is_live = |key: &str| {
+            self.state
+                .read()
+                .ks
+                .keydir
+                .get(key)
+                .is_some_and(|loc| loc.is_live(now))
+        };
+        observer.check(&changes, &is_live)
+    }
+
     fn old_value(&self, log: &Log, key: &str, loc: Option<Loc>) -> Result<Option<ValueBuf>> {
         loc.map(|loc| self.read_value(log, key, loc)).transpose()
     }

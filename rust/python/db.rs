@@ -589,13 +589,21 @@ impl PyDatabase {
     /// Create a secondary index on `field` (a dotted path reaches into nested
     /// objects); built from the existing documents, kept exact on every write,
     /// remembered across reopen. Creating an existing index does nothing.
-    #[pyo3(signature = (field, progress = false))]
-    fn create_index(&self, py: Python<'_>, field: &str, progress: bool) -> PyResult<()> {
+    /// `unique=True` refuses writes that would give two documents one value
+    /// (`DuplicateKeyError`).
+    #[pyo3(signature = (field, *, unique = false, progress = false))]
+    fn create_index(
+        &self,
+        py: Python<'_>,
+        field: &str,
+        unique: bool,
+        progress: bool,
+    ) -> PyResult<()> {
         let docs = self.docs()?;
         if progress {
             let bar = progress_bar(&format!("indexing {field}"));
             let result = py.detach(|| {
-                docs.create_index_with_progress(field, &mut |done, total| {
+                docs.create_index_with(field, unique, &mut |done, total| {
                     bar.set_length(total);
                     bar.set_position(done);
                 })
@@ -603,7 +611,7 @@ impl PyDatabase {
             bar.finish();
             result?;
         } else {
-            py.detach(|| docs.create_index(field))?;
+            py.detach(|| docs.create_index_with(field, unique, &mut |_, _| {}))?;
         }
         Ok(())
     }

@@ -18,6 +18,7 @@ pyo3::import_exception!(ferrumdb.errors, ClosedError);
 pyo3::import_exception!(ferrumdb.errors, ReadOnlyError);
 pyo3::import_exception!(ferrumdb.errors, WatchOverflowError);
 pyo3::import_exception!(ferrumdb.errors, TransactionConflict);
+pyo3::import_exception!(ferrumdb.errors, DuplicateKeyError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -29,6 +30,7 @@ impl From<Error> for PyErr {
             Error::Closed => ClosedError::new_err(msg),
             Error::ReadOnly => ReadOnlyError::new_err(msg),
             Error::TransactionConflict { .. } => TransactionConflict::new_err(msg),
+            Error::DuplicateKey { .. } => DuplicateKeyError::new_err(msg),
             Error::InvalidKey { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidFilter { .. }
