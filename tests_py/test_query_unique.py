@@ -146,3 +146,31 @@ def test_racing_upserts_of_one_value_leave_one_holder(db: ferrumdb.FerrumDB) -> 
         t.join()
     assert len(refused) == threads - 1
     assert len(db) == 1
+
+
+def test_a_duplicating_jsonl_import_writes_nothing(users: ferrumdb.FerrumDB, tmp_path: Path) -> None:
+    """import_jsonl checks the whole file against unique indexes first: a duplicate (with the data or within the file) writes no line."""
+    clash_with_data = tmp_path / "a.jsonl"
+    clash_with_data.write_text(
+        '{"key": "u7", "value": {"email": "new@x.io"}}\n{"key": "u8", "value": {"email": "bob@x.io"}}\n'
+    )
+    with pytest.raises(ferrumdb.DuplicateKeyError, match="bob@x.io"):
+        users.import_jsonl(clash_with_data)
+    clash_in_file = tmp_path / "b.jsonl"
+    clash_in_file.write_text(
+        '{"key": "u7", "value": {"email": "same@x.io"}}\n{"key": "u8", "value": {"email": "same@x.io"}}\n'
+    )
+    with pytest.raises(ferrumdb.DuplicateKeyError, match="same@x.io"):
+        users.import_jsonl(clash_in_file)
+    assert sorted(users.keys()) == ["u1", "u2"]
+    # Later lines win: a key rewritten within the file claims only its last value,
+    # and a file that moves a value from one key to another imports.
+    fine = tmp_path / "c.jsonl"
+    fine.write_text(
+        '{"key": "u7", "value": {"email": "ann@x.io"}}\n'
+        '{"key": "u7", "value": {"email": "u7@x.io"}}\n'
+        '{"key": "u1", "value": {"email": "moved@x.io"}}\n'
+        '{"key": "u2", "value": {"email": "ann@x.io"}}\n'
+    )
+    assert users.import_jsonl(fine) == 4
+    assert users.find("email", "ann@x.io") == ["u2"]

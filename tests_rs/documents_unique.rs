@@ -141,3 +141,31 @@ fn creating_over_duplicates_names_a_value_and_creates_nothing() {
         Err(Error::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn a_duplicating_import_writes_nothing() {
+    let (dir, path) = temp_db();
+    let docs = Documents::open(Database::open(&config(&path)).expect("open")).expect("docs");
+    let db = docs.database().clone();
+    put(&db, "a", &json!({"email": "a@x"})).expect("put");
+    docs.create_index_with("email", true, &mut |_, _| {})
+        .expect("create");
+    let file = dir.path().join("in.jsonl");
+    std::fs::write(
+        &file,
+        "{\"key\":\"b\",\"value\":{\"email\":\"b@x\"}}\n{\"key\":\"c\",\"value\":{\"email\":\"a@x\"}}\n",
+    )
+    .expect("write");
+    let (value, _, existing) =
+        duplicate(ferrumdb::ops::import_jsonl(&db, &file, &mut |_, _, _| {}));
+    assert_eq!((value.as_str(), existing.as_str()), ("\"a@x\"", "a"));
+    assert!(db.get_raw("b").expect("get").is_none(), "no line written");
+    std::fs::write(
+        &file,
+        "{\"key\":\"b\",\"value\":{\"email\":\"a@x\"}}\n{\"key\":\"a\",\"value\":{\"email\":\"moved\"}}\n",
+    )
+    .expect("write");
+    let report = ferrumdb::ops::import_jsonl(&db, &file, &mut |_, _, _| {}).expect("import");
+    assert_eq!(report.imported, 2);
+    assert_eq!(docs.find("email", &json!("a@x")).expect("find"), ["b"]);
+}

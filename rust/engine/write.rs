@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::format::{encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN};
 use crate::storage::Log;
 
-use super::db::{Inner, ValueBuf, Writer};
+use super::db::{Database, Inner, ValueBuf, Writer};
 use super::keydir::Loc;
 use super::observer::{ChangeObserver, PendingChange};
 use super::stats::Counters;
@@ -108,9 +108,30 @@ impl<'a> Write<'a> {
         }
     }
 
+    /// The change as an observer's check sees it (user keys only).
+    fn pending(&self) -> Option<PendingChange<'a>> {
+        match self.op {
+            Op::Put => Some(PendingChange::Put {
+                key: self.key,
+                value: self.value,
+            }),
+            Op::Delete => Some(PendingChange::Delete { key: self.key }),
+            Op::Meta | Op::HintDigest => None,
+        }
+    }
+
     /// Whether observers hear of it (changes to user keys only).
     fn observed(&self) -> bool {
         matches!(self.op, Op::Put | Op::Delete)
+    }
+}
+
+impl Database {
+    /// Whether the observer vetoes writes (a unique index exists): then a
+    /// caller writing many records that must stand or fall together (JSON
+    /// Lines import) commits them as one batch, which is checked as a whole.
+    pub fn checks_writes(&self) -> bool {
+        self.inner.observer.get().is_some_and(|o| o.wants_check())
     }
 }
 
@@ -145,7 +166,9 @@ impl Inner {
             _ => None,
         };
         if let Some(o) = observer.filter(|o| o.wants_check()) {
-            self.check_with(o, writes)?;
+            let changes: Vec<PendingChange<'_>> =
+                writes.iter().filter_map(Write::pending).collect();
+            self.check_with(o, &changes)?;
         }
         w.old.clear();
         if observer.is_some_and(|o| o.wants_old_values()) {
@@ -284,19 +307,13 @@ impl Inner {
 
     /// The value `key` held at `loc`, for an observer that wants old values.
     /// Step 0 of `apply`: show the observer the user-key changes of this
-    /// call, with a view of which keys are live now.
-    fn check_with(&self, observer: &dyn ChangeObserver, writes: &[Write<'_>]) -> Result<()> {
-        let changes: Vec<PendingChange<'_>> = writes
-            .iter()
-            .filter_map(|write| match write.op {
-                Op::Put => Some(PendingChange::Put {
-                    key: write.key,
-                    value: write.value,
-                }),
-                Op::Delete => Some(PendingChange::Delete { key: write.key }),
-                Op::Meta | Op::HintDigest => None,
-            })
-            .collect();
+    /// call, with a view of which keys are live now. The caller holds the
+    /// writer mutex.
+    fn check_with(
+        &self,
+        observer: &dyn ChangeObserver,
+        changes: &[PendingChange<'_>],
+    ) -> Result<()> {
         let now = self.clock.now_ms();
         let is_live = |key: &str| {
             self.state
@@ -306,7 +323,7 @@ impl Inner {
                 .get(key)
                 .is_some_and(|loc| loc.is_live(now))
         };
-        observer.check(&changes, &is_live)
+        observer.check(changes, &is_live)
     }
 
     fn old_value(&self, log: &Log, key: &str, loc: Option<Loc>) -> Result<Option<ValueBuf>> {
