@@ -232,6 +232,9 @@ class Database:
     def read_only(self) -> bool:
         """Whether writes are refused."""
     @property
+    def is_live(self) -> bool:
+        """Whether this handle sees writes other processes make after it opened (False: a snapshot)."""
+    @property
     def fsync(self) -> str:
         """The fsync policy, as the string ``open()`` accepts."""
 

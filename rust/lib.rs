@@ -44,6 +44,7 @@ pub mod documents;
 pub mod engine;
 mod error;
 pub mod format;
+mod json;
 pub mod ops;
 #[cfg(feature = "python")]
 mod python;

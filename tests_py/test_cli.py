@@ -293,13 +293,6 @@ def test_read_only_beside_a_writer(db: ferrumdb.FerrumDB, db_path: Path) -> None
     assert "b" not in db
 
 
-def test_unknown_option_fails(db_path: Path) -> None:
-    """An unknown command-line option exits non-zero with usage on stderr."""
-    proc = cli(db_path, "", "--bogus")
-    assert proc.returncode != 0
-    assert "Usage" in proc.stderr or "usage" in proc.stderr
-
-
 def test_bad_fsync_option_fails(db_path: Path) -> None:
     """--fsync with an unknown policy exits non-zero and creates no database."""
     proc = cli(db_path, "COUNT\n", "--fsync=sometimes")
@@ -312,3 +305,100 @@ def test_fsync_option_accepted(db_path: Path, policy: str) -> None:
     """--fsync accepts each documented policy."""
     proc = cli(db_path, "SET a 1\n", f"--fsync={policy}", "--no-studio")
     assert (proc.returncode, values(proc)) == (0, ["OK"]), proc.stderr
+
+
+# -- arguments (one clap parser for every form) ------------------------------------------------
+
+
+def run_args(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ferrumdb ARGS`` with an empty, non-terminal stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "ferrumdb", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+    )
+
+
+def test_unknown_option_exits_2_naming_it(db_path: Path) -> None:
+    """Bad arguments exit 2 (not 1, which is a failed command), name the option and show the usage."""
+    proc = cli(db_path, "", "--bogus")
+    assert proc.returncode == 2
+    assert "unexpected argument '--bogus'" in proc.stderr and "Usage: ferrumdb [PATH]" in proc.stderr
+    proc = cli(db_path, "", "--port=0")
+    assert proc.returncode == 2 and "'--port <N>'" in proc.stderr and "not a port number" in proc.stderr
+    assert not db_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["export", "a.db", "out.jsonl", "--bogus"], "'--bogus'"),
+        (["import", "a.db", "in.jsonl", "--salvage=x"], "'--salvage'"),
+        (["check", "a.db", "--prefix", "p"], "'--prefix'"),
+        (["completions", "bash", "--bogus"], "'--bogus'"),
+        (["completions", "cmd.exe"], "'cmd.exe'"),
+    ],
+)
+def test_bad_flag_on_each_subcommand_exits_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    """A flag a subcommand does not take is a usage error naming it; nothing is created."""
+    proc = run_args(*args, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert needle in proc.stderr and "Usage: ferrumdb" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("sub", "needle"),
+    [
+        ("export", "Usage: ferrumdb export PATH OUT.jsonl [--prefix P]"),
+        ("import", "Usage: ferrumdb import PATH IN.jsonl"),
+        ("check", "Usage: ferrumdb check PATH [--salvage OUT]"),
+        ("completions", "<SHELL>"),
+    ],
+)
+def test_help_of_each_subcommand(sub: str, needle: str) -> None:
+    proc = run_args(sub, "--help")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert needle in proc.stdout
+    if sub != "completions":
+        assert "--key-file <FILE>" in proc.stdout
+
+
+def test_top_level_help_and_version() -> None:
+    proc = run_args("--help")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    for needle in ["Usage: ferrumdb [PATH]", "ferrumdb completions SHELL", "REPL commands:\n  SET, GET", "--no-studio"]:
+        assert needle in proc.stdout, needle
+    proc = run_args("--version")
+    assert (proc.returncode, proc.stdout) == (0, f"ferrumdb {ferrumdb.__version__}\n")
+
+
+def test_bash_completions_name_the_subcommands() -> None:
+    proc = run_args("completions", "bash")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert "complete -F _ferrumdb" in proc.stdout
+    for word in ["export", "import", "check", "completions", "--key-file", "--salvage"]:
+        assert word in proc.stdout, word
+
+
+def test_a_database_named_like_a_subcommand(tmp_path: Path) -> None:
+    """A subcommand is only the first argument: after an option, or after ``--``, ``check`` is a file name."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferrumdb", "--no-studio", "check"],
+        input="SET a 1\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, '"OK"\n', "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "ferrumdb", "--", "check"],
+        input="COUNT\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "1\n")

@@ -168,10 +168,10 @@ def test_missing_file_and_non_database_are_clear_errors(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "needs the database PATH"),
-        (["a.db", "b.db"], "unexpected argument"),
-        (["a.db", "--salvage"], "--salvage needs a value"),
-        (["a.db", "--bogus"], "unknown option --bogus"),
+        ([], "required arguments were not provided:\n  <PATH>"),
+        (["a.db", "b.db"], "unexpected argument 'b.db'"),
+        (["a.db", "--salvage"], "a value is required for '--salvage <OUT>'"),
+        (["a.db", "--bogus"], "unexpected argument '--bogus'"),
     ],
 )
 def test_bad_arguments_exit_2(args: list[str], message: str) -> None:

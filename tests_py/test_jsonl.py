@@ -291,9 +291,9 @@ def test_cli_import_bad_file(tmp_path: Path, db_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["export", "only.db"], 2, "needs the database PATH and OUT.jsonl"),
-        (["import", "a.db", "b.jsonl", "extra"], 2, 'unexpected argument "extra"'),
-        (["import", "a.db", "b.jsonl", "--prefix=x"], 2, "unknown option --prefix=x"),
+        (["export", "only.db"], 2, "required arguments were not provided:\n  <OUT.jsonl>"),
+        (["import", "a.db", "b.jsonl", "extra"], 2, "unexpected argument 'extra'"),
+        (["import", "a.db", "b.jsonl", "--prefix=x"], 2, "unexpected argument '--prefix'"),
         (["export", "missing.db", "out.jsonl"], 1, "missing.db"),
         (["import", "new.db", "missing.jsonl"], 1, "missing.jsonl"),
         (["check", "a.db"], 1, "a.db: no such database file"),

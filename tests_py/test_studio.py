@@ -278,7 +278,13 @@ def test_studio_on_read_only_database(db_path: Path) -> None:
             url = reader.studio(port=0)
             assert call(url, doc("k"))[1]["value"] == 1
             assert call(url, doc("k"), "PUT", 2)[0] == 403
-            assert call(url, "/api/overview")[1]["database_read_only"] is True
+            overview = call(url, "/api/overview")[1]
+            assert overview["database_read_only"] is True
+            assert overview["database_live"] is True
+            # It follows the writer: a key written now shows up, no reopen.
+            writer["new"] = 2
+            assert call(url, doc("new"))[1]["value"] == 2
+            assert call(url, "/api/overview")[1]["keys"] == 2
 
 
 def _free_port() -> int:

@@ -32,7 +32,8 @@ fn leftovers(dir: &Path, hint: bool) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "test.db" && n != "test.db.lock" && !(hint && n == "test.db.hint"))
+        // The shared page stays beside the database (see storage::shared).
+        .filter(|n| n != "test.db" && n != "test.db.shm" && !(hint && n == "test.db.hint"))
         .collect();
     names.sort();
     names

@@ -17,6 +17,7 @@ mod encryption;
 mod fault_sweeps;
 mod faults;
 mod file_identity;
+mod follow;
 mod format_edges;
 mod hints;
 mod indexes;

@@ -17,24 +17,21 @@ use crate::engine::Database;
 use crate::error::Error;
 use crate::storage::{self, CheckReport};
 
+use super::args::CheckArgs;
 use super::key;
 
-/// Usage of `ferrumdb check`.
-pub const USAGE: &str = "Usage: ferrumdb check PATH [--salvage OUT] [--key-file FILE]";
-
-/// Run `args` if they start with `check`: `Some(exit status)`, else `None`.
-pub fn run(args: &[String]) -> Option<i32> {
-    if args.first()? != "check" {
-        return None;
-    }
-    let (parsed, key) = match key::prepare(parse(&args[1..]), help, USAGE, |c: &Check| {
-        (c.db.as_path(), c.key_file.as_deref())
-    }) {
-        Ok(ready) => ready,
-        Err(status) => return Some(status),
+/// `ferrumdb check`: the exit status.
+pub fn run(args: &CheckArgs) -> i32 {
+    let key = match key::resolve_or_report(&args.db, args.key.file.as_deref()) {
+        Ok(key) => key,
+        Err(status) => return status,
+    };
+    let check = Check {
+        db: args.db.clone(),
+        salvage: args.salvage.clone(),
     };
     let human = io::stdout().is_terminal();
-    Some(match execute(&parsed, key.as_ref()) {
+    match execute(&check, key.as_ref()) {
         Ok(outcome) => {
             println!("{}", outcome.render(human));
             i32::from(!outcome.check.is_clean())
@@ -43,91 +40,14 @@ pub fn run(args: &[String]) -> Option<i32> {
             eprintln!("error: {msg}");
             1
         }
-    })
+    }
 }
 
+/// The database to check, and where to salvage it to.
 #[derive(Debug, PartialEq)]
 struct Check {
     db: PathBuf,
     salvage: Option<PathBuf>,
-    key_file: Option<PathBuf>,
-}
-
-/// `Ok(None)` for `--help`.
-fn parse(args: &[String]) -> Result<Option<Check>, String> {
-    let mut positional = Vec::new();
-    let mut salvage = None;
-    let mut key_file = None;
-    let mut iter = args.iter();
-    let mut options_done = false;
-    while let Some(arg) = iter.next() {
-        if options_done || !arg.starts_with('-') || arg == "-" {
-            positional.push(arg);
-            continue;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name, Some(value.to_owned())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| iter.next().cloned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name {
-            "--" if inline.is_none() => options_done = true,
-            "-h" | "--help" if inline.is_none() => return Ok(None),
-            "--salvage" => salvage = Some(PathBuf::from(value()?)),
-            "--key-file" => key_file = Some(PathBuf::from(value()?)),
-            _ => return Err(format!("unknown option {arg} for `ferrumdb check`")),
-        }
-    }
-    match positional.as_slice() {
-        [db] => Ok(Some(Check {
-            db: PathBuf::from(db),
-            salvage,
-            key_file,
-        })),
-        [] => Err("`ferrumdb check` needs the database PATH".to_owned()),
-        [_, extra, ..] => Err(format!(
-            "unexpected argument {extra:?}: `ferrumdb check` checks one database PATH"
-        )),
-    }
-}
-
-fn help() -> String {
-    format!(
-        "{USAGE}\n\
-         \n\
-         Read every record of the database file at PATH and verify its checksum (and,\n\
-         for an encrypted file, its authentication tag). Reports the file size, the\n\
-         intact records and transactions, every damaged region (offset, length, reason)\n\
-         and a torn tail, if any. A torn tail is the unfinished last write of a crash\n\
-         (or damage to the very last record: the two look alike); it is not counted as\n\
-         damage, and the next open cuts it off. PATH is only read, never changed, and\n\
-         may be open in another process.\n\
-         \n\
-         Options:\n\
-         \x20 --salvage OUT     also copy every intact record into the new database OUT\n\
-         \x20                   (must not exist; encrypted under the same key), and\n\
-         \x20                   report what was recovered and what was lost\n\
-         \x20 --key-file FILE   key of an encrypted database: exactly 32 bytes = raw key,\n\
-         \x20                   else a passphrase on the first line (or set\n\
-         \x20                   {}; at a terminal you are asked)\n\
-         \n\
-         At a terminal the report is a few lines; piped, it is one JSON object with\n\
-         file, file_bytes, status (clean | torn_tail | damaged), ok, records, writes,\n\
-         transactions, damage [{{offset, length, reason}}], damaged_bytes, torn_tail\n\
-         (null or {{offset, length, reason}}) and, with --salvage, salvage {{out, keys,\n\
-         lost_bytes}}.\n\
-         \n\
-         Exit status: 0 no damage (a torn tail alone is not damage), 1 damage found\n\
-         (also when --salvage recovered the rest: PATH itself is still damaged) or the\n\
-         check failed (missing file, not a database, wrong key), 2 bad arguments.\n",
-        key::PASSPHRASE_ENV
-    )
 }
 
 /// What a check (and salvage) found.
@@ -280,51 +200,6 @@ mod tests {
     use super::*;
     use crate::config::Config;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn parses_arguments() {
-        assert_eq!(
-            parse(&args(&["a.db"])),
-            Ok(Some(Check {
-                db: "a.db".into(),
-                salvage: None,
-                key_file: None
-            }))
-        );
-        assert_eq!(
-            parse(&args(&["--salvage", "new.db", "a.db", "--key-file=k"])),
-            Ok(Some(Check {
-                db: "a.db".into(),
-                salvage: Some("new.db".into()),
-                key_file: Some("k".into())
-            }))
-        );
-        assert_eq!(parse(&args(&["a.db", "--help"])), Ok(None));
-        assert_eq!(
-            parse(&args(&["--", "--odd.db"])).unwrap().unwrap().db,
-            PathBuf::from("--odd.db")
-        );
-        for (bad, why) in [
-            (&[][..], "needs the database PATH"),
-            (&["a.db", "b.db"], "unexpected argument \"b.db\""),
-            (&["a.db", "--salvage"], "--salvage needs a value"),
-            (&["a.db", "--salvage="], "--salvage needs a value"),
-            (&["a.db", "--key-file"], "--key-file needs a value"),
-            (&["a.db", "--prefix=x"], "unknown option --prefix=x"),
-            (&["a.db", "--help=1"], "unknown option --help=1"),
-        ] {
-            let err = parse(&args(bad)).unwrap_err();
-            assert!(err.contains(why), "{bad:?}: {err}");
-        }
-        assert_eq!(run(&args(&["check"])), Some(2));
-        assert_eq!(run(&args(&["check", "--help"])), Some(0));
-        assert_eq!(run(&args(&["export"])), None);
-        assert_eq!(run(&args(&["check.db"])), None);
-    }
-
     fn damaged_db(dir: &Path) -> (PathBuf, u64) {
         let path = dir.join("app.db");
         let db = Database::open(&Config::new().with_path(&path)).unwrap();
@@ -350,7 +225,6 @@ mod tests {
         let check = Check {
             db: path.clone(),
             salvage: None,
-            key_file: None,
         };
         let outcome = execute(&check, None).unwrap();
         assert_eq!(outcome.check.status(), "damaged");
@@ -397,7 +271,6 @@ mod tests {
                 &Check {
                     db: db.to_path_buf(),
                     salvage: None,
-                    key_file: None,
                 },
                 None,
             )

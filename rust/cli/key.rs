@@ -7,8 +7,9 @@
 //! A key file holding exactly 32 bytes is a raw key; anything else is a
 //! passphrase, taken from its first line without the line ending (so
 //! `echo "my passphrase" > key` works, and `head -c 32 /dev/urandom > key`
-//! makes a raw key). The file header says whether a database is encrypted
-//! and with which kind of key, so a missing key, a key for a plain file or a
+//! makes a raw key). The file header, which storage reads for us
+//! (`storage::peek_header`), says whether a database is encrypted and with
+//! which kind of key, so a missing key, a key for a plain file or a
 //! key of the wrong kind is reported here with what to do, before any open.
 
 use std::ffi::OsString;
@@ -19,8 +20,8 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 use crate::crypto::{CryptoError, EncryptionKey, Kdf};
-use crate::format::{FileHeader, ENCRYPTED_HEADER_LEN};
-use crate::storage::Seal;
+use crate::format::FileHeader;
+use crate::storage::{self, PeekedHeader, Seal};
 
 use super::secret::{read_secret, Secret};
 
@@ -50,39 +51,18 @@ enum Found {
 
 /// Whether prompting for a passphrase is possible: stdin and stderr are a
 /// terminal (the prompt goes to stderr, so stdout stays clean for output).
-pub fn can_prompt() -> bool {
+fn can_prompt() -> bool {
     io::stdin().is_terminal() && io::stderr().is_terminal()
 }
 
-/// The start every batch subcommand shares: take its parsed arguments (or
-/// print its help, or the usage error), then resolve the key of database
-/// `db_of(parsed)`. `Err` is the exit status to return, after printing why:
-/// 0 after help, 2 for bad arguments, 1 for a key problem.
-pub fn prepare<P>(
-    parsed: Result<Option<P>, String>,
-    help: impl FnOnce() -> String,
-    usage: &str,
-    paths: impl Fn(&P) -> (&Path, Option<&Path>),
-) -> Result<(P, Option<EncryptionKey>), i32> {
-    let parsed = match parsed {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            print!("{}", help());
-            return Err(0);
-        }
-        Err(msg) => {
-            eprintln!("error: {msg}\n{usage}");
-            return Err(2);
-        }
-    };
-    let (db, key_file) = paths(&parsed);
-    match resolve(db, key_file, can_prompt()) {
-        Ok(key) => Ok((parsed, key)),
-        Err(msg) => {
-            eprintln!("error: {msg}");
-            Err(1)
-        }
-    }
+/// [`resolve`] for the command line, which every form starts with: the key
+/// (`None` for a plain or new database), or, after printing why there is
+/// none, the exit status 1.
+pub fn resolve_or_report(db: &Path, key_file: Option<&Path>) -> Result<Option<EncryptionKey>, i32> {
+    resolve(db, key_file, can_prompt()).map_err(|msg| {
+        eprintln!("error: {msg}");
+        1
+    })
 }
 
 /// The key to open the database at `db` with: `None` for a plain (or new,
@@ -94,7 +74,7 @@ pub fn prepare<P>(
 /// A message saying what is wrong and what to do: an unreadable key file, a
 /// key for a plain database, a key of the wrong kind, an encrypted database
 /// and no key, a wrong passphrase at the prompt.
-pub fn resolve(
+fn resolve(
     db: &Path,
     key_file: Option<&Path>,
     prompt: bool,
@@ -200,34 +180,19 @@ fn env_passphrase(env: Option<OsString>) -> Result<Option<EncryptionKey>, String
     }
 }
 
+/// What the file at `db` is, from its header ([`storage::peek_header`]).
 fn inspect(db: &Path) -> Found {
     if db.as_os_str() == ":memory:" {
         return Found::New;
     }
-    let Ok(mut file) = File::open(db) else {
-        return if db.exists() {
-            Found::Unknown
-        } else {
-            Found::New
-        };
-    };
-    let mut head = Vec::with_capacity(ENCRYPTED_HEADER_LEN);
-    if Read::by_ref(&mut file)
-        .take(ENCRYPTED_HEADER_LEN as u64)
-        .read_to_end(&mut head)
-        .is_err()
-    {
-        return Found::Unknown;
-    }
-    if head.is_empty() {
-        return Found::New;
-    }
-    match FileHeader::decode(&head) {
-        Ok(header) => match header.encryption {
+    match storage::peek_header(db) {
+        Ok(PeekedHeader::New) => Found::New,
+        Ok(PeekedHeader::Database(header)) => match header.encryption {
             Some(enc) => Found::Encrypted(enc.kdf),
             None => Found::Plain,
         },
-        Err(_) => Found::Unknown,
+        // Opening it reports why (not a database, a directory, unreadable).
+        Ok(PeekedHeader::NotADatabase(_)) | Err(_) => Found::Unknown,
     }
 }
 
@@ -264,11 +229,12 @@ fn ask_passphrase(db: &Path) -> Result<EncryptionKey, String> {
 }
 
 fn read_header(db: &Path) -> Result<FileHeader, String> {
-    let mut head = Vec::with_capacity(ENCRYPTED_HEADER_LEN);
-    File::open(db)
-        .and_then(|f| f.take(ENCRYPTED_HEADER_LEN as u64).read_to_end(&mut head))
-        .map_err(|e| format!("cannot read {}: {e}", db.display()))?;
-    FileHeader::decode(&head).map_err(|e| format!("{}: bad file header: {e}", db.display()))
+    match storage::peek_header(db) {
+        Ok(PeekedHeader::Database(header)) => Ok(header),
+        Ok(PeekedHeader::New) => Err(format!("{}: no database file", db.display())),
+        Ok(PeekedHeader::NotADatabase(e)) => Err(format!("{}: bad file header: {e}", db.display())),
+        Err(e) => Err(format!("cannot read {}: {e}", db.display())),
+    }
 }
 
 #[cfg(test)]

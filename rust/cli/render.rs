@@ -9,7 +9,6 @@
 //! so object key order and number literals are shown exactly as stored.
 
 use console::Style;
-use serde::de::IgnoredAny;
 use serde_json::json;
 
 /// Who reads the output.
@@ -170,13 +169,15 @@ pub enum JsonStyle {
 }
 
 /// `bytes` as text, checked to be one UTF-8 JSON document (so it can go into
-/// a [`Reply`]).
+/// a [`Reply`]) by [`crate::json::validate`]: the rule Python's `get` and the
+/// document layer read by, so a value the CLI shows is one they read too
+/// (lone surrogate escapes and numbers beyond `f64` are refused).
 ///
 /// # Errors
 /// Why the bytes are not valid JSON.
 pub fn checked_json(bytes: &[u8]) -> Result<String, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    serde_json::from_str::<IgnoredAny>(text).map_err(|e| e.to_string())?;
+    crate::json::validate(text).map_err(|e| e.to_string())?;
     Ok(text.to_owned())
 }
 
@@ -374,6 +375,9 @@ mod tests {
         assert!(checked_json(b"{\"a\":").is_err());
         assert!(checked_json(b"1 2").is_err());
         assert!(checked_json(&[0x22, 0xff, 0x22]).is_err());
+        // What Python and the document layer cannot read back is refused here too.
+        assert!(checked_json(b"\"\\ud800\"").is_err());
+        assert!(checked_json(b"1e400").is_err());
     }
 
     fn both(r: &Reply) -> (String, String) {

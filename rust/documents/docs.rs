@@ -397,6 +397,9 @@ impl Documents {
     /// drops keys that expired but are not purged yet. `None` when the plan
     /// needs the documents.
     fn exact_keys(&self, filter: &Filter, prefix: &str) -> Result<Option<Vec<String>>> {
+        // Another process's writes first: the index probe below reads
+        // nothing through the engine.
+        self.db.refresh()?;
         let plan = self.plan(filter);
         let (false, Some(index), Some(probe)) = (plan.residual, &plan.index, plan.kind.probe())
         else {
@@ -585,6 +588,8 @@ impl Documents {
         limit: Option<usize>,
         prefix: &str,
     ) -> Result<Vec<Row>> {
+        // Another process's writes first: the plan reads the indexes.
+        self.db.refresh()?;
         let plan = self.plan(filter);
         // Without a sort, rows come in key order and the scan can stop early.
         let enough = if sort.is_empty() {
@@ -674,7 +679,11 @@ impl Documents {
             if self.db.is_closed() {
                 return Err(Error::Closed);
             }
-            Ok(self.indexes.watchers.watch(prefix, max_events, max_bytes))
+            let follower = self.db.follower();
+            Ok(self
+                .indexes
+                .watchers
+                .watch(prefix, (max_events, max_bytes), follower))
         })
     }
 

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use crate::engine::Follower;
+
 /// Events a watcher may have waiting before it overflows.
 pub const DEFAULT_WATCH_EVENTS: usize = 10_000;
 /// Bytes of keys and values a watcher may have waiting before it overflows
@@ -226,13 +228,14 @@ impl Watchers {
     pub(crate) fn watch(
         self: &Arc<Self>,
         prefix: &str,
-        max_events: usize,
-        max_bytes: usize,
+        (max_events, max_bytes): (usize, usize),
+        follower: Option<Follower>,
     ) -> Watch {
         let queue = self.register(prefix, max_events, max_bytes);
         Watch {
             queue,
             hub: self.clone(),
+            follower,
         }
     }
 }
@@ -244,7 +247,15 @@ impl Watchers {
 pub struct Watch {
     queue: Arc<Queue>,
     hub: Arc<Watchers>,
+    /// On a read-only handle following a writer in another process: its
+    /// changes arrive when the handle looks for them, so a waiting receive
+    /// looks every [`FOLLOW_POLL`].
+    follower: Option<Follower>,
 }
+
+/// How often a receive waiting on a following handle looks for another
+/// process's writes.
+const FOLLOW_POLL: Duration = Duration::from_millis(20);
 
 impl Watch {
     /// The key prefix this watch reports.
@@ -265,12 +276,31 @@ impl Watch {
 
     /// The next change, waiting up to `timeout` for one.
     pub fn recv_timeout(&self, timeout: Duration) -> Recv {
-        let mut st = self.queue.state.lock();
-        if let Some(r) = self.queue.take(&mut st) {
-            return r;
+        let Some(follower) = &self.follower else {
+            let mut st = self.queue.state.lock();
+            if let Some(r) = self.queue.take(&mut st) {
+                return r;
+            }
+            let _ = self.queue.ready.wait_for(&mut st, timeout);
+            return self.queue.take(&mut st).unwrap_or(Recv::Empty);
+        };
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            // Not under the queue's lock: taking in news feeds this queue.
+            follower.catch_up();
+            let mut st = self.queue.state.lock();
+            if let Some(r) = self.queue.take(&mut st) {
+                return r;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Recv::Empty;
+            }
+            let _ = self.queue.ready.wait_for(&mut st, left.min(FOLLOW_POLL));
+            if let Some(r) = self.queue.take(&mut st) {
+                return r;
+            }
         }
-        let _ = self.queue.ready.wait_for(&mut st, timeout);
-        self.queue.take(&mut st).unwrap_or(Recv::Empty)
     }
 
     /// Stop the watch: queued changes are discarded, later ones not recorded,
@@ -327,8 +357,8 @@ mod tests {
     #[test]
     fn delivers_in_order_filtered_by_prefix() {
         let hub = hub();
-        let all = hub.watch("", 10, 1 << 20);
-        let users = hub.watch("user:", 10, 1 << 20);
+        let all = hub.watch("", (10, 1 << 20), None);
+        let users = hub.watch("user:", (10, 1 << 20), None);
         assert!(hub.any());
         hub.publish(ChangeOp::Set, "user:1", Some(b"1"));
         hub.publish(ChangeOp::Set, "order:1", Some(b"2"));
@@ -348,8 +378,8 @@ mod tests {
     #[test]
     fn overflow_drops_queue_and_unregisters() {
         let hub = hub();
-        let w = hub.watch("", 3, 1 << 20);
-        let other = hub.watch("", 100, 1 << 20);
+        let w = hub.watch("", (3, 1 << 20), None);
+        let other = hub.watch("", (100, 1 << 20), None);
         for i in 0..3 {
             hub.publish(ChangeOp::Set, &format!("k{i}"), Some(b"1"));
         }
@@ -370,7 +400,7 @@ mod tests {
     #[test]
     fn byte_bound_but_one_big_event_passes() {
         let hub = hub();
-        let w = hub.watch("", 100, 10);
+        let w = hub.watch("", (100, 10), None);
         hub.publish(ChangeOp::Set, "k", Some(&[b'1'; 50]));
         assert!(matches!(w.try_recv(), Recv::Change(_)));
         hub.publish(ChangeOp::Set, "a", Some(b"1234"));
@@ -382,7 +412,7 @@ mod tests {
     #[test]
     fn close_all_drains_then_closes() {
         let hub = hub();
-        let w = hub.watch("", 10, 1 << 20);
+        let w = hub.watch("", (10, 1 << 20), None);
         hub.publish(ChangeOp::Set, "k", Some(b"1"));
         hub.close_all();
         assert!(!hub.any());
@@ -396,7 +426,7 @@ mod tests {
     #[test]
     fn close_wakes_a_waiting_thread_and_discards() {
         let hub = hub();
-        let w = Arc::new(hub.watch("", 10, 1 << 20));
+        let w = Arc::new(hub.watch("", (10, 1 << 20), None));
         let waiter = {
             let w = w.clone();
             std::thread::spawn(move || {

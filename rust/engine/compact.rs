@@ -34,7 +34,7 @@ use parking_lot::RwLock;
 
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::format::{Record, RecordKind};
+use crate::format::RecordKind;
 use crate::storage::{self, Log, Medium, Seal};
 
 use super::db::Database;
@@ -190,6 +190,10 @@ impl Database {
             Some(p) => Medium::Disk(storage::create_log(p, &header)?),
             None => Medium::Memory(RwLock::new(header.encode())),
         };
+        let new_file_id = match &new {
+            Medium::Disk(f) => storage::paths::file_id(f).ok(),
+            _ => None,
+        };
         let new = Log::new(new, &header, seal.map(Arc::new));
         let io_err = |e| Error::io(&target_name, e);
         let mut remap = Remap::default();
@@ -251,21 +255,18 @@ impl Database {
         if raw_tail {
             out.extend_from_slice(&tail);
         } else {
-            let plain_old = old.seal.is_none();
-            storage::walk_records(&old, name, copy_end, &mut tail, |offset, plain| {
+            storage::walk_frames(&old, name, copy_end, &tail, |frame| {
                 let at = out_at + out.len() as u64;
-                remap.insert(offset, "", at);
-                if plain_old {
-                    // Keys of a plain transaction point at its inner records;
-                    // sealed, the whole batch is one envelope at `at`.
-                    if let Ok(rec) = Record::decode(plain) {
-                        for (inner_at, _) in crate::format::BatchRecords::new(rec).flatten() {
-                            remap.insert(offset + inner_at as u64, "", at);
-                        }
+                remap.insert(frame.offset, "", at);
+                // Each of its keys now finds the frame at `at`; in a plain
+                // log a transaction's keys pointed at its inner records.
+                for write in frame.writes().flatten() {
+                    if write.offset != frame.offset {
+                        remap.insert(write.offset, "", at);
                     }
                 }
                 tail_last = Some(at);
-                append_record(&new, &target_name, &mut out, &mut sealed, plain, at)
+                append_record(&new, &target_name, &mut out, &mut sealed, frame.plain, at)
             })?;
         }
         drop(tail);
@@ -348,6 +349,8 @@ impl Database {
             _ => last_copied,
         };
         w.generation = generation + 1;
+        w.file_id = new_file_id;
+        inner.publish_file(&w);
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);
         // The rename is durable only once the directory is synced; writers

@@ -18,10 +18,11 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use crate::storage::{self, GroupSync, Log, Medium, WriterLock};
+use crate::format::{FileHeader, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::storage::{self, GroupSync, Log, Medium, SharedPage, WriterLock};
 
 use super::background::Background;
+use super::follow::Shared;
 use super::health::Health;
 use super::keydir::{Keydir, Keyspace, Loc};
 use super::observer::ChangeObserver;
@@ -68,6 +69,8 @@ pub(super) struct Writer {
     pub seq: u64,
     pub log: Arc<Log>,
     pub generation: u64,
+    /// Device and inode of the log's file (`None` in memory).
+    pub file_id: Option<(u64, u64)>,
     /// Reused by every write (see engine::write), so a write allocates
     /// nothing once they are warm: the encoded record(s),
     pub buf: Vec<u8>,
@@ -121,6 +124,9 @@ pub(super) struct Inner {
     pub state: Arc<RwLock<State>>,
     /// Whether the open read a hint file instead of the whole log.
     pub hinted: bool,
+    /// The shared page (see storage::shared): a writer publishes every
+    /// append into it, a read-only handle follows it (engine::follow).
+    pub shared: Option<Shared>,
     pub writer: Mutex<Writer>,
     pub sync: Arc<GroupSync>,
     pub counters: Counters,
@@ -228,56 +234,33 @@ impl Database {
             .clone()
             .unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
         let now = config.clock.now_ms();
-        // A hint that matches this file gives the key directory of its prefix
-        // without reading those records; the rest is replayed.
-        // (Encrypted files have none: a hint would hold their keys in the clear.)
-        let hinted = match (&file, &log.medium, &log.seal) {
-            (Some(path), Medium::Disk(_), None) => {
-                let file_len = log.len().map_err(|e| Error::io(&name, e))?;
-                let start = log.data_start();
-                storage::load_hint(path, &log.medium, header.generation, start, file_len).and_then(
-                    |h| {
-                        Keyspace::from_hint(h.entries(), h.header.entries, h.body.len(), now)
-                            .map(|ks| (ks, h.header))
-                    },
-                )
-            }
+        let repair = !config.read_only;
+        let loaded = load_keyspace(file.as_deref(), &log, &header, &name, now, (repair, None))?;
+        let Loaded {
+            ks,
+            end,
+            last_record,
+            hint_end: start,
+            max_seq,
+            hinted,
+        } = loaded;
+        // The page through which processes learn of each other's writes:
+        // a writer publishes into it, a read-only handle follows it. Without
+        // one (a read-only directory) a reader sees the file as it was at
+        // open, and `is_live` says so.
+        let file_id = match &log.medium {
+            Medium::Disk(f) => storage::paths::file_id(f).ok(),
             _ => None,
         };
-        if let (None, Some(path), false) = (&hinted, &file, config.read_only) {
-            // Stale or damaged: it would only be read and rejected again.
-            storage::remove_hint(path);
-        }
-        let (mut ks, start, start_seq, anchor) = match hinted {
-            Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
-            None => (Keyspace::default(), log.data_start(), None, None),
-        };
-        let mut max_seq = start_seq.unwrap_or(0);
-        let replayed =
-            storage::replay_from(&log, &name, start, start_seq, !config.read_only, |item| {
-                max_seq = max_seq.max(item.header.seq);
-                let loc = Loc {
-                    offset: item.offset,
-                    value_len: item.header.value_len,
-                    expires_at: item.header.expires_at,
-                };
-                // A put that has expired by now supersedes older puts of the
-                // key and then vanishes, exactly like a delete.
-                match item.header.kind {
-                    RecordKind::Meta if loc.value_len == 0 => ks.remove_meta(item.key),
-                    RecordKind::Meta => ks.put_meta(item.key, loc),
-                    RecordKind::Put if loc.is_live(now) => {
-                        ks.put(item.key, loc);
-                    }
-                    RecordKind::Put | RecordKind::Delete => {
-                        ks.remove(item.key);
-                    }
-                    // Replay hands over a batch's records one by one instead.
-                    RecordKind::Batch => {}
+        let shared = match (&file, file_id) {
+            (Some(path), Some(id)) => SharedPage::open(path, !config.read_only).ok().map(|page| {
+                if !config.read_only {
+                    page.publish(id, header.generation, end);
                 }
-            })?;
-        let end = replayed.end;
-        let last_record = replayed.last_record.or(anchor);
+                Shared::new(page)
+            }),
+            _ => None,
+        };
         // Writers append through a shared mapping (see storage::medium).
         let log = if config.read_only {
             log
@@ -295,7 +278,8 @@ impl Database {
                 ks,
                 log: log.clone(),
             })),
-            hinted: start_seq.is_some(),
+            hinted,
+            shared,
             writer: Mutex::new(Writer {
                 end,
                 last_record,
@@ -303,6 +287,7 @@ impl Database {
                 seq: max_seq + 1,
                 log,
                 generation: header.generation,
+                file_id,
                 buf: Vec::with_capacity(4096),
                 offsets: Vec::new(),
                 old: Vec::new(),
@@ -359,6 +344,32 @@ impl Database {
         !self.inner.read_only || self.inner.path.is_none()
     }
 
+    /// Whether this handle sees writes made after it opened by other
+    /// processes: always for a writer (no other process writes beside it),
+    /// and for a read-only handle that follows the writer through the
+    /// shared page (`false` only when the page could not be opened, e.g.
+    /// in a read-only directory: the handle is then a snapshot).
+    pub fn is_live(&self) -> bool {
+        self.inner.is_live()
+    }
+
+    /// For a read-only handle that follows a writer: a weak handle with
+    /// which a waiter (a change feed) looks for news itself.
+    pub fn follower(&self) -> Option<super::Follower> {
+        (self.inner.read_only && self.inner.shared.is_some())
+            .then(|| super::Follower::new(&self.inner))
+    }
+
+    /// Take in other processes' writes now. Every call on the handle does
+    /// this first; layers above the engine call it before reading state of
+    /// their own (indexes).
+    ///
+    /// # Errors
+    /// As any read: closed, poisoned, or an error reading the new records.
+    pub fn refresh(&self) -> Result<()> {
+        self.check_open()
+    }
+
     /// Whether [`Database::close`] has run.
     pub fn is_closed(&self) -> bool {
         self.inner.health.is_closed()
@@ -386,7 +397,8 @@ impl Database {
     /// Every call on the handle starts here (see [`Health`]): closed,
     /// poisoned by a failed sync, or a background error to raise.
     pub(super) fn check_open(&self) -> Result<()> {
-        self.inner.health.check()
+        self.inner.health.check()?;
+        self.inner.follow()
     }
 
     pub(super) fn check_writable(&self) -> Result<()> {
@@ -445,6 +457,7 @@ impl Database {
     /// an index from a consistent view of the data.
     pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {
         let _w = self.inner.writer.lock();
+        let _paused = super::follow::PausedHere::mark();
         f()
     }
 
@@ -801,6 +814,83 @@ impl Database {
             None => hint,
         }
     }
+}
+
+/// A key space read from a log (see [`load_keyspace`]).
+pub(super) struct Loaded {
+    pub ks: Keyspace,
+    /// Offset just past the last record taken in.
+    pub end: u64,
+    /// Offset of the last record (a hint anchors on it).
+    pub last_record: Option<u64>,
+    /// Records before this offset were described by a hint file.
+    pub hint_end: u64,
+    pub max_seq: u64,
+    /// Whether a hint file gave most of it.
+    pub hinted: bool,
+}
+
+/// Build the key space of `log` (the file `file`, whose header is
+/// `header`): from its hint file where one matches, and by replaying the
+/// records after it, up to `until` if given. With `repair` a torn tail is
+/// cut off the file (only a writer, at open, does that).
+///
+/// # Errors
+/// As [`storage::replay_from`].
+pub(super) fn load_keyspace(
+    file: Option<&Path>,
+    log: &Log,
+    header: &FileHeader,
+    name: &Path,
+    now: u64,
+    (repair, until): (bool, Option<u64>),
+) -> Result<Loaded> {
+    // A hint that matches this file gives the key directory of its prefix
+    // without reading those records; the rest is replayed.
+    // (Encrypted files have none: a hint would hold their keys in the clear.)
+    let hinted = match (file, &log.medium, &log.seal) {
+        (Some(path), Medium::Disk(_), None) => {
+            let file_len = log.len().map_err(|e| Error::io(name, e))?;
+            let start = log.data_start();
+            storage::load_hint(path, &log.medium, header.generation, start, file_len).and_then(
+                |h| {
+                    Keyspace::from_hint(h.entries(), h.header.entries, h.body.len(), now)
+                        .map(|ks| (ks, h.header))
+                },
+            )
+        }
+        _ => None,
+    };
+    if let (None, Some(path), true) = (&hinted, file, repair) {
+        // Stale or damaged: it would only be read and rejected again.
+        storage::remove_hint(path);
+    }
+    let (mut ks, start, start_seq, anchor) = match hinted {
+        Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
+        None => (Keyspace::default(), log.data_start(), None, None),
+    };
+    let mut max_seq = start_seq.unwrap_or(0);
+    let visit = |item: storage::ReplayItem<'_>| {
+        max_seq = max_seq.max(item.header.seq);
+        let loc = Loc {
+            offset: item.offset,
+            value_len: item.header.value_len,
+            expires_at: item.header.expires_at,
+        };
+        ks.take_in(item.header.kind, item.key, loc, now);
+    };
+    let replayed = match until {
+        Some(until) => storage::replay_until(log, name, start, until, start_seq, visit)?,
+        None => storage::replay_from(log, name, start, start_seq, repair, visit)?,
+    };
+    Ok(Loaded {
+        ks,
+        end: replayed.end,
+        last_record: replayed.last_record.or(anchor),
+        hint_end: start,
+        max_seq,
+        hinted: start_seq.is_some(),
+    })
 }
 
 impl Inner {

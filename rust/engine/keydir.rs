@@ -124,6 +124,34 @@ impl Keyspace {
         Some(ks)
     }
 
+    /// Take in one record read back from the log (replay at open, or the
+    /// records another process appended): the one rule for what a record
+    /// does to the key space. A put that has expired by `now_ms` supersedes
+    /// older puts of the key and then vanishes, exactly like a delete.
+    /// Returns what a user key held before, and whether it holds a value now.
+    pub fn take_in(
+        &mut self,
+        kind: RecordKind,
+        key: &str,
+        loc: Loc,
+        now_ms: u64,
+    ) -> (Option<Loc>, bool) {
+        match kind {
+            RecordKind::Meta if loc.value_len == 0 => {
+                self.remove_meta(key);
+                (None, false)
+            }
+            RecordKind::Meta => {
+                self.put_meta(key, loc);
+                (None, false)
+            }
+            RecordKind::Put if loc.is_live(now_ms) => (self.put(key, loc), true),
+            RecordKind::Put | RecordKind::Delete => (self.remove(key), false),
+            // Replay hands over a batch's records one by one instead.
+            RecordKind::Batch => (None, false),
+        }
+    }
+
     /// Point `key` at `loc`; returns the location it replaced.
     pub fn put(&mut self, key: &str, loc: Loc) -> Option<Loc> {
         let old = match self.keydir.get_mut(key) {

@@ -9,6 +9,7 @@ mod background;
 mod backup;
 mod compact;
 mod db;
+mod follow;
 mod health;
 mod keydir;
 mod observer;
@@ -19,6 +20,7 @@ mod write;
 
 pub use db::validate_key;
 pub use db::{Database, ValueBuf};
+pub use follow::Follower;
 pub use keydir::Loc;
 pub use observer::{ChangeObserver, PendingChange};
 pub use salvage::SalvageReport;

@@ -26,7 +26,9 @@ use std::sync::Arc;
 use parking_lot::MutexGuard;
 
 use crate::error::{Error, Result};
-use crate::format::{encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN};
+use crate::format::{
+    batch_record_offset, encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN,
+};
 use crate::storage::Log;
 
 use super::db::{Database, Inner, ValueBuf, Writer};
@@ -214,13 +216,14 @@ impl Inner {
         let sealed = w.log.seal.is_some();
         w.log.seal_record(self.name(), &mut w.buf, w.end)?;
         let base = self.append(w)?;
+        self.publish_end(w.end);
 
         if writes.iter().any(|write| write.op != Op::HintDigest) {
             let live_bytes = {
                 let mut st = self.state.write();
                 for (write, &at) in writes.iter().zip(&w.offsets) {
                     let loc = Loc {
-                        offset: if sealed { base } else { base + at as u64 },
+                        offset: batch_record_offset(base, at, sealed),
                         value_len: write.value.len() as u32,
                         expires_at: write.expires_at,
                     };
@@ -333,7 +336,7 @@ impl Inner {
 
 /// Tell `observer` that `key` now holds `new` (`None`: removed); it held
 /// `old`, when read.
-fn notify(
+pub(super) fn notify(
     observer: &dyn ChangeObserver,
     key: &str,
     old: Option<&Option<ValueBuf>>,

@@ -9,6 +9,21 @@
 
 use super::record::{encode_record, DecodeError, Record, RecordKind, RECORD_HEADER_LEN};
 
+/// Where the key directory finds the record that sits `at` bytes into a
+/// batch written at `batch_offset` (the `at` that [`BatchEncoder::push`]
+/// returns and [`BatchRecords`] yields). In a plain log that is the record
+/// itself, so a read verifies just that record. In an encrypted log the
+/// batch is sealed whole into one envelope at `batch_offset`: every key of
+/// the transaction points at the envelope, and a read opens it and finds
+/// the record by key. The writer and every reader of a log use this one rule.
+pub fn batch_record_offset(batch_offset: u64, at: usize, sealed: bool) -> u64 {
+    if sealed {
+        batch_offset
+    } else {
+        batch_offset + at as u64
+    }
+}
+
 /// Builds one batch record in a caller's buffer: [`BatchEncoder::begin`],
 /// then one [`BatchEncoder::push`] per write, then [`BatchEncoder::finish`].
 #[derive(Debug)]

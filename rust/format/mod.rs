@@ -96,7 +96,7 @@ mod header;
 mod hint;
 mod record;
 
-pub use batch::{BatchEncoder, BatchRecords};
+pub use batch::{batch_record_offset, BatchEncoder, BatchRecords};
 pub use envelope::{
     begin_envelope, finish_envelope, split_envelope, EnvelopeHeader, ENVELOPE_HEADER_LEN,
     ENVELOPE_OVERHEAD, ENVELOPE_PREFIX_LEN,

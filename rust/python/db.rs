@@ -979,6 +979,15 @@ impl PyDatabase {
         self.docs.database().is_read_only()
     }
 
+    /// Whether this handle sees writes other processes make after it
+    /// opened: always for a writer; for a `read_only` handle, unless the
+    /// shared page beside the database (`PATH.shm`) could not be opened
+    /// (a read-only directory), when it shows the file as it was at open.
+    #[getter]
+    fn is_live(&self) -> bool {
+        self.docs.database().is_live()
+    }
+
     /// The fsync policy, as the string `open()` accepts.
     #[getter]
     fn fsync(&self) -> String {

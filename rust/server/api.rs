@@ -193,6 +193,7 @@ async fn overview(State(st): State<AppState>) -> ApiResult {
                 "version": env!("CARGO_PKG_VERSION"),
                 "fsync": db.fsync_policy().to_string(),
                 "database_read_only": db.is_read_only(),
+                "database_live": db.is_live(),
                 "studio_read_only": read_only,
                 "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
                 "indexes": index_list(&st.docs),

@@ -20,12 +20,11 @@ use serde::{Serialize, Serializer};
 
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
-use crate::format::{
-    is_hint_digest, BatchRecords, EnvelopeHeader, Record, RecordHeader, RecordKind,
-    ENVELOPE_HEADER_LEN, RECORD_HEADER_LEN,
-};
+use crate::format::Record;
 
-use super::log::{after_failure, last_nonzero, open_log, Failure, Log, ReadWindow};
+use super::frame::{read_frame, ReadWindow};
+use super::log::{open_log, Log};
+use super::replay::{after_failure, last_nonzero, Failure};
 use super::Medium;
 
 /// A run of bytes that holds no readable record; serialized as
@@ -139,47 +138,40 @@ pub fn scan_log(
         torn_tail: None,
     };
     let mut window = ReadWindow::new(medium, file_len);
-    let mut plain = Vec::new();
+    let mut scratch = Vec::new();
     let mut pos = log.data_start();
     let mut last_seq = None;
     // The offset whose failure was already re-read once (see `after_failure`).
     let mut reread = None;
     while pos < file_len {
-        let failure = match decode_at(log, &mut window, &mut plain, pos).map_err(io_err)? {
-            Ok((len, rec)) => {
-                let len = len as u64;
+        let failure = match read_frame(&mut window, log.seal.as_deref(), &mut scratch, pos)
+            .map_err(io_err)?
+        {
+            Ok(frame) => {
+                let len = frame.len as u64;
                 report.records += 1;
-                if rec.header.kind == RecordKind::Batch {
+                if frame.is_batch() {
                     report.transactions += 1;
-                    for inner in BatchRecords::new(rec) {
-                        match inner {
-                            Ok((at, r)) => {
-                                report.writes += 1;
-                                // Sealed, the batch is one envelope at `pos`.
-                                let offset = if log.seal.is_some() {
-                                    pos
-                                } else {
-                                    pos + at as u64
-                                };
-                                visit(offset, r);
-                            }
-                            // The batch checksum held: a forged or buggy batch.
-                            Err(e) => report.damage.push(Damage {
-                                offset: pos,
-                                len,
-                                reason: format!("transaction holds a bad record: {e}"),
-                            }),
-                        }
-                    }
-                } else if !is_hint_digest(&rec) {
-                    report.writes += 1;
-                    visit(pos, rec);
                 }
-                last_seq = Some(rec.header.seq);
+                for write in frame.writes() {
+                    match write {
+                        Ok(write) => {
+                            report.writes += 1;
+                            visit(write.offset, write.record);
+                        }
+                        // The batch checksum held: a forged or buggy batch.
+                        Err(e) => report.damage.push(Damage {
+                            offset: pos,
+                            len,
+                            reason: format!("transaction holds a bad record: {e}"),
+                        }),
+                    }
+                }
+                last_seq = Some(frame.record.header.seq);
                 pos += len;
                 continue;
             }
-            Err(reason) => reason,
+            Err(e) => e.to_string(),
         };
         // The intact records inside a damaged transaction are skipped with
         // it: a transaction is recovered whole or not at all.
@@ -208,42 +200,4 @@ pub fn scan_log(
         }
     }
     Ok(report)
-}
-
-/// Decode the record (envelope, when sealed) at `pos`: its length on disk
-/// and the plain record, or why it failed.
-fn decode_at<'b>(
-    log: &Log,
-    window: &'b mut ReadWindow<'_>,
-    plain: &'b mut Vec<u8>,
-    pos: u64,
-) -> io::Result<std::result::Result<(usize, Record<'b>), String>> {
-    let Some(seal) = &log.seal else {
-        let header = match RecordHeader::parse(window.at(pos, RECORD_HEADER_LEN)?) {
-            Ok(h) => h,
-            Err(e) => return Ok(Err(format!("record header: {e}"))),
-        };
-        let len = header.record_len();
-        return Ok(Record::decode(window.at(pos, len)?)
-            .map(|r| (len, r))
-            .map_err(|e| format!("record: {e}")));
-    };
-    let env = match EnvelopeHeader::parse(window.at(pos, ENVELOPE_HEADER_LEN)?) {
-        Ok(h) => h,
-        Err(e) => return Ok(Err(format!("envelope header: {e}"))),
-    };
-    let len = env.envelope_len();
-    let bytes = window.at(pos, len)?;
-    if let Err(e) = env.verify(bytes) {
-        return Ok(Err(format!("envelope: {e}")));
-    }
-    plain.clear();
-    plain.extend_from_slice(bytes);
-    let body = match seal.open_envelope(plain, pos) {
-        Ok(body) => body,
-        Err(e) => return Ok(Err(format!("encrypted record: {e}"))),
-    };
-    Ok(Record::decode(plain.get(body).unwrap_or_default())
-        .map(|r| (len, r))
-        .map_err(|e| format!("record: {e}")))
 }

@@ -5,25 +5,32 @@
 
 mod check;
 pub mod fault;
+mod frame;
 mod hint;
 mod lock;
 mod log;
 mod medium;
 pub mod paths;
+mod peek;
+mod replay;
 mod seal;
+mod shared;
 mod sync;
 
 pub use check::{check_log, scan_log, CheckReport, Damage};
+pub use frame::{read_plain_record, read_record, walk_frames, Frame, FrameError, FrameWrite};
 pub use hint::{load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
 pub use lock::WriterLock;
 pub use log::{
     create_log, memory_log, new_header, new_seal, open_log, open_log_file, open_log_sealed,
-    read_plain_record, read_record, replay, replay_from, walk_records, Log, OpenedLog, ReplayItem,
-    Replayed,
+    open_sibling, Log, OpenedLog,
 };
 pub use medium::Medium;
-pub use paths::{compact_path, hint_path, resolve};
+pub use paths::{compact_path, hint_path, resolve, shm_path};
+pub use peek::{peek_header, PeekedHeader};
+pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
+pub use shared::{Published, SharedPage, SHARED_LEN};
 pub use sync::GroupSync;
 
 use std::fs::File;

@@ -76,6 +76,12 @@ pub fn temp_hint_path(db: &Path) -> PathBuf {
     with_suffix(db, ".hint.tmp")
 }
 
+/// `app.db` -> `app.db.shm`, the page every process with the database
+/// open maps to learn of each other's writes (see `storage::shared`).
+pub fn shm_path(db: &Path) -> PathBuf {
+    with_suffix(db, ".shm")
+}
+
 /// `backup.db` -> `backup.db.tmp-backup`, where a backup is copied before its rename.
 pub fn backup_temp_path(dest: &Path) -> PathBuf {
     with_suffix(dest, ".tmp-backup")

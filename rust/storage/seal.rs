@@ -79,6 +79,31 @@ impl Seal {
         })
     }
 
+    /// Unlock another file of the same database (one a compaction in
+    /// another process wrote) with this seal's master key, verifying its key
+    /// check.
+    ///
+    /// # Errors
+    /// [`CryptoError::Authentication`] if that file is under another key (it
+    /// was re-keyed); an error if the key was wiped.
+    pub fn sibling(&self, header: &FileHeader) -> Result<Self, CryptoError> {
+        let enc = header
+            .encryption
+            .ok_or_else(|| CryptoError::BadKey("the file is not encrypted".into()))?;
+        let master = self
+            .keys
+            .read()
+            .as_ref()
+            .map(|k| k.master.clone())
+            .ok_or_else(wiped)?;
+        let cipher = FileCipher::new(&master, enc.file_id);
+        cipher.verify_key_check(&header.key_check_aad(), &enc.check_nonce, &enc.check_tag)?;
+        Ok(Seal {
+            keys: RwLock::new(Some(Keys { cipher, master })),
+            file_id: enc.file_id,
+        })
+    }
+
     /// A seal for the next file of the same database (a compaction): same
     /// master key and KDF, new file id, so a new subkey.
     ///

@@ -1,6 +1,6 @@
 //! JSON -> Python: `json_to_py` runs the parser with a sink that builds Python objects as it
 //! goes (dict, list, str, int, float, bool, None), reusing object-key strings through a small
-//! cache; `validate_json` runs the same parser with a sink that builds nothing. The few raw
+//! cache; `validate_json` is [`crate::json::validate`] with Python's `ValueError`. The few raw
 //! CPython calls that make building cheap are wrapped here in safe functions.
 
 use std::mem::MaybeUninit;
@@ -11,7 +11,7 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyString};
 
-use super::parser::{Fail, Parser, Sink, Step};
+use crate::json::{self, Fail, Parser, Sink, Step};
 
 /// Decode JSON bytes straight into Python objects.
 ///
@@ -19,7 +19,7 @@ use super::parser::{Fail, Parser, Sink, Step};
 /// last value, as `json.loads` does), arrays `list`, integers that fit `i64` or `u64` `int`,
 /// every other number `float` (`-0` included, as `-0.0`). Accepts exactly what serde_json
 /// accepts: malformed JSON (including trailing data, invalid UTF-8, lone surrogate escapes,
-/// numbers beyond `f64` and nesting deeper than [`MAX_DEPTH`](super::MAX_DEPTH)) raises
+/// numbers beyond `f64` and nesting deeper than [`MAX_DEPTH`](crate::json::MAX_DEPTH)) raises
 /// `ValueError` naming line and column in serde_json's words.
 pub fn json_to_py(py: Python<'_>, json: &[u8]) -> PyResult<Py<PyAny>> {
     let mut sink = Build {
@@ -55,10 +55,7 @@ pub fn json_to_py(py: Python<'_>, json: &[u8]) -> PyResult<Py<PyAny>> {
 /// strings are unescaped and surrogate-checked and numbers range-checked, so `"\ud800"` and
 /// `1e400` are refused.
 pub fn validate_json(text: &str) -> PyResult<()> {
-    let mut parser = Parser::from_str(text);
-    parser
-        .document(&mut Check)
-        .map_err(|Fail| invalid_json(&parser))
+    json::validate(text).map_err(|err| PyValueError::new_err(format!("invalid JSON: {err}")))
 }
 
 fn invalid_json(parser: &Parser<'_>) -> PyErr {
@@ -186,54 +183,6 @@ impl<'py> Sink for Build<'py> {
     fn array_end(&mut self, mark: usize) -> Step<Self::Value> {
         let list = new_list(self.py, &mut self.items, mark);
         self.keep(list)
-    }
-}
-
-/// Builds nothing: what is left of parsing is validation.
-struct Check;
-
-impl Sink for Check {
-    type Value = ();
-    type Key = ();
-    type Object = ();
-
-    fn null(&mut self) -> Step<()> {
-        Ok(())
-    }
-    fn bool(&mut self, _: bool) -> Step<()> {
-        Ok(())
-    }
-    fn i64(&mut self, _: i64) -> Step<()> {
-        Ok(())
-    }
-    fn u64(&mut self, _: u64) -> Step<()> {
-        Ok(())
-    }
-    fn f64(&mut self, _: f64) -> Step<()> {
-        Ok(())
-    }
-    fn str(&mut self, _: &str) -> Step<()> {
-        Ok(())
-    }
-    fn key(&mut self, _: &str) -> Step<()> {
-        Ok(())
-    }
-    fn known_key(&mut self, _: &[u8]) -> Option<()> {
-        None
-    }
-    fn object_begin(&mut self) -> Step<()> {
-        Ok(())
-    }
-    fn object_insert(&mut self, _: &(), _: (), _: ()) -> Step<()> {
-        Ok(())
-    }
-    fn object_end(&mut self, _: ()) {}
-    fn array_begin(&mut self) -> usize {
-        0
-    }
-    fn array_push(&mut self, _: ()) {}
-    fn array_end(&mut self, _: usize) -> Step<()> {
-        Ok(())
     }
 }
 

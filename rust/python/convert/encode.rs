@@ -13,8 +13,8 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyT
 use serde_json::ser::{CompactFormatter, Formatter};
 use serde_json::{Map, Number, Value};
 
-use super::scan::has_special_byte;
-use super::{ConvertError, ConvertErrorKind, MAX_DEPTH};
+use super::{ConvertError, ConvertErrorKind};
+use crate::json::{has_special_byte, MAX_DEPTH};
 
 /// Serialise a Python object to compact JSON bytes, appending to `out` (so callers can reuse a
 /// buffer).

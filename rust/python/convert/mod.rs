@@ -1,16 +1,14 @@
 //! Python value <-> JSON bytes for the document hot path, and the value rules that go with it.
 //! `encode` writes Python objects as compact JSON (or, for query arguments, straight into a
 //! `serde_json::Value` by the same rules); `decode` builds Python objects from JSON
-//! through `parser` (with `scan`), a hand-written single-pass parser that accepts exactly what
-//! serde_json accepts. Transcoding directly, with no `serde_json::Value` or Python `json`
-//! module in between, is what keeps set/get at orjson speed.
+//! through [`crate::json`], a hand-written single-pass parser that accepts exactly what
+//! serde_json accepts (it needs no Python, so it lives outside this feature). Transcoding
+//! directly, with no `serde_json::Value` or Python `json` module in between, is what keeps
+//! set/get at orjson speed. Nesting is limited to [`crate::json::MAX_DEPTH`] both ways, so
+//! every value written reads back.
 
 mod decode;
 mod encode;
-mod parser;
-mod scan;
-#[cfg(test)]
-mod tests;
 
 use std::fmt;
 
@@ -19,14 +17,6 @@ use pyo3::PyErr;
 
 pub use decode::{json_to_py, validate_json};
 pub use encode::{py_to_json, py_to_value};
-
-/// Most containers (dict, list, tuple) that may be nested inside one another in a stored value.
-///
-/// 127 rather than a round 256: it is serde_json's fixed recursion limit (its parser refuses the
-/// 128th nested level), which [`json_to_py`] and [`validate_json`] keep so that they accept
-/// exactly what serde_json accepts. Keeping the writer's limit equal to the reader's makes every
-/// accepted value readable.
-pub const MAX_DEPTH: usize = 127;
 
 /// Why a Python value was rejected.
 ///

@@ -289,7 +289,9 @@
       const list = [el("span", { class: "badge", text: "v" + o.version }), el("span", { class: "badge", text: "fsync " + o.fsync })];
       if (o.studio_read_only || o.database_read_only) list.push(el("span", { class: "badge", id: "read-only-badge", text: "read-only" }));
       badges.replaceChildren(...list);
-      setLive(true, "live · " + new Date().toLocaleTimeString());
+      // A read-only handle that cannot follow the writer shows the file as of its open.
+      if (o.database_live === false) setLive(false, "snapshot as of open · reopen to refresh");
+      else setLive(true, "live · " + new Date().toLocaleTimeString());
       return o;
     } catch (e) {
       setLive(false, e.status === 403 ? "access denied" : "disconnected");

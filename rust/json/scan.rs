@@ -6,7 +6,7 @@
 /// `bytes[start..end]`, or nothing when that range is out of bounds (callers pass ranges they
 /// found by scanning, so this only keeps a logic error from becoming a panic).
 #[inline(always)]
-pub(super) fn slice(bytes: &[u8], start: usize, end: usize) -> &[u8] {
+pub(crate) fn slice(bytes: &[u8], start: usize, end: usize) -> &[u8] {
     bytes.get(start..end).unwrap_or_default()
 }
 
@@ -17,7 +17,7 @@ pub(super) fn slice(bytes: &[u8], start: usize, end: usize) -> &[u8] {
 /// true hit (a borrow moving up), never below one, so the lowest flag is always exact and a
 /// nonzero result always means a hit.
 #[inline(always)]
-pub(super) fn special_bytes(word: u64) -> u64 {
+pub(crate) fn special_bytes(word: u64) -> u64 {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     let control = word.wrapping_sub(ONES * 0x20) & !word;
@@ -31,7 +31,7 @@ pub(super) fn special_bytes(word: u64) -> u64 {
 /// Index of the first byte at or after `i` that ends a plain run inside a string (see
 /// [`special_bytes`]); `bytes.len()` when there is none. Eight bytes per step.
 #[inline(always)]
-pub(super) fn scan_plain(bytes: &[u8], mut i: usize) -> usize {
+pub(crate) fn scan_plain(bytes: &[u8], mut i: usize) -> usize {
     while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
         let hits = special_bytes(u64::from_le_bytes(*chunk));
         if hits != 0 {
@@ -52,7 +52,7 @@ pub(super) fn scan_plain(bytes: &[u8], mut i: usize) -> usize {
 /// only: the tail is covered by a word overlapping the one before, and strings shorter than
 /// a word are folded into one (repeating bytes, which cannot add a hit).
 #[inline(always)]
-pub(super) fn has_special_byte(bytes: &[u8]) -> bool {
+pub(crate) fn has_special_byte(bytes: &[u8]) -> bool {
     fn word<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
         bytes
             .get(at..)
@@ -85,7 +85,7 @@ pub(super) fn has_special_byte(bytes: &[u8]) -> bool {
 }
 
 /// Powers of ten up to 10^8, for `Parser::number`.
-pub(super) const POW10: [u64; 9] = [
+pub(crate) const POW10: [u64; 9] = [
     1,
     10,
     100,
@@ -103,7 +103,7 @@ pub(super) const POW10: [u64; 9] = [
 /// 0x3A..=0x3F out). Adding 6 carries only out of bytes >= 0xFA, which are not digits, so it
 /// can only disturb bytes after the first non-digit.
 #[inline(always)]
-pub(super) fn digit_run(word: u64) -> usize {
+pub(crate) fn digit_run(word: u64) -> usize {
     const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
     const THREES: u64 = 0x3030_3030_3030_3030;
     let high = word & HIGH_NIBBLES;
@@ -116,7 +116,7 @@ pub(super) fn digit_run(word: u64) -> usize {
 /// the most significant: the digits are moved to the top of the word (zeros, the value of
 /// leading '0's, fill in below) and combined pairwise in three multiplications.
 #[inline(always)]
-pub(super) fn leading_digits_value(word: u64, count: usize) -> u64 {
+pub(crate) fn leading_digits_value(word: u64, count: usize) -> u64 {
     let v = word << (64 - 8 * count.clamp(1, 8));
     let v = ((v & 0x0F0F_0F0F_0F0F_0F0F).wrapping_mul(2561)) >> 8;
     let v = ((v & 0x00FF_00FF_00FF_00FF).wrapping_mul(6_553_601)) >> 16;
@@ -124,7 +124,7 @@ pub(super) fn leading_digits_value(word: u64, count: usize) -> u64 {
 }
 
 /// Decimal digits as a `u64`, or `None` when they do not fit.
-pub(super) fn parse_u64(digits: &[u8]) -> Option<u64> {
+pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {
     digits.iter().try_fold(0u64, |n, &d| {
         n.checked_mul(10)?
             .checked_add(u64::from(d.wrapping_sub(b'0')))

@@ -1,5 +1,5 @@
 //! The JSON grammar: a single-pass recursive-descent parser over bytes, generic over a [`Sink`]
-//! that builds the values (Python objects in `decode`, nothing at all for validation). It
+//! that builds the values (Python objects in `python/convert`, nothing at all for [`super::validate`]). It
 //! accepts exactly what `serde_json::from_slice` accepts, nesting limit included, and reports
 //! errors with serde_json's wording and line/column, so replacing serde_json here changed no
 //! result and no message. No Python and no `unsafe` in this file.
@@ -12,12 +12,12 @@ use super::MAX_DEPTH;
 /// Marks a failed parse; the details wait in [`Parser::error`] (syntax) or in the sink (its own
 /// failures), which keeps every `Result` in the hot path one word wide.
 #[derive(Debug)]
-pub(super) struct Fail;
+pub(crate) struct Fail;
 
-pub(super) type Step<T> = Result<T, Fail>;
+pub(crate) type Step<T> = Result<T, Fail>;
 
 /// Receives the values of one document, innermost first, and assembles them.
-pub(super) trait Sink {
+pub(crate) trait Sink {
     type Value;
     type Key;
     type Object;
@@ -51,7 +51,7 @@ pub(super) trait Sink {
 
 /// serde_json's error kinds that its parser can raise on a complete input, with its wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Code {
+pub(crate) enum Code {
     EofWhileParsingList,
     EofWhileParsingObject,
     EofWhileParsingString,
@@ -105,7 +105,7 @@ impl fmt::Display for Code {
 
 /// Where and why the input is not JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct SyntaxError {
+pub(crate) struct SyntaxError {
     pub code: Code,
     /// 1-based line.
     pub line: usize,
@@ -124,7 +124,7 @@ impl fmt::Display for SyntaxError {
     }
 }
 
-pub(super) struct Parser<'a> {
+pub(crate) struct Parser<'a> {
     bytes: &'a [u8],
     /// `bytes` as text when all of it is valid UTF-8 (checked once up front), so string
     /// contents need no check of their own; otherwise each string is checked as it is read.

@@ -1,13 +1,15 @@
 //! Differential tests of the parser against serde_json itself: on valid, hand-picked invalid
 //! and randomly mutated documents, `Parser` must accept exactly what
 //! `serde_json::from_slice::<Value>` accepts, build the same value and fail with the same
-//! message (line and column included). No Python needed: the sink here builds a `Value`.
+//! message (line and column included), and `validate` must agree. No Python needed: the sink
+//! here builds a `Value`.
 
 use std::cell::RefCell;
 
 use serde_json::{Map, Value};
 
 use super::parser::{Fail, Parser, Sink, Step};
+use super::validate;
 
 /// Builds a `serde_json::Value`, so results compare directly with serde_json's.
 #[derive(Default)]
@@ -92,6 +94,11 @@ fn check(input: &[u8]) {
         String::from_utf8_lossy(input)
     );
     if let Ok(text) = std::str::from_utf8(input) {
+        assert_eq!(
+            validate(text).map_err(|e| e.to_string()),
+            want.clone().map(|_| ()),
+            "validate on {text:?}"
+        );
         let mut parser = Parser::from_str(text);
         assert_eq!(
             parser.document(&mut ValueSink::default()).is_ok(),
