@@ -17,6 +17,7 @@ from .db import FerrumDB, encrypt, open, open_from_env
 from .errors import (
     ClosedError,
     CorruptionError,
+    DuplicateKeyError,
     EncryptionError,
     FerrumError,
     LockedError,
@@ -43,6 +44,7 @@ __all__ = [
     "ClosedError",
     "ReadOnlyError",
     "TransactionConflict",
+    "DuplicateKeyError",
     "WatchOverflowError",
     "SalvageWarning",
     "__version__",

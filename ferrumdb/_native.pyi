@@ -59,8 +59,28 @@ class Database:
         """Remove ``key``; returns whether it existed."""
     def keys(self) -> list[str]:  # type: ignore[override]
         """All keys, in key order, as a list."""
-    def count(self) -> int:
-        """Number of live keys."""
+    def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
+        """Number of documents matching ``filter`` whose key starts with ``prefix``.
+
+        ``count()`` is ``len(db)``. Answered without reading documents where it
+        can: no filter, or one indexed equality, ``$in`` or range.
+
+        Example::
+
+            >>> db.count({"status": "new"}, prefix="order:")
+            2
+        """
+    def distinct(self, field: str, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> list[Any]:
+        """The distinct values of ``field`` among matching documents, in query sort order.
+
+        An array counts element by element; documents without the field add
+        nothing; ``1`` and ``1.0`` are one value.
+
+        Example::
+
+            >>> db.distinct("tags", {"status": "new"})
+            ['blue', 'red']
+        """
     def scan(self, prefix: str = "") -> ScanIterator:
         """Iterate ``(key, value)`` for keys starting with ``prefix``, in key order."""
     def _iter_values(self) -> ScanIterator: ...
@@ -69,23 +89,106 @@ class Database:
         """Store raw JSON text under ``key`` after checking it is one valid document."""
     def get_json(self, key: str, default: Any = None) -> Any:
         """The stored JSON text under ``key``, or ``default`` when it is missing."""
-    def create_index(self, field: str, progress: bool = False) -> None:
-        """Create a secondary index on ``field`` (dotted paths reach into nested objects)."""
+    def create_index(self, field: str, *, unique: bool = False, progress: bool = False) -> None:
+        """Create a secondary index on ``field`` (dotted paths reach into nested objects).
+
+        Args:
+            field: a dotted path such as ``"address.city"``.
+            unique: refuse a write that would give two documents the same value
+                (a missing field counts as ``None``, as in MongoDB).
+            progress: show a progress bar while the index is built.
+
+        Raises:
+            DuplicateKeyError: ``unique=True`` and two documents already share a
+                value (the message names it); nothing is created.
+            ValueError: a malformed path, or an index on ``field`` with the other
+                ``unique`` setting exists (drop it first).
+
+        Example::
+
+            >>> db.create_index("email", unique=True)
+            >>> db["u2"] = {"email": "ann@x.io"}   # DuplicateKeyError if u1 has it
+        """
     def drop_index(self, field: str) -> None:
         """Remove the index on ``field`` (nothing happens if there is none)."""
     def indexes(self) -> list[str]:
         """Indexed field names, sorted."""
     def find(self, field: str, value: Any) -> list[str]:
-        """Keys whose document has ``field == value``, in key order."""
+        """Keys whose document has ``field == value``, in key order.
+
+        Raises:
+            ValueError: ``value`` is an operator dict such as ``{"$gt": 3}``;
+                use ``query({field: {"$gt": 3}})`` for operators.
+        """
     def query(
         self,
-        filter: dict[str, Any],
+        filter: dict[str, Any] | None = None,
         *,
         sort: str | list[Any] | None = None,
         limit: int | None = None,
         skip: int = 0,
+        prefix: str | None = None,
+        fields: list[str] | tuple[str, ...] | None = None,
     ) -> list[tuple[str, Any]]:
-        """``(key, document)`` pairs matching a Mongo-style ``filter``."""
+        """``(key, document)`` pairs matching a Mongo-style ``filter`` (all when None).
+
+        Args:
+            filter: ``{"role": "admin", "score": {"$gte": 50}}``; operators
+                ``$eq $ne $gt $gte $lt $lte $in $nin $exists $regex $not $size
+                $all $elemMatch``, and ``$and $or $nor``.
+            sort: ``"field"``, ``"-field"`` or a list of ``(field, 1 or -1)``.
+            limit: at most this many rows, after ``skip``.
+            skip: rows skipped first.
+            prefix: only keys starting with it (a "collection").
+            fields: dotted paths each document is cut down to (projection).
+
+        Raises:
+            ValueError: a malformed filter, sort or fields, naming the part.
+
+        Example::
+
+            >>> db.query({"status": "new"}, prefix="order:", fields=["total"], sort="-total")
+            [('order:1', {'total': 5}), ('order:3', {'total': 1})]
+        """
+    def update_one(self, key_or_filter: str | dict[str, Any], update: dict[str, Any], *, upsert: bool = False) -> Any:
+        """Apply update operators to one document, atomically; return the new document or None.
+
+        Args:
+            key_or_filter: a key, or a filter whose first match in key order is updated.
+            update: ``$set $unset $inc $mul $min $max $rename $push`` (with
+                ``$each``) ``$pull $addToSet $pop`` on dotted paths.
+            upsert: with a key, start from ``{}`` when it is missing.
+
+        Raises:
+            ValueError: a malformed update (no operators, plain fields, an
+                unknown operator), or an integer overflow.
+            TypeError: an operator meets the wrong type (``$inc`` on a string),
+                naming the key and path.
+            DuplicateKeyError: a unique index refuses the result.
+
+        Nothing is written when it raises; the key keeps its TTL.
+
+        Example::
+
+            >>> db.update_one("counter", {"$inc": {"n": 1}}, upsert=True)
+            {'n': 1}
+        """
+    def update_many(self, filter: dict[str, Any], update: dict[str, Any], *, prefix: str | None = None) -> int:
+        """Apply update operators to every match, all or nothing; return how many documents changed.
+
+        Example::
+
+            >>> db.update_many({"status": "new"}, {"$set": {"status": "seen"}}, prefix="order:")
+            2
+        """
+    def delete_many(self, filter: dict[str, Any], *, prefix: str | None = None) -> int:
+        """Delete every match, all or nothing; return how many.
+
+        Example::
+
+            >>> db.delete_many({"status": "cancelled"})
+            1
+        """
     def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
         """The plan ``query(filter)`` would use."""
     def watch(self, prefix: str = "") -> WatchIterator:

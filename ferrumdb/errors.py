@@ -25,6 +25,7 @@ __all__ = [
     "ClosedError",
     "ReadOnlyError",
     "TransactionConflict",
+    "DuplicateKeyError",
     "WatchOverflowError",
     "SalvageWarning",
 ]
@@ -76,6 +77,17 @@ class WatchOverflowError(FerrumError):
 
 class TransactionConflict(FerrumError):
     """A key a transaction read was changed by someone else before it committed."""
+
+
+class DuplicateKeyError(FerrumError, ValueError):
+    """A unique index refused a write: another document already holds the value; nothing was written.
+
+    Also a ``ValueError``, since the value is what is wrong. Raised by ``set``,
+    updates, transaction commits and imports that would duplicate a value of a
+    ``create_index(field, unique=True)`` index, and by creating one over data
+    that already repeats a value. A document without the field counts as
+    ``None`` (as in MongoDB), so at most one document may lack it.
+    """
 
 
 class SalvageWarning(UserWarning):

@@ -90,6 +90,41 @@ pub enum Error {
         /// What is wrong there.
         reason: String,
     },
+    /// An update document is malformed (no operators, plain fields beside
+    /// them, an unknown operator, a bad operand, two operators on one path),
+    /// or its result is out of range in the document `key` (an integer
+    /// overflow); `path` names the part (`update.$inc.n`, or the key and
+    /// field). Nothing was written.
+    InvalidUpdate {
+        /// Where in the update, or which key and field.
+        path: String,
+        /// What is wrong there.
+        reason: String,
+    },
+    /// An update operator met a value of the wrong type in the document
+    /// `key` (`$inc` on a string, `$push` on an object, a path through a
+    /// number). Nothing was written.
+    UpdateTypeMismatch {
+        /// The document's key.
+        key: String,
+        /// The dotted field path.
+        path: String,
+        /// What was found and what the operator needs.
+        reason: String,
+    },
+    /// A unique index refused a write: `key` would hold `value` at `field`,
+    /// which `existing` already holds (for a document without the field,
+    /// `value` is `null`, as in MongoDB). Nothing was written.
+    DuplicateKey {
+        /// The uniquely indexed field.
+        field: String,
+        /// The duplicated value, as JSON text.
+        value: String,
+        /// The key whose write was refused (empty when creating the index).
+        key: String,
+        /// A key that already holds the value.
+        existing: String,
+    },
     /// A transaction read `key`, and another write changed it before the
     /// transaction committed; nothing was written. Run the transaction again.
     TransactionConflict {
@@ -208,6 +243,21 @@ impl fmt::Display for Error {
             Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             Error::InvalidValue { path, reason } => write!(f, "invalid value at {path}: {reason}"),
             Error::InvalidFilter { path, reason } => write!(f, "invalid filter at {path}: {reason}"),
+            Error::InvalidUpdate { path, reason } => {
+                write!(f, "invalid update at {path}: {reason}; nothing was written")
+            }
+            Error::UpdateTypeMismatch { key, path, reason } => write!(
+                f,
+                "cannot update {key:?} at {path}: {reason}; nothing was written"
+            ),
+            Error::DuplicateKey { field, value, key, existing } if key.is_empty() => write!(
+                f,
+                "cannot create the unique index on {field:?}: {existing:?} and another document both hold {value} there; change or delete one of them first"
+            ),
+            Error::DuplicateKey { field, value, key, existing } => write!(
+                f,
+                "duplicate key: the unique index on {field:?} already has {value} (in {existing:?}), so {key:?} cannot hold it too; nothing was written"
+            ),
             Error::TransactionConflict { key } => write!(
                 f,
                 "transaction conflict: {key:?} was changed by another write after this transaction read it; nothing was written, run the transaction again"

@@ -56,7 +56,7 @@ pub mod storage;
 pub use clock::Clock;
 pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 pub use crypto::EncryptionKey;
-pub use documents::Documents;
+pub use documents::{Documents, QueryOptions};
 pub use engine::{Database, Stats, WriteBatch};
 pub use error::{Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};

@@ -19,6 +19,7 @@ _SUBCLASSES = [
     ferrumdb.ReadOnlyError,
     ferrumdb.TransactionConflict,
 ]
+_VALUE_ERRORS = [ferrumdb.DuplicateKeyError]
 
 
 def test_ferrum_error_is_exception() -> None:
@@ -32,14 +33,20 @@ def test_error_subclasses_ferrum_error(cls: type[Exception]) -> None:
     assert cls.__bases__ == (ferrumdb.FerrumError,)
 
 
-@pytest.mark.parametrize("cls", [ferrumdb.FerrumError, *_SUBCLASSES], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", _VALUE_ERRORS, ids=lambda c: c.__name__)
+def test_value_error_subclasses_are_also_ferrum_errors(cls: type[Exception]) -> None:
+    """DuplicateKeyError is both a FerrumError and a ValueError (the value is what is wrong)."""
+    assert cls.__bases__ == (ferrumdb.FerrumError, ValueError)
+
+
+@pytest.mark.parametrize("cls", [ferrumdb.FerrumError, *_SUBCLASSES, *_VALUE_ERRORS], ids=lambda c: c.__name__)
 def test_error_exported_from_package_and_errors_module(cls: type[Exception]) -> None:
     """Each error class is the same object in ferrumdb and ferrumdb.errors, and listed in __all__."""
     assert getattr(ferrumdb.errors, cls.__name__) is cls
     assert cls.__name__ in ferrumdb.__all__
 
 
-@pytest.mark.parametrize("cls", [ferrumdb.FerrumError, *_SUBCLASSES], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [ferrumdb.FerrumError, *_SUBCLASSES, *_VALUE_ERRORS], ids=lambda c: c.__name__)
 def test_error_class_has_docstring(cls: type[Exception]) -> None:
     """Each error class documents when it is raised."""
     assert cls.__doc__ and cls.__doc__.strip()

@@ -757,7 +757,12 @@ def test_explain_does_not_read_or_change_results(people: ferrumdb.FerrumDB) -> N
     ("flt", "part"),
     [
         ({"score": {"$bogus": 1}}, "filter.score.$bogus"),
-        ({"score": {"$gt": 1, "$regex": "x"}}, "filter.score.$regex"),
+        ({"score": {"$gt": 1, "$regex": "a("}}, "filter.score.$regex"),
+        ({"score": {"$regex": "a", "$options": "z"}}, "filter.score.$options"),
+        ({"score": {"$not": 5}}, "filter.score.$not"),
+        ({"score": {"$size": -1}}, "filter.score.$size"),
+        ({"tags": {"$all": "red"}}, "filter.tags.$all"),
+        ({"tags": {"$elemMatch": 3}}, "filter.tags.$elemMatch"),
         ({"tags": {"$in": "red"}}, "filter.tags.$in"),
         ({"tags": {"$nin": 3}}, "filter.tags.$nin"),
         ({"a": {"$exists": 1}}, "filter.a.$exists"),
@@ -765,7 +770,8 @@ def test_explain_does_not_read_or_change_results(people: ferrumdb.FerrumDB) -> N
         ({"$or": {"a": 1}}, "filter.$or"),
         ({"$and": [{"a": 1}, 5]}, "filter.$and[1]"),
         ({"$or": [{"b": {"$in": 3}}]}, "filter.$or[0].b.$in"),
-        ({"$nor": [{"a": 1}]}, "filter.$nor"),
+        ({"$nor": []}, "filter.$nor"),
+        ({"$where": "1"}, "filter.$where"),
         ({"score": {"$gt": 1, "plain": 2}}, "filter.score"),
         ({"a..b": 1}, "filter.a..b"),
     ],
@@ -784,13 +790,21 @@ def test_unknown_operator_message_lists_supported_ones(db: ferrumdb.FerrumDB) ->
         db.query({"score": {"$bogus": 1}})
 
 
-@pytest.mark.parametrize("flt", [[{"a": 1}], "a", None, 1, ("a", 1)])
+@pytest.mark.parametrize("flt", [[{"a": 1}], "a", 1, ("a", 1)])
 def test_non_dict_filter_is_type_error(db: ferrumdb.FerrumDB, flt: Any) -> None:
     """A filter that is not a dict raises TypeError, for query and explain."""
     with pytest.raises(TypeError, match="filter"):
         db.query(flt)
     with pytest.raises(TypeError, match="filter"):
         db.explain(flt)
+
+
+def test_a_none_filter_means_every_document_for_query_only(db: ferrumdb.FerrumDB) -> None:
+    """query(None) is query({}) (SPEC: filter=None); explain still needs a dict."""
+    db["a"] = {"x": 1}
+    assert db.query(None) == db.query() == [("a", {"x": 1})]
+    with pytest.raises(TypeError, match="filter"):
+        db.explain(None)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -972,3 +986,27 @@ def test_malformed_field_path_is_value_error(db: ferrumdb.FerrumDB) -> None:
         with pytest.raises(ValueError):
             db.create_index(bad)
     assert db.indexes() == []
+
+
+def test_bad_regex_is_value_error_quoting_the_pattern(db: ferrumdb.FerrumDB) -> None:
+    """A $regex that does not compile raises ValueError naming the pattern, before any document is read."""
+    db["a"] = {"name": "x"}
+    with pytest.raises(ValueError, match=re.escape('"(unclosed"')):
+        db.query({"name": {"$regex": "(unclosed"}})
+
+
+def test_new_operators_documented_examples(db: ferrumdb.FerrumDB) -> None:
+    """$regex with $options, $not, $size, $all, $elemMatch and $nor behave as in MongoDB."""
+    db["ann"] = {"name": "Ann", "tags": ["a", "b"], "scores": [10, 100], "items": [{"sku": 1, "qty": 5}]}
+    db["bob"] = {"name": "bob", "tags": ["b"], "scores": [60], "items": [{"sku": 1, "qty": 1}, {"sku": 2, "qty": 9}]}
+    db["cid"] = {"name": "Cid"}
+    keys = lambda flt: [k for k, _ in db.query(flt)]  # noqa: E731
+    assert keys({"name": {"$regex": "^[ab]", "$options": "i"}}) == ["ann", "bob"]
+    assert keys({"name": {"$regex": "^[ab]"}}) == ["bob"]
+    assert keys({"tags": {"$not": {"$eq": "a"}}}) == ["bob", "cid"]
+    assert keys({"tags": {"$size": 1}}) == ["bob"]
+    assert keys({"tags": {"$all": ["b", "a"]}}) == ["ann"]
+    assert keys({"scores": {"$elemMatch": {"$gt": 50, "$lt": 90}}}) == ["bob"]
+    assert keys({"scores": {"$gt": 50, "$lt": 90}}) == ["ann", "bob"]
+    assert keys({"items": {"$elemMatch": {"sku": 1, "qty": {"$gt": 3}}}}) == ["ann"]
+    assert keys({"$nor": [{"name": "Ann"}, {"tags": "b"}]}) == ["cid"]

@@ -9,6 +9,7 @@ disagreement means one of the two departs from the documented contract.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -78,53 +79,65 @@ def canonical_index(seg: str) -> int | None:
     return None
 
 
-def reach(v: Any, segs: list[str]) -> list[Any]:
-    """Everything a path reaches: values, leaf-array elements, and MISSING for dead ends."""
+def reach(v: Any, segs: list[str], expand: bool = True) -> list[Any]:
+    """Everything a path reaches: values, leaf-array elements (unless not ``expand``), and MISSING for dead ends."""
     if not segs:
         out = [v]
-        if isinstance(v, list):
+        if expand and isinstance(v, list):
             out.extend(v)
         return out
     seg, rest = segs[0], segs[1:]
     if isinstance(v, dict):
-        return reach(v[seg], rest) if seg in v else [MISSING]
+        return reach(v[seg], rest, expand) if seg in v else [MISSING]
     if isinstance(v, list):
         i = canonical_index(seg)
         if i is not None:
-            return reach(v[i], rest) if i < len(v) else [MISSING]
+            return reach(v[i], rest, expand) if i < len(v) else [MISSING]
         branches: list[Any] = []
         for item in v:
             if isinstance(item, dict) and seg in item:
-                branches.extend(reach(item[seg], rest))
+                branches.extend(reach(item[seg], rest, expand))
             else:
                 branches.append(MISSING)
         return branches
     return [MISSING]
 
 
+class Subject:
+    """What a condition tests: a path in a document, or one ``$elemMatch`` element.
+
+    ``reached`` holds values, leaf-array elements and MISSING; ``whole`` the values
+    without the leaf-array elements (what ``$size`` and ``$elemMatch`` look at).
+    """
+
+    def __init__(self, reached: list[Any], whole: list[Any]) -> None:
+        self.reached = reached
+        self.values = [r for r in reached if r is not MISSING]
+        self.whole = [r for r in whole if r is not MISSING]
+
+    @staticmethod
+    def at(doc: Any, path: str) -> Subject:
+        segs = path.split(".")
+        return Subject(reach(doc, segs), reach(doc, segs, expand=False))
+
+    @staticmethod
+    def element(e: Any) -> Subject:
+        return Subject([e, *e] if isinstance(e, list) else [e], [e])
+
+
 def values_of(doc: Any, path: str) -> list[Any]:
-    return [r for r in reach(doc, path.split(".")) if r is not MISSING]
+    return Subject.at(doc, path).values
 
 
-def null_matches(doc: Any, path: str) -> bool:
-    reached = reach(doc, path.split("."))
-    values = [r for r in reached if r is not MISSING]
-    return not values or any(r is MISSING or r is None for r in reached)
-
-
-def eq_matches(doc: Any, path: str, operand: Any) -> bool:
+def eq_matches(s: Subject, operand: Any) -> bool:
     if operand is None:
-        return null_matches(doc, path)
-    return any(equal(v, operand) for v in values_of(doc, path))
+        return not s.values or any(r is MISSING or r is None for r in s.reached)
+    return any(equal(v, operand) for v in s.values)
 
 
-def in_matches(doc: Any, path: str, operands: list[Any]) -> bool:
-    return any(eq_matches(doc, path, o) for o in operands)
-
-
-def range_matches(doc: Any, path: str, operand: Any, accept: Callable[[int], bool]) -> bool:
+def range_matches(s: Subject, operand: Any, accept: Callable[[int], bool]) -> bool:
     rank = type_rank(operand)
-    return any(type_rank(v) == rank and accept(cmp(v, operand)) for v in values_of(doc, path))
+    return any(type_rank(v) == rank and accept(cmp(v, operand)) for v in s.values)
 
 
 RANGES: dict[str, Callable[[int], bool]] = {
@@ -135,18 +148,44 @@ RANGES: dict[str, Callable[[int], bool]] = {
 }
 
 
-def condition_matches(doc: Any, path: str, op: str, arg: Any) -> bool:
+def regex_matches(s: Subject, pattern: str, options: str) -> bool:
+    flags = re.IGNORECASE if "i" in options else 0
+    return any(isinstance(v, str) and re.search(pattern, v, flags) for v in s.values)
+
+
+def elem_matches(spec: dict[str, Any], e: Any) -> bool:
+    """``$elemMatch``: an operator object holds on the element, or a filter matches an object element."""
+    if spec and all(k.startswith("$") and k not in ("$and", "$or", "$nor") for k in spec):
+        return operators_hold(Subject.element(e), spec)
+    return isinstance(e, dict) and ref_matches(spec, e)
+
+
+def condition_holds(s: Subject, op: str, arg: Any, ops: dict[str, Any]) -> bool:
     if op == "$eq":
-        return eq_matches(doc, path, arg)
+        return eq_matches(s, arg)
     if op == "$ne":
-        return not eq_matches(doc, path, arg)
+        return not eq_matches(s, arg)
     if op == "$in":
-        return in_matches(doc, path, arg)
+        return any(eq_matches(s, o) for o in arg)
     if op == "$nin":
-        return not in_matches(doc, path, arg)
+        return not any(eq_matches(s, o) for o in arg)
     if op == "$exists":
-        return bool(values_of(doc, path)) is bool(arg)
-    return range_matches(doc, path, arg, RANGES[op])
+        return bool(s.values) is bool(arg)
+    if op == "$regex":
+        return regex_matches(s, arg, ops.get("$options", ""))
+    if op == "$not":
+        return not operators_hold(s, arg)
+    if op == "$size":
+        return any(isinstance(v, list) and len(v) == arg for v in s.whole)
+    if op == "$all":
+        return bool(arg) and all(eq_matches(s, o) for o in arg)
+    if op == "$elemMatch":
+        return any(isinstance(v, list) and any(elem_matches(arg, e) for e in v) for v in s.whole)
+    return range_matches(s, arg, RANGES[op])
+
+
+def operators_hold(s: Subject, ops: dict[str, Any]) -> bool:
+    return all(condition_holds(s, op, arg, ops) for op, arg in ops.items() if op != "$options")
 
 
 def ref_matches(flt: dict[str, Any], doc: Any) -> bool:
@@ -155,10 +194,12 @@ def ref_matches(flt: dict[str, Any], doc: Any) -> bool:
             ok = all(ref_matches(f, doc) for f in operand)
         elif key == "$or":
             ok = any(ref_matches(f, doc) for f in operand)
+        elif key == "$nor":
+            ok = not any(ref_matches(f, doc) for f in operand)
         elif isinstance(operand, dict) and operand and all(k.startswith("$") for k in operand):
-            ok = all(condition_matches(doc, key, op, arg) for op, arg in operand.items())
+            ok = operators_hold(Subject.at(doc, key), operand)
         else:
-            ok = eq_matches(doc, key, operand)
+            ok = eq_matches(Subject.at(doc, key), operand)
         if not ok:
             return False
     return True
@@ -252,6 +293,10 @@ def test_reference_follows_documented_examples() -> None:
     assert ref_matches({"a": {"$exists": True}}, {"a": []})
     assert sort_value({"t": [3, 1]}, "t", False) == 1 and sort_value({"t": [3, 1]}, "t", True) == 3
     assert sort_value({"t": []}, "t", False) is None
+    assert not ref_matches({"s": {"$elemMatch": {"$gt": 50, "$lt": 90}}}, {"s": [10, 100]})
+    assert ref_matches({"n": {"$not": {"$gt": 1}}}, {})
+    assert not ref_matches({"t": {"$all": []}}, {"t": [1]})
+    assert ref_matches({"t": {"$size": 2}}, {"t": [1, [2, 3]]}) and not ref_matches({"t": {"$size": 2}}, {"t": [[1, 2]]})
 
 
 # ---------------------------------------------------------------------------
@@ -312,12 +357,41 @@ condition = st.one_of(
 )
 
 
+pattern = st.sampled_from(["a", "^a", "b$", "^$", "A", "é", "^(ad|us)", "[0-9]", "O.l", "^[^a]"])
+regex_ops = st.builds(
+    lambda p, o: {"$regex": p, **({"$options": o} if o is not None else {})},
+    pattern,
+    st.sampled_from([None, "", "i"]),
+)
+
+
+def _operator_dict(conditions: list[tuple[str, Any]], regex: dict[str, Any] | None) -> dict[str, Any]:
+    return {**dict(conditions), **(regex or {})}
+
+
+plain_operators = st.builds(
+    _operator_dict,
+    st.lists(condition, max_size=2, unique_by=lambda c: c[0]),
+    st.one_of(st.none(), regex_ops),
+).filter(bool)
+element_filter = st.fixed_dictionaries(
+    {}, optional={"city": st.one_of(city, plain_operators), "zip": st.one_of(st.integers(0, 3), plain_operators)}
+)
+new_condition = st.one_of(
+    st.tuples(st.just("$not"), plain_operators),
+    st.tuples(st.just("$size"), st.integers(0, 3)),
+    st.tuples(st.just("$all"), st.lists(operand, max_size=3)),
+    st.tuples(st.just("$elemMatch"), st.one_of(plain_operators, element_filter)),
+)
+
+
 def field_clause() -> st.SearchStrategy[dict[str, Any]]:
     literal = st.builds(lambda f, v: {f: v}, st.sampled_from(FIELDS), operand)
     ops = st.builds(
-        lambda f, cs: {f: dict(cs)},
+        lambda f, cs, rx: {f: _operator_dict(cs, rx)},
         st.sampled_from(FIELDS),
-        st.lists(condition, min_size=1, max_size=3, unique_by=lambda c: c[0]),
+        st.lists(st.one_of(condition, condition, new_condition), min_size=1, max_size=3, unique_by=lambda c: c[0]),
+        st.one_of(st.none(), st.none(), regex_ops),
     )
     return st.one_of(literal, ops)
 
@@ -334,6 +408,7 @@ filters = st.recursive(
     lambda inner: st.one_of(
         st.builds(lambda fs: {"$and": fs}, st.lists(inner, min_size=1, max_size=3)),
         st.builds(lambda fs: {"$or": fs}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda fs: {"$nor": fs}, st.lists(inner, min_size=1, max_size=2)),
         st.builds(
             lambda a, b: {**a, **b},
             field_clause(),
@@ -482,3 +557,80 @@ def test_numbers_and_strings_compare_exactly(values: list[Any], op: str, arg: An
         want = ref_query(docs, flt, sort)
         assert plain.query(flt, sort=sort) == want
         assert indexed.query(flt, sort=sort) == want
+
+
+# ---------------------------------------------------------------------------
+# prefix, fields, count and distinct against the reference
+# ---------------------------------------------------------------------------
+
+
+def ref_project(doc: Any, paths: list[str]) -> Any:
+    """MongoDB inclusion projection, written from ``rust/query/project.rs``'s docs."""
+
+    def cut(obj: dict[str, Any], paths: list[list[str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            mine = [p[1:] for p in paths if p[0] == key]
+            if not mine:
+                continue
+            if any(not rest for rest in mine):
+                out[key] = value
+                continue
+            got = MISSING
+            if isinstance(value, dict):
+                got = cut(value, mine)
+            elif isinstance(value, list):
+                got = [p for p in (_inside_many(e, mine) for e in value) if p is not MISSING]
+            if got is not MISSING:
+                out[key] = got
+        return out
+
+    def _inside_many(v: Any, rests: list[list[str]]) -> Any:
+        if isinstance(v, dict):
+            return cut(v, rests)
+        if isinstance(v, list):
+            return [p for p in (_inside_many(e, rests) for e in v) if p is not MISSING]
+        return MISSING
+
+    return cut(doc, [p.split(".") for p in paths])
+
+
+def ref_distinct(rows: list[tuple[str, Any]], path: str) -> list[Any]:
+    values: list[Any] = []
+    for _, doc in rows:
+        for whole in Subject.at(doc, path).whole:
+            for v in whole if isinstance(whole, list) else [whole]:
+                if not any(equal(v, seen) for seen in values):
+                    values.append(v)
+    return sorted(values, key=functools.cmp_to_key(cmp))
+
+
+prefixed_keys = st.sampled_from([f"{c}:{i}" for c in "ab" for i in range(5)] + ["a", "ab", "b:"])
+projection = st.lists(st.sampled_from(["score", "role", "address.city", "address", "address.zip", "tags", "tags.0", "nope.x"]), max_size=3)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    docs=st.dictionaries(prefixed_keys, document, max_size=12),
+    flt=filters,
+    prefix=st.sampled_from([None, "", "a", "a:", "b:", "c"]),
+    fields=st.one_of(st.none(), projection),
+    field=st.sampled_from(["score", "role", "address.city", "tags", "address"]),
+)
+def test_prefix_fields_count_distinct_agree(
+    docs: dict[str, Any], flt: dict[str, Any], prefix: str | None, fields: list[str] | None, field: str
+) -> None:
+    """query(prefix=, fields=), count and distinct equal the reference, with indexes and without."""
+    scoped = {k: d for k, d in docs.items() if k.startswith(prefix or "")}
+    rows = ref_query(scoped, flt)
+    want = rows if fields is None else [(k, ref_project(d, fields)) for k, d in rows]
+    with ferrumdb.open(":memory:") as plain, ferrumdb.open(":memory:") as indexed:
+        for field_name in INDEXED:
+            indexed.create_index(field_name)
+        for k, d in docs.items():
+            plain[k] = d
+            indexed[k] = d
+        for db in (plain, indexed):
+            assert db.query(flt, prefix=prefix, fields=fields) == want, (flt, prefix, fields)
+            assert db.count(flt, prefix=prefix) == len(rows)
+            assert db.distinct(field, flt, prefix=prefix) == ref_distinct(rows, field)

@@ -1,5 +1,6 @@
 //! `Documents`: a database plus its secondary indexes, and the document
-//! operations that use them (`create_index`, `find`, `query`, `explain`).
+//! operations that use them (`create_index`, `find`, `query`, `count`,
+//! `distinct`, `explain`).
 //!
 //! Index definitions are engine metadata entries (`index:<field>`), so they
 //! survive reopen; index contents are rebuilt from a scan at open (cost: one
@@ -21,7 +22,8 @@ use serde_json::{json, Value};
 use crate::engine::{Database, ValueBuf};
 use crate::error::{Error, Result};
 use crate::query::{
-    choose_plan, matches, FieldPath, Filter, FilterError, IndexInfo, Plan, SortSpec,
+    choose_plan, compare, matches, values_equal, FieldPath, Filter, FilterError, IndexInfo, Plan,
+    Projection, Reached, SortSpec,
 };
 
 use super::field::FieldIndex;
@@ -38,20 +40,41 @@ const SCAN_PAGE: usize = 1024;
 pub struct Row {
     /// The document's key.
     pub key: String,
-    /// The stored JSON bytes (for callers that transcode them directly).
+    /// The stored JSON bytes (for callers that transcode them directly);
+    /// the whole document even when the query projected `doc`.
     pub raw: ValueBuf,
-    /// The parsed document.
+    /// The parsed document (only the projected paths when the query asked
+    /// for `fields`).
     pub doc: Value,
+}
+
+/// Everything about a query beyond its filter; `Default` is "every match,
+/// in key order, whole documents".
+#[derive(Debug, Clone, Default)]
+pub struct QueryOptions {
+    /// A sort specification (`"field"`, `"-field"`, `[["field", -1], ...]`);
+    /// `None` for key order.
+    pub sort: Option<Value>,
+    /// At most this many rows (after `skip`).
+    pub limit: Option<usize>,
+    /// Rows skipped first.
+    pub skip: usize,
+    /// Only keys starting with this ("" for all): a "collection". Read as a
+    /// range of the ordered key directory, not a full scan.
+    pub prefix: String,
+    /// A list of dotted paths to keep in each document (see
+    /// [`Projection`]); `None` for whole documents.
+    pub fields: Option<Value>,
 }
 
 /// A database with secondary indexes.
 #[derive(Debug, Clone)]
 pub struct Documents {
-    db: Database,
-    indexes: Arc<IndexSet>,
+    pub(super) db: Database,
+    pub(super) indexes: Arc<IndexSet>,
 }
 
-fn filter_error(e: FilterError) -> Error {
+pub(super) fn filter_error(e: FilterError) -> Error {
     Error::InvalidFilter {
         path: e.path,
         reason: e.reason,
@@ -93,16 +116,27 @@ impl Documents {
             ));
         }
         let docs = Documents { db, indexes };
-        let fields: Vec<String> = docs
+        // Each definition is `{"field": ..., "unique": true}` (`unique`
+        // absent in definitions written before unique indexes existed).
+        let definitions: Vec<(String, bool)> = docs
             .db
             .meta_entries(INDEX_META)?
             .into_iter()
-            .filter_map(|(key, _)| key.strip_prefix(INDEX_META).map(str::to_string))
+            .filter_map(|(key, value)| {
+                let field = key.strip_prefix(INDEX_META)?.to_string();
+                let unique = serde_json::from_slice::<Value>(value.as_bytes())
+                    .ok()
+                    .and_then(|d| d.get("unique").and_then(Value::as_bool))
+                    .unwrap_or(false);
+                Some((field, unique))
+            })
             .collect();
-        if !fields.is_empty() {
-            // One scan (one JSON parse per document) builds every index.
-            let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-            docs.build(&names, &mut |_, _| {})?;
+        if !definitions.is_empty() {
+            // One scan (one JSON parse per document) builds every index. A
+            // unique index is not re-verified here: every write was checked.
+            let specs: Vec<(&str, bool)> =
+                definitions.iter().map(|(f, u)| (f.as_str(), *u)).collect();
+            docs.build(&specs, false, &mut |_, _| {})?;
         }
         Ok(docs)
     }
@@ -130,7 +164,16 @@ impl Documents {
     /// [`Error::InvalidFilter`] for a malformed path; [`Error::ReadOnly`],
     /// [`Error::Closed`], corruption or I/O errors.
     pub fn create_index(&self, field: &str) -> Result<bool> {
-        self.create_index_with_progress(field, &mut |_, _| {})
+        self.create_index_with(field, false, &mut |_, _| {})
+    }
+
+    /// Whether the index on `field` is unique (`None`: no such index).
+    pub fn index_is_unique(&self, field: &str) -> Option<bool> {
+        self.indexes
+            .indexes
+            .read()
+            .get(field)
+            .map(FieldIndex::is_unique)
     }
 
     /// [`Documents::create_index`], reporting `(documents indexed, total)`
@@ -143,15 +186,67 @@ impl Documents {
         field: &str,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<bool> {
+        self.create_index_with(field, false, progress)
+    }
+
+    /// Create an index on `field`; with `unique`, a write that would give two
+    /// documents the same value there fails with [`Error::DuplicateKey`] and
+    /// writes nothing (a document without the field counts as `null`, as in
+    /// MongoDB, so at most one may lack it). Returns false if the same index
+    /// existed.
+    ///
+    /// # Errors
+    /// As [`Documents::create_index`]; [`Error::DuplicateKey`] naming a
+    /// duplicated value when the existing documents already repeat one
+    /// (nothing is created); [`Error::InvalidConfig`] when an index on
+    /// `field` exists with the other `unique` setting.
+    pub fn create_index_with(
+        &self,
+        field: &str,
+        unique: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<bool> {
         parse_field(field)?;
-        if self.indexes.indexes.read().contains_key(field) {
-            return Ok(false);
+        if let Some(existing) = self.indexes.indexes.read().get(field) {
+            if existing.is_unique() == unique {
+                return Ok(false);
+            }
+            return Err(Error::InvalidConfig(format!(
+                "an index on {field:?} already exists {}; drop_index({field:?}) first to change it",
+                if unique {
+                    "without unique"
+                } else {
+                    "with unique=True"
+                }
+            )));
         }
-        self.db.put_meta(
+        let definition = if unique {
+            json!({ "field": field, "unique": true })
+        } else {
+            json!({ "field": field })
+        };
+        if !unique {
+            self.db.put_meta(
+                &format!("{INDEX_META}{field}"),
+                definition.to_string().as_bytes(),
+            )?;
+            self.build(&[(field, false)], false, progress)?;
+            return Ok(true);
+        }
+        // A unique index is verified and enforced (installed) before its
+        // definition is stored: a crash in between leaves no definition, and
+        // a duplicate found while building leaves nothing at all.
+        self.build(&[(field, true)], true, progress)?;
+        if let Err(e) = self.db.put_meta(
             &format!("{INDEX_META}{field}"),
-            json!({ "field": field }).to_string().as_bytes(),
-        )?;
-        self.build(&[field], progress)?;
+            definition.to_string().as_bytes(),
+        ) {
+            self.db.with_writes_paused(|| {
+                self.indexes.indexes.write().remove(field);
+                self.indexes.refresh_active();
+            });
+            return Err(e);
+        }
         Ok(true)
     }
 
@@ -171,12 +266,28 @@ impl Documents {
         Ok(true)
     }
 
-    /// Build the indexes on `fields` from every document in one scan, with
-    /// writers paused so no change slips between the scan and the hook.
-    fn build(&self, fields: &[&str], progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+    /// Build the indexes on `fields` (`(path, unique)`) from every document
+    /// in one scan, with writers paused so no change slips between the scan
+    /// and the hook. With `verify`, a value two documents share in a unique
+    /// index fails the build with [`Error::DuplicateKey`] and installs
+    /// nothing.
+    fn build(
+        &self,
+        fields: &[(&str, bool)],
+        verify: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let mut built = fields
             .iter()
-            .map(|f| Ok((f.to_string(), FieldIndex::new(parse_field(f)?))))
+            .map(|(f, unique)| {
+                let path = parse_field(f)?;
+                let index = if *unique {
+                    FieldIndex::new_unique(path)
+                } else {
+                    FieldIndex::new(path)
+                };
+                Ok((f.to_string(), index))
+            })
             .collect::<Result<Vec<_>>>()?;
         // Counted before pausing writes: `len()` purges expired keys, which
         // takes the writer mutex (not re-entrant), so inside it would deadlock.
@@ -184,9 +295,23 @@ impl Documents {
         let total = self.db.len() as u64;
         self.db.with_writes_paused(|| {
             let mut done = 0u64;
+            let mut duplicate: Option<Error> = None;
             progress(0, total);
-            self.for_each_document(|key, _, doc| {
-                for (_, index) in &mut built {
+            self.for_each_document("", |key, _, doc| {
+                for (field, index) in &mut built {
+                    if verify && index.is_unique() {
+                        for (encoded, value) in index.claims(&doc) {
+                            if let Some(existing) = index.holders(&encoded).next() {
+                                duplicate = Some(Error::DuplicateKey {
+                                    field: field.clone(),
+                                    value: value.to_string(),
+                                    key: String::new(),
+                                    existing: existing.to_string(),
+                                });
+                                return false;
+                            }
+                        }
+                    }
                     index.insert(&key, &doc);
                 }
                 done += 1;
@@ -195,6 +320,9 @@ impl Documents {
                 }
                 true
             })?;
+            if let Some(e) = duplicate {
+                return Err(e);
+            }
             progress(done, total);
             self.indexes.indexes.write().extend(built);
             self.indexes.refresh_active();
@@ -202,19 +330,21 @@ impl Documents {
         })
     }
 
-    /// Visit every live document in key order until `visit` returns false;
-    /// each is handed over owned, so a caller keeping it copies nothing.
+    /// Visit every live document whose key starts with `prefix`, in key
+    /// order, until `visit` returns false; each is handed over owned, so a
+    /// caller keeping it copies nothing.
     ///
     /// # Errors
     /// [`Error::InvalidValue`] for a stored value that is not JSON (see
     /// [`parse_stored`]); read errors.
     fn for_each_document(
         &self,
+        prefix: &str,
         mut visit: impl FnMut(String, ValueBuf, Value) -> bool,
     ) -> Result<()> {
         let mut after: Option<String> = None;
         loop {
-            let page = self.db.items_page("", after.as_deref(), SCAN_PAGE)?;
+            let page = self.db.items_page(prefix, after.as_deref(), SCAN_PAGE)?;
             let done = page.len() < SCAN_PAGE;
             let next = match page.last() {
                 Some((k, _)) if !done => Some(k.clone()),
@@ -240,34 +370,60 @@ impl Documents {
     /// [`Error::InvalidFilter`] for a malformed path; read errors.
     pub fn find(&self, field: &str, value: &Value) -> Result<Vec<String>> {
         parse_field(field)?;
-        // Another process's writes first: the index probe below reads
-        // nothing through the engine.
-        self.db.refresh()?;
-        let filter = Filter::equality(field, value.clone()).map_err(filter_error)?;
-        let plan = self.plan(&filter);
-        if let (false, Some(index), Some(probe)) = (plan.residual, &plan.index, plan.kind.probe()) {
-            // Keys only: an exact probe answers without reading documents;
-            // `contains` drops keys that expired but are not purged yet.
-            let candidates: Vec<CompactString> = {
-                let indexes = self.indexes.indexes.read();
-                indexes
-                    .get(index)
-                    .map(|ix| ix.probe(&probe).into_iter().collect())
-                    .unwrap_or_default()
-            };
-            let mut keys = Vec::with_capacity(candidates.len());
-            for key in candidates {
-                if self.db.contains(&key)? {
-                    keys.push(key.to_string());
-                }
+        if let Value::Object(map) = value {
+            if let Some(op) = map.keys().find(|k| k.starts_with('$')) {
+                return Err(Error::InvalidFilter {
+                    path: format!("find({field:?}, ...) value"),
+                    reason: format!(
+                        "find() compares with equality, so {op} would only match a stored object \
+                         with that key; for operators use query({{{field:?}: {{{op:?}: ...}}}})"
+                    ),
+                });
             }
+        }
+        let filter = Filter::equality(field, value.clone()).map_err(filter_error)?;
+        if let Some(keys) = self.exact_keys(&filter, "")? {
             return Ok(keys);
         }
         Ok(self
-            .run(&filter, &SortSpec::default(), 0, None)?
+            .run(&filter, &SortSpec::default(), 0, None, "")?
             .into_iter()
             .map(|r| r.key)
             .collect())
+    }
+
+    /// The keys matching `filter` (with `prefix`), in key order, when one
+    /// index probe answers it exactly: no document is read. `contains`
+    /// drops keys that expired but are not purged yet. `None` when the plan
+    /// needs the documents.
+    fn exact_keys(&self, filter: &Filter, prefix: &str) -> Result<Option<Vec<String>>> {
+        // Another process's writes first: the index probe below reads
+        // nothing through the engine.
+        self.db.refresh()?;
+        let plan = self.plan(filter);
+        let (false, Some(index), Some(probe)) = (plan.residual, &plan.index, plan.kind.probe())
+        else {
+            return Ok(None);
+        };
+        let candidates: Vec<CompactString> = {
+            let indexes = self.indexes.indexes.read();
+            indexes
+                .get(index)
+                .map(|ix| {
+                    ix.probe(&probe)
+                        .into_iter()
+                        .filter(|k| k.starts_with(prefix))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut keys = Vec::with_capacity(candidates.len());
+        for key in candidates {
+            if self.db.contains(&key)? {
+                keys.push(key.to_string());
+            }
+        }
+        Ok(Some(keys))
     }
 
     /// Documents matching `filter` (Mongo-style), sorted by `sort` (key order
@@ -287,7 +443,111 @@ impl Documents {
             Some(s) => SortSpec::parse(s).map_err(filter_error)?,
             None => SortSpec::default(),
         };
-        self.run(&filter, &sort, skip, limit)
+        self.run(&filter, &sort, skip, limit, "")
+    }
+
+    /// [`Documents::query`] with every option: a key `prefix` and a
+    /// projection (`fields`) besides sort, limit and skip. With `fields`,
+    /// each row's `doc` holds only those paths while `raw` stays the stored
+    /// document.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] naming the malformed part of the filter,
+    /// sort or fields; read errors.
+    pub fn query_with(&self, filter: &Value, options: &QueryOptions) -> Result<Vec<Row>> {
+        let filter = Filter::parse(filter).map_err(filter_error)?;
+        let sort = match &options.sort {
+            Some(s) => SortSpec::parse(s).map_err(filter_error)?,
+            None => SortSpec::default(),
+        };
+        let projection = options
+            .fields
+            .as_ref()
+            .map(|f| Projection::parse(f).map_err(filter_error))
+            .transpose()?;
+        let mut rows = self.run(&filter, &sort, options.skip, options.limit, &options.prefix)?;
+        if let Some(projection) = projection {
+            for row in &mut rows {
+                row.doc = projection.apply(&row.doc);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// How many documents whose key starts with `prefix` match `filter`
+    /// (`None`: all of them).
+    ///
+    /// Reads no document when it can: with no filter, the live keys are
+    /// counted (the key directory's length, or its `prefix` range); with a
+    /// filter that one index probe answers exactly (an indexed equality,
+    /// `$in` or range, alone), the probed keys are counted. Otherwise the
+    /// matching documents are read and counted.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] naming the malformed part; read errors.
+    pub fn count(&self, filter: Option<&Value>, prefix: &str) -> Result<usize> {
+        let filter = match filter {
+            Some(f) => Filter::parse(f).map_err(filter_error)?,
+            None => Filter::all(),
+        };
+        if filter.clauses.is_empty() {
+            if prefix.is_empty() {
+                return Ok(self.db.len());
+            }
+            return Ok(self.db.keys_page(prefix, None, usize::MAX)?.len());
+        }
+        if let Some(keys) = self.exact_keys(&filter, prefix)? {
+            return Ok(keys.len());
+        }
+        Ok(self
+            .run(&filter, &SortSpec::default(), 0, None, prefix)?
+            .len())
+    }
+
+    /// The distinct values of `field` among the documents whose key starts
+    /// with `prefix` and that match `filter` (`None`: all), in the query
+    /// sort order ([`compare`]). An array is counted element by element (a
+    /// nested array as one element), as in MongoDB; documents without the
+    /// field add nothing; `1` and `1.0` are one value (the one met first, in
+    /// key order, is returned).
+    ///
+    /// # Errors
+    /// [`Error::InvalidFilter`] for a malformed filter or path; read errors.
+    pub fn distinct(
+        &self,
+        field: &str,
+        filter: Option<&Value>,
+        prefix: &str,
+    ) -> Result<Vec<Value>> {
+        let path = parse_field(field)?;
+        let filter = match filter {
+            Some(f) => Filter::parse(f).map_err(filter_error)?,
+            None => Filter::all(),
+        };
+        let mut values: Vec<Value> = Vec::new();
+        let mut collect = |doc: &Value| {
+            let _ = path.visit(doc, &mut |r: Reached<'_>| {
+                match r {
+                    // An array at the end counts by its elements.
+                    Reached::Value(Value::Array(_)) | Reached::Missing => {}
+                    Reached::Value(v) | Reached::Element(v) => values.push(v.clone()),
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        };
+        if filter.clauses.is_empty() {
+            self.for_each_document(prefix, |_, _, doc| {
+                collect(&doc);
+                true
+            })?;
+        } else {
+            for row in self.run(&filter, &SortSpec::default(), 0, None, prefix)? {
+                collect(&row.doc);
+            }
+        }
+        values.sort_by(compare);
+        values.dedup_by(|a, b| values_equal(a, b));
+        Ok(values)
     }
 
     /// The plan `query` would use for `filter`, as a JSON object with at least
@@ -320,12 +580,13 @@ impl Documents {
         })
     }
 
-    fn run(
+    pub(super) fn run(
         &self,
         filter: &Filter,
         sort: &SortSpec,
         skip: usize,
         limit: Option<usize>,
+        prefix: &str,
     ) -> Result<Vec<Row>> {
         // Another process's writes first: the plan reads the indexes.
         self.db.refresh()?;
@@ -340,9 +601,12 @@ impl Documents {
         let candidates: Option<Vec<CompactString>> = match (&plan.index, plan.kind.probe()) {
             (Some(field), Some(probe)) => {
                 let indexes = self.indexes.indexes.read();
-                indexes
-                    .get(field)
-                    .map(|ix| ix.probe(&probe).into_iter().collect())
+                indexes.get(field).map(|ix| {
+                    ix.probe(&probe)
+                        .into_iter()
+                        .filter(|k| k.starts_with(prefix))
+                        .collect()
+                })
             }
             _ => None,
         };
@@ -368,7 +632,7 @@ impl Documents {
                 }
             }
             None => {
-                self.for_each_document(|key, raw, doc| {
+                self.for_each_document(prefix, |key, raw, doc| {
                     if matches(filter, &doc) {
                         rows.push(Row { key, raw, doc });
                     }

@@ -5,7 +5,9 @@
 //! a hash map from value to keys answers equality in O(1), and an ordered set
 //! of the distinct values answers a range in O(log n + k). A document whose
 //! field holds an array is entered once per distinct element (and once for
-//! the array itself); documents without the field are simply absent.
+//! the array itself); documents without the field are simply absent, except
+//! that a unique index also keeps their keys aside, because for uniqueness a
+//! missing field counts as `null` (MongoDB).
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
@@ -13,7 +15,7 @@ use std::ops::Bound;
 use compact_str::CompactString;
 use serde_json::Value;
 
-use crate::query::{index_entries, reaches_many, FieldPath, IndexProbe};
+use crate::query::{index_entries, key_bytes, reaches_many, FieldPath, IndexProbe};
 
 /// An index on one (possibly dotted) field path.
 #[derive(Debug)]
@@ -28,6 +30,11 @@ pub struct FieldIndex {
     multikey: bool,
     /// Number of (value, key) pairs.
     pairs: usize,
+    /// Whether two documents may not share a value (see [`FieldIndex::claims`]).
+    unique: bool,
+    /// Unique indexes only: keys of the documents where the path reaches
+    /// nothing, which claim `null`.
+    missing: BTreeSet<CompactString>,
     /// Bytes of encoded values and keys held, for `stats()`.
     bytes: usize,
 }
@@ -44,8 +51,51 @@ impl FieldIndex {
             order: BTreeSet::new(),
             multikey: false,
             pairs: 0,
+            unique: false,
+            missing: BTreeSet::new(),
             bytes: 0,
         }
+    }
+
+    /// An empty unique index on `path`.
+    pub fn new_unique(path: FieldPath) -> Self {
+        FieldIndex {
+            unique: true,
+            ..FieldIndex::new(path)
+        }
+    }
+
+    /// Whether this index refuses two documents with one value.
+    pub fn is_unique(&self) -> bool {
+        self.unique
+    }
+
+    /// The values `doc` claims in a unique index, encoded and as JSON: the
+    /// distinct values its path reaches, or `null` when it reaches none.
+    pub fn claims(&self, doc: &Value) -> Vec<(Vec<u8>, Value)> {
+        let mut out: Vec<(Vec<u8>, Value)> = Vec::new();
+        for value in self.path.values(doc) {
+            let encoded = key_bytes(value);
+            if !out.iter().any(|(e, _)| *e == encoded) {
+                out.push((encoded, value.clone()));
+            }
+        }
+        if out.is_empty() {
+            out.push((key_bytes(&Value::Null), Value::Null));
+        }
+        out
+    }
+
+    /// The keys of the documents that claim an encoded value (see
+    /// [`FieldIndex::claims`]; `null` includes documents without the field
+    /// in a unique index).
+    pub fn holders<'a>(&'a self, encoded: &[u8]) -> impl Iterator<Item = &'a CompactString> + 'a {
+        let null = self.unique && encoded == key_bytes(&Value::Null).as_slice();
+        self.entries
+            .get(encoded)
+            .into_iter()
+            .flatten()
+            .chain(self.missing.iter().filter(move |_| null))
     }
 
     /// The indexed path.
@@ -62,6 +112,9 @@ impl FieldIndex {
     pub fn insert(&mut self, key: &str, doc: &Value) {
         if !self.multikey && reaches_many(&self.path, doc) {
             self.multikey = true;
+        }
+        if self.unique && !self.path.any_value(doc, |_| true) {
+            self.missing.insert(CompactString::new(key));
         }
         for value in index_entries(&self.path, doc) {
             let len = value.len();
@@ -84,6 +137,9 @@ impl FieldIndex {
 
     /// Remove `doc`'s entries under `key`.
     pub fn remove(&mut self, key: &str, doc: &Value) {
+        if self.unique {
+            self.missing.remove(key);
+        }
         for value in index_entries(&self.path, doc) {
             let Some(keys) = self.entries.get_mut(&value) else {
                 continue;

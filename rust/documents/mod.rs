@@ -1,5 +1,6 @@
 //! The document layer: secondary indexes and the operations built on them: `find`,
-//! `query`, `explain`; and change feeds (`watch`).
+//! `query`, `count`, `distinct`, `explain`; updates by operator and
+//! `delete_many`; and change feeds (`watch`).
 //!
 //! Sits above the engine: indexes learn about every change through the
 //! engine's [`crate::engine::ChangeObserver`] hook (one place, called in log
@@ -9,9 +10,11 @@
 mod docs;
 mod field;
 mod set;
+mod update;
 mod watch;
 
 pub(crate) use docs::parse_stored;
-pub use docs::{Documents, Row};
+pub use docs::{Documents, QueryOptions, Row};
 pub use field::FieldIndex;
+pub use update::UpdateTarget;
 pub use watch::{Change, ChangeOp, Recv, Watch, DEFAULT_WATCH_BYTES, DEFAULT_WATCH_EVENTS};

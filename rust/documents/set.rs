@@ -8,14 +8,15 @@
 //! keys, never while reading documents, so the lock order is always
 //! engine writer -> index set, and queries cannot deadlock with writers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 use serde_json::Value;
 
-use crate::engine::ChangeObserver;
+use crate::engine::{ChangeObserver, PendingChange};
+use crate::error::{Error, Result};
 
 use super::field::FieldIndex;
 use super::watch::{ChangeOp, Watchers};
@@ -26,6 +27,9 @@ pub struct IndexSet {
     pub(super) indexes: RwLock<BTreeMap<String, FieldIndex>>,
     /// Mirrors `!indexes.is_empty()` so writes without indexes skip all work.
     active: AtomicBool,
+    /// Mirrors "some index is unique", so only then does a write pay for
+    /// the uniqueness check.
+    unique: AtomicBool,
     /// Change feeds; while any exists the engine reports changes even
     /// without indexes.
     pub(super) watchers: Arc<Watchers>,
@@ -34,8 +38,10 @@ pub struct IndexSet {
 impl IndexSet {
     /// Record whether any index exists (call after adding or removing one).
     pub(super) fn refresh_active(&self) {
-        let any = !self.indexes.read().is_empty();
-        self.active.store(any, Ordering::Release);
+        let indexes = self.indexes.read();
+        self.active.store(!indexes.is_empty(), Ordering::Release);
+        let unique = indexes.values().any(FieldIndex::is_unique);
+        self.unique.store(unique, Ordering::Release);
     }
 
     /// Approximate memory held by all indexes, in bytes.
@@ -55,6 +61,57 @@ fn parse(bytes: &[u8]) -> Option<Value> {
 }
 
 impl ChangeObserver for IndexSet {
+    fn wants_check(&self) -> bool {
+        self.unique.load(Ordering::Acquire)
+    }
+
+    /// Refuse changes that would give two live documents one value in a
+    /// unique index: against the documents the changes leave alone, and
+    /// among the changes themselves (a transaction may swap two values).
+    fn check(&self, changes: &[PendingChange<'_>], is_live: &dyn Fn(&str) -> bool) -> Result<()> {
+        let touched: HashSet<&str> = changes
+            .iter()
+            .map(|c| match c {
+                PendingChange::Put { key, .. } | PendingChange::Delete { key } => *key,
+            })
+            .collect();
+        let puts: Vec<(&str, Value)> = changes
+            .iter()
+            .filter_map(|c| match c {
+                PendingChange::Put { key, value } => parse(value).map(|doc| (*key, doc)),
+                PendingChange::Delete { .. } => None,
+            })
+            .collect();
+        let indexes = self.indexes.read();
+        for (field, index) in indexes.iter().filter(|(_, ix)| ix.is_unique()) {
+            let mut claimed: HashMap<Vec<u8>, &str> = HashMap::new();
+            for (key, doc) in &puts {
+                for (encoded, value) in index.claims(doc) {
+                    let held = index
+                        .holders(&encoded)
+                        .find(|k| !touched.contains(k.as_str()) && is_live(k))
+                        .map(|k| k.to_string());
+                    let existing = match held {
+                        Some(k) => Some(k),
+                        None => claimed
+                            .insert(encoded, key)
+                            .filter(|other| other != key)
+                            .map(str::to_owned),
+                    };
+                    if let Some(existing) = existing {
+                        return Err(Error::DuplicateKey {
+                            field: field.clone(),
+                            value: value.to_string(),
+                            key: (*key).to_owned(),
+                            existing,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn wants_changes(&self) -> bool {
         self.active.load(Ordering::Acquire) || self.watchers.any()
     }

@@ -22,7 +22,7 @@ pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use follow::Follower;
 pub use keydir::Loc;
-pub use observer::ChangeObserver;
+pub use observer::{ChangeObserver, PendingChange};
 pub use salvage::SalvageReport;
 pub use stats::Stats;
 pub use txn::{BatchOp, ReadStamp, WriteBatch};

@@ -6,8 +6,49 @@
 //! needs no locking of its own against writers to stay exact. It is not called
 //! during replay at open: observers rebuild from a scan instead.
 
+/// One change about to be written, shown to [`ChangeObserver::check`].
+#[derive(Debug, Clone, Copy)]
+pub enum PendingChange<'a> {
+    /// `key` is about to hold these JSON bytes.
+    Put {
+        /// The key.
+        key: &'a str,
+        /// The new JSON bytes.
+        value: &'a [u8],
+    },
+    /// `key` is about to be deleted.
+    Delete {
+        /// The key.
+        key: &'a str,
+    },
+}
+
 /// Receives every change to a user key.
 pub trait ChangeObserver: Send + Sync {
+    /// Whether [`ChangeObserver::check`] must see each write first (a
+    /// unique index exists). When false the engine skips it entirely.
+    fn wants_check(&self) -> bool {
+        false
+    }
+
+    /// Veto a write before anything of it is written: called under the
+    /// writer mutex with all the changes of one record (a transaction's
+    /// together), so nothing can change between the check and the write.
+    /// `is_live(key)` says whether a key is live now (the observer's own
+    /// state may still hold keys that expired but are not purged yet).
+    ///
+    /// # Errors
+    /// The refusal (a unique index's [`crate::Error::DuplicateKey`]); the
+    /// engine then writes nothing and returns it.
+    fn check(
+        &self,
+        changes: &[PendingChange<'_>],
+        is_live: &dyn Fn(&str) -> bool,
+    ) -> crate::error::Result<()> {
+        let _ = (changes, is_live);
+        Ok(())
+    }
+
     /// Whether the observer currently needs changes at all. When false, the
     /// engine skips reading the old value (a write then costs nothing extra).
     fn wants_changes(&self) -> bool {

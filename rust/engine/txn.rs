@@ -33,12 +33,16 @@ use super::write::Write;
 /// One buffered write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOp {
-    /// Store these JSON bytes; `ttl_ms` (0 = none) counts from the commit.
+    /// Store these JSON bytes; `ttl_ms` (0 = none) counts from the commit,
+    /// unless `expires_at` sets the expiry outright.
     Put {
         /// One JSON document.
         value: Vec<u8>,
         /// Milliseconds the key lives after the commit; 0 for no expiry.
         ttl_ms: u64,
+        /// Unix milliseconds at which the key expires, overriding `ttl_ms`
+        /// when not 0: an update keeps the deadline the key already had.
+        expires_at: u64,
     },
     /// Remove the key (nothing is written for it if it is not live at commit).
     Delete,
@@ -65,7 +69,31 @@ impl WriteBatch {
     /// [`Error::InvalidKey`] / [`Error::InvalidValue`] at once, leaving the
     /// batch as it was.
     pub fn put(&mut self, key: &str, value: Vec<u8>) -> Result<()> {
-        self.insert(key, BatchOp::Put { value, ttl_ms: 0 })
+        self.insert(
+            key,
+            BatchOp::Put {
+                value,
+                ttl_ms: 0,
+                expires_at: 0,
+            },
+        )
+    }
+
+    /// Buffer a put that expires at `expires_at_ms` (Unix milliseconds; 0
+    /// for never), whenever the commit happens: how an update keeps a key's
+    /// TTL (see [`ReadStamp::expires_at_ms`]).
+    ///
+    /// # Errors
+    /// As [`WriteBatch::put`].
+    pub fn put_expiring_at(&mut self, key: &str, value: Vec<u8>, expires_at_ms: u64) -> Result<()> {
+        self.insert(
+            key,
+            BatchOp::Put {
+                value,
+                ttl_ms: 0,
+                expires_at: expires_at_ms,
+            },
+        )
     }
 
     /// Buffer a put that expires `ttl` after the commit.
@@ -74,7 +102,14 @@ impl WriteBatch {
     /// As [`WriteBatch::put`]; a TTL under one millisecond is invalid.
     pub fn put_with_ttl(&mut self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<()> {
         let ttl_ms = super::db::ttl_millis(ttl)?;
-        self.insert(key, BatchOp::Put { value, ttl_ms })
+        self.insert(
+            key,
+            BatchOp::Put {
+                value,
+                ttl_ms,
+                expires_at: 0,
+            },
+        )
     }
 
     /// Buffer a delete.
@@ -149,6 +184,12 @@ impl ReadStamp {
     pub fn value(&self) -> Option<&[u8]> {
         self.value.as_ref().map(ValueBuf::as_bytes)
     }
+
+    /// When the key read expires, in Unix milliseconds: 0 for never (or
+    /// when it was missing).
+    pub fn expires_at_ms(&self) -> u64 {
+        self.loc.map_or(0, |l| l.expires_at)
+    }
 }
 
 /// The live location of `key` at `now`, if any.
@@ -212,10 +253,15 @@ impl Database {
             let writes: Vec<Write<'_>> = batch
                 .iter()
                 .filter_map(|(key, op)| match op {
-                    BatchOp::Put { value, ttl_ms } => {
-                        let expires_at = match ttl_ms {
-                            0 => 0,
-                            ms => now.saturating_add(*ms),
+                    BatchOp::Put {
+                        value,
+                        ttl_ms,
+                        expires_at,
+                    } => {
+                        let expires_at = match (expires_at, ttl_ms) {
+                            (0, 0) => 0,
+                            (0, ms) => now.saturating_add(*ms),
+                            (at, _) => *at,
                         };
                         Some(Write::put(key, value, expires_at))
                     }

@@ -6,6 +6,8 @@
 //!
 //! `apply`, under the writer mutex held by the caller (see the lock order on
 //! [`Inner`]), in this order:
+//! 0. lets the observer veto the writes (a unique index refusing a
+//!    duplicate), before anything is written;
 //! 1. reads the old values an observer wants (before anything is written,
 //!    so an unreadable old record fails the call with nothing written);
 //! 2. encodes the writes (one record, or one batch record for several) into
@@ -29,9 +31,9 @@ use crate::format::{
 };
 use crate::storage::Log;
 
-use super::db::{Inner, ValueBuf, Writer};
+use super::db::{Database, Inner, ValueBuf, Writer};
 use super::keydir::Loc;
-use super::observer::ChangeObserver;
+use super::observer::{ChangeObserver, PendingChange};
 use super::stats::Counters;
 
 /// What one write does to the key space.
@@ -108,9 +110,30 @@ impl<'a> Write<'a> {
         }
     }
 
+    /// The change as an observer's check sees it (user keys only).
+    fn pending(&self) -> Option<PendingChange<'a>> {
+        match self.op {
+            Op::Put => Some(PendingChange::Put {
+                key: self.key,
+                value: self.value,
+            }),
+            Op::Delete => Some(PendingChange::Delete { key: self.key }),
+            Op::Meta | Op::HintDigest => None,
+        }
+    }
+
     /// Whether observers hear of it (changes to user keys only).
     fn observed(&self) -> bool {
         matches!(self.op, Op::Put | Op::Delete)
+    }
+}
+
+impl Database {
+    /// Whether the observer vetoes writes (a unique index exists): then a
+    /// caller writing many records that must stand or fall together (JSON
+    /// Lines import) commits them as one batch, which is checked as a whole.
+    pub fn checks_writes(&self) -> bool {
+        self.inner.observer.get().is_some_and(|o| o.wants_check())
     }
 }
 
@@ -144,6 +167,11 @@ impl Inner {
             Some(o) if writes.iter().any(Write::observed) && o.wants_changes() => Some(&**o),
             _ => None,
         };
+        if let Some(o) = observer.filter(|o| o.wants_check()) {
+            let changes: Vec<PendingChange<'_>> =
+                writes.iter().filter_map(Write::pending).collect();
+            self.check_with(o, &changes)?;
+        }
         w.old.clear();
         if observer.is_some_and(|o| o.wants_old_values()) {
             let st = self.state.read();
@@ -281,6 +309,26 @@ impl Inner {
     }
 
     /// The value `key` held at `loc`, for an observer that wants old values.
+    /// Step 0 of `apply`: show the observer the user-key changes of this
+    /// call, with a view of which keys are live now. The caller holds the
+    /// writer mutex.
+    fn check_with(
+        &self,
+        observer: &dyn ChangeObserver,
+        changes: &[PendingChange<'_>],
+    ) -> Result<()> {
+        let now = self.clock.now_ms();
+        let is_live = |key: &str| {
+            self.state
+                .read()
+                .ks
+                .keydir
+                .get(key)
+                .is_some_and(|loc| loc.is_live(now))
+        };
+        observer.check(changes, &is_live)
+    }
+
     fn old_value(&self, log: &Log, key: &str, loc: Option<Loc>) -> Result<Option<ValueBuf>> {
         loc.map(|loc| self.read_value(log, key, loc)).transpose()
     }

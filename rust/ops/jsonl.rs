@@ -19,7 +19,10 @@
 //! pass writes. Entries whose `expires_at` has passed are skipped and counted;
 //! when a key appears twice, the later line wins. Only a failure of the
 //! database itself during the second pass (disk full, closed handle) or a file
-//! changed between the passes can leave an import partly done.
+//! changed between the passes can leave an import partly done. With a unique
+//! index the second pass commits the whole file as one batch record instead
+//! (see `import_as_one_batch`): all or nothing, so a file that would
+//! duplicate a unique value writes nothing.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -31,7 +34,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::engine::{validate_key, Database};
+use crate::engine::{validate_key, Database, WriteBatch};
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
@@ -222,6 +225,9 @@ pub fn import_jsonl(
         Ok(())
     })?;
     progress(Stage::Checking, total_bytes.max(read), total_bytes);
+    if db.checks_writes() {
+        return import_as_one_batch(db, path, records, progress);
+    }
 
     // Pass 2: write.
     let mut report = ImportReport::default();
@@ -248,6 +254,48 @@ pub fn import_jsonl(
         }
         Ok(())
     })?;
+    progress(Stage::Importing, report.imported + report.expired, records);
+    Ok(report)
+}
+
+/// Pass 2 with a unique index: every record goes into one batch, committed
+/// as one record, so the index checks the file's final state as a whole (a
+/// key rewritten later in the file, or a value moved from one key to another,
+/// is fine) and a duplicate anywhere writes nothing. The batch is held in
+/// memory and limited to [`crate::MAX_BATCH_BYTES`]; a larger file fails
+/// before writing, asking for smaller parts.
+fn import_as_one_batch(
+    db: &Database,
+    path: &Path,
+    records: u64,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<ImportReport> {
+    let mut report = ImportReport::default();
+    let mut batch = WriteBatch::new();
+    let now = db.clock().now_ms();
+    progress(Stage::Importing, 0, records);
+    each_line(path, |line_no, _, line| {
+        let record = parse_line(line).map_err(|reason| {
+            bad_line(
+                path,
+                line_no,
+                &format!("{reason} (the file changed during the import)"),
+            )
+        })?;
+        match record.expires_at_ms {
+            Some(at) if at <= now => report.expired += 1,
+            at => {
+                batch.put_expiring_at(
+                    &record.key,
+                    record.value.as_bytes().to_vec(),
+                    at.unwrap_or(0),
+                )?;
+                report.imported += 1;
+            }
+        }
+        Ok(())
+    })?;
+    db.commit(&batch, [])?;
     progress(Stage::Importing, report.imported + report.expired, records);
     Ok(report)
 }

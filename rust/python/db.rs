@@ -17,7 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::config::{AutoCompact, Config, FsyncPolicy};
-use crate::documents::Documents;
+use crate::documents::{Documents, QueryOptions, UpdateTarget};
 use crate::engine::Database;
 use crate::error::Error;
 use crate::server::{Studio, StudioOptions};
@@ -138,6 +138,35 @@ fn filter_value(filter: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
         )));
     }
     json_arg("filter", filter)
+}
+
+/// A document computed in Rust, as a Python object (through its JSON bytes,
+/// the same converter reads use).
+fn value_to_py(py: Python<'_>, what: &str, value: &serde_json::Value) -> PyResult<Py<PyAny>> {
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::InvalidValue {
+        path: what.to_owned(),
+        reason: e.to_string(),
+    })?;
+    json_to_py(py, &bytes)
+}
+
+/// An optional filter: None (or omitted) for every document.
+fn optional_filter(filter: Option<&Bound<'_, PyAny>>) -> PyResult<Option<serde_json::Value>> {
+    match filter {
+        Some(f) if !f.is_none() => Ok(Some(filter_value(f)?)),
+        _ => Ok(None),
+    }
+}
+
+/// A `fields=` projection: a list (or tuple) of dotted-path strings; a bare
+/// string is refused rather than read as a list of one-letter paths.
+fn fields_value(fields: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    if fields.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "fields is a list of dotted paths such as [\"name\", \"address.city\"], not a str",
+        ));
+    }
+    json_arg("fields", fields)
 }
 
 /// A non-negative count argument (`limit`, `skip`).
@@ -447,9 +476,45 @@ impl PyDatabase {
         Ok(py.detach(|| db.keys_page("", None, usize::MAX))?)
     }
 
-    /// Number of live keys.
-    fn count(&self) -> PyResult<usize> {
-        Ok(self.db()?.len())
+    /// Number of documents matching `filter` (every live key when None)
+    /// whose key starts with `prefix`; `count()` is `len(db)`. Answered
+    /// without reading documents where it can (no filter, or one indexed
+    /// equality, `$in` or range).
+    #[pyo3(signature = (filter = None, *, prefix = None))]
+    fn count(
+        &self,
+        py: Python<'_>,
+        filter: Option<&Bound<'_, PyAny>>,
+        prefix: Option<&str>,
+    ) -> PyResult<usize> {
+        let filter = optional_filter(filter)?;
+        let prefix = prefix.unwrap_or("");
+        if filter.is_none() && prefix.is_empty() {
+            return Ok(self.db()?.len());
+        }
+        let docs = self.docs()?;
+        Ok(py.detach(|| docs.count(filter.as_ref(), prefix))?)
+    }
+
+    /// The distinct values of `field` (a dotted path) among the documents
+    /// matching `filter` whose key starts with `prefix`, in query sort order;
+    /// array elements count one by one.
+    #[pyo3(signature = (field, filter = None, *, prefix = None))]
+    fn distinct<'py>(
+        &self,
+        py: Python<'py>,
+        field: &str,
+        filter: Option<&Bound<'py, PyAny>>,
+        prefix: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let filter = optional_filter(filter)?;
+        let docs = self.docs()?;
+        let values = py.detach(|| docs.distinct(field, filter.as_ref(), prefix.unwrap_or("")))?;
+        let out = PyList::empty(py);
+        for value in values {
+            out.append(value_to_py(py, field, &value)?)?;
+        }
+        Ok(out)
     }
 
     /// Iterate `(key, value)` for keys starting with `prefix`, in key order.
@@ -524,13 +589,21 @@ impl PyDatabase {
     /// Create a secondary index on `field` (a dotted path reaches into nested
     /// objects); built from the existing documents, kept exact on every write,
     /// remembered across reopen. Creating an existing index does nothing.
-    #[pyo3(signature = (field, progress = false))]
-    fn create_index(&self, py: Python<'_>, field: &str, progress: bool) -> PyResult<()> {
+    /// `unique=True` refuses writes that would give two documents one value
+    /// (`DuplicateKeyError`).
+    #[pyo3(signature = (field, *, unique = false, progress = false))]
+    fn create_index(
+        &self,
+        py: Python<'_>,
+        field: &str,
+        unique: bool,
+        progress: bool,
+    ) -> PyResult<()> {
         let docs = self.docs()?;
         if progress {
             let bar = progress_bar(&format!("indexing {field}"));
             let result = py.detach(|| {
-                docs.create_index_with_progress(field, &mut |done, total| {
+                docs.create_index_with(field, unique, &mut |done, total| {
                     bar.set_length(total);
                     bar.set_position(done);
                 })
@@ -538,7 +611,7 @@ impl PyDatabase {
             bar.finish();
             result?;
         } else {
-            py.detach(|| docs.create_index(field))?;
+            py.detach(|| docs.create_index_with(field, unique, &mut |_, _| {}))?;
         }
         Ok(())
     }
@@ -563,31 +636,118 @@ impl PyDatabase {
         Ok(py.detach(|| docs.find(field, &value))?)
     }
 
-    /// `(key, document)` pairs matching a Mongo-style `filter`.
-    #[pyo3(signature = (filter, *, sort = None, limit = None, skip = 0))]
+    /// `(key, document)` pairs matching a Mongo-style `filter` (every
+    /// document when None), for keys starting with `prefix`, each document
+    /// cut down to the dotted paths in `fields` when given.
+    #[pyo3(signature = (filter = None, *, sort = None, limit = None, skip = 0, prefix = None, fields = None))]
+    #[allow(clippy::too_many_arguments)]
     fn query<'py>(
         &self,
         py: Python<'py>,
-        filter: &Bound<'py, PyAny>,
+        filter: Option<&Bound<'py, PyAny>>,
         sort: Option<&Bound<'py, PyAny>>,
         limit: Option<i64>,
         skip: i64,
+        prefix: Option<&str>,
+        fields: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let filter = filter_value(filter)?;
+        let filter = optional_filter(filter)?.unwrap_or_else(|| serde_json::json!({}));
         let sort: Option<serde_json::Value> = match sort {
             Some(s) if !s.is_none() => Some(json_arg("sort", s)?),
             _ => None,
         };
-        let limit = limit.map(|l| count_arg("limit", l)).transpose()?;
-        let skip = count_arg("skip", skip)?;
+        let fields = match fields {
+            Some(f) if !f.is_none() => Some(fields_value(f)?),
+            _ => None,
+        };
+        let projected = fields.is_some();
+        let options = QueryOptions {
+            sort,
+            limit: limit.map(|l| count_arg("limit", l)).transpose()?,
+            skip: count_arg("skip", skip)?,
+            prefix: prefix.unwrap_or("").to_owned(),
+            fields,
+        };
         let docs = self.docs()?;
-        let rows = py.detach(|| docs.query(&filter, sort.as_ref(), limit, skip))?;
+        let rows = py.detach(|| docs.query_with(&filter, &options))?;
         let out = PyList::empty(py);
         for row in rows {
-            let doc = json_to_py(py, row.raw.as_bytes())?;
+            // Whole documents go straight from the stored bytes; projected
+            // ones are re-encoded from the cut-down value.
+            let doc = if projected {
+                value_to_py(py, &row.key, &row.doc)?
+            } else {
+                json_to_py(py, row.raw.as_bytes())?
+            };
             out.append((row.key, doc))?;
         }
         Ok(out)
+    }
+
+    /// Apply update operators (`{"$set": ..., "$inc": ...}`) to one
+    /// document atomically: a str names the key, a dict filter picks the
+    /// first match in key order. Returns the new document, or None if
+    /// nothing matched; `upsert=True` with a key starts from `{}`.
+    #[pyo3(signature = (key_or_filter, update, *, upsert = false))]
+    fn update_one(
+        &self,
+        py: Python<'_>,
+        key_or_filter: &Bound<'_, PyAny>,
+        update: &Bound<'_, PyAny>,
+        upsert: bool,
+    ) -> PyResult<Option<Py<PyAny>>> {
+        let filter = if key_or_filter.is_instance_of::<PyString>() {
+            None
+        } else if key_or_filter.is_instance_of::<PyDict>() {
+            Some(filter_value(key_or_filter)?)
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "update_one() takes a key (str) or a filter (dict), not {}",
+                key_or_filter
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "?".into())
+            )));
+        };
+        let target = match &filter {
+            Some(f) => UpdateTarget::Filter(f),
+            None => UpdateTarget::Key(key_str(key_or_filter)?),
+        };
+        let update = json_arg("update", update)?;
+        let docs = self.docs()?;
+        let doc = py.detach(|| docs.update_one(target, &update, upsert))?;
+        doc.map(|d| value_to_py(py, "update", &d)).transpose()
+    }
+
+    /// Apply update operators to every document matching `filter` whose key
+    /// starts with `prefix`, all or nothing; returns how many changed.
+    #[pyo3(signature = (filter, update, *, prefix = None))]
+    fn update_many(
+        &self,
+        py: Python<'_>,
+        filter: &Bound<'_, PyAny>,
+        update: &Bound<'_, PyAny>,
+        prefix: Option<&str>,
+    ) -> PyResult<usize> {
+        let filter = filter_value(filter)?;
+        let update = json_arg("update", update)?;
+        let docs = self.docs()?;
+        Ok(py.detach(|| docs.update_many(&filter, &update, prefix.unwrap_or("")))?)
+    }
+
+    /// Delete every document matching `filter` whose key starts with
+    /// `prefix`, all or nothing; returns how many.
+    #[pyo3(signature = (filter, *, prefix = None))]
+    fn delete_many(
+        &self,
+        py: Python<'_>,
+        filter: &Bound<'_, PyAny>,
+        prefix: Option<&str>,
+    ) -> PyResult<usize> {
+        let filter = filter_value(filter)?;
+        let docs = self.docs()?;
+        Ok(py.detach(|| docs.delete_many(&filter, prefix.unwrap_or("")))?)
     }
 
     /// The plan `query(filter)` would use: a dict with `index` (field or

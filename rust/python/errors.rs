@@ -5,7 +5,7 @@
 //! meaning: `ValueError` for a bad key or value, `OSError` (with its errno
 //! subclass and the file name) for I/O.
 
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -18,6 +18,7 @@ pyo3::import_exception!(ferrumdb.errors, ClosedError);
 pyo3::import_exception!(ferrumdb.errors, ReadOnlyError);
 pyo3::import_exception!(ferrumdb.errors, WatchOverflowError);
 pyo3::import_exception!(ferrumdb.errors, TransactionConflict);
+pyo3::import_exception!(ferrumdb.errors, DuplicateKeyError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -29,11 +30,14 @@ impl From<Error> for PyErr {
             Error::Closed => ClosedError::new_err(msg),
             Error::ReadOnly => ReadOnlyError::new_err(msg),
             Error::TransactionConflict { .. } => TransactionConflict::new_err(msg),
+            Error::DuplicateKey { .. } => DuplicateKeyError::new_err(msg),
             Error::InvalidKey { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidFilter { .. }
+            | Error::InvalidUpdate { .. }
             | Error::InvalidConfig(_)
             | Error::NotAFile { .. } => PyValueError::new_err(msg),
+            Error::UpdateTypeMismatch { .. } => PyTypeError::new_err(msg),
             Error::Io { path, source } => os_error(&source, source.to_string(), path),
             // The message says why (and what to do); the errno is the sync's.
             Error::Poisoned { path, source } | Error::HintNotWritten { path, source } => {

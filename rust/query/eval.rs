@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use serde_json::Value;
 
-use super::filter::{Clause, Condition, Filter};
+use super::filter::{Clause, Condition, ElemMatch, Filter, Pattern};
 use super::order::{compare, values_equal, TypeClass};
 use super::path::{FieldPath, Reached};
 
@@ -34,10 +34,24 @@ use super::path::{FieldPath, Reached};
 ///   never a number, and a missing field never matches a range (not even
 ///   `{"$gte": null}`, unlike MongoDB).
 /// - **Independent conditions.** Conditions on one field need not hold for the
-///   same element: `{"s": {"$gt": 50, "$lt": 90}}` matches `{"s": [10, 100]}`
-///   (MongoDB without `$elemMatch`, which is not supported).
+///   same element: `{"s": {"$gt": 50, "$lt": 90}}` matches `{"s": [10, 100]}`;
+///   `$elemMatch` asks for one element satisfying them all.
 /// - **`$exists: true`** matches when the path reaches any value (even `null`
 ///   or `[]`); `$exists: false` when it reaches none.
+/// - **`$regex`** matches when some reached string (a value or an array
+///   element) contains a match; other types never match.
+/// - **`$not`** is exactly the negation of its operator expression (all its
+///   conditions together), so it matches documents that lack the field.
+/// - **`$size: n`** matches when some reached value (not an array element) is
+///   an array of exactly `n` elements.
+/// - **`$all: [a, b]`** is `$eq: a` and `$eq: b`, each on its own (so
+///   `{"tags": {"$all": ["x", "y"]}}` matches `{"tags": ["y", "z", "x"]}`);
+///   `$all: []` matches nothing.
+/// - **`$elemMatch`** matches when some reached value (not an array element)
+///   is an array with an element satisfying it: an operator object must hold
+///   as a whole for that element alone (`{"$gt": 50, "$lt": 90}` rejects
+///   `[10, 100]`); a filter must match an element that is an object.
+/// - **`$nor`** matches when none of its filters does.
 #[must_use]
 pub fn matches(filter: &Filter, doc: &Value) -> bool {
     filter
@@ -54,50 +68,122 @@ fn clause_matches(clause: &Clause, doc: &Value) -> bool {
             .all(|c| condition_matches(&field.path, c, doc)),
         Clause::And(filters) => filters.iter().all(|f| matches(f, doc)),
         Clause::Or(filters) => filters.iter().any(|f| matches(f, doc)),
+        Clause::Nor(filters) => !filters.iter().any(|f| matches(f, doc)),
     }
 }
 
 /// Whether one condition on `path` holds for `doc`.
 #[must_use]
 pub fn condition_matches(path: &FieldPath, condition: &Condition, doc: &Value) -> bool {
-    match condition {
-        Condition::Eq(v) => eq_matches(path, v, doc),
-        Condition::Ne(v) => !eq_matches(path, v, doc),
-        Condition::In(vs) => in_matches(path, vs, doc),
-        Condition::Nin(vs) => !in_matches(path, vs, doc),
-        Condition::Gt(v) => range_matches(path, v, doc, |o| o == Ordering::Greater),
-        Condition::Gte(v) => range_matches(path, v, doc, |o| o != Ordering::Less),
-        Condition::Lt(v) => range_matches(path, v, doc, |o| o == Ordering::Less),
-        Condition::Lte(v) => range_matches(path, v, doc, |o| o != Ordering::Greater),
-        Condition::Exists(want) => path.any_value(doc, |_| true) == *want,
+    holds(condition, Subject::Path(path, doc))
+}
+
+/// What a condition is tested against: a path in a document, or (inside
+/// operator-form `$elemMatch`) one array element, which reaches itself and,
+/// if it is an array, its elements, and never dead-ends.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Path(&'a FieldPath, &'a Value),
+    Element(&'a Value),
+}
+
+impl<'a> Subject<'a> {
+    fn visit(self, f: &mut impl FnMut(Reached<'a>) -> ControlFlow<()>) -> ControlFlow<()> {
+        match self {
+            Subject::Path(path, doc) => path.visit(doc, f),
+            Subject::Element(value) => {
+                f(Reached::Value(value))?;
+                if let Value::Array(items) = value {
+                    for item in items {
+                        f(Reached::Element(item))?;
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+    }
+
+    /// Whether `pred` holds for some reached value (stops at the first).
+    fn any_value(self, mut pred: impl FnMut(&'a Value) -> bool) -> bool {
+        self.visit(&mut |r| match r.value() {
+            Some(v) if pred(v) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
+    }
+
+    /// Whether `pred` holds for some whole reached value (array elements
+    /// skipped): `$size` and `$elemMatch` look at arrays, not into them.
+    fn any_whole_value(self, mut pred: impl FnMut(&'a Value) -> bool) -> bool {
+        self.visit(&mut |r| match r {
+            Reached::Value(v) if pred(v) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        })
+        .is_break()
     }
 }
 
-fn eq_matches(path: &FieldPath, operand: &Value, doc: &Value) -> bool {
+fn holds(condition: &Condition, at: Subject<'_>) -> bool {
+    match condition {
+        Condition::Eq(v) => eq_matches(at, v),
+        Condition::Ne(v) => !eq_matches(at, v),
+        Condition::In(vs) => in_matches(at, vs),
+        Condition::Nin(vs) => !in_matches(at, vs),
+        Condition::Gt(v) => range_matches(at, v, |o| o == Ordering::Greater),
+        Condition::Gte(v) => range_matches(at, v, |o| o != Ordering::Less),
+        Condition::Lt(v) => range_matches(at, v, |o| o == Ordering::Less),
+        Condition::Lte(v) => range_matches(at, v, |o| o != Ordering::Greater),
+        Condition::Exists(want) => at.any_value(|_| true) == *want,
+        Condition::Regex(pattern) => regex_matches(at, pattern),
+        Condition::Not(conditions) => !conditions.iter().all(|c| holds(c, at)),
+        Condition::Size(n) => {
+            at.any_whole_value(|v| matches!(v, Value::Array(items) if items.len() as u64 == *n))
+        }
+        Condition::All(vs) => !vs.is_empty() && vs.iter().all(|v| eq_matches(at, v)),
+        Condition::ElemMatch(spec) => at.any_whole_value(|v| match v {
+            Value::Array(items) => items.iter().any(|item| element_matches(spec, item)),
+            _ => false,
+        }),
+    }
+}
+
+/// Whether one array element satisfies an `$elemMatch` (also `$pull`'s condition).
+pub(crate) fn element_matches(spec: &ElemMatch, element: &Value) -> bool {
+    match spec {
+        ElemMatch::Filter(filter) => element.is_object() && matches(filter, element),
+        ElemMatch::Conditions(conditions) => conditions
+            .iter()
+            .all(|c| holds(c, Subject::Element(element))),
+    }
+}
+
+fn regex_matches(at: Subject<'_>, pattern: &Pattern) -> bool {
+    at.any_value(|v| matches!(v, Value::String(s) if pattern.is_match(s)))
+}
+
+fn eq_matches(at: Subject<'_>, operand: &Value) -> bool {
     if operand.is_null() {
-        null_matches(path, doc)
+        null_matches(at)
     } else {
-        path.any_value(doc, |v| values_equal(v, operand))
+        at.any_value(|v| values_equal(v, operand))
     }
 }
 
 /// `$in` operands are sorted and deduplicated by the parser, so membership is
 /// a binary search.
-fn in_matches(path: &FieldPath, operands: &[Value], doc: &Value) -> bool {
+fn in_matches(at: Subject<'_>, operands: &[Value]) -> bool {
     // null sorts first, so it can only be the first operand.
-    if operands.first().is_some_and(Value::is_null) && null_matches(path, doc) {
+    if operands.first().is_some_and(Value::is_null) && null_matches(at) {
         return true;
     }
-    path.any_value(doc, |v| {
-        operands.binary_search_by(|o| compare(o, v)).is_ok()
-    })
+    at.any_value(|v| operands.binary_search_by(|o| compare(o, v)).is_ok())
 }
 
 /// Null equality: some reached value is null, some branch dead-ends, or the
 /// path reaches nothing at all.
-fn null_matches(path: &FieldPath, doc: &Value) -> bool {
+fn null_matches(at: Subject<'_>) -> bool {
     let mut reached_any = false;
-    let found = path.visit(doc, &mut |r: Reached<'_>| match r.value() {
+    let found = at.visit(&mut |r: Reached<'_>| match r.value() {
         None | Some(Value::Null) => ControlFlow::Break(()),
         Some(_) => {
             reached_any = true;
@@ -107,16 +193,9 @@ fn null_matches(path: &FieldPath, doc: &Value) -> bool {
     found.is_break() || !reached_any
 }
 
-fn range_matches(
-    path: &FieldPath,
-    operand: &Value,
-    doc: &Value,
-    accept: impl Fn(Ordering) -> bool,
-) -> bool {
+fn range_matches(at: Subject<'_>, operand: &Value, accept: impl Fn(Ordering) -> bool) -> bool {
     let class = TypeClass::of(operand);
-    path.any_value(doc, |v| {
-        TypeClass::of(v) == class && accept(compare(v, operand))
-    })
+    at.any_value(|v| TypeClass::of(v) == class && accept(compare(v, operand)))
 }
 
 #[cfg(test)]
@@ -349,6 +428,139 @@ mod tests {
         assert!(m(json!({"address.geo.lat": {"$gt": 59}}), doc.clone()));
         assert!(!m(json!({"address.geo.lat": {"$gt": 60}}), doc.clone()));
         assert!(m(json!({"address.zip": {"$exists": false}}), doc));
+    }
+
+    #[test]
+    fn regex() {
+        let doc = json!({"name": "Alice", "tags": ["x", "beta"], "n": 5});
+        assert!(m(json!({"name": {"$regex": "^Al"}}), doc.clone()));
+        assert!(
+            m(json!({"name": {"$regex": "lic"}}), doc.clone()),
+            "unanchored"
+        );
+        assert!(!m(json!({"name": {"$regex": "^al"}}), doc.clone()));
+        assert!(m(
+            json!({"name": {"$regex": "^al", "$options": "i"}}),
+            doc.clone()
+        ));
+        assert!(
+            m(json!({"tags": {"$regex": "^b"}}), doc.clone()),
+            "elements"
+        );
+        assert!(
+            !m(json!({"n": {"$regex": "5"}}), doc.clone()),
+            "strings only"
+        );
+        assert!(!m(json!({"nope": {"$regex": ""}}), doc));
+    }
+
+    #[test]
+    fn not_negates_the_whole_expression() {
+        let doc = json!({"n": 5, "tags": ["a", "b"]});
+        assert!(!m(json!({"n": {"$not": {"$gt": 4}}}), doc.clone()));
+        assert!(m(json!({"n": {"$not": {"$gt": 5}}}), doc.clone()));
+        assert!(m(json!({"n": {"$not": {"$gt": 1, "$lt": 5}}}), doc.clone()));
+        assert!(
+            m(json!({"nope": {"$not": {"$gt": 1}}}), doc.clone()),
+            "missing"
+        );
+        assert!(!m(json!({"tags": {"$not": {"$eq": "a"}}}), doc.clone()));
+        assert!(m(json!({"tags": {"$not": {"$regex": "^c"}}}), doc));
+    }
+
+    #[test]
+    fn size_counts_whole_arrays_only() {
+        let doc = json!({"t": [1, [2, 3]], "items": [{"t": [1]}, {"t": [1, 2]}], "s": "ab"});
+        assert!(m(json!({"t": {"$size": 2}}), doc.clone()));
+        assert!(
+            !m(json!({"t": {"$size": 1}}), doc.clone()),
+            "not the inner array's elements"
+        );
+        assert!(m(json!({"items.t": {"$size": 1}}), doc.clone()));
+        assert!(m(json!({"items.t": {"$size": 2}}), doc.clone()));
+        assert!(!m(json!({"s": {"$size": 2}}), doc.clone()));
+        assert!(!m(json!({"nope": {"$size": 0}}), doc));
+        assert!(m(json!({"e": {"$size": 0}}), json!({"e": []})));
+    }
+
+    #[test]
+    fn all_needs_every_value() {
+        let doc = json!({"tags": ["y", "z", "x"], "one": "x"});
+        assert!(m(json!({"tags": {"$all": ["x", "y"]}}), doc.clone()));
+        assert!(!m(json!({"tags": {"$all": ["x", "w"]}}), doc.clone()));
+        assert!(
+            !m(json!({"tags": {"$all": []}}), doc.clone()),
+            "empty: nothing"
+        );
+        assert!(m(json!({"one": {"$all": ["x"]}}), doc.clone()));
+        assert!(m(json!({"tags": {"$all": [["y", "z", "x"]]}}), doc.clone()));
+        assert!(m(json!({"nope": {"$all": [null]}}), doc));
+    }
+
+    #[test]
+    fn elem_match_holds_on_one_element() {
+        let doc = json!({"s": [10, 100], "items": [{"sku": 1, "qty": 1}, {"sku": 2, "qty": 5}]});
+        assert!(!m(
+            json!({"s": {"$elemMatch": {"$gt": 50, "$lt": 90}}}),
+            doc.clone()
+        ));
+        assert!(m(
+            json!({"s": {"$elemMatch": {"$gt": 50, "$lt": 190}}}),
+            doc.clone()
+        ));
+        assert!(m(
+            json!({"items": {"$elemMatch": {"sku": 2, "qty": {"$gt": 3}}}}),
+            doc.clone()
+        ));
+        assert!(
+            !m(
+                json!({"items": {"$elemMatch": {"sku": 1, "qty": {"$gt": 3}}}}),
+                doc.clone()
+            ),
+            "both on the same element"
+        );
+        assert!(
+            m(json!({"items": {"sku": 1, "qty": 1}}), doc.clone()),
+            "whole-object equality for contrast"
+        );
+        assert!(
+            !m(json!({"s": {"$elemMatch": {"$gt": 5}}}), json!({"s": 10})),
+            "arrays only"
+        );
+        assert!(
+            !m(
+                json!({"s": {"$elemMatch": {"a": null}}}),
+                json!({"s": [1, 2]})
+            ),
+            "objects only"
+        );
+        assert!(m(
+            json!({"s": {"$elemMatch": {"a": null}}}),
+            json!({"s": [1, {}]})
+        ));
+        assert!(m(
+            json!({"s": {"$elemMatch": {"$not": {"$gt": 5}}}}),
+            json!({"s": [10, 3]})
+        ));
+        assert!(m(
+            json!({"a.s": {"$elemMatch": {"$regex": "^q"}}}),
+            json!({"a": [{"s": ["x"]}, {"s": ["y", "qq"]}]})
+        ));
+        assert!(
+            m(
+                json!({"s": {"$elemMatch": {"$eq": 1}}}),
+                json!({"s": [[1]]})
+            ),
+            "an element that is an array reaches its own elements"
+        );
+    }
+
+    #[test]
+    fn nor() {
+        let doc = json!({"a": 1, "b": 2});
+        assert!(m(json!({"$nor": [{"a": 2}, {"b": 3}]}), doc.clone()));
+        assert!(!m(json!({"$nor": [{"a": 2}, {"b": 2}]}), doc.clone()));
+        assert!(m(json!({"$nor": [{"c": 1}]}), doc));
     }
 
     // ---- randomized agreement with a naive reference evaluator ----

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use regex::Regex;
 use serde_json::Value;
 
 use super::order::{compare, values_equal};
@@ -28,6 +29,8 @@ pub enum Clause {
     And(Vec<Filter>),
     /// `$or`: some sub-filter matches (non-empty).
     Or(Vec<Filter>),
+    /// `$nor`: no sub-filter matches (non-empty).
+    Nor(Vec<Filter>),
 }
 
 /// The conditions on one path: `{"score": {"$gte": 50, "$lt": 90}}` gives two.
@@ -64,6 +67,99 @@ pub enum Condition {
     Nin(Vec<Value>),
     /// `$exists`: whether the path reaches any value.
     Exists(bool),
+    /// `$regex` (with its `$options`): some reached string matches.
+    Regex(Pattern),
+    /// `$not`: the operator expression (all of these conditions) does not
+    /// hold; so it also matches documents that lack the field.
+    Not(Vec<Condition>),
+    /// `$size`: some reached array (not an element) has exactly this length.
+    Size(u64),
+    /// `$all`: [`Condition::Eq`] holds for every listed value (empty list:
+    /// never, as in MongoDB).
+    All(Vec<Value>),
+    /// `$elemMatch`: some element of a reached array satisfies this, as a
+    /// whole, on that one element.
+    ElemMatch(ElemMatch),
+}
+
+/// What `$elemMatch` asks of one array element.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ElemMatch {
+    /// `{"$elemMatch": {"sku": 1, "qty": {"$gt": 2}}}`: an object element
+    /// matching this filter (elements that are not objects never do).
+    Filter(Filter),
+    /// `{"$elemMatch": {"$gte": 80, "$lt": 85}}`: an element for which all
+    /// these conditions hold together.
+    Conditions(Vec<Condition>),
+}
+
+/// A compiled `$regex`, with the pattern and options as written.
+///
+/// Compiled once when the filter is parsed; two patterns are equal when
+/// their source and options are. The `regex` crate's syntax (Perl-like,
+/// without look-around or backreferences) matches in linear time.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: String,
+    options: String,
+    regex: Regex,
+}
+
+impl Pattern {
+    /// Compile `source` with MongoDB-style `options`: `i` (case-insensitive),
+    /// `m` (`^`/`$` at line breaks), `s` (`.` matches a newline), `x`
+    /// (whitespace and `#` comments ignored).
+    ///
+    /// # Errors
+    /// The reason, naming the pattern, for an invalid pattern or option.
+    pub fn new(source: &str, options: &str) -> Result<Pattern, String> {
+        let mut builder = regex::RegexBuilder::new(source);
+        for flag in options.chars() {
+            match flag {
+                'i' => builder.case_insensitive(true),
+                'm' => builder.multi_line(true),
+                's' => builder.dot_matches_new_line(true),
+                'x' => builder.ignore_whitespace(true),
+                other => {
+                    return Err(format!(
+                        "unknown $options flag {other:?}; accepted: i, m, s, x"
+                    ))
+                }
+            };
+        }
+        let regex = builder
+            .build()
+            .map_err(|e| format!("invalid pattern {source:?}: {e}"))?;
+        Ok(Pattern {
+            source: source.to_owned(),
+            options: options.to_owned(),
+            regex,
+        })
+    }
+
+    /// The pattern as written.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The options as written (`""` for none).
+    #[must_use]
+    pub fn options(&self) -> &str {
+        &self.options
+    }
+
+    /// Whether the pattern matches somewhere in `text` (unanchored, as in MongoDB).
+    #[must_use]
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Pattern) -> bool {
+        self.source == other.source && self.options == other.options
+    }
 }
 
 impl Condition {
@@ -80,6 +176,11 @@ impl Condition {
             Condition::In(_) => "$in",
             Condition::Nin(_) => "$nin",
             Condition::Exists(_) => "$exists",
+            Condition::Regex(_) => "$regex",
+            Condition::Not(_) => "$not",
+            Condition::Size(_) => "$size",
+            Condition::All(_) => "$all",
+            Condition::ElemMatch(_) => "$elemMatch",
         }
     }
 }
@@ -114,7 +215,8 @@ impl fmt::Display for FilterError {
 
 impl std::error::Error for FilterError {}
 
-const SUPPORTED_OPERATORS: &str = "$eq $ne $gt $gte $lt $lte $in $nin $exists";
+const SUPPORTED_OPERATORS: &str =
+    "$eq $ne $gt $gte $lt $lte $in $nin $exists $regex (with $options) $not $size $all $elemMatch";
 
 impl Filter {
     /// The filter that matches every document.
@@ -141,16 +243,20 @@ impl Filter {
 
     /// Parse a filter document.
     ///
-    /// Accepted: an object whose keys are field paths or `$and`/`$or`. A field
-    /// maps to a literal (equality; an object literal counts if none of its
-    /// keys starts with `$`) or to an operator object whose keys all start
-    /// with `$`: `$eq $ne $gt $gte $lt $lte` take any value, `$in`/`$nin` an
-    /// array, `$exists` a bool. `$and`/`$or` take a non-empty array of filters.
+    /// Accepted: an object whose keys are field paths or `$and`/`$or`/`$nor`.
+    /// A field maps to a literal (equality; an object literal counts if none
+    /// of its keys starts with `$`) or to an operator object whose keys all
+    /// start with `$`: `$eq $ne $gt $gte $lt $lte` take any value, `$in`/`$nin`
+    /// /`$all` an array, `$exists` a bool, `$regex` a pattern string (with
+    /// `$options` a string of flags beside it), `$size` a non-negative
+    /// integer, `$not` an operator object, `$elemMatch` an operator object or
+    /// a filter. `$and`/`$or`/`$nor` take a non-empty array of filters.
     ///
     /// # Errors
     /// [`FilterError`] naming the first offending part, e.g. a non-object
-    /// filter (`filter`), an unknown operator (`filter.a.$regex`), `$in` not
-    /// an array (`filter.tags.$in`), `$exists` not a bool, an empty or
+    /// filter (`filter`), an unknown operator (`filter.a.$where`), `$in` not
+    /// an array (`filter.tags.$in`), `$exists` not a bool, a pattern that does
+    /// not compile (`filter.name.$regex`, the reason quoting it), an empty or
     /// non-array `$and` (`filter.$and`), an operator object mixed with plain
     /// keys (`filter.a`), or an empty path segment (`filter.a..b`).
     pub fn parse(filter: &Value) -> Result<Filter, FilterError> {
@@ -174,10 +280,11 @@ fn parse_filter(value: &Value, at: &str) -> Result<Filter, FilterError> {
         let clause = match key.as_str() {
             "$and" => Clause::And(parse_list(operand, &here)?),
             "$or" => Clause::Or(parse_list(operand, &here)?),
+            "$nor" => Clause::Nor(parse_list(operand, &here)?),
             _ if key.starts_with('$') => {
                 return Err(FilterError::new(
                     here,
-                    "unknown top-level operator; only $and and $or may appear in place of a field",
+                    "unknown top-level operator; only $and, $or and $nor may appear in place of a field",
                 ))
             }
             _ => {
@@ -227,9 +334,125 @@ fn parse_conditions(operand: &Value, at: &str) -> Result<Vec<Condition>, FilterE
              {\"$gt\": 1} or a literal object without $-keys",
         ));
     }
+    parse_operators(map, at)
+}
+
+/// An operator object (every key starts with `$`) as its conditions;
+/// `$options` is consumed by the `$regex` beside it.
+fn parse_operators(
+    map: &serde_json::Map<String, Value>,
+    at: &str,
+) -> Result<Vec<Condition>, FilterError> {
+    let options = map.get("$options");
+    if options.is_some() && !map.contains_key("$regex") {
+        return Err(FilterError::new(
+            format!("{at}.$options"),
+            "$options needs a $regex beside it",
+        ));
+    }
     map.iter()
-        .map(|(op, arg)| parse_condition(op, arg, &format!("{at}.{op}")))
+        .filter(|(op, _)| op.as_str() != "$options")
+        .map(|(op, arg)| {
+            let here = format!("{at}.{op}");
+            if op == "$regex" {
+                parse_regex(arg, options, &here, &format!("{at}.$options"))
+            } else {
+                parse_condition(op, arg, &here)
+            }
+        })
         .collect()
+}
+
+fn parse_regex(
+    pattern: &Value,
+    options: Option<&Value>,
+    at: &str,
+    options_at: &str,
+) -> Result<Condition, FilterError> {
+    let Value::String(source) = pattern else {
+        return Err(FilterError::new(
+            at,
+            format!("expected a pattern string, got {}", kind(pattern)),
+        ));
+    };
+    let flags = match options {
+        None => "",
+        Some(Value::String(flags)) => flags.as_str(),
+        Some(other) => {
+            return Err(FilterError::new(
+                options_at,
+                format!("expected a string of flags like \"i\", got {}", kind(other)),
+            ))
+        }
+    };
+    Pattern::new(source, flags)
+        .map(Condition::Regex)
+        .map_err(|reason| {
+            let at = if reason.starts_with("unknown $options") {
+                options_at
+            } else {
+                at
+            };
+            FilterError::new(at, reason)
+        })
+}
+
+/// `$not` and operator-form `$elemMatch`: a non-empty object of operators.
+fn operator_object(arg: &Value, at: &str) -> Result<Vec<Condition>, FilterError> {
+    match arg {
+        Value::Object(map) if !map.is_empty() && map.keys().all(|k| k.starts_with('$')) => {
+            parse_operators(map, at)
+        }
+        other => Err(FilterError::new(
+            at,
+            format!(
+                "expected an operator object like {{\"$gt\": 5}}, got {}",
+                kind(other)
+            ),
+        )),
+    }
+}
+
+pub(crate) fn parse_elem_match(arg: &Value, at: &str) -> Result<ElemMatch, FilterError> {
+    let Value::Object(map) = arg else {
+        return Err(FilterError::new(
+            at,
+            format!(
+                "expected an object: operators like {{\"$gt\": 5}} or a filter like {{\"sku\": 1}}, got {}",
+                kind(arg)
+            ),
+        ));
+    };
+    let operators = map.keys().filter(|k| is_field_operator(k)).count();
+    if operators > 0 && operators == map.len() {
+        Ok(ElemMatch::Conditions(parse_operators(map, at)?))
+    } else {
+        // `$and`/`$or`/`$nor` and fields: a filter on each object element.
+        Ok(ElemMatch::Filter(parse_filter(arg, at)?))
+    }
+}
+
+/// `$`-keys that apply to a value (not the logical `$and $or $nor`).
+fn is_field_operator(key: &str) -> bool {
+    key.starts_with('$') && !matches!(key, "$and" | "$or" | "$nor")
+}
+
+fn parse_size(arg: &Value, at: &str) -> Result<Condition, FilterError> {
+    let size = match arg {
+        Value::Number(n) => n.as_u64().or_else(|| {
+            // 2.0 is 2, as in MongoDB; 2.5 and negatives are refused.
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19)
+                .map(|f| f as u64)
+        }),
+        _ => None,
+    };
+    size.map(Condition::Size).ok_or_else(|| {
+        FilterError::new(
+            at,
+            format!("expected a non-negative integer, got {}", kind(arg)),
+        )
+    })
 }
 
 fn parse_condition(op: &str, arg: &Value, at: &str) -> Result<Condition, FilterError> {
@@ -242,6 +465,10 @@ fn parse_condition(op: &str, arg: &Value, at: &str) -> Result<Condition, FilterE
         "$lte" => Condition::Lte(arg.clone()),
         "$in" => Condition::In(array_operand(arg, at)?),
         "$nin" => Condition::Nin(array_operand(arg, at)?),
+        "$all" => Condition::All(array_operand(arg, at)?),
+        "$not" => Condition::Not(operator_object(arg, at)?),
+        "$size" => parse_size(arg, at)?,
+        "$elemMatch" => Condition::ElemMatch(parse_elem_match(arg, at)?),
         "$exists" => match arg {
             Value::Bool(b) => Condition::Exists(*b),
             other => {
@@ -384,17 +611,112 @@ mod tests {
 
     #[test]
     fn unknown_operator_names_its_path() {
-        let e = err(json!({"score": {"$gt": 1, "$regex": "x"}}));
-        assert_eq!(e.path, "filter.score.$regex");
+        let e = err(json!({"score": {"$gt": 1, "$where": "x"}}));
+        assert_eq!(e.path, "filter.score.$where");
         assert!(
-            e.reason.contains("$exists"),
+            e.reason.contains("$elemMatch"),
             "lists the supported ones: {e}"
         );
         assert_eq!(err(json!({"$nor": []})).path, "filter.$nor");
+        assert_eq!(err(json!({"$text": {}})).path, "filter.$text");
+    }
+
+    #[test]
+    fn new_operators_parse() {
+        let f = Filter::parse(&json!({
+            "name": {"$regex": "^a", "$options": "i"},
+            "n": {"$not": {"$gt": 5}},
+            "tags": {"$size": 2.0, "$all": ["b", "a", "a"]},
+            "items": {"$elemMatch": {"sku": 1}},
+            "scores": {"$elemMatch": {"$gte": 80, "$lt": 85}},
+            "$nor": [{"a": 1}],
+        }))
+        .unwrap();
+        let Clause::Field(name) = &f.clauses[0] else {
+            panic!()
+        };
+        let [Condition::Regex(p)] = name.conditions.as_slice() else {
+            panic!("{name:?}")
+        };
+        assert_eq!((p.source(), p.options()), ("^a", "i"));
+        assert!(p.is_match("Abc") && !p.is_match("bA"));
         assert_eq!(
-            err(json!({"a": {"$elemMatch": {}}})).path,
-            "filter.a.$elemMatch"
+            f.clauses[1],
+            field("n", vec![Condition::Not(vec![Condition::Gt(json!(5))])])
         );
+        assert_eq!(
+            f.clauses[2],
+            field(
+                "tags",
+                vec![
+                    Condition::Size(2),
+                    Condition::All(vec![json!("a"), json!("b")])
+                ]
+            )
+        );
+        assert_eq!(
+            f.clauses[3],
+            field(
+                "items",
+                vec![Condition::ElemMatch(ElemMatch::Filter(
+                    Filter::parse(&json!({"sku": 1})).unwrap()
+                ))]
+            )
+        );
+        assert_eq!(
+            f.clauses[4],
+            field(
+                "scores",
+                vec![Condition::ElemMatch(ElemMatch::Conditions(vec![
+                    Condition::Gte(json!(80)),
+                    Condition::Lt(json!(85))
+                ]))]
+            )
+        );
+        assert!(matches!(&f.clauses[5], Clause::Nor(fs) if fs.len() == 1));
+    }
+
+    #[test]
+    fn new_operators_reject_bad_operands() {
+        let e = err(json!({"name": {"$regex": "a("}}));
+        assert_eq!(e.path, "filter.name.$regex");
+        assert!(e.reason.contains("\"a(\""), "names the pattern: {e}");
+        assert_eq!(
+            err(json!({"name": {"$regex": 5}})).path,
+            "filter.name.$regex"
+        );
+        assert_eq!(
+            err(json!({"name": {"$regex": "a", "$options": "q"}})).path,
+            "filter.name.$options"
+        );
+        assert_eq!(
+            err(json!({"name": {"$regex": "a", "$options": 1}})).path,
+            "filter.name.$options"
+        );
+        assert_eq!(
+            err(json!({"name": {"$options": "i"}})).path,
+            "filter.name.$options"
+        );
+        for bad in [json!(5), json!({}), json!({"a": 1}), json!("x")] {
+            assert_eq!(err(json!({"n": {"$not": bad}})).path, "filter.n.$not");
+        }
+        assert_eq!(
+            err(json!({"n": {"$not": {"$foo": 1}}})).path,
+            "filter.n.$not.$foo"
+        );
+        for bad in [json!(-1), json!(1.5), json!("2"), json!(null)] {
+            assert_eq!(err(json!({"t": {"$size": bad}})).path, "filter.t.$size");
+        }
+        assert_eq!(err(json!({"t": {"$all": 1}})).path, "filter.t.$all");
+        assert_eq!(
+            err(json!({"t": {"$elemMatch": 1}})).path,
+            "filter.t.$elemMatch"
+        );
+        assert_eq!(
+            err(json!({"t": {"$elemMatch": {"a": {"$bad": 1}}}})).path,
+            "filter.t.$elemMatch.a.$bad"
+        );
+        assert_eq!(err(json!({"$nor": {"a": 1}})).path, "filter.$nor");
     }
 
     #[test]
@@ -439,7 +761,8 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "invalid filter at filter.score.$foo: unknown operator; supported: \
-             $eq $ne $gt $gte $lt $lte $in $nin $exists"
+             $eq $ne $gt $gte $lt $lte $in $nin $exists $regex (with $options) $not $size \
+             $all $elemMatch"
         );
     }
 

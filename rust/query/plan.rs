@@ -286,7 +286,8 @@ fn collect_conjuncts<'f>(
                     collect_conjuncts(f, out, has_or);
                 }
             }
-            Clause::Or(_) => *has_or = true,
+            // `$nor` is not answered from an index either: both stay residual.
+            Clause::Or(_) | Clause::Nor(_) => *has_or = true,
         }
     }
 }
