@@ -91,7 +91,8 @@ def test_deleting_the_old_lock_file_lets_no_second_writer_in(tmp_path: Path) -> 
         outcome, _ = conn.recv()
         _finish(proc, conn)
         assert outcome == "LockedError"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
+    # No lock file: the shared page (README, Promises) is the one file beside it.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "app.db.shm"]
 
 
 def test_second_handle_in_this_process_is_told_so(db_path: Path) -> None:
