@@ -267,6 +267,18 @@ fn bad_paging_is_400() {
 }
 
 #[test]
+fn a_unique_index_refusal_is_409_and_writes_nothing() {
+    let d = docs();
+    d.create_index_with("email", true, &mut |_, _| {}).unwrap();
+    put_json(&d, "user:1", json!({"email": "a@x"}));
+    let app = app(&d);
+    let r = mutate(&app, Method::PUT, &doc_uri("user:2"), r#"{"email":"a@x"}"#);
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.error());
+    assert!(r.error().contains("a@x"), "{}", r.error());
+    assert_eq!(stored(&d, "user:2"), None);
+}
+
+#[test]
 fn docs_with_awkward_keys_round_trip() {
     let d = docs();
     let app = app(&d);

@@ -56,7 +56,11 @@ impl From<Error> for ApiError {
             Error::InvalidKey { .. }
             | Error::InvalidValue { .. }
             | Error::InvalidFilter { .. }
-            | Error::InvalidConfig(_) => StatusCode::BAD_REQUEST,
+            | Error::InvalidConfig(_)
+            | Error::InvalidUpdate { .. }
+            | Error::UpdateTypeMismatch { .. } => StatusCode::BAD_REQUEST,
+            // The request is fine; the data refuses it as it stands now.
+            Error::DuplicateKey { .. } | Error::TransactionConflict { .. } => StatusCode::CONFLICT,
             Error::ReadOnly => StatusCode::FORBIDDEN,
             Error::Closed => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
