@@ -369,6 +369,19 @@ impl Documents {
     /// # Errors
     /// [`Error::InvalidFilter`] for a malformed path; read errors.
     pub fn find(&self, field: &str, value: &Value) -> Result<Vec<String>> {
+        Ok(self
+            .find_keys(field, value)?
+            .iter()
+            .map(|k| k.to_string())
+            .collect())
+    }
+
+    /// [`Documents::find`] without a `String` per key (the keys as the index
+    /// holds them), for bindings that convert them once more anyway.
+    ///
+    /// # Errors
+    /// As [`Documents::find`].
+    pub fn find_keys(&self, field: &str, value: &Value) -> Result<Vec<CompactString>> {
         parse_field(field)?;
         if let Value::Object(map) = value {
             if let Some(op) = map.keys().find(|k| k.starts_with('$')) {
@@ -388,15 +401,14 @@ impl Documents {
         Ok(self
             .run(&filter, &SortSpec::default(), 0, None, "")?
             .into_iter()
-            .map(|r| r.key)
+            .map(|r| CompactString::from(r.key))
             .collect())
     }
 
     /// The keys matching `filter` (with `prefix`), in key order, when one
-    /// index probe answers it exactly: no document is read. `contains`
-    /// drops keys that expired but are not purged yet. `None` when the plan
-    /// needs the documents.
-    fn exact_keys(&self, filter: &Filter, prefix: &str) -> Result<Option<Vec<String>>> {
+    /// index probe answers it exactly: no document is read. `None` when the
+    /// plan needs the documents.
+    fn exact_keys(&self, filter: &Filter, prefix: &str) -> Result<Option<Vec<CompactString>>> {
         // Another process's writes first: the index probe below reads
         // nothing through the engine.
         self.db.refresh()?;
@@ -405,23 +417,17 @@ impl Documents {
         else {
             return Ok(None);
         };
-        let candidates: Vec<CompactString> = {
-            let indexes = self.indexes.indexes.read();
-            indexes
-                .get(index)
-                .map(|ix| {
-                    ix.probe(&probe)
-                        .into_iter()
-                        .filter(|k| k.starts_with(prefix))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut keys = Vec::with_capacity(candidates.len());
-        for key in candidates {
-            if self.db.contains(&key)? {
-                keys.push(key.to_string());
-            }
+        // Keys whose TTL has passed leave the index when they are purged
+        // (the engine tells the index, see ChangeObserver): purge first, and
+        // every key the index holds is live.
+        self.db.purge_expired_now();
+        let indexes = self.indexes.indexes.read();
+        let mut keys = indexes
+            .get(index)
+            .map(|ix| ix.probe(&probe))
+            .unwrap_or_default();
+        if !prefix.is_empty() {
+            keys.retain(|k| k.starts_with(prefix));
         }
         Ok(Some(keys))
     }

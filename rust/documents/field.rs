@@ -166,17 +166,29 @@ impl FieldIndex {
             .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((lo.as_ref(), hi.as_ref()))
     }
 
-    /// Keys of the documents a probe selects, sorted and distinct.
-    pub fn probe(&self, probe: &IndexProbe) -> BTreeSet<CompactString> {
-        let mut out = BTreeSet::new();
+    /// Keys of the documents a probe selects, sorted and distinct. One
+    /// value (an equality, the common case) is its key set as it is; several
+    /// (`$in`, a range) are gathered, then sorted once and deduplicated (a
+    /// multikey document may sit under several): far cheaper than inserting
+    /// each key into an ordered set.
+    pub fn probe(&self, probe: &IndexProbe) -> Vec<CompactString> {
         let values: Box<dyn Iterator<Item = &Vec<u8>>> = match probe {
             IndexProbe::Keys(values) => Box::new(values.iter()),
             IndexProbe::Range(lo, hi) => Box::new(self.range(lo, hi)),
         };
-        for value in values {
-            if let Some(keys) = self.entries.get(value) {
-                out.extend(keys.iter().cloned());
-            }
+        let mut sets = values.filter_map(|v| self.entries.get(v));
+        let Some(first) = sets.next() else {
+            return Vec::new();
+        };
+        let mut out: Vec<CompactString> = first.iter().cloned().collect();
+        let mut merged = false;
+        for keys in sets {
+            out.extend(keys.iter().cloned());
+            merged = true;
+        }
+        if merged {
+            out.sort_unstable();
+            out.dedup();
         }
         out
     }

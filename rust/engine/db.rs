@@ -419,6 +419,13 @@ impl Database {
         self.inner.state.read().ks.keydir.len()
     }
 
+    /// Drop the keys whose TTL has passed now (telling the observer, so
+    /// indexes drop them too): afterwards every key in the key directory and
+    /// in the indexes is live. O(1) when none has expired.
+    pub fn purge_expired_now(&self) {
+        self.purge_expired();
+    }
+
     /// Drop keys whose TTL has passed from memory, so counts and iteration
     /// agree with point reads (which check expiry themselves).
     fn purge_expired(&self) {

@@ -630,10 +630,17 @@ impl PyDatabase {
 
     /// Keys whose document has `field == value` (an array field matches if any
     /// element does), in key order; uses the index on `field` when there is one.
-    fn find(&self, py: Python<'_>, field: &str, value: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    fn find<'py>(
+        &self,
+        py: Python<'py>,
+        field: &str,
+        value: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let value = json_arg("value", value)?;
         let docs = self.docs()?;
-        Ok(py.detach(|| docs.find(field, &value))?)
+        let keys = py.detach(|| docs.find_keys(field, &value))?;
+        // Straight from the index's keys to Python strs: one copy per key.
+        PyList::new(py, keys.iter().map(|k| k.as_str()))
     }
 
     /// `(key, document)` pairs matching a Mongo-style `filter` (every
