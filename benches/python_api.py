@@ -14,6 +14,7 @@ Usage:
     python benches/python_api.py --big      # also reopen/memory at 1M keys
     python benches/python_api.py --only jsonl   # just the export/import figures
     python benches/python_api.py --only reopen --big  # reopen with/without hint, compaction
+    python benches/python_api.py --only queries # find/count/query against sqlite3 and the floor
 
 Peers: sqlite3 in WAL mode with one statement (one implicit transaction) per
 operation and ``synchronous=OFF``; lmdb with one write transaction per set
@@ -424,8 +425,14 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
             db[f"user:{i}"] = d
         db.create_index("group")
         db.create_index("age")
+        # The floor for find: an in-memory {value: keys} dict returning the same keys.
+        by_group: dict[str, list[str]] = {}
+        for i, d in enumerate(docs):
+            by_group.setdefault(d["group"], []).append(f"user:{i}")
+        out["floor (dict of key lists)"] = {"find (10%) ms": _median_ms(lambda: list(by_group["g3"]), rounds)}
         out["ferrumdb"] = {
             "find (10%) ms": _median_ms(lambda: db.find("group", "g3"), rounds),
+            "count (10%) ms": _median_ms(lambda: db.count({"group": "g3"}), rounds),
             "find+docs (10%) ms": _median_ms(lambda: db.query({"group": "g3"}), rounds),
             "range (age 30..39) ms": _median_ms(lambda: db.query({"age": {"$gte": 30, "$lt": 40}}), rounds),
         }
@@ -451,6 +458,10 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
     assert len(sq_find()) == n // 10
     out["sqlite3 (JSON expression index)"] = {
         "find (10%) ms": _median_ms(sq_find, rounds),
+        "count (10%) ms": _median_ms(
+            lambda: c.execute("SELECT count(*) FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",)).fetchone(),
+            rounds,
+        ),
         "find+docs (10%) ms": _median_ms(sq_docs, rounds),
         "range (age 30..39) ms": _median_ms(sq_range, rounds),
     }
@@ -592,13 +603,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="documents (default 100k)")
     ap.add_argument("--big", action="store_true", help="also measure reopen and memory at 1M keys")
     ap.add_argument("--json", help="also write the raw figures to this file")
-    ap.add_argument("--only", choices=["jsonl", "reopen"], help="run only this section")
+    ap.add_argument("--only", choices=["jsonl", "reopen", "queries"], help="run only this section")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="ferrumdb-bench-")
     try:
         if args.only == "jsonl":
             for name, row in run_jsonl(args.n, base).items():
                 print(f"jsonl, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
+            return
+        if args.only == "queries":
+            for name, row in run_queries(args.n, base).items():
+                print(f"queries, {name}:", {k: f"{v:.2f}" for k, v in row.items()})
             return
         if args.only == "reopen":
             for n in [args.n] + ([1_000_000] if args.big else []):
