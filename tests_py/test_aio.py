@@ -685,8 +685,20 @@ async def longest_heartbeat_gap(work: Callable[[], Awaitable[Any]]) -> tuple[flo
     return max(gaps), end - start
 
 
-def assert_responsive(gap: float, duration: float, what: str) -> None:
-    assert gap < 0.25 * duration, f"{what}: the loop stalled {gap * 1e3:.1f} ms during {duration * 1e3:.1f} ms of work"
+def assert_responsive(measure: Callable[[], tuple[float, float]], what: str, attempts: int = 3) -> None:
+    """The heartbeat's longest gap stays under a quarter of the work's duration.
+
+    A loop blocked by the work stalls for about the whole duration every time;
+    a machine busy with other processes stalls it now and then. So one attempt
+    out of ``attempts`` under the bound passes, and the failure lists them all.
+    """
+    seen = []
+    for _ in range(attempts):
+        gap, duration = measure()
+        if gap < 0.25 * duration:
+            return
+        seen.append(f"{gap * 1e3:.1f} ms of {duration * 1e3:.1f} ms")
+    pytest.fail(f"{what}: the loop stalled for a large part of the work in every attempt: {seen}")
 
 
 @pytest.fixture(scope="module")
@@ -731,18 +743,19 @@ def test_heartbeat_catches_a_blocked_loop(garbage_db: Path, tmp_path: Path) -> N
 
 def test_loop_responsive_during_compaction(garbage_db: Path, tmp_path: Path) -> None:
     """Compacting a garbage-heavy database: the heartbeat's longest gap stays under a quarter of the compaction."""
-    copy = tmp_path / "copy.db"
-    with ferrumdb.open(garbage_db, auto_compact=None) as src:
-        src.backup(copy)
+    attempt = iter(range(10))
 
     async def main() -> tuple[float, float]:
+        copy = tmp_path / f"copy{next(attempt)}.db"
+        with ferrumdb.open(garbage_db, auto_compact=None) as src:
+            src.backup(copy)  # a copy as full of garbage, for each attempt
         async with ferrumdb.aio.open(copy, fsync="never", auto_compact=None) as db:
             before = (await db.stats())["file_bytes"]
             result = await longest_heartbeat_gap(db.compact)
             assert (await db.stats())["file_bytes"] < before / 4
             return result
 
-    assert_responsive(*run(main()), "compact")
+    assert_responsive(lambda: run(main()), "compact")
 
 
 def test_loop_responsive_during_backup(big_db: Path, tmp_path: Path) -> None:
@@ -752,7 +765,7 @@ def test_loop_responsive_during_backup(big_db: Path, tmp_path: Path) -> None:
         async with ferrumdb.aio.open(big_db, fsync="never") as db:
             return await longest_heartbeat_gap(lambda: db.backup(tmp_path / "backup.db"))
 
-    assert_responsive(*run(main()), "backup")
+    assert_responsive(lambda: run(main()), "backup")
     with ferrumdb.open(tmp_path / "backup.db") as copy:
         assert len(copy) == 200_000
 
@@ -760,16 +773,17 @@ def test_loop_responsive_during_backup(big_db: Path, tmp_path: Path) -> None:
 def test_loop_responsive_during_import(big_db: Path, tmp_path: Path) -> None:
     """Importing 200k JSON lines: the heartbeat's longest gap stays under a quarter of the import."""
     lines = big_db.with_suffix(".jsonl")
+    attempt = iter(range(10))
 
     async def main() -> tuple[float, float]:
-        async with ferrumdb.aio.open(tmp_path / "imported.db", fsync="never") as db:
+        async with ferrumdb.aio.open(tmp_path / f"imported{next(attempt)}.db", fsync="never") as db:
 
             async def import_all() -> None:
                 assert await db.import_jsonl(lines) == 200_000
 
             return await longest_heartbeat_gap(import_all)
 
-    assert_responsive(*run(main()), "import_jsonl")
+    assert_responsive(lambda: run(main()), "import_jsonl")
 
 
 def test_loop_responsive_during_full_scan_query(big_db: Path) -> None:
@@ -779,12 +793,12 @@ def test_loop_responsive_during_full_scan_query(big_db: Path) -> None:
         async with ferrumdb.aio.open(big_db, fsync="never") as db:
 
             async def scan_all() -> None:
-                rows = await db.query({"name": {"$regex": "7$"}, "city": "Paris"})
-                assert len(rows) == 20_000
+                rows = await db.query({"name": {"$regex": "77$"}, "city": "Paris"})
+                assert len(rows) == 2_000
 
             return await longest_heartbeat_gap(scan_all)
 
-    assert_responsive(*run(main()), "query")
+    assert_responsive(lambda: run(main()), "query")
 
 
 def test_loop_responsive_during_durable_write_burst(tmp_path: Path) -> None:
@@ -794,17 +808,17 @@ def test_loop_responsive_during_durable_write_burst(tmp_path: Path) -> None:
         async with ferrumdb.aio.open(tmp_path / "always.db", fsync="always") as db:
 
             async def writer(w: int) -> None:
-                for i in range(10):
+                for i in range(20):
                     await db.set(f"w{w}:{i}", doc(i))
 
             async def burst() -> None:
                 await asyncio.gather(*(writer(w) for w in range(100)))
 
             result = await longest_heartbeat_gap(burst)
-            assert await db.count() == 1000
+            assert await db.count() == 2000
             return result
 
-    assert_responsive(*run(main()), "fsync=always burst")
+    assert_responsive(lambda: run(main()), "fsync=always burst")
 
 
 # -- loops and types ------------------------------------------------------------------------------
