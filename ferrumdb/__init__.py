@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os as _os
 
-from . import _native
+from . import _native, aio
 from ._native import ManualClock, Transaction, check
 from .db import FerrumDB, encrypt, open, open_from_env
 from .errors import (
@@ -30,6 +30,7 @@ from .errors import (
 __version__: str = _native.__version__
 
 __all__ = [
+    "aio",
     "FerrumDB",
     "open",
     "open_from_env",
