@@ -202,8 +202,8 @@ class Database:
         """Write a consistent, verified copy of the database to ``path`` while it stays in use."""
     def rekey(self, new_key: bytes | bytearray | memoryview | str) -> None:
         """Re-encrypt the database under ``new_key``, or encrypt a plain one."""
-    def compact(self) -> None:
-        """Rewrite the file with live data only."""
+    def compact(self, *, progress: bool = False) -> None:
+        """Rewrite the file with live data only; ``progress=True`` shows a progress bar (records copied)."""
     def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "", progress: bool = False) -> int:
         """Write the keys starting with ``prefix`` to ``path`` as JSON Lines; returns the number of records."""
     def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:

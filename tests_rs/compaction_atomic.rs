@@ -343,3 +343,47 @@ fn compaction_refused_on_closed_and_read_only_handles() {
     assert!(matches!(db.compact(), Err(Error::Closed)));
     assert!(!compact_leftover(&path).exists());
 }
+
+#[test]
+fn progress_counts_the_snapshot_and_changes_nothing_else() {
+    // Two databases with the same history: one compacted with a progress
+    // callback, one without. Values of ~1 KiB, so the copy spans several
+    // 1 MiB chunks and reports between its first and last call.
+    let build = |path: &Path| {
+        let db = open(path);
+        let mut expected = populate(&db, 400);
+        for i in 0..3000 {
+            let (k, v) = (format!("big:{i:05}"), format!("\"{}\"", "x".repeat(1000)));
+            db.put_raw(&k, v.as_bytes()).expect("put");
+            expected.insert(k, v);
+        }
+        (db, expected)
+    };
+    let (_dir, plain_path) = temp_db();
+    let (_dir2, progress_path) = temp_db();
+    let (plain, expected) = build(&plain_path);
+    let (with_progress, same) = build(&progress_path);
+    assert_eq!(expected, same);
+    let live = with_progress.len() as u64;
+
+    let mut calls = Vec::new();
+    with_progress
+        .compact_with_progress(&mut |done, total| calls.push((done, total)))
+        .expect("compact with progress");
+    plain.compact().expect("compact");
+
+    assert_eq!(calls.first(), Some(&(0, live)));
+    assert_eq!(calls.last(), Some(&(live, live)));
+    assert!(calls.len() >= 4, "one report per chunk: {calls:?}");
+    assert!(calls
+        .windows(2)
+        .all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1));
+    assert_eq!(contents(&with_progress), expected);
+    assert_eq!(contents(&plain), expected);
+    let (a, b) = (
+        with_progress.stats().expect("stats"),
+        plain.stats().expect("stats"),
+    );
+    assert_eq!((a.file_bytes, a.live_bytes), (b.file_bytes, b.live_bytes));
+    assert_eq!(generation(&progress_path), generation(&plain_path));
+}

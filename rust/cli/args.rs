@@ -268,7 +268,7 @@ fn after_help() -> String {
          command that succeeds prints exactly one line of JSON.\n\
          \n\
          REPL commands:\n\
-         \x20 {}.\n\
+         {}.\n\
          Type HELP at the ferrumdb prompt for details; `ferrumdb SUBCOMMAND --help` for a\n\
          subcommand. A database file named like a subcommand is opened with\n\
          `ferrumdb -- NAME` (or ./NAME).\n\
@@ -280,8 +280,31 @@ fn after_help() -> String {
          file for an encrypted database. ${FSYNC_ENV} sets the default --fsync.\n\
          \n\
          Exit status: 0 success, 1 a command or the database failed, 2 bad arguments.",
-        names.join(", "),
+        wrapped_names(&names),
     )
+}
+
+/// The command names, comma-separated, in lines indented by two spaces that
+/// fit 80 columns.
+fn wrapped_names(names: &[&str]) -> String {
+    let mut out = String::new();
+    let mut line = String::from(" ");
+    for (i, name) in names.iter().enumerate() {
+        let word = if i + 1 < names.len() {
+            format!("{name},")
+        } else {
+            (*name).to_owned()
+        };
+        if line.len() + 1 + word.len() > 79 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from(" ");
+        }
+        line.push(' ');
+        line.push_str(&word);
+    }
+    out.push_str(&line);
+    out
 }
 
 /// `--fsync`'s value, by the rules of `FERRUMDB_FSYNC` (case-insensitive).

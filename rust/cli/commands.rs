@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
-use crate::documents::Documents;
+use crate::documents::{Documents, QueryOptions, UpdateTarget};
 use crate::engine::{Database, Stats};
 use crate::error::Error;
 
@@ -34,6 +34,9 @@ pub struct CommandSpec {
     pub example: &'static str,
     /// The first argument is a key (or key prefix), so the REPL tab-completes it from the database.
     pub completes_key: bool,
+    /// Option words accepted after the command's arguments (`SORT`, `LIMIT`,
+    /// ...), each at most once; the REPL tab-completes them.
+    pub options: &'static [&'static str],
     /// Turns the text after the command word into a [`Command`].
     parse: fn(&'static CommandSpec, &str) -> Result<Command, CommandError>,
 }
@@ -63,6 +66,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                   Strings need double quotes: SET name \"alice\".",
         example: "SET user:1 {\"name\": \"alice\", \"age\": 30}",
         completes_key: true,
+        options: &[],
         parse: parse_set,
     },
     CommandSpec {
@@ -74,6 +78,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                   A missing key is an error. Quote keys that contain spaces: GET \"my key\".",
         example: "GET user:1",
         completes_key: true,
+        options: &[],
         parse: parse_one_key,
     },
     CommandSpec {
@@ -84,6 +89,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         details: "Removes <key> and prints 1, or prints 0 if there was no such key (not an error).",
         example: "DELETE user:1",
         completes_key: true,
+        options: &[],
         parse: parse_one_key,
     },
     CommandSpec {
@@ -96,30 +102,62 @@ pub static COMMANDS: &[CommandSpec] = &[
                   one JSON array of the keys.",
         example: "KEYS user:",
         completes_key: true,
+        options: &[],
         parse: parse_keys,
     },
     CommandSpec {
         name: "COUNT",
         aliases: &[],
-        usage: "COUNT",
-        summary: "number of keys",
-        details: "Prints the number of live keys.",
-        example: "COUNT",
+        usage: "COUNT [json-filter] [PREFIX p]",
+        summary: "number of keys, or of the documents matching a filter",
+        details: "Without arguments, prints the number of live keys. With a JSON filter (as for QUERY), \
+                  prints how many documents match it; PREFIX p counts only keys starting with p. An \
+                  indexed equality, $in or range is counted from the index without reading documents.",
+        example: "COUNT {\"role\": \"admin\"} PREFIX user:",
         completes_key: false,
-        parse: |spec, args| no_args(spec, args, Command::Count),
+        options: &["PREFIX"],
+        parse: parse_count,
     },
     CommandSpec {
         name: "INDEX",
         aliases: &[],
-        usage: "INDEX <field>",
+        usage: "INDEX <field> [UNIQUE]",
         summary: "create a secondary index on a document field",
         details: "Creates an index on <field> (a dotted path such as address.city reaches into nested \
                   objects), built from the existing documents, kept up to date on every write and \
-                  remembered when the database is reopened. FIND and QUERY use it. Prints OK, also \
-                  when the index already exists.",
-        example: "INDEX address.city",
+                  remembered when the database is reopened. FIND, QUERY and COUNT use it. Prints OK, \
+                  also when the index already exists. With UNIQUE, a write that would give two \
+                  documents the same value there is refused and writes nothing (a document without \
+                  the field counts as null, as in MongoDB); creating it over existing duplicates \
+                  fails naming a duplicated value. At a terminal a progress bar shows the build.",
+        example: "INDEX email UNIQUE",
         completes_key: false,
+        options: &["UNIQUE"],
         parse: parse_index,
+    },
+    CommandSpec {
+        name: "INDEXES",
+        aliases: &[],
+        usage: "INDEXES",
+        summary: "list the indexed fields",
+        details: "Prints each indexed field in order, followed by (unique) for a unique index. When \
+                  piped: one JSON array of {\"field\": ..., \"unique\": ...} objects.",
+        example: "INDEXES",
+        completes_key: false,
+        options: &[],
+        parse: |spec, args| no_args(spec, args, Command::Indexes),
+    },
+    CommandSpec {
+        name: "DROP",
+        aliases: &[],
+        usage: "DROP INDEX <field>",
+        summary: "remove the index on a field (prints 1 if it existed, 0 if not)",
+        details: "Removes the index on <field> and prints 1, or prints 0 if there was none. The \
+                  documents are not touched.",
+        example: "DROP INDEX address.city",
+        completes_key: false,
+        options: &[],
+        parse: parse_drop,
     },
     CommandSpec {
         name: "FIND",
@@ -133,20 +171,40 @@ pub static COMMANDS: &[CommandSpec] = &[
                   When piped: one JSON array of the keys.",
         example: "FIND address.city \"Paris\"",
         completes_key: false,
+        options: &[],
         parse: parse_find,
     },
     CommandSpec {
         name: "QUERY",
         aliases: &[],
-        usage: "QUERY <json-filter>",
+        usage: "QUERY <json-filter> [SORT f|-f] [LIMIT n] [SKIP n] [FIELDS a,b] [PREFIX p]",
         summary: "documents matching a Mongo-style filter",
-        details: "Prints each matching document in key order: the key, a tab, and the document, \
-                  indented (when piped: one line, [[key, document], ...]). The filter is a JSON object: \
-                  {\"field\": value} for equality, or operators $eq $ne $gt $gte $lt $lte $in $nin $exists, \
-                  combined with $and and $or. Dotted fields reach into nested objects.",
-        example: "QUERY {\"role\": \"admin\", \"age\": {\"$gte\": 30}}",
+        details: "Prints each matching document: the key, a tab, and the document, indented (when \
+                  piped: one line, [[key, document], ...]). The filter is a JSON object: \
+                  {\"field\": value} for equality, or operators such as $eq $ne $gt $gte $lt $lte $in \
+                  $nin $exists $regex $size $all $elemMatch $not, combined with $and $or $nor. Dotted \
+                  fields reach into nested objects. Options, in any order: SORT age (ascending), \
+                  SORT -age (descending) or SORT role,-age; LIMIT n; SKIP n; FIELDS name,address.city \
+                  keeps only those paths of each document; PREFIX user: only keys starting with user:. \
+                  Without SORT, documents come in key order.",
+        example: "QUERY {\"age\": {\"$gte\": 30}} SORT -age LIMIT 10 FIELDS name,age",
         completes_key: false,
+        options: &["SORT", "LIMIT", "SKIP", "FIELDS", "PREFIX"],
         parse: parse_query,
+    },
+    CommandSpec {
+        name: "DISTINCT",
+        aliases: &[],
+        usage: "DISTINCT <field> [json-filter] [PREFIX p]",
+        summary: "the distinct values of a field",
+        details: "Prints the distinct values of <field> (a dotted path) among the documents matching \
+                  the filter (all when there is none), in query sort order, one per line (when piped: \
+                  one JSON array). An array field counts element by element; documents without the \
+                  field add nothing. PREFIX p looks only at keys starting with p.",
+        example: "DISTINCT address.city {\"age\": {\"$gte\": 30}}",
+        completes_key: false,
+        options: &["PREFIX"],
+        parse: parse_distinct,
     },
     CommandSpec {
         name: "EXPLAIN",
@@ -157,7 +215,52 @@ pub static COMMANDS: &[CommandSpec] = &[
                   is used, or null), scan (whether every document is read), estimated_rows, and the probe.",
         example: "EXPLAIN {\"age\": {\"$gte\": 30}}",
         completes_key: false,
-        parse: parse_query,
+        options: &[],
+        parse: parse_explain,
+    },
+    CommandSpec {
+        name: "UPDATE",
+        aliases: &[],
+        usage: "UPDATE <key> <json-update> [UPSERT]",
+        summary: "apply update operators to the document under a key",
+        details: "Applies <json-update>, an object of operators ($set $unset $inc $mul $min $max \
+                  $rename $push $pull $addToSet $pop, on dotted paths), to the document under <key> \
+                  atomically, and prints the document as written. A missing key prints null and \
+                  writes nothing; with UPSERT it starts from {}. A bad operator or a type error (such \
+                  as $inc on a string) is an error naming the key and path, and writes nothing. The \
+                  key's TTL is kept.",
+        example: "UPDATE user:1 {\"$inc\": {\"visits\": 1}, \"$set\": {\"seen\": true}}",
+        completes_key: true,
+        options: &["UPSERT"],
+        parse: parse_update,
+    },
+    CommandSpec {
+        name: "UPDATEMANY",
+        aliases: &["UPDATE_MANY"],
+        usage: "UPDATEMANY <json-filter> <json-update> [PREFIX p]",
+        summary: "apply update operators to every matching document",
+        details: "Applies <json-update> (operators as for UPDATE) to every document matching \
+                  <json-filter>, all or nothing, and prints how many documents changed. One failing \
+                  document (a type error) fails the command and writes nothing. PREFIX p updates only \
+                  keys starting with p. Case-insensitive like every command, so updateMany works as in \
+                  mongosh.",
+        example: "UPDATEMANY {\"role\": \"guest\"} {\"$set\": {\"active\": false}}",
+        completes_key: false,
+        options: &["PREFIX"],
+        parse: parse_update_many,
+    },
+    CommandSpec {
+        name: "DELETEMANY",
+        aliases: &["DELETE_MANY"],
+        usage: "DELETEMANY <json-filter> [PREFIX p]",
+        summary: "remove every document matching a filter",
+        details: "Deletes every document matching <json-filter>, all or nothing, and prints how many. \
+                  PREFIX p deletes only keys starting with p. DELETEMANY {} PREFIX p empties a \
+                  \"collection\". Also deleteMany, as in mongosh.",
+        example: "DELETEMANY {\"active\": false} PREFIX user:",
+        completes_key: false,
+        options: &["PREFIX"],
+        parse: parse_delete_many,
     },
     CommandSpec {
         name: "COMPACT",
@@ -166,9 +269,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "rewrite the file with live data only",
         details: "Rewrites the database file keeping only the current value of each key, reclaiming the \
                   space of overwritten and deleted records, and prints the file size before and after \
-                  (when piped: {\"file_bytes_before\": ..., \"file_bytes_after\": ...}).",
+                  (when piped: {\"file_bytes_before\": ..., \"file_bytes_after\": ...}). At a \
+                  terminal a progress bar shows the records copied.",
         example: "COMPACT",
         completes_key: false,
+        options: &[],
         parse: |spec, args| no_args(spec, args, Command::Compact),
     },
     CommandSpec {
@@ -180,6 +285,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                   file_bytes (size of the file) and live_bytes (size of the live records).",
         example: "STATS",
         completes_key: false,
+        options: &[],
         parse: |spec, args| no_args(spec, args, Command::Stats),
     },
     CommandSpec {
@@ -190,6 +296,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         details: "Without an argument, lists the commands. With one, shows its usage, what it does and an example.",
         example: "HELP SET",
         completes_key: false,
+        options: &[],
         parse: parse_help,
     },
     CommandSpec {
@@ -200,6 +307,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         details: "Closes the database and leaves. In a script, the lines after it are not run.",
         example: "EXIT",
         completes_key: false,
+        options: &[],
         parse: |spec, args| no_args(spec, args, Command::Exit),
     },
 ];
@@ -234,10 +342,24 @@ pub enum Command {
         /// Only keys starting with this.
         prefix: String,
     },
-    /// `COUNT`.
-    Count,
-    /// `INDEX <field>`.
+    /// `COUNT [json-filter] [PREFIX p]`.
+    Count {
+        /// The filter; `None` counts every key.
+        filter: Option<Value>,
+        /// `PREFIX`.
+        options: Options,
+    },
+    /// `INDEX <field> [UNIQUE]`.
     Index {
+        /// The field path.
+        field: String,
+        /// Whether the index refuses duplicate values.
+        unique: bool,
+    },
+    /// `INDEXES`.
+    Indexes,
+    /// `DROP INDEX <field>`.
+    DropIndex {
         /// The field path.
         field: String,
     },
@@ -248,10 +370,46 @@ pub enum Command {
         /// The value it must equal.
         value: Value,
     },
-    /// `QUERY <json-filter>`.
+    /// `QUERY <json-filter> [SORT ...] [LIMIT n] [SKIP n] [FIELDS ...] [PREFIX p]`.
     Query {
         /// The filter, not yet checked (the index layer says what is wrong).
         filter: Value,
+        /// Sort, limit, skip, projection and key prefix.
+        options: Options,
+    },
+    /// `DISTINCT <field> [json-filter] [PREFIX p]`.
+    Distinct {
+        /// The field path.
+        field: String,
+        /// The filter; `None` for every document.
+        filter: Option<Value>,
+        /// `PREFIX`.
+        options: Options,
+    },
+    /// `UPDATE <key> <json-update> [UPSERT]`.
+    Update {
+        /// The key.
+        key: String,
+        /// The update operators, not yet checked.
+        update: Value,
+        /// `UPSERT`.
+        options: Options,
+    },
+    /// `UPDATEMANY <json-filter> <json-update> [PREFIX p]`.
+    UpdateMany {
+        /// The filter.
+        filter: Value,
+        /// The update operators.
+        update: Value,
+        /// `PREFIX`.
+        options: Options,
+    },
+    /// `DELETEMANY <json-filter> [PREFIX p]`.
+    DeleteMany {
+        /// The filter.
+        filter: Value,
+        /// `PREFIX`.
+        options: Options,
     },
     /// `EXPLAIN <json-filter>`.
     Explain {
@@ -269,6 +427,41 @@ pub enum Command {
     },
     /// `EXIT` / `QUIT`.
     Exit,
+}
+
+/// The option words that may follow a command's arguments, as parsed. Which
+/// ones a command takes is its table row's `options`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Options {
+    /// `SORT f`, `SORT -f` or `SORT a,-b`, as the sort specification
+    /// `Documents::query_with` takes.
+    pub sort: Option<Value>,
+    /// `LIMIT n`.
+    pub limit: Option<usize>,
+    /// `SKIP n`.
+    pub skip: Option<usize>,
+    /// `FIELDS a,b.c`, as a JSON array of paths.
+    pub fields: Option<Value>,
+    /// `PREFIX p`: only keys starting with `p`.
+    pub prefix: Option<String>,
+    /// `UPSERT`.
+    pub upsert: bool,
+}
+
+impl Options {
+    fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or("")
+    }
+}
+
+/// Whether long commands (`COMPACT`, `INDEX`) draw a progress bar on
+/// standard error: at the interactive prompt, not in a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// No bar (script mode, tests).
+    Hidden,
+    /// A bar, drawn when standard error is a terminal.
+    Bar,
 }
 
 /// What running a command asks the caller to do.
@@ -394,7 +587,20 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
 /// # Errors
 /// See [`parse`] and [`execute`].
 pub fn run_line(docs: &Documents, line: &str, mode: Mode) -> Result<Outcome, CommandError> {
-    Ok(match execute(docs, &parse(line)?)? {
+    run_line_with(docs, line, mode, Progress::Hidden)
+}
+
+/// [`run_line`], drawing progress bars for long commands when `progress` says so.
+///
+/// # Errors
+/// See [`parse`] and [`execute`].
+pub fn run_line_with(
+    docs: &Documents,
+    line: &str,
+    mode: Mode,
+    progress: Progress,
+) -> Result<Outcome, CommandError> {
+    Ok(match execute(docs, &parse(line)?, progress)? {
         None => Outcome::Exit,
         Some(reply) => Outcome::Output(render::reply(&reply, mode)),
     })
@@ -406,7 +612,11 @@ pub fn run_line(docs: &Documents, line: &str, mode: Mode) -> Result<Outcome, Com
 /// [`CommandError::NotFound`] for `GET` of a missing key, [`CommandError::Db`]
 /// when the database refuses (including a malformed filter or field path),
 /// [`CommandError::UnknownTopic`] for `HELP` of an unknown command.
-pub fn execute(docs: &Documents, cmd: &Command) -> Result<Option<Reply>, CommandError> {
+pub fn execute(
+    docs: &Documents,
+    cmd: &Command,
+    progress: Progress,
+) -> Result<Option<Reply>, CommandError> {
     let db = docs.database();
     let reply = match cmd {
         Command::Set { key, value } => {
@@ -426,17 +636,70 @@ pub fn execute(docs: &Documents, cmd: &Command) -> Result<Option<Reply>, Command
         },
         Command::Delete { key } => Reply::Deleted(db.delete(key)?),
         Command::Keys { prefix } => Reply::Keys(list_keys(db, prefix)?),
-        Command::Count => Reply::Count(db.len()),
-        Command::Index { field } => {
-            docs.create_index(field)?;
+        Command::Count {
+            filter: None,
+            options: Options { prefix: None, .. },
+        } => Reply::Count(db.len()),
+        Command::Count { filter, options } => {
+            Reply::Count(docs.count(filter.as_ref(), options.prefix())?)
+        }
+        Command::Index { field, unique } => {
+            with_progress(
+                progress,
+                &format!("indexing {field}"),
+                "documents",
+                |report| docs.create_index_with(field, *unique, report),
+            )?;
             Reply::Ok
         }
+        Command::Indexes => Reply::Indexes(
+            docs.indexes()
+                .into_iter()
+                .map(|field| {
+                    let unique = docs.index_is_unique(&field).unwrap_or(false);
+                    (field, unique)
+                })
+                .collect(),
+        ),
+        Command::DropIndex { field } => Reply::Deleted(docs.drop_index(field)?),
         Command::Find { field, value } => Reply::Keys(docs.find(field, value)?),
-        Command::Query { filter } => Reply::Rows(query_rows(docs, filter)?),
+        Command::Query { filter, options } => Reply::Rows(query_rows(docs, filter, options)?),
+        Command::Distinct {
+            field,
+            filter,
+            options,
+        } => Reply::Values(
+            docs.distinct(field, filter.as_ref(), options.prefix())?
+                .iter()
+                .map(Value::to_string)
+                .collect(),
+        ),
         Command::Explain { filter } => Reply::Json(docs.explain(filter)?.to_string()),
+        Command::Update {
+            key,
+            update,
+            options,
+        } => Reply::Updated(
+            docs.update_one(UpdateTarget::Key(key), update, options.upsert)?
+                .map(|doc| doc.to_string()),
+        ),
+        Command::UpdateMany {
+            filter,
+            update,
+            options,
+        } => Reply::Changed {
+            count: docs.update_many(filter, update, options.prefix())?,
+            verb: "updated",
+        },
+        Command::DeleteMany { filter, options } => Reply::Changed {
+            count: docs.delete_many(filter, options.prefix())?,
+            verb: "deleted",
+        },
         Command::Compact => {
             let before = db.stats()?.file_bytes;
-            db.compact()?;
+            with_progress(progress, "compacting", "records", |report| {
+                db.compact_with_progress(report)
+            })?;
             let after = db.stats()?.file_bytes;
             Reply::Compacted { before, after }
         }
@@ -450,17 +713,56 @@ pub fn execute(docs: &Documents, cmd: &Command) -> Result<Option<Reply>, Command
     Ok(Some(reply))
 }
 
-/// `QUERY` results: `(key, document)` pairs in key order. The query parsed
-/// every document it returns, so each is JSON already: only the bytes' text is
-/// taken, not checked again.
-fn query_rows(docs: &Documents, filter: &Value) -> Result<Vec<(String, String)>, CommandError> {
-    docs.query(filter, None, None, 0)?
+/// Run `work` with a progress callback: a bar labelled `label` counting
+/// `unit` when `progress` asks for one, else a callback that does nothing.
+fn with_progress<T>(
+    progress: Progress,
+    label: &str,
+    unit: &str,
+    work: impl FnOnce(&mut dyn FnMut(u64, u64)) -> crate::error::Result<T>,
+) -> crate::error::Result<T> {
+    match progress {
+        Progress::Hidden => work(&mut |_, _| {}),
+        Progress::Bar => {
+            let bar = render::progress_bar(label, unit);
+            let result = work(&mut |done, total| {
+                bar.set_length(total.max(done));
+                bar.set_position(done);
+            });
+            bar.finish();
+            result
+        }
+    }
+}
+
+/// `QUERY` results: `(key, document)` pairs. The query parsed every document
+/// it returns, so each is JSON already: only the stored bytes' text is taken,
+/// not checked again (a projection is serialised, in the order of its paths).
+fn query_rows(
+    docs: &Documents,
+    filter: &Value,
+    options: &Options,
+) -> Result<Vec<(String, String)>, CommandError> {
+    let query = QueryOptions {
+        sort: options.sort.clone(),
+        limit: options.limit,
+        skip: options.skip.unwrap_or(0),
+        prefix: options.prefix().to_owned(),
+        fields: options.fields.clone(),
+    };
+    let projected = options.fields.is_some();
+    Ok(docs
+        .query_with(filter, &query)?
         .into_iter()
         .map(|row| {
-            let doc = String::from_utf8_lossy(row.raw.as_bytes()).into_owned();
-            Ok((row.key, doc))
+            let doc = if projected {
+                row.doc.to_string()
+            } else {
+                String::from_utf8_lossy(row.raw.as_bytes()).into_owned()
+            };
+            (row.key, doc)
         })
-        .collect()
+        .collect())
 }
 
 fn list_keys(db: &Database, prefix: &str) -> Result<Vec<String>, CommandError> {
@@ -483,10 +785,23 @@ fn stats_json(s: &Stats) -> Result<String, CommandError> {
 
 /// The HELP list: one line per command (as JSON, one object per command).
 pub fn help_list() -> Reply {
-    let width = COMMANDS.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+    // A usage too long for the column gets its summary on the next line.
+    let width = COMMANDS
+        .iter()
+        .map(|c| c.usage.len())
+        .filter(|&len| len <= HELP_USAGE_COLUMN)
+        .max()
+        .unwrap_or(0);
     let mut text = String::from("Commands (case-insensitive):\n");
     for spec in COMMANDS {
-        text.push_str(&format!("  {:width$}  {}\n", spec.usage, spec.summary));
+        if spec.usage.len() > width {
+            text.push_str(&format!(
+                "  {}\n  {:width$}  {}\n",
+                spec.usage, "", spec.summary
+            ));
+        } else {
+            text.push_str(&format!("  {:width$}  {}\n", spec.usage, spec.summary));
+        }
     }
     text.push_str("Type HELP <command> for details and an example.");
     let json: Vec<Value> = COMMANDS
@@ -535,6 +850,9 @@ fn closest_command(word: &str) -> Option<&'static str> {
 
 /// Line width HELP text is wrapped to.
 const HELP_WIDTH: usize = 80;
+
+/// Widest usage that HELP's list keeps on one line with its summary.
+const HELP_USAGE_COLUMN: usize = 36;
 
 /// Append `text` word-wrapped to `width` columns, each line starting with `indent`.
 fn wrap_into(out: &mut String, text: &str, indent: &str, width: usize) {
@@ -609,17 +927,140 @@ fn required_key<'a>(spec: &CommandSpec, args: &'a str) -> Result<(String, &'a st
 
 /// `json` (already trimmed, not empty) as a JSON value.
 fn parse_json(json: &str) -> Result<Value, CommandError> {
-    serde_json::from_str(json).map_err(|e| {
-        if e.is_eof() {
-            return CommandError::IncompleteJson(e.to_string());
+    serde_json::from_str(json).map_err(|e| json_error(json, &e))
+}
+
+/// A JSON error as a [`CommandError`]: incomplete (the REPL reads on) or
+/// invalid, with a hint when the text looks like an unquoted word.
+fn json_error(json: &str, e: &serde_json::Error) -> CommandError {
+    if e.is_eof() {
+        return CommandError::IncompleteJson(e.to_string());
+    }
+    let looks_like_word = json.starts_with(|c: char| c.is_alphabetic() || c == '\'');
+    let hint = if looks_like_word {
+        " (strings need double quotes, e.g. \"hello\")"
+    } else {
+        ""
+    };
+    CommandError::InvalidJson(format!("{e}{hint}"))
+}
+
+/// Split one JSON value off the start of `args` (already left-trimmed, not
+/// empty): the value and the text after it, left-trimmed.
+fn take_json(args: &str) -> Result<(Value, &str), CommandError> {
+    let mut values = serde_json::Deserializer::from_str(args).into_iter::<Value>();
+    match values.next() {
+        Some(Ok(value)) => {
+            let rest = args.get(values.byte_offset()..).unwrap_or("");
+            Ok((value, rest.trim_start()))
         }
-        let looks_like_word = json.starts_with(|c: char| c.is_alphabetic() || c == '\'');
-        let hint = if looks_like_word {
-            " (strings need double quotes, e.g. \"hello\")"
-        } else {
-            ""
+        Some(Err(e)) => Err(json_error(args, &e)),
+        None => Err(CommandError::IncompleteJson(
+            "EOF while parsing a value".into(),
+        )),
+    }
+}
+
+/// Whether `args` starts with one of `spec`'s option words rather than a
+/// JSON value (for commands whose filter is optional).
+fn starts_with_option(spec: &CommandSpec, args: &str) -> bool {
+    let word = args.split_whitespace().next().unwrap_or("");
+    spec.options.iter().any(|o| o.eq_ignore_ascii_case(word))
+}
+
+/// The option words after a command's arguments (`SORT -age LIMIT 3`), each
+/// one of `spec.options`, at most once, followed by its value (a word, or a
+/// double-quoted JSON string) except `UPSERT` and `UNIQUE`.
+fn parse_options(spec: &CommandSpec, mut rest: &str) -> Result<Options, CommandError> {
+    let mut options = Options::default();
+    let mut seen: Vec<&str> = Vec::new();
+    while !rest.is_empty() {
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let typed = &rest[..end];
+        rest = rest[end..].trim_start();
+        let Some(word) = spec
+            .options
+            .iter()
+            .copied()
+            .find(|o| o.eq_ignore_ascii_case(typed))
+        else {
+            return Err(usage_error(spec, unexpected(spec, typed)));
         };
-        CommandError::InvalidJson(format!("{e}{hint}"))
+        if seen.contains(&word) {
+            return Err(usage_error(spec, format!("{word} is given twice")));
+        }
+        seen.push(word);
+        if word == "UPSERT" {
+            options.upsert = true;
+            continue;
+        }
+        let (value, after) = match take_token(rest) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Err(usage_error(spec, format!("{word} needs a value"))),
+            Err(msg) => return Err(usage_error(spec, msg)),
+        };
+        rest = after;
+        match word {
+            "SORT" => options.sort = Some(sort_spec(spec, &value)?),
+            "LIMIT" => options.limit = Some(whole_number(spec, word, &value)?),
+            "SKIP" => options.skip = Some(whole_number(spec, word, &value)?),
+            "FIELDS" => options.fields = Some(Value::from(field_list(spec, word, &value)?)),
+            _ => options.prefix = Some(value),
+        }
+    }
+    Ok(options)
+}
+
+/// What to say about a word after a command's arguments that is not one of
+/// its options.
+fn unexpected(spec: &CommandSpec, typed: &str) -> String {
+    match spec.options {
+        [] => format!("unexpected {typed:?} after the arguments"),
+        [only] => format!(
+            "unexpected {typed:?}; {} takes {only} after its arguments",
+            spec.name
+        ),
+        [first @ .., last] => format!(
+            "unexpected {typed:?}; {} takes {} or {last} after its arguments",
+            spec.name,
+            first.join(", ")
+        ),
+    }
+}
+
+/// `SORT age`, `SORT -age` or `SORT role,-age` as a sort specification.
+fn sort_spec(spec: &CommandSpec, typed: &str) -> Result<Value, CommandError> {
+    let fields = field_list(spec, "SORT", typed)?;
+    if let [one] = fields.as_slice() {
+        return Ok(Value::from(one.as_str()));
+    }
+    Ok(fields
+        .iter()
+        .map(|f| match f.strip_prefix('-') {
+            Some(name) => json!([name, -1]),
+            None => json!([f, 1]),
+        })
+        .collect())
+}
+
+/// A comma-separated list of field paths, none empty.
+fn field_list(spec: &CommandSpec, word: &str, typed: &str) -> Result<Vec<String>, CommandError> {
+    let fields: Vec<String> = typed.split(',').map(str::to_owned).collect();
+    if fields.iter().any(|f| f.is_empty() || f == "-") {
+        return Err(usage_error(
+            spec,
+            format!("{word} takes field names separated by commas, e.g. name,address.city, not {typed:?}"),
+        ));
+    }
+    Ok(fields)
+}
+
+fn whole_number(spec: &CommandSpec, word: &str, typed: &str) -> Result<usize, CommandError> {
+    typed.parse().map_err(|_| {
+        usage_error(
+            spec,
+            format!("{word} takes a whole number (0 or more), not {typed:?}"),
+        )
     })
 }
 
@@ -650,13 +1091,128 @@ fn required_field<'a>(
 
 fn parse_index(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
     let (field, rest) = required_field(spec, args)?;
-    if !rest.is_empty() {
+    let unique = match rest {
+        "" => false,
+        word if word.eq_ignore_ascii_case("UNIQUE") => true,
+        _ => {
+            return Err(usage_error(
+                spec,
+                "INDEX takes one field, then optionally UNIQUE; use a dotted path such as \
+                 address.city for nested fields",
+            ))
+        }
+    };
+    Ok(Command::Index { field, unique })
+}
+
+fn parse_drop(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (word, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    if !word.eq_ignore_ascii_case("INDEX") {
         return Err(usage_error(
             spec,
-            "INDEX takes one field; use a dotted path such as address.city for nested fields",
+            "DROP removes an index: DROP INDEX <field> (to remove a key, use DELETE)",
         ));
     }
-    Ok(Command::Index { field })
+    let (field, rest) = required_field(spec, rest.trim_start())?;
+    if !rest.is_empty() {
+        return Err(usage_error(spec, "DROP INDEX takes one field"));
+    }
+    Ok(Command::DropIndex { field })
+}
+
+fn parse_count(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (filter, rest) = optional_filter(spec, args)?;
+    let options = parse_options(spec, rest)?;
+    Ok(Command::Count { filter, options })
+}
+
+fn parse_distinct(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (field, rest) = required_field(spec, args)?;
+    let (filter, rest) = optional_filter(spec, rest)?;
+    let options = parse_options(spec, rest)?;
+    Ok(Command::Distinct {
+        field,
+        filter,
+        options,
+    })
+}
+
+/// A JSON filter, unless the arguments are empty or start with an option word.
+fn optional_filter<'a>(
+    spec: &CommandSpec,
+    args: &'a str,
+) -> Result<(Option<Value>, &'a str), CommandError> {
+    if args.is_empty() || starts_with_option(spec, args) {
+        return Ok((None, args));
+    }
+    let (filter, rest) = take_json(args)?;
+    Ok((Some(filter), rest))
+}
+
+/// The JSON argument `what` (e.g. "a JSON filter") at the start of `args`.
+fn required_json<'a>(
+    spec: &CommandSpec,
+    args: &'a str,
+    what: &str,
+) -> Result<(Value, &'a str), CommandError> {
+    if args.is_empty() {
+        return Err(usage_error(spec, format!("{} needs {what}", spec.name)));
+    }
+    take_json(args)
+}
+
+fn parse_update(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (key, rest) = required_key(spec, args)?;
+    let parsed = required_json(
+        spec,
+        rest,
+        "a JSON update after the key, e.g. {\"$set\": {\"name\": \"bob\"}}",
+    )
+    .and_then(|(update, rest)| Ok((update, parse_options(spec, rest)?)));
+    match parsed {
+        Ok((update, options)) => Ok(Command::Update {
+            key,
+            update,
+            options,
+        }),
+        // `UPDATE MANY <filter> <update>` reads as the key MANY: point to UPDATEMANY.
+        Err(CommandError::Usage { message, usage })
+            if key.eq_ignore_ascii_case("MANY") && !args.starts_with('"') =>
+        {
+            Err(CommandError::Usage {
+                message: format!(
+                    "{message} (did you mean UPDATEMANY <json-filter> <json-update>?)"
+                ),
+                usage,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn parse_update_many(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (filter, rest) = required_json(spec, args, "a JSON filter, e.g. {\"role\": \"guest\"}")?;
+    let (update, rest) = required_json(
+        spec,
+        rest,
+        "a JSON update after the filter, e.g. {\"$set\": {\"active\": false}}",
+    )?;
+    let options = parse_options(spec, rest)?;
+    Ok(Command::UpdateMany {
+        filter,
+        update,
+        options,
+    })
+}
+
+fn parse_delete_many(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (filter, rest) = required_json(
+        spec,
+        args,
+        "a JSON filter, e.g. {\"active\": false} ({} for every document)",
+    )?;
+    let options = parse_options(spec, rest)?;
+    Ok(Command::DeleteMany { filter, options })
 }
 
 fn parse_find(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
@@ -669,34 +1225,44 @@ fn parse_find(spec: &'static CommandSpec, args: &str) -> Result<Command, Command
     Ok(Command::Find { field, value })
 }
 
-/// `QUERY` and `EXPLAIN`: the rest of the line is a JSON filter object.
+/// `QUERY`: a JSON filter object, then options.
 fn parse_query(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
+    let (filter, rest) = required_json(
+        spec,
+        args.trim_end(),
+        "a JSON filter, e.g. {\"role\": \"admin\"} ({} for every document)",
+    )?;
+    let options = parse_options(spec, rest)?;
+    Ok(Command::Query { filter, options })
+}
+
+/// `EXPLAIN`: the rest of the line is a JSON filter object.
+fn parse_explain(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
     let json = args.trim();
     if json.is_empty() {
         return Err(usage_error(
             spec,
-            format!(
-                "{} needs a JSON filter, e.g. {{\"role\": \"admin\"}}",
-                spec.name
-            ),
+            "EXPLAIN needs a JSON filter, e.g. {\"role\": \"admin\"}",
         ));
     }
     let filter = parse_json(json)?;
-    Ok(match spec.name {
-        "EXPLAIN" => Command::Explain { filter },
-        _ => Command::Query { filter },
-    })
+    Ok(Command::Explain { filter })
 }
 
 fn parse_one_key(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
     let (key, rest) = required_key(spec, args)?;
     if !rest.is_empty() {
+        let many = spec.name == "DELETE" && key.eq_ignore_ascii_case("MANY");
         return Err(usage_error(
             spec,
-            format!(
-                "{} takes one key; quote keys that contain spaces, e.g. {} \"my key\"",
-                spec.name, spec.name
-            ),
+            if many {
+                "DELETE takes one key (did you mean DELETEMANY <json-filter>?)".to_owned()
+            } else {
+                format!(
+                    "{} takes one key; quote keys that contain spaces, e.g. {} \"my key\"",
+                    spec.name, spec.name
+                )
+            },
         ));
     }
     Ok(match spec.name {
@@ -805,7 +1371,13 @@ mod tests {
                 prefix: "user:".into()
             }
         );
-        assert_eq!(parse("count").unwrap(), Command::Count);
+        assert_eq!(
+            parse("count").unwrap(),
+            Command::Count {
+                filter: None,
+                options: Options::default()
+            }
+        );
         assert_eq!(parse("Compact").unwrap(), Command::Compact);
         assert_eq!(parse("stats").unwrap(), Command::Stats);
         assert_eq!(parse("help").unwrap(), Command::Help { topic: None });
@@ -818,7 +1390,8 @@ mod tests {
         assert_eq!(
             parse("index age").unwrap(),
             Command::Index {
-                field: "age".into()
+                field: "age".into(),
+                unique: false
             }
         );
         assert_eq!(
@@ -831,7 +1404,8 @@ mod tests {
         assert_eq!(
             parse("query {\"a\": {\"$gt\": 1}}").unwrap(),
             Command::Query {
-                filter: json!({"a": {"$gt": 1}})
+                filter: json!({"a": {"$gt": 1}}),
+                options: Options::default()
             }
         );
         assert_eq!(
@@ -913,21 +1487,22 @@ mod tests {
             ),
             ("DELETE a b", "DELETE takes one key"),
             ("KEYS a b", "KEYS takes at most one prefix"),
-            ("COUNT 1", "COUNT takes no arguments (usage: COUNT)"),
+            ("COUNT 1 2", "unexpected \"2\"; COUNT takes PREFIX after its arguments"),
             ("COMPACT now", "COMPACT takes no arguments"),
             ("STATS x", "STATS takes no arguments"),
             ("EXIT now", "EXIT takes no arguments"),
             ("HELP a b", "HELP takes at most one command name"),
             (
                 "INDEX",
-                "INDEX needs a field name, e.g. age or address.city (usage: INDEX <field>)",
+                "INDEX needs a field name, e.g. age or address.city (usage: INDEX <field> [UNIQUE])",
             ),
-            ("INDEX a b", "INDEX takes one field"),
+            ("INDEX a b", "INDEX takes one field, then optionally UNIQUE"),
             ("FIND", "FIND needs a field name"),
             ("FIND age", "FIND needs a JSON value after the field"),
             (
                 "QUERY",
-                "QUERY needs a JSON filter, e.g. {\"role\": \"admin\"} (usage: QUERY <json-filter>)",
+                "QUERY needs a JSON filter, e.g. {\"role\": \"admin\"} ({} for every document) \
+                 (usage: QUERY <json-filter> [SORT f|-f]",
             ),
             ("EXPLAIN  ", "EXPLAIN needs a JSON filter"),
         ] {
@@ -986,11 +1561,11 @@ mod tests {
 
     #[test]
     fn unknown_commands_suggest_help() {
-        let e = parse("FROB x").unwrap_err();
-        assert!(matches!(&e, CommandError::Unknown(w) if w == "FROB"));
+        let e = parse("FROBNICATE x").unwrap_err();
+        assert!(matches!(&e, CommandError::Unknown(w) if w == "FROBNICATE"));
         assert_eq!(
             e.to_string(),
-            "unknown command \"FROB\"; type HELP for the list of commands"
+            "unknown command \"FROBNICATE\"; type HELP for the list of commands"
         );
         assert!(parse("   ").is_err());
         let db = db();
@@ -1302,9 +1877,17 @@ mod tests {
                 run_line(&db, &format!("{cmd} {{\"age\": "), Mode::Json),
                 Err(CommandError::IncompleteJson(_))
             ));
-            let e = err(&db, &format!("{cmd} {{\"a\": 1}} extra"));
-            assert!(e.contains("trailing characters"), "{e}");
         }
+        let e = err(&db, "EXPLAIN {\"a\": 1} extra");
+        assert!(e.contains("trailing characters"), "{e}");
+        let e = err(&db, "QUERY {\"a\": 1} extra");
+        assert!(
+            e.starts_with(
+                "unexpected \"extra\"; QUERY takes SORT, LIMIT, SKIP, FIELDS or PREFIX after its arguments"
+            ),
+            "{e}"
+        );
+        {}
     }
 
     #[test]

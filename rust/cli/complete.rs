@@ -1,14 +1,17 @@
 //! Tab completion for the REPL: command names for the first word and for
-//! `HELP`'s argument, and keys (the first 50 in order with the typed prefix,
+//! `HELP`'s argument, keys (the first 50 in order with the typed prefix,
 //! from `keys_page`, so a huge database costs no more) for commands whose table
-//! row says their first argument is a key. Pure, so it is tested without a terminal; `repl`
+//! row says their first argument is a key, `INDEX` and the indexed fields after
+//! `DROP`, and a command's option words (`SORT`, `LIMIT`, ...) once what precedes
+//! them is a complete command. Pure, so it is tested without a terminal; `repl`
 //! plugs it into rustyline.
 
 use rustyline::completion::Pair;
 
+use crate::documents::Documents;
 use crate::engine::Database;
 
-use super::commands::{lookup, COMMANDS};
+use super::commands::{self, lookup, CommandSpec, COMMANDS};
 use super::render::display_key;
 
 /// Keys offered per completion.
@@ -16,7 +19,8 @@ const KEY_CANDIDATES: usize = 50;
 
 /// Completions for the text before `pos` in `line`: the byte offset the
 /// candidates replace from, and the candidates.
-pub fn complete(db: &Database, line: &str, pos: usize) -> (usize, Vec<Pair>) {
+pub fn complete(docs: &Documents, line: &str, pos: usize) -> (usize, Vec<Pair>) {
+    let db = docs.database();
     let before = line.get(..pos).unwrap_or(line);
     let word_start = before.len() - before.trim_start().len();
     let typed = &before[word_start..];
@@ -39,9 +43,28 @@ pub fn complete(db: &Database, line: &str, pos: usize) -> (usize, Vec<Pair>) {
             }
             let wants_key = spec.is_some_and(|spec| spec.completes_key);
             match key_prefix(arg) {
-                Some(prefix) if wants_key => (arg_start, key_candidates(db, &prefix)),
-                _ => (pos, Vec::new()),
+                Some(prefix) if wants_key => return (arg_start, key_candidates(db, &prefix)),
+                _ => {}
             }
+            let Some(spec) = spec else {
+                return (pos, Vec::new());
+            };
+            // The word being typed, and the line before it.
+            let word_at = before
+                .rfind(char::is_whitespace)
+                .map_or(before.len(), |at| at + 1);
+            let word = &before[word_at..];
+            if spec.name == "DROP" {
+                return (
+                    word_at,
+                    drop_candidates(docs, &before[arg_start..word_at], word),
+                );
+            }
+            let complete_before = commands::parse(&before[..word_at]).is_ok();
+            if complete_before && !word.starts_with(['{', '[', '"']) {
+                return (word_at, option_candidates(spec, word));
+            }
+            (pos, Vec::new())
         }
     }
 }
@@ -73,6 +96,63 @@ fn command_candidates(typed: &str) -> Vec<Pair> {
             Pair {
                 display,
                 replacement,
+            }
+        })
+        .collect()
+}
+
+/// Case-follow `word`: lower case if `typed` has a lower-case letter.
+fn in_case_of(typed: &str, word: &str) -> String {
+    if typed.chars().any(|c| c.is_ascii_lowercase()) {
+        word.to_ascii_lowercase()
+    } else {
+        word.to_owned()
+    }
+}
+
+/// After `DROP`: the word `INDEX`, then the indexed fields.
+fn drop_candidates(docs: &Documents, typed_before: &str, word: &str) -> Vec<Pair> {
+    match typed_before
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] if "INDEX".len() >= word.len() && "INDEX"[..word.len()].eq_ignore_ascii_case(word) => {
+            let display = in_case_of(word, "INDEX");
+            vec![Pair {
+                replacement: format!("{display} "),
+                display,
+            }]
+        }
+        [index] if index.eq_ignore_ascii_case("INDEX") => docs
+            .indexes()
+            .into_iter()
+            .filter(|field| field.starts_with(word))
+            .map(|field| Pair {
+                replacement: display_key(&field),
+                display: field,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `spec`'s option words starting with `word`; those that take a value get
+/// a trailing space.
+fn option_candidates(spec: &CommandSpec, word: &str) -> Vec<Pair> {
+    spec.options
+        .iter()
+        .filter(|o| o.len() >= word.len() && o[..word.len()].eq_ignore_ascii_case(word))
+        .map(|o| {
+            let display = in_case_of(word, o);
+            let flag = matches!(*o, "UPSERT" | "UNIQUE");
+            Pair {
+                replacement: if flag {
+                    display.clone()
+                } else {
+                    format!("{display} ")
+                },
+                display,
             }
         })
         .collect()
@@ -120,15 +200,15 @@ mod tests {
     use super::*;
     use crate::Config;
 
-    fn db() -> Database {
+    fn db() -> Documents {
         let db = Database::open(&Config::new().in_memory()).unwrap();
         for key in ["user:1", "user:2", "user:10", "my key", "other"] {
             db.put_raw(key, b"1").unwrap();
         }
-        db
+        Documents::open(db).unwrap()
     }
 
-    fn replacements(db: &Database, line: &str) -> (usize, Vec<String>) {
+    fn replacements(db: &Documents, line: &str) -> (usize, Vec<String>) {
         let (start, pairs) = complete(db, line, line.len());
         (start, pairs.into_iter().map(|p| p.replacement).collect())
     }
@@ -140,7 +220,7 @@ mod tests {
         assert_eq!(replacements(&db, "  ge"), (2, vec!["get ".to_string()]));
         assert_eq!(
             replacements(&db, "co"),
-            (0, vec!["count".to_string(), "compact".to_string()])
+            (0, vec!["count ".to_string(), "compact".to_string()])
         );
         assert_eq!(
             replacements(&db, "Q"),
@@ -150,7 +230,8 @@ mod tests {
             replacements(&db, "e"),
             (0, vec!["explain ".to_string(), "exit".to_string()])
         );
-        assert_eq!(replacements(&db, "").1.len(), COMMANDS.len() + 1);
+        let aliases: usize = COMMANDS.iter().map(|c| c.aliases.len()).sum();
+        assert_eq!(replacements(&db, "").1.len(), COMMANDS.len() + aliases);
         assert!(replacements(&db, "xyz").1.is_empty());
         // Display has no trailing space.
         let (_, pairs) = complete(&db, "DEL", 3);
@@ -218,7 +299,79 @@ mod tests {
             replacements(&db, "HELP ex"),
             (5, vec!["explain".to_string(), "exit".to_string()])
         );
-        assert_eq!(replacements(&db, "help D"), (5, vec!["DELETE".to_string()]));
+        assert_eq!(
+            replacements(&db, "help D"),
+            (
+                5,
+                ["DELETE", "DROP", "DISTINCT", "DELETEMANY", "DELETE_MANY"]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+    }
+
+    #[test]
+    fn update_completes_keys_and_drop_completes_indexes() {
+        let db = db();
+        assert_eq!(
+            replacements(&db, "UPDATE oth"),
+            (7, vec!["other".to_string()])
+        );
+        assert_eq!(replacements(&db, "DROP "), (5, vec!["INDEX ".to_string()]));
+        assert_eq!(
+            replacements(&db, "drop in"),
+            (5, vec!["index ".to_string()])
+        );
+        assert!(replacements(&db, "DROP INDEX ").1.is_empty());
+        db.create_index("age").unwrap();
+        db.create_index("address.city").unwrap();
+        assert_eq!(
+            replacements(&db, "DROP INDEX "),
+            (11, vec!["address.city".to_string(), "age".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "DROP INDEX ag"),
+            (11, vec!["age".to_string()])
+        );
+        assert!(replacements(&db, "DROP INDEX age ").1.is_empty());
+    }
+
+    #[test]
+    fn option_words_once_the_command_is_complete() {
+        let db = db();
+        assert_eq!(
+            replacements(&db, "QUERY {} "),
+            (
+                9,
+                ["SORT ", "LIMIT ", "SKIP ", "FIELDS ", "PREFIX "]
+                    .map(String::from)
+                    .to_vec()
+            )
+        );
+        assert_eq!(
+            replacements(&db, "query {\"a\": 1} li"),
+            (15, vec!["limit ".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "QUERY {} SORT -age S"),
+            (19, vec!["SORT ".to_string(), "SKIP ".to_string()])
+        );
+        // Not inside the JSON, nor where an option's value goes.
+        assert!(replacements(&db, "QUERY {\"a\": ").1.is_empty());
+        assert!(replacements(&db, "QUERY {} LIMIT ").1.is_empty());
+        assert_eq!(
+            replacements(&db, "UPDATE k {\"$inc\": {\"n\": 1}} up"),
+            (28, vec!["upsert".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "INDEX age U"),
+            (10, vec!["UNIQUE".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "COUNT "),
+            (6, vec!["PREFIX ".to_string()])
+        );
+        assert!(replacements(&db, "STATS ").1.is_empty());
     }
 
     #[test]
@@ -227,6 +380,7 @@ mod tests {
         for i in 0..500 {
             db.put_raw(&format!("k{i:04}"), b"1").unwrap();
         }
+        let db = Documents::open(db).unwrap();
         let (_, keys) = replacements(&db, "GET k");
         assert_eq!(keys.len(), KEY_CANDIDATES);
         assert_eq!(keys[0], "k0000");

@@ -38,6 +38,22 @@ pub enum Reply {
     Keys(Vec<String>),
     /// `QUERY`: `(key, document JSON text)` pairs; `[[key, doc], ...]` as JSON.
     Rows(Vec<(String, String)>),
+    /// `DISTINCT`: JSON values (as valid JSON text); one per line for a
+    /// person, an array as JSON.
+    Values(Vec<String>),
+    /// `UPDATE`: the document as written (valid JSON text), or `None` when
+    /// there was no such key (`null` as JSON).
+    Updated(Option<String>),
+    /// `UPDATEMANY`, `DELETEMANY`: how many documents changed, and how
+    /// (`"updated"`); the bare number as JSON.
+    Changed {
+        /// Documents changed.
+        count: usize,
+        /// What happened to them, for a person.
+        verb: &'static str,
+    },
+    /// `INDEXES`: `(field, unique)` in field order; `[{"field", "unique"}, ...]` as JSON.
+    Indexes(Vec<(String, bool)>),
     /// `COMPACT`: the file size before and after.
     Compacted {
         /// Bytes before.
@@ -88,6 +104,23 @@ fn reply_json(reply: &Reply) -> String {
         Reply::Compacted { before, after } => {
             json!({"file_bytes_before": before, "file_bytes_after": after}).to_string()
         }
+        Reply::Values(values) => {
+            let compact: Vec<String> = values
+                .iter()
+                .map(|v| relayout(v, JsonStyle::Compact))
+                .collect();
+            format!("[{}]", compact.join(","))
+        }
+        Reply::Updated(Some(doc)) => relayout(doc, JsonStyle::Compact),
+        Reply::Updated(None) => "null".to_owned(),
+        Reply::Changed { count, .. } => count.to_string(),
+        Reply::Indexes(indexes) => {
+            let list: Vec<_> = indexes
+                .iter()
+                .map(|(field, unique)| json!({"field": field, "unique": unique}))
+                .collect();
+            json!(list).to_string()
+        }
         Reply::Help { json, .. } => relayout(json, JsonStyle::Compact),
     }
 }
@@ -119,8 +152,52 @@ fn reply_human(reply: &Reply, color: bool) -> String {
             shown.join("\n")
         }
         Reply::Compacted { before, after } => format!("{before} → {after} bytes"),
+        Reply::Values(values) if values.is_empty() => paint.dim.apply_to("(no values)").to_string(),
+        Reply::Values(values) => {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| relayout_colored(v, JsonStyle::Compact, Some(&paint)))
+                .collect();
+            shown.join("\n")
+        }
+        Reply::Updated(Some(doc)) => relayout_colored(doc, JsonStyle::Pretty, Some(&paint)),
+        Reply::Updated(None) => paint
+            .dim
+            .apply_to("(no such key; nothing written; add UPSERT to create it)")
+            .to_string(),
+        Reply::Changed { count, verb } => format!("{count} {verb}"),
+        Reply::Indexes(indexes) if indexes.is_empty() => {
+            paint.dim.apply_to("(no indexes)").to_string()
+        }
+        Reply::Indexes(indexes) => {
+            let shown: Vec<String> = indexes
+                .iter()
+                .map(|(field, unique)| {
+                    let field = display_key(field);
+                    if *unique {
+                        format!("{field} {}", paint.dim.apply_to("(unique)"))
+                    } else {
+                        field
+                    }
+                })
+                .collect();
+            shown.join("\n")
+        }
         Reply::Help { text, .. } => text.clone(),
     }
+}
+
+/// A progress bar on standard error for a long command at the prompt
+/// (`COMPACT`, `INDEX`), counting `unit`. indicatif draws it only when
+/// standard error is a terminal, so a redirected stderr stays clean.
+pub fn progress_bar(label: &str, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let template = format!("{{msg}} {{wide_bar}} {{human_pos}}/{{human_len}} {unit} ({{eta}})");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar.set_message(label.to_owned());
+    bar
 }
 
 /// `error: ` in bold red when `color`, for messages on a terminal.
@@ -404,6 +481,16 @@ mod tests {
                 text: "t".into(),
                 json: "{\"command\": \"GET\"}".into(),
             },
+            Reply::Values(vec![]),
+            Reply::Values(vec!["\"Paris\"".into(), "{ \"a\": 1 }".into(), "2".into()]),
+            Reply::Updated(None),
+            Reply::Updated(Some("{\"n\": 2}".into())),
+            Reply::Changed {
+                count: 3,
+                verb: "updated",
+            },
+            Reply::Indexes(vec![]),
+            Reply::Indexes(vec![("age".into(), false), ("my field".into(), true)]),
         ];
         for r in &replies {
             let line = reply(r, Mode::Json);
@@ -437,6 +524,44 @@ mod tests {
             )
         );
         assert_eq!(both(&Reply::Deleted(true)), ("1".into(), "1".into()));
+        assert_eq!(
+            both(&Reply::Values(vec![
+                "\"Paris\"".into(),
+                "{ \"a\": 1 }".into()
+            ])),
+            (
+                "\"Paris\"\n{\"a\":1}".into(),
+                "[\"Paris\",{\"a\":1}]".into()
+            )
+        );
+        assert_eq!(
+            both(&Reply::Values(vec![])),
+            ("(no values)".into(), "[]".into())
+        );
+        assert_eq!(
+            both(&Reply::Updated(Some("{\"n\":2}".into()))),
+            ("{\n  \"n\": 2\n}".into(), "{\"n\":2}".into())
+        );
+        assert_eq!(both(&Reply::Updated(None)).1, "null");
+        assert!(both(&Reply::Updated(None)).0.contains("UPSERT"));
+        assert_eq!(
+            both(&Reply::Changed {
+                count: 3,
+                verb: "deleted"
+            }),
+            ("3 deleted".into(), "3".into())
+        );
+        assert_eq!(
+            both(&Reply::Indexes(vec![
+                ("age".into(), false),
+                ("my field".into(), true)
+            ])),
+            (
+                "age\n\"my field\" (unique)".into(),
+                "[{\"field\":\"age\",\"unique\":false},{\"field\":\"my field\",\"unique\":true}]"
+                    .into()
+            )
+        );
     }
 
     #[test]

@@ -19,9 +19,8 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Context, Editor, Helper};
 
 use crate::documents::Documents;
-use crate::engine::Database;
 
-use super::commands::{self, Outcome};
+use super::commands::{self, Outcome, Progress};
 use super::complete;
 use super::render::{self, Mode};
 
@@ -47,7 +46,7 @@ pub fn run_repl(docs: &Documents, mode: Mode, history_file: bool) -> i32 {
             return 1;
         }
     };
-    editor.set_helper(Some(ReplHelper { db: db.clone() }));
+    editor.set_helper(Some(ReplHelper { docs: docs.clone() }));
     let mut history = history_path().filter(|_| history_file);
     if let Some(path) = &history {
         match editor.load_history(path) {
@@ -90,7 +89,7 @@ pub fn run_repl(docs: &Documents, mode: Mode, history_file: bool) -> i32 {
                         history = None;
                     }
                 }
-                match commands::run_line(docs, &line, mode) {
+                match commands::run_line_with(docs, &line, mode, Progress::Bar) {
                     Ok(Outcome::Output(text)) if text.is_empty() => {}
                     Ok(Outcome::Output(text)) => println!("{text}"),
                     Ok(Outcome::Exit) => return 0,
@@ -116,9 +115,9 @@ fn history_path() -> Option<PathBuf> {
     std::env::home_dir().map(|home| home.join(HISTORY_FILE))
 }
 
-/// Connects rustyline to the database for key completion.
+/// Connects rustyline to the database for key and index completion.
 struct ReplHelper {
-    db: Database,
+    docs: Documents,
 }
 
 impl Completer for ReplHelper {
@@ -130,7 +129,7 @@ impl Completer for ReplHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        Ok(complete::complete(&self.db, line, pos))
+        Ok(complete::complete(&self.docs, line, pos))
     }
 }
 

@@ -100,7 +100,19 @@ impl Database {
     /// the new file, poisoned. [`Error::HintNotWritten`]: the compaction
     /// completed, only its hint file is missing.
     pub fn compact(&self) -> Result<()> {
-        self.compact_as(false)
+        self.compact_as(false, &mut |_, _| {})
+    }
+
+    /// [`Database::compact`], calling `progress(copied, total)` as the live
+    /// records of its snapshot are copied: after each chunk written to the
+    /// new file (about 1 MiB) and once at the end, with `copied == total`.
+    /// Records written during the copy are moved in the final step and not
+    /// counted.
+    ///
+    /// # Errors
+    /// As [`Database::compact`].
+    pub fn compact_with_progress(&self, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        self.compact_as(false, progress)
     }
 
     /// Re-encrypt the database under `new_key` (encrypting it, if it was
@@ -113,16 +125,16 @@ impl Database {
     pub fn rekey(&self, new_key: &EncryptionKey) -> Result<()> {
         self.check_rewritable(false)?;
         let seal = storage::new_seal(self.name(), new_key)?;
-        self.rewrite(Some(seal), false)
+        self.rewrite(Some(seal), false, &mut |_, _| {})
     }
 
     /// The compaction a background thread runs: like [`Database::compact`],
     /// but it gives up once no user handle is left.
     pub(super) fn compact_in_background(&self) -> Result<()> {
-        self.compact_as(true)
+        self.compact_as(true, &mut |_, _| {})
     }
 
-    fn compact_as(&self, background: bool) -> Result<()> {
+    fn compact_as(&self, background: bool, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         self.check_rewritable(background)?;
         let seal = match &self.inner.current_log().seal {
             Some(old) => Some(
@@ -131,7 +143,7 @@ impl Database {
             ),
             None => None,
         };
-        self.rewrite(seal, background)
+        self.rewrite(seal, background, progress)
     }
 
     /// A user's call checks the handle's health like any other (raising a
@@ -150,8 +162,14 @@ impl Database {
         Ok(())
     }
 
-    /// Copy the live records into a new file sealed by `seal` (plain if none).
-    fn rewrite(&self, seal: Option<Seal>, background: bool) -> Result<()> {
+    /// Copy the live records into a new file sealed by `seal` (plain if none),
+    /// reporting `(records copied, records in the snapshot)` to `progress`.
+    fn rewrite(
+        &self,
+        seal: Option<Seal>,
+        background: bool,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
         let inner = &self.inner;
         let _one_at_a_time = inner.compacting.lock();
         let name = self.name();
@@ -177,6 +195,8 @@ impl Database {
         // Copy in log order, not key order: the format promises seq strictly
         // increasing within a file (and the old file is then read sequentially).
         snapshot.sort_unstable_by_key(|(_, loc, _)| loc.offset);
+        let total = snapshot.len() as u64;
+        progress(0, total);
 
         // 2. Copy live records (verified, and re-sealed for their new place
         // when encrypted) into the new file. Until the rename, any failure
@@ -202,7 +222,7 @@ impl Database {
         let mut record = Vec::new();
         let mut sealed = Vec::new();
         let mut anchor = None;
-        for (key, loc, _) in &snapshot {
+        for (copied, (key, loc, _)) in (1u64..).zip(&snapshot) {
             if self.compaction_abandoned(background) {
                 return Err(Error::Closed);
             }
@@ -223,9 +243,13 @@ impl Database {
                 new.write_all_at(&out, out_at).map_err(io_err)?;
                 out_at += out.len() as u64;
                 out.clear();
+                // Reported per chunk, not per record, so a compaction
+                // without a bar costs no more than before.
+                progress(copied, total);
             }
         }
         drop(snapshot);
+        progress(total, total);
         let last_copied = anchor;
 
         // 3. Writers pause: append what they wrote meanwhile, sync, map the

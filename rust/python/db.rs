@@ -103,6 +103,19 @@ fn progress_bar(what: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// A progress bar in records for a compaction started with `progress=True`.
+fn records_progress_bar(what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} {wide_bar} {human_pos}/{human_len} records ({eta})",
+    );
+    if let Ok(style) = style {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar
+}
+
 /// A progress bar in bytes for long file work started with `progress=True`.
 fn bytes_progress_bar(what: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
@@ -828,10 +841,23 @@ impl PyDatabase {
         Ok(py.detach(|| db.rekey(&key))?)
     }
 
-    /// Rewrite the file with live data only.
-    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+    /// Rewrite the file with live data only. `progress=True` shows a
+    /// progress bar (records copied) on standard error at a terminal.
+    #[pyo3(signature = (*, progress = false))]
+    fn compact(&self, py: Python<'_>, progress: bool) -> PyResult<()> {
         let db = self.db()?;
-        Ok(py.detach(|| db.compact())?)
+        if !progress {
+            return Ok(py.detach(|| db.compact())?);
+        }
+        let bar = records_progress_bar("compacting");
+        let result = py.detach(|| {
+            db.compact_with_progress(&mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+        });
+        bar.finish();
+        Ok(result?)
     }
 
     /// Write every live key starting with `prefix` to `path` as JSON Lines
