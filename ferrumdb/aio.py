@@ -658,6 +658,7 @@ def open(  # noqa: A001
     auto_compact: float | None = 0.5,
     salvage: bool = False,
     encryption_key: EncryptionKey | None = None,
+    exclusive: bool = False,
 ) -> AsyncFerrumDB:
     """Open (creating if missing) the database at ``path`` for asyncio code.
 
@@ -690,6 +691,7 @@ def open(  # noqa: A001
             auto_compact=auto_compact,
             salvage=salvage,
             encryption_key=encryption_key,
+            exclusive=exclusive,
         )
     )
 

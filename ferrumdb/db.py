@@ -52,9 +52,12 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         path: The database file (created if missing), or ``":memory:"``.
         fsync: ``"always"``, ``"never"`` or ``"periodic:MS"`` (default
             ``"periodic:100"``): how often writes are forced to stable storage.
-        read_only: Open without taking the writer lock; writes raise
-            :class:`~ferrumdb.ReadOnlyError`. A read-only handle sees the data
-            as of its open and does not refresh.
+        read_only: Open without writing; writes raise
+            :class:`~ferrumdb.ReadOnlyError`. The handle still sees every
+            write other processes make after its open.
+        exclusive: Be the only writer: other writer opens (in any process,
+            this one included) raise :class:`~ferrumdb.LockedError`. By
+            default any number of processes read and write at once.
         clock: A :class:`~ferrumdb.ManualClock` for TTL decisions (tests).
         auto_compact: Compact in the background once this fraction of the
             file (and at least 16 MiB) is dead records; ``None`` to compact
@@ -64,7 +67,8 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
             encrypted; an existing one must have been encrypted with this key.
 
     Raises:
-        LockedError: Another process has the database open for writing.
+        LockedError: An ``exclusive`` writer has the database open, or (with
+            ``exclusive=True``) another writer has.
         CorruptionError: The file is damaged (other than a torn tail).
         EncryptionError: Wrong or missing key, or a key for a plain file.
         OSError: The file cannot be created or read.
@@ -89,6 +93,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         clock: _native.ManualClock | None = None,
         auto_compact: float | None = 0.5,
         encryption_key: EncryptionKey | None = None,
+        exclusive: bool = False,
     ) -> None:
         # The native __new__ did the opening; remember who did it.
         self._pid = os.getpid()
@@ -103,6 +108,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         clock: _native.ManualClock | None = None,
         auto_compact: float | None = 0.5,
         encryption_key: EncryptionKey | None = None,
+        exclusive: bool = False,
     ) -> FerrumDB:
         """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`."""
         return cls(
@@ -112,6 +118,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
             clock=clock,
             auto_compact=auto_compact,
             encryption_key=encryption_key,
+            exclusive=exclusive,
         )
 
     # -- mapping views ---------------------------------------------------------
@@ -269,6 +276,7 @@ def open(  # noqa: A001
     auto_compact: float | None = 0.5,
     salvage: bool = False,
     encryption_key: EncryptionKey | None = None,
+    exclusive: bool = False,
 ) -> FerrumDB:
     """Open (creating if missing) the FerrumDB database at ``path``.
 
@@ -278,7 +286,12 @@ def open(  # noqa: A001
         fsync: ``"always"`` (survive power loss), ``"periodic:MS"`` (default
             ``"periodic:100"``) or ``"never"`` (leave it to the OS). Under every
             policy an acknowledged write survives the process being killed.
-        read_only: Open beside a writer without the writer lock.
+        read_only: Open without writing. The handle still sees every write
+            other processes make after its open.
+        exclusive: Be the only writer: every other writer open (another
+            process's, or this process's second handle) raises
+            :class:`~ferrumdb.LockedError`. By default any number of
+            processes read and write the database at once.
         clock: A :class:`ferrumdb.ManualClock` that decides when keys with a
             TTL expire, for tests that advance time instead of sleeping.
         auto_compact: Compact in the background once this fraction of the
@@ -297,8 +310,8 @@ def open(  # noqa: A001
         The open database; use it as a dict, and close it (or use ``with``).
 
     Raises:
-        LockedError: Another process (or another handle of this process)
-            has the database open for writing.
+        LockedError: An ``exclusive`` writer has the database open, or
+            ``exclusive=True`` was asked while another writer has it open.
         CorruptionError: The file is damaged.
         EncryptionError: Wrong or missing key, a key for a plain file, or
             encrypted data that was tampered with.
@@ -324,6 +337,7 @@ def open(  # noqa: A001
             clock=clock,
             auto_compact=auto_compact,
             encryption_key=encryption_key,
+            exclusive=exclusive,
         )
 
     if salvage and not read_only and os.fspath(path) != ":memory:":

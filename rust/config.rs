@@ -129,6 +129,10 @@ pub struct Config {
     pub fsync: FsyncPolicy,
     /// Open without the writer lock; writes fail with [`Error::ReadOnly`].
     pub read_only: bool,
+    /// Be the only writer: other writer opens (and this process's second
+    /// handle) get [`Error::Locked`]. By default any number of processes
+    /// write at once.
+    pub exclusive: bool,
     /// Time source for expiring keys (a manual clock in tests).
     pub clock: Clock,
     /// Background compaction; `None` compacts only when asked.
@@ -144,6 +148,7 @@ impl Default for Config {
             path: Some(PathBuf::from(DEFAULT_PATH)),
             fsync: FsyncPolicy::default(),
             read_only: false,
+            exclusive: false,
             clock: Clock::System,
             auto_compact: Some(AutoCompact::default()),
             encryption: None,
@@ -187,6 +192,13 @@ impl Config {
     #[must_use]
     pub fn with_read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
+        self
+    }
+
+    /// Be the only writer process (see [`Config::exclusive`]).
+    #[must_use]
+    pub fn with_exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
         self
     }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use ferrumdb::{Database, Error};
 
-use crate::{compact_leftover, config, contents, open, populate, temp_db};
+use crate::{compact_leftover, config, contents, get, open, populate, temp_db};
 
 fn names(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir)
@@ -58,17 +58,17 @@ fn victim(dir: &Path) -> (PathBuf, Vec<u8>) {
 #[test]
 fn symlinks_and_hard_links_meet_the_same_lock() {
     let (dir, path) = temp_db();
-    let db = open(&path);
+    let db = Database::open(&config(&path).with_exclusive(true)).expect("open exclusively");
     db.put_raw("k", b"1").expect("put");
     let soft = dir.path().join("soft.db");
     symlink(&path, &soft).expect("symlink");
     let hard = dir.path().join("hard.db");
     fs::hard_link(&path, &hard).expect("hard link");
-    expect_locked_here(Database::open(&config(&soft)));
-    expect_locked_here(Database::open(&config(&hard)));
+    expect_locked_here(Database::open(&config(&soft).with_exclusive(true)));
+    expect_locked_here(Database::open(&config(&hard).with_exclusive(true)));
     // A dotted, non-canonical spelling of the same path.
     let dotted = dir.path().join(".").join("test.db");
-    expect_locked_here(Database::open(&config(&dotted)));
+    expect_locked_here(Database::open(&config(&dotted).with_exclusive(true)));
     db.close().expect("close");
     // Closed: any name opens it.
     let again = open(&hard);
@@ -77,14 +77,37 @@ fn symlinks_and_hard_links_meet_the_same_lock() {
 }
 
 #[test]
+fn sharing_writers_meet_through_symlinks_and_refuse_a_hard_link() {
+    let (dir, path) = temp_db();
+    let db = open(&path);
+    db.put_raw("k", b"1").expect("put");
+    let soft = dir.path().join("soft.db");
+    symlink(&path, &soft).expect("symlink");
+    let hard = dir.path().join("hard.db");
+    fs::hard_link(&path, &hard).expect("hard link");
+    // A symlink resolves to the same file and the same shared page.
+    let through_link = open(&soft);
+    through_link
+        .put_raw("k", b"2")
+        .expect("put through the link");
+    assert_eq!(get(&db, "k").as_deref(), Some("2"));
+    // A hard link has a page of its own: writing through it beside the
+    // other name would not be serialized with it, so it is refused.
+    let err = Database::open(&config(&hard)).expect_err("hard link refused");
+    assert!(err.to_string().contains("another name"), "{err}");
+    through_link.close().expect("close");
+    db.close().expect("close");
+}
+
+#[test]
 fn no_lock_sidecar_is_created_and_a_stale_one_changes_nothing() {
     let (dir, path) = temp_db();
     let lock_file = with_suffix(&path, ".lock");
     // An older version's sidecar, even one naming a pid, is ignored.
     fs::write(&lock_file, b"999999").expect("stale lock file");
-    let db = open(&path);
+    let db = Database::open(&config(&path).with_exclusive(true)).expect("open exclusively");
     fs::remove_file(&lock_file).expect("delete the 'stale' lock file");
-    expect_locked_here(Database::open(&config(&path)));
+    expect_locked_here(Database::open(&config(&path).with_exclusive(true)));
     db.close().expect("close");
     let db = open(&path);
     db.close().expect("close");
@@ -98,14 +121,14 @@ fn no_lock_sidecar_is_created_and_a_stale_one_changes_nothing() {
 #[test]
 fn the_lock_follows_the_file_through_compaction() {
     let (dir, path) = temp_db();
-    let db = open(&path);
+    let db = Database::open(&config(&path).with_exclusive(true)).expect("open exclusively");
     let want = populate(&db, 300);
     db.compact().expect("compact");
     // The compacted file, reached by a name made only now, is locked.
     let hard = dir.path().join("hard.db");
     fs::hard_link(&path, &hard).expect("hard link");
-    expect_locked_here(Database::open(&config(&hard)));
-    expect_locked_here(Database::open(&config(&path)));
+    expect_locked_here(Database::open(&config(&hard).with_exclusive(true)));
+    expect_locked_here(Database::open(&config(&path).with_exclusive(true)));
     db.put_raw("after", b"2").expect("write after compaction");
     db.close().expect("close");
     let db = open(&path);

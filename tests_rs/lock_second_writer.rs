@@ -1,19 +1,32 @@
-//! Promise: *one writer process, safely* — a second writer is refused at once
-//! with `Error::Locked` naming the path (and, for a second handle of this
-//! process, saying so); read-only opens are allowed beside the writer;
-//! closing releases the lock. The lock follows the file ("the file is the
-//! database"): symlinks, hard links and relative paths all meet it, and no
-//! `PATH.lock` sidecar is created or consulted.
+//! Promise: *`exclusive=True` makes one writer, safely* — beside an
+//! exclusive writer, a second writer is refused at once with `Error::Locked`
+//! naming the path (and, for a second handle of this process, saying so), as
+//! is an exclusive open beside sharing writers; read-only opens are allowed
+//! beside it; closing releases the lock. By default writers share the file:
+//! several open at once and see each other's writes. The lock follows the
+//! file ("the file is the database"): symlinks, hard links and relative
+//! paths all meet it, and no `PATH.lock` sidecar is created or consulted.
 //!
 //! These run inside one process (the OS lock is per open file description, so
 //! a second open in the same process is refused just like another process's).
-//! Cross-process behaviour is tested from Python with real processes.
+//! Cross-process behaviour is tested with real processes in
+//! tests_rs/processes.rs and from Python.
 
 use std::sync::{Arc, Barrier};
 
 use ferrumdb::{Database, Error, FsyncPolicy};
 
-use crate::{compact_leftover, config, get, open, open_ro, temp_db};
+use crate::{compact_leftover, get, open_ro, temp_db};
+
+/// An exclusive writer's config.
+fn config(path: &std::path::Path) -> ferrumdb::Config {
+    crate::config(path).with_exclusive(true)
+}
+
+/// Open `path` as its exclusive writer.
+fn open(path: &std::path::Path) -> Database {
+    Database::open(&config(path)).expect("open exclusively")
+}
 
 fn expect_locked(result: ferrumdb::Result<Database>, path: &std::path::Path) {
     match result {
@@ -181,5 +194,56 @@ fn refused_writer_does_not_clean_up_a_running_compaction() {
         leftover.exists(),
         "a refused opener deleted the compaction file"
     );
+    db.close().expect("close");
+}
+
+#[test]
+fn writers_share_the_file_by_default_and_see_each_others_writes() {
+    let (_dir, path) = temp_db();
+    let a = crate::open(&path);
+    let b = crate::open(&path);
+    a.put_raw("a", b"1").expect("put");
+    b.put_raw("b", b"2").expect("put");
+    assert_eq!(get(&b, "a").as_deref(), Some("1"));
+    assert_eq!(get(&a, "b").as_deref(), Some("2"));
+    assert!(b.delete("a").expect("delete"), "b sees a's key as live");
+    assert_eq!(get(&a, "a"), None);
+    assert_eq!((a.len(), b.len()), (1, 1));
+    a.close().expect("close");
+    b.put_raw("c", b"3").expect("b writes on after a left");
+    b.close().expect("close");
+    let again = crate::open(&path);
+    assert_eq!(get(&again, "b").as_deref(), Some("2"));
+    assert_eq!(get(&again, "c").as_deref(), Some("3"));
+    assert_eq!(again.len(), 2);
+    again.close().expect("close");
+}
+
+#[test]
+fn exclusive_and_sharing_writers_refuse_each_other_at_once() {
+    let (_dir, path) = temp_db();
+    let sharing = crate::open(&path);
+    // An exclusive open beside a sharing writer (here: of this process).
+    expect_locked(Database::open(&config(&path)), &path);
+    sharing.close().expect("close");
+    let exclusive = open(&path);
+    // A sharing open beside an exclusive writer is refused, not kept waiting.
+    expect_locked(Database::open(&crate::config(&path)), &path);
+    exclusive.close().expect("close");
+    crate::open(&path).close().expect("free again");
+}
+
+#[test]
+fn a_joining_writer_does_not_clean_up_a_running_compaction() {
+    let (_dir, path) = temp_db();
+    let db = crate::open(&path);
+    let leftover = compact_leftover(&path);
+    std::fs::write(&leftover, b"in progress").expect("fake compaction file");
+    let joined = crate::open(&path);
+    assert!(
+        leftover.exists(),
+        "a joining writer deleted the compaction file"
+    );
+    joined.close().expect("close");
     db.close().expect("close");
 }

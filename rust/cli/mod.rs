@@ -175,7 +175,7 @@ mod tests {
     fn open_errors_exit_1() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("locked.db");
-        let holder = Database::open(&Config::new().with_path(&path)).unwrap();
+        let holder = Database::open(&Config::new().with_path(&path).with_exclusive(true)).unwrap();
         let path_arg = path.to_str().unwrap().to_owned();
         assert_eq!(
             main_with_args(vec![path_arg.clone(), "--no-studio".into()]),

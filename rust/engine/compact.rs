@@ -35,7 +35,7 @@ use parking_lot::RwLock;
 use crate::crypto::EncryptionKey;
 use crate::error::{Error, Result};
 use crate::format::RecordKind;
-use crate::storage::{self, Log, Medium, Seal};
+use crate::storage::{self, LockMode, Log, Medium, Seal, WriterLock};
 
 use super::db::Database;
 use super::keydir::Loc;
@@ -173,6 +173,25 @@ impl Database {
         let inner = &self.inner;
         let _one_at_a_time = inner.compacting.lock();
         let name = self.name();
+        // One process compacts at a time: a background compaction leaves it
+        // to the one under way; a user's call waits for it, then compacts
+        // the file it left.
+        let sharing = inner.shared.as_ref().filter(|s| s.slot.is_some());
+        let _one_process = match sharing {
+            Some(shared) => {
+                match shared
+                    .page
+                    .lock_compaction(!background)
+                    .map_err(|e| Error::io(name, e))?
+                {
+                    Some(lock) => Some(lock),
+                    None => return Ok(()),
+                }
+            }
+            None => None,
+        };
+        // The snapshot starts from every process's writes.
+        inner.follow()?;
 
         // 1. Snapshot: the log end and every live location before it.
         let (copy_end, generation, old) = {
@@ -266,6 +285,13 @@ impl Database {
             drop(w);
             return self.check_rewritable(background);
         }
+        // Other processes pause too: take in what they wrote during the
+        // copy (it is moved with the tail), and hold their appends off until
+        // the new file is published.
+        let _across = inner.lock_across_processes(&mut w)?;
+        if w.generation != generation {
+            return Ok(()); // another process compacted the file meanwhile
+        }
         let tail_len = usize::try_from(w.end - copy_end)
             .map_err(|_| Error::corruption(name, copy_end, "log tail too large"))?;
         let tail_base = out_at + out.len() as u64;
@@ -330,9 +356,18 @@ impl Database {
         if let (Some(from), Some(to)) = (&target, self.file_path()) {
             // The writer lock follows the file: lock the new one before it
             // becomes the database, so no opener ever finds it unlocked, and
-            // hand this handle over to that lock once it is in place.
-            let new_lock = storage::WriterLock::acquire(from)?;
+            // hand this handle over to that lock once it is in place (a
+            // sharing writer then lets the others in; they take the new
+            // file's lock when they move to it).
+            let mode = inner
+                .lock
+                .lock()
+                .as_ref()
+                .map_or(LockMode::Exclusive, WriterLock::mode);
+            let new_lock = WriterLock::join(from, mode, &|| false)?.lock;
             storage::fault::rename(from, to).map_err(|e| Error::io(to, e))?;
+            // Cannot fail for a lock this handle holds alone (a conversion).
+            let _ = new_lock.share();
             *inner.lock.lock() = Some(new_lock);
         }
         partial.0 = None;

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
 use crate::format::{FileHeader, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use crate::storage::{self, GroupSync, Log, Medium, SharedPage, WriterLock};
+use crate::storage::{self, GroupSync, Joined, LockMode, Log, Medium, SharedPage, WriterLock};
 
 use super::background::Background;
 use super::follow::Shared;
@@ -185,57 +185,35 @@ impl Database {
             .as_deref()
             .map(|p| storage::resolve(p).map_err(|e| Error::io(p, e)))
             .transpose()?;
-        let (log, header, lock) = match &file {
-            None => {
-                let log = storage::memory_log(Path::new(MEMORY_NAME), config.encryption.as_ref())?;
-                (log.medium, log.header, None)
-            }
-            Some(_) if config.read_only => {
-                let path = file.as_deref().unwrap_or(Path::new(MEMORY_NAME));
-                let log = storage::open_log(path, true, config.encryption.as_ref())?;
-                (log.medium, log.header, None)
-            }
-            Some(path) => {
-                let lock = match lock {
-                    Some(lock) => lock,
-                    None => WriterLock::acquire(path)?,
-                };
-                // A compaction that died before its rename, or a close that died
-                // while writing its hint, leaves these behind; the live file is
-                // still the old one, so the leftovers are garbage. (remove_file
-                // takes away a planted symlink itself, never its target.)
-                for leftover in [
-                    storage::compact_path(path),
-                    storage::paths::temp_hint_path(path),
-                ] {
-                    match std::fs::remove_file(&leftover) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                            return Err(Error::io(&leftover, e))
-                        }
-                        _ => {}
-                    }
-                }
-                let data = storage::paths::open_data_file(path, storage::paths::Access::Write)?;
-                // The file the lock guards, not one renamed into place since.
-                if storage::paths::file_id(&data).ok() != Some(lock.file_id()) {
-                    return Err(Error::io(
-                        path,
-                        std::io::Error::other(
-                            "the database file was replaced while it was being opened; open it again",
-                        ),
-                    ));
-                }
-                let log = storage::open_log_file(data, path, false, config.encryption.as_ref())?;
-                (log.medium, log.header, Some(lock))
-            }
-        };
         let name = config
             .path
             .clone()
             .unwrap_or_else(|| PathBuf::from(MEMORY_NAME));
         let now = config.clock.now_ms();
-        let repair = !config.read_only;
-        let loaded = load_keyspace(file.as_deref(), &log, &header, &name, now, (repair, None))?;
+        let Opened {
+            log,
+            header,
+            loaded,
+            lock,
+            shared,
+            file_id,
+        } = match &file {
+            None => {
+                let log = storage::memory_log(Path::new(MEMORY_NAME), config.encryption.as_ref())?;
+                let loaded =
+                    load_keyspace(None, &log.medium, &log.header, &name, now, (false, None))?;
+                Opened {
+                    log: log.medium,
+                    header: log.header,
+                    loaded,
+                    lock: None,
+                    shared: None,
+                    file_id: None,
+                }
+            }
+            Some(path) if config.read_only => open_reader(path, config, &name, now)?,
+            Some(path) => open_writer(path, config, lock, &name, now)?,
+        };
         let Loaded {
             ks,
             end,
@@ -244,29 +222,6 @@ impl Database {
             max_seq,
             hinted,
         } = loaded;
-        // The page through which processes learn of each other's writes:
-        // a writer publishes into it, a read-only handle follows it. Without
-        // one (a read-only directory) a reader sees the file as it was at
-        // open, and `is_live` says so.
-        let file_id = match &log.medium {
-            Medium::Disk(f) => storage::paths::file_id(f).ok(),
-            _ => None,
-        };
-        let shared = match (&file, file_id) {
-            (Some(path), Some(id)) => SharedPage::open(path, !config.read_only).ok().map(|page| {
-                if !config.read_only {
-                    page.publish(id, header.generation, end);
-                }
-                Shared::new(page)
-            }),
-            _ => None,
-        };
-        // Writers append through a shared mapping (see storage::medium).
-        let log = if config.read_only {
-            log
-        } else {
-            log.map_for_append(end).map_err(|e| Error::io(&name, e))?
-        };
         let log = Arc::new(log);
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
@@ -800,13 +755,13 @@ impl Database {
         drop(inner.compacting.lock());
         let healthy = !inner.read_only && !inner.health.is_poisoned();
         let (result, hint) = if healthy {
-            // The hint first: its digest record is appended to the log, then
-            // synced and the slack trimmed with everything else.
-            let hint = inner.write_hint_at_close();
-            (inner.flush().and_then(|()| inner.trim()), hint)
+            inner.finish_file()
         } else {
             (Ok(()), Ok(()))
         };
+        if let Some(shared) = &inner.shared {
+            shared.release();
+        }
         drop(inner.lock.lock().take());
         // Wipe the encryption key now, not when the last handle is dropped,
         // and let go of the file and its mapping (a read already under way
@@ -824,6 +779,216 @@ impl Database {
             None => hint,
         }
     }
+}
+
+/// A database file opened, its key space loaded, and how this handle holds it.
+struct Opened {
+    /// The log (mapped for appends, for a writer).
+    log: Log,
+    header: FileHeader,
+    loaded: Loaded,
+    lock: Option<WriterLock>,
+    shared: Option<Shared>,
+    file_id: Option<(u64, u64)>,
+}
+
+/// Times a sharing writer's open starts again when a compaction in another
+/// process replaced the file while it was opening it.
+const OPEN_ATTEMPTS: usize = 100;
+
+/// Open `path` read-only: no lock, no repair. The shared page (when it can
+/// be opened: not in a read-only directory, say) lets the handle follow the
+/// writers; its counter is read before the records, so nothing published
+/// while they are read is missed.
+fn open_reader(path: &Path, config: &Config, name: &Path, now: u64) -> Result<Opened> {
+    let log = storage::open_log(path, true, config.encryption.as_ref())?;
+    let page = SharedPage::open(path, false).ok();
+    let seen = page.as_ref().map(SharedPage::version);
+    let loaded = load_keyspace(
+        Some(path),
+        &log.medium,
+        &log.header,
+        name,
+        now,
+        (false, None),
+    )?;
+    let file_id = match &log.medium.medium {
+        Medium::Disk(f) => storage::paths::file_id(f).ok(),
+        _ => None,
+    };
+    Ok(Opened {
+        log: log.medium,
+        header: log.header,
+        loaded,
+        lock: None,
+        shared: page.map(|page| Shared::new(page, seen.unwrap_or_default(), None)),
+        file_id,
+    })
+}
+
+/// Open `path` for writing (see `storage::lock` and `engine::follow`).
+///
+/// An opener alone on the file (every writer, the first time; an
+/// `exclusive` one always) repairs it as a single writer does: removes a
+/// dead compaction's or close's leftovers, cuts a torn tail, and publishes
+/// the file afresh in the shared page. An opener joining other writers
+/// takes the page's write lock and reads the log up to the end they
+/// published, cutting nothing. `lock` is the exclusive lock already held
+/// (salvage hands it over).
+fn open_writer(
+    path: &Path,
+    config: &Config,
+    lock: Option<WriterLock>,
+    name: &Path,
+    now: u64,
+) -> Result<Opened> {
+    // Refuse a FIFO, device or directory before making its page.
+    drop(storage::paths::open_data_file(
+        path,
+        storage::paths::Access::Write,
+    )?);
+    // Without a page (a planted link at its name, say) the handle writes
+    // alone, as an exclusive writer does.
+    let mut page = SharedPage::open(path, true).ok();
+    let mode = if config.exclusive || page.is_none() || lock.is_some() {
+        LockMode::Exclusive
+    } else {
+        LockMode::Shared
+    };
+    let key = config.encryption.as_ref();
+    for _ in 0..OPEN_ATTEMPTS {
+        let Joined { lock, alone } = match &lock {
+            Some(lock) => Joined {
+                lock: lock.clone(),
+                alone: true,
+            },
+            None => {
+                let exclusive = || page.as_ref().is_some_and(SharedPage::exclusive_held);
+                WriterLock::join(path, mode, &exclusive)?
+            }
+        };
+        if alone {
+            // A compaction that died before its rename, or a close that died
+            // while writing its hint, leaves these behind; the live file is
+            // still the old one, so the leftovers are garbage. (remove_file
+            // takes away a planted symlink itself, never its target.)
+            for leftover in [
+                storage::compact_path(path),
+                storage::paths::temp_hint_path(path),
+            ] {
+                match std::fs::remove_file(&leftover) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(Error::io(&leftover, e))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let data = storage::paths::open_data_file(path, storage::paths::Access::Write)?;
+        // The file the lock guards, not one renamed into place since.
+        let file_id = lock.file_id();
+        if storage::paths::file_id(&data).ok() != Some(file_id) {
+            if !alone {
+                continue; // compacted meanwhile: open the new file
+            }
+            return Err(Error::io(
+                path,
+                std::io::Error::other(
+                    "the database file was replaced while it was being opened; open it again",
+                ),
+            ));
+        }
+        let opened = storage::open_log_file(data, path, false, key)?;
+        let header = opened.header;
+        if alone || page.is_none() {
+            let loaded =
+                load_keyspace(Some(path), &opened.medium, &header, name, now, (true, None))?;
+            let log = opened
+                .medium
+                .map_for_append(loaded.end)
+                .map_err(|e| Error::io(name, e))?;
+            let io_err = |e| Error::io(path, e);
+            let shared = match page.take() {
+                Some(page) => {
+                    // Alone: a lock holder or waiter it names is dead.
+                    page.reset_lock();
+                    let slot = match mode {
+                        LockMode::Shared => Some(page.claim_slot().map_err(io_err)?),
+                        LockMode::Exclusive => {
+                            page.mark_exclusive().map_err(io_err)?;
+                            None
+                        }
+                    };
+                    let seen = page.publish(file_id, header.generation, loaded.end);
+                    Some(Shared::new(page, seen, slot))
+                }
+                None => None,
+            };
+            // Repaired and published: let the other writers in.
+            lock.share().map_err(io_err)?;
+            return Ok(Opened {
+                log,
+                header,
+                loaded,
+                lock: Some(lock),
+                shared,
+                file_id: Some(file_id),
+            });
+        }
+        let Some(joined) = page.as_ref() else {
+            continue;
+        };
+        let slot = joined.claim_slot().map_err(|e| Error::io(path, e))?;
+        let held = joined.lock_writes(&slot);
+        let news = joined
+            .read_held()
+            .filter(|n| n.file_id == file_id && n.generation == header.generation);
+        let Some(news) = news else {
+            drop(held);
+            joined.release_slot(&slot);
+            if storage::paths::path_id(path).ok() != Some(file_id) {
+                continue; // compacted meanwhile: open the new file
+            }
+            return Err(Error::io(
+                path,
+                std::io::Error::other(format!(
+                    "the database is open for writing through another name (a hard link?), or {} was removed while it was open; open it by one name",
+                    storage::shm_path(path).display()
+                )),
+            ));
+        };
+        let loaded = load_keyspace(
+            Some(path),
+            &opened.medium,
+            &header,
+            name,
+            now,
+            (false, Some(news.end)),
+        )?;
+        let log = opened
+            .medium
+            .map_for_append(loaded.end)
+            .map_err(|e| Error::io(name, e))?;
+        if held.stolen {
+            log.zero_tail(loaded.end).map_err(|e| Error::io(name, e))?;
+        }
+        drop(held);
+        let Some(page) = page.take() else {
+            continue;
+        };
+        return Ok(Opened {
+            log,
+            header,
+            loaded,
+            lock: Some(lock),
+            shared: Some(Shared::new(page, news.version, Some(slot))),
+            file_id: Some(file_id),
+        });
+    }
+    Err(Error::io(
+        path,
+        std::io::Error::other("the database file kept being replaced while it was being opened"),
+    ))
 }
 
 /// A key space read from a log (see [`load_keyspace`]).
@@ -941,6 +1106,30 @@ impl Inner {
         Error::io(self.name(), e)
     }
 
+    /// At close (or drop) of a healthy writer: sync everything. A writer
+    /// alone on the file (no other writer has it open, see
+    /// `storage::lock`) first takes in what the others wrote before they
+    /// left, then leaves a hint and trims the preallocated slack: only then,
+    /// as no other process maps the file. Returns the sync's result, and the
+    /// hint's.
+    fn finish_file(&self) -> (Result<()>, Result<()>) {
+        let alone = self.lock.lock().as_ref().is_none_or(WriterLock::try_alone);
+        if !alone {
+            return (self.flush(), Ok(()));
+        }
+        let mut w = self.writer.lock();
+        let held = match self.lock_across_processes(&mut w) {
+            Ok(held) => held,
+            Err(e) => return (self.flush().and(Err(e)), Ok(())),
+        };
+        // The hint first: its digest record is appended to the log, then
+        // synced and the slack trimmed with everything else.
+        let hint = self.write_hint_at_close(&mut w);
+        let result = self.flush().and_then(|()| self.trim(&w));
+        drop(held);
+        (result, hint)
+    }
+
     /// Leave a hint file for the next open if much of the log is not covered
     /// by the current one. The data is safe either way (without a hint the
     /// next open replays the log); a failure is still reported, as
@@ -949,11 +1138,10 @@ impl Inner {
     /// appended here, see `crate::format` hint docs), so the next open
     /// trusts exactly this hint. Encrypted logs get none (a hint would hold
     /// their keys in the clear).
-    fn write_hint_at_close(&self) -> Result<()> {
+    fn write_hint_at_close(&self, w: &mut Writer) -> Result<()> {
         let Some(path) = &self.file else {
             return Ok(());
         };
-        let mut w = self.writer.lock();
         if w.last_record.is_none()
             || w.log.seal.is_some()
             || w.end - w.hint_end < HINT_AT_CLOSE_BYTES
@@ -986,7 +1174,7 @@ impl Inner {
             // Not `lock_writer`: the handle is closed by now. The record
             // gets a ticket like any append, so the close's sync covers it.
             let at = w.end;
-            self.apply(&mut w, &[Write::hint_digest(&digest)])?;
+            self.apply(w, &[Write::hint_digest(&digest)])?;
             hint.finish(header, at)
                 .and_then(storage::PendingHint::publish)
                 .map_err(io_err)
@@ -1011,8 +1199,7 @@ impl Inner {
 
     /// Cut the preallocated slack off a mapped log, so a closed database file
     /// holds exactly its records.
-    fn trim(&self) -> Result<()> {
-        let w = self.writer.lock();
+    fn trim(&self, w: &Writer) -> Result<()> {
         // Windows cannot shrink a file while it is mapped; the zero slack is
         // then cut at the next open (it reads as a torn tail of zeros).
         if w.log.capacity().is_some() && !cfg!(windows) {
@@ -1027,8 +1214,10 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if !self.health.is_closed() && !self.read_only && !self.health.is_poisoned() {
-            let _ = self.write_hint_at_close();
-            let _ = self.flush().and_then(|()| self.trim());
+            let _ = self.finish_file();
+        }
+        if let Some(shared) = &self.shared {
+            shared.release();
         }
     }
 }

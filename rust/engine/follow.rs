@@ -1,30 +1,43 @@
-//! Following another process's writes: how a read-only handle sees what a
-//! writer in another process appends after it opened.
+//! Following other processes' writes: how a handle sees what writers in
+//! other processes append after it opened, and how a writer catches up
+//! before it appends.
 //!
-//! The writer publishes every append (and every compaction switch) in the
-//! shared page (`storage::shared`). Every call on a read-only handle starts
+//! Every writer publishes every append (and every compaction switch) in the
+//! shared page (`storage::shared`). Every call on a handle that shares the
+//! database (a read-only handle, or a writer that is not `exclusive`) starts
 //! with [`Inner::follow`]: one memory load, compared with the page counter
 //! it last took in. When the counter moved, the handle takes in the records
 //! appended since it last looked, through the same frame reader and the
 //! same key-space rule as replay at open ([`Keyspace::take_in`]), and tells
 //! its observer (indexes, change feeds) of each change in log order, as the
-//! writer's own [`Inner::apply`] does for its writes. When the writer
-//! switched to a compacted file, the handle first takes in the old file's
-//! last records, then moves to the new file (whose documents are the same,
-//! so observers hear nothing of the move).
+//! writer's own [`Inner::apply`] does for its writes. When a compaction
+//! switched the database to a new file, the handle first takes in the old
+//! file's last records, then moves to the new file (whose documents are the
+//! same, so observers hear nothing of the move).
 //!
-//! A record the writer is still copying lies beyond the published end, so
+//! A writer appends only while it holds the page's write lock, and takes
+//! in everything published before it appends ([`Inner::lock_writer`]), so
+//! the log is one sequence whatever process wrote each record, and every
+//! check made before a write (a transaction's conflicts, a unique index,
+//! whether a key to delete is live) sees every other process's writes.
+//!
+//! A record a writer is still copying lies beyond the published end, so
 //! a follower never reads one half-written; the published numbers are only
 //! hints where to look (a crafted page cannot make it read beyond the file
-//! or serve anything the frame reader rejects).
+//! or serve anything the frame reader rejects). A writer holding the lock
+//! knows nobody is updating the page, so a page it finds torn (its last
+//! writer died publishing) or naming another file is settled from the files
+//! themselves, and published afresh.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::error::Result;
+use parking_lot::MutexGuard;
+
+use crate::error::{Error, Result};
 use crate::format::RecordKind;
-use crate::storage::{self, Published, SharedPage};
+use crate::storage::{self, LockMode, Published, SharedPage, Slot, WriteLock, WriterLock};
 
 use super::db::{load_keyspace, Inner, Loaded, ValueBuf, Writer};
 use super::keydir::Loc;
@@ -33,14 +46,49 @@ use super::write::notify;
 /// The shared page of an open database and how far this handle took it in.
 pub(crate) struct Shared {
     pub page: SharedPage,
-    /// The page counter as last taken in (read-only handles).
+    /// The page counter as last taken in.
     seen: AtomicU64,
+    /// The slot of a writer that shares the database (see
+    /// `storage::shared`): `None` for a read-only or exclusive handle,
+    /// which never takes the write lock.
+    pub slot: Option<Slot>,
 }
 
 impl Shared {
-    pub fn new(page: SharedPage) -> Self {
-        let seen = AtomicU64::new(page.version());
-        Shared { page, seen }
+    /// `page` as taken in at counter value `seen`.
+    pub fn new(page: SharedPage, seen: u64, slot: Option<Slot>) -> Self {
+        Shared {
+            page,
+            seen: AtomicU64::new(seen),
+            slot,
+        }
+    }
+
+    /// Let go of the slot (close): the handle writes no more.
+    pub fn release(&self) {
+        if let Some(slot) = &self.slot {
+            self.page.release_slot(slot);
+        }
+    }
+}
+
+/// The writer mutex, and for a writer sharing the database with other
+/// processes, the page's write lock (released first).
+pub(super) struct WriterGuard<'a> {
+    _across: Option<WriteLock<'a>>,
+    w: MutexGuard<'a, Writer>,
+}
+
+impl std::ops::Deref for WriterGuard<'_> {
+    type Target = Writer;
+    fn deref(&self) -> &Writer {
+        &self.w
+    }
+}
+
+impl std::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Writer {
+        &mut self.w
     }
 }
 
@@ -79,13 +127,20 @@ struct Change {
 
 impl Inner {
     /// Whether this handle sees other processes' writes as they happen: a
-    /// read-only handle with a shared page, or a writer (which is alone).
+    /// writer (an exclusive one is the only writer), or a read-only handle
+    /// with a shared page.
     pub(super) fn is_live(&self) -> bool {
         !self.read_only || self.shared.is_some()
     }
 
-    /// Take in whatever a writer in another process appended since this
-    /// read-only handle last looked. One memory load when nothing changed.
+    /// Whether this handle takes in other processes' writes: a read-only
+    /// handle, or a writer sharing the database.
+    fn follows(&self, shared: &Shared) -> bool {
+        self.read_only || shared.slot.is_some()
+    }
+
+    /// Take in whatever other processes appended since this handle last
+    /// looked. One memory load when nothing changed.
     ///
     /// # Errors
     /// Corruption or I/O errors met reading the new records.
@@ -93,8 +148,8 @@ impl Inner {
     pub(super) fn follow(&self) -> Result<()> {
         match &self.shared {
             Some(shared)
-                if self.read_only
-                    && shared.page.version() != shared.seen.load(Ordering::Relaxed) =>
+                if shared.page.version() != shared.seen.load(Ordering::Relaxed)
+                    && self.follows(shared) =>
             {
                 self.take_in_news(shared)
             }
@@ -108,21 +163,101 @@ impl Inner {
             return Ok(());
         }
         let mut w = self.writer.lock();
-        // An update under way (or a page never written): look again next call.
-        let Some(news) = shared.page.read() else {
-            return Ok(());
+        self.catch_up(&mut w, shared, false)
+    }
+
+    /// The writer mutex, taken for a change: fails if the handle was closed
+    /// (close() flips the flag under this mutex) or poisoned meanwhile. A
+    /// writer sharing the database also takes the page's write lock and
+    /// takes in everything other processes appended, so what it checks and
+    /// appends follows every write before it.
+    ///
+    /// # Errors
+    /// As [`super::health::Health::check`]; errors taking in other
+    /// processes' records.
+    pub(super) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
+        let mut w = self.writer.lock();
+        self.health.check()?;
+        let across = self.lock_across_processes(&mut w)?;
+        Ok(WriterGuard { _across: across, w })
+    }
+
+    /// For a writer sharing the database, under the writer mutex `w`: the
+    /// page's write lock, with everything published before it taken in.
+    ///
+    /// # Errors
+    /// Errors taking in other processes' records (the lock is released).
+    pub(super) fn lock_across_processes(&self, w: &mut Writer) -> Result<Option<WriteLock<'_>>> {
+        let Some((shared, slot)) = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.slot.as_ref().map(|slot| (s, slot)))
+        else {
+            return Ok(None);
         };
-        if news.version == shared.seen.load(Ordering::Relaxed) {
-            return Ok(()); // another thread took it in meanwhile
+        let held = shared.page.lock_writes(slot);
+        self.catch_up(w, shared, true)?;
+        if held.stolen {
+            // Its holder died holding it: whatever it wrote past the
+            // published end was never acknowledged. Clear it, so no reader
+            // of the file's tail ever takes it for a record.
+            w.log
+                .zero_tail(w.end)
+                .map_err(|e| Error::io(self.name(), e))?;
         }
-        if Some(news.file_id) == w.file_id && news.generation == w.generation {
-            if news.end > w.end {
-                self.take_in(&mut w, Some(news.end))?;
-            }
+        Ok(Some(held))
+    }
+
+    /// Take in what the page says other processes published since this
+    /// handle last looked (under the writer mutex `w`). With `held` (this
+    /// handle holds the write lock, so nobody updates the page), a page that
+    /// is torn or names a file that is not the database is settled from the
+    /// files, and published afresh.
+    fn catch_up(&self, w: &mut Writer, shared: &Shared, held: bool) -> Result<()> {
+        let seen = shared.seen.load(Ordering::Relaxed);
+        if shared.page.version() == seen {
+            return Ok(()); // nothing new (or another thread took it in)
+        }
+        // An update under way (or a page never written): a follower looks
+        // again next call.
+        let news = if held {
+            shared.page.read_held()
         } else {
-            self.switch_file(&mut w, &news)?;
+            shared.page.read()
+        };
+        let path_id = || {
+            self.file
+                .as_deref()
+                .and_then(|p| storage::paths::path_id(p).ok())
+        };
+        match news {
+            Some(news) if Some(news.file_id) == w.file_id && news.generation == w.generation => {
+                if news.end > w.end {
+                    self.take_in(w, Some(news.end))?;
+                }
+            }
+            Some(news) if path_id() == Some(news.file_id) => {
+                if !self.switch_file(w, Some(&news))? {
+                    return self.not_switched(held);
+                }
+            }
+            _ if !held => return Ok(()),
+            _ => {
+                // Torn, damaged or crafted: the files say what is true.
+                if path_id() != w.file_id {
+                    if !self.switch_file(w, None)? {
+                        return self.not_switched(held);
+                    }
+                } else {
+                    self.take_in(w, None)?;
+                }
+                self.publish_file(w);
+                return Ok(());
+            }
         }
-        shared.seen.store(news.version, Ordering::Relaxed);
+        if let Some(news) = news {
+            shared.seen.store(news.version, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -190,28 +325,62 @@ impl Inner {
         Ok(())
     }
 
-    /// The writer moved the database to another file (a compaction): take
-    /// in the old file's last records, then read the new one.
-    fn switch_file(&self, w: &mut Writer, news: &Published) -> Result<()> {
-        let Some(path) = self.file.as_deref() else {
-            return Ok(());
-        };
-        // Only a file the path names now: a stale or crafted page names
-        // another (or one already replaced again).
-        if storage::paths::path_id(path).ok() != Some(news.file_id) {
+    /// The database file was replaced again while this handle moved to it:
+    /// a follower looks again next call; a writer about to append must not
+    /// append to a file that is no longer the database.
+    fn not_switched(&self, held: bool) -> Result<()> {
+        if !held {
             return Ok(());
         }
+        Err(Error::io(
+            self.name(),
+            std::io::Error::other(
+                "the database file was replaced while this write was made; try again",
+            ),
+        ))
+    }
+
+    /// A compaction moved the database to another file (`news` says which,
+    /// when the page is trusted): take in the old file's last records, then
+    /// read the new one (a writer maps it for appends and takes its lock).
+    /// Returns false, changing nothing, when the path names yet another
+    /// file by the time it is opened.
+    fn switch_file(&self, w: &mut Writer, news: Option<&Published>) -> Result<bool> {
+        let Some(path) = self.file.as_deref() else {
+            return Ok(false);
+        };
         self.take_in(w, None)?;
+        // A writer shares the new file's lock before it reads it, so no
+        // opener finds it alone (and cuts it) while this handle maps it.
+        let lock = if self.read_only {
+            None
+        } else {
+            let exclusive = || {
+                self.shared
+                    .as_ref()
+                    .is_some_and(|s| s.page.exclusive_held())
+            };
+            let joined = WriterLock::join(path, LockMode::Shared, &exclusive)?;
+            if joined.alone {
+                joined.lock.share().map_err(|e| Error::io(path, e))?;
+            }
+            Some(joined.lock)
+        };
         let opened = storage::open_sibling(path, w.log.seal.as_deref())?;
         let log = opened.medium;
         let id = match &log.medium {
             storage::Medium::Disk(f) => storage::paths::file_id(f).ok(),
             _ => None,
         };
-        if id != Some(news.file_id) {
-            return Ok(()); // replaced again since: the next news says by what
+        let replaced_again = id.is_none()
+            || news.is_some_and(|n| Some(n.file_id) != id)
+            || lock.as_ref().is_some_and(|l| Some(l.file_id()) != id);
+        if replaced_again {
+            return Ok(false); // the next news says by what
         }
-        let until = (opened.header.generation == news.generation).then_some(news.end);
+        let until = news
+            .filter(|n| opened.header.generation == n.generation)
+            .map(|n| n.end);
         let now = self.clock.now_ms();
         let Loaded {
             mut ks,
@@ -228,6 +397,11 @@ impl Inner {
             now,
             (false, until),
         )?;
+        let log = if self.read_only {
+            log
+        } else {
+            log.map_for_append(end).map_err(|e| Error::io(path, e))?
+        };
         let log = Arc::new(log);
         {
             let mut st = self.state.write();
@@ -236,6 +410,9 @@ impl Inner {
             st.ks = ks;
             st.log = log.clone();
         }
+        if let Some(lock) = lock {
+            *self.lock.lock() = Some(lock);
+        }
         w.log = log;
         w.end = end;
         w.last_record = last_record;
@@ -243,21 +420,26 @@ impl Inner {
         w.seq = max_seq + 1;
         w.generation = opened.header.generation;
         w.file_id = id;
-        Ok(())
+        Ok(true)
     }
 
-    /// Publish this writer's new end for the processes following it.
+    /// Publish this writer's new end for the processes following it (the
+    /// caller holds the write lock, so nothing came between its catch-up
+    /// and this: the new counter is taken in).
     #[inline]
     pub(super) fn publish_end(&self, end: u64) {
         if let (Some(shared), false) = (&self.shared, self.read_only) {
-            shared.page.publish_end(end);
+            let version = shared.page.publish_end(end);
+            shared.seen.store(version, Ordering::Relaxed);
         }
     }
 
-    /// Publish that the database is now `w`'s file (after a compaction).
+    /// Publish that the database is `w`'s file, ending at `w.end` (at open,
+    /// after a compaction, after settling a torn page).
     pub(super) fn publish_file(&self, w: &Writer) {
         if let (Some(shared), false, Some(id)) = (&self.shared, self.read_only, w.file_id) {
-            shared.page.publish(id, w.generation, w.end);
+            let version = shared.page.publish(id, w.generation, w.end);
+            shared.seen.store(version, Ordering::Relaxed);
         }
     }
 }

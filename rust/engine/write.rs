@@ -23,8 +23,6 @@
 
 use std::sync::Arc;
 
-use parking_lot::MutexGuard;
-
 use crate::error::{Error, Result};
 use crate::format::{
     batch_record_offset, encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN,
@@ -138,17 +136,6 @@ impl Database {
 }
 
 impl Inner {
-    /// The writer mutex, taken for a change: fails if the handle was closed
-    /// (close() flips the flag under this mutex) or poisoned meanwhile.
-    ///
-    /// # Errors
-    /// As [`super::health::Health::check`].
-    pub(super) fn lock_writer(&self) -> Result<MutexGuard<'_, Writer>> {
-        let w = self.writer.lock();
-        self.health.check()?;
-        Ok(w)
-    }
-
     /// Append `writes` to the log as one record (a batch when there are
     /// several), then publish, count and observe them (see the module doc).
     /// The caller holds the writer mutex as `w`, has checked the handle's

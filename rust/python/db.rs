@@ -340,7 +340,8 @@ impl PyDatabase {
 impl PyDatabase {
     /// Open (creating if missing) the database at `path`.
     #[new]
-    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None, auto_compact = Some(0.5), encryption_key = None))]
+    #[pyo3(signature = (path = PathBuf::from(crate::DEFAULT_PATH), *, fsync = None, read_only = false, clock = None, auto_compact = Some(0.5), encryption_key = None, exclusive = false))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of ferrumdb.open
     fn new(
         py: Python<'_>,
         path: PathBuf,
@@ -349,6 +350,7 @@ impl PyDatabase {
         clock: Option<PyRef<'_, PyManualClock>>,
         auto_compact: Option<f64>,
         encryption_key: Option<&Bound<'_, PyAny>>,
+        exclusive: bool,
     ) -> PyResult<Self> {
         let auto_compact = auto_compact.map(AutoCompact::with_ratio).transpose()?;
         let policy: FsyncPolicy = match fsync {
@@ -359,6 +361,7 @@ impl PyDatabase {
             .with_path(path)
             .with_fsync_policy(policy)
             .with_read_only(read_only)
+            .with_exclusive(exclusive)
             .with_clock(clock.map_or(Clock::System, |c| c.clock.clone()))
             .with_auto_compact(auto_compact);
         if let Some(key) = encryption_key.filter(|k| !k.is_none()) {

@@ -145,6 +145,34 @@ impl Medium {
         }
     }
 
+    /// Zero whatever lies past `from` (up to the last non-zero byte of the
+    /// file): what a writer killed mid-append left beyond the committed end,
+    /// cleared by the next holder of the write lock. Written through the
+    /// file (the page cache is the mapping's), so the mapping need not
+    /// cover it.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn zero_tail(&self, from: u64) -> io::Result<()> {
+        let file = match self {
+            Medium::Disk(f) => f,
+            Medium::Mapped(m) => &*m.file,
+            Medium::Memory(_) => return Ok(()),
+        };
+        let Some(last) = super::replay::last_nonzero(self, from, self.len()?)? else {
+            return Ok(());
+        };
+        let zeros = vec![0u8; 1 << 16];
+        let mut at = from;
+        while at <= last {
+            let n = (last + 1 - at).min(zeros.len() as u64) as usize;
+            fault::check(Op::Write, file)?;
+            write_all_at(file, zeros.get(..n).unwrap_or_default(), at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
     /// Force written bytes to stable storage (`fdatasync` / `msync`).
     pub fn sync_data(&self) -> io::Result<()> {
         match self {

@@ -20,7 +20,7 @@ mod sync;
 pub use check::{check_log, scan_log, CheckReport, Damage};
 pub use frame::{read_plain_record, read_record, walk_frames, Frame, FrameError, FrameWrite};
 pub use hint::{load_hint, remove_hint, HintWriter, LoadedHint, PendingHint};
-pub use lock::WriterLock;
+pub use lock::{Joined, LockMode, WriterLock};
 pub use log::{
     create_log, memory_log, new_header, new_seal, open_log, open_log_file, open_log_sealed,
     open_sibling, Log, OpenedLog,
@@ -30,7 +30,7 @@ pub use paths::{compact_path, hint_path, resolve, shm_path};
 pub use peek::{peek_header, PeekedHeader};
 pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
-pub use shared::{Published, SharedPage, Slot, WriteLock, MAX_SLOTS, SHARED_LEN};
+pub use shared::{CompactionLock, Published, SharedPage, Slot, WriteLock, MAX_SLOTS, SHARED_LEN};
 pub use sync::GroupSync;
 
 use std::fs::File;

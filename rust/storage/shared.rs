@@ -67,6 +67,11 @@ pub const MAX_SLOTS: usize = 256;
 /// The OFD lock proving slot `i` alive covers byte `SLOT_LOCKS + i` of the
 /// page file (past its end: a lock needs no bytes).
 const SLOT_LOCKS: i64 = SHARED_LEN as i64;
+/// Held (an OFD lock on this byte) by an `exclusive` writer for its life, so
+/// a sharing opener refused by the file lock knows to give up at once.
+const EXCLUSIVE_BYTE: i64 = SLOT_LOCKS + MAX_SLOTS as i64;
+/// Held by the one process compacting the database.
+const COMPACTION_BYTE: i64 = EXCLUSIVE_BYTE + 1;
 /// How long a waiter sleeps before it checks that the holder still lives.
 const LIVENESS_CHECK: std::time::Duration = std::time::Duration::from_millis(5);
 
@@ -201,10 +206,28 @@ impl SharedPage {
         None
     }
 
+    /// What the page holds, read by the holder of the write lock: nobody
+    /// updates it meanwhile, so a torn update (odd counter) is a dead
+    /// writer's, and its fields are read as they are (each is whole; the
+    /// holder checks them against the files). `None` without the magic.
+    pub fn read_held(&self) -> Option<Published> {
+        let magic = self.word(0).load(Ordering::SeqCst).to_le_bytes();
+        (&magic == MAGIC).then(|| Published {
+            version: self.word(VERSION).load(Ordering::SeqCst),
+            file_id: (
+                self.word(FILE_DEV).load(Ordering::SeqCst),
+                self.word(FILE_INO).load(Ordering::SeqCst),
+            ),
+            generation: self.word(GENERATION).load(Ordering::SeqCst),
+            end: self.word(END).load(Ordering::SeqCst),
+        })
+    }
+
     /// Publish that `file_id` (generation `generation`) is the database and
-    /// its committed records end at `end`. Called by the one writer, under
-    /// its writer mutex, so updates never overlap.
-    pub fn publish(&self, file_id: (u64, u64), generation: u64, end: u64) {
+    /// its committed records end at `end`. Called by the holder of the write
+    /// lock (or a writer alone on the database), so updates never overlap.
+    /// Returns the new counter value.
+    pub fn publish(&self, file_id: (u64, u64), generation: u64, end: u64) -> u64 {
         let version = self.word(VERSION).load(Ordering::Relaxed);
         // Odd: a writer died mid-update; start from the next even value.
         let stable = version.wrapping_add(version % 2);
@@ -219,10 +242,12 @@ impl SharedPage {
         self.word(END).store(end, Ordering::Relaxed);
         self.word(VERSION)
             .store(stable.wrapping_add(2), Ordering::Release);
+        stable.wrapping_add(2)
     }
 
-    /// Publish a new end of the same file (after an append).
-    pub fn publish_end(&self, end: u64) {
+    /// Publish a new end of the same file (after an append). Returns the
+    /// new counter value.
+    pub fn publish_end(&self, end: u64) -> u64 {
         let version = self.word(VERSION).load(Ordering::Relaxed);
         let stable = version.wrapping_add(version % 2);
         self.word(VERSION)
@@ -231,11 +256,61 @@ impl SharedPage {
         self.word(END).store(end, Ordering::Relaxed);
         self.word(VERSION)
             .store(stable.wrapping_add(2), Ordering::Release);
+        stable.wrapping_add(2)
+    }
+
+    /// Forget the write lock's state (a holder and waiters): called by a
+    /// writer that is alone on the database (see `storage::lock`), so any
+    /// holder or waiter it names is a dead process's.
+    pub fn reset_lock(&self) {
+        self.word(LOCK).store(0, Ordering::SeqCst);
+        self.word32(WAITERS).store(0, Ordering::SeqCst);
+    }
+
+    /// Mark this handle as the database's exclusive writer, for as long as
+    /// the page stays open (the kernel drops the mark when the process dies).
+    ///
+    /// # Errors
+    /// I/O errors from the lock.
+    pub fn mark_exclusive(&self) -> io::Result<()> {
+        ofd::try_lock(&self.file, EXCLUSIVE_BYTE).map(drop)
+    }
+
+    /// Whether an exclusive writer (another handle) has the database open.
+    pub fn exclusive_held(&self) -> bool {
+        ofd::is_locked(&self.file, EXCLUSIVE_BYTE).unwrap_or(false)
+    }
+
+    /// Be the one process compacting the database: `None` if another is
+    /// (with `wait`, wait for it instead). Held until the guard is dropped
+    /// or the process dies.
+    ///
+    /// # Errors
+    /// I/O errors from the lock.
+    pub fn lock_compaction(&self, wait: bool) -> io::Result<Option<CompactionLock<'_>>> {
+        let taken = if wait {
+            ofd::lock_wait(&self.file, COMPACTION_BYTE).map(|()| true)?
+        } else {
+            ofd::try_lock(&self.file, COMPACTION_BYTE)?
+        };
+        Ok(taken.then_some(CompactionLock { page: self }))
+    }
+}
+
+/// The compaction lock of one page, held until dropped.
+#[derive(Debug)]
+pub struct CompactionLock<'p> {
+    page: &'p SharedPage,
+}
+
+impl Drop for CompactionLock<'_> {
+    fn drop(&mut self) {
+        let _ = ofd::unlock(&self.page.file, COMPACTION_BYTE);
     }
 }
 
 /// This handle's claim on a slot of the page (see the module doc): held
-/// until it is dropped, or the process dies.
+/// until released, or the process dies.
 #[derive(Debug)]
 pub struct Slot {
     index: usize,
@@ -287,7 +362,7 @@ impl SharedPage {
     }
 
     /// Give up `slot` (close): its byte lock is released.
-    pub fn release_slot(&self, slot: Slot) {
+    pub fn release_slot(&self, slot: &Slot) {
         self.word(SLOTS + 8 * slot.index).store(0, Ordering::SeqCst);
         let _ = ofd::unlock(&self.file, SLOT_LOCKS + slot.index as i64);
     }
@@ -394,6 +469,17 @@ mod ofd {
         }
     }
 
+    /// Lock byte `at`, waiting while another open file holds it.
+    #[cfg(target_os = "linux")]
+    pub fn lock_wait(file: &File, at: i64) -> io::Result<()> {
+        loop {
+            match lock_op(file, libc::F_OFD_SETLKW, libc::F_WRLCK as libc::c_short, at) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other.map(drop),
+            }
+        }
+    }
+
     #[cfg(target_os = "linux")]
     pub fn unlock(file: &File, at: i64) -> io::Result<()> {
         lock_op(file, libc::F_OFD_SETLK, libc::F_UNLCK as libc::c_short, at).map(drop)
@@ -411,6 +497,10 @@ mod ofd {
     #[cfg(not(target_os = "linux"))]
     pub fn try_lock(_: &File, _: i64) -> io::Result<bool> {
         Ok(true)
+    }
+    #[cfg(not(target_os = "linux"))]
+    pub fn lock_wait(_: &File, _: i64) -> io::Result<()> {
+        Ok(())
     }
     #[cfg(not(target_os = "linux"))]
     pub fn unlock(_: &File, _: i64) -> io::Result<()> {
@@ -550,7 +640,7 @@ mod tests {
                         std::hint::spin_loop();
                         page.word(COUNTER).store(n + 1, Ordering::Relaxed);
                     }
-                    page.release_slot(slot);
+                    page.release_slot(&slot);
                 });
             }
         });
@@ -572,7 +662,7 @@ mod tests {
         assert!(a.holder_alive(SharedPage::token(&second)));
         let index = first.index;
         let token = SharedPage::token(&first);
-        a.release_slot(first);
+        a.release_slot(&first);
         assert!(!b.holder_alive(token), "a released slot proves nothing");
         assert_eq!(b.claim_slot().expect("slot").index, index, "and is reused");
     }
