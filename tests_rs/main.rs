@@ -25,6 +25,7 @@ mod jsonl;
 mod lock_second_writer;
 mod recovery_torn_tail;
 mod shared_lock;
+mod sharing;
 mod stored_not_json;
 mod studio_api;
 mod transactions;

@@ -366,7 +366,7 @@ impl Inner {
             }
             Some(joined.lock)
         };
-        let opened = storage::open_sibling(path, w.log.seal.as_deref())?;
+        let opened = storage::open_sibling(path, w.log.seal.as_deref(), !self.read_only)?;
         let log = opened.medium;
         let id = match &log.medium {
             storage::Medium::Disk(f) => storage::paths::file_id(f).ok(),

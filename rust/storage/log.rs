@@ -216,16 +216,22 @@ pub fn open_log_sealed(path: &Path, seal: Option<Arc<Seal>>) -> Result<OpenedLog
     })
 }
 
-/// Open the log at `path` read-only as another file of the database whose
-/// current log is sealed by `seal` (`None`: a plain one): the file a
-/// compaction in another process renamed into place. Its key is checked
-/// against the header before anything else is read.
+/// Open the log at `path` (read-only, or for a writer that will append to
+/// it, `writable`) as another file of the database whose current log is
+/// sealed by `seal` (`None`: a plain one): the file a compaction in another
+/// process renamed into place. Its key is checked against the header before
+/// anything else is read.
 ///
 /// # Errors
 /// As [`open_log`]; [`Error::Encryption`] if that file is under another key
 /// (re-keyed by another process) or its encryption differs.
-pub fn open_sibling(path: &Path, seal: Option<&Seal>) -> Result<OpenedLog> {
-    let file = paths::open_data_file(path, Access::Read)?;
+pub fn open_sibling(path: &Path, seal: Option<&Seal>, writable: bool) -> Result<OpenedLog> {
+    let access = if writable {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    let file = paths::open_data_file(path, access)?;
     let medium = Medium::Disk(file);
     let header = read_header(&medium, path)?;
     let seal = match (seal, header.encryption.is_some()) {
