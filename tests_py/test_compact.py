@@ -98,12 +98,14 @@ def test_compact_memory() -> None:
         assert dict(mem.items()) == expected
 
 
-def test_compact_keeps_lock(db: ferrumdb.FerrumDB, db_path: Path) -> None:
-    """After compact() replaced the file, the handle still holds the writer lock."""
-    _churn(db)
-    db.compact()
-    with pytest.raises(ferrumdb.LockedError):
-        ferrumdb.open(db_path)
+def test_compact_keeps_lock(tmp_path: Path) -> None:
+    """After compact() replaced the file, an exclusive handle still holds the writer lock."""
+    path = tmp_path / "x.db"
+    with ferrumdb.open(path, exclusive=True) as db:
+        _churn(db)
+        db.compact()
+        with pytest.raises(ferrumdb.LockedError):
+            ferrumdb.open(path)
 
 
 @pytest.mark.parametrize("policy", ["never", "periodic:100000", "always"])

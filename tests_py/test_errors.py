@@ -80,7 +80,7 @@ def _corrupt(db_path: Path) -> None:
 
 
 def _locked_same_process(db_path: Path) -> None:
-    with ferrumdb.open(db_path):
+    with ferrumdb.open(db_path, exclusive=True):
         ferrumdb.open(db_path).close()
 
 

@@ -63,7 +63,7 @@ def test_another_process_meets_the_lock_through_any_name(tmp_path: Path, alias: 
     """A writer in another process reaching the file by a symlink, hard link or relative path gets LockedError naming our pid."""
     real = tmp_path / "real.db"
     other = tmp_path / "other.db"
-    with ferrumdb.open(real) as db:
+    with ferrumdb.open(real, exclusive=True) as db:
         db["k"] = "parent"
         if alias == "symlink":
             other.symlink_to(real)
@@ -82,7 +82,7 @@ def test_another_process_meets_the_lock_through_any_name(tmp_path: Path, alias: 
 def test_deleting_the_old_lock_file_lets_no_second_writer_in(tmp_path: Path) -> None:
     """Deleting a PATH.lock ("clearing a stale lock") while a writer runs changes nothing: there is no such file."""
     path = tmp_path / "app.db"
-    with ferrumdb.open(path) as db:
+    with ferrumdb.open(path, exclusive=True) as db:
         db["k"] = 1
         lock = tmp_path / "app.db.lock"
         if lock.exists():
@@ -96,8 +96,8 @@ def test_deleting_the_old_lock_file_lets_no_second_writer_in(tmp_path: Path) -> 
 
 
 def test_second_handle_in_this_process_is_told_so(db_path: Path) -> None:
-    """A second writer handle in the same process hears it is this process, not "another process"."""
-    with ferrumdb.open(db_path):
+    """A second writer handle beside an exclusive one in the same process hears it is this process, not "another process"."""
+    with ferrumdb.open(db_path, exclusive=True):
         with pytest.raises(ferrumdb.LockedError) as info:
             ferrumdb.open(db_path)
     message = str(info.value)
@@ -316,8 +316,9 @@ def test_racing_salvagers_lose_no_acknowledged_write(db_path: Path) -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork") or sys.platform != "linux", reason="fork is Linux-tested")
 @pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
-def test_a_forked_child_is_told_another_process_holds_it(db: ferrumdb.FerrumDB, db_path: Path) -> None:
-    """A forked child opening its parent's database hears "another process" (the parent's pid), not "this process"."""
+def test_a_forked_child_is_told_another_process_holds_it(db_path: Path) -> None:
+    """A forked child opening its parent's exclusively held database hears "another process" (the parent's pid), not "this process"."""
+    db = ferrumdb.open(db_path, exclusive=True)
     db["k"] = 1
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -334,5 +335,6 @@ def test_a_forked_child_is_told_another_process_holds_it(db: ferrumdb.FerrumDB, 
     with os.fdopen(read_end, "rb") as pipe:
         message = pipe.read().decode()
     os.waitpid(pid, 0)
+    db.close()
     assert message.startswith("LockedError") and "by another process" in message, message
     assert f"pid {os.getpid()}" in message

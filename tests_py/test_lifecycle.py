@@ -424,11 +424,13 @@ def test_fork_parent_keeps_working(db: ferrumdb.FerrumDB) -> None:
 
 @_fork_only
 @_fork_warning_ok
-def test_fork_parent_still_holds_lock(db: ferrumdb.FerrumDB, db_path: Path, run_spawned: Callable[..., Any]) -> None:
-    """After a forked child exits, the parent still holds the writer lock."""
-    db["k"] = 1
-    assert _fork_and_read(db) == _FORK_OK
-    assert run_spawned(_try_second_writer, str(db_path)) == "LockedError"
+def test_fork_parent_still_holds_lock(tmp_path: Path, run_spawned: Callable[..., Any]) -> None:
+    """After a forked child exits, an exclusive parent still holds the writer lock."""
+    path = tmp_path / "x.db"
+    with ferrumdb.open(path, exclusive=True) as db:
+        db["k"] = 1
+        assert _fork_and_read(db) == _FORK_OK
+        assert run_spawned(_try_second_writer, str(path)) == "LockedError"
 
 
 # -- the pytest fixture ----------------------------------------------------------------------------
