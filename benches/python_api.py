@@ -16,6 +16,7 @@ Usage:
     python benches/python_api.py --only reopen --big  # reopen with/without hint, compaction
     python benches/python_api.py --only queries # find/count/query against sqlite3 and the floor
     python benches/python_api.py --only aio --n 20000 # ferrumdb.aio against sync calls and aiosqlite
+    python benches/python_api.py --only processes --n 20000 # writers in 1/2/4 processes, get beside a writer
 
 Peers: sqlite3 in WAL mode with one statement (one implicit transaction) per
 operation and ``synchronous=OFF``; lmdb with one write transaction per set
@@ -343,6 +344,135 @@ def run_fsync_always(base: str, n: int = 2000) -> dict[str, float]:
             db[f"k{i}"] = doc
         ferrum = (time.perf_counter_ns() - t0) / n
     return {"append+fdatasync us": samples[0] / 1e3, "ferrumdb set us": ferrum / 1e3, "ratio": ferrum / samples[0]}
+
+
+# -- several processes on one database (issue 12) -------------------------------
+
+
+def _proc_writer(kind: str, path: str, name: str, n: int, fsync: str, ready: Any, go: Any, done: Any) -> None:
+    """Spawned worker: open the store, wait for "go", do ``n`` sets, report the seconds taken."""
+    docs = [make_doc(i) for i in range(n)]
+    if kind == "ferrumdb":
+        db = ferrumdb.open(path, fsync=fsync)
+
+        def put(k: str, v: Any) -> None:
+            db[k] = v
+
+    elif kind == "sqlite3":
+        c = sqlite3.connect(path, isolation_level=None, timeout=60)
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=" + ("FULL" if fsync == "always" else "OFF"))
+        c.execute("CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB)")
+
+        def put(k: str, v: Any) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, orjson.dumps(v)))
+            c.execute("COMMIT")
+
+    else:
+        import lmdb
+
+        env = lmdb.open(path, map_size=1 << 32, sync=fsync == "always", max_spare_txns=4)
+
+        def put(k: str, v: Any) -> None:
+            with env.begin(write=True) as txn:
+                txn.put(k.encode(), orjson.dumps(v))
+
+    ready.send("ready")
+    go.recv()
+    t0 = time.perf_counter()
+    for i in range(n):
+        put(f"{name}:{i}", docs[i])
+    done.send(time.perf_counter() - t0)
+
+
+def _aggregate_sets(kind: str, path: str, procs: int, n: int, fsync: str) -> float:
+    """Total sets/s of ``procs`` processes writing ``n`` documents each at once."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    pipes = [(ctx.Pipe(), ctx.Pipe(), ctx.Pipe()) for _ in range(procs)]
+    workers = [
+        ctx.Process(target=_proc_writer, args=(kind, path, f"p{i}", n, fsync, r[1], g[0], d[1]))
+        for i, (r, g, d) in enumerate(pipes)
+    ]
+    for w in workers:
+        w.start()
+    for r, _, _ in pipes:
+        assert r[0].recv() == "ready"
+    t0 = time.perf_counter()
+    for _, g, _ in pipes:
+        g[1].send("go")
+    for _, _, d in pipes:
+        d[0].recv()
+    elapsed = time.perf_counter() - t0
+    for w in workers:
+        w.join()
+    return procs * n / elapsed
+
+
+def _flood(path: str, ready: Any, stop: Any) -> None:
+    """Spawned worker: overwrite keys as fast as it can until told to stop."""
+    db = ferrumdb.open(path, fsync="never")
+    doc = make_doc(7)
+    ready.send("ready")
+    i = 0
+    while not stop.poll():
+        db[f"user:{i % 1000}"] = doc
+        i += 1
+    db.close()
+
+
+def run_processes(n: int, base: str) -> dict[str, dict[str, float]]:
+    """Writers in 1, 2 and 4 processes against sqlite3 and lmdb; a get beside a writing process."""
+    import multiprocessing
+
+    out: dict[str, dict[str, float]] = {}
+    for kind in ("ferrumdb", "sqlite3", "lmdb"):
+        row = {}
+        for procs in (1, 2, 4):
+            d = tempfile.mkdtemp(dir=base)
+            path = os.path.join(d, "db") if kind != "lmdb" else d
+            row[f"{procs} proc sets/s"] = _aggregate_sets(kind, path, procs, n // procs, "never")
+        out[f"{kind} (fsync off)"] = row
+    row = {}
+    for procs in (1, 4):
+        d = tempfile.mkdtemp(dir=base)
+        row[f"{procs} proc sets/s"] = _aggregate_sets("ferrumdb", os.path.join(d, "db"), procs, 400, "always")
+    out['ferrumdb fsync="always"'] = row
+    # A get with nothing changing, and while another process writes.
+    path = os.path.join(tempfile.mkdtemp(dir=base), "db")
+    keys = [f"user:{i}" for i in range(1000)]
+    floor = Floor(base)
+    with ferrumdb.open(path, fsync="never") as db:
+        for k in keys:
+            db[k] = make_doc(1)
+            floor.set(k, make_doc(1))
+        reads = keys * 20
+        quiet = statistics.median(time_chunk(db.get, c) for c in chunks(reads))
+        ctx = multiprocessing.get_context("spawn")
+        ready, ready_child = ctx.Pipe()
+        stop_child, stop = ctx.Pipe()
+        writer = ctx.Process(target=_flood, args=(path, ready_child, stop_child))
+        writer.start()
+        assert ready.recv() == "ready"
+        busy = statistics.median(time_chunk(db.get, c) for c in chunks(reads))
+        stop.send("stop")
+        writer.join()
+    floor_ns = statistics.median(time_chunk(floor.get, c) for c in chunks(reads))
+    out["get ns/op"] = {"floor": floor_ns, "nothing changed": quiet, "beside a writing process": busy}
+    # One process alone: the default (sharing) against exclusive=True.
+    docs = {k: make_doc(i) for i, k in enumerate(keys)}
+    alone: dict[str, float] = {}
+    for label, exclusive in (("default", False), ("exclusive", True)):
+        path = os.path.join(tempfile.mkdtemp(dir=base), "db")
+        with ferrumdb.open(path, fsync="never", exclusive=exclusive) as db:
+            sets = [time_chunk(lambda k: db.__setitem__(k, docs[k]), keys) for _ in range(20)]
+            gets = [time_chunk(db.get, keys) for _ in range(20)]
+        alone[f"{label} set ns"] = statistics.median(sets)
+        alone[f"{label} get ns"] = statistics.median(gets)
+    out["one process alone"] = alone
+    return out
 
 
 def run_transactions(base: str, n: int = 3000, size: int = 10) -> dict[str, dict[str, float]]:
@@ -685,13 +815,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="documents (default 100k)")
     ap.add_argument("--big", action="store_true", help="also measure reopen and memory at 1M keys")
     ap.add_argument("--json", help="also write the raw figures to this file")
-    ap.add_argument("--only", choices=["jsonl", "reopen", "queries", "aio"], help="run only this section")
+    ap.add_argument("--only", choices=["jsonl", "reopen", "queries", "aio", "processes"], help="run only this section")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="ferrumdb-bench-")
     try:
         if args.only == "jsonl":
             for name, row in run_jsonl(args.n, base).items():
                 print(f"jsonl, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
+            return
+        if args.only == "processes":
+            for name, row in run_processes(args.n, base).items():
+                print(f"processes, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
             return
         if args.only == "queries":
             for name, row in run_queries(args.n, base).items():
