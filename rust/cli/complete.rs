@@ -303,9 +303,16 @@ mod tests {
             replacements(&db, "help D"),
             (
                 5,
-                ["DELETE", "DROP", "DISTINCT", "DELETEMANY", "DELETE_MANY"]
-                    .map(String::from)
-                    .to_vec()
+                [
+                    "DELETE",
+                    "DEL",
+                    "DROP",
+                    "DISTINCT",
+                    "DELETEMANY",
+                    "DELETE_MANY"
+                ]
+                .map(String::from)
+                .to_vec()
             )
         );
     }
