@@ -102,6 +102,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         parse: parse_one_key,
     },
     CommandSpec {
+        name: "KEYS",
+        aliases: &[],
+        usage: "KEYS [prefix] [LIMIT n]",
+        summary: "list keys, optionally only those starting with a prefix",
+        details: "Prints every key (or every key starting with [prefix]) in order, one per line; \
+                  keys that contain spaces are shown quoted, as you would type them. At a terminal \
+                  it stops after 100 keys and says how many more there are; LIMIT n shows n \
+                  instead. When piped: one JSON array of all the keys (or the first n).",
+        example: "KEYS user: LIMIT 500",
+        completes_key: true,
+        options: &["LIMIT"],
+        parse: parse_keys,
+    },
+    CommandSpec {
         name: "TTL",
         aliases: &[],
         usage: "TTL <key>",
@@ -126,20 +140,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         completes_key: true,
         options: &[],
         parse: parse_one_key,
-    },
-    CommandSpec {
-        name: "KEYS",
-        aliases: &[],
-        usage: "KEYS [prefix] [LIMIT n]",
-        summary: "list keys, optionally only those starting with a prefix",
-        details: "Prints every key (or every key starting with [prefix]) in order, one per line; \
-                  keys that contain spaces are shown quoted, as you would type them. At a terminal \
-                  it stops after 100 keys and says how many more there are; LIMIT n shows n \
-                  instead. When piped: one JSON array of all the keys (or the first n).",
-        example: "KEYS user: LIMIT 500",
-        completes_key: true,
-        options: &["LIMIT"],
-        parse: parse_keys,
     },
     CommandSpec {
         name: "COUNT",
