@@ -347,6 +347,14 @@ mod tests {
     fn option_words_once_the_command_is_complete() {
         let db = db();
         assert_eq!(
+            replacements(&db, "SET k {a: 1} e"),
+            (13, vec!["ex ".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "KEYS user: L"),
+            (11, vec!["LIMIT ".to_string()])
+        );
+        assert_eq!(
             replacements(&db, "QUERY {} "),
             (
                 9,

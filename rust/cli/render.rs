@@ -578,6 +578,27 @@ mod tests {
             both(&Reply::Updated(Some("{\"n\":2}".into()))),
             ("{\n  \"n\": 2\n}".into(), "{\"n\":2}".into())
         );
+        assert_eq!(
+            both(&Reply::Ttl(Some(2.5))),
+            ("2.500 seconds".into(), "2.5".into())
+        );
+        assert_eq!(
+            both(&Reply::Ttl(None)),
+            ("(no expiry)".into(), "null".into())
+        );
+        assert_eq!(
+            both(&Reply::Cut {
+                reply: Box::new(Reply::Keys(vec!["a".into(), "b".into()])),
+                more: 1_234_567,
+            }),
+            (
+                "a\nb\n… 1,234,567 more (LIMIT to change)".into(),
+                "[\"a\",\"b\"]".into()
+            )
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
         assert_eq!(both(&Reply::Updated(None)).1, "null");
         assert!(both(&Reply::Updated(None)).0.contains("UPSERT"));
         assert_eq!(
