@@ -227,6 +227,10 @@ def test_script_mode_starts_studio_when_port_is_given(
 def test_script_mode_without_port_starts_no_studio(db_path: Path) -> None:
     """Without --port a script starts no Studio (parallel scripts must not fight over a port)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "ferrumdb", str(db_path)], input="COUNT\n", capture_output=True, text=True, timeout=TIMEOUT
+        [sys.executable, "-m", "ferrumdb", str(db_path)],
+        input="COUNT\n",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "0\n", "")

@@ -40,7 +40,9 @@ def test_compact_progress_draws_a_bar_at_a_terminal(db_path: Path) -> None:
     assert child.exitstatus == 0
 
 
-def test_compact_progress_without_a_terminal_is_silent(db: ferrumdb.FerrumDB, capfd: pytest.CaptureFixture[str]) -> None:
+def test_compact_progress_without_a_terminal_is_silent(
+    db: ferrumdb.FerrumDB, capfd: pytest.CaptureFixture[str]
+) -> None:
     """Off a terminal (a pipe, a log file) the bar is not drawn; the compaction is the same."""
     for i in range(2000):
         db[f"k{i}"] = i
