@@ -23,6 +23,7 @@ const KEYS_PAGE: usize = 1000;
 /// How many keys (`KEYS`) or documents (`QUERY`) a person at a terminal sees
 /// when they give no `LIMIT`: a screenful or two, then how many more there
 /// are, rather than 11,000 lines scrolling by. Piped output is never cut.
+/// (The HELP text of `KEYS` and `QUERY` says 100.)
 pub const SCREEN_LIMIT: usize = 100;
 
 /// One row of the command table: everything HELP, parsing and completion need.
