@@ -146,11 +146,16 @@ def test_compact_keeps_data_and_shrinks(db_path: Path) -> None:
 
 
 def test_stats_prints_json_object(db_path: Path) -> None:
-    """STATS prints a JSON object with the documented counters."""
+    """STATS prints exactly the dict db.stats() returns: the same keys, in the same order."""
     proc = cli(db_path, "SET a 1\nSTATS\n")
     stats = json.loads(lines(proc)[-1])
     assert {"keys", "gets", "sets", "deletes", "ops_per_sec", "uptime_s", "file_bytes", "live_bytes"} <= stats.keys()
     assert stats["keys"] == 1
+    with ferrumdb.open(db_path) as db:
+        from_python = db.stats()
+    assert list(stats) == list(from_python)
+    assert {k: type(v) for k, v in stats.items()} == {k: type(v) for k, v in from_python.items()}
+    assert (stats["file_bytes"], stats["live_bytes"]) == (from_python["file_bytes"], from_python["live_bytes"])
 
 
 def test_help_lists_commands(db_path: Path) -> None:
@@ -159,7 +164,8 @@ def test_help_lists_commands(db_path: Path) -> None:
     assert proc.returncode == 0
     [listing] = values(proc)
     assert [c["command"] for c in listing] == [
-        "SET", "GET", "DELETE", "KEYS", "COUNT", "INDEX", "FIND", "QUERY", "EXPLAIN", "COMPACT", "STATS", "HELP", "EXIT",
+        "SET", "GET", "DELETE", "KEYS", "TTL", "PERSIST", "COUNT", "INDEX", "INDEXES", "DROP", "FIND", "QUERY",
+        "DISTINCT", "EXPLAIN", "UPDATE", "UPDATEMANY", "DELETEMANY", "COMPACT", "STATS", "HELP", "EXIT",
     ]
     assert all(c["usage"].startswith(c["command"]) and c["summary"] for c in listing)
 
@@ -327,7 +333,7 @@ def test_unknown_option_exits_2_naming_it(db_path: Path) -> None:
     proc = cli(db_path, "", "--bogus")
     assert proc.returncode == 2
     assert "unexpected argument '--bogus'" in proc.stderr and "Usage: ferrumdb [PATH]" in proc.stderr
-    proc = cli(db_path, "", "--port=0")
+    proc = cli(db_path, "", "--port=70000")
     assert proc.returncode == 2 and "'--port <N>'" in proc.stderr and "not a port number" in proc.stderr
     assert not db_path.exists()
 
@@ -356,6 +362,7 @@ def test_bad_flag_on_each_subcommand_exits_2(tmp_path: Path, args: list[str], ne
         ("export", "Usage: ferrumdb export PATH OUT.jsonl [--prefix P]"),
         ("import", "Usage: ferrumdb import PATH IN.jsonl"),
         ("check", "Usage: ferrumdb check PATH [--salvage OUT]"),
+        ("studio", "Usage: ferrumdb studio PATH [--port N] [--host H --token T] [--read-only]"),
         ("completions", "<SHELL>"),
     ],
 )
@@ -370,7 +377,13 @@ def test_help_of_each_subcommand(sub: str, needle: str) -> None:
 def test_top_level_help_and_version() -> None:
     proc = run_args("--help")
     assert (proc.returncode, proc.stderr) == (0, "")
-    for needle in ["Usage: ferrumdb [PATH]", "ferrumdb completions SHELL", "REPL commands:\n  SET, GET", "--no-studio"]:
+    for needle in [
+        "Usage: ferrumdb [PATH]",
+        "ferrumdb studio PATH",
+        "ferrumdb completions SHELL",
+        "REPL commands:\n  SET, GET",
+        "--no-studio",
+    ]:
         assert needle in proc.stdout, needle
     proc = run_args("--version")
     assert (proc.returncode, proc.stdout) == (0, f"ferrumdb {ferrumdb.__version__}\n")
@@ -380,7 +393,7 @@ def test_bash_completions_name_the_subcommands() -> None:
     proc = run_args("completions", "bash")
     assert (proc.returncode, proc.stderr) == (0, "")
     assert "complete -F _ferrumdb" in proc.stdout
-    for word in ["export", "import", "check", "completions", "--key-file", "--salvage"]:
+    for word in ["export", "import", "check", "studio", "completions", "--key-file", "--salvage", "--token"]:
         assert word in proc.stdout, word
 
 

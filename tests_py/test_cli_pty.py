@@ -249,9 +249,68 @@ def test_errors_say_what_to_do(repl: Repl) -> None:
     out = plain(repl.run("GET nope"))
     assert "error: key not found: nope" in out
     out = plain(repl.run("SET k hello"))
-    assert "strings need double quotes" in out
+    assert "strings need quotes" in out
+    out = plain(repl.run("SET k {a: 1, b 2}"))
+    assert "expected ':' after the key \"b\", found '2' at line 1 column 10" in out
     out = plain(repl.run("DELTE k"))
     assert "did you mean DELETE?" in out
+
+
+def test_typed_json_may_use_single_quotes_and_bare_keys(repl: Repl) -> None:
+    """JSON typed at the prompt may use single quotes and unquoted keys, as in mongosh."""
+    assert plain(repl.run("SET user:gamma {name: 'cy', tags: ['ops']}")).strip() == "OK"
+    out = plain(repl.run("QUERY {name: 'cy'} FIELDS tags"))
+    assert 'user:gamma\t{\n  "tags": [\n    "ops"\n  ]\n}' in out
+
+
+def test_ttl_commands_and_del(repl: Repl, people: Path) -> None:
+    """SET ... EX gives a key a TTL, TTL shows it, PERSIST removes it; DEL is DELETE."""
+    assert plain(repl.run("SET session {user: 'alice'} EX 3600")).strip() == "OK"
+    assert re.fullmatch(r"3[56]\d\d\.\d{3} seconds", plain(repl.run("TTL session")).strip())
+    assert plain(repl.run("PERSIST session")).strip() == "1"
+    assert plain(repl.run("TTL session")).strip() == "(no expiry)"
+    assert plain(repl.run("DEL marker")).strip() == "1"
+    assert "did you mean DEL?" in plain(repl.run("DLE marker"))
+    assert repl.exit() == 0
+    with ferrumdb.open(people) as db:
+        assert db.ttl("session") is None
+        assert "marker" not in db
+
+
+def test_keys_and_query_stop_at_a_screenful(db_path: Path, home: Path) -> None:
+    """At a terminal KEYS and QUERY show 100 results and say how many more there are; LIMIT changes it."""
+    with ferrumdb.open(db_path) as db:
+        db.update({f"k{i:04}": {"i": i} for i in range(1234)})
+    session = Repl(db_path, home)
+    lines = plain(session.run("KEYS")).strip().splitlines()
+    assert lines[:2] == ["k0000", "k0001"]
+    assert lines[-2:] == ["k0099", "… 1,134 more (LIMIT to change)"]
+    assert len(lines) == 101
+    lines = plain(session.run("QUERY {i: {$gte: 1000}}")).strip().splitlines()
+    assert lines[-1] == "… 134 more (LIMIT to change)"
+    assert sum(line.startswith("k1") for line in lines) == 100
+    lines = plain(session.run("KEYS k0 LIMIT 1000")).strip().splitlines()
+    assert (len(lines), lines[-1]) == (1000, "k0999")
+    lines = plain(session.run("QUERY {} LIMIT 2")).strip().splitlines()
+    assert "more (LIMIT" not in lines[-1]
+    assert session.exit() == 0
+
+
+def test_port_0_picks_a_free_port(db_path: Path, home: Path) -> None:
+    """`ferrumdb PATH --port 0` at a terminal starts Studio on a free port and prints its URL."""
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(HOME=str(home), TERM="xterm-256color", NO_COLOR="1")
+    cmd = ferrumdb_command()
+    child = pexpect.spawn(
+        cmd[0], [*cmd[1:], "--port", "0", str(db_path)], env=env, encoding="utf-8", timeout=TIMEOUT
+    )
+    child.expect(r"Ferrum Studio: http://127\.0\.0\.1:(\d+)/")
+    assert int(child.match.group(1)) != 0
+    child.expect_exact(READING)
+    child.send(CTRL_D)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
 
 
 # -- editing ----------------------------------------------------------------------------------------

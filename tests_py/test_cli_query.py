@@ -114,7 +114,7 @@ def test_find_errors(people: Path) -> None:
     err = proc.stderr.splitlines()
     assert len(err) == 3, proc.stderr
     assert "FIND needs a JSON value" in err[0]
-    assert "invalid JSON value" in err[1] and "double quotes" in err[1]
+    assert "invalid JSON value" in err[1] and "strings need quotes" in err[1]
     assert "FIND needs a field name" in err[2]
 
 
@@ -214,7 +214,7 @@ def test_help_lists_document_commands(db_path: Path) -> None:
     [listing] = values(cli(db_path, "HELP\n"))
     usages = [c["usage"] for c in listing]
     for usage in ["INDEX <field>", "FIND <field> <json>", "QUERY <json-filter>", "EXPLAIN <json-filter>"]:
-        assert usage in usages
+        assert any(u.startswith(usage) for u in usages), usage
 
 
 @pytest.mark.parametrize("command", ["INDEX", "FIND", "QUERY", "EXPLAIN"])

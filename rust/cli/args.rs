@@ -26,6 +26,8 @@ const USAGE: &str =
                      ferrumdb export PATH OUT.jsonl [--prefix P] [--key-file FILE]\n       \
                      ferrumdb import PATH IN.jsonl [--key-file FILE]\n       \
                      ferrumdb check PATH [--salvage OUT] [--key-file FILE]\n       \
+                     ferrumdb studio PATH [--port N] [--host H --token T] [--read-only] \
+                     [--key-file FILE]\n       \
                      ferrumdb completions SHELL";
 
 /// `ferrumdb [PATH] [options]`, or `ferrumdb SUBCOMMAND ...`.
@@ -52,8 +54,8 @@ pub struct Cli {
     pub repl: ReplArgs,
 }
 
-/// What to run besides the REPL. Each later subcommand (`studio`, `push`, `pull`) is one more
-/// variant here and one `match` arm in `main_with_args`.
+/// What to run besides the REPL. Each later subcommand (`push`, `pull`) is one more variant
+/// here and one `match` arm in `main_with_args`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Write the keys as JSON Lines (TTLs kept)
@@ -62,6 +64,8 @@ pub enum Command {
     Import(ImportArgs),
     /// Verify every record; copy the intact ones into a new OUT
     Check(CheckArgs),
+    /// Serve Ferrum Studio for a database until Ctrl-C
+    Studio(StudioArgs),
     /// Print a shell completion script for ferrumdb
     Completions(CompletionsArgs),
 }
@@ -81,7 +85,8 @@ pub struct ReplArgs {
     /// Do not start Ferrum Studio (only started at a terminal)
     #[arg(long)]
     pub no_studio: bool,
-    /// Ferrum Studio port on 127.0.0.1 (default: 7474)
+    /// Ferrum Studio port on 127.0.0.1 (default: 7474; 0 picks a free one). In script mode
+    /// (stdin not a terminal) Studio starts only when --port is given
     #[arg(long, value_name = "N", value_parser = parse_port)]
     pub port: Option<u16>,
     #[command(flatten)]
@@ -170,6 +175,59 @@ pub struct ImportArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub key: KeyArg,
+}
+
+/// `ferrumdb studio PATH [--port N] [--host H --token T] [--read-only]`.
+#[derive(Debug, PartialEq, Args)]
+#[command(
+    override_usage = "ferrumdb studio PATH [--port N] [--host H --token T] [--read-only] \
+                      [--key-file FILE]",
+    after_help = "Serve Ferrum Studio for the database at PATH (created if missing) until Ctrl-C\n\
+                  or SIGTERM, which stop it cleanly (exit status 0). The URL is printed on stdout\n\
+                  as soon as Studio listens; --port 0 picks a free port. If another process has\n\
+                  PATH open for writing, Studio opens it read-only and follows that process's\n\
+                  writes (it says so on stderr); --read-only does so always. A --host other than\n\
+                  127.0.0.1/localhost is reachable from other machines and needs --token T; the\n\
+                  browser then gets the token from the printed URL. Exit status: 0 stopped by a\n\
+                  signal, 1 the database or the port could not be used, 2 bad arguments."
+)]
+pub struct StudioArgs {
+    /// Database file, created if missing
+    #[arg(value_name = "PATH")]
+    pub db: PathBuf,
+    /// Port to listen on (default: 7474; 0 picks a free one)
+    #[arg(long, value_name = "N", value_parser = parse_port)]
+    pub port: Option<u16>,
+    /// Address to bind (default: 127.0.0.1); others need --token
+    #[arg(long, value_name = "H", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Token every API request must carry (Authorization: Bearer T)
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
+    /// Open the database read-only and refuse every edit
+    #[arg(long)]
+    pub read_only: bool,
+    /// always | never | periodic:MS (default: $FERRUMDB_FSYNC, else periodic:100)
+    #[arg(long, value_name = "POLICY", value_parser = parse_fsync)]
+    pub fsync: Option<FsyncPolicy>,
+    #[command(flatten)]
+    pub key: KeyArg,
+}
+
+impl StudioArgs {
+    /// The open configuration (before the key): `--fsync` wins over `FERRUMDB_FSYNC`.
+    ///
+    /// # Errors
+    /// A bad `FERRUMDB_FSYNC`, in words.
+    pub fn config(&self) -> Result<Config, String> {
+        let config = Config::new()
+            .with_path(&self.db)
+            .with_read_only(self.read_only);
+        match self.fsync {
+            Some(policy) => Ok(config.with_fsync_policy(policy)),
+            None => config.with_env().map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// `ferrumdb check PATH [--salvage OUT]`.
@@ -316,13 +374,11 @@ fn parse_fsync(value: &str) -> Result<FsyncPolicy, String> {
     })
 }
 
-/// `--port`'s value: 1 to 65535.
+/// `--port`'s value: 0 (any free port) to 65535.
 fn parse_port(value: &str) -> Result<u16, String> {
     value
         .parse::<u16>()
-        .ok()
-        .filter(|port| *port != 0)
-        .ok_or_else(|| "not a port number (1-65535)".to_owned())
+        .map_err(|_| "not a port number (0-65535; 0 picks a free one)".to_owned())
 }
 
 #[cfg(test)]
@@ -399,6 +455,7 @@ mod tests {
         assert_eq!(repl(&["--fsync=NEVER"]).fsync, Some(FsyncPolicy::Never));
         // The last of a repeated option wins.
         assert_eq!(repl(&["--port=1", "--port=2"]).port, Some(2));
+        assert_eq!(repl(&["--port=0"]).port, Some(0));
         assert_eq!(
             repl(&["--", "--odd-name.db"]).path,
             PathBuf::from("--odd-name.db")
@@ -437,7 +494,6 @@ mod tests {
             (&["--fsync=periodic:0"], "periodic:MS"),
             (&["--port"], "'--port <N>'"),
             (&["--port", "http"], "not a port number"),
-            (&["--port=0"], "not a port number"),
             (&["--port=70000"], "not a port number"),
             (&["--no-studio=yes"], "'--no-studio'"),
             (&["--read-only=1"], "'--read-only'"),
@@ -532,6 +588,63 @@ mod tests {
             Some(Command::Completions(a)) => assert_eq!(a.shell, Shell::Zsh),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn studio_subcommand() {
+        match ok(&["studio", "a.db"]).command {
+            Some(Command::Studio(a)) => assert_eq!(
+                a,
+                StudioArgs {
+                    db: "a.db".into(),
+                    port: None,
+                    host: "127.0.0.1".into(),
+                    token: None,
+                    read_only: false,
+                    fsync: None,
+                    key: KeyArg { file: None },
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        let list = [
+            "studio",
+            "--port",
+            "0",
+            "a.db",
+            "--host",
+            "0.0.0.0",
+            "--token=s3",
+            "--read-only",
+        ];
+        match ok(&list).command {
+            Some(Command::Studio(a)) => {
+                assert_eq!(a.port, Some(0));
+                assert_eq!(
+                    (a.host.as_str(), a.token.as_deref()),
+                    ("0.0.0.0", Some("s3"))
+                );
+                assert!(a.read_only);
+                assert!(a.config().unwrap().read_only);
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = bad(&["studio"]);
+        assert!(
+            err.contains("<PATH>") && err.contains("Usage: ferrumdb studio PATH"),
+            "{err}"
+        );
+        assert!(bad(&["studio", "a.db", "--port", "x"]).contains("not a port number"));
+        assert!(bad(&["studio", "a.db", "--port", "65536"]).contains("not a port number"));
+        let help = parse(args(&["studio", "--help"]))
+            .unwrap_err()
+            .render()
+            .to_string();
+        assert!(help.contains("--port 0 picks a free port"), "{help}");
+        assert!(command()
+            .render_help()
+            .to_string()
+            .contains("ferrumdb studio PATH"));
     }
 
     /// A bad flag on each subcommand is a usage error naming the flag and the subcommand's

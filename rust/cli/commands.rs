@@ -6,17 +6,25 @@
 //! To add a command: a row in [`COMMANDS`], a [`Command`] variant, an arm in [`execute`].
 
 use std::fmt;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::documents::{Documents, QueryOptions, UpdateTarget};
-use crate::engine::{Database, Stats};
+use crate::engine::{Database, Stats, WriteBatch};
 use crate::error::Error;
+use crate::json::relaxed::{self, RelaxedError};
 
 use super::render::{self, display_key, Mode, Reply};
 
 /// Keys fetched per `keys_page` call by `KEYS`.
 const KEYS_PAGE: usize = 1000;
+
+/// How many keys (`KEYS`) or documents (`QUERY`) a person at a terminal sees
+/// when they give no `LIMIT`: a screenful or two, then how many more there
+/// are, rather than 11,000 lines scrolling by. Piped output is never cut.
+/// (The HELP text of `KEYS` and `QUERY` says 100.)
+pub const SCREEN_LIMIT: usize = 100;
 
 /// One row of the command table: everything HELP, parsing and completion need.
 pub struct CommandSpec {
@@ -59,14 +67,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "SET",
         aliases: &[],
-        usage: "SET <key> <json>",
+        usage: "SET <key> <json> [EX seconds]",
         summary: "store a JSON document under a key",
-        details: "Stores <json> (the rest of the line, any JSON value) under <key>, replacing any previous value. \
-                  The key is the first word, or a double-quoted JSON string if it contains spaces. \
-                  Strings need double quotes: SET name \"alice\".",
-        example: "SET user:1 {\"name\": \"alice\", \"age\": 30}",
+        details: "Stores <json> (any JSON value) under <key>, replacing any previous value and TTL. \
+                  With EX seconds the key expires that many seconds from now (fractions allowed, \
+                  at least 0.001). The key is the first word, or a double-quoted JSON string if it \
+                  contains spaces. Strings need quotes: SET name \"alice\". As typed JSON, single \
+                  quotes and unquoted keys are accepted too: SET user:2 {name: 'bob'}.",
+        example: "SET session:9 {\"user\": \"alice\"} EX 3600",
         completes_key: true,
-        options: &[],
+        options: &["EX"],
         parse: parse_set,
     },
     CommandSpec {
@@ -83,7 +93,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "DELETE",
-        aliases: &[],
+        aliases: &["DEL"],
         usage: "DELETE <key>",
         summary: "remove a key (prints 1 if it existed, 0 if not)",
         details: "Removes <key> and prints 1, or prints 0 if there was no such key (not an error).",
@@ -95,15 +105,42 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "KEYS",
         aliases: &[],
-        usage: "KEYS [prefix]",
+        usage: "KEYS [prefix] [LIMIT n]",
         summary: "list keys, optionally only those starting with a prefix",
         details: "Prints every key (or every key starting with [prefix]) in order, one per line; \
-                  keys that contain spaces are shown quoted, as you would type them. When piped: \
-                  one JSON array of the keys.",
-        example: "KEYS user:",
+                  keys that contain spaces are shown quoted, as you would type them. At a terminal \
+                  it stops after 100 keys and says how many more there are; LIMIT n shows n \
+                  instead. When piped: one JSON array of all the keys (or the first n).",
+        example: "KEYS user: LIMIT 500",
+        completes_key: true,
+        options: &["LIMIT"],
+        parse: parse_keys,
+    },
+    CommandSpec {
+        name: "TTL",
+        aliases: &[],
+        usage: "TTL <key>",
+        summary: "seconds until a key expires",
+        details: "Prints the seconds left before <key> expires (with millisecond precision), or \
+                  (no expiry) for a key without a TTL (when piped: the number, or null). A missing \
+                  key is an error. Set a TTL with SET <key> <json> EX seconds; remove it with PERSIST.",
+        example: "TTL session:9",
         completes_key: true,
         options: &[],
-        parse: parse_keys,
+        parse: parse_one_key,
+    },
+    CommandSpec {
+        name: "PERSIST",
+        aliases: &[],
+        usage: "PERSIST <key>",
+        summary: "remove a key's TTL (prints 1 if it had one, 0 if not)",
+        details: "Makes <key> permanent, keeping its value, and prints 1, or 0 if it had no TTL. \
+                  A missing key is an error. The value is rewritten only if nobody changed it \
+                  in between (another process's write is never lost).",
+        example: "PERSIST session:9",
+        completes_key: true,
+        options: &[],
+        parse: parse_one_key,
     },
     CommandSpec {
         name: "COUNT",
@@ -130,7 +167,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                   documents the same value there is refused and writes nothing (a document without \
                   the field counts as null, as in MongoDB); creating it over existing duplicates \
                   fails naming a duplicated value. At a terminal a progress bar shows the build.",
-        example: "INDEX email UNIQUE",
+        example: "INDEX address.city",
         completes_key: false,
         options: &["UNIQUE"],
         parse: parse_index,
@@ -186,7 +223,9 @@ pub static COMMANDS: &[CommandSpec] = &[
                   fields reach into nested objects. Options, in any order: SORT age (ascending), \
                   SORT -age (descending) or SORT role,-age; LIMIT n; SKIP n; FIELDS name,address.city \
                   keeps only those paths of each document; PREFIX user: only keys starting with user:. \
-                  Without SORT, documents come in key order.",
+                  Without SORT, documents come in key order. At a terminal, without LIMIT, it stops \
+                  after 100 documents and says how many more match. Single quotes and unquoted keys \
+                  are accepted: QUERY {role: 'admin'}.",
         example: "QUERY {\"age\": {\"$gte\": 30}} SORT -age LIMIT 10 FIELDS name,age",
         completes_key: false,
         options: &["SORT", "LIMIT", "SKIP", "FIELDS", "PREFIX"],
@@ -281,8 +320,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         aliases: &[],
         usage: "STATS",
         summary: "counters and sizes as JSON",
-        details: "Prints a JSON object: keys, gets, sets, deletes (since open), ops_per_sec, uptime_s, \
-                  file_bytes (size of the file) and live_bytes (size of the live records).",
+        details: "Prints the JSON object db.stats() returns in Python (and Studio's /api/stats): \
+                  keys, gets, sets, deletes (since open), ops_per_sec, uptime_s, file_bytes (size of \
+                  the file), live_bytes (size of the live records), index_bytes and compactions.",
         example: "STATS",
         completes_key: false,
         options: &[],
@@ -320,27 +360,41 @@ pub fn lookup(word: &str) -> Option<&'static CommandSpec> {
 /// A parsed command, ready to execute.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    /// `SET <key> <json>`.
+    /// `SET <key> <json> [EX seconds]`.
     Set {
         /// The key.
         key: String,
         /// The parsed document.
         value: Value,
+        /// `EX seconds`: the key expires this long from now.
+        ttl: Option<Duration>,
     },
     /// `GET <key>`.
     Get {
         /// The key.
         key: String,
     },
-    /// `DELETE <key>`.
+    /// `DELETE <key>` (also `DEL`).
     Delete {
         /// The key.
         key: String,
     },
-    /// `KEYS [prefix]` (empty prefix: every key).
+    /// `TTL <key>`.
+    Ttl {
+        /// The key.
+        key: String,
+    },
+    /// `PERSIST <key>`.
+    Persist {
+        /// The key.
+        key: String,
+    },
+    /// `KEYS [prefix] [LIMIT n]` (empty prefix: every key).
     Keys {
         /// Only keys starting with this.
         prefix: String,
+        /// `LIMIT`.
+        options: Options,
     },
     /// `COUNT [json-filter] [PREFIX p]`.
     Count {
@@ -446,6 +500,8 @@ pub struct Options {
     pub prefix: Option<String>,
     /// `UPSERT`.
     pub upsert: bool,
+    /// `EX seconds`: a TTL.
+    pub expire: Option<Duration>,
 }
 
 impl Options {
@@ -600,13 +656,20 @@ pub fn run_line_with(
     mode: Mode,
     progress: Progress,
 ) -> Result<Outcome, CommandError> {
-    Ok(match execute(docs, &parse(line)?, progress)? {
+    // A person reads a page; a program reads everything.
+    let page = match mode {
+        Mode::Human { .. } => Some(SCREEN_LIMIT),
+        Mode::Json => None,
+    };
+    Ok(match execute(docs, &parse(line)?, progress, page)? {
         None => Outcome::Exit,
         Some(reply) => Outcome::Output(render::reply(&reply, mode)),
     })
 }
 
-/// Execute `cmd` against `docs`: its reply, or `None` for `EXIT`.
+/// Execute `cmd` against `docs`: its reply, or `None` for `EXIT`. With
+/// `page`, `KEYS` and `QUERY` without a `LIMIT` return at most that many
+/// results and say how many more there are ([`Reply::Cut`]).
 ///
 /// # Errors
 /// [`CommandError::NotFound`] for `GET` of a missing key, [`CommandError::Db`]
@@ -616,13 +679,17 @@ pub fn execute(
     docs: &Documents,
     cmd: &Command,
     progress: Progress,
+    page: Option<usize>,
 ) -> Result<Option<Reply>, CommandError> {
     let db = docs.database();
     let reply = match cmd {
-        Command::Set { key, value } => {
+        Command::Set { key, value, ttl } => {
             let bytes =
                 serde_json::to_vec(value).map_err(|e| CommandError::InvalidJson(e.to_string()))?;
-            db.put_raw(key, &bytes)?;
+            match ttl {
+                Some(ttl) => db.put_raw_with_ttl(key, &bytes, *ttl)?,
+                None => db.put_raw(key, &bytes)?,
+            }
             Reply::Ok
         }
         Command::Get { key } => match db.get_raw(key)? {
@@ -634,8 +701,22 @@ pub fn execute(
                 }
             })?),
         },
-        Command::Delete { key } => Reply::Deleted(db.delete(key)?),
-        Command::Keys { prefix } => Reply::Keys(list_keys(db, prefix)?),
+        Command::Delete { key } => Reply::Flag(db.delete(key)?),
+        Command::Ttl { key } => match db.ttl(key)? {
+            None => return Err(CommandError::NotFound(display_key(key))),
+            Some(left) => Reply::Ttl(left),
+        },
+        Command::Persist { key } => Reply::Flag(persist(db, key)?),
+        Command::Keys { prefix, options } => {
+            let shown = options.limit.or(page);
+            let keys = list_keys(db, prefix, shown.unwrap_or(usize::MAX))?;
+            cut(
+                Reply::Keys,
+                keys,
+                shown.filter(|_| options.limit.is_none()),
+                || Ok(docs.count(None, prefix)?),
+            )?
+        }
         Command::Count {
             filter: None,
             options: Options { prefix: None, .. },
@@ -661,9 +742,20 @@ pub fn execute(
                 })
                 .collect(),
         ),
-        Command::DropIndex { field } => Reply::Deleted(docs.drop_index(field)?),
+        Command::DropIndex { field } => Reply::Flag(docs.drop_index(field)?),
         Command::Find { field, value } => Reply::Keys(docs.find(field, value)?),
-        Command::Query { filter, options } => Reply::Rows(query_rows(docs, filter, options)?),
+        Command::Query { filter, options } => {
+            let screen = page.filter(|_| options.limit.is_none());
+            let limited = Options {
+                limit: options.limit.or(screen),
+                ..options.clone()
+            };
+            let rows = query_rows(docs, filter, &limited)?;
+            cut(Reply::Rows, rows, screen, || {
+                let total = docs.count(Some(filter), options.prefix())?;
+                Ok(total.saturating_sub(options.skip.unwrap_or(0)))
+            })?
+        }
         Command::Distinct {
             field,
             filter,
@@ -711,6 +803,51 @@ pub fn execute(
         Command::Exit => return Ok(None),
     };
     Ok(Some(reply))
+}
+
+/// `items` as a reply (`wrap`), followed by how many more there are when
+/// `page` cut them short: `page` items came back, so `total` (called only
+/// then) counts every match.
+fn cut<T>(
+    wrap: fn(Vec<T>) -> Reply,
+    items: Vec<T>,
+    page: Option<usize>,
+    total: impl FnOnce() -> Result<usize, CommandError>,
+) -> Result<Reply, CommandError> {
+    let shown = items.len();
+    let reply = wrap(items);
+    if page != Some(shown) {
+        return Ok(reply);
+    }
+    Ok(match total()?.saturating_sub(shown) {
+        0 => reply,
+        more => Reply::Cut {
+            reply: Box::new(reply),
+            more,
+        },
+    })
+}
+
+/// `PERSIST`: rewrite `key`'s value without its TTL, as one transaction that
+/// commits only if the key still holds what was read (another thread or
+/// process may write it in between; then read again). Whether it had a TTL.
+fn persist(db: &Database, key: &str) -> Result<bool, CommandError> {
+    loop {
+        let seen = db.read_stamped(key)?;
+        let Some(value) = seen.value() else {
+            return Err(CommandError::NotFound(display_key(key)));
+        };
+        if seen.expires_at_ms() == 0 {
+            return Ok(false);
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(key, value.to_vec())?;
+        match db.commit(&batch, [(key, &seen)]) {
+            Ok(()) => return Ok(true),
+            Err(Error::TransactionConflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Run `work` with a progress callback: a bar labelled `label` counting
@@ -765,16 +902,19 @@ fn query_rows(
         .collect())
 }
 
-fn list_keys(db: &Database, prefix: &str) -> Result<Vec<String>, CommandError> {
-    let mut out = Vec::new();
-    loop {
-        let page = db.keys_page(prefix, out.last().map(String::as_str), KEYS_PAGE)?;
-        let done = page.len() < KEYS_PAGE;
+/// The first `limit` keys starting with `prefix`, in order, read a page at a time.
+fn list_keys(db: &Database, prefix: &str, limit: usize) -> Result<Vec<String>, CommandError> {
+    let mut out: Vec<String> = Vec::new();
+    while out.len() < limit {
+        let want = KEYS_PAGE.min(limit - out.len());
+        let page = db.keys_page(prefix, out.last().map(String::as_str), want)?;
+        let done = page.len() < want;
         out.extend(page);
         if done {
-            return Ok(out);
+            break;
         }
     }
+    Ok(out)
 }
 
 /// `engine::Stats` as one compact JSON object: the same fields as
@@ -925,40 +1065,38 @@ fn required_key<'a>(spec: &CommandSpec, args: &'a str) -> Result<(String, &'a st
     }
 }
 
-/// `json` (already trimmed, not empty) as a JSON value.
+/// `json` (already trimmed, not empty) as a JSON value: strict JSON, or
+/// relaxed JSON as people type it (`{role: 'admin'}`, see [`relaxed`]).
 fn parse_json(json: &str) -> Result<Value, CommandError> {
-    serde_json::from_str(json).map_err(|e| json_error(json, &e))
+    match serde_json::from_str(json) {
+        Ok(value) => Ok(value),
+        Err(_) => relaxed::parse(json).map_err(|e| json_error(&e)),
+    }
 }
 
 /// A JSON error as a [`CommandError`]: incomplete (the REPL reads on) or
-/// invalid, with a hint when the text looks like an unquoted word.
-fn json_error(json: &str, e: &serde_json::Error) -> CommandError {
-    if e.is_eof() {
-        return CommandError::IncompleteJson(e.to_string());
-    }
-    let looks_like_word = json.starts_with(|c: char| c.is_alphabetic() || c == '\'');
-    let hint = if looks_like_word {
-        " (strings need double quotes, e.g. \"hello\")"
+/// invalid. The relaxed reader's error is the one shown: it accepts more than
+/// strict JSON, so where it stops is where the text is really wrong.
+fn json_error(e: &RelaxedError) -> CommandError {
+    if e.incomplete {
+        CommandError::IncompleteJson(e.to_string())
     } else {
-        ""
-    };
-    CommandError::InvalidJson(format!("{e}{hint}"))
+        CommandError::InvalidJson(e.to_string())
+    }
 }
 
-/// Split one JSON value off the start of `args` (already left-trimmed, not
-/// empty): the value and the text after it, left-trimmed.
+/// Split one JSON value (strict, else relaxed) off the start of `args`
+/// (already left-trimmed, not empty): the value and the text after it,
+/// left-trimmed.
 fn take_json(args: &str) -> Result<(Value, &str), CommandError> {
     let mut values = serde_json::Deserializer::from_str(args).into_iter::<Value>();
-    match values.next() {
-        Some(Ok(value)) => {
-            let rest = args.get(values.byte_offset()..).unwrap_or("");
-            Ok((value, rest.trim_start()))
-        }
-        Some(Err(e)) => Err(json_error(args, &e)),
-        None => Err(CommandError::IncompleteJson(
-            "EOF while parsing a value".into(),
-        )),
+    if let Some(Ok(value)) = values.next() {
+        let rest = args.get(values.byte_offset()..).unwrap_or("");
+        return Ok((value, rest.trim_start()));
     }
+    let (value, end) = relaxed::parse_prefix(args).map_err(|e| json_error(&e))?;
+    let rest = args.get(end..).unwrap_or("");
+    Ok((value, rest.trim_start()))
 }
 
 /// Whether `args` starts with one of `spec`'s option words rather than a
@@ -975,6 +1113,7 @@ fn parse_options(spec: &CommandSpec, mut rest: &str) -> Result<Options, CommandE
     let mut options = Options::default();
     let mut seen: Vec<&str> = Vec::new();
     while !rest.is_empty() {
+        let remaining = rest;
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let typed = &rest[..end];
         rest = rest[end..].trim_start();
@@ -984,7 +1123,13 @@ fn parse_options(spec: &CommandSpec, mut rest: &str) -> Result<Options, CommandE
             .copied()
             .find(|o| o.eq_ignore_ascii_case(typed))
         else {
-            return Err(usage_error(spec, unexpected(spec, typed)));
+            // A second JSON value is shown whole, not cut at its first space.
+            let shown = if typed.starts_with(['{', '[']) {
+                remaining
+            } else {
+                typed
+            };
+            return Err(usage_error(spec, unexpected(spec, shown)));
         };
         if seen.contains(&word) {
             return Err(usage_error(spec, format!("{word} is given twice")));
@@ -1005,6 +1150,7 @@ fn parse_options(spec: &CommandSpec, mut rest: &str) -> Result<Options, CommandE
             "LIMIT" => options.limit = Some(whole_number(spec, word, &value)?),
             "SKIP" => options.skip = Some(whole_number(spec, word, &value)?),
             "FIELDS" => options.fields = Some(Value::from(field_list(spec, word, &value)?)),
+            "EX" => options.expire = Some(seconds(spec, &value)?),
             _ => options.prefix = Some(value),
         }
     }
@@ -1014,6 +1160,17 @@ fn parse_options(spec: &CommandSpec, mut rest: &str) -> Result<Options, CommandE
 /// What to say about a word after a command's arguments that is not one of
 /// its options.
 fn unexpected(spec: &CommandSpec, typed: &str) -> String {
+    if typed.starts_with(['{', '[']) {
+        return format!(
+            "trailing characters after the JSON argument: {typed} ({} takes {})",
+            spec.name,
+            if spec.options.is_empty() {
+                "nothing after it".to_owned()
+            } else {
+                format!("only {} after it", spec.options.join(", "))
+            }
+        );
+    }
     match spec.options {
         [] => format!("unexpected {typed:?} after the arguments"),
         [only] => format!(
@@ -1055,6 +1212,22 @@ fn field_list(spec: &CommandSpec, word: &str, typed: &str) -> Result<Vec<String>
     Ok(fields)
 }
 
+/// `EX`'s value: seconds, fractions allowed, at least a millisecond (the
+/// precision of expiry), as `db.set(k, v, ttl=)` takes them.
+fn seconds(spec: &CommandSpec, typed: &str) -> Result<Duration, CommandError> {
+    typed
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s >= 0.001)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            usage_error(
+                spec,
+                format!("EX takes seconds, at least 0.001 (e.g. EX 60 or EX 0.5), not {typed:?}"),
+            )
+        })
+}
+
 fn whole_number(spec: &CommandSpec, word: &str, typed: &str) -> Result<usize, CommandError> {
     typed.parse().map_err(|_| {
         usage_error(
@@ -1065,13 +1238,14 @@ fn whole_number(spec: &CommandSpec, word: &str, typed: &str) -> Result<usize, Co
 }
 
 fn parse_set(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
-    let (key, json) = required_key(spec, args)?;
-    let json = json.trim();
-    if json.is_empty() {
-        return Err(usage_error(spec, "SET needs a JSON value after the key"));
-    }
-    let value = parse_json(json)?;
-    Ok(Command::Set { key, value })
+    let (key, rest) = required_key(spec, args)?;
+    let (value, rest) = required_json(spec, rest.trim_end(), "a JSON value after the key")?;
+    let options = parse_options(spec, rest)?;
+    Ok(Command::Set {
+        key,
+        value,
+        ttl: options.expire,
+    })
 }
 
 /// The field argument of `INDEX` and `FIND` (quoted if it contains spaces).
@@ -1267,22 +1441,37 @@ fn parse_one_key(spec: &'static CommandSpec, args: &str) -> Result<Command, Comm
     }
     Ok(match spec.name {
         "DELETE" => Command::Delete { key },
+        "TTL" => Command::Ttl { key },
+        "PERSIST" => Command::Persist { key },
         _ => Command::Get { key },
     })
 }
 
+/// `KEYS [prefix] [LIMIT n]`. A bare `LIMIT` followed by more words is the
+/// option; `KEYS LIMIT` alone lists keys starting with "LIMIT" (as does
+/// `KEYS "LIMIT" LIMIT 5`).
 fn parse_keys(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
-    match take_token(args) {
-        Ok(None) => Ok(Command::Keys {
-            prefix: String::new(),
-        }),
-        Ok(Some((prefix, ""))) => Ok(Command::Keys { prefix }),
-        Ok(Some(_)) => Err(usage_error(
-            spec,
-            "KEYS takes at most one prefix; quote prefixes that contain spaces",
-        )),
-        Err(msg) => Err(usage_error(spec, msg)),
-    }
+    let args = args.trim_end();
+    let option_first = starts_with_option(spec, args) && args.contains(char::is_whitespace);
+    let (prefix, rest) = if option_first {
+        (String::new(), args)
+    } else {
+        match take_token(args) {
+            Ok(None) => (String::new(), ""),
+            Ok(Some(found)) => found,
+            Err(msg) => return Err(usage_error(spec, msg)),
+        }
+    };
+    let options = parse_options(spec, rest).map_err(|e| match e {
+        CommandError::Usage { message, usage } if !option_first => CommandError::Usage {
+            message: format!(
+                "{message}; KEYS takes at most one prefix (quote prefixes that contain spaces)"
+            ),
+            usage,
+        },
+        other => other,
+    })?;
+    Ok(Command::Keys { prefix, options })
 }
 
 fn parse_help(spec: &'static CommandSpec, args: &str) -> Result<Command, CommandError> {
@@ -1348,7 +1537,8 @@ mod tests {
             parse("set k {\"a\": 1}").unwrap(),
             Command::Set {
                 key: "k".into(),
-                value: json!({"a": 1})
+                value: json!({"a": 1}),
+                ttl: None,
             }
         );
         assert_eq!(
@@ -1362,13 +1552,15 @@ mod tests {
         assert_eq!(
             parse("KEYS").unwrap(),
             Command::Keys {
-                prefix: String::new()
+                prefix: String::new(),
+                options: Options::default(),
             }
         );
         assert_eq!(
             parse("keys user:").unwrap(),
             Command::Keys {
-                prefix: "user:".into()
+                prefix: "user:".into(),
+                options: Options::default(),
             }
         );
         assert_eq!(
@@ -1423,7 +1615,8 @@ mod tests {
             parse(r#"SET "my key" [1, 2]"#).unwrap(),
             Command::Set {
                 key: "my key".into(),
-                value: json!([1, 2])
+                value: json!([1, 2]),
+                ttl: None,
             }
         );
         assert_eq!(
@@ -1441,7 +1634,8 @@ mod tests {
         assert_eq!(
             parse(r#"KEYS "user 1""#).unwrap(),
             Command::Keys {
-                prefix: "user 1".into()
+                prefix: "user 1".into(),
+                options: Options::default(),
             }
         );
         // A quote inside a bare key is just a character.
@@ -1454,7 +1648,8 @@ mod tests {
             parse("SET \"k\" \"v w\"").unwrap(),
             Command::Set {
                 key: "k".into(),
-                value: json!("v w")
+                value: json!("v w"),
+                ttl: None,
             }
         );
     }
@@ -1476,7 +1671,7 @@ mod tests {
     #[test]
     fn missing_and_extra_arguments() {
         for (line, needle) in [
-            ("SET", "SET needs a key (usage: SET <key> <json>)"),
+            ("SET", "SET needs a key (usage: SET <key> <json> [EX seconds])"),
             ("SET k", "SET needs a JSON value after the key"),
             ("SET k    ", "SET needs a JSON value after the key"),
             ("GET", "GET needs a key (usage: GET <key>)"),
@@ -1517,11 +1712,20 @@ mod tests {
         assert!(matches!(e, CommandError::InvalidJson(_)), "{e:?}");
         assert!(e.to_string().starts_with("invalid JSON value: "), "{e}");
         let e = parse("SET k hello").unwrap_err().to_string();
-        assert!(e.contains("strings need double quotes"), "{e}");
+        assert!(e.contains("strings need quotes"), "{e}");
+        assert!(e.ends_with("at line 1 column 1"), "{e}");
         let e = parse("SET k {} {}").unwrap_err().to_string();
-        assert!(e.contains("trailing characters"), "{e}");
-        let e = parse("SET k 'single'").unwrap_err().to_string();
-        assert!(e.contains("strings need double quotes"), "{e}");
+        assert!(
+            e.contains("trailing characters after the JSON argument: {}"),
+            "{e}"
+        );
+        let e = parse("SET k {a: 1, b 2}").unwrap_err().to_string();
+        assert!(
+            e.contains("expected ':' after the key \"b\", found '2' at line 1 column 10"),
+            "{e}"
+        );
+        let e = parse("SET k {\"a\": True}").unwrap_err().to_string();
+        assert!(e.contains("JSON spells it true"), "{e}");
         // Nothing is stored.
         let db = db();
         err(&db, "SET k [1,");
@@ -1534,6 +1738,8 @@ mod tests {
             "SET k {",
             "SET k {\"a\": [1,",
             "SET k \"abc",
+            "SET k {bad",
+            "SET k {a: 'x",
             "QUERY {\"a\":\n",
             "FIND f [",
         ] {
@@ -1541,7 +1747,7 @@ mod tests {
         }
         for line in [
             "SET k {}",
-            "SET k {bad",
+            "SET k {bad}",
             "SET k",
             "GET \"open",
             "FROB {",
@@ -1554,7 +1760,8 @@ mod tests {
             parse("SET k {\n  \"a\": 1\n}").unwrap(),
             Command::Set {
                 key: "k".into(),
-                value: json!({"a": 1})
+                value: json!({"a": 1}),
+                ttl: None,
             }
         );
     }
@@ -1651,7 +1858,7 @@ mod tests {
         }
         db.database().put_raw("other", b"1").unwrap();
         db.database().put_raw("k with space", b"1").unwrap();
-        let all = human(&db, "KEYS");
+        let all = human(&db, "KEYS LIMIT 100000");
         let lines: Vec<&str> = all.lines().collect();
         assert_eq!(lines.len(), n + 2);
         assert_eq!(lines[0], "\"k with space\"");
@@ -1723,8 +1930,10 @@ mod tests {
             assert!(list.contains(spec.usage), "{} missing from HELP", spec.name);
         }
         let set = human(&db, "help set");
-        assert!(set.starts_with("SET <key> <json>\n"), "{set}");
-        assert!(set.contains("Example:\n  SET user:1 "), "{set}");
+        assert!(set.starts_with("SET <key> <json> [EX seconds]\n"), "{set}");
+        assert!(set.contains("Example:\n  SET session:9 "), "{set}");
+        assert!(human(&db, "HELP del").starts_with("DELETE <key>\n"));
+        assert!(human(&db, "HELP delete").contains("Also: DEL"));
         assert!(human(&db, "HELP quit").contains("Also: QUIT"));
         // For a program: one JSON line, an array of commands or one command.
         let list: Value = serde_json::from_str(&ok(&db, "HELP")).unwrap();
@@ -1812,7 +2021,7 @@ mod tests {
         assert!(e.starts_with("invalid filter at field \"a..b\""), "{e}");
         assert!(db.indexes().is_empty());
         let e = err(&db, "FIND age paris");
-        assert!(e.contains("strings need double quotes"), "{e}");
+        assert!(e.contains("strings need quotes"), "{e}");
         assert!(matches!(
             run_line(&db, "FIND age [1,", Mode::Json),
             Err(CommandError::IncompleteJson(_))
@@ -1880,6 +2089,13 @@ mod tests {
         }
         let e = err(&db, "EXPLAIN {\"a\": 1} extra");
         assert!(e.contains("trailing characters"), "{e}");
+        let e = err(&db, "QUERY {\"a\": 1} {\"b\": 2}");
+        assert!(
+            e.starts_with(
+                "trailing characters after the JSON argument: {\"b\": 2} (QUERY takes only SORT"
+            ),
+            "{e}"
+        );
         let e = err(&db, "QUERY {\"a\": 1} extra");
         assert!(
             e.starts_with(
@@ -1910,6 +2126,322 @@ mod tests {
             panic!("no output")
         };
         assert!(pretty.starts_with("{\n  \"index\": \"age\",\n"), "{pretty}");
+    }
+
+    /// A database on a manual clock, for TTLs.
+    fn timed_db() -> (Documents, crate::clock::Clock) {
+        let clock = crate::clock::Clock::manual(1_000_000);
+        let config = Config::new().in_memory().with_clock(clock.clone());
+        let db = Documents::open(Database::open(&config).unwrap()).unwrap();
+        (db, clock)
+    }
+
+    #[test]
+    fn set_ex_ttl_persist() {
+        let (db, clock) = timed_db();
+        assert_eq!(ok(&db, "SET s {user: 'ann'} EX 60"), "\"OK\"");
+        assert_eq!(ok(&db, "TTL s"), "60.0");
+        assert_eq!(human(&db, "ttl s"), "60.000 seconds");
+        clock.advance_ms(1_500);
+        assert_eq!(ok(&db, "TTL s"), "58.5");
+        assert_eq!(ok(&db, "SET half 1 ex 0.25"), "\"OK\"");
+        assert_eq!(ok(&db, "TTL half"), "0.25");
+        // PERSIST keeps the value and drops the TTL; a second PERSIST has nothing to do.
+        assert_eq!(ok(&db, "PERSIST s"), "1");
+        assert_eq!(ok(&db, "TTL s"), "null");
+        assert_eq!(human(&db, "TTL s"), "(no expiry)");
+        assert_eq!(ok(&db, "GET s"), r#"{"user":"ann"}"#);
+        assert_eq!(ok(&db, "PERSIST s"), "0");
+        // A plain SET replaces the TTL too, as db.set(k, v) does.
+        ok(&db, "SET t 1 EX 5");
+        ok(&db, "SET t 2");
+        assert_eq!(ok(&db, "TTL t"), "null");
+        // The key expires when its time is up.
+        clock.advance_ms(1_000);
+        assert_eq!(err(&db, "GET half"), "key not found: half");
+        assert_eq!(err(&db, "TTL half"), "key not found: half");
+        assert_eq!(err(&db, "PERSIST half"), "key not found: half");
+        assert_eq!(err(&db, "TTL nope"), "key not found: nope");
+    }
+
+    #[test]
+    fn set_ex_errors_write_nothing() {
+        let db = db();
+        for (line, needle) in [
+            ("SET k 1 EX", "EX needs a value"),
+            ("SET k 1 EX 0", "EX takes seconds, at least 0.001"),
+            ("SET k 1 EX -5", "EX takes seconds"),
+            ("SET k 1 EX soon", "not \"soon\""),
+            ("SET k 1 EX 5 EX 6", "EX is given twice"),
+            ("SET k 1 PX 5", "SET takes EX after its arguments"),
+            ("TTL", "TTL needs a key"),
+            ("PERSIST a b", "PERSIST takes one key"),
+        ] {
+            let e = err(&db, line);
+            assert!(e.contains(needle), "{line}: {e}");
+        }
+        assert_eq!(db.database().len(), 0);
+    }
+
+    #[test]
+    fn persist_keeps_indexes_exact() {
+        let (db, _clock) = timed_db();
+        ok(&db, "INDEX email UNIQUE");
+        ok(&db, "SET u:1 {\"email\": \"a@x\"} EX 30");
+        assert_eq!(ok(&db, "PERSIST u:1"), "1");
+        assert_eq!(ok(&db, "FIND email \"a@x\""), "[\"u:1\"]");
+    }
+
+    #[test]
+    fn del_is_delete_and_typos_know_aliases() {
+        let db = db();
+        ok(&db, "SET a 1");
+        assert_eq!(parse("del a").unwrap(), Command::Delete { key: "a".into() });
+        assert_eq!(ok(&db, "DEL a"), "1");
+        assert_eq!(ok(&db, "del a"), "0");
+        assert!(err(&db, "DEL").contains("DELETE needs a key"));
+        assert!(err(&db, "DLE a").contains("(did you mean DEL?)"));
+        assert!(err(&db, "DELTE a").contains("(did you mean DELETE?)"));
+        assert!(err(&db, "QUTI").contains("(did you mean QUIT?)"));
+        assert!(err(&db, "PERSITS k").contains("(did you mean PERSIST?)"));
+        assert!(err(&db, "HELP dell").contains("(did you mean DEL?)"));
+    }
+
+    #[test]
+    fn relaxed_json_everywhere_json_is_typed() {
+        let db = db();
+        people(&db);
+        ok(&db, "SET q {name: 'quinn', 'age': 18, tags: ['x']}");
+        assert_eq!(
+            ok(&db, "GET q"),
+            r#"{"name":"quinn","age":18,"tags":["x"]}"#
+        );
+        assert_eq!(ok(&db, "FIND name 'quinn'"), "[\"q\"]");
+        assert_eq!(
+            ok(&db, "QUERY {age: {$lt: 20}} FIELDS name"),
+            r#"[["q",{"name":"quinn"}]]"#
+        );
+        assert_eq!(ok(&db, "COUNT {'address.city': 'Paris'}"), "2");
+        assert_eq!(
+            ok(&db, "DISTINCT address.city {age: {$gte: 30}}"),
+            r#"["Paris"]"#
+        );
+        assert_eq!(
+            ok(&db, "UPDATE q {$inc: {age: 1}, $push: {tags: 'y'}}"),
+            r#"{"name":"quinn","age":19,"tags":["x","y"]}"#
+        );
+        assert_eq!(
+            ok(&db, "UPDATEMANY {name: 'quinn'} {$set: {seen: true}}"),
+            "1"
+        );
+        assert_eq!(
+            ok(&db, "EXPLAIN {name: 'quinn'}")[..9].to_owned(),
+            "{\"index\":"
+        );
+        assert_eq!(ok(&db, "DELETEMANY {seen: true}"), "1");
+    }
+
+    #[test]
+    fn keys_and_query_stop_at_a_screenful_for_a_person() {
+        let db = db();
+        let n = SCREEN_LIMIT + 250;
+        for i in 0..n {
+            ok(
+                &db,
+                &format!("SET k{i:04} {{\"i\": {i}, \"even\": {}}}", i % 2 == 0),
+            );
+        }
+        let keys = human(&db, "KEYS");
+        let lines: Vec<&str> = keys.lines().collect();
+        assert_eq!(lines.len(), SCREEN_LIMIT + 1);
+        assert_eq!(lines[SCREEN_LIMIT - 1], format!("k{:04}", SCREEN_LIMIT - 1));
+        assert_eq!(lines[SCREEN_LIMIT], "… 250 more (LIMIT to change)");
+        // LIMIT shows what was asked for, and says nothing of the rest.
+        assert_eq!(human(&db, "KEYS LIMIT 3"), "k0000\nk0001\nk0002");
+        assert_eq!(human(&db, "KEYS k01 LIMIT 1000").lines().count(), 100);
+        assert_eq!(human(&db, "KEYS k00").lines().count(), 100);
+        // A program always gets everything.
+        let all: Vec<String> = serde_json::from_str(&ok(&db, "KEYS")).unwrap();
+        assert_eq!(all.len(), n);
+        let three: Vec<String> = serde_json::from_str(&ok(&db, "KEYS k LIMIT 3")).unwrap();
+        assert_eq!(three, ["k0000", "k0001", "k0002"]);
+        // `KEYS LIMIT` alone is a prefix; quoted, LIMIT is a prefix with a limit.
+        assert_eq!(
+            parse("KEYS LIMIT").unwrap(),
+            Command::Keys {
+                prefix: "LIMIT".into(),
+                options: Options::default()
+            }
+        );
+        assert!(matches!(
+            parse("KEYS \"LIMIT\" LIMIT 5").unwrap(),
+            Command::Keys { prefix, options } if prefix == "LIMIT" && options.limit == Some(5)
+        ));
+        assert!(err(&db, "KEYS LIMIT x").contains("LIMIT takes a whole number"));
+
+        // QUERY: the first page, then how many more match (after SKIP).
+        let rows = human(&db, "QUERY {even: true}");
+        let lines: Vec<&str> = rows.lines().collect();
+        assert_eq!(lines.last(), Some(&"… 75 more (LIMIT to change)"));
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with('k')).count(),
+            SCREEN_LIMIT
+        );
+        let rows = human(&db, "QUERY {even: true} SKIP 70");
+        assert!(rows.ends_with("… 5 more (LIMIT to change)"), "{rows}");
+        let rows = human(&db, "QUERY {even: true} SKIP 100");
+        assert!(!rows.contains("more (LIMIT"), "{rows}");
+        let rows = human(&db, "QUERY {} LIMIT 200 FIELDS i");
+        assert_eq!(rows.lines().filter(|l| l.starts_with('k')).count(), 200);
+        assert!(!rows.contains("more (LIMIT"));
+        let rows: Value = serde_json::from_str(&ok(&db, "QUERY {even: true}")).unwrap();
+        assert_eq!(rows.as_array().unwrap().len(), 175);
+    }
+
+    #[test]
+    fn cut_counts_with_thousands_separators() {
+        let db = db();
+        for i in 0..(SCREEN_LIMIT + 1234) {
+            db.database().put_raw(&format!("k{i:05}"), b"1").unwrap();
+        }
+        assert!(human(&db, "KEYS").ends_with("… 1,234 more (LIMIT to change)"));
+    }
+
+    #[test]
+    fn stats_prints_the_one_stats_shape() {
+        let db = db();
+        ok(&db, "SET a 1");
+        let printed: Value = serde_json::from_str(&ok(&db, "STATS")).unwrap();
+        let expected = serde_json::to_value(db.database().stats().unwrap()).unwrap();
+        let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&printed), keys(&expected));
+        for field in ["keys", "sets", "file_bytes", "live_bytes", "compactions"] {
+            assert_eq!(printed[field], expected[field], "{field}");
+        }
+        // A person sees the same object, indented.
+        let pretty: Value = serde_json::from_str(&human(&db, "STATS")).unwrap();
+        assert_eq!(keys(&pretty), keys(&expected));
+    }
+
+    #[test]
+    fn update_commands_execute() {
+        let db = db();
+        people(&db);
+        assert_eq!(
+            ok(
+                &db,
+                "UPDATE p:2 {\"$inc\": {\"age\": 1}, \"$set\": {\"address.city\": \"Rome\"}}"
+            ),
+            r#"{"name":"bob","age":26,"tags":["b"],"address":{"city":"Rome"}}"#
+        );
+        assert_eq!(ok(&db, "UPDATE nobody {\"$set\": {\"a\": 1}}"), "null");
+        assert!(human(&db, "UPDATE nobody {\"$set\": {\"a\": 1}}").contains("nothing written"));
+        assert_eq!(ok(&db, "GET p:2")[..14].to_owned(), r#"{"name":"bob","#);
+        assert!(err(&db, "GET nobody").contains("key not found"));
+        assert_eq!(
+            ok(&db, "UPDATE new {\"$set\": {\"a\": 1}} UPSERT"),
+            r#"{"a":1}"#
+        );
+        assert_eq!(
+            ok(
+                &db,
+                "UPDATEMANY {\"age\": {\"$gte\": 30}} {\"$set\": {\"senior\": true}}"
+            ),
+            "2"
+        );
+        assert_eq!(
+            human(
+                &db,
+                "updateMany {\"senior\": true} {\"$set\": {\"senior\": true}}"
+            ),
+            "0 updated"
+        );
+        assert_eq!(ok(&db, "COUNT {\"senior\": true}"), "2");
+        assert_eq!(
+            ok(&db, "UPDATEMANY {} {\"$set\": {\"x\": 1}} PREFIX p:"),
+            "2"
+        );
+        assert_eq!(ok(&db, "DELETEMANY {\"senior\": true} PREFIX p:"), "1");
+        assert_eq!(human(&db, "deleteMany {\"senior\": true}"), "1 deleted");
+        assert_eq!(ok(&db, "KEYS"), r#"["new","other","p:2"]"#);
+    }
+
+    #[test]
+    fn update_errors_name_key_and_path_and_write_nothing() {
+        let db = db();
+        people(&db);
+        let before = ok(&db, "QUERY {}");
+        let e = err(&db, "UPDATE p:1 {\"$inc\": {\"name\": 1}}");
+        assert!(e.contains("p:1") && e.contains("name"), "{e}");
+        let e = err(
+            &db,
+            "UPDATEMANY {\"age\": {\"$gt\": 0}} {\"$inc\": {\"name\": 1}}",
+        );
+        assert!(e.contains("name"), "{e}");
+        let e = err(&db, "UPDATE p:1 {\"$frob\": {\"a\": 1}}");
+        assert!(e.contains("$frob"), "{e}");
+        let e = err(&db, "UPDATE p:1 {\"name\": \"plain\"}");
+        assert!(e.contains("operator"), "{e}");
+        let e = err(&db, "UPDATE p:1 {\"$set\": ");
+        assert!(e.contains("the JSON is cut short"), "{e}");
+        let e = err(&db, "UPDATE p:1");
+        assert!(e.contains("UPDATE needs a JSON update"), "{e}");
+        let e = err(&db, "UPDATE MANY {} {}");
+        assert!(e.contains("did you mean UPDATEMANY"), "{e}");
+        let e = err(&db, "DELETEMANY {\"age\": {\"$bad\": 1}}");
+        assert!(e.contains("invalid filter"), "{e}");
+        let e = err(&db, "DELETE many {}");
+        assert!(e.contains("did you mean DELETEMANY"), "{e}");
+        assert_eq!(ok(&db, "QUERY {}"), before);
+    }
+
+    #[test]
+    fn unique_index_refuses_duplicates_and_writes_nothing() {
+        let db = db();
+        people(&db);
+        ok(&db, "INDEX name UNIQUE");
+        assert_eq!(ok(&db, "INDEXES"), r#"[{"field":"name","unique":true}]"#);
+        assert_eq!(human(&db, "INDEXES"), "name (unique)");
+        let before = ok(&db, "QUERY {}");
+        for line in [
+            "SET p:9 {\"name\": \"ann\"}",
+            "UPDATE p:2 {\"$set\": {\"name\": \"ann\"}}",
+            "UPDATEMANY {\"age\": {\"$lt\": 30}} {\"$set\": {\"name\": \"cy\"}}",
+        ] {
+            let e = err(&db, line);
+            assert!(e.contains("ann") || e.contains("cy"), "{line}: {e}");
+            assert!(e.contains("unique"), "{line}: {e}");
+        }
+        assert_eq!(ok(&db, "QUERY {}"), before);
+        assert_eq!(ok(&db, "DROP INDEX name"), "1");
+        assert_eq!(ok(&db, "drop index name"), "0");
+        assert_eq!(human(&db, "INDEXES"), "(no indexes)");
+        // Over existing duplicates: refused, naming the value; no index is left.
+        ok(&db, "SET p:9 {\"name\": \"ann\"}");
+        let e = err(&db, "INDEX name UNIQUE");
+        assert!(e.contains("\"ann\""), "{e}");
+        assert_eq!(ok(&db, "INDEXES"), "[]");
+        assert!(err(&db, "DROP name").contains("DROP INDEX <field>"));
+    }
+
+    #[test]
+    fn distinct_and_count_with_prefix() {
+        let db = db();
+        people(&db);
+        assert_eq!(ok(&db, "DISTINCT address.city"), r#"["Oslo","Paris"]"#);
+        assert_eq!(human(&db, "DISTINCT tags"), "\"a\"\n\"b\"");
+        assert_eq!(
+            ok(
+                &db,
+                "DISTINCT address.city {\"age\": {\"$gt\": 30}} PREFIX p:"
+            ),
+            r#"["Paris"]"#
+        );
+        assert_eq!(human(&db, "DISTINCT nothing"), "(no values)");
+        assert_eq!(ok(&db, "COUNT PREFIX p:"), "2");
+        assert_eq!(ok(&db, "COUNT {} PREFIX p"), "3");
+        assert!(err(&db, "DISTINCT").contains("DISTINCT needs a field name"));
+        assert!(err(&db, "COUNT {\"a\": {\"$x\": 1}}").contains("invalid filter"));
     }
 
     #[test]

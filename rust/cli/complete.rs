@@ -303,9 +303,16 @@ mod tests {
             replacements(&db, "help D"),
             (
                 5,
-                ["DELETE", "DROP", "DISTINCT", "DELETEMANY", "DELETE_MANY"]
-                    .map(String::from)
-                    .to_vec()
+                [
+                    "DELETE",
+                    "DEL",
+                    "DROP",
+                    "DISTINCT",
+                    "DELETEMANY",
+                    "DELETE_MANY"
+                ]
+                .map(String::from)
+                .to_vec()
             )
         );
     }
@@ -339,6 +346,14 @@ mod tests {
     #[test]
     fn option_words_once_the_command_is_complete() {
         let db = db();
+        assert_eq!(
+            replacements(&db, "SET k {a: 1} e"),
+            (13, vec!["ex ".to_string()])
+        );
+        assert_eq!(
+            replacements(&db, "KEYS user: L"),
+            (11, vec!["LIMIT ".to_string()])
+        );
         assert_eq!(
             replacements(&db, "QUERY {} "),
             (

@@ -1,7 +1,7 @@
 //! Command line entry point (`ferrumdb`, `python -m ferrumdb`): parses the
 //! arguments (`args`, the one clap parser), then runs a subcommand (`batch`,
-//! `check`, shell completions) or opens the database (with its key, see
-//! `key`, when encrypted) and runs the interactive REPL when stdin is a
+//! `check`, `studio`, shell completions) or opens the database (with its key,
+//! see `key`, when encrypted) and runs the interactive REPL when stdin is a
 //! terminal or script mode when it is not. Exit status: 0 success, 1 a
 //! command or the database failed, 2 bad arguments.
 
@@ -15,6 +15,7 @@ mod render;
 mod repl;
 mod script;
 mod secret;
+mod studio;
 
 use std::io::{self, IsTerminal};
 
@@ -41,6 +42,7 @@ pub fn main_with_args(args: Vec<String>) -> i32 {
         Some(Command::Export(a)) => batch::export(&a),
         Some(Command::Import(a)) => batch::import(&a),
         Some(Command::Check(a)) => check::run(&a),
+        Some(Command::Studio(a)) => studio::run(&a),
         Some(Command::Completions(a)) => {
             args::print_completions(a.shell);
             0
@@ -81,12 +83,15 @@ fn run_repl(opts: &ReplArgs) -> i32 {
         Mode::Json
     };
     let code = if io::stdin().is_terminal() {
-        // Studio only with a person at the prompt: a script has no one to look
-        // at it, and parallel scripts would fight over the port.
-        let _studio = (!opts.no_studio).then(|| start_studio(&docs, opts.port));
+        let _studio = (!opts.no_studio).then(|| start_studio(&docs, opts.port, Announce::Stdout));
         // What is typed at the prompt of an encrypted database stays off the disk.
         repl::run_repl(&docs, mode, !encrypted)
     } else {
+        // A script starts Studio only when asked with --port: by default no one
+        // looks at it, and parallel scripts would fight over the port. Its URL
+        // goes to stderr, since stdout holds one JSON line per command.
+        let asked = opts.port.is_some() && !opts.no_studio;
+        let _studio = asked.then(|| start_studio(&docs, opts.port, Announce::Stderr));
         script::run_script(
             &docs,
             io::stdin().lock(),
@@ -104,16 +109,32 @@ fn run_repl(opts: &ReplArgs) -> i32 {
     }
 }
 
+/// Where the REPL and script mode print Studio's URL.
+#[derive(Clone, Copy)]
+enum Announce {
+    Stdout,
+    Stderr,
+}
+
 /// Start Ferrum Studio on 127.0.0.1 for the REPL's database and print its
 /// URL; on failure (port busy) warn and go on without it.
-fn start_studio(docs: &Documents, port: Option<u16>) -> Option<crate::server::Studio> {
+fn start_studio(
+    docs: &Documents,
+    port: Option<u16>,
+    announce: Announce,
+) -> Option<crate::server::Studio> {
     let options = crate::server::StudioOptions {
         port: port.unwrap_or(crate::server::DEFAULT_PORT),
+        // A read-only handle's Studio refuses edits up front.
+        read_only: docs.database().is_read_only(),
         ..Default::default()
     };
     match crate::server::Studio::start(docs.clone(), options) {
         Ok(studio) => {
-            println!("Ferrum Studio: {}", studio.url());
+            match announce {
+                Announce::Stdout => println!("Ferrum Studio: {}", studio.url()),
+                Announce::Stderr => eprintln!("Ferrum Studio: {}", studio.url()),
+            }
             Some(studio)
         }
         Err(e) => {

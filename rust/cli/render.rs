@@ -30,8 +30,19 @@ pub enum Reply {
     Ok,
     /// A JSON document or object (`GET`, `EXPLAIN`, `STATS`), as valid JSON text.
     Json(String),
-    /// `DELETE`: 1 if the key existed, 0 if not.
-    Deleted(bool),
+    /// `DELETE`, `DROP INDEX`, `PERSIST`: 1 if there was something to remove
+    /// (the key, the index, the TTL), 0 if not.
+    Flag(bool),
+    /// `TTL`: seconds left, or `None` for a key that never expires (`null` as JSON).
+    Ttl(Option<f64>),
+    /// The first page of a longer list (`KEYS`, `QUERY` at a terminal without
+    /// `LIMIT`), and how many more items there are.
+    Cut {
+        /// The items shown.
+        reply: Box<Reply>,
+        /// How many were left out.
+        more: usize,
+    },
     /// `COUNT`.
     Count(usize),
     /// `KEYS`, `FIND`: keys in order; one per line for a person, an array as JSON.
@@ -83,7 +94,10 @@ fn reply_json(reply: &Reply) -> String {
     match reply {
         Reply::Ok => "\"OK\"".to_owned(),
         Reply::Json(text) => relayout(text, JsonStyle::Compact),
-        Reply::Deleted(existed) => u8::from(*existed).to_string(),
+        Reply::Flag(existed) => u8::from(*existed).to_string(),
+        Reply::Ttl(left) => json!(left).to_string(),
+        // Only a person's output is cut; a program given one anyway gets the page.
+        Reply::Cut { reply, .. } => reply_json(reply),
         Reply::Count(n) => n.to_string(),
         Reply::Keys(keys) => json!(keys).to_string(),
         Reply::Rows(rows) => {
@@ -130,7 +144,16 @@ fn reply_human(reply: &Reply, color: bool) -> String {
     match reply {
         Reply::Ok => paint.ok.apply_to("OK").to_string(),
         Reply::Json(text) => relayout_colored(text, JsonStyle::Pretty, Some(&paint)),
-        Reply::Deleted(existed) => u8::from(*existed).to_string(),
+        Reply::Flag(existed) => u8::from(*existed).to_string(),
+        Reply::Ttl(Some(left)) => format!("{left:.3} seconds"),
+        Reply::Ttl(None) => paint.dim.apply_to("(no expiry)").to_string(),
+        Reply::Cut { reply, more } => format!(
+            "{}\n{}",
+            reply_human(reply, color),
+            paint
+                .dim
+                .apply_to(format!("… {} more (LIMIT to change)", thousands(*more)))
+        ),
         Reply::Count(n) => n.to_string(),
         Reply::Keys(keys) if keys.is_empty() => paint.dim.apply_to("(no keys)").to_string(),
         Reply::Keys(keys) => {
@@ -185,6 +208,19 @@ fn reply_human(reply: &Reply, color: bool) -> String {
         }
         Reply::Help { text, .. } => text.clone(),
     }
+}
+
+/// `n` with commas between thousands (`11,000`), for counts a person reads.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// A progress bar on standard error for a long command at the prompt
@@ -466,8 +502,8 @@ mod tests {
         let replies = [
             Reply::Ok,
             Reply::Json("{ \"a\" : [1, 2] }".into()),
-            Reply::Deleted(true),
-            Reply::Deleted(false),
+            Reply::Flag(true),
+            Reply::Flag(false),
             Reply::Count(7),
             Reply::Keys(vec![]),
             Reply::Keys(vec!["a".into(), "my key".into()]),
@@ -523,7 +559,7 @@ mod tests {
                 "{\"file_bytes_before\":10,\"file_bytes_after\":4}".into()
             )
         );
-        assert_eq!(both(&Reply::Deleted(true)), ("1".into(), "1".into()));
+        assert_eq!(both(&Reply::Flag(true)), ("1".into(), "1".into()));
         assert_eq!(
             both(&Reply::Values(vec![
                 "\"Paris\"".into(),
@@ -542,6 +578,27 @@ mod tests {
             both(&Reply::Updated(Some("{\"n\":2}".into()))),
             ("{\n  \"n\": 2\n}".into(), "{\"n\":2}".into())
         );
+        assert_eq!(
+            both(&Reply::Ttl(Some(2.5))),
+            ("2.500 seconds".into(), "2.5".into())
+        );
+        assert_eq!(
+            both(&Reply::Ttl(None)),
+            ("(no expiry)".into(), "null".into())
+        );
+        assert_eq!(
+            both(&Reply::Cut {
+                reply: Box::new(Reply::Keys(vec!["a".into(), "b".into()])),
+                more: 1_234_567,
+            }),
+            (
+                "a\nb\n… 1,234,567 more (LIMIT to change)".into(),
+                "[\"a\",\"b\"]".into()
+            )
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
         assert_eq!(both(&Reply::Updated(None)).1, "null");
         assert!(both(&Reply::Updated(None)).0.contains("UPSERT"));
         assert_eq!(

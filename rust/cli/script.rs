@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(out, "0\n");
         let lines: Vec<&str> = err.lines().collect();
         assert!(
-            lines[0].starts_with("error: line 1: invalid JSON value: EOF"),
+            lines[0].starts_with("error: line 1: invalid JSON value: the text ends"),
             "{err}"
         );
         assert!(lines[0].contains("must be on one line"), "{err}");

@@ -4,12 +4,16 @@
 //! line/column. The Python layer builds Python objects with it (`python/convert`); [`validate`]
 //! is the one rule for "this text is a JSON document FerrumDB can read back", used by
 //! `db.set_json` and by the command line when it shows a stored value.
+//!
+//! [`relaxed`] is the forgiving reader for JSON that people type (the REPL): single quotes and
+//! unquoted keys, read into `serde_json::Value`, with line and column in its errors.
 
 // Without the `python` feature only `validate` is used; the builders' half of the parser
 // (`Parser::new`, `Sink::known_key` and the like) and the encoder's byte scan then go unused.
 #![cfg_attr(not(feature = "python"), allow(dead_code))]
 
 mod parser;
+pub(crate) mod relaxed;
 mod scan;
 #[cfg(test)]
 mod tests;
