@@ -281,11 +281,21 @@ def test_failure_before_exit_still_fails(db_path: Path) -> None:
     assert proc.returncode != 0
 
 
-def test_locked_database_fails(db: ferrumdb.FerrumDB, db_path: Path) -> None:
-    """With the database open for writing elsewhere, the CLI exits non-zero saying it is locked."""
-    proc = cli(db_path, "COUNT\n")
+def test_locked_database_fails(db_path: Path) -> None:
+    """With the database open by an exclusive writer elsewhere, the CLI exits non-zero saying it is locked."""
+    with ferrumdb.open(db_path, exclusive=True):
+        proc = cli(db_path, "COUNT\n")
     assert proc.returncode != 0
     assert "open for writing" in proc.stderr or "lock" in proc.stderr.lower()
+
+
+def test_beside_a_writer_the_cli_reads_and_writes(db_path: Path) -> None:
+    """Beside an application writing the database, a CLI script reads its writes and writes its own."""
+    with ferrumdb.open(db_path) as app:
+        app["a"] = 1
+        proc = cli(db_path, "GET a\nSET b 2\n")
+        assert proc.returncode == 0, proc.stderr
+        assert app["b"] == 2
 
 
 def test_read_only_beside_a_writer(db: ferrumdb.FerrumDB, db_path: Path) -> None:

@@ -140,12 +140,30 @@ def test_read_only_refuses_edits(db_path: Path, studio_proc: list[subprocess.Pop
         assert db["k"] == 1
 
 
-def test_beside_a_writer_it_opens_read_only_and_follows(
+def test_beside_a_running_app_it_reads_and_writes(db_path: Path, studio_proc: list[subprocess.Popen[str]]) -> None:
+    """Beside an app writing the database (this process), Studio opens it for writing too: each sees the other's writes."""
+    with ferrumdb.open(db_path) as app:
+        app["before"] = 1
+        proc = start("studio", str(db_path), "--port", "0")
+        studio_proc.append(proc)
+        assert proc.stdout is not None
+        url = read_url(proc.stdout.readline(), proc)
+        overview = get(url, "/api/overview")
+        assert (overview["database_read_only"], overview["database_live"]) == (False, True)
+        app["after"] = {"seen": True}
+        assert get(url, "/api/docs/after")["value"] == {"seen": True}
+        assert put(url, "/api/docs/before", 2) == 200
+        assert app["before"] == 2
+        code, _, err = stop(proc)
+        assert code == 0, err
+
+
+def test_beside_an_exclusive_writer_it_opens_read_only_and_follows(
     db_path: Path, studio_proc: list[subprocess.Popen[str]]
 ) -> None:
-    """With the database open for writing in another process (this one), Studio says in one line that it serves
-    it read-only, and shows that process's later writes."""
-    with ferrumdb.open(db_path) as writer:
+    """With the database open by an exclusive writer in another process (this one), Studio says in one line that it
+    serves it read-only, and shows that process's later writes."""
+    with ferrumdb.open(db_path, exclusive=True) as writer:
         writer["before"] = 1
         proc = start("studio", str(db_path), "--port", "0")
         studio_proc.append(proc)

@@ -373,10 +373,9 @@ def test_repl_busy_port_warns_and_continues(tmp_path: Path) -> None:
 
 
 def test_script_mode_does_not_start_studio(tmp_path: Path) -> None:
-    """With stdin not a terminal no Studio is started (the default port stays free)."""
-    port = _free_port()
+    """With stdin not a terminal and no --port given, no Studio is started."""
     proc = subprocess.run(
-        [sys.executable, "-m", "ferrumdb", "--port", str(port), str(tmp_path / "s.db")],
+        [sys.executable, "-m", "ferrumdb", str(tmp_path / "s.db")],
         input="SET a 1\nGET a\n",
         capture_output=True,
         text=True,

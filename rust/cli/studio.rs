@@ -3,9 +3,10 @@
 //! The URL is the first line on stdout, printed as soon as the socket is bound, so a program
 //! that starts Studio with `--port 0` reads the port from the pipe without polling.
 //!
-//! Beside an application that has the database open for writing in another process, Studio
-//! opens it read-only and says so in one line on stderr: the read-only handle follows that
-//! writer, so the pages show its writes as they happen (`Database::is_live`).
+//! Beside an application that has the database open in another process, Studio opens it for
+//! writing too (writers share a database) and shows the application's writes as they happen.
+//! Beside an `exclusive` writer it opens it read-only and says so in one line on stderr: the
+//! read-only handle follows that writer (`Database::is_live`).
 
 use std::io::Write;
 
@@ -81,7 +82,7 @@ fn serve(args: &StudioArgs, config: &crate::config::Config, signals: &shutdown::
 }
 
 /// Open the database with its indexes: for writing unless `--read-only`; read-only, with a
-/// note on stderr, when another process holds the writer lock.
+/// note on stderr, when an exclusive writer in another process holds it.
 fn open(args: &StudioArgs, config: &crate::config::Config) -> crate::Result<Documents> {
     match Database::open(config) {
         Err(Error::Locked {
