@@ -82,12 +82,11 @@ def main() -> None:
                 page.wait_for_timeout(4000)  # let the chart collect samples (screenshots only)
                 page.screenshot(path=str(out / "overview.png"))
 
-                page.goto(url + "#/keys")
-                page.wait_for_selector("#key-list li a")
-                for group in ["order:", "settings:"]:
-                    page.locator("#key-tree summary", has_text=group).first.click()
+                # Sessions (with TTLs) and settings: the list shows types, sizes and TTLs.
+                page.goto(url + "#/keys?prefix=se")
+                page.wait_for_selector("#key-list li.entry")
+                page.locator("#key-tree summary", has_text="settings:").first.click()
                 page.wait_for_selector("#key-tree a.leaf[title='settings:theme']")
-                page.wait_for_selector("#key-tree summary:has-text('2026:')")
                 page.evaluate("document.getElementById('main').scrollTo(0, 0)")
                 page.screenshot(path=str(out / "keys.png"))
 
@@ -99,8 +98,10 @@ def main() -> None:
                 page.screenshot(path=str(out / "document-edit.png"))
 
                 page.goto(url + "#/query")
-                page.fill("#filter", '{"role": "admin", "score": {"$gte": 40}}')
+                page.fill("#filter", "{role: 'admin', score: {$gte: 20}}")
                 page.fill("#sort", "-score")
+                page.fill("#fields", "name, email, score, address.city")
+                page.fill("#limit", "8")
                 page.click("#run-query")
                 page.wait_for_selector("#results")
                 page.screenshot(path=str(out / "query.png"))
@@ -113,6 +114,17 @@ def main() -> None:
                 page.wait_for_selector("#m-sets")
                 page.wait_for_timeout(6000)
                 page.screenshot(path=str(out / "metrics.png"))
+
+                page.goto(url + "#/ops")
+                page.click("#op-compact")
+                page.click("#modal-ok")
+                page.wait_for_selector("#op-status:has-text('compact · done')")
+                page.screenshot(path=str(out / "operations.png"))
+
+                phone = browser.new_page(viewport={"width": 420, "height": 860}, device_scale_factor=1)
+                phone.goto(url + "#/keys?q=role%3Aadmin")
+                phone.wait_for_selector("#key-list li.entry")
+                phone.screenshot(path=str(out / "phone-keys.png"))
                 browser.close()
         finally:
             stop.set()

@@ -644,12 +644,6 @@
     };
     input.addEventListener("input", () => later(input));
     search.addEventListener("input", () => later(search));
-    if (refocus) {
-      const again = refocus === "search" ? search : input;
-      refocus = null;
-      again.focus();
-      again.setSelectionRange(again.value.length, again.value.length);
-    }
     size.addEventListener("change", () => go(keysLink(prefix, q, Number(size.value))));
     const crumbs = el("div", { class: "crumbs" }, el("a", { href: keysHash(""), text: "all keys" }));
     let acc = "";
@@ -674,6 +668,12 @@
         el("div", null, el("h2", { text: q ? "Matches" : "Keys" }),
           el("div", { class: "panel" }, list, el("div", { class: "row", style: "margin-top:12px" }, prev, next, status))))
     );
+    if (refocus) {
+      const again = refocus === "search" ? search : input;
+      refocus = null;
+      again.focus();
+      again.setSelectionRange(again.value.length, again.value.length);
+    }
     const cursors = [""]; // cursors[i] starts page i
     let page = 0;
     async function load() {
