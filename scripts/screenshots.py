@@ -45,6 +45,9 @@ def fill(db: ferrumdb.FerrumDB) -> None:
         }
     for i in range(12):
         db.set(f"session:{i:x}", {"user": f"user:{i + 1:03d}", "ip": f"127.0.0.{i + 1}"}, ttl=3600)
+    db["counter:visits"] = 48213
+    db["flags:beta"] = True
+    db.set("motd", "Maintenance window tonight from 22:00 UTC", ttl=5400)
     db["settings:theme"] = {"dark": False, "accent": "#b7410e"}
     db["settings:features"] = {"search": True, "export": True}
     db.create_index("role")
@@ -82,10 +85,11 @@ def main() -> None:
                 page.wait_for_timeout(4000)  # let the chart collect samples (screenshots only)
                 page.screenshot(path=str(out / "overview.png"))
 
-                # Sessions (with TTLs) and settings: the list shows types, sizes and TTLs.
-                page.goto(url + "#/keys?prefix=se")
+                # The list's first rows mix types, and one has a TTL.
+                page.goto(url + "#/keys")
                 page.wait_for_selector("#key-list li.entry")
-                page.locator("#key-tree summary", has_text="settings:").first.click()
+                for group in ["order:", "settings:"]:
+                    page.locator("#key-tree summary", has_text=group).first.click()
                 page.wait_for_selector("#key-tree a.leaf[title='settings:theme']")
                 page.evaluate("document.getElementById('main').scrollTo(0, 0)")
                 page.screenshot(path=str(out / "keys.png"))
@@ -119,6 +123,7 @@ def main() -> None:
                 page.click("#op-compact")
                 page.click("#modal-ok")
                 page.wait_for_selector("#op-status:has-text('compact · done')")
+                page.wait_for_timeout(500)  # the bar's width transition (screenshots only)
                 page.screenshot(path=str(out / "operations.png"))
 
                 phone = browser.new_page(viewport={"width": 420, "height": 860}, device_scale_factor=1)

@@ -426,8 +426,9 @@ OVERFLOWING = """() => {
 
 
 @pytest.mark.parametrize("hash_", PAGES_AT_PHONE_WIDTH)
-def test_layout_at_phone_width(browser: Browser, studio: str, hash_: str) -> None:
-    """At 420 px wide nothing overflows the page sideways."""
+def test_layout_at_phone_width(browser: Browser, studio: str, db: ferrumdb.FerrumDB, hash_: str) -> None:
+    """At 420 px wide nothing overflows the page sideways, long values included."""
+    db["user:01"] = {"name": "a long name " * 20, "nested": {"deep": ["x" * 200]}, "url": "https://example.com/" + "p" * 150}
     context = browser.new_context(viewport={"width": 420, "height": 800})
     try:
         p = context.new_page()

@@ -243,7 +243,7 @@ fn optional_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiEr
 
 /// `POST /api/ops/compact`: rewrite the file with only live records.
 async fn compact(State(st): State<AppState>) -> Result<Response, ApiError> {
-    let id = st.ops.begin("compact", "bytes")?;
+    let id = st.ops.begin("compact", "records")?;
     let docs = st.docs.clone();
     spawn_job(&st, id, move |report| {
         let db = docs.database();
