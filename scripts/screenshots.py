@@ -94,7 +94,7 @@ def main() -> None:
                 page.evaluate("document.getElementById('main').scrollTo(0, 0)")
                 page.screenshot(path=str(out / "keys.png"))
 
-                page.goto(url + "#/doc/user%3A007")
+                page.goto(url + "#/doc/session%3A3")
                 page.wait_for_selector("#doc-body pre")
                 page.screenshot(path=str(out / "document.png"))
                 page.click("#edit-doc")

@@ -29,7 +29,10 @@ const DEFAULT_TREE_PAGE: usize = 200;
 
 /// The `limit` query parameter of a paged endpoint: `default` when absent,
 /// else an integer from 1 to [`MAX_PAGE`].
-pub(super) fn page_limit(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+pub(super) fn page_limit(
+    params: &HashMap<String, String>,
+    default: usize,
+) -> Result<usize, ApiError> {
     match params.get("limit").map(String::as_str) {
         None | Some("") => Ok(default),
         Some(raw) => raw

@@ -255,9 +255,15 @@ mod tests {
 
     #[test]
     fn field_value_terms_become_a_filter() {
-        assert_eq!(parse_search("role:admin"), Search::Filter(json!({"role": "admin"})));
+        assert_eq!(
+            parse_search("role:admin"),
+            Search::Filter(json!({"role": "admin"}))
+        );
         assert_eq!(parse_search(" age:42 "), Search::Filter(json!({"age": 42})));
-        assert_eq!(parse_search("zip:\"75001\""), Search::Filter(json!({"zip": "75001"})));
+        assert_eq!(
+            parse_search("zip:\"75001\""),
+            Search::Filter(json!({"zip": "75001"}))
+        );
         assert_eq!(
             parse_search("address.city:Paris active:true"),
             Search::Filter(json!({"$and": [{"address.city": "Paris"}, {"active": true}]}))
@@ -276,7 +282,10 @@ mod tests {
     fn anything_else_is_free_text() {
         assert_eq!(parse_search(""), Search::All);
         assert_eq!(parse_search("  Paris "), Search::Text("paris".into()));
-        assert_eq!(parse_search("role:admin paris"), Search::Text("role:admin paris".into()));
+        assert_eq!(
+            parse_search("role:admin paris"),
+            Search::Text("role:admin paris".into())
+        );
         assert_eq!(parse_search(":x"), Search::Text(":x".into()));
     }
 

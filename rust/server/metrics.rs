@@ -254,7 +254,10 @@ mod tests {
         let s = &m.to_json()["samples"][0];
         let garbage = s["garbage_bytes"].as_u64().unwrap();
         assert!(garbage > 0);
-        assert_eq!(garbage, s["file_bytes"].as_u64().unwrap() - s["live_bytes"].as_u64().unwrap());
+        assert_eq!(
+            garbage,
+            s["file_bytes"].as_u64().unwrap() - s["live_bytes"].as_u64().unwrap()
+        );
     }
 
     #[test]

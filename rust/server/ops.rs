@@ -210,7 +210,11 @@ async fn status(State(st): State<AppState>) -> Response {
 }
 
 fn started(st: &AppState) -> Response {
-    (StatusCode::ACCEPTED, Json(json!({ "job": st.ops.status() }))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": st.ops.status() })),
+    )
+        .into_response()
 }
 
 /// Run `work` on the blocking pool as job `id`, recording its outcome.
@@ -234,7 +238,9 @@ fn optional_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, ApiEr
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("the request body must be a JSON object")),
+        Ok(_) => Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        )),
         Err(e) => Err(ApiError::bad_request(format!(
             "the request body is not valid JSON: {e}"
         ))),
@@ -312,11 +318,16 @@ async fn export(State(st): State<AppState>, body: Bytes) -> Result<Response, Api
     };
     let docs = st.docs.clone();
     spawn_job(&st, id, move |report| {
-        let records = export_jsonl(docs.database(), &path, &prefix, &mut |stage, done, total| {
-            if stage == Stage::Exporting {
-                report(done, total);
-            }
-        })?;
+        let records = export_jsonl(
+            docs.database(),
+            &path,
+            &prefix,
+            &mut |stage, done, total| {
+                if stage == Stage::Exporting {
+                    report(done, total);
+                }
+            },
+        )?;
         Ok((json!({ "records": records }), Some(path)))
     });
     Ok(started(&st))

@@ -607,7 +607,7 @@
       el("div", { class: "entry-head" },
         el("a", { href: docHash(e.key), title: e.key, text: e.key }),
         el("span", { class: "entry-meta" },
-          e.ttl !== null ? el("span", { class: "ttl", title: "expires in " + e.ttl.toFixed(1) + " s", text: "⏱ " + fmtTtl(e.ttl) }) : null,
+          e.ttl !== null ? el("span", { class: "ttl", title: "expires in " + e.ttl.toFixed(1) + " s", text: "TTL " + fmtTtl(e.ttl) }) : null,
           el("span", { class: "type type-" + e.type, text: e.type }),
           el("span", { class: "size", text: fmtBytes(e.bytes) }))),
       el("div", { class: "preview", title: e.preview, text: e.preview }));
