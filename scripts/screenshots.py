@@ -45,6 +45,9 @@ def fill(db: ferrumdb.FerrumDB) -> None:
         }
     for i in range(12):
         db.set(f"session:{i:x}", {"user": f"user:{i + 1:03d}", "ip": f"127.0.0.{i + 1}"}, ttl=3600)
+    db["counter:visits"] = 48213
+    db["flags:beta"] = True
+    db.set("motd", "Maintenance window tonight from 22:00 UTC", ttl=5400)
     db["settings:theme"] = {"dark": False, "accent": "#b7410e"}
     db["settings:features"] = {"search": True, "export": True}
     db.create_index("role")
@@ -82,16 +85,16 @@ def main() -> None:
                 page.wait_for_timeout(4000)  # let the chart collect samples (screenshots only)
                 page.screenshot(path=str(out / "overview.png"))
 
+                # The list's first rows mix types, and one has a TTL.
                 page.goto(url + "#/keys")
-                page.wait_for_selector("#key-list li a")
+                page.wait_for_selector("#key-list li.entry")
                 for group in ["order:", "settings:"]:
                     page.locator("#key-tree summary", has_text=group).first.click()
                 page.wait_for_selector("#key-tree a.leaf[title='settings:theme']")
-                page.wait_for_selector("#key-tree summary:has-text('2026:')")
                 page.evaluate("document.getElementById('main').scrollTo(0, 0)")
                 page.screenshot(path=str(out / "keys.png"))
 
-                page.goto(url + "#/doc/user%3A007")
+                page.goto(url + "#/doc/session%3A3")
                 page.wait_for_selector("#doc-body pre")
                 page.screenshot(path=str(out / "document.png"))
                 page.click("#edit-doc")
@@ -99,8 +102,10 @@ def main() -> None:
                 page.screenshot(path=str(out / "document-edit.png"))
 
                 page.goto(url + "#/query")
-                page.fill("#filter", '{"role": "admin", "score": {"$gte": 40}}')
+                page.fill("#filter", "{role: 'admin', score: {$gte: 20}}")
                 page.fill("#sort", "-score")
+                page.fill("#fields", "name, email, score, address.city")
+                page.fill("#limit", "8")
                 page.click("#run-query")
                 page.wait_for_selector("#results")
                 page.screenshot(path=str(out / "query.png"))
@@ -113,6 +118,18 @@ def main() -> None:
                 page.wait_for_selector("#m-sets")
                 page.wait_for_timeout(6000)
                 page.screenshot(path=str(out / "metrics.png"))
+
+                page.goto(url + "#/ops")
+                page.click("#op-compact")
+                page.click("#modal-ok")
+                page.wait_for_selector("#op-status:has-text('compact · done')")
+                page.wait_for_timeout(500)  # the bar's width transition (screenshots only)
+                page.screenshot(path=str(out / "operations.png"))
+
+                phone = browser.new_page(viewport={"width": 420, "height": 860}, device_scale_factor=1)
+                phone.goto(url + "#/keys?q=role%3Aadmin")
+                phone.wait_for_selector("#key-list li.entry")
+                phone.screenshot(path=str(out / "phone-keys.png"))
                 browser.close()
         finally:
             stop.set()

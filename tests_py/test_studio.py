@@ -10,6 +10,7 @@ import select
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -285,6 +286,189 @@ def test_studio_on_read_only_database(db_path: Path) -> None:
             writer["new"] = 2
             assert call(url, doc("new"))[1]["value"] == 2
             assert call(url, "/api/overview")[1]["keys"] == 2
+
+
+def test_entries_show_type_size_preview_and_ttl(db: ferrumdb.FerrumDB, studio: str) -> None:
+    """GET /api/entries lists each key with its value's type, size in bytes, a preview and its TTL."""
+    db["a:obj"] = {"name": "Ada", "tags": ["x"]}
+    db["a:num"] = 42
+    db.set("a:session", "token", ttl=3600)
+    db["a:long"] = "x" * 500
+    status, res = call(studio, "/api/entries?prefix=a:")
+    assert status == 200 and res["next"] is None and res["search"] is None
+    rows = {e["key"]: e for e in res["entries"]}
+    assert [e["key"] for e in res["entries"]] == ["a:long", "a:num", "a:obj", "a:session"]
+    assert rows["a:obj"]["type"] == "object" and rows["a:obj"]["preview"] == '{"name":"Ada","tags":["x"]}'
+    assert rows["a:obj"]["bytes"] == len(b'{"name":"Ada","tags":["x"]}')
+    assert rows["a:num"]["type"] == "number" and rows["a:num"]["ttl"] is None
+    assert rows["a:session"]["type"] == "string" and 3500 < rows["a:session"]["ttl"] <= 3600
+    assert rows["a:long"]["bytes"] == 502 and rows["a:long"]["preview"].endswith("…")
+    assert len(rows["a:long"]["preview"]) == 121
+    # Paging: a cursor per page, as /api/keys.
+    status, first = call(studio, "/api/entries?prefix=a:&limit=3")
+    assert [e["key"] for e in first["entries"]] == ["a:long", "a:num", "a:obj"] and first["next"]
+    status, second = call(studio, f"/api/entries?prefix=a:&limit=3&after={first['next']}")
+    assert [e["key"] for e in second["entries"]] == ["a:session"] and second["next"] is None
+
+
+def test_search_by_field_value_and_free_text(db: ferrumdb.FerrumDB, studio: str) -> None:
+    """q=field:value is an equality filter (JSON values when they parse); other text matches keys and values."""
+    db["u:1"] = {"name": "Ada Lovelace", "age": 36, "address": {"city": "London"}}
+    db["u:2"] = {"name": "Alan", "age": "36", "address": {"city": "Wilmslow"}}
+    db["u:3"] = {"name": "Grace", "age": 85, "address": {"city": "Arlington"}}
+    db["note"] = "meet Ada in london"
+
+    def keys(q: str, extra: str = "") -> list[str]:
+        status, res = call(studio, "/api/entries?q=" + urllib.parse.quote(q) + extra)
+        assert status == 200, res
+        return [e["key"] for e in res["entries"]]
+
+    assert keys("age:36") == ["u:1"]
+    assert keys('age:"36"') == ["u:2"]
+    assert keys("address.city:London") == ["u:1"]
+    assert keys("age:36 address.city:London") == ["u:1"]
+    assert keys("address.city:Paris") == []
+    assert keys("name:") == ["u:1", "u:2", "u:3"]
+    assert keys("london") == ["note", "u:1"]
+    assert keys("GRACE") == ["u:3"]
+    status, res = call(studio, "/api/entries?q=age:36")
+    assert res["search"] == {"filter": {"age": 36}}
+    status, res = call(studio, "/api/entries?q=London")
+    assert res["search"] == {"text": "london"}
+    # A page of matches continues from its cursor.
+    status, first = call(studio, "/api/entries?q=name:&limit=2")
+    assert [e["key"] for e in first["entries"]] == ["u:1", "u:2"]
+    assert keys("name:", "&limit=2&after=" + first["next"]) == ["u:3"]
+
+
+def test_query_total_fields_prefix_and_paging(db: ferrumdb.FerrumDB, studio: str) -> None:
+    """POST /api/query counts every match (total), projects fields, pages with skip and limits to a prefix."""
+    for i in range(25):
+        db[f"p:{i:02d}"] = {"n": i, "even": i % 2 == 0, "extra": {"a": i, "b": "x"}}
+    db["q:00"] = {"n": 0, "even": True}
+    body = {"filter": {"even": True}, "sort": "-n", "limit": 5, "fields": ["n", "extra.a"], "prefix": "p:"}
+    status, res = call(studio, "/api/query", "POST", body)
+    assert status == 200
+    assert res["total"] == 13 == db.count({"even": True}, prefix="p:")
+    assert res["more"] is True
+    assert res["results"][0] == ["p:24", {"n": 24, "extra": {"a": 24}}]
+    status, last = call(studio, "/api/query", "POST", {**body, "skip": 10})
+    assert [k for k, _ in last["results"]] == ["p:04", "p:02", "p:00"]
+    assert last["total"] == 13 and last["more"] is False
+    status, whole = call(studio, "/api/query", "POST", {"filter": {"even": True}})
+    assert whole["total"] == 14 and len(whole["results"]) == 14
+    status, bad = call(studio, "/api/query", "POST", {"filter": {}, "fields": "n"})
+    assert status == 400 and bad["error"]
+
+
+def _wait_job(url: str) -> dict[str, Any]:
+    """Poll /api/ops until the job is no longer running (giving up after 60 s)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, res = call(url, "/api/ops")
+        assert status == 200
+        if res["job"]["state"] != "running":
+            return dict(res["job"])
+    raise AssertionError("the job did not finish")
+
+
+def test_operations_compact_backup_export(db: ferrumdb.FerrumDB, studio: str, tmp_path: Path) -> None:
+    """Compact reclaims garbage; backup writes a copy that opens; export downloads JSON Lines with TTLs."""
+    for round_ in range(3):
+        for i in range(200):
+            db[f"k:{i:03d}"] = {"i": i, "round": round_}
+    db.set("ttl", 1, ttl=3600)
+    before = db.stats()
+    assert before["file_bytes"] > before["live_bytes"]
+    status, started = call(studio, "/api/ops/compact", "POST")
+    assert status == 202 and started["job"]["kind"] == "compact"
+    job = _wait_job(studio)
+    assert job["state"] == "done", job
+    after = db.stats()
+    assert after["file_bytes"] < before["file_bytes"] and job["result"]["file_bytes_after"] == after["file_bytes"]
+    assert db["k:007"] == {"i": 7, "round": 2}
+
+    dest = tmp_path / "copy.db"
+    status, _ = call(studio, "/api/ops/backup", "POST", {"path": str(dest)})
+    assert status == 202
+    job = _wait_job(studio)
+    assert job["state"] == "done" and job["result"]["path"] == str(dest)
+    assert job["done"] == job["total"] > 0
+    with ferrumdb.open(dest, read_only=True) as copy:
+        assert len(copy) == len(db) and copy["k:199"] == {"i": 199, "round": 2}
+
+    status, _ = call(studio, "/api/ops/export", "POST", {"prefix": ""})
+    assert status == 202
+    job = _wait_job(studio)
+    assert job["state"] == "done" and job["result"]["records"] == len(db) == job["done"]
+    with urllib.request.urlopen(studio + job["download"].lstrip("/"), timeout=10) as res:
+        assert res.headers["Content-Type"] == "application/x-ndjson"
+        assert "attachment" in res.headers["Content-Disposition"]
+        lines = [json.loads(line) for line in res.read().splitlines()]
+    assert len(lines) == len(db)
+    by_key = {line["key"]: line for line in lines}
+    assert by_key["k:000"]["value"] == {"i": 0, "round": 2}
+    assert "expires_at" in by_key["ttl"] and "expires_at" not in by_key["k:000"]
+    # Only the last export is kept.
+    assert call(studio, "/api/ops/export/999")[0] == 404
+
+
+def test_operations_refuse_bad_input_and_read_only(db: ferrumdb.FerrumDB, tmp_path: Path) -> None:
+    """Backup needs an absolute path; a read-only Studio refuses compact and backup, but exports."""
+    db["k"] = 1
+    url = db.studio(port=0)
+    status, res = call(url, "/api/ops/backup", "POST", {"path": "relative.db"})
+    assert status == 400 and "absolute" in res["error"]
+    status, res = call(url, "/api/ops/backup", "POST", {"path": db.path})
+    assert status == 202 and _wait_job(url)["state"] == "failed"
+    assert "onto itself" in _wait_job(url)["error"]
+    ro = db.studio(port=0, read_only=True)
+    for path, body in [("/api/ops/compact", None), ("/api/ops/backup", {"path": str(tmp_path / "b.db")})]:
+        status, res = call(ro, path, "POST", body)
+        assert status == 403 and "read-only" in res["error"]
+    assert not (tmp_path / "b.db").exists()
+    assert call(ro, "/api/ops/export", "POST", {})[0] == 202
+    assert _wait_job(ro)["state"] == "done"
+
+
+def test_metrics_rates_per_operation(db: ferrumdb.FerrumDB, studio: str) -> None:
+    """Samples carry get/set/delete/query rates and counters, and file size and garbage."""
+    # A first sample (the API takes one when there is none) to measure from.
+    assert call(studio, "/api/metrics")[1]["samples"]
+    for i in range(20):
+        db[f"m:{i}"] = i
+        db.get(f"m:{i}")
+    del db["m:0"]
+    db.query({"m": 1})
+    db.count({"m": 1})
+    deadline = time.monotonic() + 30
+    while True:
+        status, m = call(studio, "/api/metrics")
+        newest = m["samples"][-1] if m["samples"] else None
+        if newest and newest["queries"] >= 2 and newest["sets"] >= 20:
+            break
+        assert time.monotonic() < deadline, "no sample took in the operations"
+    assert newest["gets"] >= 20 and newest["deletes"] >= 1
+    for name in ["get", "set", "delete", "query"]:
+        assert max(s[f"{name}_per_sec"] for s in m["samples"]) > 0, name
+    assert newest["garbage_bytes"] == newest["file_bytes"] - newest["live_bytes"] > 0
+
+
+def _snapshot_reader(db_path: Path) -> ferrumdb.FerrumDB:
+    """A read-only handle that cannot follow the writer: its shared page is unusable (too short)."""
+    with ferrumdb.open(db_path) as writer:
+        writer["k"] = 1
+    shm = Path(str(db_path) + ".shm")
+    with open(shm, "r+b") as f:
+        f.truncate(1)
+    return ferrumdb.open(db_path, read_only=True)
+
+
+def test_overview_tells_snapshot_from_live(db_path: Path) -> None:
+    """/api/overview says database_live false for a handle that cannot see new writes."""
+    with _snapshot_reader(db_path) as reader:
+        overview = call(reader.studio(port=0), "/api/overview")[1]
+        assert overview["database_read_only"] is True and overview["database_live"] is False
 
 
 def _free_port() -> int:

@@ -14,6 +14,7 @@
 //! ([`parse_stored`], the one place that parses a stored document).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use compact_str::CompactString;
@@ -382,6 +383,7 @@ impl Documents {
     /// # Errors
     /// As [`Documents::find`].
     pub fn find_keys(&self, field: &str, value: &Value) -> Result<Vec<CompactString>> {
+        self.count_query();
         parse_field(field)?;
         if let Value::Object(map) = value {
             if let Some(op) = map.keys().find(|k| k.starts_with('$')) {
@@ -444,6 +446,7 @@ impl Documents {
         limit: Option<usize>,
         skip: usize,
     ) -> Result<Vec<Row>> {
+        self.count_query();
         let filter = Filter::parse(filter).map_err(filter_error)?;
         let sort = match sort {
             Some(s) => SortSpec::parse(s).map_err(filter_error)?,
@@ -461,6 +464,7 @@ impl Documents {
     /// [`Error::InvalidFilter`] naming the malformed part of the filter,
     /// sort or fields; read errors.
     pub fn query_with(&self, filter: &Value, options: &QueryOptions) -> Result<Vec<Row>> {
+        self.count_query();
         let filter = Filter::parse(filter).map_err(filter_error)?;
         let sort = match &options.sort {
             Some(s) => SortSpec::parse(s).map_err(filter_error)?,
@@ -492,6 +496,7 @@ impl Documents {
     /// # Errors
     /// [`Error::InvalidFilter`] naming the malformed part; read errors.
     pub fn count(&self, filter: Option<&Value>, prefix: &str) -> Result<usize> {
+        self.count_query();
         let filter = match filter {
             Some(f) => Filter::parse(f).map_err(filter_error)?,
             None => Filter::all(),
@@ -525,6 +530,7 @@ impl Documents {
         filter: Option<&Value>,
         prefix: &str,
     ) -> Result<Vec<Value>> {
+        self.count_query();
         let path = parse_field(field)?;
         let filter = match filter {
             Some(f) => Filter::parse(f).map_err(filter_error)?,
@@ -708,6 +714,17 @@ impl Documents {
         let result = self.db.close();
         self.indexes.watchers.close_all();
         result
+    }
+
+    /// Reads made through this layer since open: every `query`,
+    /// `query_with`, `count`, `distinct` and `find` call (failed ones too),
+    /// for Studio's queries-per-second. Shared by every clone of the handle.
+    pub fn queries_run(&self) -> u64 {
+        self.indexes.queries.load(Ordering::Relaxed)
+    }
+
+    fn count_query(&self) {
+        self.indexes.queries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Index field -> number of (value, key) entries, for stats.

@@ -9,7 +9,7 @@
 //! engine writer -> index set, and queries cannot deadlock with writers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -33,6 +33,10 @@ pub struct IndexSet {
     /// Change feeds; while any exists the engine reports changes even
     /// without indexes.
     pub(super) watchers: Arc<Watchers>,
+    /// Reads through the document layer (query, count, distinct, find)
+    /// since open: Studio's per-operation rates. The engine counts gets,
+    /// sets and deletes itself; queries exist only up here.
+    pub(super) queries: AtomicU64,
 }
 
 impl IndexSet {

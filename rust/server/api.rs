@@ -16,20 +16,23 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::documents::Documents;
+use crate::documents::{Documents, QueryOptions};
 
 use super::error::ApiError;
 use super::metrics::Metrics;
 
 /// Keys per page when `limit` is not given, and the most one page may ask for.
-const DEFAULT_PAGE: usize = 100;
+pub(super) const DEFAULT_PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 /// The tree view lists more per level than the key list shows per page.
 const DEFAULT_TREE_PAGE: usize = 200;
 
 /// The `limit` query parameter of a paged endpoint: `default` when absent,
 /// else an integer from 1 to [`MAX_PAGE`].
-fn page_limit(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+pub(super) fn page_limit(
+    params: &HashMap<String, String>,
+    default: usize,
+) -> Result<usize, ApiError> {
     match params.get("limit").map(String::as_str) {
         None | Some("") => Ok(default),
         Some(raw) => raw
@@ -52,6 +55,8 @@ const MAX_RESULTS: usize = 10_000;
 pub(crate) struct AppState {
     pub docs: Documents,
     pub metrics: Arc<Metrics>,
+    /// Compact, backup and export jobs.
+    pub ops: Arc<super::ops::Ops>,
     /// Studio's own read-only mode (shown by the UI; enforced by the guard).
     pub read_only: bool,
 }
@@ -65,6 +70,7 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/overview", get(overview))
         .route("/api/metrics", get(metrics))
         .route("/api/keys", get(keys))
+        .route("/api/entries", get(super::browse::entries))
         .route("/api/tree", get(tree))
         .route(
             "/api/docs/",
@@ -79,12 +85,13 @@ pub(crate) fn routes(state: AppState) -> Router {
         .route("/api/find", post(find))
         .route("/api/indexes", get(list_indexes).post(create_index))
         .route("/api/indexes/{*field}", delete(drop_index))
+        .merge(super::ops::routes())
         .fallback(no_route)
         .with_state(state)
 }
 
 /// Run engine work on the blocking pool; a panic there becomes a 500.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
@@ -212,7 +219,7 @@ async fn overview(State(st): State<AppState>) -> ApiResult {
 /// `GET /api/metrics`: the ops/sec history and counters, oldest first.
 async fn metrics(State(st): State<AppState>) -> ApiResult {
     let value = blocking(move || {
-        st.metrics.sample_if_due(st.docs.database())?;
+        st.metrics.sample_if_due(&st.docs)?;
         let mut value = st.metrics.to_json();
         value["stats"] = stats_json(&st.docs)?;
         Ok(value)
@@ -222,11 +229,11 @@ async fn metrics(State(st): State<AppState>) -> ApiResult {
 }
 
 /// A paging cursor: the hex of the last key of the previous page.
-fn encode_cursor(key: &str) -> String {
+pub(super) fn encode_cursor(key: &str) -> String {
     hex::encode(key.as_bytes())
 }
 
-fn decode_cursor(cursor: &str, prefix: &str) -> Result<String, ApiError> {
+pub(super) fn decode_cursor(cursor: &str, prefix: &str) -> Result<String, ApiError> {
     let bad = |why: &str| {
         ApiError::bad_request(format!(
             "bad paging cursor {cursor:?}: {why}; pass the \"next\" value of the previous page"
@@ -478,25 +485,45 @@ fn filter_field(map: &Map<String, Value>) -> Result<Value, ApiError> {
     }
 }
 
-/// `POST /api/query` (body: `{"filter", "sort", "limit", "skip"}`):
-/// `{"results": [[key, doc], ...], "plan", "more", "elapsed_ms"}`.
+/// `POST /api/query` (body: `{"filter", "sort", "limit", "skip", "fields",
+/// "prefix"}`): `{"results": [[key, doc], ...], "total", "plan", "more",
+/// "elapsed_ms"}`, where `total` counts every match (as `db.count`), not
+/// only this page.
 async fn query(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let map = parse_object(&body, r#"{"filter": {"role": "admin"}, "limit": 20}"#)?;
     let filter = filter_field(&map)?;
-    let sort = map.get("sort").filter(|s| !s.is_null()).cloned();
     let limit = count_field(&map, "limit", DEFAULT_RESULTS, MAX_RESULTS)?;
-    let skip = count_field(&map, "skip", 0, usize::MAX)?;
+    let prefix = match map.get("prefix") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(p)) => p.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "prefix must be a string such as \"user:\", not {other}"
+            )))
+        }
+    };
+    let options = QueryOptions {
+        sort: map.get("sort").filter(|s| !s.is_null()).cloned(),
+        limit: Some(limit + 1),
+        skip: count_field(&map, "skip", 0, usize::MAX)?,
+        prefix,
+        fields: map.get("fields").filter(|f| !f.is_null()).cloned(),
+    };
     let answer = blocking(move || {
         let started = Instant::now();
         let plan = st.docs.explain(&filter)?;
-        let mut rows = st
-            .docs
-            .query(&filter, sort.as_ref(), Some(limit + 1), skip)?;
+        let mut rows = st.docs.query_with(&filter, &options)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
+        let total = if options.skip == 0 && !more {
+            rows.len()
+        } else {
+            st.docs.count(Some(&filter), &options.prefix)?
+        };
         let results: Vec<Value> = rows.into_iter().map(|r| json!([r.key, r.doc])).collect();
         Ok(json!({
             "results": results,
+            "total": total,
             "plan": plan,
             "more": more,
             "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,

@@ -1,7 +1,9 @@
-//! Live metrics for Studio's chart: a sampler that reads the engine's
-//! counters once a second and keeps the last ten minutes of samples, with
-//! ops/sec computed from the counter deltas between samples (so the chart
-//! shows what happened in each second, not a moving average).
+//! Live metrics for Studio's charts: a sampler that reads the engine's
+//! counters (and the document layer's query count) once a second and keeps
+//! the last ten minutes of samples, with per-operation rates computed from
+//! the counter deltas between samples (so the chart shows what happened in
+//! each second, not a moving average), and the file size and garbage at each
+//! sample (so compaction and growth show over time).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,7 +13,6 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::documents::Documents;
-use crate::engine::Database;
 use crate::error::{Error, Result};
 
 /// Time between samples.
@@ -19,15 +20,58 @@ pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 /// Samples kept (ten minutes at one a second).
 const HISTORY: usize = 600;
 
+/// The counters one sample reads; rates are deltas of these.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Counters {
+    gets: u64,
+    sets: u64,
+    deletes: u64,
+    queries: u64,
+}
+
+impl Counters {
+    fn read(docs: &Documents) -> Result<(Self, crate::engine::Stats)> {
+        let stats = docs.database().stats()?;
+        let counters = Counters {
+            gets: stats.gets,
+            sets: stats.sets,
+            deletes: stats.deletes,
+            queries: docs.queries_run(),
+        };
+        Ok((counters, stats))
+    }
+
+    /// Per-second rates of each counter between `earlier` and `self`.
+    fn rates_since(&self, earlier: &Counters, seconds: f64) -> Rates {
+        let rate = |now: u64, then: u64| now.saturating_sub(then) as f64 / seconds;
+        Rates {
+            get: rate(self.gets, earlier.gets),
+            set: rate(self.sets, earlier.sets),
+            delete: rate(self.deletes, earlier.deletes),
+            query: rate(self.queries, earlier.queries),
+        }
+    }
+}
+
+/// Operations per second by type over one sample interval.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Rates {
+    get: f64,
+    set: f64,
+    delete: f64,
+    query: f64,
+}
+
 /// One reading of the counters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Sample {
     /// Seconds since Studio started.
     t: f64,
+    /// Gets, sets and deletes per second together (what `ops_per_sec` in
+    /// `db.stats()` counts).
     ops_per_sec: f64,
-    gets: u64,
-    sets: u64,
-    deletes: u64,
+    rates: Rates,
+    counters: Counters,
     keys: u64,
     file_bytes: u64,
     live_bytes: u64,
@@ -37,8 +81,8 @@ struct Sample {
 #[derive(Debug)]
 pub(crate) struct Metrics {
     started: Instant,
-    /// The newest sample's time and total op count, for the next delta.
-    last: Mutex<Option<(Instant, u64)>>,
+    /// The newest sample's time and counters, for the next delta.
+    last: Mutex<Option<(Instant, Counters)>>,
     history: Mutex<VecDeque<Sample>>,
 }
 
@@ -55,32 +99,33 @@ impl Metrics {
     /// intervals: the API tops up the history when no sampler task runs
     /// (a bare router), and stays out of the way of one that does (two
     /// samplers a fraction of a second apart would make the rate saw-toothed).
-    pub fn sample_if_due(&self, db: &Database) -> Result<()> {
+    pub fn sample_if_due(&self, docs: &Documents) -> Result<()> {
         let due = self
             .last
             .lock()
             .is_none_or(|(t, _)| t.elapsed() >= INTERVAL.mul_f64(1.5));
         if due {
-            self.sample(db)?;
+            self.sample(docs)?;
         }
         Ok(())
     }
 
     /// Read the counters and append a sample.
-    pub fn sample(&self, db: &Database) -> Result<()> {
-        let stats = db.stats()?;
+    pub fn sample(&self, docs: &Documents) -> Result<()> {
+        let (counters, stats) = Counters::read(docs)?;
         let now = Instant::now();
-        let total = stats.gets + stats.sets + stats.deletes;
-        let ops_per_sec = {
+        let (rates, ops_per_sec) = {
             let mut last = self.last.lock();
-            let rate = match *last {
-                Some((t, ops)) if now > t => {
-                    total.saturating_sub(ops) as f64 / now.duration_since(t).as_secs_f64()
+            let measured = match *last {
+                Some((t, earlier)) if now > t => {
+                    let rates = counters.rates_since(&earlier, now.duration_since(t).as_secs_f64());
+                    (rates, rates.get + rates.set + rates.delete)
                 }
-                _ => stats.ops_per_sec,
+                // The first sample has no earlier one: the engine's average.
+                _ => (Rates::default(), stats.ops_per_sec),
             };
-            *last = Some((now, total));
-            rate
+            *last = Some((now, counters));
+            measured
         };
         let mut history = self.history.lock();
         if history.len() == HISTORY {
@@ -89,9 +134,8 @@ impl Metrics {
         history.push_back(Sample {
             t: now.duration_since(self.started).as_secs_f64(),
             ops_per_sec,
-            gets: stats.gets,
-            sets: stats.sets,
-            deletes: stats.deletes,
+            rates,
+            counters,
             keys: stats.keys,
             file_bytes: stats.file_bytes,
             live_bytes: stats.live_bytes,
@@ -99,8 +143,10 @@ impl Metrics {
         Ok(())
     }
 
-    /// The history as JSON: `{"interval_s", "samples": [{t, ops_per_sec, ...}]}`,
-    /// oldest first.
+    /// The history as JSON: `{"interval_s", "studio_uptime_s", "samples":
+    /// [{t, ops_per_sec, get_per_sec, set_per_sec, delete_per_sec,
+    /// query_per_sec, gets, sets, deletes, queries, keys, file_bytes,
+    /// live_bytes, garbage_bytes}]}`, oldest first.
     pub fn to_json(&self) -> Value {
         let samples: Vec<Value> = self
             .history
@@ -110,12 +156,18 @@ impl Metrics {
                 json!({
                     "t": s.t,
                     "ops_per_sec": s.ops_per_sec,
-                    "gets": s.gets,
-                    "sets": s.sets,
-                    "deletes": s.deletes,
+                    "get_per_sec": s.rates.get,
+                    "set_per_sec": s.rates.set,
+                    "delete_per_sec": s.rates.delete,
+                    "query_per_sec": s.rates.query,
+                    "gets": s.counters.gets,
+                    "sets": s.counters.sets,
+                    "deletes": s.counters.deletes,
+                    "queries": s.counters.queries,
                     "keys": s.keys,
                     "file_bytes": s.file_bytes,
                     "live_bytes": s.live_bytes,
+                    "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
                 })
             })
             .collect();
@@ -136,7 +188,7 @@ pub(crate) async fn run_sampler(metrics: Arc<Metrics>, docs: Documents) {
         ticks.tick().await;
         let (m, d) = (metrics.clone(), docs.clone());
         // stats() may purge expired keys (a short write): off the async thread.
-        let result = tokio::task::spawn_blocking(move || m.sample(d.database())).await;
+        let result = tokio::task::spawn_blocking(move || m.sample(&d)).await;
         if let Ok(Err(Error::Closed)) = result {
             return;
         }
@@ -147,33 +199,73 @@ pub(crate) async fn run_sampler(metrics: Arc<Metrics>, docs: Documents) {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::engine::Database;
+
+    fn open() -> Documents {
+        Documents::open(Database::open(&Config::new().in_memory()).unwrap()).unwrap()
+    }
 
     #[test]
     fn rate_comes_from_counter_deltas() {
-        let db = Database::open(&Config::new().in_memory()).unwrap();
+        let docs = open();
+        let db = docs.database().clone();
         let m = Metrics::new();
-        m.sample(&db).unwrap();
+        m.sample(&docs).unwrap();
         for i in 0..10 {
             db.put_raw(&format!("k{i}"), b"1").unwrap();
         }
-        m.sample(&db).unwrap();
+        m.sample(&docs).unwrap();
         let j = m.to_json();
         let samples = j["samples"].as_array().unwrap();
         assert_eq!(samples.len(), 2);
         assert_eq!(samples[1]["sets"], 10);
         assert_eq!(samples[1]["keys"], 10);
         assert!(samples[1]["ops_per_sec"].as_f64().unwrap() > 0.0);
+        assert!(samples[1]["set_per_sec"].as_f64().unwrap() > 0.0);
+        assert_eq!(samples[1]["get_per_sec"], 0.0);
         // A sample right after another is not due.
-        m.sample_if_due(&db).unwrap();
+        m.sample_if_due(&docs).unwrap();
         assert_eq!(m.to_json()["samples"].as_array().unwrap().len(), 2);
     }
 
     #[test]
+    fn queries_get_their_own_rate() {
+        let docs = open();
+        let m = Metrics::new();
+        m.sample(&docs).unwrap();
+        docs.query(&json!({}), None, None, 0).unwrap();
+        docs.count(None, "").unwrap();
+        m.sample(&docs).unwrap();
+        let j = m.to_json();
+        let newest = &j["samples"][1];
+        assert_eq!(newest["queries"], 2);
+        assert!(newest["query_per_sec"].as_f64().unwrap() > 0.0);
+        assert_eq!(newest["set_per_sec"], 0.0);
+    }
+
+    #[test]
+    fn garbage_is_sampled() {
+        let docs = open();
+        let db = docs.database().clone();
+        let m = Metrics::new();
+        db.put_raw("k", b"1").unwrap();
+        db.put_raw("k", b"2").unwrap();
+        m.sample(&docs).unwrap();
+        let s = &m.to_json()["samples"][0];
+        let garbage = s["garbage_bytes"].as_u64().unwrap();
+        assert!(garbage > 0);
+        assert_eq!(
+            garbage,
+            s["file_bytes"].as_u64().unwrap() - s["live_bytes"].as_u64().unwrap()
+        );
+    }
+
+    #[test]
     fn history_is_bounded() {
-        let db = Database::open(&Config::new().in_memory()).unwrap();
+        let docs = open();
         let m = Metrics::new();
         for _ in 0..HISTORY + 5 {
-            m.sample(&db).unwrap();
+            m.sample(&docs).unwrap();
         }
         assert_eq!(m.to_json()["samples"].as_array().unwrap().len(), HISTORY);
     }

@@ -11,13 +11,16 @@
 //! CSS and JS, [`security`] the guard every request passes, [`metrics`] the
 //! ops/sec history for the chart, [`error`] the JSON error shape, [`conn`]
 //! the accept loop with its connection timeout and cap, [`wire`] JSON bodies
-//! for the errors hyper answers by itself.
+//! for the errors hyper answers by itself, [`browse`] the key list rows and
+//! content search, [`ops`] compact, backup and export as background jobs.
 
 mod api;
 mod assets;
+mod browse;
 mod conn;
 mod error;
 mod metrics;
+mod ops;
 mod security;
 mod wire;
 
@@ -150,6 +153,7 @@ fn app(
     let state = api::AppState {
         docs,
         metrics,
+        ops: Arc::default(),
         read_only: options.read_only,
     };
     security::layered(api::routes(state).merge(assets::routes()), guard)

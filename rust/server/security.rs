@@ -90,9 +90,10 @@ fn is_mutation(method: &Method) -> bool {
 }
 
 /// Routes that take a POST body but only read (README "Ferrum Studio"): a read-only
-/// Studio answers them. They still need the Studio header, like every
+/// Studio answers them (an export reads the database into a temporary file
+/// of Studio's own, for download). They still need the Studio header, like every
 /// POST, so a cross-site page cannot make Studio run them.
-const READ_POSTS: [&str; 3] = ["/api/query", "/api/explain", "/api/find"];
+const READ_POSTS: [&str; 4] = ["/api/query", "/api/explain", "/api/find", "/api/ops/export"];
 
 fn changes_data(method: &Method, path: &str) -> bool {
     is_mutation(method) && !(*method == Method::POST && READ_POSTS.contains(&path))
