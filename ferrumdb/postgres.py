@@ -33,7 +33,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Callable
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import _native
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
@@ -208,6 +208,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _connect(self) -> Any:
         try:
             return psycopg.connect(self._libpq_url, autocommit=True)
+        except psycopg.ProgrammingError as e:
+            raise ValueError(f"bad PostgreSQL URL {self.path!r}: {e}") from None
         except psycopg.OperationalError as e:
             message = str(e).strip()
             if "password authentication failed" in message or "authentication failed" in message:
@@ -248,6 +250,11 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             return fn(conn)
         except pg_errors.UniqueViolation as e:
             raise DuplicateKeyError(self._duplicate_message(e)) from None
+        except pg_errors.UntranslatableCharacter as e:
+            raise ValueError(
+                f"PostgreSQL's jsonb cannot store this value ({e.diag.message_detail or e}); "
+                "strings holding the NUL character \\u0000 are the usual cause; nothing was written"
+            ) from None
         except pg_errors.SerializationFailure as e:
             raise TransactionConflict(
                 f"another writer changed data this call read ({e.diag.message_primary}); nothing was written, run it again"
@@ -923,7 +930,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
         """Load ``path`` (JSON Lines as written by ``export_jsonl``) in one transaction; how many."""
         self._check_writable()
-        with _native_db() as native:
+        with _native_db(self._clock) as native:
             count = native.import_jsonl(path)  # the file backend's parser and checks
             now = self._now()
             rows = []
@@ -1074,8 +1081,11 @@ class _View:
 class _native_db:
     """A fresh in-memory native database for one evaluation, closed afterwards."""
 
+    def __init__(self, clock: Any = None) -> None:
+        self.clock = clock
+
     def __enter__(self) -> Any:
-        self.db = _native.Database(":memory:")
+        self.db = _native.Database(":memory:", clock=self.clock)
         return self.db
 
     def __exit__(self, *exc_info: object) -> None:
@@ -1366,13 +1376,3 @@ def open_postgres(url: str, *, read_only: bool = False, clock: _native.ManualClo
     """Open the FerrumDB table at ``url`` (created if missing); see :class:`PostgresDB`."""
     _require_psycopg()
     return PostgresDB(url, read_only=read_only, clock=clock)
-
-
-def quote_url_part(part: str) -> str:
-    """Percent-encode a user name or password for a ``postgresql://`` URL."""
-    return quote(part, safe="")
-
-
-def unquote_url_part(part: str) -> str:
-    """Undo :func:`quote_url_part`."""
-    return unquote(part)
