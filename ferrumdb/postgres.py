@@ -1307,9 +1307,8 @@ class PostgresWatch:
     def __enter__(self) -> PostgresWatch:
         return self
 
-    def __exit__(self, *_exc_info: object) -> bool:
+    def __exit__(self, *_exc_info: object) -> None:
         self.close()
-        return False
 
 
 def _check_key(key: Any) -> None:
