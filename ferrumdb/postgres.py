@@ -825,6 +825,12 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         def create(conn: Any) -> None:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ferrumdb:{self._table}",))
+                existing = self._meta(conn).get("indexes", {}).get(field)
+                if existing is not None and bool(existing.get("unique")) != bool(unique):
+                    had = "with unique=True" if existing.get("unique") else "without unique"
+                    raise ValueError(
+                        f"an index on {field!r} already exists {had}; drop_index({field!r}) first to change it"
+                    )
                 if translatable_path(field):
                     conn.execute(
                         f"CREATE INDEX IF NOT EXISTS {pg_sql.Identifier(plain).as_string(None)} "

@@ -148,6 +148,9 @@ def test_unique_index(pg_db: Any) -> None:
         pg_db["e"] = {"email": "other", "n": 1.0}
     with pytest.raises(ferrumdb.DuplicateKeyError, match="unique index"):
         pg_db.create_index("missing", unique=True)
+    with pytest.raises(ValueError, match="already exists with unique=True"):
+        pg_db.create_index("email")
+    pg_db.create_index("email", unique=True)  # the same definition again is a no-op
 
 
 def test_transaction_commits_all_or_nothing(pg_db: Any, pg_url: str) -> None:
