@@ -24,6 +24,7 @@ Python driver adds no second build and keeps PostgreSQL optional.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -61,6 +62,8 @@ PAGE_ROWS = 1000
 NOTIFY_VALUE_LIMIT = 7000
 #: Writes between two purges of expired rows.
 PURGE_EVERY_WRITES = 1000
+#: From this many rows on, a batch write goes through COPY.
+COPY_MIN_ROWS = 50
 #: How often an update is retried after PostgreSQL broke a deadlock between two of them.
 DEADLOCK_RETRIES = 5
 
@@ -477,7 +480,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         return default if row is None else row[0]
 
     def _write(self, key: str, text: str, expires_at: float | None) -> None:
-        payload = _event_payload("set", key, text)
+        payload = "[" + _event_payload("set", key, text) + "]"
 
         def write(conn: Any) -> None:
             try:
@@ -514,7 +517,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """Remove ``key``; True if it was there (and not expired)."""
         self._check_writable()
         _check_key(key)
-        payload = _event_payload("delete", key, None)
+        payload = "[" + _event_payload("delete", key, None) + "]"
         row = self._run(
             lambda c: c.execute(self._sql_delete, (key, self._now(), self._channel, payload)).fetchone()
         )
@@ -733,11 +736,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 deletes = [key for key in before if key not in after]
                 events.extend(("delete", key, None) for key in deletes)
                 if writes:
-                    conn.cursor().executemany(
-                        f"INSERT INTO {self._t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) "
-                        "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
-                        writes,
-                    )
+                    self._upsert_rows(conn, writes)
                 if deletes:
                     conn.execute(f"DELETE FROM {self._t} WHERE key = ANY(%s)", (deletes,))
                 self._notify_all(conn, events)
@@ -900,11 +899,56 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         return PostgresWatch(self, prefix)
 
     def _notify_all(self, conn: Any, events: list[tuple[str, str, str | None]]) -> None:
-        if events:
+        """Send ``events`` packed into as few NOTIFY payloads as fit, in one statement (delivered at commit, in order)."""
+        if not events:
+            return
+        payloads: list[str] = []
+        packed: list[str] = []
+        size = 0
+        for op, key, text in events:
+            event = _event_payload(op, key, text)
+            if packed and size + len(event) > NOTIFY_VALUE_LIMIT:
+                payloads.append("[" + ",".join(packed) + "]")
+                packed, size = [], 0
+            packed.append(event)
+            size += len(event) + 1
+        payloads.append("[" + ",".join(packed) + "]")
+        # Sent as one JSON array: psycopg escapes a text[] parameter in Python, a str in C.
+        conn.execute(
+            "SELECT count(pg_notify(%s, payload)) FROM "
+            "(SELECT payload FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS e(payload, n) ORDER BY n) AS ordered",
+            (self._channel, json.dumps(payloads)),
+        )
+
+    def _upsert_rows(self, conn: Any, rows: list[tuple[str, str, float | None]]) -> None:
+        """Insert or replace ``(key, json_text, expires_at)`` rows inside the caller's transaction.
+
+        Many rows go through COPY into a session-temporary table and one
+        INSERT … SELECT (several times faster than a statement per row); a
+        few go as one statement each, pipelined.
+        """
+        upsert = "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at"
+        if len(rows) < COPY_MIN_ROWS:
             conn.cursor().executemany(
-                "SELECT pg_notify(%s, %s)",
-                [(self._channel, _event_payload(op, key, text)) for op, key, text in events],
+                f"INSERT INTO {self._t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) {upsert}", rows
             )
+            return
+        if getattr(self._local, "staging_for", None) is not conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ferrumdb_staging (key text, doc text, expires_at float8) "
+                "ON COMMIT DELETE ROWS"
+            )
+            self._local.staging_for = conn
+        last = {key: (key, text, expires_at) for key, text, expires_at in rows}  # one row per key
+        # Binary COPY: no per-character text escaping on the client.
+        with conn.cursor().copy("COPY ferrumdb_staging (key, doc, expires_at) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "text", "float8"])
+            for row in last.values():
+                copy.write_row(row)
+        conn.execute(
+            f"INSERT INTO {self._t} (key, doc, expires_at) SELECT key, doc::jsonb, expires_at FROM ferrumdb_staging {upsert}"
+        )
+        conn.execute("TRUNCATE ferrumdb_staging")
 
     # -- whole-database work -------------------------------------------------------------
 
@@ -953,12 +997,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
         def write(conn: Any) -> None:
             with conn.transaction():
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f"INSERT INTO {t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) "
-                        "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
-                        rows,
-                    )
+                self._upsert_rows(conn, rows)
                 self._notify_all(conn, [("set", k, text) for k, text, _ in rows])
 
         if rows:
@@ -1220,11 +1259,7 @@ class PostgresTransaction:
                 sets = [(k, text, exp) for k, (text, exp) in self._writes.items() if text is not None]
                 deletes = [k for k, (text, _) in self._writes.items() if text is None]
                 if sets:
-                    conn.cursor().executemany(
-                        f"INSERT INTO {t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) "
-                        "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
-                        sets,
-                    )
+                    owner._upsert_rows(conn, sets)
                 if deletes:
                     conn.execute(f"DELETE FROM {t} WHERE key = ANY(%s)", (deletes,))
                 owner._notify_all(
@@ -1252,9 +1287,9 @@ class PostgresWatch:
     """Iterator of ``(op, key, value)`` changes from every process, through LISTEN/NOTIFY.
 
     It listens on its own connection from the moment ``watch()`` returns.
-    A transaction's events arrive together, in commit order. Values too big
-    for a NOTIFY payload (8000 bytes) are read back from the table, so they
-    show the value current at that moment.
+    A transaction's events arrive together, in commit order, packed several
+    to a NOTIFY payload. Values too big for a payload (8000 bytes) are read
+    back from the table, so they show the value current at that moment.
     """
 
     def __init__(self, db: PostgresDB, prefix: str) -> None:
@@ -1264,6 +1299,8 @@ class PostgresWatch:
         self._conn.execute(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(db._channel)))
         self._closed = False
         self._events = self._conn.notifies()
+        # One NOTIFY may carry several events (a transaction's, packed); they wait here.
+        self._pending: collections.deque[list[Any]] = collections.deque()
 
     @property
     def prefix(self) -> str:
@@ -1283,6 +1320,12 @@ class PostgresWatch:
         if self._closed:
             raise StopIteration
         while True:
+            while self._pending:
+                event = self._pending.popleft()
+                if event[1].startswith(self._prefix):
+                    if event[0] == "delete":
+                        return ("delete", event[1], None)
+                    return ("set", event[1], event[2] if len(event) > 2 else self._db.get(event[1]))
             try:
                 notify = next(self._events)
             except StopIteration:
@@ -1291,15 +1334,7 @@ class PostgresWatch:
             except psycopg.OperationalError as e:
                 self.close()
                 raise ConnectionError(f"the watch lost its connection to PostgreSQL at {self._db._host}: {e}") from None
-            event = json.loads(notify.payload)
-            op, key = event[0], event[1]
-            if not key.startswith(self._prefix):
-                continue
-            if op == "delete":
-                return ("delete", key, None)
-            if len(event) > 2:
-                return ("set", key, event[2])
-            return ("set", key, self._db.get(key))
+            self._pending.extend(json.loads(notify.payload))
 
     def close(self) -> None:
         """Stop listening; iteration ends."""
@@ -1331,7 +1366,7 @@ def _event_payload(op: str, key: str, text: str | None) -> str:
     return head[:-1] + "," + text + "]"
 
 
-_MAY_HAVE_EXPONENT = re.compile(r"\d[eE]")
+_MAY_HAVE_EXPONENT = re.compile(r"\d[eE][+-]?\d")
 _EXPONENT_FLOAT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?[eE][+-]?\d+)')
 
 

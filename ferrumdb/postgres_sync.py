@@ -143,12 +143,7 @@ def _write_batch(dst: PostgresDB, rows: list[tuple[str, str, float | None]], sou
 
     def write(conn: Any) -> None:
         with conn.transaction():
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {dst._t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) "
-                    "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at",
-                    rows,
-                )
+            dst._upsert_rows(conn, rows)
             conn.execute(
                 f"UPDATE {dst._t} SET doc = jsonb_set(doc, '{{push}}', %s::jsonb) WHERE key = ''",
                 (json.dumps({"source": source, "after": rows[-1][0]}),),
