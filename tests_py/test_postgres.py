@@ -339,3 +339,13 @@ def test_two_tables_in_one_database_are_separate(pg_url: str) -> None:
             assert "k" not in b
     finally:
         drop_table(base, other)
+
+
+def test_watch_unpacks_a_bulk_write_in_order(pg_db: Any) -> None:
+    """A bulk write's events (packed several to a NOTIFY payload) all arrive, in write order."""
+    watch = pg_db.watch()
+    rows = [(f"bulk:{i:03}", json.dumps({"i": i, "pad": "x" * 100}), None) for i in range(200)]
+    pg_db.write_many(rows)
+    events = [next(watch) for _ in range(200)]
+    watch.close()
+    assert events == [("set", f"bulk:{i:03}", {"i": i, "pad": "x" * 100}) for i in range(200)]
