@@ -17,6 +17,7 @@ Usage:
     python benches/python_api.py --only queries # find/count/query against sqlite3 and the floor
     python benches/python_api.py --only aio --n 20000 # ferrumdb.aio against sync calls and aiosqlite
     python benches/python_api.py --only processes --n 20000 # writers in 1/2/4 processes, get beside a writer
+    python benches/python_api.py --only postgres --pg-url postgresql://... # PostgreSQL handle vs plain psycopg
 
 Peers: sqlite3 in WAL mode with one statement (one implicit transaction) per
 operation and ``synchronous=OFF``; lmdb with one write transaction per set
@@ -797,6 +798,97 @@ def run_aio(n: int, base: str) -> dict[str, dict[str, float]]:
     return asyncio.run(main())
 
 
+def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, dict[str, float]]:
+    """The PostgreSQL handle against hand-written psycopg statements doing the same work, same server.
+
+    get/set: one document by key (us/op, medians of chunks); an indexed
+    equality query returning 1% of the documents (ms/query); push: a file
+    database of N documents copied in (docs/s) against executemany of the
+    same rows. Both tables hold the same N documents.
+    """
+    import psycopg
+
+    from ferrumdb import postgres_sync
+
+    sep = "&" if "?" in url else "?"
+    handle_table, plain_table, push_table = "bench_ferrum", "bench_plain", "bench_push"
+    with psycopg.connect(url, autocommit=True) as conn:
+        for t in (handle_table, plain_table, push_table):
+            conn.execute(f"DROP TABLE IF EXISTS {t}")
+        conn.execute(f'CREATE TABLE {plain_table} (key text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL)')
+    docs = {f"user:{i:07}": dict(make_doc(i), city=f"city{i % 100}") for i in range(n)}
+    rows = [(k, json.dumps(v)) for k, v in docs.items()]
+    db = ferrumdb.open(f"{url}{sep}table={handle_table}")
+    db.write_many([(k, text, None) for k, text in rows])
+    db.create_index("city")
+    plain = psycopg.connect(url, autocommit=True)
+    with plain.cursor() as cur:
+        cur.executemany(f"INSERT INTO {plain_table} (key, doc) VALUES (%s, %s::jsonb)", rows)
+    plain.execute(f"CREATE INDEX ON {plain_table} USING gin (doc jsonb_path_ops)")
+    plain.execute(f"ANALYZE {plain_table}")
+    db._run(lambda c: c.execute(f"ANALYZE {handle_table}"))
+    keys = list(docs)
+    sample = [keys[(i * 7919) % n] for i in range(min(n, 2000))]
+    doc = make_doc(1)
+
+    def us_per_op(op: Callable[[str], Any]) -> float:
+        times = []
+        for chunk in chunks(sample, 100):
+            t0 = time.perf_counter_ns()
+            for k in chunk:
+                op(k)
+            times.append((time.perf_counter_ns() - t0) / len(chunk) / 1000)
+        return statistics.median(times)
+
+    get_sql = f"SELECT doc::text FROM {plain_table} WHERE key = %s"
+    set_sql = (
+        f"INSERT INTO {plain_table} (key, doc) VALUES (%s, %s::jsonb) "
+        "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc"
+    )
+    query_sql = f"SELECT key, doc::text FROM {plain_table} WHERE doc @> %s::jsonb ORDER BY key"
+    out: dict[str, dict[str, float]] = {}
+    out["get (us/op)"] = {
+        "psycopg": us_per_op(lambda k: json.loads(plain.execute(get_sql, (k,)).fetchone()[0])),
+        "ferrumdb": us_per_op(lambda k: db[k]),
+    }
+    out["set (us/op)"] = {
+        "psycopg": us_per_op(lambda k: plain.execute(set_sql, (k, json.dumps(doc)))),
+        "ferrumdb": us_per_op(lambda k: db.__setitem__(k, doc)),
+    }
+
+    def ms_per_query(fn: Callable[[int], Any]) -> float:
+        times = []
+        for i in range(rounds // 10):
+            t0 = time.perf_counter_ns()
+            fn(i)
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+        return statistics.median(times)
+
+    out["indexed query, 1% of docs (ms)"] = {
+        "psycopg": ms_per_query(
+            lambda i: [(k, json.loads(t)) for k, t in plain.execute(query_sql, (json.dumps({"city": f"city{i}"}),))]
+        ),
+        "ferrumdb": ms_per_query(lambda i: db.query({"city": f"city{i}"})),
+    }
+    file_path = os.path.join(base, "push-source.db")
+    with ferrumdb.open(file_path, fsync="never") as src:
+        for k, v in docs.items():
+            src[k] = v
+    t0 = time.perf_counter()
+    postgres_sync.push(file_path, f"{url}{sep}table={push_table}", out=open(os.devnull, "w"))
+    push_rate = n / (time.perf_counter() - t0)
+    plain.execute(f"TRUNCATE {plain_table}")
+    t0 = time.perf_counter()
+    with plain.transaction(), plain.cursor() as cur:
+        cur.executemany(f"INSERT INTO {plain_table} (key, doc) VALUES (%s, %s::jsonb)", rows)
+    out["push (docs/s)"] = {"psycopg": n / (time.perf_counter() - t0), "ferrumdb": push_rate}
+    db.close()
+    with plain:
+        for t in (handle_table, plain_table, push_table):
+            plain.execute(f"DROP TABLE IF EXISTS {t}")
+    return out
+
+
 def table(results: dict[str, dict[str, float]], extra: dict[str, dict[str, Any]]) -> str:
     names = [n for n in next(iter(results.values())) if n != Floor.name]
     lines = ["| operation (median ns/op, × floor) | floor | " + " | ".join(names) + " |"]
@@ -815,7 +907,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000, help="documents (default 100k)")
     ap.add_argument("--big", action="store_true", help="also measure reopen and memory at 1M keys")
     ap.add_argument("--json", help="also write the raw figures to this file")
-    ap.add_argument("--only", choices=["jsonl", "reopen", "queries", "aio", "processes"], help="run only this section")
+    ap.add_argument("--only", choices=["jsonl", "reopen", "queries", "aio", "processes", "postgres"], help="run only this section")
+    ap.add_argument("--pg-url", default=os.environ.get("FERRUMDB_TEST_PG_URL"), help="server for --only postgres")
     args = ap.parse_args()
     base = tempfile.mkdtemp(prefix="ferrumdb-bench-")
     try:
@@ -830,6 +923,13 @@ def main() -> None:
         if args.only == "queries":
             for name, row in run_queries(args.n, base).items():
                 print(f"queries, {name}:", {k: f"{v:.2f}" for k, v in row.items()})
+            return
+        if args.only == "postgres":
+            if not args.pg_url:
+                ap.error("--only postgres needs --pg-url postgresql://... (or FERRUMDB_TEST_PG_URL)")
+            for name, row in run_postgres(args.n, base, args.pg_url).items():
+                ratio = row["ferrumdb"] / row["psycopg"]
+                print(f"postgres, {name}: psycopg {row['psycopg']:,.1f}, ferrumdb {row['ferrumdb']:,.1f} ({ratio:.2f}x)")
             return
         if args.only == "aio":
             aio = run_aio(args.n, base)

@@ -283,6 +283,9 @@ def open(  # noqa: A001
     Args:
         path: The database file, or ``":memory:"`` for a database that never
             touches the disk. Defaults to ``ferrum.db`` in the current directory.
+            A ``postgresql://user:pw@host/db?table=ferrum`` URL opens the same
+            API on a PostgreSQL table instead (``pip install ferrumdb[postgres]``;
+            see :mod:`ferrumdb.postgres`).
         fsync: ``"always"`` (survive power loss), ``"periodic:MS"`` (default
             ``"periodic:100"``) or ``"never"`` (leave it to the OS). Under every
             policy an acknowledged write survives the process being killed.
@@ -329,6 +332,16 @@ def open(  # noqa: A001
         ([1, 2, 3], 'default')
         >>> db.close()
     """
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        # SPEC section 7: the same API on a PostgreSQL table (ferrumdb[postgres]).
+        if fsync is not None or encryption_key is not None or salvage:
+            raise ValueError(
+                "fsync, encryption_key and salvage apply to database files; PostgreSQL handles durability and encryption itself"
+            )
+        from .postgres import open_postgres
+
+        return open_postgres(path, read_only=read_only, clock=clock)  # type: ignore[return-value]
+
     def opener() -> FerrumDB:
         return FerrumDB(
             path,

@@ -21,5 +21,11 @@ cargo fmt --check
 cargo clippy --all-targets --all-features --quiet -- -D warnings
 cargo test --quiet
 
+echo "== postgresql: a throwaway server for tests_py/test_postgres*.py (scripts/pg.sh)"
+pg_dir=$(mktemp -d)
+trap 'bash scripts/pg.sh stop "$pg_dir"' EXIT
+FERRUMDB_TEST_PG_URL=$(bash scripts/pg.sh start "$pg_dir")
+export FERRUMDB_TEST_PG_URL
+
 echo "== python: tests (including the stub check and the CLI)"
 python3 -m pytest -q

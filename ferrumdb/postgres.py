@@ -1,0 +1,1418 @@
+"""FerrumDB on PostgreSQL: ``ferrumdb.open("postgresql://user:pw@host/db?table=ferrum")``.
+
+When an application outgrows one machine, the same code runs on a PostgreSQL
+database shared by many processes on many machines (SPEC section 7). Each
+document is a ``jsonb`` row of one table::
+
+    key text COLLATE "C" PRIMARY KEY, doc jsonb NOT NULL, expires_at float8
+
+``COLLATE "C"`` orders keys by code point, as the file backend does. The row
+with the empty key (never a valid document key) holds the schema version and
+the index definitions, so every process sees the same indexes.
+
+**One meaning for every filter.** FerrumDB's own matcher decides every query,
+count, distinct, find and update: :mod:`ferrumdb.postgres_filter` turns the
+filter into a SQL condition that selects a *superset* of the matches (using the
+indexes), and the candidate rows are then evaluated by the native engine in an
+in-memory FerrumDB. Filters, sorts, projections and update operators therefore
+give the file backend's answer, never PostgreSQL's variant of it.
+
+Driver: psycopg 3 (the ``postgres`` extra). The package already wraps the Rust
+core for Python, and filters, updates and values are checked by that core; a
+Python driver adds no second build and keeps PostgreSQL optional.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+import warnings
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from . import _native
+from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
+from .postgres_filter import path_expression, translatable_path, translate
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg import sql as pg_sql
+except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
+    psycopg = None  # type: ignore[assignment]
+
+__all__ = ["PostgresDB", "open_postgres", "parse_url", "SCHEMA_VERSION"]
+
+#: Version of the table layout, kept in the version row; a newer one is refused.
+SCHEMA_VERSION = 1
+DEFAULT_TABLE = "ferrum"
+#: Seconds to wait for the server before giving up (override with ``?connect_timeout=N``).
+DEFAULT_CONNECT_TIMEOUT = 10
+#: Keys are non-empty, so this row can never collide with a document.
+VERSION_KEY = ""
+#: Rows fetched per round trip when iterating (keyset pages, no long transaction).
+PAGE_ROWS = 1000
+#: NOTIFY payloads are limited to 8000 bytes; bigger values are re-read by the watcher.
+NOTIFY_VALUE_LIMIT = 7000
+#: Writes between two purges of expired rows.
+PURGE_EVERY_WRITES = 1000
+#: From this many rows on, a batch write goes through COPY.
+COPY_MIN_ROWS = 50
+#: How often an update is retried after PostgreSQL broke a deadlock between two of them.
+DEADLOCK_RETRIES = 5
+
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}\Z")
+_LIVE = "(expires_at IS NULL OR expires_at > %s)"
+
+
+def _require_psycopg() -> None:
+    if psycopg is None:
+        raise ImportError(
+            "opening a postgresql:// URL needs the PostgreSQL driver: pip install ferrumdb[postgres]"
+        )
+
+
+def parse_url(url: str) -> tuple[str, str, str]:
+    """Split a ``postgresql://`` URL into (libpq URL, table name, host for messages).
+
+    ``?table=NAME`` picks the table (default ``ferrum``); every other query
+    parameter goes to libpq. ``connect_timeout`` defaults to 10 seconds.
+
+    Raises:
+        ValueError: Not a PostgreSQL URL, a bad port, a bad table name, or
+            something libpq cannot parse.
+    """
+    if not isinstance(url, str):
+        raise TypeError(f"a PostgreSQL URL is a str, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"bad PostgreSQL URL {_redact(url)!r}: {e}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"bad PostgreSQL URL {_redact(url)!r}: it must start with postgresql://")
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    table = DEFAULT_TABLE
+    rest = []
+    for name, value in params:
+        if name == "table":
+            table = value
+        else:
+            rest.append((name, value))
+    if not _TABLE_NAME.match(table):
+        raise ValueError(
+            f"bad table name {table!r} in the PostgreSQL URL: use letters, digits and _ (at most 48), not starting with a digit"
+        )
+    if not any(name == "connect_timeout" for name, _ in rest):
+        rest.append(("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT)))
+    libpq_url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
+    _require_psycopg()
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(libpq_url)
+    except psycopg.ProgrammingError as e:
+        raise ValueError(f"bad PostgreSQL URL {_redact(url)!r}: {e}") from None
+    host = str(info.get("host") or "the local socket")
+    if port is not None or info.get("port"):
+        host = f"{host}:{info.get('port') or port}"
+    return libpq_url, table, host
+
+
+def _redact(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for messages and ``repr``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit((parts.scheme, f"{user}@{netloc[-1]}", parts.path, parts.query, parts.fragment))
+
+
+def _prefix_bounds(prefix: str) -> tuple[str, str | None]:
+    """Key range ``[low, high)`` of the keys starting with ``prefix`` (``high`` None: unbounded)."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        if last < 0x10FFFF:
+            nxt = last + 1
+            if 0xD800 <= nxt <= 0xDFFF:  # surrogates are not characters
+                nxt = 0xE000
+            return prefix, "".join(chars) + chr(nxt)
+    return prefix, None
+
+
+class _Scratch(threading.local):
+    """A per-thread in-memory FerrumDB: the native engine as validator, matcher and updater."""
+
+    db: Any = None
+
+
+class PostgresDB(MutableMapping):  # type: ignore[type-arg]
+    """A FerrumDB database stored in a PostgreSQL table: the section 1 API on a server.
+
+    Open it with :func:`ferrumdb.open` and a ``postgresql://`` URL. Every call
+    is one round trip where it can be (``get``, ``set``, ``delete``), and runs
+    in its own PostgreSQL transaction; updates lock the rows they change, so
+    concurrent ``$inc`` from many processes never lose an increment.
+
+    Raises:
+        ConnectionError: The server cannot be reached within the connect timeout,
+            or the connection was lost (the next call reconnects).
+        PermissionError: The server refused the credentials.
+        ValueError: A malformed URL or table name.
+
+    Example:
+        >>> import ferrumdb  # doctest: +SKIP
+        >>> db = ferrumdb.open("postgresql://app:pw@db.internal/app?table=ferrum")  # doctest: +SKIP
+        >>> db["user:1"] = {"name": "alice"}  # doctest: +SKIP
+    """
+
+    salvage_report: dict[str, Any] | None = None
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        read_only: bool = False,
+        clock: _native.ManualClock | None = None,
+    ) -> None:
+        self._pid = os.getpid()
+        self._closed = True
+        self._libpq_url, self._table, self._host = parse_url(url)
+        self._url = url
+        self._read_only = read_only
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._scratch = _Scratch()
+        self._started = time.monotonic()
+        self._counters = {"gets": 0, "sets": 0, "deletes": 0}
+        self._writes_since_purge = 0
+        self._channel = f"ferrumdb_{self._table}"
+        self._prepare_statements()
+        self._closed = False
+        try:
+            self._ensure_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections -----------------------------------------------------------
+
+    def _connect(self) -> Any:
+        try:
+            return psycopg.connect(self._libpq_url, autocommit=True)
+        except psycopg.ProgrammingError as e:
+            raise ValueError(f"bad PostgreSQL URL {self.path!r}: {e}") from None
+        except psycopg.OperationalError as e:
+            message = str(e).strip()
+            if "password authentication failed" in message or "authentication failed" in message:
+                raise PermissionError(
+                    f"PostgreSQL at {self._host} refused the credentials in the URL: {message}"
+                ) from None
+            if re.search(r'database ".*" does not exist', message):
+                raise ConnectionError(
+                    f"PostgreSQL at {self._host} has no such database: {message}; create it with createdb"
+                ) from None
+            raise ConnectionError(
+                f"cannot reach PostgreSQL at {self._host}: {message} "
+                f"(check the host and port; connect_timeout in the URL bounds the wait)"
+            ) from None
+
+    def _conn(self) -> Any:
+        """This thread's connection, (re)connected if needed."""
+        if self._closed:
+            raise ClosedError("the database handle was closed; open it again to use it")
+        if self._pid != os.getpid():
+            raise ClosedError(
+                "this PostgreSQL handle was opened in the parent process before fork(); call ferrumdb.open() in the child"
+            )
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            if conn is not None:
+                conn.close()
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _run(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(conn)`` and turn driver errors into FerrumDB's."""
+        conn = self._conn()
+        try:
+            return fn(conn)
+        except pg_errors.UniqueViolation as e:
+            raise DuplicateKeyError(self._duplicate_message(e)) from None
+        except pg_errors.UntranslatableCharacter as e:
+            raise ValueError(
+                f"PostgreSQL's jsonb cannot store this value ({e.diag.message_detail or e}); "
+                "strings holding the NUL character \\u0000 are the usual cause; nothing was written"
+            ) from None
+        except pg_errors.SerializationFailure as e:
+            raise TransactionConflict(
+                f"another writer changed data this call read ({e.diag.message_primary}); nothing was written, run it again"
+            ) from None
+        except psycopg.OperationalError as e:
+            if conn.broken or conn.closed:
+                raise ConnectionError(
+                    f"lost the connection to PostgreSQL at {self._host}: {str(e).strip()}; "
+                    "an unfinished transaction was rolled back, and the next call reconnects"
+                ) from None
+            raise
+
+    def _duplicate_message(self, e: Any) -> str:
+        detail = e.diag.message_detail or ""
+        constraint = e.diag.constraint_name or ""
+        field = self._index_field_of(constraint) if constraint else None
+        where = f" of the unique index on {field!r}" if field else ""
+        return f"a document already holds this value{where} ({detail.strip()}); nothing was written"
+
+    def _scratch_db(self) -> Any:
+        db = self._scratch.db
+        if db is None:
+            db = _native.Database(":memory:")
+            self._scratch.db = db
+        return db
+
+    def _canonical(self, key: str, value: Any) -> str:
+        """``value`` as JSON text, checked exactly as the file backend checks it (TypeError/ValueError)."""
+        scratch = self._scratch_db()
+        scratch.set(key, value)
+        try:
+            return _jsonb_safe(scratch.get_json(key))
+        finally:
+            scratch.delete(key)
+
+    def _canonical_json(self, key: str, text: str) -> str:
+        scratch = self._scratch_db()
+        scratch.set_json(key, text)
+        try:
+            return _jsonb_safe(scratch.get_json(key))
+        finally:
+            scratch.delete(key)
+
+    def _now(self) -> float:
+        return self._clock.now() if self._clock is not None else time.time()
+
+    def _expiry(self, ttl: float | None) -> float | None:
+        if ttl is None:
+            return None
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+            raise TypeError(f"ttl must be a number of seconds or None, not {type(ttl).__name__}")
+        if not ttl > 0 or ttl != ttl or ttl == float("inf"):
+            raise ValueError(f"ttl must be a positive, finite number of seconds, not {ttl!r}")
+        return self._now() + ttl
+
+    def _check_writable(self) -> None:
+        if self._read_only:
+            raise ReadOnlyError("this PostgreSQL handle was opened with read_only=True")
+
+    # -- schema ------------------------------------------------------------------
+
+    def _prepare_statements(self) -> None:
+        t = pg_sql.Identifier(self._table).as_string(None)
+        self._t = t
+        notify = "pg_notify(%s, %s)"
+        self._sql_get = f"SELECT doc::text FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
+        self._sql_set = (
+            f"WITH w AS (INSERT INTO {t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) "
+            f"ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at RETURNING 1) "
+            f"SELECT {notify} FROM w"
+        )
+        self._sql_delete = (
+            f"WITH d AS (DELETE FROM {t} WHERE key = %s AND key > '' RETURNING {_LIVE} AS live) "
+            f"SELECT live, CASE WHEN live THEN {notify} END FROM d"
+        )
+        self._sql_contains = f"SELECT 1 FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
+        self._sql_count = f"SELECT count(*) FROM {t} WHERE key > '' AND {_LIVE}"
+        self._sql_ttl = f"SELECT expires_at FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
+
+    def _ensure_schema(self) -> None:
+        t = self._t
+
+        def create(conn: Any) -> None:
+            with conn.transaction():
+                # Serialize concurrent first opens of the same table.
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ferrumdb:{self._table}",))
+                conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS {t} (key text COLLATE "C" PRIMARY KEY, '
+                    "doc jsonb NOT NULL, expires_at double precision)"
+                )
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {pg_sql.Identifier(self._table + '_expiry').as_string(None)} "
+                    f"ON {t} (expires_at) WHERE expires_at IS NOT NULL"
+                )
+                conn.execute(
+                    f"INSERT INTO {t} (key, doc) VALUES ('', %s::jsonb) ON CONFLICT (key) DO NOTHING",
+                    (json.dumps({"ferrumdb": SCHEMA_VERSION, "indexes": {}}),),
+                )
+                row = conn.execute(f"SELECT doc FROM {t} WHERE key = ''").fetchone()
+            version = row[0].get("ferrumdb") if row and isinstance(row[0], dict) else None
+            if version != SCHEMA_VERSION:
+                raise ValueError(
+                    f"table {self._table!r} at {self._host} holds FerrumDB schema version {version!r}; "
+                    f"this FerrumDB reads version {SCHEMA_VERSION}: upgrade FerrumDB or use another ?table="
+                )
+
+        self._run(create)
+        if not self._read_only:
+            self._purge_expired()
+
+    def _meta(self, conn: Any) -> dict[str, Any]:
+        row = conn.execute(f"SELECT doc FROM {self._t} WHERE key = ''").fetchone()
+        return row[0] if row else {"ferrumdb": SCHEMA_VERSION, "indexes": {}}
+
+    def _index_names(self, field: str) -> tuple[str, str]:
+        digest = hashlib.sha1(field.encode()).hexdigest()[:12]
+        return f"{self._table}_ix_{digest}", f"{self._table}_uq_{digest}"
+
+    def _index_field_of(self, constraint: str) -> str | None:
+        try:
+            indexes = self._run(self._meta).get("indexes", {})
+        except Exception:  # a message helper must not fail
+            return None
+        for field in indexes:
+            if constraint in self._index_names(field):
+                return str(field)
+        return None
+
+    def _purge_expired(self) -> int:
+        """Delete rows whose TTL passed (they are already invisible to every read)."""
+        self._writes_since_purge = 0
+        return int(
+            self._run(
+                lambda c: c.execute(
+                    f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)
+                ).rowcount
+            )
+        )
+
+    def _wrote(self, n: int = 1) -> None:
+        self._writes_since_purge += n
+        if self._writes_since_purge >= PURGE_EVERY_WRITES:
+            self._purge_expired()
+
+    # -- properties ----------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def path(self) -> str:
+        """The URL this handle was opened with, password hidden."""
+        return _redact(self._url)
+
+    @property
+    def table(self) -> str:
+        """The PostgreSQL table holding the documents."""
+        return self._table
+
+    @property
+    def read_only(self) -> bool:
+        """True if opened with ``read_only=True``."""
+        return self._read_only
+
+    @property
+    def fsync(self) -> str:
+        """Durability is PostgreSQL's (its ``synchronous_commit`` setting); always ``"server"``."""
+        return "server"
+
+    @property
+    def is_live(self) -> bool:
+        """Always True: every call reads the server's current state."""
+        return True
+
+    # -- key/value -------------------------------------------------------------------
+
+    def _load(self, text: str) -> Any:
+        return json.loads(text)
+
+    def __getitem__(self, key: str) -> Any:
+        _check_key(key)
+        row = self._run(lambda c: c.execute(self._sql_get, (key, self._now())).fetchone())
+        self._counters["gets"] += 1
+        if row is None:
+            raise KeyError(key)
+        return self._load(row[0])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value stored at ``key``, or ``default`` if it is missing or expired."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.set(key, value)
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> None:
+        """Store ``value`` at ``key``; with ``ttl`` (seconds) it expires.
+
+        Raises:
+            TypeError, ValueError: The key or value cannot be stored (named by path); nothing is written.
+        """
+        self._check_writable()
+        text = self._canonical(key, value)
+        self._write(key, text, self._expiry(ttl))
+
+    def set_json(self, key: str, text: str) -> None:
+        """Store raw JSON ``text`` at ``key`` (validated by the native parser)."""
+        self._check_writable()
+        self._write(key, self._canonical_json(key, text), None)
+
+    def get_json(self, key: str, default: Any = None) -> Any:
+        """The value at ``key`` as JSON text (as PostgreSQL's jsonb prints it), or ``default``."""
+        _check_key(key)
+        row = self._run(lambda c: c.execute(self._sql_get, (key, self._now())).fetchone())
+        self._counters["gets"] += 1
+        return default if row is None else row[0]
+
+    def _write(self, key: str, text: str, expires_at: float | None) -> None:
+        payload = "[" + _event_payload("set", key, text) + "]"
+
+        def write(conn: Any) -> None:
+            try:
+                conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
+            except pg_errors.UniqueViolation:
+                # An expired row may still hold the value until it is purged.
+                if self._purge_expired_in(conn) == 0:
+                    raise
+                conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
+
+        self._run(write)
+        self._counters["sets"] += 1
+        self._wrote()
+
+    def _purge_expired_in(self, conn: Any) -> int:
+        return int(
+            conn.execute(f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)).rowcount
+        )
+
+    def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires, or ``None`` if it never does.
+
+        Raises:
+            KeyError: ``key`` is missing or expired.
+        """
+        _check_key(key)
+        now = self._now()
+        row = self._run(lambda c: c.execute(self._sql_ttl, (key, now)).fetchone())
+        if row is None:
+            raise KeyError(key)
+        return None if row[0] is None else max(0.0, row[0] - now)
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was there (and not expired)."""
+        self._check_writable()
+        _check_key(key)
+        payload = "[" + _event_payload("delete", key, None) + "]"
+        row = self._run(
+            lambda c: c.execute(self._sql_delete, (key, self._now(), self._channel, payload)).fetchone()
+        )
+        self._counters["deletes"] += 1
+        return bool(row and row[0])
+
+    def __delitem__(self, key: str) -> None:
+        if not self.delete(key):
+            raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str) or not key:
+            return False
+        return self._run(lambda c: c.execute(self._sql_contains, (key, self._now())).fetchone()) is not None
+
+    def __len__(self) -> int:
+        return int(self._run(lambda c: c.execute(self._sql_count, (self._now(),)).fetchone()[0]))
+
+    def _pages(self, prefix: str, with_values: bool) -> Iterator[tuple[str, str | None]]:
+        """Live rows with keys starting with ``prefix``, in key order, a page per round trip."""
+        low, high = _prefix_bounds(prefix)
+        cols = "key, doc::text" if with_values else "key, NULL"
+        bound = " AND key < %s" if high is not None else ""
+        statement = (
+            f"SELECT {cols} FROM {self._t} WHERE key > %s AND key >= %s{bound} AND {_LIVE} "
+            f"ORDER BY key LIMIT {PAGE_ROWS}"
+        )
+        after = ""
+        while True:
+            params: list[Any] = [after, low] + ([high] if high is not None else []) + [self._now()]
+            rows = self._run(lambda c: c.execute(statement, params).fetchall())
+            yield from rows
+            if len(rows) < PAGE_ROWS:
+                return
+            after = rows[-1][0]
+
+    def __iter__(self) -> Iterator[str]:
+        self._conn()
+        return (key for key, _ in self._pages("", False))
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        """Every live key, in key order, as a list."""
+        return [key for key, _ in self._pages("", False)]
+
+    def values(self) -> Any:
+        """The values, in key order (streamed a page at a time)."""
+        self._conn()
+        return _View(lambda: (self._load(text) for _, text in self._pages("", True) if text is not None), self)
+
+    def items(self) -> Any:
+        """The ``(key, value)`` pairs, in key order (streamed a page at a time)."""
+        self._conn()
+        return _View(lambda: ((k, self._load(t)) for k, t in self._pages("", True) if t is not None), self)
+
+    def scan(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """``(key, value)`` for every key starting with ``prefix``, in key order."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        self._conn()
+        return ((k, self._load(t)) for k, t in self._pages(prefix, True) if t is not None)
+
+    def clear(self) -> None:
+        """Delete every document (one statement; watchers get one delete event per key)."""
+        self._check_writable()
+
+        def clear(conn: Any) -> int:
+            with conn.transaction():
+                keys = [
+                    r[0]
+                    for r in conn.execute(
+                        f"DELETE FROM {self._t} WHERE key > '' RETURNING key, {_LIVE}", (self._now(),)
+                    ).fetchall()
+                ]
+                self._notify_all(conn, [("delete", k, None) for k in keys])
+            return len(keys)
+
+        self._run(clear)
+
+    # -- queries -----------------------------------------------------------------------
+
+    def _candidates(
+        self, conn: Any, filter: Any, prefix: str | None, lock: bool = False
+    ) -> list[tuple[str, str, float | None]]:
+        """Live rows that may match ``filter`` (a sound superset), in key order."""
+        where, params = self._where(filter, prefix)
+        suffix = " FOR UPDATE" if lock else ""
+        statement = f"SELECT key, doc::text, expires_at FROM {self._t} WHERE {where} ORDER BY key{suffix}"
+        return list(conn.execute(statement, params).fetchall())
+
+    def _where(self, filter: Any, prefix: str | None) -> tuple[str, list[Any]]:
+        conditions = ["key > ''", _LIVE]
+        params: list[Any] = [self._now()]
+        if prefix:
+            low, high = _prefix_bounds(prefix)
+            conditions.append("key >= %s")
+            params.append(low)
+            if high is not None:
+                conditions.append("key < %s")
+                params.append(high)
+        translation = translate(filter)
+        if translation.sql != "TRUE":
+            conditions.append(translation.sql)
+            params.extend(translation.params)
+        return " AND ".join(conditions), params
+
+    def _evaluate(self, filter: Any, prefix: str | None, run: Callable[[Any], Any]) -> Any:
+        """Run ``run(native_db)`` on an in-memory FerrumDB holding the candidate rows."""
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str or None, not {type(prefix).__name__}")
+        rows = self._run(lambda c: self._candidates(c, filter, prefix))
+        with _native_db() as native:
+            for key, text, _ in rows:
+                native.set_json(key, text)
+            return run(native)
+
+    def query(
+        self,
+        filter: dict[str, Any] | None = None,
+        *,
+        sort: Any = None,
+        limit: int | None = None,
+        skip: int = 0,
+        prefix: str | None = None,
+        fields: list[str] | None = None,
+    ) -> list[tuple[str, Any]]:
+        """``(key, doc)`` of the documents matching ``filter``, as in the file backend (see ``FerrumDB.query``)."""
+        return self._evaluate(  # type: ignore[no-any-return]
+            filter,
+            prefix,
+            lambda db: db.query(filter, sort=sort, limit=limit, skip=skip, prefix=prefix, fields=fields),
+        )
+
+    def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
+        """How many documents match ``filter`` (``db.count()`` is ``len(db)``)."""
+        if filter is None and prefix is None:
+            return len(self)
+        return self._evaluate(filter, prefix, lambda db: db.count(filter, prefix=prefix))  # type: ignore[no-any-return]
+
+    def distinct(self, field: str, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> list[Any]:
+        """The distinct values of ``field`` among matching documents, in sort order."""
+        return self._evaluate(filter, prefix, lambda db: db.distinct(field, filter, prefix=prefix))  # type: ignore[no-any-return]
+
+    def find(self, field: str, value: Any) -> list[str]:
+        """Keys of the documents whose ``field`` equals ``value`` (same as ``query({field: value})``)."""
+        probe = {field: value} if isinstance(field, str) else None
+        return self._evaluate(probe, None, lambda db: db.find(field, value))  # type: ignore[no-any-return]
+
+    def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
+        """What ``query(filter)`` runs: the SQL, PostgreSQL's plan, and what FerrumDB checks after it.
+
+        Returns a dict with ``index`` (an indexed field the SQL uses, or None),
+        ``scan`` (True if PostgreSQL reads the whole table), ``estimated_rows``,
+        ``sql``, ``plan`` (PostgreSQL's plan, one line per node) and
+        ``residual`` (what the native matcher still decides).
+        """
+        with _native_db() as native:
+            native.explain(filter)  # rejects a malformed filter exactly as the file backend does
+        where, params = self._where(filter, None)
+        statement = f"SELECT key, doc::text, expires_at FROM {self._t} WHERE {where} ORDER BY key"
+        translation = translate(filter)
+        indexes = self.indexes()
+
+        def plan(conn: Any) -> list[str]:
+            return [r[0] for r in conn.execute("EXPLAIN " + statement, params).fetchall()]
+
+        lines = self._run(plan)
+        index_used = next((f for f in translation.fields if f in indexes), None)
+        uses_index = any(self._index_names(f)[0] in line for f in indexes for line in lines)
+        estimated = 0
+        match = re.search(r"rows=(\d+)", lines[0]) if lines else None
+        if match:
+            estimated = int(match.group(1))
+        bound_sql = statement
+        for p in params:
+            bound_sql = bound_sql.replace("%s", _sql_literal(p), 1)
+        return {
+            "backend": "postgresql",
+            "index": index_used if uses_index else None,
+            "scan": not any("Index" in line for line in lines),
+            "estimated_rows": estimated,
+            "sql": bound_sql,
+            "plan": lines,
+            "residual": "none: the SQL condition is exact; FerrumDB re-checks it"
+            if translation.complete
+            else "FerrumDB's matcher evaluates the whole filter on the rows the SQL returns",
+        }
+
+    # -- updates -----------------------------------------------------------------------
+
+    def _apply_native(
+        self,
+        filter: Any,
+        prefix: str | None,
+        rows_for: Callable[[Any], list[tuple[str, str, float | None]]],
+        run: Callable[[Any], Any],
+    ) -> Any:
+        """Lock candidate rows, run a native update/delete on them, write back what changed, atomically."""
+        self._check_writable()
+
+        def attempt(conn: Any) -> Any:
+            with conn.transaction():
+                rows = rows_for(conn)
+                before = {key: (text, expires_at) for key, text, expires_at in rows}
+                with _native_db() as native:
+                    for key, text, _ in rows:
+                        native.set_json(key, text)
+                    result = run(native)
+                    after = {key: _jsonb_safe(native.get_json(key)) for key in native.keys()}
+                events: list[tuple[str, str, str | None]] = []
+                writes = []
+                for key, text in after.items():
+                    old = before.get(key)
+                    if old is None or old[0] != text:
+                        writes.append((key, text, old[1] if old is not None else None))
+                        events.append(("set", key, text))
+                deletes = [key for key in before if key not in after]
+                events.extend(("delete", key, None) for key in deletes)
+                if writes:
+                    self._upsert_rows(conn, writes)
+                if deletes:
+                    conn.execute(f"DELETE FROM {self._t} WHERE key = ANY(%s)", (deletes,))
+                self._notify_all(conn, events)
+                self._counters["sets"] += len(writes)
+                self._counters["deletes"] += len(deletes)
+                return result
+
+        for retry in range(DEADLOCK_RETRIES):
+            try:
+                return self._run(attempt)
+            except pg_errors.DeadlockDetected:
+                if retry == DEADLOCK_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def update_one(self, key_or_filter: str | dict[str, Any], update: dict[str, Any], *, upsert: bool = False) -> Any:
+        """Apply update operators to one document, atomically; the new document, or None if none matched."""
+        if isinstance(key_or_filter, str):
+            key = key_or_filter
+            _check_key(key)
+
+            def rows_for(conn: Any) -> list[tuple[str, str, float | None]]:
+                row = conn.execute(
+                    f"SELECT key, doc::text, expires_at FROM {self._t} WHERE key = %s AND key > '' FOR UPDATE",
+                    (key,),
+                ).fetchone()
+                if row is None or (row[2] is not None and row[2] <= self._now()):
+                    return []  # an expired row counts as missing; an upsert replaces it
+                return [row]
+
+            result = self._apply_native(None, None, rows_for, lambda db: db.update_one(key, update, upsert=upsert))
+        else:
+            result = self._apply_native(
+                key_or_filter,
+                None,
+                lambda conn: self._candidates(conn, key_or_filter, None, lock=True),
+                lambda db: db.update_one(key_or_filter, update, upsert=upsert),
+            )
+        self._wrote()
+        return result
+
+    def update_many(self, filter: dict[str, Any], update: dict[str, Any], *, prefix: str | None = None) -> int:
+        """Apply update operators to every matching document, all or nothing; how many changed."""
+        result = self._apply_native(
+            filter,
+            prefix,
+            lambda conn: self._candidates(conn, filter, prefix, lock=True),
+            lambda db: db.update_many(filter, update, prefix=prefix),
+        )
+        self._wrote()
+        return int(result)
+
+    def delete_many(self, filter: dict[str, Any], *, prefix: str | None = None) -> int:
+        """Delete every matching document, all or nothing; how many."""
+        result = self._apply_native(
+            filter,
+            prefix,
+            lambda conn: self._candidates(conn, filter, prefix, lock=True),
+            lambda db: db.delete_many(filter, prefix=prefix),
+        )
+        return int(result)
+
+    # -- indexes -----------------------------------------------------------------------
+
+    def indexes(self) -> list[str]:
+        """The indexed fields (shared by every process using this table)."""
+        return sorted(self._run(self._meta).get("indexes", {}))
+
+    def create_index(self, field: str, *, unique: bool = False, progress: bool = False) -> None:
+        """Create PostgreSQL indexes for ``field``: GIN on the values it reaches, and a unique one if asked.
+
+        ``unique=True`` adds a unique expression index on the field's value
+        (a missing field counts as ``null``, as in MongoDB).
+
+        Raises:
+            DuplicateKeyError: ``unique=True`` over data that already repeats a value.
+            ValueError: ``field`` is not a valid dotted path.
+        """
+        self._check_writable()
+        with _native_db() as native:
+            native.create_index(field, unique=unique)  # validates the path like the file backend
+        plain, unique_name = self._index_names(field)
+        t = self._t
+
+        def create(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ferrumdb:{self._table}",))
+                existing = self._meta(conn).get("indexes", {}).get(field)
+                if existing is not None and bool(existing.get("unique")) != bool(unique):
+                    had = "with unique=True" if existing.get("unique") else "without unique"
+                    raise ValueError(
+                        f"an index on {field!r} already exists {had}; drop_index({field!r}) first to change it"
+                    )
+                if translatable_path(field):
+                    conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS {pg_sql.Identifier(plain).as_string(None)} "
+                        f"ON {t} USING gin (({path_expression(field)}) jsonb_path_ops)"
+                    )
+                if unique:
+                    self._purge_expired_in(conn)
+                    path_array = "{" + ",".join(json.dumps(p) for p in field.split(".")) + "}"
+                    expression = f"COALESCE(doc #> '{path_array.replace(chr(39), chr(39) * 2)}', 'null'::jsonb)"
+                    conn.execute(
+                        f"CREATE UNIQUE INDEX IF NOT EXISTS {pg_sql.Identifier(unique_name).as_string(None)} "
+                        f"ON {t} (({expression})) WHERE key > ''"
+                    )
+                meta = self._meta(conn)
+                meta.setdefault("indexes", {})[field] = {"unique": bool(unique)}
+                conn.execute(f"UPDATE {t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
+
+        try:
+            self._run(create)
+        except DuplicateKeyError as e:
+            raise DuplicateKeyError(f"cannot create the unique index on {field!r}: {e}") from None
+
+    def drop_index(self, field: str) -> None:
+        """Drop the indexes of ``field``."""
+        self._check_writable()
+        plain, unique_name = self._index_names(field)
+
+        def drop(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ferrumdb:{self._table}",))
+                meta = self._meta(conn)
+                if field not in meta.get("indexes", {}):
+                    return  # as in the file backend, dropping a missing index does nothing
+                for name in (plain, unique_name):
+                    conn.execute(f"DROP INDEX IF EXISTS {pg_sql.Identifier(name).as_string(None)}")
+                del meta["indexes"][field]
+                conn.execute(f"UPDATE {self._t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
+
+        self._run(drop)
+
+    def index_definitions(self) -> dict[str, dict[str, bool]]:
+        """``{field: {"unique": bool}}`` for every index (used by ``ferrumdb push/pull``)."""
+        return dict(self._run(self._meta).get("indexes", {}))
+
+    # -- transactions, watch -------------------------------------------------------------
+
+    def transaction(self) -> PostgresTransaction:
+        """Start a transaction (see :class:`PostgresTransaction`)."""
+        self._check_writable()
+        self._conn()
+        return PostgresTransaction(self)
+
+    def commit(self, transaction: Any) -> None:
+        """Commit a :class:`PostgresTransaction` (the builder form is not supported here)."""
+        if not isinstance(transaction, PostgresTransaction):
+            raise TypeError(
+                "a PostgreSQL handle commits transactions from db.transaction(); "
+                "build them with 'with db.transaction() as tx:'"
+            )
+        transaction.commit()
+
+    def watch(self, prefix: str = "") -> PostgresWatch:
+        """Changes committed by any process after this call returns, as ``(op, key, value)`` (LISTEN/NOTIFY)."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        self._conn()
+        return PostgresWatch(self, prefix)
+
+    def _notify_all(self, conn: Any, events: list[tuple[str, str, str | None]]) -> None:
+        """Send ``events`` packed into as few NOTIFY payloads as fit, in one statement (delivered at commit, in order)."""
+        if not events:
+            return
+        payloads: list[str] = []
+        packed: list[str] = []
+        size = 0
+        for op, key, text in events:
+            event = _event_payload(op, key, text)
+            if packed and size + len(event) > NOTIFY_VALUE_LIMIT:
+                payloads.append("[" + ",".join(packed) + "]")
+                packed, size = [], 0
+            packed.append(event)
+            size += len(event) + 1
+        payloads.append("[" + ",".join(packed) + "]")
+        # Sent as one JSON array: psycopg escapes a text[] parameter in Python, a str in C.
+        conn.execute(
+            "SELECT count(pg_notify(%s, payload)) FROM "
+            "(SELECT payload FROM jsonb_array_elements_text(%s::jsonb) WITH ORDINALITY AS e(payload, n) ORDER BY n) AS ordered",
+            (self._channel, json.dumps(payloads)),
+        )
+
+    def _upsert_rows(self, conn: Any, rows: list[tuple[str, str, float | None]]) -> None:
+        """Insert or replace ``(key, json_text, expires_at)`` rows inside the caller's transaction.
+
+        Many rows go through COPY into a session-temporary table and one
+        INSERT … SELECT (several times faster than a statement per row); a
+        few go as one statement each, pipelined.
+        """
+        upsert = "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at"
+        if len(rows) < COPY_MIN_ROWS:
+            conn.cursor().executemany(
+                f"INSERT INTO {self._t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) {upsert}", rows
+            )
+            return
+        if getattr(self._local, "staging_for", None) is not conn:
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ferrumdb_staging (key text, doc text, expires_at float8) "
+                "ON COMMIT DELETE ROWS"
+            )
+            self._local.staging_for = conn
+        last = {key: (key, text, expires_at) for key, text, expires_at in rows}  # one row per key
+        # Binary COPY: no per-character text escaping on the client.
+        with conn.cursor().copy("COPY ferrumdb_staging (key, doc, expires_at) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "text", "float8"])
+            for row in last.values():
+                copy.write_row(row)
+        conn.execute(
+            f"INSERT INTO {self._t} (key, doc, expires_at) SELECT key, doc::jsonb, expires_at FROM ferrumdb_staging {upsert}"
+        )
+        conn.execute("TRUNCATE ferrumdb_staging")
+
+    # -- whole-database work -------------------------------------------------------------
+
+    def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "", progress: bool = False) -> int:
+        """Write every live document to ``path`` in the file backend's JSON Lines format; how many."""
+        now = self._now()
+        count = 0
+        tmp = os.fspath(path) + ".tmp"
+        low, high = _prefix_bounds(prefix)
+        bound = " AND key < %s" if high is not None else ""
+        statement = (
+            f"SELECT key, doc::text, expires_at FROM {self._t} WHERE key > %s AND key >= %s{bound} AND {_LIVE} "
+            f"ORDER BY key LIMIT {PAGE_ROWS}"
+        )
+        with open(tmp, "w", encoding="utf-8") as out:
+            after = ""
+            while True:
+                params: list[Any] = [after, low] + ([high] if high is not None else []) + [now]
+                rows = self._run(lambda c: c.execute(statement, params).fetchall())
+                for key, text, expires_at in rows:
+                    out.write(_jsonl_line(key, _compact(text), expires_at))
+                    count += 1
+                if len(rows) < PAGE_ROWS:
+                    break
+                after = rows[-1][0]
+        os.replace(tmp, path)
+        return count
+
+    def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
+        """Load ``path`` (JSON Lines as written by ``export_jsonl``) in one transaction; how many."""
+        self._check_writable()
+        with _native_db(self._clock) as native:
+            count = native.import_jsonl(path)  # the file backend's parser and checks
+            now = self._now()
+            rows = []
+            for key in native.keys():
+                remaining = native.ttl(key)
+                rows.append((key, _jsonb_safe(native.get_json(key)), None if remaining is None else now + remaining))
+        self.write_many(rows)
+        return int(count)
+
+    def write_many(self, rows: list[tuple[str, str, float | None]]) -> None:
+        """Upsert ``(key, json_text, expires_at)`` rows in one transaction (text already canonical)."""
+        self._check_writable()
+        t = self._t
+
+        def write(conn: Any) -> None:
+            with conn.transaction():
+                self._upsert_rows(conn, rows)
+                self._notify_all(conn, [("set", k, text) for k, text, _ in rows])
+
+        if rows:
+            self._run(write)
+            self._counters["sets"] += len(rows)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this handle and the table's size: ``keys gets sets deletes ops_per_sec uptime_s file_bytes live_bytes``."""
+        keys = len(self)
+        sizes = self._run(
+            lambda c: c.execute(
+                "SELECT pg_total_relation_size(%s::regclass), pg_relation_size(%s::regclass)", (self._t, self._t)
+            ).fetchone()
+        )
+        uptime = time.monotonic() - self._started
+        ops = sum(self._counters.values())
+        return {
+            "backend": "postgresql",
+            "table": self._table,
+            "keys": keys,
+            **self._counters,
+            "ops_per_sec": ops / uptime if uptime > 0 else 0.0,
+            "uptime_s": uptime,
+            "file_bytes": int(sizes[0]),
+            "live_bytes": int(sizes[1]),
+            "indexes": self.indexes(),
+        }
+
+    def flush(self) -> None:
+        """Nothing to do: every call already committed on the server."""
+        self._conn()
+
+    def compact(self, *, progress: bool = False) -> None:
+        """Purge expired rows and ``VACUUM`` the table (PostgreSQL's own compaction)."""
+        self._check_writable()
+        self._purge_expired()
+        self._run(lambda c: c.execute(f"VACUUM (ANALYZE) {self._t}"))
+
+    def backup(self, path: str | os.PathLike[str], *, progress: bool = False) -> None:
+        """A consistent copy on PostgreSQL is the server's job: use pg_dump or your provider's backups."""
+        raise NotImplementedError(
+            "backup() of a PostgreSQL database: use pg_dump (or `ferrumdb pull URL FILE` for a FerrumDB file copy)"
+        )
+
+    def rekey(self, new_key: Any) -> None:
+        """Encryption at rest on PostgreSQL is the server's (disk or provider encryption)."""
+        raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
+
+    def close(self) -> None:
+        """Close every connection of this handle; idempotent."""
+        self._closed = True
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection must not raise
+                pass
+
+    # -- dict manners ------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        return dict(self.items()) == dict(other.items())
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __enter__(self) -> PostgresDB:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) or getattr(self, "_pid", None) != os.getpid():
+            return
+        self.close()
+        warnings.warn(
+            f"unclosed FerrumDB database {self.path!r}; use 'with ferrumdb.open(...)' or call close()",
+            ResourceWarning,
+            stacklevel=2,
+            source=self,
+        )
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a FerrumDB handle cannot be pickled; pass the URL and call ferrumdb.open() in the other process")
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<FerrumDB {self.path!r} table={self._table!r} {state}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (
+            "<table><caption>FerrumDB (PostgreSQL)</caption>"
+            f"<tr><th style='text-align:left'>url</th><td>{html.escape(self.path)}</td></tr>"
+            f"<tr><th style='text-align:left'>table</th><td>{html.escape(self._table)}</td></tr>"
+            f"<tr><th style='text-align:left'>state</th><td>{'closed' if self._closed else 'open'}</td></tr></table>"
+        )
+
+
+class _View:
+    """``db.values()``/``db.items()``: re-iterable, streamed in key order."""
+
+    def __init__(self, make: Callable[[], Iterator[Any]], db: PostgresDB) -> None:
+        self._make = make
+        self._db = db
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._make()
+
+    def __len__(self) -> int:
+        return len(self._db)
+
+
+class _native_db:
+    """A fresh in-memory native database for one evaluation, closed afterwards."""
+
+    def __init__(self, clock: Any = None) -> None:
+        self.clock = clock
+
+    def __enter__(self) -> Any:
+        self.db = _native.Database(":memory:", clock=self.clock)
+        return self.db
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.db.close()
+
+
+class PostgresTransaction:
+    """Buffered writes committed together; reads see them and record what they read.
+
+    ``commit`` runs in one PostgreSQL transaction at ``REPEATABLE READ``: it
+    locks every row the transaction read (``FOR UPDATE``) and compares its row
+    version (``xmin``) with the one read; any difference (changed, deleted,
+    created, expired) raises :class:`TransactionConflict` and writes nothing.
+    A concurrent change racing the commit makes PostgreSQL itself raise a
+    serialization failure, reported the same way. REPEATABLE READ rather than
+    SERIALIZABLE: the version check already gives the file backend's rule
+    ("a key it read changed"), and SERIALIZABLE's predicate locks would also
+    abort transactions that merely touched the same index pages.
+    """
+
+    def __init__(self, db: PostgresDB) -> None:
+        self._db = db
+        self._writes: dict[str, tuple[str | None, float | None]] = {}
+        self._reads: dict[str, Any] = {}
+        self._finished = False
+
+    def _check(self) -> None:
+        if self._finished:
+            raise ValueError("this transaction was already committed or discarded")
+
+    @property
+    def finished(self) -> bool:
+        """True once committed or discarded."""
+        return self._finished
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> PostgresTransaction:
+        """Buffer a write of ``value`` at ``key`` (checked now, like the file backend)."""
+        self._check()
+        self._writes[key] = (self._db._canonical(key, value), self._db._expiry(ttl))
+        return self
+
+    def delete(self, key: str) -> PostgresTransaction:
+        """Buffer a delete of ``key``."""
+        self._check()
+        _check_key(key)
+        self._writes[key] = (None, None)
+        return self
+
+    def _read(self, key: str) -> str | None:
+        _check_key(key)
+        if key in self._writes:
+            return self._writes[key][0]
+        db = self._db
+        row = db._run(
+            lambda c: c.execute(
+                f"SELECT doc::text, expires_at, xmin::text FROM {db._t} WHERE key = %s AND key > ''", (key,)
+            ).fetchone()
+        )
+        if row is None or (row[1] is not None and row[1] <= db._now()):
+            self._reads.setdefault(key, None)
+            return None
+        self._reads.setdefault(key, row[2])
+        return str(row[0])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value at ``key`` as this transaction sees it, or ``default``."""
+        self._check()
+        text = self._read(key)
+        return default if text is None else json.loads(text)
+
+    def __getitem__(self, key: str) -> Any:
+        self._check()
+        text = self._read(key)
+        if text is None:
+            raise KeyError(key)
+        return json.loads(text)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.set(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._check()
+        if self._read(key) is None:
+            raise KeyError(key)
+        self.delete(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._check()
+        return isinstance(key, str) and bool(key) and self._read(key) is not None
+
+    def __len__(self) -> int:
+        """Number of buffered writes."""
+        return len(self._writes)
+
+    def discard(self) -> None:
+        """Drop every buffered write."""
+        self._writes.clear()
+        self._finished = True
+
+    def commit(self, db: Any = None) -> None:
+        """Apply every buffered write at once, or raise :class:`TransactionConflict` and write nothing."""
+        self._check()
+        self._finished = True
+        if not self._writes and not self._reads:
+            return
+        owner = self._db
+        t = owner._t
+
+        def commit(conn: Any) -> None:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                if self._reads:
+                    now = owner._now()
+                    current: dict[str, Any] = {}
+                    for key, _, expires_at, version in conn.execute(
+                        f"SELECT key, 1, expires_at, xmin::text FROM {t} WHERE key = ANY(%s) ORDER BY key FOR UPDATE",
+                        (list(self._reads),),
+                    ).fetchall():
+                        live = expires_at is None or expires_at > now
+                        current[key] = version if live else None
+                    changed = [k for k, v in self._reads.items() if current.get(k) != v]
+                    if changed:
+                        raise TransactionConflict(
+                            f"key {changed[0]!r} changed since this transaction read it; nothing was written, run it again"
+                        )
+                sets = [(k, text, exp) for k, (text, exp) in self._writes.items() if text is not None]
+                deletes = [k for k, (text, _) in self._writes.items() if text is None]
+                if sets:
+                    owner._upsert_rows(conn, sets)
+                if deletes:
+                    conn.execute(f"DELETE FROM {t} WHERE key = ANY(%s)", (deletes,))
+                owner._notify_all(
+                    conn,
+                    [("set", k, text) for k, text, _ in sets] + [("delete", k, None) for k in deletes],
+                )
+
+        owner._run(commit)
+        owner._counters["sets"] += sum(1 for text, _ in self._writes.values() if text is not None)
+
+    def __enter__(self) -> PostgresTransaction:
+        self._check()
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._finished:
+            return
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+
+class PostgresWatch:
+    """Iterator of ``(op, key, value)`` changes from every process, through LISTEN/NOTIFY.
+
+    It listens on its own connection from the moment ``watch()`` returns.
+    A transaction's events arrive together, in commit order, packed several
+    to a NOTIFY payload. Values too big for a payload (8000 bytes) are read
+    back from the table, so they show the value current at that moment.
+    """
+
+    def __init__(self, db: PostgresDB, prefix: str) -> None:
+        self._db = db
+        self._prefix = prefix
+        self._conn = db._connect()
+        self._conn.execute(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(db._channel)))
+        self._closed = False
+        self._events = self._conn.notifies()
+        # One NOTIFY may carry several events (a transaction's, packed); they wait here.
+        self._pending: collections.deque[list[Any]] = collections.deque()
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix this watch reports."""
+        return self._prefix
+
+    @property
+    def closed(self) -> bool:
+        """True once closed."""
+        return self._closed
+
+    def __iter__(self) -> PostgresWatch:
+        return self
+
+    def __next__(self) -> tuple[str, str, Any]:
+        """The next change (blocks until one is committed)."""
+        if self._closed:
+            raise StopIteration
+        while True:
+            while self._pending:
+                event = self._pending.popleft()
+                if event[1].startswith(self._prefix):
+                    if event[0] == "delete":
+                        return ("delete", event[1], None)
+                    return ("set", event[1], event[2] if len(event) > 2 else self._db.get(event[1]))
+            try:
+                notify = next(self._events)
+            except StopIteration:
+                self.close()
+                raise
+            except psycopg.OperationalError as e:
+                self.close()
+                raise ConnectionError(f"the watch lost its connection to PostgreSQL at {self._db._host}: {e}") from None
+            self._pending.extend(json.loads(notify.payload))
+
+    def close(self) -> None:
+        """Stop listening; iteration ends."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self._conn.close()
+            except Exception:  # closing a broken connection must not raise
+                pass
+
+    def __enter__(self) -> PostgresWatch:
+        return self
+
+    def __exit__(self, *_exc_info: object) -> None:
+        self.close()
+
+
+def _check_key(key: Any) -> None:
+    if not isinstance(key, str):
+        raise TypeError(f"keys must be str, not {type(key).__name__}")
+    if not key:
+        raise ValueError("keys must be non-empty")
+
+
+def _event_payload(op: str, key: str, text: str | None) -> str:
+    head = json.dumps([op, key])
+    if text is None or len(text) + len(head) > NOTIFY_VALUE_LIMIT:
+        return head
+    return head[:-1] + "," + text + "]"
+
+
+_MAY_HAVE_EXPONENT = re.compile(r"\d[eE][+-]?\d")
+_EXPONENT_FLOAT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?[eE][+-]?\d+)')
+
+
+def _jsonb_safe(text: str) -> str:
+    """Rewrite exponent floats positionally with a fraction, so jsonb keeps them floats.
+
+    jsonb stores numbers as decimals and prints ``1e16`` as
+    ``10000000000000000``, which would read back as an ``int``; written as
+    ``10000000000000000.0`` it keeps its scale and reads back as a ``float``.
+    """
+    if not _MAY_HAVE_EXPONENT.search(text):
+        return text
+
+    def positional(match: re.Match[str]) -> str:
+        number = match.group(1)
+        if number is None:
+            return match.group(0)
+        from decimal import Decimal
+
+        digits = format(Decimal(number), "f")
+        return digits if "." in digits else digits + ".0"
+
+    return _EXPONENT_FLOAT.sub(positional, text)
+
+
+def _compact(text: str) -> str:
+    """jsonb's spaced text printed compactly, numbers as the file backend's export prints them."""
+    return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+
+
+def _jsonl_line(key: str, text: str, expires_at: float | None) -> str:
+    line = '{"key":' + json.dumps(key, ensure_ascii=False) + ',"value":' + text
+    if expires_at is not None:
+        line += ',"expires_at":' + repr(round(float(expires_at), 3))
+    return line + "}\n"
+
+
+def _sql_literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def open_postgres(url: str, *, read_only: bool = False, clock: _native.ManualClock | None = None) -> PostgresDB:
+    """Open the FerrumDB table at ``url`` (created if missing); see :class:`PostgresDB`."""
+    _require_psycopg()
+    return PostgresDB(url, read_only=read_only, clock=clock)

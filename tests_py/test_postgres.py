@@ -1,0 +1,351 @@
+"""The PostgreSQL backend: the section 1 API on a table, its schema, and its errors (SPEC section 7)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+import ferrumdb
+from tests_py.pg_support import drop_table, pg_db, pg_url, server_url, table_url  # noqa: F401
+
+
+def test_mapping_protocol(pg_db: Any) -> None:
+    """set/get/del/in/len/iter behave as on a file database, keys in code-point order."""
+    pg_db["b"] = {"n": 1}
+    pg_db["a"] = [1, "x", None, True, 2.5]
+    pg_db["ä"] = "umlaut"
+    pg_db["Z"] = 0
+    assert pg_db["a"] == [1, "x", None, True, 2.5]
+    assert pg_db.get("missing", "d") == "d"
+    assert "b" in pg_db and "c" not in pg_db and 5 not in pg_db
+    assert list(pg_db) == ["Z", "a", "b", "ä"]
+    assert len(pg_db) == 4 and pg_db.count() == 4
+    del pg_db["Z"]
+    with pytest.raises(KeyError):
+        del pg_db["Z"]
+    with pytest.raises(KeyError):
+        pg_db["Z"]
+    assert pg_db.delete("b") is True and pg_db.delete("b") is False
+    assert pg_db.setdefault("s", 3) == 3 and pg_db.pop("s") == 3
+    pg_db.update({"u": 1, "v": 2})
+    assert dict(pg_db.items()) == {"a": [1, "x", None, True, 2.5], "ä": "umlaut", "u": 1, "v": 2}
+    assert pg_db == {"a": [1, "x", None, True, 2.5], "ä": "umlaut", "u": 1, "v": 2}
+    pg_db.clear()
+    assert len(pg_db) == 0
+
+
+def test_values_round_trip_with_their_types(pg_db: Any) -> None:
+    """Ints beyond i64, floats written with an exponent and tuples come back as the file backend returns them."""
+    value = {"big": 2**64 - 1, "neg": -(2**63), "f": 1e16, "g": 1.5e300, "tiny": 1e-7, "t": (1, 2), "s": "é"}
+    pg_db["v"] = value
+    with ferrumdb.open(":memory:") as file_db:
+        file_db["v"] = value
+        assert pg_db["v"] == file_db["v"]
+        assert {k: type(v) for k, v in pg_db["v"].items()} == {k: type(v) for k, v in file_db["v"].items()}
+
+
+def test_bad_values_raise_like_the_file_backend_and_write_nothing(pg_db: Any) -> None:
+    """A set, bytes or NaN raises the file backend's error naming the path; nothing is stored."""
+    with pytest.raises(TypeError, match="set"):
+        pg_db["k"] = {"a": {1, 2}}
+    with pytest.raises(ValueError):
+        pg_db["k"] = {"a": float("nan")}
+    with pytest.raises(TypeError):
+        pg_db[5] = 1  # type: ignore[index]
+    with pytest.raises(ValueError, match="NUL"):
+        pg_db["k"] = {"a": "nul \u0000 inside"}
+    assert "k" not in pg_db and len(pg_db) == 0
+
+
+def test_scan_prefix_in_key_order(pg_db: Any) -> None:
+    """scan(prefix) yields exactly the keys starting with it, in key order."""
+    for key in ["user:2", "user:10", "user:1", "users", "user;", "use", "x"]:
+        pg_db[key] = key
+    assert [k for k, _ in pg_db.scan("user:")] == ["user:1", "user:10", "user:2"]
+    assert [k for k, _ in pg_db.scan("\U0010ffff")] == []
+
+
+def test_ttl_with_a_manual_clock(pg_url: str) -> None:
+    """An expired key is invisible to every read path and purged; ttl() reports seconds left."""
+    clock = ferrumdb.ManualClock(1000.0)
+    with ferrumdb.open(pg_url, clock=clock) as db:
+        db.set("t", {"role": "x"}, ttl=10)
+        db["p"] = {"role": "x"}
+        assert db.ttl("t") == pytest.approx(10.0) and db.ttl("p") is None
+        clock.advance(10.5)
+        assert "t" not in db and db.get("t") is None and len(db) == 1
+        assert db.query({"role": "x"}) == [("p", {"role": "x"})]
+        assert db.count({"role": "x"}) == 1 and list(db) == ["p"]
+        assert db.update_one("t", {"$set": {"a": 1}}) is None
+        assert db.delete("t") is False
+        with pytest.raises(KeyError):
+            db.ttl("t")
+        db.set("t2", 1, ttl=1)
+        clock.advance(2)
+        assert db._purge_expired() == 1
+
+
+def test_updates_keep_the_ttl(pg_url: str) -> None:
+    """update_one keeps a key's expiry, as on the file backend."""
+    clock = ferrumdb.ManualClock(50.0)
+    with ferrumdb.open(pg_url, clock=clock) as db:
+        db.set("k", {"n": 1}, ttl=30)
+        assert db.update_one("k", {"$inc": {"n": 1}}) == {"n": 2}
+        assert db.ttl("k") == pytest.approx(30.0)
+
+
+def test_update_errors_write_nothing(pg_db: Any) -> None:
+    """$inc on a string raises TypeError naming the path; an update without operators raises ValueError."""
+    pg_db["k"] = {"n": "x", "m": 1}
+    with pytest.raises(TypeError, match="n"):
+        pg_db.update_one("k", {"$inc": {"n": 1, "m": 1}})
+    with pytest.raises(ValueError):
+        pg_db.update_one("k", {"m": 2})
+    assert pg_db["k"] == {"n": "x", "m": 1}
+    assert pg_db.update_one("new", {"$inc": {"n": 1}}, upsert=True) == {"n": 1}
+
+
+def test_indexes_are_postgresql_indexes_shared_by_handles(pg_db: Any, pg_url: str) -> None:
+    """create_index makes a GIN expression index that queries use; another handle sees it; drop removes it."""
+    rows = [(f"u{i:04}", json.dumps({"role": "admin" if i % 1000 == 0 else "user", "i": i}), None) for i in range(3000)]
+    pg_db.write_many(rows)
+    pg_db.create_index("role")
+    pg_db._run(lambda c: c.execute(f"ANALYZE {pg_db._t}"))
+    plan = pg_db.explain({"role": "admin"})
+    assert plan["index"] == "role" and plan["scan"] is False
+    assert "jsonb_path_query_array" in plan["sql"]
+    with ferrumdb.open(pg_url) as other:
+        assert other.indexes() == ["role"]
+    assert [k for k, _ in pg_db.query({"role": "admin"})] == ["u0000", "u1000", "u2000"]
+    names = {r[0] for r in pg_db._run(lambda c: c.execute("SELECT indexname FROM pg_indexes").fetchall())}
+    assert pg_db._index_names("role")[0] in names
+    pg_db.drop_index("role")
+    assert pg_db.indexes() == []
+    names = {r[0] for r in pg_db._run(lambda c: c.execute("SELECT indexname FROM pg_indexes").fetchall())}
+    assert pg_db._index_names("role")[0] not in names
+
+
+def test_unique_index(pg_db: Any) -> None:
+    """A unique index refuses a duplicate (1 == 1.0, a missing field is null) with DuplicateKeyError."""
+    pg_db["a"] = {"email": "x@y", "n": 1}
+    pg_db.create_index("email", unique=True)
+    with pytest.raises(ferrumdb.DuplicateKeyError) as info:
+        pg_db["b"] = {"email": "x@y"}
+    assert isinstance(info.value, ValueError) and "email" in str(info.value)
+    assert "b" not in pg_db
+    pg_db["c"] = {"n": 2}
+    with pytest.raises(ferrumdb.DuplicateKeyError):
+        pg_db["d"] = {"email": None}
+    pg_db.create_index("n", unique=True)
+    with pytest.raises(ferrumdb.DuplicateKeyError):
+        pg_db["e"] = {"email": "other", "n": 1.0}
+    with pytest.raises(ferrumdb.DuplicateKeyError, match="unique index"):
+        pg_db.create_index("missing", unique=True)
+    with pytest.raises(ValueError, match="already exists with unique=True"):
+        pg_db.create_index("email")
+    pg_db.create_index("email", unique=True)  # the same definition again is a no-op
+
+
+def test_transaction_commits_all_or_nothing(pg_db: Any, pg_url: str) -> None:
+    """Reads see own writes, other handles see nothing before commit; an exception discards."""
+    pg_db["counter"] = 0
+    with ferrumdb.open(pg_url) as other:
+        with pg_db.transaction() as tx:
+            tx["counter"] = tx["counter"] + 1
+            tx["log"] = "x"
+            assert tx["log"] == "x" and "log" in tx
+            assert "log" not in other
+        assert other["counter"] == 1 and other["log"] == "x"
+    with pytest.raises(RuntimeError):
+        with pg_db.transaction() as tx:
+            tx["log"] = "y"
+            raise RuntimeError
+    assert pg_db["log"] == "x"
+
+
+def test_transaction_conflict(pg_db: Any, pg_url: str) -> None:
+    """A key read by a transaction and changed before its commit raises TransactionConflict, writing nothing."""
+    pg_db["k"] = 1
+    with ferrumdb.open(pg_url) as other:
+        tx = pg_db.transaction()
+        assert tx["k"] == 1
+        assert tx.get("absent") is None
+        tx["out"] = "written?"
+        other["k"] = 2
+        with pytest.raises(ferrumdb.TransactionConflict):
+            tx.commit()
+        assert "out" not in pg_db
+        tx = pg_db.transaction()
+        assert tx.get("absent") is None
+        tx["out"] = 1
+        other["absent"] = "now here"
+        with pytest.raises(ferrumdb.TransactionConflict):
+            tx.commit()
+        assert "out" not in pg_db
+
+
+def test_export_import_same_format_as_the_file_backend(pg_url: str, tmp_path: Path) -> None:
+    """export_jsonl writes the file backend's lines; import_jsonl reads a file backend's export."""
+    clock = ferrumdb.ManualClock(1_000_000.0)
+    with ferrumdb.open(":memory:", clock=clock) as file_db, ferrumdb.open(pg_url, clock=clock) as db:
+        for target in (file_db, db):
+            target["a"] = {"x": [1, 2.5], "s": "é"}
+            target.set("b", 7, ttl=100)
+        file_db.export_jsonl(tmp_path / "file.jsonl")
+        assert db.export_jsonl(tmp_path / "pg.jsonl") == 2
+        file_lines = [json.loads(x) for x in (tmp_path / "file.jsonl").read_text().splitlines()]
+        pg_lines = [json.loads(x) for x in (tmp_path / "pg.jsonl").read_text().splitlines()]
+        assert pg_lines == file_lines
+        db.clear()
+        assert db.import_jsonl(tmp_path / "file.jsonl") == 2
+        assert dict(db.items()) == {"a": {"x": [1, 2.5], "s": "é"}, "b": 7}
+
+
+def test_watch_reports_commits_in_order(pg_db: Any) -> None:
+    """watch(prefix) yields (op, key, value) for changes committed after it returned, a transaction's together."""
+    pg_db["user:0"] = "before"
+    watch = pg_db.watch("user:")
+    pg_db["other"] = 1
+    pg_db["user:1"] = {"n": 1}
+    with pg_db.transaction() as tx:
+        tx["user:2"] = 2
+        tx.delete("user:0")
+    pg_db["user:big"] = "x" * 10_000
+    events = [next(watch) for _ in range(4)]
+    watch.close()
+    assert events[0] == ("set", "user:1", {"n": 1})
+    assert sorted(events[1:3]) == [("delete", "user:0", None), ("set", "user:2", 2)]
+    assert events[3] == ("set", "user:big", "x" * 10_000)
+
+
+def test_stats_close_and_repr(pg_url: str) -> None:
+    """stats() has the section 1 fields; close() is idempotent and later calls raise ClosedError; no password in repr."""
+    db = ferrumdb.open(pg_url)
+    db["a"] = 1
+    db.get("a")
+    stats = db.stats()
+    assert {"keys", "gets", "sets", "deletes", "ops_per_sec", "uptime_s", "file_bytes", "live_bytes"} <= set(stats)
+    assert stats["keys"] == 1 and stats["sets"] == 1 and stats["gets"] == 1
+    assert "ferrum-test-pw" not in repr(db) and "***" in repr(db)
+    db.close()
+    db.close()
+    assert db.closed
+    with pytest.raises(ferrumdb.ClosedError):
+        db["a"]
+
+
+def test_read_only_handle_refuses_writes(pg_url: str) -> None:
+    """read_only=True reads and raises ReadOnlyError on writes."""
+    with ferrumdb.open(pg_url) as db:
+        db["a"] = 1
+    with ferrumdb.open(pg_url, read_only=True) as db:
+        assert db["a"] == 1
+        with pytest.raises(ferrumdb.ReadOnlyError):
+            db["a"] = 2
+
+
+def test_version_row_and_refusing_a_newer_schema(pg_url: str) -> None:
+    """The table holds a version row (invisible to the API); a newer version is refused with a clear error."""
+    with ferrumdb.open(pg_url) as db:
+        db["a"] = 1
+        assert list(db) == ["a"] and len(db) == 1
+        db._run(lambda c: c.execute(f"UPDATE {db._t} SET doc = jsonb_set(doc, '{{ferrumdb}}', '99') WHERE key = ''"))
+    with pytest.raises(ValueError, match="version 99"):
+        ferrumdb.open(pg_url)
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_bad_urls_raise_value_error() -> None:
+    """A malformed URL, port or table name raises ValueError before any connection."""
+    for url in [
+        "postgresql://u@host:99999/db",
+        "postgresql://u@host/db?table=bad-name",
+        "postgresql://u@host/db?table=1x",
+        "postgresql://u@host/db?sslmode=nonsense&connect_timeout=x y",
+    ]:
+        with pytest.raises(ValueError):
+            ferrumdb.open(url)
+    with pytest.raises(ValueError, match="fsync"):
+        ferrumdb.open("postgresql://u@host/db", fsync="always")
+
+
+def test_unreachable_server_names_the_host() -> None:
+    """A port with nothing listening raises ConnectionError naming host and port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionError, match=f"127.0.0.1:{port}"):
+        ferrumdb.open(f"postgresql://u:p@127.0.0.1:{port}/db?connect_timeout=2")
+
+
+def test_bad_credentials() -> None:
+    """A wrong password raises PermissionError saying the credentials were refused."""
+    url = server_url()
+    bad = url.replace(":ferrum-test-pw@", ":wrong@") if ":ferrum-test-pw@" in url else None
+    if bad is None:
+        pytest.skip("the server URL does not use the test password from scripts/pg.sh")
+    with pytest.raises(PermissionError, match="credentials"):
+        ferrumdb.open(bad)
+
+
+def test_lost_connection_mid_transaction_writes_nothing_and_next_call_reconnects(pg_db: Any) -> None:
+    """The server dropping the connection inside a commit raises ConnectionError; nothing was written; the next call works."""
+    pg_db["k"] = 0
+    notify_all = pg_db._notify_all
+
+    def kill_own_connection(conn: Any, events: Any) -> None:
+        notify_all(conn, events)
+        pid = conn.info.backend_pid
+        with psycopg.connect(server_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    pg_db._notify_all = kill_own_connection
+    with pytest.raises(ConnectionError, match="lost the connection"):
+        with pg_db.transaction() as tx:
+            tx["k"] = 1
+            tx["new"] = 1
+    del pg_db._notify_all
+    assert pg_db["k"] == 0 and "new" not in pg_db
+
+
+def test_without_psycopg_the_error_names_the_extra() -> None:
+    """Opening a postgresql:// URL without psycopg raises ImportError naming pip install ferrumdb[postgres]."""
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "import ferrumdb\n"
+        "try:\n    ferrumdb.open('postgresql://u@h/db')\n"
+        "except ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "pip install ferrumdb[postgres]" in out
+
+
+def test_two_tables_in_one_database_are_separate(pg_url: str) -> None:
+    """?table= picks the table: two names are two databases."""
+    base = server_url()
+    other = "t_other_" + pg_url.rsplit("=", 1)[1]
+    try:
+        with ferrumdb.open(pg_url) as a, ferrumdb.open(table_url(base, other)) as b:
+            a["k"] = "a"
+            assert "k" not in b
+    finally:
+        drop_table(base, other)
+
+
+def test_watch_unpacks_a_bulk_write_in_order(pg_db: Any) -> None:
+    """A bulk write's events (packed several to a NOTIFY payload) all arrive, in write order."""
+    watch = pg_db.watch()
+    rows = [(f"bulk:{i:03}", json.dumps({"i": i, "pad": "x" * 100}), None) for i in range(200)]
+    pg_db.write_many(rows)
+    events = [next(watch) for _ in range(200)]
+    watch.close()
+    assert events == [("set", f"bulk:{i:03}", {"i": i, "pad": "x" * 100}) for i in range(200)]
