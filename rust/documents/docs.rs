@@ -117,9 +117,15 @@ impl Documents {
             ));
         }
         let docs = Documents { db, indexes };
-        // Each definition is `{"field": ..., "unique": true}` (`unique`
-        // absent in definitions written before unique indexes existed).
-        let definitions: Vec<(String, bool)> = docs
+        docs.build_missing(docs.db.meta_writes())?;
+        Ok(docs)
+    }
+
+    /// The stored index definitions: `(field, unique)`. Each is
+    /// `{"field": ..., "unique": true}` (`unique` absent in definitions
+    /// written before unique indexes existed).
+    fn definitions(&self) -> Result<Vec<(String, bool)>> {
+        Ok(self
             .db
             .meta_entries(INDEX_META)?
             .into_iter()
@@ -131,15 +137,42 @@ impl Documents {
                     .unwrap_or(false);
                 Some((field, unique))
             })
-            .collect();
-        if !definitions.is_empty() {
-            // One scan (one JSON parse per document) builds every index. A
-            // unique index is not re-verified here: every write was checked.
-            let specs: Vec<(&str, bool)> =
-                definitions.iter().map(|(f, u)| (f.as_str(), *u)).collect();
-            docs.build(&specs, false, &mut |_, _| {})?;
+            .collect())
+    }
+
+    /// Build every stored index this handle does not have yet: all of them
+    /// at open, and later the ones another process created (the engine
+    /// takes in its definition like any write; one counter compare when
+    /// none changed). One scan (one JSON parse per document) builds them
+    /// all; a unique index is not re-verified (every write was checked). An
+    /// index another process dropped stays here until reopen (it is still
+    /// exact, only no longer needed).
+    ///
+    /// # Errors
+    /// Corruption or I/O errors while reading definitions or documents.
+    fn follow_definitions(&self) -> Result<()> {
+        let writes = self.db.meta_writes();
+        if self.indexes.seen_meta.load(Ordering::Relaxed) == writes {
+            return Ok(());
         }
-        Ok(docs)
+        self.build_missing(writes)
+    }
+
+    /// Build the stored indexes this handle lacks, then note `writes` (the
+    /// engine's `meta_writes` before reading them) as seen.
+    fn build_missing(&self, writes: u64) -> Result<()> {
+        let have: Vec<String> = self.indexes.indexes.read().keys().cloned().collect();
+        let missing: Vec<(String, bool)> = self
+            .definitions()?
+            .into_iter()
+            .filter(|(field, _)| !have.contains(field))
+            .collect();
+        if !missing.is_empty() {
+            let specs: Vec<(&str, bool)> = missing.iter().map(|(f, u)| (f.as_str(), *u)).collect();
+            self.build(&specs, false, &mut |_, _| {})?;
+        }
+        self.indexes.seen_meta.store(writes, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The database underneath.
@@ -149,6 +182,9 @@ impl Documents {
 
     /// Indexed field paths, sorted.
     pub fn indexes(&self) -> Vec<String> {
+        // Definitions another process created count too (an error reading
+        // them is met by the next call that can raise it).
+        let _ = self.db.refresh().and_then(|()| self.follow_definitions());
         self.indexes.indexes.read().keys().cloned().collect()
     }
 
@@ -411,9 +447,10 @@ impl Documents {
     /// index probe answers it exactly: no document is read. `None` when the
     /// plan needs the documents.
     fn exact_keys(&self, filter: &Filter, prefix: &str) -> Result<Option<Vec<CompactString>>> {
-        // Another process's writes first: the index probe below reads
-        // nothing through the engine.
+        // Another process's writes (and index definitions) first: the
+        // index probe below reads nothing through the engine.
         self.db.refresh()?;
+        self.follow_definitions()?;
         let plan = self.plan(filter);
         let (false, Some(index), Some(probe)) = (plan.residual, &plan.index, plan.kind.probe())
         else {
@@ -600,8 +637,10 @@ impl Documents {
         limit: Option<usize>,
         prefix: &str,
     ) -> Result<Vec<Row>> {
-        // Another process's writes first: the plan reads the indexes.
+        // Another process's writes (and index definitions) first: the plan
+        // reads the indexes.
         self.db.refresh()?;
+        self.follow_definitions()?;
         let plan = self.plan(filter);
         // Without a sort, rows come in key order and the scan can stop early.
         let enough = if sort.is_empty() {

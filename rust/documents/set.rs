@@ -37,6 +37,8 @@ pub struct IndexSet {
     /// since open: Studio's per-operation rates. The engine counts gets,
     /// sets and deletes itself; queries exist only up here.
     pub(super) queries: AtomicU64,
+    /// The engine's `meta_writes` when the index definitions were last read.
+    pub(super) seen_meta: AtomicU64,
 }
 
 impl IndexSet {

@@ -464,6 +464,13 @@ impl Database {
         Ok(true)
     }
 
+    /// A number that changes whenever a metadata entry is written or removed,
+    /// by this handle or (once taken in) another process: a layer above
+    /// re-reads its definitions when it moved.
+    pub fn meta_writes(&self) -> u64 {
+        self.inner.state.read().ks.meta_writes
+    }
+
     /// Every metadata entry whose key starts with `prefix`, in key order.
     ///
     /// # Errors

@@ -63,6 +63,9 @@ pub struct Keyspace {
     /// Bumped whenever records move without changing (compaction), so a
     /// location remembered before is no longer proof that a key is unchanged.
     pub relocations: u64,
+    /// Bumped by every metadata write taken in (this handle's or another
+    /// process's), so the layers above know to re-read their definitions.
+    pub meta_writes: u64,
 }
 
 impl Keyspace {
@@ -189,6 +192,7 @@ impl Keyspace {
 
     /// Point metadata entry `key` at `loc`.
     pub fn put_meta(&mut self, key: &str, loc: Loc) {
+        self.meta_writes += 1;
         if let Some(old) = self.meta.insert(CompactString::new(key), loc) {
             self.live_bytes -= old.record_len(key);
         }
@@ -197,6 +201,7 @@ impl Keyspace {
 
     /// Remove metadata entry `key`.
     pub fn remove_meta(&mut self, key: &str) {
+        self.meta_writes += 1;
         if let Some(old) = self.meta.remove(key) {
             self.live_bytes -= old.record_len(key);
         }
