@@ -6,14 +6,12 @@
 //! the location under a read lock, clone the log handle, drop the lock, then
 //! read and verify the record.
 
-use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
-use compact_str::CompactString;
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
@@ -24,7 +22,7 @@ use crate::storage::{self, GroupSync, Joined, LockMode, Log, Medium, SharedPage,
 use super::background::Background;
 use super::follow::Shared;
 use super::health::Health;
-use super::keydir::{Keydir, Keyspace, Loc};
+use super::keydir::{Keyspace, Loc};
 use super::observer::ChangeObserver;
 use super::stats::{Counters, Stats};
 use super::write::Write;
@@ -479,7 +477,10 @@ impl Database {
         self.check_open()?;
         let (locs, log) = {
             let st = self.inner.state.read();
-            let locs: Vec<(String, Loc)> = range_from(&st.ks.meta, prefix, None)
+            let locs: Vec<(String, Loc)> = st
+                .ks
+                .meta
+                .range_from(prefix, None)
                 .take_while(|(k, _)| k.starts_with(prefix))
                 .map(|(k, l)| (String::from(&**k), *l))
                 .collect();
@@ -638,7 +639,10 @@ impl Database {
         self.try_purge_expired();
         let now = self.inner.clock.now_ms();
         let st = self.inner.state.read();
-        Ok(range_from(&st.ks.keydir, prefix, after)
+        Ok(st
+            .ks
+            .keydir
+            .range_from(prefix, after)
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(_, loc)| loc.is_live(now))
             .take(limit)
@@ -679,7 +683,10 @@ impl Database {
         let now = self.inner.clock.now_ms();
         let (locs, log) = {
             let st = self.inner.state.read();
-            let locs: Vec<(String, Loc)> = range_from(&st.ks.keydir, prefix, after)
+            let locs: Vec<(String, Loc)> = st
+                .ks
+                .keydir
+                .range_from(prefix, after)
                 .take_while(|(k, _)| k.starts_with(prefix))
                 .filter(|(_, loc)| loc.is_live(now))
                 .take(limit)
@@ -1262,17 +1269,6 @@ fn spawn_flusher(inner: &Inner, every: Duration) -> mpsc::Sender<()> {
     // flush/close still sync; only the power-loss window widens.
     drop(spawned);
     tx
-}
-
-fn range_from<'a>(
-    keydir: &'a Keydir,
-    prefix: &'a str,
-    after: Option<&'a str>,
-) -> std::collections::btree_map::Range<'a, CompactString, Loc> {
-    match after {
-        Some(a) if a >= prefix => keydir.range::<str, _>((Bound::Excluded(a), Bound::Unbounded)),
-        _ => keydir.range::<str, _>((Bound::Included(prefix), Bound::Unbounded)),
-    }
 }
 
 /// A TTL in whole milliseconds (at least one).

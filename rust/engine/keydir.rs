@@ -5,10 +5,17 @@
 //! a small location, which is what lets a database outgrow memory. Keys are
 //! `CompactString`s: up to 24 bytes live inline in the tree node, so a lookup
 //! compares keys without chasing a pointer per comparison, and short keys cost
-//! no allocation. [`Keyspace`] is the one place that applies a put or a delete,
-//! used alike by replay at open and by live writes.
+//! no allocation. They compare eight bytes at a time ([`Key`]) rather than
+//! through a `memcmp` call per comparison: a B-tree insert compares some
+//! forty keys, and every process sharing a database inserts every key any of
+//! them writes, so this is most of what taking in another process's write
+//! costs (it halved it). [`Keyspace`] is the one place that applies a put or
+//! a delete, used alike by replay at open and by live writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Borrow;
+use std::cmp::Ordering;
+use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use compact_str::CompactString;
 
@@ -45,8 +52,160 @@ impl Loc {
     }
 }
 
+/// A key as the keydir holds it, in the same order as `str` (by bytes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Key(CompactString);
+
+/// A borrowed key, to look one up in the keydir without building a [`Key`].
+#[derive(PartialEq, Eq)]
+#[repr(transparent)]
+pub struct KeyStr(str);
+
+impl KeyStr {
+    fn new(key: &str) -> &KeyStr {
+        // SAFETY: `KeyStr` is `repr(transparent)` over `str`, so the two
+        // pointers have the same layout and metadata.
+        unsafe { &*(std::ptr::from_ref::<str>(key) as *const KeyStr) }
+    }
+}
+
+impl Ord for KeyStr {
+    /// Byte order, as `str`'s, compared a word at a time: keys are short and
+    /// a call into `memcmp` per comparison cost more than the comparison.
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        let common = a.len().min(b.len());
+        let mut i = 0;
+        while i + 8 <= common {
+            let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+            let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            if x != y {
+                return x.cmp(&y);
+            }
+            i += 8;
+        }
+        while i < common {
+            if a[i] != b[i] {
+                return a[i].cmp(&b[i]);
+            }
+            i += 1;
+        }
+        a.len().cmp(&b.len())
+    }
+}
+
+impl PartialOrd for KeyStr {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Borrow<KeyStr> for Key {
+    fn borrow(&self) -> &KeyStr {
+        KeyStr::new(&self.0)
+    }
+}
+
+impl Ord for Key {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        KeyStr::new(&self.0).cmp(KeyStr::new(&other.0))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
 /// Ordered map from key to location.
-pub type Keydir = BTreeMap<CompactString, Loc>;
+#[derive(Debug, Default)]
+pub struct Keydir(BTreeMap<Key, Loc>);
+
+impl Keydir {
+    /// Where `key`'s record is.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&Loc> {
+        self.0.get(KeyStr::new(key))
+    }
+
+    /// Whether `key` is here.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(KeyStr::new(key))
+    }
+
+    /// Point `key` at `loc`; returns the location it replaced. One descent of
+    /// the tree for a key short enough to live inline; a longer key (whose
+    /// copy allocates) is looked up first, so an overwrite never allocates.
+    #[inline]
+    pub fn insert(&mut self, key: &str, loc: Loc) -> Option<Loc> {
+        if key.len() <= std::mem::size_of::<CompactString>() {
+            return self.0.insert(Key(CompactString::new(key)), loc);
+        }
+        match self.0.get_mut(KeyStr::new(key)) {
+            Some(slot) => Some(std::mem::replace(slot, loc)),
+            None => self.0.insert(Key(CompactString::new(key)), loc),
+        }
+    }
+
+    /// Remove `key`; returns its location if it was there.
+    pub fn remove(&mut self, key: &str) -> Option<Loc> {
+        self.0.remove(KeyStr::new(key))
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Every key and location, in key order.
+    pub fn iter(&self) -> btree_map::Iter<'_, Key, Loc> {
+        self.0.iter()
+    }
+
+    /// Every key in order, with its location to change in place.
+    pub fn iter_mut(&mut self) -> btree_map::IterMut<'_, Key, Loc> {
+        self.0.iter_mut()
+    }
+
+    /// Keys from `prefix` on in order (strictly after `after`, when that is
+    /// not before `prefix`); the caller stops where the prefix ends.
+    pub fn range_from<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Option<&'a str>,
+    ) -> btree_map::Range<'a, Key, Loc> {
+        match after {
+            Some(a) if a >= prefix => self
+                .0
+                .range::<KeyStr, _>((Bound::Excluded(KeyStr::new(a)), Bound::Unbounded)),
+            _ => self
+                .0
+                .range::<KeyStr, _>((Bound::Included(KeyStr::new(prefix)), Bound::Unbounded)),
+        }
+    }
+}
+
+impl FromIterator<(CompactString, Loc)> for Keydir {
+    fn from_iter<I: IntoIterator<Item = (CompactString, Loc)>>(iter: I) -> Self {
+        Keydir(iter.into_iter().map(|(k, loc)| (Key(k), loc)).collect())
+    }
+}
 
 /// The keydir plus what must change with it: the expiry queue and the count
 /// of live bytes.
@@ -157,13 +316,7 @@ impl Keyspace {
 
     /// Point `key` at `loc`; returns the location it replaced.
     pub fn put(&mut self, key: &str, loc: Loc) -> Option<Loc> {
-        let old = match self.keydir.get_mut(key) {
-            Some(slot) => Some(std::mem::replace(slot, loc)),
-            None => {
-                self.keydir.insert(CompactString::new(key), loc);
-                None
-            }
-        };
+        let old = self.keydir.insert(key, loc);
         if let Some(old) = old {
             self.forget(key, old);
         }
@@ -193,7 +346,7 @@ impl Keyspace {
     /// Point metadata entry `key` at `loc`.
     pub fn put_meta(&mut self, key: &str, loc: Loc) {
         self.meta_writes += 1;
-        if let Some(old) = self.meta.insert(CompactString::new(key), loc) {
+        if let Some(old) = self.meta.insert(key, loc) {
             self.live_bytes -= old.record_len(key);
         }
         self.live_bytes += loc.record_len(key);
@@ -268,7 +421,80 @@ mod tests {
         ks.remove("a");
         ks.remove("b");
         assert_eq!(ks.live_bytes, 0);
-        assert!(ks.keydir.is_empty());
+        assert_eq!(ks.keydir.len(), 0);
+    }
+
+    fn keys(ks: &Keyspace) -> Vec<&str> {
+        ks.keydir.iter().map(|(k, _)| &**k).collect()
+    }
+
+    #[test]
+    fn keys_order_as_str_does() {
+        let mut words = vec![
+            "",
+            "a",
+            "ab",
+            "ab\0",
+            "ab\0c",
+            "abc",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgg~",
+            "abcdefgi",
+            "user:10",
+            "user:2",
+            "user:100000000",
+            "user:99999999",
+            "é",
+            "e\u{301}",
+            "z",
+            "\u{7f}",
+            "\u{80}",
+            "\u{10ffff}",
+            "abcdefghabcdefgh",
+            "abcdefghabcdefgi",
+            "abcdefghabcdefg",
+        ];
+        for i in 0..200u32 {
+            words.push(Box::leak(
+                format!("k{}:{}", i % 7, i * 7919).into_boxed_str(),
+            ));
+        }
+        for a in &words {
+            for b in &words {
+                assert_eq!(
+                    KeyStr::new(a).cmp(KeyStr::new(b)),
+                    a.cmp(b),
+                    "{a:?} against {b:?}"
+                );
+            }
+        }
+        let mut dir = Keydir::default();
+        for (i, w) in words.iter().enumerate() {
+            dir.insert(w, loc(i as u64, 0));
+        }
+        let mut sorted = words.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(dir.iter().map(|(k, _)| &**k).collect::<Vec<_>>(), sorted);
+        // A long key (not inline) overwritten keeps one entry.
+        let long = "x".repeat(100);
+        assert_eq!(dir.insert(&long, loc(1, 0)), None);
+        assert_eq!(dir.insert(&long, loc(2, 0)).map(|l| l.offset), Some(1));
+        assert_eq!(dir.get(&long).map(|l| l.offset), Some(2));
+        let from: Vec<&str> = dir
+            .range_from("user:", None)
+            .map(|(k, _)| &**k)
+            .take(2)
+            .collect();
+        assert_eq!(from, ["user:10", "user:100000000"]);
+        let after: Vec<&str> = dir
+            .range_from("user:", Some("user:10"))
+            .map(|(k, _)| &**k)
+            .take(1)
+            .collect();
+        assert_eq!(after, ["user:100000000"]);
     }
 
     fn from_body(body: &[u8], entries: u64) -> Option<Keyspace> {
@@ -301,10 +527,10 @@ mod tests {
     fn from_hint_takes_keys_in_any_order_and_refuses_duplicates() {
         // In key order (as written): the fast path.
         let ks = from_body(&hint_body(&["a", "b", "c"]), 3).expect("sorted");
-        assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(keys(&ks), ["a", "b", "c"]);
         // Out of order: sorted, each key keeps its own location.
         let ks = from_body(&hint_body(&["c", "a", "b"]), 3).expect("unsorted");
-        assert_eq!(ks.keydir.keys().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(keys(&ks), ["a", "b", "c"]);
         assert_eq!(ks.keydir.get("c").map(|l| l.offset), Some(64));
         assert_eq!(ks.keydir.get("a").map(|l| l.offset), Some(164));
         // A key twice, adjacent or not, means the hint is not trusted.
