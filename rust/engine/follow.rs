@@ -33,6 +33,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use compact_str::CompactString;
 use parking_lot::MutexGuard;
 
 use crate::error::{Error, Result};
@@ -119,7 +120,8 @@ impl Drop for PausedHere {
 /// One record another process appended, as a follower takes it in.
 struct Change {
     kind: RecordKind,
-    key: String,
+    /// Inline up to 24 bytes: no allocation per record for most keys.
+    key: CompactString,
     loc: Loc,
     /// The new value, when an observer is told of it.
     value: Option<Vec<u8>>,
@@ -195,6 +197,13 @@ impl Inner {
         else {
             return Ok(None);
         };
+        // Take in what the others appended before queueing for the lock, as
+        // a follower does: the lock serialises every writer, so whatever is
+        // taken in while holding it is time all of them wait. Under the lock
+        // only the few records appended meanwhile remain.
+        if shared.page.version() != shared.seen.load(Ordering::Relaxed) {
+            self.catch_up(w, shared, false)?;
+        }
         let held = shared.page.lock_writes(slot);
         self.catch_up(w, shared, true)?;
         if held.stolen {
@@ -276,7 +285,7 @@ impl Inner {
             let tell = observer.is_some() && item.header.kind == RecordKind::Put;
             changes.push(Change {
                 kind: item.header.kind,
-                key: item.key.to_owned(),
+                key: CompactString::from(item.key),
                 loc: Loc {
                     offset: item.offset,
                     value_len: item.header.value_len,
@@ -290,6 +299,15 @@ impl Inner {
             None => storage::replay_from(&log, name, w.end, start_seq, false, visit)?,
         };
         let wants_old = observer.is_some_and(|o| o.wants_old_values());
+        if observer.is_none() {
+            // Nobody to tell: the whole batch under one lock.
+            let mut st = self.state.write();
+            for change in &changes {
+                st.ks.take_in(change.kind, &change.key, change.loc, now);
+            }
+            drop(st);
+            changes.clear();
+        }
         for change in &changes {
             let user = matches!(change.kind, RecordKind::Put | RecordKind::Delete);
             // The old value first, as apply reads it: before the keydir moves.
