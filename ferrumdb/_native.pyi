@@ -58,7 +58,7 @@ class Database:
         """Seconds until ``key`` expires (sub-second precision), or None if it never does."""
     def delete(self, key: str) -> bool:
         """Remove ``key``; returns whether it existed."""
-    def keys(self) -> list[str]:  # type: ignore[override]
+    def keys(self) -> list[str]:
         """All keys, in key order, as a list."""
     def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
         """Number of documents matching ``filter`` whose key starts with ``prefix``.

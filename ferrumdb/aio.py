@@ -49,7 +49,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from . import _native
-from .db import EncryptionKey, FerrumDB, PathLike
+from .db import EncryptionKey, FerrumDB, PathLike, is_postgres_url
 from .db import open as _open_sync
 from .errors import ClosedError
 
@@ -117,14 +117,19 @@ class AsyncFerrumDB:
         2 1
     """
 
+    #: Threads in this handle's pool.
+    _pool_threads = POOL_THREADS
+    #: Whether every write waits (on PostgreSQL, for the server), so none runs inline.
+    _writes_wait = False
+
     def __init__(self, sync: FerrumDB) -> None:
         """Wrap the open sync handle ``sync`` (closing this closes it)."""
         self._sync: FerrumDB = sync
         self._opener: Callable[[], FerrumDB] | None = None
         self._executor: ThreadPoolExecutor | None = ThreadPoolExecutor(
-            max_workers=POOL_THREADS, thread_name_prefix="ferrumdb-aio"
+            max_workers=self._pool_threads, thread_name_prefix="ferrumdb-aio"
         )
-        self._durable = False if isinstance(sync, _NotOpen) else sync.fsync == "always"
+        self._durable = self._writes_wait or (not isinstance(sync, _NotOpen) and sync.fsync == "always")
 
     @classmethod
     def _opening(cls, opener: Callable[[], FerrumDB]) -> AsyncFerrumDB:
@@ -155,7 +160,7 @@ class AsyncFerrumDB:
             self._opener = opener
             raise
         self._sync = sync
-        self._durable = sync.fsync == "always"
+        self._durable = self._writes_wait or sync.fsync == "always"
         return self
 
     def __await__(self) -> Generator[Any, None, AsyncFerrumDB]:
@@ -520,6 +525,14 @@ class AsyncTransaction:
         self._tx.delete(key)
         return self
 
+    async def getitem(self, key: str) -> Any:
+        """``tx[key]`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
+        return self._tx[key]
+
+    async def contains(self, key: object) -> bool:
+        """``key in tx`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
+        return key in self._tx
+
     @property
     def finished(self) -> bool:
         """Whether the transaction was committed or discarded."""
@@ -667,6 +680,10 @@ def open(  # noqa: A001
     awaited or entered: ``async with ferrumdb.aio.open(path) as db`` or
     ``db = await ferrumdb.aio.open(path)``.
 
+    A ``postgresql://`` URL gives an
+    :class:`~ferrumdb.aio_postgres.AsyncPostgresDB` (same methods; every call
+    that talks to the server runs off the loop).
+
     Raises:
         The exceptions of :func:`ferrumdb.open`, when awaited.
 
@@ -681,6 +698,21 @@ def open(  # noqa: A001
         >>> asyncio.run(main())
         [('a', 1)]
     """
+    if is_postgres_url(path):
+        from .aio_postgres import AsyncPostgresDB
+
+        return AsyncPostgresDB._opening(
+            functools.partial(
+                _open_sync,
+                path,
+                fsync=fsync,
+                read_only=read_only,
+                clock=clock,
+                salvage=salvage,
+                encryption_key=encryption_key,
+                exclusive=exclusive,
+            )
+        )
     return AsyncFerrumDB._opening(
         functools.partial(
             _open_sync,

@@ -13,7 +13,10 @@ import html
 import os
 import warnings
 from collections.abc import ItemsView, Iterator, Mapping, MutableMapping, ValuesView
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10+; only the type checker needs it
+    from typing import TypeGuard
 
 from . import _native
 
@@ -21,6 +24,42 @@ __all__ = ["FerrumDB", "open", "open_from_env", "encrypt"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 EncryptionKey = Union[bytes, bytearray, memoryview, str]
+
+#: URL schemes that open the PostgreSQL backend instead of a file (SPEC section 7).
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(path: object) -> TypeGuard[str]:
+    """True if ``path`` is a ``postgresql://`` (or ``postgres://``) URL rather than a file path."""
+    return isinstance(path, str) and path.startswith(POSTGRES_SCHEMES)
+
+
+def _open_postgres_url(
+    url: str,
+    *,
+    fsync: str | None = None,
+    read_only: bool = False,
+    clock: _native.ManualClock | None = None,
+    salvage: bool = False,
+    encryption_key: EncryptionKey | None = None,
+    exclusive: bool = False,
+    auto_compact: float | None = None,
+) -> Any:
+    """The PostgreSQL handle every entry point returns for a URL; file-only options are refused.
+
+    ``auto_compact`` is accepted and ignored: PostgreSQL's autovacuum reclaims space itself.
+    """
+    if fsync is not None or encryption_key is not None or salvage:
+        raise ValueError(
+            "fsync, encryption_key and salvage apply to database files; PostgreSQL handles durability and encryption itself"
+        )
+    if exclusive:
+        raise ValueError(
+            "exclusive=True applies to database files; a PostgreSQL table is shared by every process that opens it"
+        )
+    from .postgres import open_postgres
+
+    return open_postgres(url, read_only=read_only, clock=clock)
 
 
 class _Values(ValuesView):  # type: ignore[type-arg]
@@ -98,6 +137,13 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         # The native __new__ did the opening; remember who did it.
         self._pid = os.getpid()
 
+    def __new__(cls, path: PathLike = "ferrum.db", **options: Any) -> FerrumDB:
+        # ``FerrumDB("postgresql://...")`` gives the PostgreSQL handle, as
+        # ferrumdb.open() does (then __init__ does not run: it is not a FerrumDB).
+        if is_postgres_url(path):
+            return _open_postgres_url(path, **options)  # type: ignore[no-any-return]
+        return super().__new__(cls, path, **options)  # type: ignore[return-value]
+
     @classmethod
     def open(
         cls,
@@ -110,7 +156,14 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         encryption_key: EncryptionKey | None = None,
         exclusive: bool = False,
     ) -> FerrumDB:
-        """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`."""
+        """Open (creating if missing) the database at ``path``. Same as :func:`ferrumdb.open`.
+
+        A ``postgresql://`` URL opens the PostgreSQL backend, as :func:`ferrumdb.open` does.
+        """
+        if is_postgres_url(path):
+            return _open_postgres_url(  # type: ignore[no-any-return]
+                path, fsync=fsync, read_only=read_only, clock=clock, encryption_key=encryption_key, exclusive=exclusive
+            )
         return cls(
             path,
             fsync=fsync,
@@ -123,12 +176,12 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
 
     # -- mapping views ---------------------------------------------------------
 
-    def values(self) -> ValuesView[Any]:  # type: ignore[override]
+    def values(self) -> ValuesView[Any]:
         """A view of all values, iterated in key order."""
         self._check_open()
         return _Values(self)
 
-    def items(self) -> ItemsView[str, Any]:  # type: ignore[override]
+    def items(self) -> ItemsView[str, Any]:
         """A view of all ``(key, value)`` pairs, iterated in key order."""
         self._check_open()
         return _Items(self)
@@ -332,15 +385,11 @@ def open(  # noqa: A001
         ([1, 2, 3], 'default')
         >>> db.close()
     """
-    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-        # SPEC section 7: the same API on a PostgreSQL table (ferrumdb[postgres]).
-        if fsync is not None or encryption_key is not None or salvage:
-            raise ValueError(
-                "fsync, encryption_key and salvage apply to database files; PostgreSQL handles durability and encryption itself"
-            )
-        from .postgres import open_postgres
-
-        return open_postgres(path, read_only=read_only, clock=clock)  # type: ignore[return-value]
+    if is_postgres_url(path):
+        return _open_postgres_url(  # type: ignore[no-any-return]
+            path, fsync=fsync, read_only=read_only, clock=clock, salvage=salvage,
+            encryption_key=encryption_key, exclusive=exclusive,
+        )
 
     def opener() -> FerrumDB:
         return FerrumDB(
@@ -365,9 +414,16 @@ def open_from_env(
 ) -> FerrumDB:
     """Open ``path`` with the fsync policy taken from ``FERRUMDB_FSYNC`` (default ``periodic:100``).
 
+    A ``postgresql://`` URL opens the PostgreSQL backend; ``FERRUMDB_FSYNC``
+    is then ignored (durability is the server's ``synchronous_commit``).
+
     Raises:
         ValueError: ``FERRUMDB_FSYNC`` holds an unknown policy.
     """
+    if is_postgres_url(path):
+        return _open_postgres_url(  # type: ignore[no-any-return]
+            path, read_only=read_only, encryption_key=encryption_key
+        )
     policy = os.environ.get("FERRUMDB_FSYNC")
     if policy is not None and not policy.strip():
         policy = None

@@ -29,6 +29,8 @@ import hashlib
 import json
 import os
 import re
+import select
+import socket
 import threading
 import time
 import warnings
@@ -228,14 +230,18 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 f"(check the host and port; connect_timeout in the URL bounds the wait)"
             ) from None
 
-    def _conn(self) -> Any:
-        """This thread's connection, (re)connected if needed."""
+    def _check_usable(self) -> None:
+        """Raise ClosedError if the handle was closed or inherited through fork() (no I/O)."""
         if self._closed:
             raise ClosedError("the database handle was closed; open it again to use it")
         if self._pid != os.getpid():
             raise ClosedError(
                 "this PostgreSQL handle was opened in the parent process before fork(); call ferrumdb.open() in the child"
             )
+
+    def _conn(self) -> Any:
+        """This thread's connection, (re)connected if needed."""
+        self._check_usable()
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
             if conn is not None:
@@ -555,7 +561,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             after = rows[-1][0]
 
     def __iter__(self) -> Iterator[str]:
-        self._conn()
+        self._check_usable()
         return (key for key, _ in self._pages("", False))
 
     def keys(self) -> list[str]:  # type: ignore[override]
@@ -564,19 +570,19 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     def values(self) -> Any:
         """The values, in key order (streamed a page at a time)."""
-        self._conn()
+        self._check_usable()
         return _View(lambda: (self._load(text) for _, text in self._pages("", True) if text is not None), self)
 
     def items(self) -> Any:
         """The ``(key, value)`` pairs, in key order (streamed a page at a time)."""
-        self._conn()
+        self._check_usable()
         return _View(lambda: ((k, self._load(t)) for k, t in self._pages("", True) if t is not None), self)
 
     def scan(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
         """``(key, value)`` for every key starting with ``prefix``, in key order."""
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
-        self._conn()
+        self._check_usable()
         return ((k, self._load(t)) for k, t in self._pages(prefix, True) if t is not None)
 
     def clear(self) -> None:
@@ -877,9 +883,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     # -- transactions, watch -------------------------------------------------------------
 
     def transaction(self) -> PostgresTransaction:
-        """Start a transaction (see :class:`PostgresTransaction`)."""
+        """Start a transaction (see :class:`PostgresTransaction`); nothing is sent before its first read."""
         self._check_writable()
-        self._conn()
+        self._check_usable()
         return PostgresTransaction(self)
 
     def commit(self, transaction: Any) -> None:
@@ -1290,15 +1296,28 @@ class PostgresWatch:
     A transaction's events arrive together, in commit order, packed several
     to a NOTIFY payload. Values too big for a payload (8000 bytes) are read
     back from the table, so they show the value current at that moment.
+
+    ``close()`` may be called from another thread while one waits in
+    ``next()``: the waiter sleeps in ``select`` on the connection's socket and
+    a wake-up socket, so it returns (ending the iteration) at once, and only
+    the iterating thread touches the connection.
     """
 
     def __init__(self, db: PostgresDB, prefix: str) -> None:
         self._db = db
         self._prefix = prefix
         self._conn = db._connect()
-        self._conn.execute(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(db._channel)))
+        try:
+            self._conn.execute(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(db._channel)))
+        except BaseException:
+            self._conn.close()
+            raise
         self._closed = False
-        self._events = self._conn.notifies()
+        self._released = False
+        self._busy = threading.Lock()  # held by the thread inside next()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
         # One NOTIFY may carry several events (a transaction's, packed); they wait here.
         self._pending: collections.deque[list[Any]] = collections.deque()
 
@@ -1316,10 +1335,18 @@ class PostgresWatch:
         return self
 
     def __next__(self) -> tuple[str, str, Any]:
-        """The next change (blocks until one is committed)."""
-        if self._closed:
-            raise StopIteration
+        """The next change (blocks until one is committed, or the watch is closed)."""
+        with self._busy:
+            try:
+                return self._next_change()
+            except StopIteration:
+                self._release()
+                raise
+
+    def _next_change(self) -> tuple[str, str, Any]:
         while True:
+            if self._closed:
+                raise StopIteration
             while self._pending:
                 event = self._pending.popleft()
                 if event[1].startswith(self._prefix):
@@ -1327,21 +1354,43 @@ class PostgresWatch:
                         return ("delete", event[1], None)
                     return ("set", event[1], event[2] if len(event) > 2 else self._db.get(event[1]))
             try:
-                notify = next(self._events)
-            except StopIteration:
-                self.close()
-                raise
+                # What has already arrived, without waiting.
+                arrived = list(self._conn.notifies(timeout=0))
+                if not arrived:
+                    readable, _, _ = select.select([self._conn.fileno(), self._wake_reader], [], [])
+                    if self._wake_reader in readable:
+                        self._closed = True
+                    continue
             except psycopg.OperationalError as e:
-                self.close()
+                self._closed = True
+                self._release()
                 raise ConnectionError(f"the watch lost its connection to PostgreSQL at {self._db._host}: {e}") from None
-            self._pending.extend(json.loads(notify.payload))
+            for notify in arrived:
+                self._pending.extend(json.loads(notify.payload))
 
     def close(self) -> None:
-        """Stop listening; iteration ends."""
-        if not self._closed:
-            self._closed = True
+        """Stop listening; iteration ends (also for a thread waiting in ``next()`` right now)."""
+        if self._closed and self._released:
+            return
+        self._closed = True
+        try:
+            self._wake_writer.send(b"x")
+        except OSError:  # already woken (buffer full) or released
+            pass
+        if self._busy.acquire(blocking=False):
+            # Nobody is inside next(): release here; else the waiter does on waking.
             try:
-                self._conn.close()
+                self._release()
+            finally:
+                self._busy.release()
+
+    def _release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        for resource in (self._conn, self._wake_reader, self._wake_writer):
+            try:
+                resource.close()
             except Exception:  # closing a broken connection must not raise
                 pass
 

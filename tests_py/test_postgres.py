@@ -349,3 +349,21 @@ def test_watch_unpacks_a_bulk_write_in_order(pg_db: Any) -> None:
     events = [next(watch) for _ in range(200)]
     watch.close()
     assert events == [("set", f"bulk:{i:03}", {"i": i, "pad": "x" * 100}) for i in range(200)]
+
+
+def test_every_open_spelling_routes_a_url_to_postgresql(pg_url: str, monkeypatch: Any) -> None:
+    """ferrumdb.open, FerrumDB.open, FerrumDB(url) and open_from_env all give the PostgreSQL handle for a URL."""
+    from ferrumdb.postgres import PostgresDB
+
+    monkeypatch.setenv("FERRUMDB_FSYNC", "always")  # a file policy; PostgreSQL's durability is the server's
+    for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB, ferrumdb.open_from_env):
+        with opener(pg_url) as db:
+            assert isinstance(db, PostgresDB), opener
+            db[opener.__name__] = 1
+    with ferrumdb.open(pg_url) as db:
+        assert sorted(db) == ["FerrumDB", "open", "open_from_env"]
+    for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB):
+        with pytest.raises(ValueError, match="exclusive"):
+            opener(pg_url, exclusive=True)
+        with pytest.raises(ValueError, match="encryption_key"):
+            opener(pg_url, encryption_key="pw")

@@ -1,0 +1,346 @@
+"""``ferrumdb.aio.open("postgresql://...")``: the asyncio API on the PostgreSQL backend.
+
+On a file, most calls are a memory read and run inline (see :mod:`ferrumdb.aio`).
+On PostgreSQL every call waits for the server, so here every call that sends
+anything runs in the handle's thread pool, and the loop only awaits it.
+
+**Why a thread pool over the sync handle, not psycopg's async connection.**
+The sync :class:`~ferrumdb.postgres.PostgresDB` already gives each thread its
+own connection, and its every method (filter translation, the native matcher
+on candidate rows, update operators, conflict checks) is the code the sync API
+and the differential suite run. Running those same methods in a pool keeps one
+implementation with one meaning; an ``AsyncConnection`` version would duplicate
+every SQL path in async form. The cost is a thread hop (tens of µs) on a call
+that costs a network round trip anyway; the CPU work of evaluating candidates
+also moves off the loop. The pool is small (:data:`POOL_THREADS`): each of its
+threads holds one server connection once used.
+
+A transaction's reads go to the server too, so inside ``async with
+db.transaction() as tx`` they are awaited (``await tx.get(k)``,
+``await tx.getitem(k)``, ``await tx.contains(k)``) and run in the pool; the
+sync forms ``tx[k]``, ``k in tx`` and ``del tx[k]`` raise ``TypeError`` saying
+so rather than block the loop. Writes (``tx[k] = v``, ``tx.set``,
+``tx.delete``) are buffered in memory as on a file; the commit is awaited.
+``await tx.getitem(k)`` and ``await tx.contains(k)`` also work on a file
+database's transaction, so code can run on both.
+
+``watch()`` listens on a connection of its own, opened off the loop when the
+watch is entered (``async with db.watch() as changes``) or first iterated; a
+thread waits for notifications and hands them to the loop, as on a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from .aio import SCAN_CHUNK, AsyncFerrumDB, AsyncWatch, _NotOpen
+from .postgres import PostgresDB, PostgresTransaction, PostgresWatch
+
+__all__ = ["AsyncPostgresDB", "AsyncPostgresTransaction", "AsyncPostgresWatch", "POOL_THREADS"]
+
+#: Threads (and so at most server connections) per async PostgreSQL handle.
+#: Each call holds one for a round trip; 8 in flight keeps a local server busy
+#: without taking a large share of its ``max_connections`` (default 100).
+POOL_THREADS = 8
+
+
+class AsyncPostgresDB(AsyncFerrumDB):
+    """An open PostgreSQL-backed FerrumDB for asyncio code: ``ferrumdb.aio.open("postgresql://...")``.
+
+    The methods of :class:`ferrumdb.aio.AsyncFerrumDB`, with the results and
+    exceptions of :class:`ferrumdb.postgres.PostgresDB`. Every call that talks
+    to the server runs in the handle's pool; none blocks the event loop.
+
+    Example:
+        >>> import ferrumdb.aio  # doctest: +SKIP
+        >>> async with ferrumdb.aio.open("postgresql://app:pw@db/app") as db:  # doctest: +SKIP
+        ...     await db.set("user:1", {"name": "alice"})
+    """
+
+    _pool_threads = POOL_THREADS
+    _writes_wait = True  # set/delete/set_json/update_one go to the pool (AsyncFerrumDB's durable path)
+    _sync: PostgresDB  # type: ignore[assignment]
+
+    @property
+    def sync(self) -> PostgresDB:  # type: ignore[override]
+        """The underlying sync :class:`~ferrumdb.postgres.PostgresDB` handle."""
+        sync = self._sync
+        if isinstance(sync, _NotOpen):
+            raise sync.error()
+        return sync
+
+    def __repr__(self) -> str:
+        if self._opener is not None:
+            return "<AsyncPostgresDB not open yet>"
+        return f"<AsyncPostgresDB {self._sync!r}>"
+
+    # -- reads: each one a round trip, so off the loop ----------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value under ``key``, or ``default`` (off the loop)."""
+        return await self._off_loop(self._sync.get, key, default)
+
+    async def getitem(self, key: str) -> Any:
+        """The value under ``key``; ``KeyError`` if missing or expired (off the loop)."""
+        return await self._off_loop(self._sync.__getitem__, key)
+
+    async def contains(self, key: object) -> bool:
+        """Whether ``key`` is present (off the loop)."""
+        return await self._off_loop(self._sync.__contains__, key)
+
+    async def get_json(self, key: str, default: Any = None) -> Any:
+        """The stored JSON text under ``key``, or ``default`` (off the loop)."""
+        return await self._off_loop(self._sync.get_json, key, default)
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until ``key`` expires, or None; ``KeyError`` if missing (off the loop)."""
+        return await self._off_loop(self._sync.ttl, key)
+
+    async def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
+        """Number of matching documents (off the loop)."""
+        return await self._off_loop(self._sync.count, filter, prefix=prefix)
+
+    async def explain(self, filter: dict[str, Any]) -> dict[str, Any]:
+        """What ``query(filter)`` runs in PostgreSQL (off the loop: it asks the server for the plan)."""
+        return await self._off_loop(self._sync.explain, filter)
+
+    async def indexes(self) -> list[str]:
+        """Indexed field names, sorted (off the loop)."""
+        return await self._off_loop(self._sync.indexes)
+
+    async def stats(self) -> dict[str, Any]:
+        """Counters and table sizes (off the loop)."""
+        return await self._off_loop(self._sync.stats)
+
+    def scan(self, prefix: str = "") -> AsyncIterator[tuple[str, Any]]:
+        """Iterate ``(key, value)`` for keys starting with ``prefix``, in key order.
+
+        Pages of :data:`~ferrumdb.aio.SCAN_CHUNK` pairs are fetched in the pool;
+        ``TypeError`` and ``ClosedError`` are raised here, as by the sync call.
+        """
+        return _scan_off_loop(self, self._sync.scan(prefix))
+
+    # -- transactions and changes --------------------------------------------------
+
+    def transaction(self) -> AsyncPostgresTransaction:  # type: ignore[override]
+        """Start a transaction; ``async with`` commits it on exit (awaited) or discards on an exception.
+
+        Reads inside it are awaited (``await tx.get(k)``); see :class:`AsyncPostgresTransaction`.
+
+        Raises:
+            ClosedError: The database is closed.
+            ReadOnlyError: The handle was opened with ``read_only=True``.
+        """
+        return AsyncPostgresTransaction(self, self._sync.transaction())
+
+    async def commit(self, transaction: Any) -> None:
+        """Commit a transaction from :meth:`transaction` (off the loop)."""
+        if isinstance(transaction, AsyncPostgresTransaction):
+            await transaction.commit()
+        else:
+            await self._off_loop(self._sync.commit, transaction)
+
+    def watch(self, prefix: str = "") -> AsyncPostgresWatch:
+        """An async iterator of the changes committed by any process, as ``(op, key, value)``.
+
+        It listens from the moment it is entered (``async with db.watch() as
+        changes``) or awaited (``changes = await db.watch()``); a bare
+        ``async for`` starts listening at its first step.
+
+        Raises:
+            TypeError: ``prefix`` is not a str.
+            ClosedError: The database is closed.
+        """
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        self._sync._check_usable()
+        return AsyncPostgresWatch(self, prefix)
+
+
+async def _scan_off_loop(db: AsyncPostgresDB, pages: Iterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    """Yield what ``pages`` yields, each chunk of :data:`SCAN_CHUNK` fetched in ``db``'s pool."""
+    take: Callable[[], list[tuple[str, Any]]] = functools.partial(_take, pages, SCAN_CHUNK)
+    while True:
+        chunk = await db._off_loop(take)
+        for item in chunk:
+            yield item
+        if len(chunk) < SCAN_CHUNK:
+            return
+
+
+def _take(items: Iterator[tuple[str, Any]], n: int) -> list[tuple[str, Any]]:
+    return list(itertools.islice(items, n))
+
+
+class AsyncPostgresTransaction:
+    """A transaction of an :class:`AsyncPostgresDB`: ``async with db.transaction() as tx``.
+
+    Writes (``tx[k] = v``, ``tx.set``, ``tx.delete``) are buffered in memory
+    and checked at once, as on a file. Reads ask the server, so they are
+    awaited and run off the loop: ``await tx.get(k, default)``,
+    ``await tx.getitem(k)`` (``KeyError`` if missing), ``await tx.contains(k)``.
+    The commit is awaited; one whose reads changed meanwhile raises
+    :class:`~ferrumdb.TransactionConflict` and writes nothing.
+    """
+
+    def __init__(self, db: AsyncPostgresDB, transaction: PostgresTransaction) -> None:
+        self._db = db
+        self._tx = transaction
+
+    async def __aenter__(self) -> AsyncPostgresTransaction:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
+        if exc_type is not None:
+            self._tx.discard()
+        elif not self._tx.finished:
+            await self.commit()
+
+    # -- reads: awaited ---------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value as this transaction sees it, or ``default`` (off the loop)."""
+        return await self._db._off_loop(self._tx.get, key, default)
+
+    async def getitem(self, key: str) -> Any:
+        """The value as this transaction sees it; ``KeyError`` if missing (off the loop)."""
+        return await self._db._off_loop(self._tx.__getitem__, key)
+
+    async def contains(self, key: object) -> bool:
+        """Whether ``key`` is present as this transaction sees it (off the loop)."""
+        return await self._db._off_loop(self._tx.__contains__, key)
+
+    def _sync_read(self, spelling: str, instead: str) -> TypeError:
+        return TypeError(
+            f"{spelling} would wait for PostgreSQL on the event loop; use {instead} "
+            "in an async transaction on a PostgreSQL database"
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        raise self._sync_read("tx[key]", "'await tx.getitem(key)'")
+
+    def __contains__(self, key: object) -> bool:
+        raise self._sync_read("'key in tx'", "'await tx.contains(key)'")
+
+    def __delitem__(self, key: str) -> None:
+        raise self._sync_read("'del tx[key]'", "'tx.delete(key)' (or check 'await tx.contains(key)' first)")
+
+    # -- writes: buffered -------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._tx[key] = value
+
+    def set(self, key: str, value: Any, ttl: float | None = None) -> AsyncPostgresTransaction:
+        """Store ``value`` under ``key`` at commit (checked now)."""
+        self._tx.set(key, value, ttl)
+        return self
+
+    def delete(self, key: str) -> AsyncPostgresTransaction:
+        """Remove ``key`` at commit."""
+        self._tx.delete(key)
+        return self
+
+    def __len__(self) -> int:
+        """Number of buffered writes."""
+        return len(self._tx)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the transaction was committed or discarded."""
+        return self._tx.finished
+
+    async def commit(self) -> None:
+        """Apply every write at once, off the loop.
+
+        Raises:
+            TransactionConflict: A key it read changed since; nothing was written.
+        """
+        await self._db._off_loop(self._tx.commit)
+
+    def discard(self) -> None:
+        """Drop every buffered write; the transaction is over."""
+        self._tx.discard()
+
+    def __repr__(self) -> str:
+        state = "finished" if self._tx.finished else f"{len(self._tx)} writes"
+        return f"<AsyncPostgresTransaction {state}>"
+
+
+class AsyncPostgresWatch(AsyncWatch):
+    """Async iterator of ``(op, key, value)`` changes from :meth:`AsyncPostgresDB.watch`.
+
+    Its LISTEN connection is opened in the handle's pool when the watch is
+    entered, awaited or first iterated; from then on it behaves as
+    :class:`ferrumdb.aio.AsyncWatch` (a thread waits, the loop is woken per
+    change, ``aclose()`` ends it at once).
+    """
+
+    _watch: PostgresWatch | None  # type: ignore[assignment]
+
+    def __init__(self, db: AsyncPostgresDB, prefix: str) -> None:
+        super().__init__(None)  # type: ignore[arg-type]
+        self._db = db
+        self._prefix = prefix
+        self._starting: asyncio.Future[PostgresWatch] | None = None
+
+    async def _start(self) -> None:
+        if self._watch is not None or self._ended:
+            return
+        if self._starting is None:
+            sync = self._db._sync
+            self._starting = asyncio.ensure_future(self._db._off_loop(PostgresWatch, sync, self._prefix))
+        watch = await asyncio.shield(self._starting)
+        if self._ended:  # closed while it was connecting
+            watch.close()
+            return
+        self._watch = watch
+
+    def __await__(self) -> Any:
+        return self._started().__await__()
+
+    async def _started(self) -> AsyncPostgresWatch:
+        await self._start()
+        return self
+
+    async def __aenter__(self) -> AsyncPostgresWatch:
+        await self._start()
+        return self
+
+    async def __anext__(self) -> tuple[str, str, Any]:
+        await self._start()
+        if self._watch is None:
+            raise StopAsyncIteration
+        return await super().__anext__()
+
+    def close(self) -> None:
+        """Stop the watch: a waiting and every later ``__anext__`` ends the iteration. Idempotent."""
+        if self._watch is None:
+            self._ended = True
+            starting = self._starting
+            if starting is not None:  # close what it opens once it has
+                starting.add_done_callback(_close_started)
+            return
+        super().close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_watch", None) is not None:
+            super().__del__()
+
+    @property
+    def prefix(self) -> str:
+        """The key prefix this watch reports."""
+        return self._prefix
+
+    @property
+    def closed(self) -> bool:
+        """Whether the watch takes no more changes."""
+        return self._ended if self._watch is None else self._watch.closed
+
+
+def _close_started(future: asyncio.Future[PostgresWatch]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        future.result().close()
