@@ -145,8 +145,9 @@ impl Documents {
     /// takes in its definition like any write; one counter compare when
     /// none changed). One scan (one JSON parse per document) builds them
     /// all; a unique index is not re-verified (every write was checked). An
-    /// index another process dropped stays here until reopen (it is still
-    /// exact, only no longer needed).
+    /// index another process dropped is dropped here too. Writes call this
+    /// through the engine before their checks
+    /// ([`crate::engine::ChangeObserver::follow_definitions`]), reads before planning.
     ///
     /// # Errors
     /// Corruption or I/O errors while reading definitions or documents.
@@ -158,12 +159,39 @@ impl Documents {
         self.build_missing(writes)
     }
 
-    /// Build the stored indexes this handle lacks, then note `writes` (the
-    /// engine's `meta_writes` before reading them) as seen.
-    fn build_missing(&self, writes: u64) -> Result<()> {
+    /// Make this handle's indexes the stored ones: drop those another
+    /// process dropped (or recreated with the other `unique` setting),
+    /// build those it lacks, then note `writes` (the engine's `meta_writes`
+    /// before reading them) as seen.
+    pub(super) fn build_missing(&self, writes: u64) -> Result<()> {
+        let definitions = self.definitions()?;
+        let stale: Vec<String> = {
+            let indexes = self.indexes.indexes.read();
+            let defined = self.indexes.defined.read();
+            indexes
+                .iter()
+                .filter(
+                    |(field, index)| match definitions.iter().find(|(f, _)| f == *field) {
+                        Some((_, unique)) => *unique != index.is_unique(),
+                        None => defined.contains(*field),
+                    },
+                )
+                .map(|(field, _)| field.clone())
+                .collect()
+        };
+        if !stale.is_empty() {
+            self.db.with_writes_paused(|| {
+                let mut indexes = self.indexes.indexes.write();
+                for field in &stale {
+                    indexes.remove(field);
+                }
+                drop(indexes);
+                self.indexes.refresh_active();
+            });
+        }
+        *self.indexes.defined.write() = definitions.iter().map(|(f, _)| f.clone()).collect();
         let have: Vec<String> = self.indexes.indexes.read().keys().cloned().collect();
-        let missing: Vec<(String, bool)> = self
-            .definitions()?
+        let missing: Vec<(String, bool)> = definitions
             .into_iter()
             .filter(|(field, _)| !have.contains(field))
             .collect();
@@ -274,17 +302,70 @@ impl Documents {
         // definition is stored: a crash in between leaves no definition, and
         // a duplicate found while building leaves nothing at all.
         self.build(&[(field, true)], true, progress)?;
-        if let Err(e) = self.db.put_meta(
-            &format!("{INDEX_META}{field}"),
-            definition.to_string().as_bytes(),
-        ) {
+        let meta_key = format!("{INDEX_META}{field}");
+        let uninstall = || {
             self.db.with_writes_paused(|| {
                 self.indexes.indexes.write().remove(field);
                 self.indexes.refresh_active();
             });
+        };
+        if let Err(e) = self
+            .db
+            .put_meta(&meta_key, definition.to_string().as_bytes())
+        {
+            uninstall();
             return Err(e);
         }
+        // Another process may have written a duplicate between the build
+        // and the definition (it checked against the indexes it knew): the
+        // definition's write took it in, so the index shows it now. Every
+        // write after the definition is checked in every process.
+        if let Some(duplicate) = self.live_duplicate(field)? {
+            let _ = self.db.delete_meta(&meta_key);
+            uninstall();
+            return Err(duplicate);
+        }
         Ok(true)
+    }
+
+    /// A value two live documents share in the unique index on `field`, as
+    /// the error creating it reports.
+    fn live_duplicate(&self, field: &str) -> Result<Option<Error>> {
+        let shared = match self.indexes.indexes.read().get(field) {
+            Some(index) => index.shared_claims(),
+            None => return Ok(None),
+        };
+        for (encoded, keys) in shared {
+            let mut live = Vec::new();
+            for key in keys {
+                if self.db.contains(&key)? {
+                    live.push(key);
+                }
+            }
+            if let [existing, key, ..] = live.as_slice() {
+                let value = self
+                    .db
+                    .get_raw(key)?
+                    .and_then(|raw| serde_json::from_slice::<Value>(raw.as_bytes()).ok())
+                    .and_then(|doc| {
+                        let indexes = self.indexes.indexes.read();
+                        let index = indexes.get(field)?;
+                        index
+                            .claims(&doc)
+                            .into_iter()
+                            .find(|(e, _)| *e == encoded)
+                            .map(|(_, v)| v)
+                    })
+                    .unwrap_or(Value::Null);
+                return Ok(Some(Error::DuplicateKey {
+                    field: field.to_string(),
+                    value: value.to_string(),
+                    key: key.to_string(),
+                    existing: existing.to_string(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Remove the index on `field`. Returns false if there was none.

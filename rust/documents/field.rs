@@ -98,6 +98,25 @@ impl FieldIndex {
             .chain(self.missing.iter().filter(move |_| null))
     }
 
+    /// Unique indexes: each encoded value that several documents claim, with
+    /// their keys (expired documents not purged yet included). Empty while
+    /// every write was checked; another process's write that raced the
+    /// index's creation is how one appears (see `Documents::create_index_with`).
+    pub fn shared_claims(&self) -> Vec<(Vec<u8>, Vec<CompactString>)> {
+        let null = key_bytes(&Value::Null);
+        let mut out: Vec<(Vec<u8>, Vec<CompactString>)> = self
+            .entries
+            .iter()
+            .filter(|(encoded, keys)| keys.len() > 1 && **encoded != null)
+            .map(|(encoded, keys)| (encoded.clone(), keys.iter().cloned().collect()))
+            .collect();
+        let nulls: Vec<CompactString> = self.holders(&null).cloned().collect();
+        if nulls.len() > 1 {
+            out.push((null, nulls));
+        }
+        out
+    }
+
     /// The indexed path.
     pub fn path(&self) -> &FieldPath {
         &self.path

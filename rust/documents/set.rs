@@ -15,9 +15,10 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::Value;
 
-use crate::engine::{ChangeObserver, PendingChange};
+use crate::engine::{ChangeObserver, Database, PendingChange};
 use crate::error::{Error, Result};
 
+use super::docs::Documents;
 use super::field::FieldIndex;
 use super::watch::{ChangeOp, Watchers};
 
@@ -39,6 +40,11 @@ pub struct IndexSet {
     pub(super) queries: AtomicU64,
     /// The engine's `meta_writes` when the index definitions were last read.
     pub(super) seen_meta: AtomicU64,
+    /// The fields whose definitions were stored when last read: an index
+    /// whose definition is gone since (another process dropped it) is
+    /// dropped here too, but not one this handle is still creating (its
+    /// definition is stored once it is built).
+    pub(super) defined: RwLock<HashSet<String>>,
 }
 
 impl IndexSet {
@@ -129,6 +135,15 @@ impl ChangeObserver for IndexSet {
 
     fn memory_bytes(&self) -> u64 {
         IndexSet::memory_bytes(self)
+    }
+
+    fn follow_definitions(self: Arc<Self>, db: &Database) -> Result<()> {
+        let writes = db.meta_writes();
+        Documents {
+            db: db.clone(),
+            indexes: self,
+        }
+        .build_missing(writes)
     }
 
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {

@@ -77,6 +77,9 @@ pub(super) struct Writer {
     /// and the old value of each write, for an observer that wants them
     /// (emptied after each call).
     pub old: Vec<Option<ValueBuf>>,
+    /// Another process's metadata (an index definition) was taken in since
+    /// the observer last followed it (see [`Database::lock_writer`]).
+    pub definitions_moved: bool,
 }
 
 /// The shared state of every handle on one open database.
@@ -244,6 +247,7 @@ impl Database {
                 buf: Vec::with_capacity(4096),
                 offsets: Vec::new(),
                 old: Vec::new(),
+                definitions_moved: false,
             }),
             sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
@@ -583,7 +587,7 @@ impl Database {
         validate_value(value)?;
         self.check_writable()?;
         let ticket = {
-            let mut w = self.inner.lock_writer()?;
+            let mut w = self.lock_writer()?;
             self.inner
                 .apply(&mut w, &[Write::put(key, value, expires_at)])?
         };
@@ -598,7 +602,7 @@ impl Database {
         validate_key(key)?;
         self.check_writable()?;
         let ticket = {
-            let mut w = self.inner.lock_writer()?;
+            let mut w = self.lock_writer()?;
             let now = self.inner.clock.now_ms();
             let live = self
                 .inner

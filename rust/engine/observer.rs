@@ -6,6 +6,10 @@
 //! needs no locking of its own against writers to stay exact. It is not called
 //! during replay at open: observers rebuild from a scan instead.
 
+use std::sync::Arc;
+
+use super::db::Database;
+
 /// One change about to be written, shown to [`ChangeObserver::check`].
 #[derive(Debug, Clone, Copy)]
 pub enum PendingChange<'a> {
@@ -66,6 +70,20 @@ pub trait ChangeObserver: Send + Sync {
     /// [`crate::engine::Stats::index_bytes`].
     fn memory_bytes(&self) -> u64 {
         0
+    }
+
+    /// Another process changed the metadata the observer keeps definitions
+    /// in (it created or dropped an index): bring them up to date before
+    /// this handle writes, so that every write is checked against every
+    /// index, whichever process created it. Called with no lock held, by
+    /// the write that first meets the change; an error fails that write and
+    /// the next one tries again.
+    ///
+    /// # Errors
+    /// Whatever reading the definitions or building an index meets.
+    fn follow_definitions(self: Arc<Self>, db: &Database) -> crate::error::Result<()> {
+        let _ = db;
+        Ok(())
     }
 
     /// `key` now holds `new`; it held `old` (if anything, and if asked for) before.
