@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import _native
+from . import _native, postgres_unique
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
 from .postgres_filter import path_expression, translatable_path, translate
 
@@ -52,7 +52,9 @@ except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
 __all__ = ["PostgresDB", "open_postgres", "parse_url", "SCHEMA_VERSION"]
 
 #: Version of the table layout, kept in the version row; a newer one is refused.
-SCHEMA_VERSION = 1
+#: 2: unique indexes are a claims table kept by a trigger (:mod:`ferrumdb.postgres_unique`);
+#: a version 1 table (unique expression indexes) is migrated when opened.
+SCHEMA_VERSION = 2
 DEFAULT_TABLE = "ferrum"
 #: Seconds to wait for the server before giving up (override with ``?connect_timeout=N``).
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -252,13 +254,25 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 self._connections.append(conn)
         return conn
 
-    def _run(self, fn: Callable[[Any], Any]) -> Any:
-        """Run ``fn(conn)`` and turn driver errors into FerrumDB's."""
+    def _run(self, fn: Callable[[Any], Any], *, writing: str | None = None) -> Any:
+        """Run ``fn(conn)`` and turn driver errors into FerrumDB's.
+
+        ``fn`` runs its own transaction (or a single statement). A unique
+        violation caused by an expired document (it keeps its claims until
+        purged, though no read sees it) purges expired rows and runs ``fn``
+        once more, so an expired holder never blocks a write, as on a file.
+        ``writing`` names the key written, for the DuplicateKeyError message.
+        """
         conn = self._conn()
         try:
-            return fn(conn)
+            try:
+                return fn(conn)
+            except pg_errors.UniqueViolation:
+                if self._read_only or self._purge_expired_in(conn) == 0:
+                    raise
+                return fn(conn)
         except pg_errors.UniqueViolation as e:
-            raise DuplicateKeyError(self._duplicate_message(e)) from None
+            raise DuplicateKeyError(self._duplicate_message(conn, e, writing)) from None
         except pg_errors.UntranslatableCharacter as e:
             raise ValueError(
                 f"PostgreSQL's jsonb cannot store this value ({e.diag.message_detail or e}); "
@@ -276,12 +290,24 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 ) from None
             raise
 
-    def _duplicate_message(self, e: Any) -> str:
-        detail = e.diag.message_detail or ""
-        constraint = e.diag.constraint_name or ""
-        field = self._index_field_of(constraint) if constraint else None
-        where = f" of the unique index on {field!r}" if field else ""
-        return f"a document already holds this value{where} ({detail.strip()}); nothing was written"
+    def _duplicate_message(self, conn: Any, e: Any, writing: str | None) -> str:
+        """The file backend's DuplicateKeyError message for a claims violation."""
+        detail = (e.diag.message_detail or "").strip()
+        found = None
+        try:
+            unique = [f for f, d in self._meta(conn).get("indexes", {}).items() if d.get("unique")]
+            found = postgres_unique.duplicate_details(conn, self._table, detail, unique)
+        except Exception:  # a message helper must not fail
+            found = None
+        if found is None:
+            return f"duplicate key: a unique index already has this value ({detail}); nothing was written"
+        field, value, holder = found
+        held = f" (in {json.dumps(holder, ensure_ascii=False)})" if holder else ""
+        who = json.dumps(writing, ensure_ascii=False) if writing else "a document of this write"
+        return (
+            f"duplicate key: the unique index on {json.dumps(field, ensure_ascii=False)} already has {value}{held}, "
+            f"so {who} cannot hold it too; nothing was written"
+        )
 
     def _scratch_db(self) -> Any:
         db = self._scratch.db
@@ -363,7 +389,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     (json.dumps({"ferrumdb": SCHEMA_VERSION, "indexes": {}}),),
                 )
                 row = conn.execute(f"SELECT doc FROM {t} WHERE key = ''").fetchone()
-            version = row[0].get("ferrumdb") if row and isinstance(row[0], dict) else None
+                version = row[0].get("ferrumdb") if row and isinstance(row[0], dict) else None
+                if version == 1:
+                    self._migrate_from_1(conn, row[0])
+                    version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise ValueError(
                     f"table {self._table!r} at {self._host} holds FerrumDB schema version {version!r}; "
@@ -374,6 +403,27 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         if not self._read_only:
             self._purge_expired()
 
+    def _migrate_from_1(self, conn: Any, meta: dict[str, Any]) -> None:
+        """Version 1 -> 2, in the opening transaction: unique expression indexes become claims (same documents)."""
+        unique = sorted(f for f, d in meta.get("indexes", {}).items() if d.get("unique"))
+        if unique:
+            self._purge_expired_in(conn)
+            postgres_unique.install(conn, self._table)
+            for field in unique:
+                conn.execute(f"DROP INDEX IF EXISTS {pg_sql.Identifier(self._index_names(field)[1]).as_string(None)}")
+                duplicate = postgres_unique.add_unique(conn, self._table, field)
+                if duplicate is not None:
+                    value, key, other = duplicate
+                    raise ValueError(
+                        f"cannot upgrade table {self._table!r} to FerrumDB schema version {SCHEMA_VERSION}: "
+                        f"under the unique index on {field!r}, {key!r} and {other!r} both hold {_compact(value)} "
+                        "(version 2 also compares array elements, as the file backend does); change one of them "
+                        "with an older FerrumDB, or drop that index, then open it again"
+                    )
+            postgres_unique.refresh_trigger(conn, self._table, unique)
+        meta["ferrumdb"] = SCHEMA_VERSION
+        conn.execute(f"UPDATE {self._t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
+
     def _meta(self, conn: Any) -> dict[str, Any]:
         row = conn.execute(f"SELECT doc FROM {self._t} WHERE key = ''").fetchone()
         return row[0] if row else {"ferrumdb": SCHEMA_VERSION, "indexes": {}}
@@ -381,16 +431,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _index_names(self, field: str) -> tuple[str, str]:
         digest = hashlib.sha1(field.encode()).hexdigest()[:12]
         return f"{self._table}_ix_{digest}", f"{self._table}_uq_{digest}"
-
-    def _index_field_of(self, constraint: str) -> str | None:
-        try:
-            indexes = self._run(self._meta).get("indexes", {})
-        except Exception:  # a message helper must not fail
-            return None
-        for field in indexes:
-            if constraint in self._index_names(field):
-                return str(field)
-        return None
 
     def _purge_expired(self) -> int:
         """Delete rows whose TTL passed (they are already invisible to every read)."""
@@ -489,15 +529,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         payload = "[" + _event_payload("set", key, text) + "]"
 
         def write(conn: Any) -> None:
-            try:
-                conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
-            except pg_errors.UniqueViolation:
-                # An expired row may still hold the value until it is purged.
-                if self._purge_expired_in(conn) == 0:
-                    raise
-                conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
+            conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
 
-        self._run(write)
+        self._run(write, writing=key)
         self._counters["sets"] += 1
         self._wrote()
 
@@ -812,10 +846,12 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         return sorted(self._run(self._meta).get("indexes", {}))
 
     def create_index(self, field: str, *, unique: bool = False, progress: bool = False) -> None:
-        """Create PostgreSQL indexes for ``field``: GIN on the values it reaches, and a unique one if asked.
+        """Create PostgreSQL indexes for ``field``: GIN on the values it reaches, and uniqueness if asked.
 
-        ``unique=True`` adds a unique expression index on the field's value
-        (a missing field counts as ``null``, as in MongoDB).
+        ``unique=True`` enforces the file backend's rule: no two documents
+        share a value the field reaches (array elements included; a missing
+        field counts as ``null``, as in MongoDB), through a claims table kept
+        by a trigger (see :mod:`ferrumdb.postgres_unique`).
 
         Raises:
             DuplicateKeyError: ``unique=True`` over data that already repeats a value.
@@ -824,7 +860,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._check_writable()
         with _native_db() as native:
             native.create_index(field, unique=unique)  # validates the path like the file backend
-        plain, unique_name = self._index_names(field)
+        plain = self._index_names(field)[0]
         t = self._t
 
         def create(conn: Any) -> None:
@@ -841,22 +877,24 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                         f"CREATE INDEX IF NOT EXISTS {pg_sql.Identifier(plain).as_string(None)} "
                         f"ON {t} USING gin (({path_expression(field)}) jsonb_path_ops)"
                     )
-                if unique:
-                    self._purge_expired_in(conn)
-                    path_array = "{" + ",".join(json.dumps(p) for p in field.split(".")) + "}"
-                    expression = f"COALESCE(doc #> '{path_array.replace(chr(39), chr(39) * 2)}', 'null'::jsonb)"
-                    conn.execute(
-                        f"CREATE UNIQUE INDEX IF NOT EXISTS {pg_sql.Identifier(unique_name).as_string(None)} "
-                        f"ON {t} (({expression})) WHERE key > ''"
-                    )
                 meta = self._meta(conn)
+                if unique and existing is None:
+                    self._purge_expired_in(conn)
+                    postgres_unique.install(conn, self._table)
+                    duplicate = postgres_unique.add_unique(conn, self._table, field)
+                    if duplicate is not None:
+                        value, key, _ = duplicate
+                        raise DuplicateKeyError(
+                            f"cannot create the unique index on {json.dumps(field, ensure_ascii=False)}: "
+                            f"{json.dumps(key, ensure_ascii=False)} and another document both hold {_compact(value)} there; "
+                            "change or delete one of them first"
+                        )
+                    fields = [f for f, d in meta.get("indexes", {}).items() if d.get("unique")]
+                    postgres_unique.refresh_trigger(conn, self._table, [*fields, field])
                 meta.setdefault("indexes", {})[field] = {"unique": bool(unique)}
                 conn.execute(f"UPDATE {t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
 
-        try:
-            self._run(create)
-        except DuplicateKeyError as e:
-            raise DuplicateKeyError(f"cannot create the unique index on {field!r}: {e}") from None
+        self._run(create)
 
     def drop_index(self, field: str) -> None:
         """Drop the indexes of ``field``."""
@@ -871,6 +909,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     return  # as in the file backend, dropping a missing index does nothing
                 for name in (plain, unique_name):
                     conn.execute(f"DROP INDEX IF EXISTS {pg_sql.Identifier(name).as_string(None)}")
+                if meta["indexes"][field].get("unique"):
+                    postgres_unique.remove_unique(conn, self._table, field)
+                    others = [f for f, d in meta["indexes"].items() if d.get("unique") and f != field]
+                    postgres_unique.refresh_trigger(conn, self._table, others)
                 del meta["indexes"][field]
                 conn.execute(f"UPDATE {self._t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
 

@@ -153,6 +153,76 @@ def test_unique_index(pg_db: Any) -> None:
     pg_db.create_index("email", unique=True)  # the same definition again is a no-op
 
 
+def test_unique_index_follows_the_file_rule_for_arrays_and_numbers(pg_url: str) -> None:
+    """Array elements claim values, 2**60 as float and int are one value, a transaction may swap values;
+    an expired holder blocks nothing; messages name field, value, holder and writer as on a file."""
+    clock = ferrumdb.ManualClock(1000.0)
+    with ferrumdb.open(pg_url, clock=clock) as db, ferrumdb.open(":memory:", clock=clock) as file_db:
+        for target in (db, file_db):
+            target["a"] = {"tags": ["x", "y"], "n": float(2**60)}
+            target.create_index("tags", unique=True)
+            target.create_index("n", unique=True)
+        for target in (db, file_db):
+            with pytest.raises(ferrumdb.DuplicateKeyError) as info:
+                target["b"] = {"tags": "x"}
+            assert str(info.value) == (
+                'duplicate key: the unique index on "tags" already has "x" (in "a"), so "b" cannot hold it too; nothing was written'
+            )
+            with pytest.raises(ferrumdb.DuplicateKeyError):
+                target["b"] = {"tags": [["x", "y"]]}  # the inner array is an element: ["x","y"] is claimed by "a"
+            with pytest.raises(ferrumdb.DuplicateKeyError):
+                target["b"] = {"tags": "z", "n": 2**60}
+            target["b"] = {"tags": "z", "n": 1152921504606847000}  # not 2**60, though jsonb prints 2**60.0 so
+            with target.transaction() as tx:  # a swap between two documents
+                tx["a"] = {"tags": "z", "n": 1}
+                tx["b"] = {"tags": ["x", "y"], "n": 2}
+            target.set("t", {"tags": "q", "n": 3}, ttl=5)
+        clock.advance(6)
+        for target in (db, file_db):
+            target["c"] = {"tags": "q", "n": 3}  # the expired holder does not count
+        assert dict(db.items()) == dict(file_db.items())
+        with pytest.raises(ferrumdb.DuplicateKeyError) as info:
+            db.create_index("missing", unique=True)
+        assert str(info.value) == (
+            'cannot create the unique index on "missing": "a" and another document both hold null there; '
+            "change or delete one of them first"
+        )
+        db.drop_index("tags")
+        db["d"] = {"tags": "x", "n": 4}  # no longer unique
+        assert db.index_definitions() == {"n": {"unique": True}}
+        with pytest.raises(ferrumdb.DuplicateKeyError):
+            db["e"] = {"n": 4.0}
+
+
+def test_a_version_1_table_is_migrated_to_claims(pg_url: str) -> None:
+    """A version 1 table (unique expression index) opens as version 2: claims replace the index, data unchanged."""
+    with ferrumdb.open(pg_url) as db:
+        db["a"] = {"email": ["x@y", "z@y"]}
+        db["b"] = {"email": "w@y"}
+        db.create_index("email", unique=True)
+        table, claims = db.table, db.table + "_claims"
+
+        def make_version_1(conn: Any) -> None:
+            conn.execute(f'DROP TRIGGER "{table}_claims_trigger" ON "{table}"')
+            conn.execute(f'DROP TABLE "{claims}"')
+            conn.execute(
+                f'CREATE UNIQUE INDEX "{db._index_names("email")[1]}" ON "{table}" '
+                "((COALESCE(doc #> '{email}', 'null'::jsonb))) WHERE key > ''"
+            )
+            conn.execute(f"UPDATE \"{table}\" SET doc = jsonb_set(doc, '{{ferrumdb}}', '1') WHERE key = ''")
+
+        db._run(make_version_1)
+        db["c"] = {"email": "x@y"}  # version 1 compared whole values only
+        del db["c"]
+    with ferrumdb.open(pg_url) as db:
+        assert db._run(db._meta)["ferrumdb"] == 2
+        assert dict(db.items()) == {"a": {"email": ["x@y", "z@y"]}, "b": {"email": "w@y"}}
+        with pytest.raises(ferrumdb.DuplicateKeyError):
+            db["c"] = {"email": "x@y"}
+        names = {r[0] for r in db._run(lambda c: c.execute("SELECT indexname FROM pg_indexes").fetchall())}
+        assert db._index_names("email")[1] not in names
+
+
 def test_transaction_commits_all_or_nothing(pg_db: Any, pg_url: str) -> None:
     """Reads see own writes, other handles see nothing before commit; an exception discards."""
     pg_db["counter"] = 0
