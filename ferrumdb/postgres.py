@@ -34,8 +34,9 @@ import socket
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from . import _native, postgres_unique
@@ -49,7 +50,7 @@ try:
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     psycopg = None  # type: ignore[assignment]
 
-__all__ = ["PostgresDB", "open_postgres", "parse_url", "SCHEMA_VERSION"]
+__all__ = ["PostgresDB", "open_postgres", "parse_url", "ParsedURL", "SCHEMA_VERSION"]
 
 #: Version of the table layout, kept in the version row; a newer one is refused.
 #: 2: unique indexes are a claims table kept by a trigger (:mod:`ferrumdb.postgres_unique`);
@@ -64,8 +65,8 @@ VERSION_KEY = ""
 PAGE_ROWS = 1000
 #: NOTIFY payloads are limited to 8000 bytes; bigger values are re-read by the watcher.
 NOTIFY_VALUE_LIMIT = 7000
-#: Writes between two purges of expired rows.
-PURGE_EVERY_WRITES = 1000
+#: Seconds between two background purges of expired rows (``?purge_interval=S``; 0: no thread).
+DEFAULT_PURGE_INTERVAL = 60.0
 #: From this many rows on, a batch write goes through COPY.
 COPY_MIN_ROWS = 50
 #: How often an update is retried after PostgreSQL broke a deadlock between two of them.
@@ -82,11 +83,27 @@ def _require_psycopg() -> None:
         )
 
 
-def parse_url(url: str) -> tuple[str, str, str]:
-    """Split a ``postgresql://`` URL into (libpq URL, table name, host for messages).
+class ParsedURL(NamedTuple):
+    """A ``postgresql://`` URL taken apart by :func:`parse_url`."""
 
-    ``?table=NAME`` picks the table (default ``ferrum``); every other query
-    parameter goes to libpq. ``connect_timeout`` defaults to 10 seconds.
+    #: What libpq connects to (FerrumDB's own parameters removed).
+    libpq_url: str
+    #: The documents table.
+    table: str
+    #: Host (and port) for messages, never the password.
+    host: str
+    #: Seconds between background purges of expired rows; 0 for none.
+    purge_interval: float
+
+
+def parse_url(url: str) -> ParsedURL:
+    """Split a ``postgresql://`` URL into its libpq URL and FerrumDB's own parameters.
+
+    ``?table=NAME`` picks the table (default ``ferrum``);
+    ``?purge_interval=S`` how often a writable handle deletes expired rows in
+    the background (default 60 seconds, 0 for never; they are invisible to
+    reads either way). Every other query parameter goes to libpq.
+    ``connect_timeout`` defaults to 10 seconds.
 
     Raises:
         ValueError: Not a PostgreSQL URL, a bad port, a bad table name, or
@@ -103,10 +120,20 @@ def parse_url(url: str) -> tuple[str, str, str]:
         raise ValueError(f"bad PostgreSQL URL {_redact(url)!r}: it must start with postgresql://")
     params = parse_qsl(parts.query, keep_blank_values=True)
     table = DEFAULT_TABLE
+    purge_interval = DEFAULT_PURGE_INTERVAL
     rest = []
     for name, value in params:
         if name == "table":
             table = value
+        elif name == "purge_interval":
+            try:
+                purge_interval = float(value)
+            except ValueError:
+                purge_interval = -1.0
+            if not 0 <= purge_interval < float("inf"):
+                raise ValueError(
+                    f"bad purge_interval={value!r} in the PostgreSQL URL: a number of seconds >= 0 (0: no background purge)"
+                )
         else:
             rest.append((name, value))
     if not _TABLE_NAME.match(table):
@@ -124,7 +151,7 @@ def parse_url(url: str) -> tuple[str, str, str]:
     host = str(info.get("host") or "the local socket")
     if port is not None or info.get("port"):
         host = f"{host}:{info.get('port') or port}"
-    return libpq_url, table, host
+    return ParsedURL(libpq_url, table, host, purge_interval)
 
 
 def _redact(url: str) -> str:
@@ -190,7 +217,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     ) -> None:
         self._pid = os.getpid()
         self._closed = True
-        self._libpq_url, self._table, self._host = parse_url(url)
+        self._libpq_url, self._table, self._host, purge_interval = parse_url(url)
         self._url = url
         self._read_only = read_only
         self._clock = clock
@@ -200,7 +227,11 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._scratch = _Scratch()
         self._started = time.monotonic()
         self._counters = {"gets": 0, "sets": 0, "deletes": 0}
-        self._writes_since_purge = 0
+        self._expired_purged = 0
+        # Background purge: rounds done (tests wait on it), and the event that stops it.
+        self._purge_rounds = 0
+        self._purge_round_done = threading.Condition()
+        self._purge_stop = threading.Event()
         self._channel = f"ferrumdb_{self._table}"
         self._prepare_statements()
         self._closed = False
@@ -209,6 +240,13 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         except BaseException:
             self.close()
             raise
+        if not read_only and purge_interval > 0:
+            threading.Thread(
+                target=_purge_in_background,
+                args=(weakref.ref(self), self._purge_stop, purge_interval),
+                name=f"ferrumdb-pg-purge-{self._table}",
+                daemon=True,
+            ).start()
 
     # -- connections -----------------------------------------------------------
 
@@ -268,7 +306,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             try:
                 return fn(conn)
             except pg_errors.UniqueViolation:
-                if self._read_only or self._purge_expired_in(conn) == 0:
+                if self._read_only or self._purge_expired_in(conn, committed=True) == 0:
                     raise
                 return fn(conn)
         except pg_errors.UniqueViolation as e:
@@ -433,20 +471,11 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         return f"{self._table}_ix_{digest}", f"{self._table}_uq_{digest}"
 
     def _purge_expired(self) -> int:
-        """Delete rows whose TTL passed (they are already invisible to every read)."""
-        self._writes_since_purge = 0
-        return int(
-            self._run(
-                lambda c: c.execute(
-                    f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)
-                ).rowcount
-            )
-        )
+        """Delete rows whose TTL passed (they are already invisible to every read); how many."""
+        return int(self._run(lambda c: self._purge_expired_in(c, committed=True)))
 
     def _wrote(self, n: int = 1) -> None:
-        self._writes_since_purge += n
-        if self._writes_since_purge >= PURGE_EVERY_WRITES:
-            self._purge_expired()
+        """Bookkeeping after a write (expired rows are purged by the background thread)."""
 
     # -- properties ----------------------------------------------------------------
 
@@ -535,10 +564,13 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._counters["sets"] += 1
         self._wrote()
 
-    def _purge_expired_in(self, conn: Any) -> int:
-        return int(
-            conn.execute(f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)).rowcount
-        )
+    def _purge_expired_in(self, conn: Any, *, committed: bool = False) -> int:
+        """Delete expired rows on ``conn``; ``committed``: a statement of its own, so count it in stats()."""
+        n = int(conn.execute(f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)).rowcount)
+        if committed:
+            with self._lock:
+                self._expired_purged += n
+        return n
 
     def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires, or ``None`` if it never does.
@@ -1053,7 +1085,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             self._counters["sets"] += len(rows)
 
     def stats(self) -> dict[str, Any]:
-        """Counters of this handle and the table's size: ``keys gets sets deletes ops_per_sec uptime_s file_bytes live_bytes``."""
+        """Counters of this handle and the table's size: ``keys gets sets deletes ops_per_sec uptime_s file_bytes live_bytes``,
+        and ``expired_purged`` (expired rows this handle deleted, in the background or on the way)."""
         keys = len(self)
         sizes = self._run(
             lambda c: c.execute(
@@ -1072,6 +1105,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             "file_bytes": int(sizes[0]),
             "live_bytes": int(sizes[1]),
             "indexes": self.indexes(),
+            "expired_purged": self._expired_purged,
         }
 
     def flush(self) -> None:
@@ -1095,8 +1129,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
 
     def close(self) -> None:
-        """Close every connection of this handle; idempotent."""
+        """Stop the background purge and close every connection of this handle; idempotent."""
         self._closed = True
+        self._purge_stop.set()
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
@@ -1501,6 +1536,27 @@ def _sql_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _purge_in_background(ref: weakref.ReferenceType[PostgresDB], stop: threading.Event, interval: float) -> None:
+    """The purge thread: every ``interval`` seconds, delete the expired rows, until the handle closes.
+
+    It holds the handle only weakly, so an unreferenced handle is still
+    collected (and warned about); an error (a lost connection) waits for
+    the next round, whose call reconnects.
+    """
+    while not stop.wait(interval):
+        db = ref()
+        if db is None or db._closed:
+            return
+        try:
+            db._purge_expired()
+        except Exception:  # noqa: BLE001 - the next round tries again
+            pass
+        with db._purge_round_done:
+            db._purge_rounds += 1
+            db._purge_round_done.notify_all()
+        del db
 
 
 def open_postgres(url: str, *, read_only: bool = False, clock: _native.ManualClock | None = None) -> PostgresDB:

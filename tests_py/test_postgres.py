@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,33 @@ def test_ttl_with_a_manual_clock(pg_url: str) -> None:
         db.set("t2", 1, ttl=1)
         clock.advance(2)
         assert db._purge_expired() == 1
+
+
+def test_expired_rows_are_purged_in_the_background(pg_url: str) -> None:
+    """With ?purge_interval=S a writable handle deletes expired rows itself; stats() counts them; close stops it."""
+    clock = ferrumdb.ManualClock(1000.0)
+    with ferrumdb.open(pg_url + "&purge_interval=0.01", clock=clock) as db:
+        db.set("t", {"x": 1}, ttl=5)
+        db["p"] = 1
+        rows = lambda: db._run(lambda c: c.execute(f"SELECT count(*) FROM {db._t} WHERE key > ''").fetchone()[0])  # noqa: E731
+        assert rows() == 2
+        clock.advance(6)
+        assert "t" not in db  # invisible at once; deleted by a later round
+        with db._purge_round_done:
+            # Two rounds: the first may have started before the clock moved.
+            target = db._purge_rounds + 2
+            assert db._purge_round_done.wait_for(lambda: db._purge_rounds >= target, timeout=60)
+        assert rows() == 1 and db.stats()["expired_purged"] == 1
+        threads = [t for t in threading.enumerate() if t.name == f"ferrumdb-pg-purge-{db.table}"]
+        assert len(threads) == 1
+    threads[0].join(60)
+    assert not threads[0].is_alive()
+    with ferrumdb.open(pg_url, read_only=True) as reader, ferrumdb.open(pg_url + "&purge_interval=0") as quiet:
+        assert not [t for t in threading.enumerate() if t.name == f"ferrumdb-pg-purge-{reader.table}"]
+        assert quiet.stats()["expired_purged"] == 0
+    for bad in ("-1", "x", "inf"):
+        with pytest.raises(ValueError, match="purge_interval"):
+            ferrumdb.open(pg_url + "&purge_interval=" + bad)
 
 
 def test_updates_keep_the_ttl(pg_url: str) -> None:
