@@ -253,6 +253,13 @@ class WatchIterator:
     def __iter__(self) -> Self: ...
     def __next__(self) -> tuple[str, str, Any]:
         """The next ``(op, key, value)``, waiting for one; StopIteration once the watch or the database is closed."""
+    def take_ready(self) -> list[tuple[str, str, Any]]:
+        """Every change already waiting, without waiting for more (``[]`` if none).
+
+        On a read-only handle following another process, ``next()`` takes in
+        that process's commits whole, so ``[next(w), *w.take_ready()]`` holds
+        whole transactions.
+        """
     def close(self) -> None:
         """Stop the watch: later (and currently waiting) ``next()`` calls end the iteration. Idempotent."""
     def __enter__(self) -> Self: ...
