@@ -801,6 +801,21 @@ def test_loop_responsive_during_full_scan_query(big_db: Path) -> None:
     assert_responsive(lambda: run(main()), "query")
 
 
+def test_loop_responsive_while_a_large_result_is_converted(big_db: Path) -> None:
+    """A query returning all 200k documents: turning them into Python objects (GIL held) leaves the loop gaps to run."""
+
+    async def main() -> tuple[float, float]:
+        async with ferrumdb.aio.open(big_db, fsync="never") as db:
+
+            async def fetch_all() -> None:
+                rows = await db.query({"city": {"$exists": True}})
+                assert len(rows) == 200_000
+
+            return await longest_heartbeat_gap(fetch_all)
+
+    assert_responsive(lambda: run(main()), "query returning every document")
+
+
 def test_loop_responsive_during_durable_write_burst(tmp_path: Path) -> None:
     """100 coroutines writing with fsync="always": the heartbeat's longest gap stays under a quarter of the burst."""
 

@@ -527,7 +527,8 @@ impl PyDatabase {
         let docs = self.docs()?;
         let values = py.detach(|| docs.distinct(field, filter.as_ref(), prefix.unwrap_or("")))?;
         let out = PyList::empty(py);
-        for value in values {
+        for (i, value) in values.into_iter().enumerate() {
+            let_other_threads_run(py, i);
             out.append(value_to_py(py, field, &value)?)?;
         }
         Ok(out)
@@ -694,7 +695,8 @@ impl PyDatabase {
         let docs = self.docs()?;
         let rows = py.detach(|| docs.query_with(&filter, &options))?;
         let out = PyList::empty(py);
-        for row in rows {
+        for (i, row) in rows.into_iter().enumerate() {
+            let_other_threads_run(py, i);
             // Whole documents go straight from the stored bytes; projected
             // ones are re-encoded from the cut-down value.
             let doc = if projected {
@@ -1028,5 +1030,22 @@ impl PyDatabase {
     #[getter]
     fn fsync(&self) -> String {
         self.docs.database().fsync_policy().to_string()
+    }
+}
+
+/// Rows turned into Python objects between two chances for other threads
+/// to take the GIL: about a millisecond of conversion.
+const ROWS_PER_GIL_HOLD: usize = 256;
+
+/// Called before converting row `i` of a large result: every
+/// [`ROWS_PER_GIL_HOLD`] rows, let go of the GIL for a moment. Conversion
+/// needs the GIL, and a native call holding it for a 100k-row result would
+/// stall every other thread for its whole length, an asyncio loop waiting
+/// on a pool thread's `query` included; CPython then hands the GIL to a
+/// thread that has waited for its switch interval.
+#[inline]
+fn let_other_threads_run(py: Python<'_>, i: usize) {
+    if i > 0 && i % ROWS_PER_GIL_HOLD == 0 {
+        py.detach(|| ());
     }
 }
