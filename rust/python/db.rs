@@ -1045,7 +1045,7 @@ const ROWS_PER_GIL_HOLD: usize = 256;
 /// thread that has waited for its switch interval.
 #[inline]
 fn let_other_threads_run(py: Python<'_>, i: usize) {
-    if i > 0 && i % ROWS_PER_GIL_HOLD == 0 {
+    if i > 0 && i.is_multiple_of(ROWS_PER_GIL_HOLD) {
         py.detach(|| ());
     }
 }
