@@ -54,6 +54,10 @@ class Database:
         """Value under ``key``, or ``default`` when it is missing."""
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``."""
+    def _set_unsynced(self, key: str, value: Any, ttl: float | None = None) -> int:
+        """``set`` up to its fsync; the ticket to pass to ``_make_durable`` (for ferrumdb.aio)."""
+    def _make_durable(self, ticket: int) -> None:
+        """Wait until the write that returned ``ticket`` is durable (GIL released)."""
     def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires (sub-second precision), or None if it never does."""
     def delete(self, key: str) -> bool:

@@ -578,20 +578,39 @@ impl Database {
     /// # Errors
     /// As [`Database::put_raw`]; [`Error::InvalidValue`] for a zero TTL.
     pub fn put_raw_with_ttl(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        let expires_at = self.inner.clock.now_ms().saturating_add(ttl_millis(ttl)?);
-        self.put_raw_expiring(key, value, expires_at)
+        self.put_raw_expiring(key, value, self.expiry_after(ttl)?)
     }
 
     pub(super) fn put_raw_expiring(&self, key: &str, value: &[u8], expires_at: u64) -> Result<()> {
+        let ticket = self.put_raw_unsynced(key, value, expires_at)?;
+        self.make_durable(ticket)
+    }
+
+    /// [`Database::put_raw`] (expiring at `expires_at`, a clock time in ms,
+    /// or never for 0) up to the sync the fsync policy asks for, which is
+    /// left to the caller: it returns the ticket to give
+    /// [`Database::make_durable`]. The write is visible at once; it is
+    /// acknowledged as durable only once that returns. For a caller that
+    /// lets many writes in flight share one sync (asyncio's group commit).
+    ///
+    /// # Errors
+    /// As [`Database::put_raw`], less the sync's.
+    pub fn put_raw_unsynced(&self, key: &str, value: &[u8], expires_at: u64) -> Result<u64> {
         validate_key(key)?;
         validate_value(value)?;
         self.check_writable()?;
-        let ticket = {
-            let mut w = self.lock_writer()?;
-            self.inner
-                .apply(&mut w, &[Write::put(key, value, expires_at)])?
-        };
-        self.make_durable(ticket)
+        let mut w = self.lock_writer()?;
+        self.inner
+            .apply(&mut w, &[Write::put(key, value, expires_at)])
+    }
+
+    /// The clock time in ms at which a key written now with `ttl` expires
+    /// (for [`Database::put_raw_unsynced`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for a zero TTL.
+    pub fn expiry_after(&self, ttl: Duration) -> Result<u64> {
+        Ok(self.inner.clock.now_ms().saturating_add(ttl_millis(ttl)?))
     }
 
     /// Remove `key`. Returns whether it was live. Writes nothing if it was not.
@@ -621,7 +640,14 @@ impl Database {
         Ok(true)
     }
 
-    pub(super) fn make_durable(&self, ticket: u64) -> Result<()> {
+    /// Wait until the write that returned `ticket` is as durable as the
+    /// fsync policy promises (on stable storage under
+    /// `FsyncPolicy::Always`, sharing one sync with every write in flight;
+    /// nothing to wait for otherwise).
+    ///
+    /// # Errors
+    /// The sync's error, which poisons the handle (see [`Database::put_raw`]).
+    pub fn make_durable(&self, ticket: u64) -> Result<()> {
         if self.inner.fsync == FsyncPolicy::Always {
             self.inner.sync_until(ticket)?;
         }

@@ -291,6 +291,23 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<Duration>,
     ) -> PyResult<()> {
+        let ticket = self.store_unsynced(py, key, value, ttl)?;
+        let db = self.db()?;
+        if db.fsync_policy() == FsyncPolicy::Always {
+            py.detach(|| db.make_durable(ticket))?;
+        }
+        Ok(())
+    }
+
+    /// The one path of a set from Python: encode, then write up to the
+    /// sync, returning its group-commit ticket ([`Database::make_durable`]).
+    fn store_unsynced(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<Duration>,
+    ) -> PyResult<u64> {
         let key = key_str(key)?;
         let db = self.db()?;
         JSON_BUF.with(|cell| {
@@ -301,9 +318,9 @@ impl PyDatabase {
             let result = match py_to_json(value, &mut buf) {
                 Ok(()) => {
                     let bytes: &[u8] = &buf;
-                    py.detach(|| match ttl {
-                        None => db.put_raw(key, bytes),
-                        Some(ttl) => db.put_raw_with_ttl(key, bytes, ttl),
+                    py.detach(|| {
+                        let expires_at = ttl.map_or(Ok(0), |ttl| db.expiry_after(ttl))?;
+                        db.put_raw_unsynced(key, bytes, expires_at)
                     })
                     .map_err(PyErr::from)
                 }
@@ -464,6 +481,33 @@ impl PyDatabase {
             _ => None,
         };
         self.store(py, key, value, ttl)
+    }
+
+    /// `set` up to the sync that `fsync="always"` makes before returning:
+    /// the write is made and visible; pass the returned ticket to
+    /// `_make_durable` to wait for it to reach the disk. For
+    /// `ferrumdb.aio`, which lets every coroutine's write share one sync.
+    #[pyo3(signature = (key, value, ttl = None))]
+    fn _set_unsynced(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let ttl = match ttl {
+            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
+            _ => None,
+        };
+        self.store_unsynced(py, key, value, ttl)
+    }
+
+    /// Wait (GIL released) until the write that returned `ticket` is as
+    /// durable as the fsync policy promises; concurrent waiters share one
+    /// sync. The sync's `OSError` poisons the handle, as for `set`.
+    fn _make_durable(&self, py: Python<'_>, ticket: u64) -> PyResult<()> {
+        let db = self.db()?;
+        Ok(py.detach(|| db.make_durable(ticket))?)
     }
 
     /// Seconds until `key` expires (sub-second precision), or None if it never does.
