@@ -19,6 +19,9 @@ call). So the twins here split in two:
   while the native code has released the GIL, so other coroutines keep
   running. Several durable writes in flight at once share one fsync (the
   engine's group commit), which is why the pool has more than one thread.
+  A durable ``set`` is split: the write itself is inline, and only its fsync
+  is awaited off the loop, one at a time, each covering every write made
+  before it started (group commit without a thread per write).
 
 A cancelled await never cuts a call in half: the thread finishes the call it
 started (or never starts it), only the awaiting coroutine stops waiting, and the
