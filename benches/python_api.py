@@ -806,6 +806,8 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
     database of N documents copied in (docs/s) against executemany of the
     same rows. Both tables hold the same N documents.
     """
+    import asyncio
+
     import psycopg
 
     from ferrumdb import postgres_sync
@@ -855,6 +857,43 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
         "psycopg": us_per_op(lambda k: plain.execute(set_sql, (k, json.dumps(doc)))),
         "ferrumdb": us_per_op(lambda k: db.__setitem__(k, doc)),
     }
+    # A unique index on "email": FerrumDB's claims table and trigger (array elements count, as on a
+    # file) against PostgreSQL's unique expression index on the whole value (what plain SQL would do).
+
+    def own_doc(k: str) -> dict[str, Any]:
+        return dict(make_doc(int(k[5:])), city="x")
+
+    restored = [(k, json.dumps(own_doc(k))) for k in sample]  # the set above gave them one email
+    db.write_many([(k, text, None) for k, text in restored])
+    with plain.cursor() as cur:
+        cur.executemany(set_sql, restored)
+    db.create_index("email", unique=True)
+    plain.execute(f"CREATE UNIQUE INDEX {plain_table}_email ON {plain_table} ((doc -> 'email'))")
+
+    out["set, unique index (us/op)"] = {
+        "psycopg": us_per_op(lambda k: plain.execute(set_sql, (k, json.dumps(own_doc(k))))),
+        "ferrumdb": us_per_op(lambda k: db.__setitem__(k, own_doc(k))),
+    }
+    db.drop_index("email")
+    plain.execute(f"DROP INDEX {plain_table}_email")
+
+    async def awaited_gets() -> float:
+        from ferrumdb.aio_postgres import AsyncPostgresDB
+
+        adb = AsyncPostgresDB(ferrumdb.open(f"{url}{sep}table={handle_table}"))
+        times = []
+        for chunk in chunks(sample, 100):
+            t0 = time.perf_counter_ns()
+            for k in chunk:
+                await adb.get(k)
+            times.append((time.perf_counter_ns() - t0) / len(chunk) / 1000)
+        await adb.close()
+        return statistics.median(times)
+
+    out["aio get, awaited (us/op)"] = {
+        "psycopg": out["get (us/op)"]["psycopg"],
+        "ferrumdb": asyncio.run(awaited_gets()),
+    }
 
     def ms_per_query(fn: Callable[[int], Any]) -> float:
         times = []
@@ -885,7 +924,7 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
     db.close()
     with plain:
         for t in (handle_table, plain_table, push_table):
-            plain.execute(f"DROP TABLE IF EXISTS {t}")
+            plain.execute(f"DROP TABLE IF EXISTS {t}, {t}_claims")
     return out
 
 

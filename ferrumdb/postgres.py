@@ -474,9 +474,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """Delete rows whose TTL passed (they are already invisible to every read); how many."""
         return int(self._run(lambda c: self._purge_expired_in(c, committed=True)))
 
-    def _wrote(self, n: int = 1) -> None:
-        """Bookkeeping after a write (expired rows are purged by the background thread)."""
-
     # -- properties ----------------------------------------------------------------
 
     @property
@@ -562,7 +559,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
         self._run(write, writing=key)
         self._counters["sets"] += 1
-        self._wrote()
 
     def _purge_expired_in(self, conn: Any, *, committed: bool = False) -> int:
         """Delete expired rows on ``conn``; ``committed``: a statement of its own, so count it in stats()."""
@@ -847,7 +843,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 lambda conn: self._candidates(conn, key_or_filter, None, lock=True),
                 lambda db: db.update_one(key_or_filter, update, upsert=upsert),
             )
-        self._wrote()
         return result
 
     def update_many(self, filter: dict[str, Any], update: dict[str, Any], *, prefix: str | None = None) -> int:
@@ -858,7 +853,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             lambda conn: self._candidates(conn, filter, prefix, lock=True),
             lambda db: db.update_many(filter, update, prefix=prefix),
         )
-        self._wrote()
         return int(result)
 
     def delete_many(self, filter: dict[str, Any], *, prefix: str | None = None) -> int:
