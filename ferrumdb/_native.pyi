@@ -207,12 +207,16 @@ class Database:
         """Rewrite the file with live data only; ``progress=True`` shows a progress bar (records copied)."""
     def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "", progress: bool = False) -> int:
         """Write the keys starting with ``prefix`` to ``path`` as JSON Lines; returns the number of records."""
-    def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
-        """Read JSON Lines from ``path`` (all lines checked before any is written); returns the number stored."""
+    def import_jsonl(self, path: str | os.PathLike[str], *, indexes: bool = True, progress: bool = False) -> int:
+        """Read JSON Lines from ``path`` (all lines checked before any is written); returns the number stored.
+
+        The indexes the export recorded are created first; ``indexes=False`` skips them."""
     def flush(self) -> None:
         """Force everything written to stable storage now."""
     def stats(self) -> dict[str, Any]:
         """Counters and sizes as a dict."""
+    def _index_definitions(self) -> list[tuple[str, bool]]:
+        """``(field, unique)`` for every index, sorted by field (not public API)."""
     def _wait_for_compaction(self) -> None:
         """Block until no background compaction is scheduled or running (for tests)."""
     def close(self) -> None:

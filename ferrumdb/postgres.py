@@ -983,11 +983,15 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         os.replace(tmp, path)
         return count
 
-    def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
-        """Load ``path`` (JSON Lines as written by ``export_jsonl``) in one transaction; how many."""
+    def import_jsonl(self, path: str | os.PathLike[str], *, indexes: bool = True, progress: bool = False) -> int:
+        """Load ``path`` (JSON Lines as written by ``export_jsonl``) in one transaction; how many.
+
+        The indexes a file export recorded are created first, unless ``indexes=False``."""
         self._check_writable()
         with _native_db(self._clock) as native:
-            count = native.import_jsonl(path)  # the file backend's parser and checks
+            count = native.import_jsonl(path, indexes=indexes)  # the file backend's parser and checks
+            for field, unique in native._index_definitions():
+                self.create_index(field, unique=unique)
             now = self._now()
             rows = []
             for key in native.keys():
