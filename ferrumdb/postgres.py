@@ -286,7 +286,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _scratch_db(self) -> Any:
         db = self._scratch.db
         if db is None:
-            db = _native.Database(":memory:")
+            db = _native.FerrumDB(":memory:")
             self._scratch.db = db
         return db
 
@@ -1140,7 +1140,7 @@ class _native_db:
         self.clock = clock
 
     def __enter__(self) -> Any:
-        self.db = _native.Database(":memory:", clock=self.clock)
+        self.db = _native.FerrumDB(":memory:", clock=self.clock)
         return self.db
 
     def __exit__(self, *exc_info: object) -> None:

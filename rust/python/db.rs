@@ -1,4 +1,5 @@
-//! `ferrumdb._native.Database`: the engine as a Python class.
+//! `ferrumdb._native.FerrumDB`: the engine as a Python class. It reports itself
+//! as `ferrumdb.FerrumDB`, the name users know, in errors and reprs.
 //!
 //! The hot methods (`__getitem__`, `__setitem__`, `get`, `__contains__`) live
 //! here so Python resolves them straight to Rust with no extra frame; the
@@ -38,7 +39,7 @@ thread_local! {
 }
 
 /// Open handle to a FerrumDB database (use `ferrumdb.open`).
-#[pyclass(name = "Database", module = "ferrumdb._native", subclass, frozen)]
+#[pyclass(name = "FerrumDB", module = "ferrumdb", subclass, frozen)]
 pub(crate) struct PyDatabase {
     /// The database with its index layer (`docs.database()` is the engine).
     docs: ManuallyDrop<Documents>,
