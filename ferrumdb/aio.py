@@ -469,9 +469,10 @@ class AsyncFerrumDB:
         """Write keys starting with ``prefix`` to ``path`` as JSON Lines; how many (off the loop)."""
         return await self._off_loop(self._sync.export_jsonl, path, prefix=prefix, progress=progress)
 
-    async def import_jsonl(self, path: PathLike, *, progress: bool = False) -> int:
-        """Read JSON Lines from ``path``, all checked before any is written; how many (off the loop)."""
-        return await self._off_loop(self._sync.import_jsonl, path, progress=progress)
+    async def import_jsonl(self, path: PathLike, *, indexes: bool = True, progress: bool = False) -> int:
+        """Read JSON Lines from ``path``, all checked before any is written, creating the indexes the
+        export recorded unless ``indexes=False``; how many (off the loop)."""
+        return await self._off_loop(self._sync.import_jsonl, path, indexes=indexes, progress=progress)
 
     async def rekey(self, new_key: EncryptionKey) -> None:
         """Re-encrypt the database under ``new_key``, or encrypt a plain one (off the loop)."""

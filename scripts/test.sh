@@ -32,7 +32,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "    ~/.cache/puccinialin unless MATURIN_NO_INSTALL_RUST=1; the Rust checks below need cargo itself"
 fi
 if have_browser; then
-    echo "  browser: found, nothing to install"
+    echo "  browser (Chromium, for the Studio browser test): found, nothing to install"
 elif can_apt; then
     echo "  apt-get: chromium (Debian's, for the Studio browser test tests_py/test_studio_browser.py)"
 else

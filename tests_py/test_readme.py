@@ -151,3 +151,17 @@ def test_readme_links_every_docs_page() -> None:
     linked = {(README.parent / path).resolve() for path, _ in local_links(README)}
     for page in DOCS.glob("*.md"):
         assert page.resolve() in linked, f"README does not link {page.relative_to(ROOT)}"
+
+
+def test_the_test_script_prints_its_plan_and_installs_nothing_with_plan() -> None:
+    """README's second command says what it will install; `--plan` stops there."""
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test.sh"), "--plan"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.startswith("== plan\n")
+    assert "[test] extra" in out and "chromium" in out.lower() and "postgresql" in out.lower()
+    assert "== install" not in out and "== rust" not in out
+    bad = subprocess.run(["bash", str(ROOT / "scripts" / "test.sh"), "--bogus"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "usage" in bad.stderr

@@ -102,6 +102,28 @@ fn parse_field(field: &str) -> Result<FieldPath> {
     })
 }
 
+/// The index definitions stored in `db`, as `(field, unique)` sorted by
+/// field, read without an index layer attached (export records them). Each
+/// is `{"field": ..., "unique": true}` (`unique` absent in definitions
+/// written before unique indexes existed).
+///
+/// # Errors
+/// [`Error::Closed`], corruption or I/O errors reading the metadata.
+pub fn stored_indexes(db: &Database) -> Result<Vec<(String, bool)>> {
+    Ok(db
+        .meta_entries(INDEX_META)?
+        .into_iter()
+        .filter_map(|(key, value)| {
+            let field = key.strip_prefix(INDEX_META)?.to_string();
+            let unique = serde_json::from_slice::<Value>(value.as_bytes())
+                .ok()
+                .and_then(|d| d.get("unique").and_then(Value::as_bool))
+                .unwrap_or(false);
+            Some((field, unique))
+        })
+        .collect())
+}
+
 impl Documents {
     /// Attach indexes to `db`: register the change hook, then build every
     /// index whose definition is stored in the database.
@@ -121,23 +143,9 @@ impl Documents {
         Ok(docs)
     }
 
-    /// The stored index definitions: `(field, unique)`. Each is
-    /// `{"field": ..., "unique": true}` (`unique` absent in definitions
-    /// written before unique indexes existed).
+    /// The stored index definitions: `(field, unique)`.
     fn definitions(&self) -> Result<Vec<(String, bool)>> {
-        Ok(self
-            .db
-            .meta_entries(INDEX_META)?
-            .into_iter()
-            .filter_map(|(key, value)| {
-                let field = key.strip_prefix(INDEX_META)?.to_string();
-                let unique = serde_json::from_slice::<Value>(value.as_bytes())
-                    .ok()
-                    .and_then(|d| d.get("unique").and_then(Value::as_bool))
-                    .unwrap_or(false);
-                Some((field, unique))
-            })
-            .collect())
+        stored_indexes(&self.db)
     }
 
     /// Build every stored index this handle does not have yet: all of them

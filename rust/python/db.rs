@@ -1,4 +1,5 @@
-//! `ferrumdb._native.Database`: the engine as a Python class.
+//! `ferrumdb._native.FerrumDB`: the engine as a Python class. It reports itself
+//! as `ferrumdb.FerrumDB`, the name users know, in errors and reprs.
 //!
 //! The hot methods (`__getitem__`, `__setitem__`, `get`, `__contains__`) live
 //! here so Python resolves them straight to Rust with no extra frame; the
@@ -38,7 +39,7 @@ thread_local! {
 }
 
 /// Open handle to a FerrumDB database (use `ferrumdb.open`).
-#[pyclass(name = "Database", module = "ferrumdb._native", subclass, frozen)]
+#[pyclass(name = "FerrumDB", module = "ferrumdb", subclass, frozen)]
 pub(crate) struct PyDatabase {
     /// The database with its index layer (`docs.database()` is the engine).
     docs: ManuallyDrop<Documents>,
@@ -689,6 +690,20 @@ impl PyDatabase {
         Ok(self.docs()?.indexes())
     }
 
+    /// `(field, unique)` for every index, sorted by field: for the notebook
+    /// summary and the PostgreSQL backend's import (not public API).
+    fn _index_definitions(&self) -> PyResult<Vec<(String, bool)>> {
+        let docs = self.docs()?;
+        Ok(docs
+            .indexes()
+            .into_iter()
+            .map(|field| {
+                let unique = docs.index_is_unique(&field).unwrap_or(false);
+                (field, unique)
+            })
+            .collect())
+    }
+
     /// Keys whose document has `field == value` (an array field matches if any
     /// element does), in key order; uses the index on `field` when there is one.
     fn find<'py>(
@@ -911,9 +926,10 @@ impl PyDatabase {
 
     /// Write every live key starting with `prefix` to `path` as JSON Lines
     /// (`{"key": ..., "value": ...}` plus `"expires_at"` in Unix seconds for
-    /// keys with a TTL) and return how many records were written. The file is
-    /// written under a temporary name and renamed, so `path` is never left
-    /// half-written.
+    /// keys with a TTL) and return how many records were written. A database
+    /// with indexes gets a first line recording them (an entry that expired
+    /// in 1970, which older importers skip). The file is written under a
+    /// temporary name and renamed, so `path` is never left half-written.
     #[pyo3(signature = (path, *, prefix = "", progress = false))]
     fn export_jsonl(
         &self,
@@ -941,16 +957,29 @@ impl PyDatabase {
     /// how many records were stored (entries whose `expires_at` has passed are
     /// skipped). Every line is checked before anything is written: a bad line
     /// raises `ValueError` naming the line, and the database is unchanged.
-    #[pyo3(signature = (path, *, progress = false))]
-    fn import_jsonl(&self, py: Python<'_>, path: PathBuf, progress: bool) -> PyResult<u64> {
-        let db = self.db()?;
+    /// The indexes the export recorded are created first (`indexes=False`
+    /// skips them); a failed import drops those it created.
+    #[pyo3(signature = (path, *, indexes = true, progress = false))]
+    fn import_jsonl(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        indexes: bool,
+        progress: bool,
+    ) -> PyResult<u64> {
+        let docs = self.docs()?;
         let mut bar = progress.then(crate::ops::progress::Bar::new);
         let result = py.detach(|| {
-            crate::ops::import_jsonl(db, &path, &mut |stage, done, total| {
-                if let Some(bar) = bar.as_mut() {
-                    bar.update(stage, done, total);
-                }
-            })
+            crate::ops::import_jsonl_with_indexes(
+                docs,
+                &path,
+                indexes,
+                &mut |stage, done, total| {
+                    if let Some(bar) = bar.as_mut() {
+                        bar.update(stage, done, total);
+                    }
+                },
+            )
         });
         if let Some(bar) = &bar {
             bar.finish();
