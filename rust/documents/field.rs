@@ -193,6 +193,24 @@ impl FieldIndex {
         out
     }
 
+    /// How many documents a probe selects, exactly, reading no key where it
+    /// can: one value is its key set's length, and several are summed when
+    /// no document reached two values here (not multikey); otherwise the
+    /// keys are gathered and deduplicated as [`FieldIndex::probe`] does.
+    pub fn count(&self, probe: &IndexProbe) -> usize {
+        let size = |v: &Vec<u8>| self.entries.get(v).map_or(0, BTreeSet::len);
+        match probe {
+            IndexProbe::Keys(values) if values.len() <= 1 || !self.multikey => {
+                let mut distinct: Vec<&Vec<u8>> = values.iter().collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                distinct.into_iter().map(size).sum()
+            }
+            IndexProbe::Range(lo, hi) if !self.multikey => self.range(lo, hi).map(size).sum(),
+            _ => self.probe(probe).len(),
+        }
+    }
+
     /// How many documents a probe would select (an upper bound for ranges
     /// over multikey documents).
     pub fn estimate(&self, probe: &IndexProbe) -> u64 {
@@ -240,6 +258,10 @@ mod tests {
         let keys: Vec<_> = ix.probe(&red).into_iter().collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(ix.estimate(&red), 2);
+        // "a" is under both values: counted once.
+        let both = IndexProbe::Keys(vec![key_bytes(&json!("blue")), key_bytes(&json!("red"))]);
+        assert_eq!(ix.count(&both), 2);
+        assert_eq!(ix.count(&red), 2);
         ix.remove("a", &json!({"tags": ["red", "blue"]}));
         ix.remove("b", &json!({"tags": "red"}));
         assert!(ix.is_empty());
@@ -258,6 +280,7 @@ mod tests {
         );
         let keys: Vec<_> = ix.probe(&range).into_iter().collect();
         assert_eq!(keys, ["2", "3"]);
+        assert_eq!(ix.count(&range), 2);
         assert!(!ix.is_multikey());
     }
 }

@@ -14,7 +14,7 @@ mod update;
 mod watch;
 
 pub(crate) use docs::parse_stored;
-pub use docs::{Documents, QueryOptions, Row};
+pub use docs::{Documents, QueryOptions, RawRow, Row};
 pub use field::FieldIndex;
 pub use update::UpdateTarget;
 pub use watch::{Change, ChangeOp, Recv, Watch, DEFAULT_WATCH_BYTES, DEFAULT_WATCH_EVENTS};
