@@ -202,7 +202,7 @@ impl Documents {
             ));
         }
         let docs = Documents { db, indexes };
-        docs.build_missing(docs.db.meta_writes())?;
+        docs.build_missing(docs.db.meta_writes(), true)?;
         Ok(docs)
     }
 
@@ -240,24 +240,70 @@ impl Documents {
         if self.indexes.seen_meta.load(Ordering::Relaxed) == writes {
             return Ok(());
         }
-        self.build_missing(writes)
+        self.build_missing(writes, false)
     }
 
-    /// Build the stored indexes this handle lacks, then note `writes` (the
-    /// engine's `meta_writes` before reading them) as seen.
-    fn build_missing(&self, writes: u64) -> Result<()> {
+    /// Build the stored indexes this handle lacks (`at_open`: loading what
+    /// it can from the index file first), then note `writes` (the engine's
+    /// `meta_writes` before reading them) as seen.
+    fn build_missing(&self, writes: u64, at_open: bool) -> Result<()> {
         let have: Vec<String> = self.indexes.indexes.read().keys().cloned().collect();
-        let missing: Vec<(String, bool)> = self
+        let mut missing: Vec<(String, bool)> = self
             .definitions()?
             .into_iter()
             .filter(|(field, _)| !have.contains(field))
             .collect();
+        if at_open && !missing.is_empty() {
+            let loaded = self.load_index_file(&missing)?;
+            missing.retain(|(field, _)| !loaded.contains(field));
+        }
         if !missing.is_empty() {
             let specs: Vec<(&str, bool)> = missing.iter().map(|(f, u)| (f.as_str(), *u)).collect();
             self.build(&specs, false, &mut |_, _| {})?;
         }
         self.indexes.seen_meta.store(writes, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Install the indexes in `wanted` that the index file (see
+    /// `documents::persist`) holds, when it is built on the hint this open
+    /// used; the live keys it cannot vouch for are read and indexed from
+    /// their documents. Returns the fields installed (none without a usable
+    /// file: the caller builds them by a scan).
+    ///
+    /// # Errors
+    /// As reading documents ([`Error::InvalidValue`] for a stored value that
+    /// is not JSON, as a scan would meet).
+    fn load_index_file(&self, wanted: &[(String, bool)]) -> Result<Vec<String>> {
+        let Some(file) = self.db.file_path() else {
+            return Ok(Vec::new());
+        };
+        self.db.with_writes_paused(|| {
+            // Read with writers paused: a compaction cannot slip in between.
+            let Some(basis) = self.db.hint_basis() else {
+                return Ok(Vec::new());
+            };
+            let Some(loaded) = self
+                .db
+                .with_live_locations(|live| super::persist::load(file, &basis, wanted, live))
+            else {
+                return Ok(Vec::new());
+            };
+            let mut built = loaded.indexes;
+            for key in &loaded.stale {
+                let Some(raw) = self.db.get_raw(key)? else {
+                    continue;
+                };
+                let doc = parse_stored(key, &raw)?;
+                for (_, index) in &mut built {
+                    index.insert(key, &doc);
+                }
+            }
+            let fields = built.iter().map(|(f, _)| f.clone()).collect();
+            self.indexes.indexes.write().extend(built);
+            self.indexes.refresh_active();
+            Ok(fields)
+        })
     }
 
     /// The database underneath.

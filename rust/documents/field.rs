@@ -65,6 +65,51 @@ impl FieldIndex {
         }
     }
 
+    /// An index on `path` holding `entries` (encoded value -> keys, none
+    /// empty) and, for a unique one, the keys of the documents without the
+    /// field (`missing`): how an index file is loaded (`documents::persist`).
+    pub(super) fn from_parts(
+        path: FieldPath,
+        unique: bool,
+        multikey: bool,
+        entries: HashMap<Vec<u8>, BTreeSet<CompactString>>,
+        missing: BTreeSet<CompactString>,
+    ) -> Self {
+        let mut pairs = 0;
+        let mut bytes = 0;
+        for (value, keys) in &entries {
+            pairs += keys.len();
+            bytes += value.len() + ENTRY_OVERHEAD;
+            bytes += keys
+                .iter()
+                .map(|k| value.len() + k.len() + ENTRY_OVERHEAD)
+                .sum::<usize>();
+        }
+        FieldIndex {
+            path,
+            order: entries.keys().cloned().collect(),
+            entries,
+            multikey,
+            pairs,
+            unique,
+            missing: if unique { missing } else { BTreeSet::new() },
+            bytes,
+        }
+    }
+
+    /// The distinct encoded values in order, each with its keys (what an
+    /// index file stores).
+    pub(super) fn values(&self) -> impl Iterator<Item = (&Vec<u8>, &BTreeSet<CompactString>)> {
+        self.order
+            .iter()
+            .filter_map(|v| self.entries.get(v).map(|keys| (v, keys)))
+    }
+
+    /// Unique indexes only: the keys of the documents without the field.
+    pub(super) fn missing(&self) -> &BTreeSet<CompactString> {
+        &self.missing
+    }
+
     /// Whether this index refuses two documents with one value.
     pub fn is_unique(&self) -> bool {
         self.unique

@@ -9,6 +9,7 @@
 
 mod docs;
 mod field;
+mod persist;
 mod set;
 mod update;
 mod watch;

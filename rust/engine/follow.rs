@@ -388,6 +388,7 @@ impl Inner {
             last_record,
             hint_end,
             max_seq,
+            from_hint,
             ..
         } = load_keyspace(
             Some(path),
@@ -409,6 +410,7 @@ impl Inner {
             ks.relocations = st.ks.relocations + 1;
             st.ks = ks;
             st.log = log.clone();
+            st.basis = from_hint;
         }
         if let Some(lock) = lock {
             *self.lock.lock() = Some(lock);
