@@ -15,8 +15,9 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::Value;
 
-use crate::engine::{ChangeObserver, Database, PendingChange};
+use crate::engine::{ChangeObserver, Database, Loc, PendingChange};
 use crate::error::{Error, Result};
+use crate::format::HintHeader;
 
 use super::docs::Documents;
 use super::field::FieldIndex;
@@ -143,7 +144,20 @@ impl ChangeObserver for IndexSet {
             db: db.clone(),
             indexes: self,
         }
-        .build_missing(writes)
+        .build_missing(writes, false)
+    }
+
+    /// Leave the index file for the next open (see `documents::persist`):
+    /// called under the writer lock, so the indexes agree with `live`.
+    fn persist_at_close(
+        &self,
+        file: &std::path::Path,
+        basis: &HintHeader,
+        live: &mut dyn Iterator<Item = (&str, Loc)>,
+    ) {
+        let indexes = self.indexes.read();
+        // A cache: a failure costs the next open a rebuild, nothing more.
+        let _ = super::persist::write(file, basis, &indexes, live);
     }
 
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {

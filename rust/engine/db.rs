@@ -16,7 +16,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{FileHeader, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::format::{
+    FileHeader, HintEntry, HintHeader, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
 use crate::storage::{self, GroupSync, Joined, LockMode, Log, Medium, SharedPage, WriterLock};
 
 use super::background::Background;
@@ -46,6 +48,11 @@ impl ValueBuf {
 pub(super) struct State {
     pub ks: Keyspace,
     pub log: Arc<Log>,
+    /// The hint on disk that vouches for the current file's prefix: the one
+    /// this handle loaded, or wrote at close (`None` without one, e.g.
+    /// after a compaction until the next close writes one). Sidecars built
+    /// from this state (the index file) name it as their basis.
+    pub basis: Option<HintHeader>,
 }
 
 impl State {
@@ -222,6 +229,7 @@ impl Database {
             hint_end: start,
             max_seq,
             hinted,
+            from_hint,
         } = loaded;
         let log = Arc::new(log);
         let inner = Arc::new_cyclic(|me| Inner {
@@ -233,6 +241,7 @@ impl Database {
             state: Arc::new(RwLock::new(State {
                 ks,
                 log: log.clone(),
+                basis: from_hint,
             })),
             hinted,
             shared,
@@ -412,6 +421,34 @@ impl Database {
             }
         };
         self.inner.expire(&mut w, now);
+    }
+
+    /// The hint file that vouches for this file's prefix, as its header:
+    /// the one the open loaded (or a close wrote since), `None` when there
+    /// is none (no hint, an encrypted or in-memory database, or just after
+    /// a compaction). A sidecar built at close names it (see
+    /// [`ChangeObserver::persist_at_close`]); an open trusts the sidecar
+    /// only when it names the same hint.
+    pub fn hint_basis(&self) -> Option<HintHeader> {
+        self.inner.state.read().basis
+    }
+
+    /// Run `visit` over every live key and its location, in key order,
+    /// under one read lock of the key directory (hold writers paused around
+    /// it for a view that agrees with the observer's).
+    pub fn with_live_locations<T>(
+        &self,
+        visit: impl FnOnce(&mut dyn Iterator<Item = (&str, Loc)>) -> T,
+    ) -> T {
+        let now = self.inner.clock.now_ms();
+        let st = self.inner.state.read();
+        let mut live = st
+            .ks
+            .keydir
+            .iter()
+            .filter(|(_, loc)| loc.is_live(now))
+            .map(|(k, loc)| (&**k, *loc));
+        visit(&mut live)
     }
 
     /// Register the observer of every change (see [`ChangeObserver`]). Only one
@@ -1047,6 +1084,8 @@ pub(super) struct Loaded {
     pub max_seq: u64,
     /// Whether a hint file gave most of it.
     pub hinted: bool,
+    /// The header of that hint (see [`State::basis`]).
+    pub from_hint: Option<HintHeader>,
 }
 
 /// Build the key space of `log` (the file `file`, whose header is
@@ -1084,6 +1123,7 @@ pub(super) fn load_keyspace(
         // Stale or damaged: it would only be read and rejected again.
         storage::remove_hint(path);
     }
+    let from_hint = hinted.as_ref().map(|(_, h)| *h);
     let (mut ks, start, start_seq, anchor) = match hinted {
         Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
         None => (Keyspace::default(), log.data_start(), None, None),
@@ -1109,6 +1149,7 @@ pub(super) fn load_keyspace(
         hint_end: start,
         max_seq,
         hinted: start_seq.is_some(),
+        from_hint,
     })
 }
 
@@ -1169,6 +1210,22 @@ impl Inner {
         // The hint first: its digest record is appended to the log, then
         // synced and the slack trimmed with everything else.
         let hint = self.write_hint_at_close(&mut w);
+        // Then the observer's sidecar (the index file), built on that hint
+        // (or the one still on disk); no writer can come between, here or
+        // in another process.
+        if let (Some(observer), Some(path)) = (self.observer.get(), &self.file) {
+            let now = self.clock.now_ms();
+            let st = self.state.read();
+            if let Some(basis) = st.basis {
+                let mut live = st
+                    .ks
+                    .keydir
+                    .iter()
+                    .filter(|(_, loc)| loc.is_live(now))
+                    .map(|(k, loc)| (&**k, *loc));
+                observer.persist_at_close(path, &basis, &mut live);
+            }
+        }
         let result = self.flush().and_then(|()| self.trim(&w));
         drop(held);
         (result, hint)
@@ -1193,6 +1250,7 @@ impl Inner {
             return Ok(());
         }
         let data_end = w.end;
+        let mut written_header = None;
         let written = (|| -> Result<()> {
             let io_err = |e| Error::io(path, e);
             let hint = {
@@ -1214,6 +1272,7 @@ impl Inner {
                 hint
             };
             let header = hint.header(w.generation, data_end, w.seq - 1);
+            written_header = Some(header);
             let digest = hint.digest(&header);
             // Not `lock_writer`: the handle is closed by now. The record
             // gets a ticket like any append, so the close's sync covers it.
@@ -1226,6 +1285,7 @@ impl Inner {
         match written {
             Ok(()) => {
                 w.hint_end = data_end;
+                self.state.write().basis = written_header;
                 Ok(())
             }
             Err(e) => {

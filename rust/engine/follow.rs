@@ -440,6 +440,7 @@ impl Inner {
             last_record,
             hint_end,
             max_seq,
+            from_hint,
             ..
         } = load_keyspace(
             Some(path),
@@ -463,6 +464,7 @@ impl Inner {
             ks.meta_writes = st.ks.meta_writes + 1;
             st.ks = ks;
             st.log = log.clone();
+            st.basis = from_hint;
         }
         if let Some(lock) = lock {
             *self.lock.lock() = Some(lock);

@@ -86,6 +86,23 @@ pub trait ChangeObserver: Send + Sync {
         Ok(())
     }
 
+    /// At a clean close of the last writer, under the writer lock (no
+    /// write can come between, in this process or another): leave a
+    /// sidecar beside the database at `file` describing the observer's
+    /// state (the index file), built on the hint `basis` (see
+    /// [`crate::engine::Database::hint_basis`]), with `live` giving every
+    /// live key's location in key order. The key directory is read-locked
+    /// meanwhile: the observer must not call back into the database. Best effort: a sidecar is a cache,
+    /// so a failure only costs the next open a rebuild.
+    fn persist_at_close(
+        &self,
+        file: &std::path::Path,
+        basis: &crate::format::HintHeader,
+        live: &mut dyn Iterator<Item = (&str, super::Loc)>,
+    ) {
+        let _ = (file, basis, live);
+    }
+
     /// `key` now holds `new`; it held `old` (if anything, and if asked for) before.
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]);
     /// `key` was deleted or expired; it held `old` (`None` if not asked for,

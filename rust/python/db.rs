@@ -743,7 +743,6 @@ impl PyDatabase {
             Some(f) if !f.is_none() => Some(fields_value(f)?),
             _ => None,
         };
-        let projected = fields.is_some();
         let options = QueryOptions {
             sort,
             limit: limit.map(|l| count_arg("limit", l)).transpose()?,
@@ -752,16 +751,16 @@ impl PyDatabase {
             fields,
         };
         let docs = self.docs()?;
-        let rows = py.detach(|| docs.query_with(&filter, &options))?;
+        let rows = py.detach(|| docs.query_raw(&filter, &options))?;
         let out = PyList::empty(py);
         for (i, row) in rows.into_iter().enumerate() {
             let_other_threads_run(py, i);
-            // Whole documents go straight from the stored bytes; projected
-            // ones are re-encoded from the cut-down value.
-            let doc = if projected {
-                value_to_py(py, &row.key, &row.doc)?
-            } else {
-                json_to_py(py, row.raw.as_bytes())?
+            // Whole documents go straight from the stored bytes (never
+            // parsed into a serde value); projected ones are re-encoded from
+            // the cut-down value.
+            let doc = match &row.projected {
+                Some(doc) => value_to_py(py, &row.key, doc)?,
+                None => json_to_py(py, row.raw.as_bytes())?,
             };
             out.append((row.key, doc))?;
         }
@@ -800,8 +799,9 @@ impl PyDatabase {
         };
         let update = json_arg("update", update)?;
         let docs = self.docs()?;
-        let doc = py.detach(|| docs.update_one(target, &update, upsert))?;
-        doc.map(|d| value_to_py(py, "update", &d)).transpose()
+        let doc = py.detach(|| docs.update_one_with_bytes(target, &update, upsert))?;
+        // From the bytes just written: the document is not encoded twice.
+        doc.map(|(_, bytes)| json_to_py(py, &bytes)).transpose()
     }
 
     /// Apply update operators to every document matching `filter` whose key
