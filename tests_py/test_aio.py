@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import itertools
+import shutil
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -814,6 +816,28 @@ def test_loop_responsive_while_a_large_result_is_converted(big_db: Path) -> None
             return await longest_heartbeat_gap(fetch_all)
 
     assert_responsive(lambda: run(main()), "query returning every document")
+
+
+def test_loop_responsive_while_writes_wait_for_an_index_build(big_db: Path, tmp_path: Path) -> None:
+    """Sets awaited while create_index builds over 200k documents (writers paused): they wait in the pool, not on the loop."""
+    attempts = itertools.count()
+
+    async def main() -> tuple[float, float]:
+        path = tmp_path / f"copy{next(attempts)}.db"  # each attempt builds the index afresh
+        shutil.copyfile(big_db, path)
+        async with ferrumdb.aio.open(path, fsync="never") as db:
+
+            async def build_and_write() -> None:
+                build = asyncio.create_task(db.create_index("age"))
+                await asyncio.sleep(0)  # the build is handed to the pool (a yield, not a timed wait)
+                for i in range(50):
+                    await db.set(f"new:{i}", doc(i))
+                await build
+                assert await db.count({"age": 20}) == 4_000 + 1
+
+            return await longest_heartbeat_gap(build_and_write)
+
+    assert_responsive(lambda: run(main()), "sets beside an index build")
 
 
 def test_loop_responsive_during_durable_write_burst(tmp_path: Path) -> None:
