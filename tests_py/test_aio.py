@@ -879,6 +879,30 @@ def test_works_under_uvloop(db_path: Path) -> None:
     uvloop.run(main())
 
 
+def test_works_under_anyio_with_the_asyncio_backend(db_path: Path) -> None:
+    """anyio applications (FastAPI, Starlette) run the calls on anyio's asyncio backend, task groups and cancel scopes included."""
+    anyio = pytest.importorskip("anyio")
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(db_path, fsync="always") as db:
+
+            async def writer(w: int) -> None:
+                for i in range(10):
+                    await db.set(f"w{w}:{i}", i)
+
+            async with anyio.create_task_group() as tg:
+                for w in range(10):
+                    tg.start_soon(writer, w)
+            assert await db.count() == 100
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await db.compact()  # cancelled at its first await: the handle stays usable
+            assert await db.get("w3:4") == 4
+            assert await db.query({}, limit=1) == [("w0:0", 0)]
+
+    anyio.run(main, backend="asyncio")
+
+
 def test_aio_api_type_checks(tmp_path: Path) -> None:
     """Typical use of ferrumdb.aio passes mypy --strict (the module is fully annotated)."""
     pytest.importorskip("mypy")
