@@ -567,8 +567,51 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
             "count (10%) ms": _median_ms(lambda: db.count({"group": "g3"}), rounds),
             "find+docs (10%) ms": _median_ms(lambda: db.query({"group": "g3"}), rounds),
             "range (age 30..39) ms": _median_ms(lambda: db.query({"age": {"$gte": 30, "$lt": 40}}), rounds),
+            "range+sort+limit 100 ms": _median_ms(
+                lambda: db.query({"age": {"$gte": 30, "$lt": 40}}, sort="-score", limit=100), rounds
+            ),
         }
         assert len(db.find("group", "g3")) == n // 10
+        # A first find of each value: no result of an earlier call to reuse.
+        firsts = [_median_ms(lambda v=v: db.find("age", v), 1) for v in range(20, 70)]
+        out["ferrumdb"]["find, first call (2%) ms"] = statistics.median(firsts)
+        out["floor (dict of key lists)"]["find, first call (2%) ms"] = _median_ms(
+            lambda: list(by_group["g4"][: n // 50]), rounds
+        )
+        # update_one with $inc against the get + set a user would write.
+        ukeys = [f"user:{(i * 7919) % n}" for i in range(2000)]
+
+        def get_set(k: str) -> None:
+            d = db[k]
+            d["age"] = d["age"] + 1
+            db[k] = d
+
+        for k in ukeys:  # warm both paths on the same keys
+            db.update_one(k, {"$inc": {"age": 1}})
+        out["ferrumdb"]["update_one $inc us"] = statistics.median(
+            time_chunk(lambda k: db.update_one(k, {"$inc": {"age": 1}}), ukeys[i : i + 200]) for i in range(0, 2000, 200)
+        ) / 1e3
+        out["ferrumdb"]["get+set us"] = statistics.median(
+            time_chunk(get_set, ukeys[i : i + 200]) for i in range(0, 2000, 200)
+        ) / 1e3
+    # Reopen with one index: from the index file the close left, and rebuilt
+    # from the documents (index file removed), against no index at all.
+    with ferrumdb.open(path, fsync="never") as db:
+        db.drop_index("age")
+    reopen = {}
+    for label, prep in (
+        ("reopen, 1 index (index file) ms", lambda: None),
+        ("reopen, 1 index (rebuilt) ms", lambda: os.path.exists(path + ".index") and os.remove(path + ".index")),
+    ):
+        times = []
+        for _ in range(5):
+            prep()
+            times.append(_reopen_child(path, n)[0])
+        reopen[label] = statistics.median(times)
+    with ferrumdb.open(path, fsync="never") as db:
+        db.drop_index("group")
+    reopen["reopen, no index ms"] = statistics.median(_reopen_child(path, n)[0] for _ in range(5))
+    out["ferrumdb"].update(reopen)
     c = sqlite3.connect(os.path.join(base, "query.sqlite"))
     c.execute("PRAGMA journal_mode=WAL")
     c.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
@@ -596,6 +639,17 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
         ),
         "find+docs (10%) ms": _median_ms(sq_docs, rounds),
         "range (age 30..39) ms": _median_ms(sq_range, rounds),
+        "range+sort+limit 100 ms": _median_ms(
+            lambda: [
+                (k, orjson.loads(v))
+                for k, v in c.execute(
+                    "SELECT k, v FROM kv WHERE json_extract(v, '$.age') >= ? AND json_extract(v, '$.age') < ?"
+                    " ORDER BY json_extract(v, '$.score') DESC LIMIT 100",
+                    (30, 40),
+                )
+            ],
+            rounds,
+        ),
     }
     c.close()
     return out

@@ -1,6 +1,6 @@
 """Type stubs for the FerrumDB extension module (``ferrumdb._native``).
 
-The public API is :class:`ferrumdb.FerrumDB`, which subclasses :class:`Database`.
+The public API is :class:`ferrumdb.FerrumDB`, which subclasses the native :class:`FerrumDB`.
 """
 
 import os
@@ -11,7 +11,7 @@ from typing_extensions import Self, disjoint_base
 
 
 __all__ = [
-    "Database",
+    "FerrumDB",
     "ScanIterator",
     "WatchIterator",
     "ManualClock",
@@ -30,7 +30,7 @@ MAX_KEY_BYTES: int
 MAX_VALUE_BYTES: int
 
 @disjoint_base
-class Database:
+class FerrumDB:
     """Open handle to a FerrumDB database (use ``ferrumdb.open``)."""
 
     def __new__(
@@ -43,7 +43,7 @@ class Database:
         auto_compact: float | None = ...,
         encryption_key: bytes | bytearray | memoryview | str | None = None,
         exclusive: bool = False,
-    ) -> Database: ...
+    ) -> FerrumDB: ...
     def __getitem__(self, key: str, /) -> Any: ...
     def __setitem__(self, key: str, value: Any, /) -> None: ...
     def __delitem__(self, key: str, /) -> None: ...
@@ -54,6 +54,10 @@ class Database:
         """Value under ``key``, or ``default`` when it is missing."""
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``."""
+    def _set_unsynced(self, key: str, value: Any, ttl: float | None = None) -> int:
+        """``set`` up to its fsync; the ticket to pass to ``_make_durable`` (for ferrumdb.aio)."""
+    def _make_durable(self, ticket: int) -> None:
+        """Wait until the write that returned ``ticket`` is durable (GIL released)."""
     def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires (sub-second precision), or None if it never does."""
     def delete(self, key: str) -> bool:
@@ -207,12 +211,16 @@ class Database:
         """Rewrite the file with live data only; ``progress=True`` shows a progress bar (records copied)."""
     def export_jsonl(self, path: str | os.PathLike[str], *, prefix: str = "", progress: bool = False) -> int:
         """Write the keys starting with ``prefix`` to ``path`` as JSON Lines; returns the number of records."""
-    def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
-        """Read JSON Lines from ``path`` (all lines checked before any is written); returns the number stored."""
+    def import_jsonl(self, path: str | os.PathLike[str], *, indexes: bool = True, progress: bool = False) -> int:
+        """Read JSON Lines from ``path`` (all lines checked before any is written); returns the number stored.
+
+        The indexes the export recorded are created first; ``indexes=False`` skips them."""
     def flush(self) -> None:
         """Force everything written to stable storage now."""
     def stats(self) -> dict[str, Any]:
         """Counters and sizes as a dict."""
+    def _index_definitions(self) -> list[tuple[str, bool]]:
+        """``(field, unique)`` for every index, sorted by field (not public API)."""
     def _wait_for_compaction(self) -> None:
         """Block until no background compaction is scheduled or running (for tests)."""
     def close(self) -> None:
@@ -283,7 +291,7 @@ class Transaction:
     for ``db.commit(...)``.
     """
 
-    def __new__(cls, db: Database | None = None) -> Self: ...
+    def __new__(cls, db: FerrumDB | None = None) -> Self: ...
     def set(self, key: str, value: Any, ttl: float | None = None) -> Self:
         """Store ``value`` under ``key`` at commit; ``ttl`` seconds count from the commit."""
     def delete(self, key: str) -> Self:
@@ -298,7 +306,7 @@ class Transaction:
     @property
     def finished(self) -> bool:
         """Whether the transaction was committed or discarded."""
-    def commit(self, db: Database | None = None) -> None:
+    def commit(self, db: FerrumDB | None = None) -> None:
         """Apply every write at once; ``TransactionConflict`` (nothing written) if a read key changed."""
     def discard(self) -> None:
         """Drop every buffered write; the transaction is over."""

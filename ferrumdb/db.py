@@ -9,7 +9,6 @@ summary, and guards against leaking, pickling and forking a handle.
 
 from __future__ import annotations
 
-import html
 import os
 import warnings
 from collections.abc import ItemsView, Iterator, Mapping, MutableMapping, ValuesView
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Union
 if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10+; only the type checker needs it
     from typing import TypeGuard
 
-from . import _native
+from . import _native, _notebook
 
 __all__ = ["FerrumDB", "open", "open_from_env", "encrypt"]
 
@@ -80,7 +79,7 @@ class _Items(ItemsView):  # type: ignore[type-arg]
         return self._mapping._iter_items()
 
 
-class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
+class FerrumDB(_native.FerrumDB, MutableMapping):  # type: ignore[type-arg,misc]
     """An open FerrumDB database: a dict of JSON documents that lives on disk.
 
     Keys are non-empty ``str``; values are dicts, lists, strings, numbers,
@@ -233,7 +232,7 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         # The views are lazy; without this a closed (or forked) handle would
         # hand one out and fail only when it is iterated. The native len()
         # is O(1) and raises ClosedError (or the fork error) for us.
-        _native.Database.__len__(self)
+        _native.FerrumDB.__len__(self)
 
     def __eq__(self, other: object) -> bool:
         """Equal to any mapping with the same items (decided by identity and length first)."""
@@ -294,31 +293,33 @@ class FerrumDB(_native.Database, MutableMapping):  # type: ignore[type-arg,misc]
         return f"<FerrumDB {self.path!r} keys={len(self)}{mode} open>"
 
     def _repr_html_(self) -> str:
-        """A small summary table for Jupyter (bounded: at most 10 keys are shown)."""
-        esc = html.escape
-        rows = [("path", self.path)]
-        if self.closed:
-            rows.append(("state", "closed"))
-        else:
-            s = self.stats()
-            rows += [
-                ("state", "open (read-only)" if self.read_only else "open"),
-                ("keys", f"{s['keys']:,}"),
-                ("file size", f"{s['file_bytes']:,} bytes"),
-                ("live data", f"{s['live_bytes']:,} bytes"),
-                ("fsync", self.fsync),
-            ]
-            first = []
-            for key in self:
-                first.append(key)
-                if len(first) == 10:
-                    break
-            if first:
-                more = " …" if s["keys"] > len(first) else ""
-                rows.append(("first keys", ", ".join(first) + more))
-        body = "".join(f"<tr><th style='text-align:left'>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in rows)
-        return f"<table><caption>FerrumDB</caption>{body}</table>"
+        """A bounded summary for Jupyter: sizes, indexes and the first few documents, escaped."""
+        return _notebook.summary_html(self)
 
+    # -- notebooks -------------------------------------------------------------
+
+    def studio(
+        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+    ) -> str:
+        """Start Ferrum Studio for this database in the background and return its URL.
+
+        The URL is a ``str``; in a notebook it displays as a link. See ``docs/studio.md``.
+        """
+        return _notebook.StudioURL(super().studio(port, host, token, read_only))
+
+    def to_pandas(
+        self,
+        filter: dict[str, Any] | None = None,  # noqa: A002  (the name query() uses)
+        fields: list[str] | None = None,
+        limit: int | None = None,
+    ) -> Any:  # a pandas.DataFrame; pandas is optional and untyped
+        """The documents matching ``filter`` (all by default) as a pandas DataFrame indexed by key.
+
+        Nested objects become dotted columns (``address.city``); ``fields`` and ``limit`` are
+        those of :meth:`query`. Needs pandas (``pip install pandas``); raises ``ImportError``
+        saying so without it.
+        """
+        return _notebook.to_pandas(self, filter, fields, limit)
 
 def open(  # noqa: A001
     path: PathLike = "ferrum.db",

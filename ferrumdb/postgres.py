@@ -354,7 +354,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _scratch_db(self) -> Any:
         db = self._scratch.db
         if db is None:
-            db = _native.Database(":memory:")
+            db = _native.FerrumDB(":memory:")
             self._scratch.db = db
         return db
 
@@ -1055,11 +1055,15 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         os.replace(tmp, path)
         return count
 
-    def import_jsonl(self, path: str | os.PathLike[str], *, progress: bool = False) -> int:
-        """Load ``path`` (JSON Lines as written by ``export_jsonl``) in one transaction; how many."""
+    def import_jsonl(self, path: str | os.PathLike[str], *, indexes: bool = True, progress: bool = False) -> int:
+        """Load ``path`` (JSON Lines as written by ``export_jsonl``) in one transaction; how many.
+
+        The indexes a file export recorded are created first, unless ``indexes=False``."""
         self._check_writable()
         with _native_db(self._clock) as native:
-            count = native.import_jsonl(path)  # the file backend's parser and checks
+            count = native.import_jsonl(path, indexes=indexes)  # the file backend's parser and checks
+            for field, unique in native._index_definitions():
+                self.create_index(field, unique=unique)
             now = self._now()
             rows = []
             for key in native.keys():
@@ -1211,7 +1215,7 @@ class _native_db:
         self.clock = clock
 
     def __enter__(self) -> Any:
-        self.db = _native.Database(":memory:", clock=self.clock)
+        self.db = _native.FerrumDB(":memory:", clock=self.clock)
         return self.db
 
     def __exit__(self, *exc_info: object) -> None:

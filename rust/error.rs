@@ -242,7 +242,7 @@ impl fmt::Display for Error {
             ),
             Error::InvalidKey { reason } => write!(f, "invalid key: {reason}"),
             Error::InvalidValue { path, reason } => write!(f, "invalid value at {path}: {reason}"),
-            Error::InvalidFilter { path, reason } => write!(f, "invalid filter at {path}: {reason}"),
+            Error::InvalidFilter { path, reason } => write_query_error(f, path, reason),
             Error::InvalidUpdate { path, reason } => {
                 write!(f, "invalid update at {path}: {reason}; nothing was written")
             }
@@ -300,6 +300,30 @@ impl From<io::Error> for Error {
 }
 
 /// The symbolic name of an OS error ("EIO"), for messages.
+/// A malformed part of a query, named by what the user passed: `invalid
+/// filter at filter.age.$gt: …`, `invalid sort: …`, `invalid sort at
+/// sort[1]: …`, `invalid fields at fields[0]: …`, `invalid field "a..b": …`
+/// (an index or `find` field). The one wording for [`Error::InvalidFilter`]
+/// and the query layer's own error.
+pub(crate) fn write_query_error(
+    f: &mut fmt::Formatter<'_>,
+    path: &str,
+    reason: &str,
+) -> fmt::Result {
+    for part in ["sort", "fields"] {
+        if path == part {
+            return write!(f, "invalid {part}: {reason}");
+        }
+        if path.starts_with(part) && path[part.len()..].starts_with('[') {
+            return write!(f, "invalid {part} at {path}: {reason}");
+        }
+    }
+    if path.starts_with("field ") {
+        return write!(f, "invalid {path}: {reason}");
+    }
+    write!(f, "invalid filter at {path}: {reason}")
+}
+
 fn errno_name(e: &io::Error) -> String {
     #[cfg(unix)]
     {

@@ -242,7 +242,7 @@ def test_passphrase_from_the_environment(pass_db: Path, tmp_path: Path) -> None:
     # A key given for a new database encrypts it.
     new = tmp_path / "new.db"
     proc = run("import", new, out, env=env)
-    assert (proc.returncode, json.loads(proc.stdout)) == (0, {"imported": 52, "expired": 0})
+    assert (proc.returncode, json.loads(proc.stdout)) == (0, {"imported": 52, "expired": 0, "indexes_created": []})
     with pytest.raises(ferrumdb.EncryptionError):
         ferrumdb.open(new)
     with ferrumdb.open(new, encryption_key=PASSPHRASE) as db:

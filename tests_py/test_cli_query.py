@@ -65,7 +65,7 @@ def test_index_bad_field_fails(people: Path) -> None:
     assert proc.returncode == 1
     assert values(proc) == [4]
     err = proc.stderr.splitlines()
-    assert err[0].startswith('error: line 1: invalid filter at field "a..b"'), proc.stderr
+    assert err[0].startswith('error: line 1: invalid field "a..b"'), proc.stderr
     assert err[1].startswith("error: line 2: INDEX needs a field name"), proc.stderr
     with ferrumdb.open(people) as db:
         assert db.indexes() == []

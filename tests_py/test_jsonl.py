@@ -262,7 +262,7 @@ def test_cli_export_import(tmp_path: Path, db_path: Path) -> None:
     copy = tmp_path / "copy.db"
     proc = run("import", str(copy), str(out))
     assert (proc.returncode, proc.stderr) == (0, "")
-    assert json.loads(proc.stdout) == {"imported": len(DOCS), "expired": 0}
+    assert json.loads(proc.stdout) == {"imported": len(DOCS), "expired": 0, "indexes_created": []}
     with ferrumdb.open(copy) as db:
         assert dict(db.items()) == DOCS
 

@@ -269,10 +269,10 @@ def test_repr_read_only(db_path: Path) -> None:
 
 
 def test_repr_html_is_table(db: ferrumdb.FerrumDB) -> None:
-    """_repr_html_ is an HTML table showing the key count."""
+    """_repr_html_ is HTML tables showing the key count."""
     db["a"] = 1
     html = db._repr_html_()
-    assert html.startswith("<table") and html.endswith("</table>")
+    assert html.startswith("<div><table") and html.endswith("</table></div>")
     assert ">1<" in html
 
 

@@ -55,7 +55,8 @@ fn round_trip_keeps_keys_values_and_expiry() {
         report,
         ImportReport {
             imported: 2502,
-            expired: 0
+            expired: 0,
+            ..ImportReport::default()
         }
     );
     assert_eq!(contents(&dst), contents(&src));
@@ -185,7 +186,8 @@ fn expired_entries_are_skipped_and_counted_and_later_lines_win() {
         report,
         ImportReport {
             imported: 3,
-            expired: 2
+            expired: 2,
+            ..ImportReport::default()
         }
     );
     assert_eq!(get(&db, "dup").as_deref(), Some("\"second\""));

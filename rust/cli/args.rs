@@ -155,11 +155,12 @@ pub struct ExportArgs {
 /// `ferrumdb import PATH IN.jsonl`.
 #[derive(Debug, PartialEq, Args)]
 #[command(
-    override_usage = "ferrumdb import PATH IN.jsonl [--key-file FILE]",
+    override_usage = "ferrumdb import PATH IN.jsonl [--no-indexes] [--key-file FILE]",
     after_help = "Store every line of IN.jsonl (as written by `ferrumdb export`) in the database at\n\
                   PATH, created if missing. Every line is checked first: a bad line is reported\n\
                   with its number and nothing is written. Entries whose expires_at has passed are\n\
-                  skipped; when a key appears twice, the later line wins. An encrypted database\n\
+                  skipped; when a key appears twice, the later line wins. The indexes the export\n\
+                  recorded are created first (--no-indexes skips them). An encrypted database\n\
                   needs its key (--key-file FILE or FERRUMDB_PASSPHRASE, as for export); a key\n\
                   given for a new PATH creates it encrypted.\n\
                   \n\
@@ -173,6 +174,9 @@ pub struct ImportArgs {
     /// JSON Lines file to read
     #[arg(value_name = "IN.jsonl")]
     pub file: PathBuf,
+    /// Do not create the indexes the export recorded
+    #[arg(long)]
+    pub no_indexes: bool,
     #[command(flatten)]
     pub key: KeyArg,
 }

@@ -1,5 +1,5 @@
 //! Batch subcommands: `ferrumdb export PATH OUT.jsonl [--prefix P]` and
-//! `ferrumdb import PATH IN.jsonl`, thin wrappers over [`crate::ops`]
+//! `ferrumdb import PATH IN.jsonl [--no-indexes]`, thin wrappers over [`crate::ops`]
 //! (the same code as `db.export_jsonl` / `db.import_jsonl`). A progress bar
 //! shows on a terminal; the summary is a sentence at a terminal and one line of
 //! JSON when piped, like the REPL's results. `--key-file FILE` (or
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::config::{Config, FsyncPolicy};
 use crate::crypto::EncryptionKey;
+use crate::documents::Documents;
 use crate::engine::Database;
 use crate::ops::{self, progress::Bar};
 
@@ -25,6 +26,7 @@ pub fn export(args: &ExportArgs) -> i32 {
         db: args.db.clone(),
         file: args.file.clone(),
         prefix: args.prefix.clone(),
+        indexes: false,
         key_file: args.key.file.clone(),
     })
 }
@@ -36,6 +38,7 @@ pub fn import(args: &ImportArgs) -> i32 {
         db: args.db.clone(),
         file: args.file.clone(),
         prefix: String::new(),
+        indexes: !args.no_indexes,
         key_file: args.key.file.clone(),
     })
 }
@@ -64,6 +67,8 @@ struct Batch {
     db: PathBuf,
     file: PathBuf,
     prefix: String,
+    /// Import: create the indexes the file records.
+    indexes: bool,
     key_file: Option<PathBuf>,
 }
 
@@ -80,15 +85,19 @@ fn execute(batch: &Batch, key: Option<EncryptionKey>) -> crate::Result<String> {
     let db = Database::open(&config)?;
     let mut bar = Bar::new();
     let mut report = |stage, done, total| bar.update(stage, done, total);
-    let result = if batch.export {
-        ops::export_jsonl(&db, &batch.file, &batch.prefix, &mut report)
-            .map(|n| summary_export(n, &batch.db, &batch.file))
+    let (result, closed) = if batch.export {
+        let result = ops::export_jsonl(&db, &batch.file, &batch.prefix, &mut report)
+            .map(|n| summary_export(n, &batch.db, &batch.file));
+        (result, db.close())
     } else {
-        ops::import_jsonl(&db, &batch.file, &mut report)
-            .map(|r| summary_import(r, &batch.file, &batch.db))
+        // The index layer, so that the database's unique indexes (and the
+        // ones the file records) hold for what is imported.
+        let docs = Documents::open(db)?;
+        let result = ops::import_jsonl_with_indexes(&docs, &batch.file, batch.indexes, &mut report)
+            .map(|r| summary_import(&r, &batch.file, &batch.db));
+        (result, docs.close())
     };
     bar.finish();
-    let closed = db.close();
     let summary = result?;
     closed?;
     Ok(summary)
@@ -106,17 +115,23 @@ fn summary_export(n: u64, db: &Path, file: &Path) -> String {
     }
 }
 
-fn summary_import(r: ops::ImportReport, file: &Path, db: &Path) -> String {
+fn summary_import(r: &ops::ImportReport, file: &Path, db: &Path) -> String {
     if io::stdout().is_terminal() {
+        let created = if r.indexes_created.is_empty() {
+            String::new()
+        } else {
+            format!("; created indexes on {}", r.indexes_created.join(", "))
+        };
         format!(
-            "imported {} records from {} into {} ({} expired, skipped)",
+            "imported {} records from {} into {} ({} expired, skipped){created}",
             r.imported,
             file.display(),
             db.display(),
             r.expired
         )
     } else {
-        json!({"imported": r.imported, "expired": r.expired}).to_string()
+        json!({"imported": r.imported, "expired": r.expired, "indexes_created": r.indexes_created})
+            .to_string()
     }
 }
 
@@ -141,6 +156,7 @@ mod tests {
             db: db.to_path_buf(),
             file: out.clone(),
             prefix: String::new(),
+            indexes: true,
             key_file: None,
         };
         assert_eq!(run(&batch(true, &src)), 0);

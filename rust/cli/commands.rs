@@ -2018,7 +2018,7 @@ mod tests {
         let db = db();
         people(&db);
         let e = err(&db, "INDEX a..b");
-        assert!(e.starts_with("invalid filter at field \"a..b\""), "{e}");
+        assert!(e.starts_with("invalid field \"a..b\""), "{e}");
         assert!(db.indexes().is_empty());
         let e = err(&db, "FIND age paris");
         assert!(e.contains("strings need quotes"), "{e}");

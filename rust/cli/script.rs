@@ -184,7 +184,7 @@ mod tests {
             "{err}"
         );
         assert!(
-            lines[4].starts_with("error: line 6: invalid filter at field"),
+            lines[4].starts_with("error: line 6: invalid field"),
             "{err}"
         );
     }

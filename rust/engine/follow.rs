@@ -33,13 +33,14 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
+use compact_str::CompactString;
 use parking_lot::MutexGuard;
 
 use crate::error::{Error, Result};
 use crate::format::RecordKind;
 use crate::storage::{self, LockMode, Published, SharedPage, Slot, WriteLock, WriterLock};
 
-use super::db::{load_keyspace, Inner, Loaded, ValueBuf, Writer};
+use super::db::{load_keyspace, Database, Inner, Loaded, ValueBuf, Writer};
 use super::keydir::Loc;
 use super::write::notify;
 
@@ -119,10 +120,42 @@ impl Drop for PausedHere {
 /// One record another process appended, as a follower takes it in.
 struct Change {
     kind: RecordKind,
-    key: String,
+    /// Inline up to 24 bytes: no allocation per record for most keys.
+    key: CompactString,
     loc: Loc,
     /// The new value, when an observer is told of it.
     value: Option<Vec<u8>>,
+}
+
+impl Database {
+    /// The writer lock for a user write ([`Inner::lock_writer`]), with the
+    /// observer's definitions following everything taken in: when another
+    /// process created or dropped an index since this handle last wrote,
+    /// the lock is let go, the observer builds or drops it, and the lock is
+    /// taken again, so no write is checked against stale indexes (a unique
+    /// index another process created refuses a duplicate here too). A bool
+    /// test under the held mutex when nothing of the kind happened.
+    ///
+    /// # Errors
+    /// As [`Inner::lock_writer`]; the observer's errors following the
+    /// definitions (the next write tries again).
+    pub(super) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
+        loop {
+            let mut w = self.inner.lock_writer()?;
+            if !w.definitions_moved {
+                return Ok(w);
+            }
+            w.definitions_moved = false;
+            let Some(observer) = self.inner.observer.get().cloned() else {
+                return Ok(w);
+            };
+            drop(w);
+            if let Err(e) = observer.follow_definitions(self) {
+                self.inner.writer.lock().definitions_moved = true;
+                return Err(e);
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -195,6 +228,13 @@ impl Inner {
         else {
             return Ok(None);
         };
+        // Take in what the others appended before queueing for the lock, as
+        // a follower does: the lock serialises every writer, so whatever is
+        // taken in while holding it is time all of them wait. Under the lock
+        // only the few records appended meanwhile remain.
+        if shared.page.version() != shared.seen.load(Ordering::Relaxed) {
+            self.catch_up(w, shared, false)?;
+        }
         let held = shared.page.lock_writes(slot);
         self.catch_up(w, shared, true)?;
         if held.stolen {
@@ -276,7 +316,7 @@ impl Inner {
             let tell = observer.is_some() && item.header.kind == RecordKind::Put;
             changes.push(Change {
                 kind: item.header.kind,
-                key: item.key.to_owned(),
+                key: CompactString::from(item.key),
                 loc: Loc {
                     offset: item.offset,
                     value_len: item.header.value_len,
@@ -289,7 +329,19 @@ impl Inner {
             Some(until) => storage::replay_until(&log, name, w.end, until, start_seq, visit)?,
             None => storage::replay_from(&log, name, w.end, start_seq, false, visit)?,
         };
+        if changes.iter().any(|c| c.kind == RecordKind::Meta) {
+            w.definitions_moved = true;
+        }
         let wants_old = observer.is_some_and(|o| o.wants_old_values());
+        if observer.is_none() {
+            // Nobody to tell: the whole batch under one lock.
+            let mut st = self.state.write();
+            for change in &changes {
+                st.ks.take_in(change.kind, &change.key, change.loc, now);
+            }
+            drop(st);
+            changes.clear();
+        }
         for change in &changes {
             let user = matches!(change.kind, RecordKind::Put | RecordKind::Delete);
             // The old value first, as apply reads it: before the keydir moves.
@@ -388,6 +440,7 @@ impl Inner {
             last_record,
             hint_end,
             max_seq,
+            from_hint,
             ..
         } = load_keyspace(
             Some(path),
@@ -407,8 +460,11 @@ impl Inner {
             let mut st = self.state.write();
             // Every location moved: transactions stamped before must see it.
             ks.relocations = st.ks.relocations + 1;
+            // And the definitions may have: a reader compares this counter.
+            ks.meta_writes = st.ks.meta_writes + 1;
             st.ks = ks;
             st.log = log.clone();
+            st.basis = from_hint;
         }
         if let Some(lock) = lock {
             *self.lock.lock() = Some(lock);
@@ -420,6 +476,7 @@ impl Inner {
         w.seq = max_seq + 1;
         w.generation = opened.header.generation;
         w.file_id = id;
+        w.definitions_moved = true;
         Ok(true)
     }
 

@@ -5,6 +5,17 @@
 //! `"expires_at": S` (Unix seconds; fractional for millisecond precision) for
 //! a key with a TTL. Lines end with `\n`; blank lines are skipped on import.
 //!
+//! **The header line.** When the database has indexes, the export starts
+//! with one more line recording them:
+//! `{"key":"ferrumdb:export","value":{"ferrumdb_export":1,"indexes":[{"field":"email","unique":true}]},"expires_at":1}`.
+//! It is an ordinary entry that expired in 1970, so an importer that knows
+//! nothing of headers (an older FerrumDB, a script) checks it like any line
+//! and skips it as expired. This importer recognises it (the first line,
+//! that key, `expires_at` exactly 1, a `ferrumdb_export` version in the
+//! value), does not count it, and [`import_jsonl_with_indexes`] creates the
+//! indexes it names before writing the records. Treating such a line as a
+//! header loses nothing: as an entry it would have been skipped anyway.
+//!
 //! **Export** pages through the keyspace ([`Database::entries_page`]), so
 //! memory stays constant, and writes through a buffer into a temporary file
 //! beside the target, which is synced and then renamed over it: an interrupted
@@ -34,6 +45,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::documents::{stored_indexes, Documents};
 use crate::engine::{validate_key, Database, WriteBatch};
 use crate::error::{Error, Result};
 use crate::format::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
@@ -44,6 +56,26 @@ const PAGE: usize = 1000;
 /// The longest line import accepts: the largest value, the largest key with
 /// every byte escaped (`\u00XX`), and the field names around them.
 pub const MAX_LINE_BYTES: usize = MAX_VALUE_BYTES + 6 * MAX_KEY_BYTES + 4096;
+
+/// The key of the header line (see the module doc).
+pub const HEADER_KEY: &str = "ferrumdb:export";
+
+/// The header line's `expires_at`, in Unix milliseconds: one second into 1970.
+const HEADER_EXPIRES_AT_MS: u64 = 1000;
+
+/// The header format this build writes; a later one may add fields, which
+/// this importer ignores.
+const HEADER_VERSION: u64 = 1;
+
+/// An index definition an export records: the field, and whether it is unique.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IndexDefinition {
+    /// The dotted field path.
+    pub field: String,
+    /// Whether the index is unique.
+    #[serde(default)]
+    pub unique: bool,
+}
 
 /// Lines between progress reports.
 const REPORT_EVERY: u64 = 1024;
@@ -60,12 +92,16 @@ pub enum Stage {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
     /// Records written.
     pub imported: u64,
     /// Records skipped because their `expires_at` had passed.
     pub expired: u64,
+    /// The index definitions the file's header records (empty without one).
+    pub indexes: Vec<IndexDefinition>,
+    /// The indexes this import created ([`import_jsonl_with_indexes`]).
+    pub indexes_created: Vec<String>,
 }
 
 /// Write every live key starting with `prefix` to `path` as JSON Lines and
@@ -110,6 +146,12 @@ pub fn export_jsonl(
     };
     let mut out = BufWriter::with_capacity(1 << 16, &tmp.file);
     let mut line = Vec::with_capacity(1024);
+    db.refresh()?;
+    let indexes = stored_indexes(db)?;
+    if !indexes.is_empty() {
+        encode_header(&mut line, &indexes);
+        out.write_all(&line).map_err(io_err)?;
+    }
     let mut count = 0u64;
     let mut after: Option<String> = None;
     progress(Stage::Exporting, 0, total);
@@ -193,7 +235,9 @@ impl Drop for TempOut {
 }
 
 /// Read JSON Lines from `path` into `db` (see the module doc for the rules)
-/// and report what was written.
+/// and report what was written. A header line is recognised and reported
+/// (`ImportReport::indexes`), not acted on: [`import_jsonl_with_indexes`]
+/// creates the indexes it records.
 ///
 /// # Errors
 /// [`Error::InvalidValue`] naming the file and line for a bad line (nothing
@@ -202,6 +246,68 @@ impl Drop for TempOut {
 pub fn import_jsonl(
     db: &Database,
     path: &Path,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<ImportReport> {
+    import_with(db, path, &mut |_| Ok(()), progress)
+}
+
+/// [`import_jsonl`] into a database with its index layer, first creating
+/// the indexes the file's header records when `indexes` is true (a unique
+/// one is then enforced on the import as a whole). They are created after
+/// every line has been checked and before anything is written; an index
+/// that already exists is kept, and if the import fails the indexes it
+/// created are dropped again, so a failed import leaves the database as it
+/// was.
+///
+/// # Errors
+/// As [`import_jsonl`]; [`Error::InvalidConfig`] when the file records an
+/// index that exists here with the other `unique` setting, and
+/// [`Error::DuplicateKey`] when a recorded unique index does not hold for
+/// the data already here or in the file (nothing written either way).
+pub fn import_jsonl_with_indexes(
+    docs: &Documents,
+    path: &Path,
+    indexes: bool,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<ImportReport> {
+    let mut created = Vec::new();
+    let result = import_with(
+        docs.database(),
+        path,
+        &mut |recorded| {
+            if !indexes {
+                return Ok(());
+            }
+            for index in recorded {
+                if docs.create_index_with(&index.field, index.unique, &mut |_, _| {})? {
+                    created.push(index.field.clone());
+                }
+            }
+            Ok(())
+        },
+        progress,
+    );
+    match result {
+        Ok(mut report) => {
+            report.indexes_created = created;
+            Ok(report)
+        }
+        Err(e) => {
+            for field in &created {
+                // Best effort: the import already failed with its own error.
+                let _ = docs.drop_index(field);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The import: pass 1 checks every line, then `before_writing` gets the
+/// header's index definitions, then pass 2 writes.
+fn import_with(
+    db: &Database,
+    path: &Path,
+    before_writing: &mut dyn FnMut(&[IndexDefinition]) -> Result<()>,
     progress: &mut dyn FnMut(Stage, u64, u64),
 ) -> Result<ImportReport> {
     if db.is_read_only() {
@@ -214,25 +320,50 @@ pub fn import_jsonl(
         .len();
     let mut records = 0u64;
     let mut read = 0u64;
+    let mut header: Option<(u64, Vec<IndexDefinition>)> = None;
+    let mut first = true;
     progress(Stage::Checking, 0, total_bytes);
     each_line(path, |line_no, bytes, line| {
         check_line(line).map_err(|reason| bad_line(path, line_no, &reason))?;
-        records += 1;
         read = bytes;
+        if std::mem::take(&mut first) {
+            if let Some(indexes) = header_of(line) {
+                header = Some((line_no, indexes));
+                return Ok(());
+            }
+        }
+        records += 1;
         if records.is_multiple_of(REPORT_EVERY) {
             progress(Stage::Checking, bytes, total_bytes);
         }
         Ok(())
     })?;
     progress(Stage::Checking, total_bytes.max(read), total_bytes);
-    if db.checks_writes() {
-        return import_as_one_batch(db, path, records, progress);
-    }
+    let (header_line, indexes) = header.unwrap_or((0, Vec::new()));
+    before_writing(&indexes)?;
+    let mut report = if db.checks_writes() {
+        import_as_one_batch(db, path, header_line, records, progress)?
+    } else {
+        import_one_by_one(db, path, header_line, records, progress)?
+    };
+    report.indexes = indexes;
+    Ok(report)
+}
 
-    // Pass 2: write.
+/// Pass 2 without a unique index: one write per record.
+fn import_one_by_one(
+    db: &Database,
+    path: &Path,
+    header_line: u64,
+    records: u64,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<ImportReport> {
     let mut report = ImportReport::default();
     progress(Stage::Importing, 0, records);
     each_line(path, |line_no, _, line| {
+        if line_no == header_line {
+            return Ok(());
+        }
         let record = parse_line(line).map_err(|reason| {
             bad_line(
                 path,
@@ -267,6 +398,7 @@ pub fn import_jsonl(
 fn import_as_one_batch(
     db: &Database,
     path: &Path,
+    header_line: u64,
     records: u64,
     progress: &mut dyn FnMut(Stage, u64, u64),
 ) -> Result<ImportReport> {
@@ -275,6 +407,9 @@ fn import_as_one_batch(
     let now = db.clock().now_ms();
     progress(Stage::Importing, 0, records);
     each_line(path, |line_no, _, line| {
+        if line_no == header_line {
+            return Ok(());
+        }
         let record = parse_line(line).map_err(|reason| {
             bad_line(
                 path,
@@ -298,6 +433,41 @@ fn import_as_one_batch(
     db.commit(&batch, [])?;
     progress(Stage::Importing, report.imported + report.expired, records);
     Ok(report)
+}
+
+/// The header line (see the module doc) recording `indexes`.
+fn encode_header(out: &mut Vec<u8>, indexes: &[(String, bool)]) {
+    let indexes: Vec<serde_json::Value> = indexes
+        .iter()
+        .map(|(field, unique)| serde_json::json!({ "field": field, "unique": unique }))
+        .collect();
+    let value = serde_json::json!({ "ferrumdb_export": HEADER_VERSION, "indexes": indexes });
+    encode_line(
+        out,
+        HEADER_KEY,
+        value.to_string().as_bytes(),
+        HEADER_EXPIRES_AT_MS,
+    );
+}
+
+/// The index definitions of a header line, or `None` when `text` (a line
+/// that passed [`check_line`]) is not one.
+fn header_of(text: &str) -> Option<Vec<IndexDefinition>> {
+    #[derive(Deserialize)]
+    struct Header {
+        ferrumdb_export: u64,
+        #[serde(default)]
+        indexes: Vec<IndexDefinition>,
+    }
+    if !text.contains(HEADER_KEY) {
+        return None;
+    }
+    let (line, expires_at_ms) = read_line::<&RawValue>(text).ok()?;
+    if line.key != HEADER_KEY || expires_at_ms != Some(HEADER_EXPIRES_AT_MS) {
+        return None;
+    }
+    let header: Header = serde_json::from_str(line.value.get()).ok()?;
+    (header.ferrumdb_export >= 1).then_some(header.indexes)
 }
 
 /// One line: `{"key":…,"value":…[,"expires_at":…]}` and a newline.

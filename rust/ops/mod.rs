@@ -8,4 +8,6 @@
 pub mod jsonl;
 pub mod progress;
 
-pub use jsonl::{export_jsonl, import_jsonl, ImportReport, Stage};
+pub use jsonl::{
+    export_jsonl, import_jsonl, import_jsonl_with_indexes, ImportReport, IndexDefinition, Stage,
+};

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use crate::Clock;
 
 /// A clock that moves only when `advance()` is called, for testing TTLs.
-#[pyclass(name = "ManualClock", module = "ferrumdb._native", frozen)]
+#[pyclass(name = "ManualClock", module = "ferrumdb", frozen)]
 pub(crate) struct PyManualClock {
     pub(crate) clock: Clock,
 }

@@ -1,4 +1,5 @@
-//! `ferrumdb._native.Database`: the engine as a Python class.
+//! `ferrumdb._native.FerrumDB`: the engine as a Python class. It reports itself
+//! as `ferrumdb.FerrumDB`, the name users know, in errors and reprs.
 //!
 //! The hot methods (`__getitem__`, `__setitem__`, `get`, `__contains__`) live
 //! here so Python resolves them straight to Rust with no extra frame; the
@@ -38,7 +39,7 @@ thread_local! {
 }
 
 /// Open handle to a FerrumDB database (use `ferrumdb.open`).
-#[pyclass(name = "Database", module = "ferrumdb._native", subclass, frozen)]
+#[pyclass(name = "FerrumDB", module = "ferrumdb", subclass, frozen)]
 pub(crate) struct PyDatabase {
     /// The database with its index layer (`docs.database()` is the engine).
     docs: ManuallyDrop<Documents>,
@@ -291,6 +292,23 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<Duration>,
     ) -> PyResult<()> {
+        let ticket = self.store_unsynced(py, key, value, ttl)?;
+        let db = self.db()?;
+        if db.fsync_policy() == FsyncPolicy::Always {
+            py.detach(|| db.make_durable(ticket))?;
+        }
+        Ok(())
+    }
+
+    /// The one path of a set from Python: encode, then write up to the
+    /// sync, returning its group-commit ticket ([`Database::make_durable`]).
+    fn store_unsynced(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<Duration>,
+    ) -> PyResult<u64> {
         let key = key_str(key)?;
         let db = self.db()?;
         JSON_BUF.with(|cell| {
@@ -301,9 +319,9 @@ impl PyDatabase {
             let result = match py_to_json(value, &mut buf) {
                 Ok(()) => {
                     let bytes: &[u8] = &buf;
-                    py.detach(|| match ttl {
-                        None => db.put_raw(key, bytes),
-                        Some(ttl) => db.put_raw_with_ttl(key, bytes, ttl),
+                    py.detach(|| {
+                        let expires_at = ttl.map_or(Ok(0), |ttl| db.expiry_after(ttl))?;
+                        db.put_raw_unsynced(key, bytes, expires_at)
                     })
                     .map_err(PyErr::from)
                 }
@@ -466,6 +484,33 @@ impl PyDatabase {
         self.store(py, key, value, ttl)
     }
 
+    /// `set` up to the sync that `fsync="always"` makes before returning:
+    /// the write is made and visible; pass the returned ticket to
+    /// `_make_durable` to wait for it to reach the disk. For
+    /// `ferrumdb.aio`, which lets every coroutine's write share one sync.
+    #[pyo3(signature = (key, value, ttl = None))]
+    fn _set_unsynced(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let ttl = match ttl {
+            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
+            _ => None,
+        };
+        self.store_unsynced(py, key, value, ttl)
+    }
+
+    /// Wait (GIL released) until the write that returned `ticket` is as
+    /// durable as the fsync policy promises; concurrent waiters share one
+    /// sync. The sync's `OSError` poisons the handle, as for `set`.
+    fn _make_durable(&self, py: Python<'_>, ticket: u64) -> PyResult<()> {
+        let db = self.db()?;
+        Ok(py.detach(|| db.make_durable(ticket))?)
+    }
+
     /// Seconds until `key` expires (sub-second precision), or None if it never does.
     fn ttl(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
         let k = lookup_key(key)?;
@@ -527,7 +572,8 @@ impl PyDatabase {
         let docs = self.docs()?;
         let values = py.detach(|| docs.distinct(field, filter.as_ref(), prefix.unwrap_or("")))?;
         let out = PyList::empty(py);
-        for value in values {
+        for (i, value) in values.into_iter().enumerate() {
+            let_other_threads_run(py, i);
             out.append(value_to_py(py, field, &value)?)?;
         }
         Ok(out)
@@ -644,6 +690,20 @@ impl PyDatabase {
         Ok(self.docs()?.indexes())
     }
 
+    /// `(field, unique)` for every index, sorted by field: for the notebook
+    /// summary and the PostgreSQL backend's import (not public API).
+    fn _index_definitions(&self) -> PyResult<Vec<(String, bool)>> {
+        let docs = self.docs()?;
+        Ok(docs
+            .indexes()
+            .into_iter()
+            .map(|field| {
+                let unique = docs.index_is_unique(&field).unwrap_or(false);
+                (field, unique)
+            })
+            .collect())
+    }
+
     /// Keys whose document has `field == value` (an array field matches if any
     /// element does), in key order; uses the index on `field` when there is one.
     fn find<'py>(
@@ -683,7 +743,6 @@ impl PyDatabase {
             Some(f) if !f.is_none() => Some(fields_value(f)?),
             _ => None,
         };
-        let projected = fields.is_some();
         let options = QueryOptions {
             sort,
             limit: limit.map(|l| count_arg("limit", l)).transpose()?,
@@ -692,15 +751,16 @@ impl PyDatabase {
             fields,
         };
         let docs = self.docs()?;
-        let rows = py.detach(|| docs.query_with(&filter, &options))?;
+        let rows = py.detach(|| docs.query_raw(&filter, &options))?;
         let out = PyList::empty(py);
-        for row in rows {
-            // Whole documents go straight from the stored bytes; projected
-            // ones are re-encoded from the cut-down value.
-            let doc = if projected {
-                value_to_py(py, &row.key, &row.doc)?
-            } else {
-                json_to_py(py, row.raw.as_bytes())?
+        for (i, row) in rows.into_iter().enumerate() {
+            let_other_threads_run(py, i);
+            // Whole documents go straight from the stored bytes (never
+            // parsed into a serde value); projected ones are re-encoded from
+            // the cut-down value.
+            let doc = match &row.projected {
+                Some(doc) => value_to_py(py, &row.key, doc)?,
+                None => json_to_py(py, row.raw.as_bytes())?,
             };
             out.append((row.key, doc))?;
         }
@@ -739,8 +799,9 @@ impl PyDatabase {
         };
         let update = json_arg("update", update)?;
         let docs = self.docs()?;
-        let doc = py.detach(|| docs.update_one(target, &update, upsert))?;
-        doc.map(|d| value_to_py(py, "update", &d)).transpose()
+        let doc = py.detach(|| docs.update_one_with_bytes(target, &update, upsert))?;
+        // From the bytes just written: the document is not encoded twice.
+        doc.map(|(_, bytes)| json_to_py(py, &bytes)).transpose()
     }
 
     /// Apply update operators to every document matching `filter` whose key
@@ -865,9 +926,10 @@ impl PyDatabase {
 
     /// Write every live key starting with `prefix` to `path` as JSON Lines
     /// (`{"key": ..., "value": ...}` plus `"expires_at"` in Unix seconds for
-    /// keys with a TTL) and return how many records were written. The file is
-    /// written under a temporary name and renamed, so `path` is never left
-    /// half-written.
+    /// keys with a TTL) and return how many records were written. A database
+    /// with indexes gets a first line recording them (an entry that expired
+    /// in 1970, which older importers skip). The file is written under a
+    /// temporary name and renamed, so `path` is never left half-written.
     #[pyo3(signature = (path, *, prefix = "", progress = false))]
     fn export_jsonl(
         &self,
@@ -895,16 +957,29 @@ impl PyDatabase {
     /// how many records were stored (entries whose `expires_at` has passed are
     /// skipped). Every line is checked before anything is written: a bad line
     /// raises `ValueError` naming the line, and the database is unchanged.
-    #[pyo3(signature = (path, *, progress = false))]
-    fn import_jsonl(&self, py: Python<'_>, path: PathBuf, progress: bool) -> PyResult<u64> {
-        let db = self.db()?;
+    /// The indexes the export recorded are created first (`indexes=False`
+    /// skips them); a failed import drops those it created.
+    #[pyo3(signature = (path, *, indexes = true, progress = false))]
+    fn import_jsonl(
+        &self,
+        py: Python<'_>,
+        path: PathBuf,
+        indexes: bool,
+        progress: bool,
+    ) -> PyResult<u64> {
+        let docs = self.docs()?;
         let mut bar = progress.then(crate::ops::progress::Bar::new);
         let result = py.detach(|| {
-            crate::ops::import_jsonl(db, &path, &mut |stage, done, total| {
-                if let Some(bar) = bar.as_mut() {
-                    bar.update(stage, done, total);
-                }
-            })
+            crate::ops::import_jsonl_with_indexes(
+                docs,
+                &path,
+                indexes,
+                &mut |stage, done, total| {
+                    if let Some(bar) = bar.as_mut() {
+                        bar.update(stage, done, total);
+                    }
+                },
+            )
         });
         if let Some(bar) = &bar {
             bar.finish();
@@ -1028,5 +1103,22 @@ impl PyDatabase {
     #[getter]
     fn fsync(&self) -> String {
         self.docs.database().fsync_policy().to_string()
+    }
+}
+
+/// Rows turned into Python objects between two chances for other threads
+/// to take the GIL: about a millisecond of conversion.
+const ROWS_PER_GIL_HOLD: usize = 256;
+
+/// Called before converting row `i` of a large result: every
+/// [`ROWS_PER_GIL_HOLD`] rows, let go of the GIL for a moment. Conversion
+/// needs the GIL, and a native call holding it for a 100k-row result would
+/// stall every other thread for its whole length, an asyncio loop waiting
+/// on a pool thread's `query` included; CPython then hands the GIL to a
+/// thread that has waited for its switch interval.
+#[inline]
+fn let_other_threads_run(py: Python<'_>, i: usize) {
+    if i > 0 && i.is_multiple_of(ROWS_PER_GIL_HOLD) {
+        py.detach(|| ());
     }
 }

@@ -27,7 +27,7 @@ pub(crate) enum Yield {
 }
 
 /// Iterator returned by `iter(db)`, `scan()`, `values()` and `items()`.
-#[pyclass(name = "ScanIterator", module = "ferrumdb._native")]
+#[pyclass(name = "ScanIterator", module = "ferrumdb")]
 pub(crate) struct PyScanIter {
     db: Database,
     prefix: String,

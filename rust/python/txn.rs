@@ -34,7 +34,7 @@ enum Seen {
 }
 
 /// Writes applied together or not at all (`db.transaction()` or `Transaction()`).
-#[pyclass(name = "Transaction", module = "ferrumdb._native", subclass, frozen)]
+#[pyclass(name = "Transaction", module = "ferrumdb", subclass, frozen)]
 pub(crate) struct PyTransaction {
     db: Option<Py<PyDatabase>>,
     state: Mutex<TxState>,

@@ -26,7 +26,7 @@ use super::FORK_GENERATION;
 const TICK: Duration = Duration::from_millis(100);
 
 /// Iterator of change events returned by `db.watch(prefix)`.
-#[pyclass(name = "WatchIterator", module = "ferrumdb._native", frozen)]
+#[pyclass(name = "WatchIterator", module = "ferrumdb", frozen)]
 pub(crate) struct PyWatch {
     watch: Watch,
     docs: Documents,

@@ -209,7 +209,7 @@ impl FilterError {
 
 impl fmt::Display for FilterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid filter at {}: {}", self.path, self.reason)
+        crate::error::write_query_error(f, &self.path, &self.reason)
     }
 }
 

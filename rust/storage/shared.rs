@@ -330,8 +330,11 @@ impl Drop for WriteLock<'_> {
     fn drop(&mut self) {
         self.page.word(LOCK).store(0, Ordering::SeqCst);
         if self.page.word32(WAITERS).load(Ordering::SeqCst) > 0 {
+            // One waiter, not all: the others would only find it taken again
+            // and sleep (a thundering herd of context switches on every
+            // write). Whoever takes it wakes the next at its own release.
             self.page.word32(WAITERS + 4).fetch_add(1, Ordering::SeqCst);
-            futex::wake_all(self.page.word32(WAITERS + 4));
+            futex::wake_one(self.page.word32(WAITERS + 4));
         }
     }
 }
@@ -544,10 +547,10 @@ mod futex {
     }
 
     #[cfg(target_os = "linux")]
-    pub fn wake_all(word: &AtomicU32) {
+    pub fn wake_one(word: &AtomicU32) {
         // SAFETY: FUTEX_WAKE only uses the address as the queue's key.
         unsafe {
-            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1);
         }
     }
 
@@ -557,7 +560,7 @@ mod futex {
         false
     }
     #[cfg(not(target_os = "linux"))]
-    pub fn wake_all(_: &AtomicU32) {}
+    pub fn wake_one(_: &AtomicU32) {}
 }
 
 #[cfg(test)]
