@@ -969,7 +969,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             f"SELECT key, doc::text, expires_at FROM {self._t} WHERE key > %s AND key >= %s{bound} AND {_LIVE} "
             f"ORDER BY key LIMIT {PAGE_ROWS}"
         )
+        definitions = self.index_definitions()
         with open(tmp, "w", encoding="utf-8") as out:
+            if definitions:
+                out.write(_export_header(definitions))
             after = ""
             while True:
                 params: list[Any] = [after, low] + ([high] if high is not None else []) + [now]
@@ -1448,6 +1451,18 @@ def _jsonb_safe(text: str) -> str:
 def _compact(text: str) -> str:
     """jsonb's spaced text printed compactly, numbers as the file backend's export prints them."""
     return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+
+
+#: The key of the first line an export of a database with indexes starts with: an entry that
+#: expired one second into 1970 (older importers skip it), recording the index definitions for
+#: ``import_jsonl`` to recreate. The file backend writes and reads it in rust/ops/jsonl.rs.
+EXPORT_HEADER_KEY = "ferrumdb:export"
+
+
+def _export_header(definitions: dict[str, dict[str, bool]]) -> str:
+    indexes = [{"field": field, "unique": bool(d.get("unique"))} for field, d in sorted(definitions.items())]
+    value = json.dumps({"ferrumdb_export": 1, "indexes": indexes}, separators=(",", ":"), ensure_ascii=False)
+    return '{"key":' + json.dumps(EXPORT_HEADER_KEY) + ',"value":' + value + ',"expires_at":1}\n'
 
 
 def _jsonl_line(key: str, text: str, expires_at: float | None) -> str:
