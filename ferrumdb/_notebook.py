@@ -22,6 +22,9 @@ SAMPLE_DOCUMENTS = 5
 PREVIEW_CHARS = 200
 
 
+_MISSING = object()
+
+
 class StudioURL(str):
     """The URL ``db.studio()`` returns: a ``str`` everywhere, a clickable link in a notebook."""
 
@@ -56,8 +59,11 @@ def summary_html(db: FerrumDB) -> str:
         ]
         indexes = [f"{field} (unique)" if unique else field for field, unique in db._index_definitions()]
         rows.append(("indexes", ", ".join(indexes) if indexes else "none"))
-        for key, value in db.scan():
-            samples.append((key, preview(value)))
+        # Keys first, then only the documents shown: scan() would read a whole page of values.
+        for key in db:
+            value = db.get(key, _MISSING)
+            if value is not _MISSING:  # deleted since the key was listed
+                samples.append((key, preview(value)))
             if len(samples) == SAMPLE_DOCUMENTS:
                 break
         if samples and s["keys"] > len(samples):
