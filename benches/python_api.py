@@ -567,8 +567,51 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
             "count (10%) ms": _median_ms(lambda: db.count({"group": "g3"}), rounds),
             "find+docs (10%) ms": _median_ms(lambda: db.query({"group": "g3"}), rounds),
             "range (age 30..39) ms": _median_ms(lambda: db.query({"age": {"$gte": 30, "$lt": 40}}), rounds),
+            "range+sort+limit 100 ms": _median_ms(
+                lambda: db.query({"age": {"$gte": 30, "$lt": 40}}, sort="-score", limit=100), rounds
+            ),
         }
         assert len(db.find("group", "g3")) == n // 10
+        # A first find of each value: no result of an earlier call to reuse.
+        firsts = [_median_ms(lambda v=v: db.find("age", v), 1) for v in range(20, 70)]
+        out["ferrumdb"]["find, first call (2%) ms"] = statistics.median(firsts)
+        out["floor (dict of key lists)"]["find, first call (2%) ms"] = _median_ms(
+            lambda: list(by_group["g4"][: n // 50]), rounds
+        )
+        # update_one with $inc against the get + set a user would write.
+        ukeys = [f"user:{(i * 7919) % n}" for i in range(2000)]
+
+        def get_set(k: str) -> None:
+            d = db[k]
+            d["age"] = d["age"] + 1
+            db[k] = d
+
+        for k in ukeys:  # warm both paths on the same keys
+            db.update_one(k, {"$inc": {"age": 1}})
+        out["ferrumdb"]["update_one $inc us"] = statistics.median(
+            time_chunk(lambda k: db.update_one(k, {"$inc": {"age": 1}}), ukeys[i : i + 200]) for i in range(0, 2000, 200)
+        ) / 1e3
+        out["ferrumdb"]["get+set us"] = statistics.median(
+            time_chunk(get_set, ukeys[i : i + 200]) for i in range(0, 2000, 200)
+        ) / 1e3
+    # Reopen with one index: from the index file the close left, and rebuilt
+    # from the documents (index file removed), against no index at all.
+    with ferrumdb.open(path, fsync="never") as db:
+        db.drop_index("age")
+    reopen = {}
+    for label, prep in (
+        ("reopen, 1 index (index file) ms", lambda: None),
+        ("reopen, 1 index (rebuilt) ms", lambda: os.path.exists(path + ".index") and os.remove(path + ".index")),
+    ):
+        times = []
+        for _ in range(5):
+            prep()
+            times.append(_reopen_child(path, n)[0])
+        reopen[label] = statistics.median(times)
+    with ferrumdb.open(path, fsync="never") as db:
+        db.drop_index("group")
+    reopen["reopen, no index ms"] = statistics.median(_reopen_child(path, n)[0] for _ in range(5))
+    out["ferrumdb"].update(reopen)
     c = sqlite3.connect(os.path.join(base, "query.sqlite"))
     c.execute("PRAGMA journal_mode=WAL")
     c.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
@@ -596,6 +639,17 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
         ),
         "find+docs (10%) ms": _median_ms(sq_docs, rounds),
         "range (age 30..39) ms": _median_ms(sq_range, rounds),
+        "range+sort+limit 100 ms": _median_ms(
+            lambda: [
+                (k, orjson.loads(v))
+                for k, v in c.execute(
+                    "SELECT k, v FROM kv WHERE json_extract(v, '$.age') >= ? AND json_extract(v, '$.age') < ?"
+                    " ORDER BY json_extract(v, '$.score') DESC LIMIT 100",
+                    (30, 40),
+                )
+            ],
+            rounds,
+        ),
     }
     c.close()
     return out
@@ -806,6 +860,8 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
     database of N documents copied in (docs/s) against executemany of the
     same rows. Both tables hold the same N documents.
     """
+    import asyncio
+
     import psycopg
 
     from ferrumdb import postgres_sync
@@ -855,6 +911,43 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
         "psycopg": us_per_op(lambda k: plain.execute(set_sql, (k, json.dumps(doc)))),
         "ferrumdb": us_per_op(lambda k: db.__setitem__(k, doc)),
     }
+    # A unique index on "email": FerrumDB's claims table and trigger (array elements count, as on a
+    # file) against PostgreSQL's unique expression index on the whole value (what plain SQL would do).
+
+    def own_doc(k: str) -> dict[str, Any]:
+        return dict(make_doc(int(k[5:])), city="x")
+
+    restored = [(k, json.dumps(own_doc(k))) for k in sample]  # the set above gave them one email
+    db.write_many([(k, text, None) for k, text in restored])
+    with plain.cursor() as cur:
+        cur.executemany(set_sql, restored)
+    db.create_index("email", unique=True)
+    plain.execute(f"CREATE UNIQUE INDEX {plain_table}_email ON {plain_table} ((doc -> 'email'))")
+
+    out["set, unique index (us/op)"] = {
+        "psycopg": us_per_op(lambda k: plain.execute(set_sql, (k, json.dumps(own_doc(k))))),
+        "ferrumdb": us_per_op(lambda k: db.__setitem__(k, own_doc(k))),
+    }
+    db.drop_index("email")
+    plain.execute(f"DROP INDEX {plain_table}_email")
+
+    async def awaited_gets() -> float:
+        from ferrumdb.aio_postgres import AsyncPostgresDB
+
+        adb = AsyncPostgresDB(ferrumdb.open(f"{url}{sep}table={handle_table}"))
+        times = []
+        for chunk in chunks(sample, 100):
+            t0 = time.perf_counter_ns()
+            for k in chunk:
+                await adb.get(k)
+            times.append((time.perf_counter_ns() - t0) / len(chunk) / 1000)
+        await adb.close()
+        return statistics.median(times)
+
+    out["aio get, awaited (us/op)"] = {
+        "psycopg": out["get (us/op)"]["psycopg"],
+        "ferrumdb": asyncio.run(awaited_gets()),
+    }
 
     def ms_per_query(fn: Callable[[int], Any]) -> float:
         times = []
@@ -885,7 +978,7 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
     db.close()
     with plain:
         for t in (handle_table, plain_table, push_table):
-            plain.execute(f"DROP TABLE IF EXISTS {t}")
+            plain.execute(f"DROP TABLE IF EXISTS {t}, {t}_claims")
     return out
 
 

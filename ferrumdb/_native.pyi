@@ -54,6 +54,10 @@ class FerrumDB:
         """Value under ``key``, or ``default`` when it is missing."""
     def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``."""
+    def _set_unsynced(self, key: str, value: Any, ttl: float | None = None) -> int:
+        """``set`` up to its fsync; the ticket to pass to ``_make_durable`` (for ferrumdb.aio)."""
+    def _make_durable(self, ticket: int) -> None:
+        """Wait until the write that returned ``ticket`` is durable (GIL released)."""
     def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires (sub-second precision), or None if it never does."""
     def delete(self, key: str) -> bool:
@@ -257,6 +261,13 @@ class WatchIterator:
     def __iter__(self) -> Self: ...
     def __next__(self) -> tuple[str, str, Any]:
         """The next ``(op, key, value)``, waiting for one; StopIteration once the watch or the database is closed."""
+    def take_ready(self) -> list[tuple[str, str, Any]]:
+        """Every change already waiting, without waiting for more (``[]`` if none).
+
+        On a read-only handle following another process, ``next()`` takes in
+        that process's commits whole, so ``[next(w), *w.take_ready()]`` holds
+        whole transactions.
+        """
     def close(self) -> None:
         """Stop the watch: later (and currently waiting) ``next()`` calls end the iteration. Idempotent."""
     def __enter__(self) -> Self: ...

@@ -34,11 +34,12 @@ import socket
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import _native
+from . import _native, postgres_unique
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
 from .postgres_filter import path_expression, translatable_path, translate
 
@@ -49,10 +50,12 @@ try:
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     psycopg = None  # type: ignore[assignment]
 
-__all__ = ["PostgresDB", "open_postgres", "parse_url", "SCHEMA_VERSION"]
+__all__ = ["PostgresDB", "open_postgres", "parse_url", "ParsedURL", "SCHEMA_VERSION"]
 
 #: Version of the table layout, kept in the version row; a newer one is refused.
-SCHEMA_VERSION = 1
+#: 2: unique indexes are a claims table kept by a trigger (:mod:`ferrumdb.postgres_unique`);
+#: a version 1 table (unique expression indexes) is migrated when opened.
+SCHEMA_VERSION = 2
 DEFAULT_TABLE = "ferrum"
 #: Seconds to wait for the server before giving up (override with ``?connect_timeout=N``).
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -62,8 +65,8 @@ VERSION_KEY = ""
 PAGE_ROWS = 1000
 #: NOTIFY payloads are limited to 8000 bytes; bigger values are re-read by the watcher.
 NOTIFY_VALUE_LIMIT = 7000
-#: Writes between two purges of expired rows.
-PURGE_EVERY_WRITES = 1000
+#: Seconds between two background purges of expired rows (``?purge_interval=S``; 0: no thread).
+DEFAULT_PURGE_INTERVAL = 60.0
 #: From this many rows on, a batch write goes through COPY.
 COPY_MIN_ROWS = 50
 #: How often an update is retried after PostgreSQL broke a deadlock between two of them.
@@ -80,11 +83,27 @@ def _require_psycopg() -> None:
         )
 
 
-def parse_url(url: str) -> tuple[str, str, str]:
-    """Split a ``postgresql://`` URL into (libpq URL, table name, host for messages).
+class ParsedURL(NamedTuple):
+    """A ``postgresql://`` URL taken apart by :func:`parse_url`."""
 
-    ``?table=NAME`` picks the table (default ``ferrum``); every other query
-    parameter goes to libpq. ``connect_timeout`` defaults to 10 seconds.
+    #: What libpq connects to (FerrumDB's own parameters removed).
+    libpq_url: str
+    #: The documents table.
+    table: str
+    #: Host (and port) for messages, never the password.
+    host: str
+    #: Seconds between background purges of expired rows; 0 for none.
+    purge_interval: float
+
+
+def parse_url(url: str) -> ParsedURL:
+    """Split a ``postgresql://`` URL into its libpq URL and FerrumDB's own parameters.
+
+    ``?table=NAME`` picks the table (default ``ferrum``);
+    ``?purge_interval=S`` how often a writable handle deletes expired rows in
+    the background (default 60 seconds, 0 for never; they are invisible to
+    reads either way). Every other query parameter goes to libpq.
+    ``connect_timeout`` defaults to 10 seconds.
 
     Raises:
         ValueError: Not a PostgreSQL URL, a bad port, a bad table name, or
@@ -101,10 +120,20 @@ def parse_url(url: str) -> tuple[str, str, str]:
         raise ValueError(f"bad PostgreSQL URL {_redact(url)!r}: it must start with postgresql://")
     params = parse_qsl(parts.query, keep_blank_values=True)
     table = DEFAULT_TABLE
+    purge_interval = DEFAULT_PURGE_INTERVAL
     rest = []
     for name, value in params:
         if name == "table":
             table = value
+        elif name == "purge_interval":
+            try:
+                purge_interval = float(value)
+            except ValueError:
+                purge_interval = -1.0
+            if not 0 <= purge_interval < float("inf"):
+                raise ValueError(
+                    f"bad purge_interval={value!r} in the PostgreSQL URL: a number of seconds >= 0 (0: no background purge)"
+                )
         else:
             rest.append((name, value))
     if not _TABLE_NAME.match(table):
@@ -122,7 +151,7 @@ def parse_url(url: str) -> tuple[str, str, str]:
     host = str(info.get("host") or "the local socket")
     if port is not None or info.get("port"):
         host = f"{host}:{info.get('port') or port}"
-    return libpq_url, table, host
+    return ParsedURL(libpq_url, table, host, purge_interval)
 
 
 def _redact(url: str) -> str:
@@ -188,7 +217,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     ) -> None:
         self._pid = os.getpid()
         self._closed = True
-        self._libpq_url, self._table, self._host = parse_url(url)
+        self._libpq_url, self._table, self._host, purge_interval = parse_url(url)
         self._url = url
         self._read_only = read_only
         self._clock = clock
@@ -198,7 +227,11 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._scratch = _Scratch()
         self._started = time.monotonic()
         self._counters = {"gets": 0, "sets": 0, "deletes": 0}
-        self._writes_since_purge = 0
+        self._expired_purged = 0
+        # Background purge: rounds done (tests wait on it), and the event that stops it.
+        self._purge_rounds = 0
+        self._purge_round_done = threading.Condition()
+        self._purge_stop = threading.Event()
         self._channel = f"ferrumdb_{self._table}"
         self._prepare_statements()
         self._closed = False
@@ -207,6 +240,13 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         except BaseException:
             self.close()
             raise
+        if not read_only and purge_interval > 0:
+            threading.Thread(
+                target=_purge_in_background,
+                args=(weakref.ref(self), self._purge_stop, purge_interval),
+                name=f"ferrumdb-pg-purge-{self._table}",
+                daemon=True,
+            ).start()
 
     # -- connections -----------------------------------------------------------
 
@@ -252,13 +292,25 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 self._connections.append(conn)
         return conn
 
-    def _run(self, fn: Callable[[Any], Any]) -> Any:
-        """Run ``fn(conn)`` and turn driver errors into FerrumDB's."""
+    def _run(self, fn: Callable[[Any], Any], *, writing: str | None = None) -> Any:
+        """Run ``fn(conn)`` and turn driver errors into FerrumDB's.
+
+        ``fn`` runs its own transaction (or a single statement). A unique
+        violation caused by an expired document (it keeps its claims until
+        purged, though no read sees it) purges expired rows and runs ``fn``
+        once more, so an expired holder never blocks a write, as on a file.
+        ``writing`` names the key written, for the DuplicateKeyError message.
+        """
         conn = self._conn()
         try:
-            return fn(conn)
+            try:
+                return fn(conn)
+            except pg_errors.UniqueViolation:
+                if self._read_only or self._purge_expired_in(conn, committed=True) == 0:
+                    raise
+                return fn(conn)
         except pg_errors.UniqueViolation as e:
-            raise DuplicateKeyError(self._duplicate_message(e)) from None
+            raise DuplicateKeyError(self._duplicate_message(conn, e, writing)) from None
         except pg_errors.UntranslatableCharacter as e:
             raise ValueError(
                 f"PostgreSQL's jsonb cannot store this value ({e.diag.message_detail or e}); "
@@ -276,12 +328,24 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 ) from None
             raise
 
-    def _duplicate_message(self, e: Any) -> str:
-        detail = e.diag.message_detail or ""
-        constraint = e.diag.constraint_name or ""
-        field = self._index_field_of(constraint) if constraint else None
-        where = f" of the unique index on {field!r}" if field else ""
-        return f"a document already holds this value{where} ({detail.strip()}); nothing was written"
+    def _duplicate_message(self, conn: Any, e: Any, writing: str | None) -> str:
+        """The file backend's DuplicateKeyError message for a claims violation."""
+        detail = (e.diag.message_detail or "").strip()
+        found = None
+        try:
+            unique = [f for f, d in self._meta(conn).get("indexes", {}).items() if d.get("unique")]
+            found = postgres_unique.duplicate_details(conn, self._table, detail, unique)
+        except Exception:  # a message helper must not fail
+            found = None
+        if found is None:
+            return f"duplicate key: a unique index already has this value ({detail}); nothing was written"
+        field, value, holder = found
+        held = f" (in {json.dumps(holder, ensure_ascii=False)})" if holder else ""
+        who = json.dumps(writing, ensure_ascii=False) if writing else "a document of this write"
+        return (
+            f"duplicate key: the unique index on {json.dumps(field, ensure_ascii=False)} already has {value}{held}, "
+            f"so {who} cannot hold it too; nothing was written"
+        )
 
     def _scratch_db(self) -> Any:
         db = self._scratch.db
@@ -363,7 +427,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     (json.dumps({"ferrumdb": SCHEMA_VERSION, "indexes": {}}),),
                 )
                 row = conn.execute(f"SELECT doc FROM {t} WHERE key = ''").fetchone()
-            version = row[0].get("ferrumdb") if row and isinstance(row[0], dict) else None
+                version = row[0].get("ferrumdb") if row and isinstance(row[0], dict) else None
+                if version == 1:
+                    self._migrate_from_1(conn, row[0])
+                    version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise ValueError(
                     f"table {self._table!r} at {self._host} holds FerrumDB schema version {version!r}; "
@@ -374,6 +441,27 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         if not self._read_only:
             self._purge_expired()
 
+    def _migrate_from_1(self, conn: Any, meta: dict[str, Any]) -> None:
+        """Version 1 -> 2, in the opening transaction: unique expression indexes become claims (same documents)."""
+        unique = sorted(f for f, d in meta.get("indexes", {}).items() if d.get("unique"))
+        if unique:
+            self._purge_expired_in(conn)
+            postgres_unique.install(conn, self._table)
+            for field in unique:
+                conn.execute(f"DROP INDEX IF EXISTS {pg_sql.Identifier(self._index_names(field)[1]).as_string(None)}")
+                duplicate = postgres_unique.add_unique(conn, self._table, field)
+                if duplicate is not None:
+                    value, key, other = duplicate
+                    raise ValueError(
+                        f"cannot upgrade table {self._table!r} to FerrumDB schema version {SCHEMA_VERSION}: "
+                        f"under the unique index on {field!r}, {key!r} and {other!r} both hold {_compact(value)} "
+                        "(version 2 also compares array elements, as the file backend does); change one of them "
+                        "with an older FerrumDB, or drop that index, then open it again"
+                    )
+            postgres_unique.refresh_trigger(conn, self._table, unique)
+        meta["ferrumdb"] = SCHEMA_VERSION
+        conn.execute(f"UPDATE {self._t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
+
     def _meta(self, conn: Any) -> dict[str, Any]:
         row = conn.execute(f"SELECT doc FROM {self._t} WHERE key = ''").fetchone()
         return row[0] if row else {"ferrumdb": SCHEMA_VERSION, "indexes": {}}
@@ -382,31 +470,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         digest = hashlib.sha1(field.encode()).hexdigest()[:12]
         return f"{self._table}_ix_{digest}", f"{self._table}_uq_{digest}"
 
-    def _index_field_of(self, constraint: str) -> str | None:
-        try:
-            indexes = self._run(self._meta).get("indexes", {})
-        except Exception:  # a message helper must not fail
-            return None
-        for field in indexes:
-            if constraint in self._index_names(field):
-                return str(field)
-        return None
-
     def _purge_expired(self) -> int:
-        """Delete rows whose TTL passed (they are already invisible to every read)."""
-        self._writes_since_purge = 0
-        return int(
-            self._run(
-                lambda c: c.execute(
-                    f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)
-                ).rowcount
-            )
-        )
-
-    def _wrote(self, n: int = 1) -> None:
-        self._writes_since_purge += n
-        if self._writes_since_purge >= PURGE_EVERY_WRITES:
-            self._purge_expired()
+        """Delete rows whose TTL passed (they are already invisible to every read); how many."""
+        return int(self._run(lambda c: self._purge_expired_in(c, committed=True)))
 
     # -- properties ----------------------------------------------------------------
 
@@ -489,22 +555,18 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         payload = "[" + _event_payload("set", key, text) + "]"
 
         def write(conn: Any) -> None:
-            try:
-                conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
-            except pg_errors.UniqueViolation:
-                # An expired row may still hold the value until it is purged.
-                if self._purge_expired_in(conn) == 0:
-                    raise
-                conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
+            conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
 
-        self._run(write)
+        self._run(write, writing=key)
         self._counters["sets"] += 1
-        self._wrote()
 
-    def _purge_expired_in(self, conn: Any) -> int:
-        return int(
-            conn.execute(f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)).rowcount
-        )
+    def _purge_expired_in(self, conn: Any, *, committed: bool = False) -> int:
+        """Delete expired rows on ``conn``; ``committed``: a statement of its own, so count it in stats()."""
+        n = int(conn.execute(f"DELETE FROM {self._t} WHERE key > '' AND expires_at <= %s", (self._now(),)).rowcount)
+        if committed:
+            with self._lock:
+                self._expired_purged += n
+        return n
 
     def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires, or ``None`` if it never does.
@@ -781,7 +843,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 lambda conn: self._candidates(conn, key_or_filter, None, lock=True),
                 lambda db: db.update_one(key_or_filter, update, upsert=upsert),
             )
-        self._wrote()
         return result
 
     def update_many(self, filter: dict[str, Any], update: dict[str, Any], *, prefix: str | None = None) -> int:
@@ -792,7 +853,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             lambda conn: self._candidates(conn, filter, prefix, lock=True),
             lambda db: db.update_many(filter, update, prefix=prefix),
         )
-        self._wrote()
         return int(result)
 
     def delete_many(self, filter: dict[str, Any], *, prefix: str | None = None) -> int:
@@ -812,10 +872,12 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         return sorted(self._run(self._meta).get("indexes", {}))
 
     def create_index(self, field: str, *, unique: bool = False, progress: bool = False) -> None:
-        """Create PostgreSQL indexes for ``field``: GIN on the values it reaches, and a unique one if asked.
+        """Create PostgreSQL indexes for ``field``: GIN on the values it reaches, and uniqueness if asked.
 
-        ``unique=True`` adds a unique expression index on the field's value
-        (a missing field counts as ``null``, as in MongoDB).
+        ``unique=True`` enforces the file backend's rule: no two documents
+        share a value the field reaches (array elements included; a missing
+        field counts as ``null``, as in MongoDB), through a claims table kept
+        by a trigger (see :mod:`ferrumdb.postgres_unique`).
 
         Raises:
             DuplicateKeyError: ``unique=True`` over data that already repeats a value.
@@ -824,7 +886,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._check_writable()
         with _native_db() as native:
             native.create_index(field, unique=unique)  # validates the path like the file backend
-        plain, unique_name = self._index_names(field)
+        plain = self._index_names(field)[0]
         t = self._t
 
         def create(conn: Any) -> None:
@@ -841,22 +903,24 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                         f"CREATE INDEX IF NOT EXISTS {pg_sql.Identifier(plain).as_string(None)} "
                         f"ON {t} USING gin (({path_expression(field)}) jsonb_path_ops)"
                     )
-                if unique:
-                    self._purge_expired_in(conn)
-                    path_array = "{" + ",".join(json.dumps(p) for p in field.split(".")) + "}"
-                    expression = f"COALESCE(doc #> '{path_array.replace(chr(39), chr(39) * 2)}', 'null'::jsonb)"
-                    conn.execute(
-                        f"CREATE UNIQUE INDEX IF NOT EXISTS {pg_sql.Identifier(unique_name).as_string(None)} "
-                        f"ON {t} (({expression})) WHERE key > ''"
-                    )
                 meta = self._meta(conn)
+                if unique and existing is None:
+                    self._purge_expired_in(conn)
+                    postgres_unique.install(conn, self._table)
+                    duplicate = postgres_unique.add_unique(conn, self._table, field)
+                    if duplicate is not None:
+                        value, key, _ = duplicate
+                        raise DuplicateKeyError(
+                            f"cannot create the unique index on {json.dumps(field, ensure_ascii=False)}: "
+                            f"{json.dumps(key, ensure_ascii=False)} and another document both hold {_compact(value)} there; "
+                            "change or delete one of them first"
+                        )
+                    fields = [f for f, d in meta.get("indexes", {}).items() if d.get("unique")]
+                    postgres_unique.refresh_trigger(conn, self._table, [*fields, field])
                 meta.setdefault("indexes", {})[field] = {"unique": bool(unique)}
                 conn.execute(f"UPDATE {t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
 
-        try:
-            self._run(create)
-        except DuplicateKeyError as e:
-            raise DuplicateKeyError(f"cannot create the unique index on {field!r}: {e}") from None
+        self._run(create)
 
     def drop_index(self, field: str) -> None:
         """Drop the indexes of ``field``."""
@@ -871,6 +935,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     return  # as in the file backend, dropping a missing index does nothing
                 for name in (plain, unique_name):
                     conn.execute(f"DROP INDEX IF EXISTS {pg_sql.Identifier(name).as_string(None)}")
+                if meta["indexes"][field].get("unique"):
+                    postgres_unique.remove_unique(conn, self._table, field)
+                    others = [f for f, d in meta["indexes"].items() if d.get("unique") and f != field]
+                    postgres_unique.refresh_trigger(conn, self._table, others)
                 del meta["indexes"][field]
                 conn.execute(f"UPDATE {self._t} SET doc = %s::jsonb WHERE key = ''", (json.dumps(meta),))
 
@@ -1018,7 +1086,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             self._counters["sets"] += len(rows)
 
     def stats(self) -> dict[str, Any]:
-        """Counters of this handle and the table's size: ``keys gets sets deletes ops_per_sec uptime_s file_bytes live_bytes``."""
+        """Counters of this handle and the table's size: ``keys gets sets deletes ops_per_sec uptime_s file_bytes live_bytes``,
+        and ``expired_purged`` (expired rows this handle deleted, in the background or on the way)."""
         keys = len(self)
         sizes = self._run(
             lambda c: c.execute(
@@ -1037,6 +1106,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             "file_bytes": int(sizes[0]),
             "live_bytes": int(sizes[1]),
             "indexes": self.indexes(),
+            "expired_purged": self._expired_purged,
         }
 
     def flush(self) -> None:
@@ -1060,8 +1130,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
 
     def close(self) -> None:
-        """Close every connection of this handle; idempotent."""
+        """Stop the background purge and close every connection of this handle; idempotent."""
         self._closed = True
+        self._purge_stop.set()
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
@@ -1478,6 +1549,27 @@ def _sql_literal(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _purge_in_background(ref: weakref.ReferenceType[PostgresDB], stop: threading.Event, interval: float) -> None:
+    """The purge thread: every ``interval`` seconds, delete the expired rows, until the handle closes.
+
+    It holds the handle only weakly, so an unreferenced handle is still
+    collected (and warned about); an error (a lost connection) waits for
+    the next round, whose call reconnects.
+    """
+    while not stop.wait(interval):
+        db = ref()
+        if db is None or db._closed:
+            return
+        try:
+            db._purge_expired()
+        except Exception:  # noqa: BLE001 - the next round tries again
+            pass
+        with db._purge_round_done:
+            db._purge_rounds += 1
+            db._purge_round_done.notify_all()
+        del db
 
 
 def open_postgres(url: str, *, read_only: bool = False, clock: _native.ManualClock | None = None) -> PostgresDB:

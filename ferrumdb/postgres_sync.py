@@ -1,12 +1,20 @@
 """``ferrumdb push PATH URL`` and ``ferrumdb pull URL PATH``: copy between a file database and PostgreSQL.
 
-``push`` copies every live document (with its TTL) and the index definitions
-into the PostgreSQL table, in key order, a batch per PostgreSQL transaction.
-Each batch also records the last key copied in the table's version row, so an
-interrupted push resumes after it. ``--follow`` then applies every write made
-to the file (by any process) until Ctrl-C: one-way replication for moving a
-live application. The watch starts before the copy, so nothing written during
-the copy is missed (a change may be applied twice; the result is the same).
+``push`` walks the file's documents and the table's rows together, in key
+order, and writes (a batch per PostgreSQL transaction) only the documents
+that are missing from the table or differ from it (value or expiry). So an
+interrupted push needs no progress record to resume exactly: running it
+again compares what is there and writes the rest; a batch is in the table
+whole or not at all, so nothing is skipped and nothing written twice.
+
+``--follow`` makes the table a *mirror* of the file: the first pass also
+deletes rows the file does not have, then every commit made to the file (by
+any process) is applied, each as one PostgreSQL transaction, until Ctrl-C:
+one-way replication for moving a live application. The watch starts before
+the first pass, so nothing committed meanwhile is missed (a change may be
+applied twice; the result is the same). If the watch falls behind (more than
+10,000 unread changes, e.g. one transaction bigger than that) it is replaced
+by a new one and the table is compared with the file again.
 
 ``pull`` copies a PostgreSQL table (documents, TTLs, indexes) into a file
 database. These commands live in Python because the PostgreSQL driver does;
@@ -20,14 +28,21 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from . import db as file_db_module
+from .errors import WatchOverflowError
 from .postgres import PostgresDB, _jsonb_safe, open_postgres
 
-__all__ = ["main", "push", "pull"]
+__all__ = ["main", "push", "pull", "BATCH_ROWS"]
 
+#: Rows per PostgreSQL transaction when copying.
 BATCH_ROWS = 1000
+#: Expiries closer than this (seconds) count as equal when comparing a row with the file.
+EXPIRY_SLACK = 0.001
+#: Keys named per line of ``--follow`` output before "… and N more".
+SHOWN_KEYS = 10
 
 
 class _Progress:
@@ -78,7 +93,11 @@ def _file_indexes(db: Any) -> dict[str, bool]:
 
 
 def push(path: str, url: str, *, follow: bool = False, out: Any = None) -> int:
-    """Copy the file database at ``path`` into the PostgreSQL table at ``url``; how many documents."""
+    """Copy the file database at ``path`` into the PostgreSQL table at ``url``; how many rows were written.
+
+    With ``follow`` the table becomes a mirror (rows the file lacks are
+    deleted) and the file's commits are applied until KeyboardInterrupt.
+    """
     out = out or sys.stdout
     source = os.path.abspath(path)
     if not os.path.exists(source):
@@ -88,11 +107,11 @@ def push(path: str, url: str, *, follow: bool = False, out: Any = None) -> int:
     with file_db_module.open(source, read_only=True) as src, open_postgres(url) as dst:
         watch = src.watch() if follow else None
         try:
-            copied = _copy_to_postgres(src, dst, source)
+            written = _sync_to_postgres(src, dst, mirror=follow, label="push")
             for field, unique in _file_indexes(src).items():
                 if field not in dst.indexes():
                     dst.create_index(field, unique=unique)
-            print(f"pushed {copied} documents from {path} to table {dst.table!r}", file=out, flush=True)
+            print(f"pushed {written} documents from {path} to table {dst.table!r}", file=out, flush=True)
             if watch is not None:
                 print("following new writes; Ctrl-C to stop", file=out, flush=True)
                 try:
@@ -102,20 +121,17 @@ def push(path: str, url: str, *, follow: bool = False, out: Any = None) -> int:
         finally:
             if watch is not None:
                 watch.close()
-    return copied
+    return written
 
 
-def _copy_to_postgres(src: Any, dst: PostgresDB, source: str) -> int:
-    meta = dst._run(dst._meta)
-    cursor = meta.get("push") or {}
-    after = cursor.get("after", "") if cursor.get("source") == source else ""
-    progress = _Progress("push", len(src))
-    batch: list[tuple[str, str, float | None]] = []
-    copied = 0
+def _canonical_text(text: str) -> str:
+    """One spelling per JSON value, types kept (1 and 1.0 differ), for comparing the file's and jsonb's texts."""
+    return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _file_rows(src: Any) -> Iterator[tuple[str, str, float | None]]:
+    """The file's live documents as ``(key, jsonb-safe text, absolute expiry)``, in key order."""
     for key in src:
-        if key <= after:
-            progress.advance(1)
-            continue
         text = src.get_json(key)
         if text is None:  # deleted or expired since the listing
             continue
@@ -123,63 +139,142 @@ def _copy_to_postgres(src: Any, dst: PostgresDB, source: str) -> int:
             left = src.ttl(key)
         except KeyError:
             continue
-        batch.append((key, _jsonb_safe(text), None if left is None else time.time() + left))
-        if len(batch) >= BATCH_ROWS:
-            _write_batch(dst, batch, source)
-            copied += len(batch)
-            progress.advance(len(batch))
-            batch = []
-    if batch:
-        _write_batch(dst, batch, source)
-        copied += len(batch)
-        progress.advance(len(batch))
-    _set_cursor(dst, None)
+        yield key, _jsonb_safe(text), None if left is None else time.time() + left
+
+
+def _table_rows(dst: PostgresDB) -> Iterator[tuple[str, str, float | None]]:
+    """The table's rows (expired ones too: they are replaced like any other) in key order, a page per round trip."""
+    statement = f"SELECT key, doc::text, expires_at FROM {dst._t} WHERE key > %s ORDER BY key LIMIT {BATCH_ROWS}"
+    after = ""
+    while True:
+        rows = dst._run(lambda c: c.execute(statement, (after,)).fetchall())
+        yield from rows
+        if len(rows) < BATCH_ROWS:
+            return
+        after = rows[-1][0]
+
+
+def _same(file_row: tuple[str, str, float | None], table_row: tuple[str, str, float | None]) -> bool:
+    _, file_text, file_expiry = file_row
+    _, table_text, table_expiry = table_row
+    if (file_expiry is None) != (table_expiry is None):
+        return False
+    if file_expiry is not None and abs(file_expiry - float(table_expiry or 0)) > EXPIRY_SLACK:
+        return False
+    return _canonical_text(file_text) == _canonical_text(table_text)
+
+
+def _sync_to_postgres(src: Any, dst: PostgresDB, *, mirror: bool, label: str) -> int:
+    """Make the table hold the file's documents (and, if ``mirror``, nothing else); how many rows changed.
+
+    A merge of the two key-ordered streams. Differences go out a batch per
+    PostgreSQL transaction, so an interruption leaves whole batches, and the
+    next run writes only what still differs.
+    """
+    progress = _Progress(label, len(src))
+    upserts: list[tuple[str, str, float | None]] = []
+    deletes: list[str] = []
+    changed = 0
+
+    def flush() -> None:
+        nonlocal changed, upserts, deletes
+        if upserts or deletes:
+            _apply(dst, upserts, deletes)
+            changed += len(upserts) + len(deletes)
+            upserts, deletes = [], []
+
+    table = _table_rows(dst)
+    pending = next(table, None)
+    for row in _file_rows(src):
+        while pending is not None and pending[0] < row[0]:
+            if mirror:
+                deletes.append(pending[0])
+            pending = next(table, None)
+        if pending is not None and pending[0] == row[0]:
+            if not _same(row, pending):
+                upserts.append(row)
+            pending = next(table, None)
+        else:
+            upserts.append(row)
+        progress.advance(1)
+        if len(upserts) + len(deletes) >= BATCH_ROWS:
+            flush()
+    while pending is not None:
+        if mirror:
+            deletes.append(pending[0])
+            if len(deletes) >= BATCH_ROWS:
+                flush()
+        pending = next(table, None)
+    flush()
     progress.finish()
-    return copied
+    return changed
 
 
-def _write_batch(dst: PostgresDB, rows: list[tuple[str, str, float | None]], source: str) -> None:
-    """Upsert ``rows`` and record the last key in the same PostgreSQL transaction (the resume point)."""
+def _apply(dst: PostgresDB, upserts: list[tuple[str, str, float | None]], deletes: list[str]) -> None:
+    """Upsert and delete rows in one PostgreSQL transaction, notifying the table's watchers."""
 
     def write(conn: Any) -> None:
         with conn.transaction():
-            dst._upsert_rows(conn, rows)
-            conn.execute(
-                f"UPDATE {dst._t} SET doc = jsonb_set(doc, '{{push}}', %s::jsonb) WHERE key = ''",
-                (json.dumps({"source": source, "after": rows[-1][0]}),),
+            if upserts:
+                dst._upsert_rows(conn, upserts)
+            if deletes:
+                conn.execute(f"DELETE FROM {dst._t} WHERE key = ANY(%s)", (deletes,))
+            dst._notify_all(
+                conn, [("set", k, t) for k, t, _ in upserts] + [("delete", k, None) for k in deletes]
             )
-            dst._notify_all(conn, [("set", k, t) for k, t, _ in rows])
 
     dst._run(write)
 
 
-def _set_cursor(dst: PostgresDB, cursor: dict[str, str] | None) -> None:
-    dst._run(
-        lambda c: c.execute(
-            f"UPDATE {dst._t} SET doc = doc - 'push' WHERE key = ''"
-            if cursor is None
-            else f"UPDATE {dst._t} SET doc = jsonb_set(doc, '{{push}}', %s::jsonb) WHERE key = ''",
-            () if cursor is None else (json.dumps(cursor),),
-        )
-    )
-
-
 def _follow(src: Any, dst: PostgresDB, watch: Any, out: Any) -> None:
-    """Apply the file's changes to PostgreSQL as they are committed, until interrupted."""
-    for op, key, _value in watch:
-        if op == "delete":
-            dst.delete(key)
+    """Apply the file's commits to PostgreSQL as they come, each as one transaction, until interrupted.
+
+    ``next(watch)`` takes in another process's commits whole, so it and the
+    changes ready right after it are whole transactions. An overflowed watch
+    is replaced and the table compared with the file again.
+    """
+    while True:
+        try:
+            first = next(watch)
+            changes = [first, *watch.take_ready()]
+        except StopIteration:
+            return
+        except WatchOverflowError:
+            watch.close()
+            watch = src.watch()  # first, so nothing committed from now on is missed
+            print("the watch fell behind; comparing the table with the file again", file=out, flush=True)
+            fixed = _sync_to_postgres(src, dst, mirror=True, label="resync")
+            print(f"resynced: {fixed} rows changed", file=out, flush=True)
+            continue
+        _apply_changes(src, dst, changes)
+        described = [f"{op} {key}" for op, key, _ in changes[:SHOWN_KEYS]]
+        if len(changes) == 1:
+            line = f"applied {described[0]}"
         else:
-            text = src.get_json(key)
-            if text is None:  # deleted again (or expired) before we got here
-                dst.delete(key)
-            else:
-                try:
-                    left = src.ttl(key)
-                except KeyError:
-                    left = None
-                dst.write_many([(key, _jsonb_safe(text), None if left is None else time.time() + left)])
-        print(f"applied {op} {key}", file=out, flush=True)
+            more = f" and {len(changes) - SHOWN_KEYS} more" if len(changes) > SHOWN_KEYS else ""
+            line = f"applied {len(changes)} changes in one transaction: {', '.join(described)}{more}"
+        print(line, file=out, flush=True)
+
+
+def _apply_changes(src: Any, dst: PostgresDB, changes: list[tuple[str, str, Any]]) -> None:
+    """One PostgreSQL transaction with the final state of every key ``changes`` touch."""
+    last: dict[str, tuple[str, Any]] = {}
+    for op, key, value in changes:
+        last.pop(key, None)  # keep the order of the last change per key
+        last[key] = (op, value)
+    upserts = []
+    deletes = []
+    now = time.time()
+    for key, (op, value) in last.items():
+        if op == "delete":
+            deletes.append(key)
+            continue
+        try:
+            left = src.ttl(key)
+        except KeyError:
+            left = 0.0  # gone again since (expired, or a delete that follows): stored expired
+        upserts.append((key, dst._canonical(key, value), None if left is None else now + left))
+    _apply(dst, upserts, deletes)
 
 
 def pull(url: str, path: str, *, out: Any = None) -> int:

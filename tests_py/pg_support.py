@@ -43,7 +43,7 @@ def drop_table(base: str, table: str) -> None:
     import psycopg
 
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_claims"')
 
 
 @pytest.fixture

@@ -555,11 +555,11 @@ class Gate:
 
 
 def test_cancelled_durable_write_in_flight_completes(db_path: Path) -> None:
-    """A durable set cancelled while its thread runs it still happens whole; the handle stays usable."""
+    """A durable set cancelled while its fsync runs still happens whole (and reaches the disk); the handle stays usable."""
 
     async def main() -> None:
         async with ferrumdb.aio.open(db_path, fsync="always") as db:
-            gate = Gate(db.sync, "set")
+            gate = Gate(db.sync, "_make_durable")
             task = asyncio.create_task(db.set("k", {"big": "x" * 100_000}))
             await wait_for_thread_event(gate.started)
             task.cancel()
@@ -577,26 +577,26 @@ def test_cancelled_durable_write_in_flight_completes(db_path: Path) -> None:
 
 
 def test_cancelled_write_still_queued_never_happens(db_path: Path) -> None:
-    """A durable set cancelled while still queued (every pool thread busy) is never written."""
+    """A durable write run in the pool, cancelled while still queued (every pool thread busy), is never written."""
 
     async def main() -> None:
         async with ferrumdb.aio.open(db_path, fsync="always") as db:
-            real_set = db.sync.set
+            real_set_json = db.sync.set_json
             entered = threading.Semaphore(0)
             release = threading.Event()
 
-            def held_set(key: str, value: Any, ttl: float | None = None) -> None:
+            def held_set_json(key: str, text: str) -> None:
                 if key.startswith("busy:"):
                     entered.release()
                     assert release.wait(TIMEOUT)
-                real_set(key, value, ttl)
+                real_set_json(key, text)
 
-            db.sync.set = held_set  # type: ignore[method-assign]
-            busy = [asyncio.create_task(db.set(f"busy:{i}", i)) for i in range(ferrumdb.aio.POOL_THREADS)]
+            db.sync.set_json = held_set_json  # type: ignore[method-assign]
+            busy = [asyncio.create_task(db.set_json(f"busy:{i}", str(i))) for i in range(ferrumdb.aio.POOL_THREADS)]
             loop = asyncio.get_running_loop()
             for _ in busy:
                 assert await loop.run_in_executor(None, entered.acquire, True, TIMEOUT)
-            queued = asyncio.create_task(db.set("queued", 1))
+            queued = asyncio.create_task(db.set_json("queued", "1"))
             await asyncio.sleep(0)  # let it reach the pool's queue (a yield, not a timed wait)
             queued.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -799,6 +799,21 @@ def test_loop_responsive_during_full_scan_query(big_db: Path) -> None:
             return await longest_heartbeat_gap(scan_all)
 
     assert_responsive(lambda: run(main()), "query")
+
+
+def test_loop_responsive_while_a_large_result_is_converted(big_db: Path) -> None:
+    """A query returning all 200k documents: turning them into Python objects (GIL held) leaves the loop gaps to run."""
+
+    async def main() -> tuple[float, float]:
+        async with ferrumdb.aio.open(big_db, fsync="never") as db:
+
+            async def fetch_all() -> None:
+                rows = await db.query({"city": {"$exists": True}})
+                assert len(rows) == 200_000
+
+            return await longest_heartbeat_gap(fetch_all)
+
+    assert_responsive(lambda: run(main()), "query returning every document")
 
 
 def test_loop_responsive_during_durable_write_burst(tmp_path: Path) -> None:

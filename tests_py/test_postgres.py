@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +93,33 @@ def test_ttl_with_a_manual_clock(pg_url: str) -> None:
         assert db._purge_expired() == 1
 
 
+def test_expired_rows_are_purged_in_the_background(pg_url: str) -> None:
+    """With ?purge_interval=S a writable handle deletes expired rows itself; stats() counts them; close stops it."""
+    clock = ferrumdb.ManualClock(1000.0)
+    with ferrumdb.open(pg_url + "&purge_interval=0.01", clock=clock) as db:
+        db.set("t", {"x": 1}, ttl=5)
+        db["p"] = 1
+        rows = lambda: db._run(lambda c: c.execute(f"SELECT count(*) FROM {db._t} WHERE key > ''").fetchone()[0])  # noqa: E731
+        assert rows() == 2
+        clock.advance(6)
+        assert "t" not in db  # invisible at once; deleted by a later round
+        with db._purge_round_done:
+            # Two rounds: the first may have started before the clock moved.
+            target = db._purge_rounds + 2
+            assert db._purge_round_done.wait_for(lambda: db._purge_rounds >= target, timeout=60)
+        assert rows() == 1 and db.stats()["expired_purged"] == 1
+        threads = [t for t in threading.enumerate() if t.name == f"ferrumdb-pg-purge-{db.table}"]
+        assert len(threads) == 1
+    threads[0].join(60)
+    assert not threads[0].is_alive()
+    with ferrumdb.open(pg_url, read_only=True) as reader, ferrumdb.open(pg_url + "&purge_interval=0") as quiet:
+        assert not [t for t in threading.enumerate() if t.name == f"ferrumdb-pg-purge-{reader.table}"]
+        assert quiet.stats()["expired_purged"] == 0
+    for bad in ("-1", "x", "inf"):
+        with pytest.raises(ValueError, match="purge_interval"):
+            ferrumdb.open(pg_url + "&purge_interval=" + bad)
+
+
 def test_updates_keep_the_ttl(pg_url: str) -> None:
     """update_one keeps a key's expiry, as on the file backend."""
     clock = ferrumdb.ManualClock(50.0)
@@ -151,6 +179,76 @@ def test_unique_index(pg_db: Any) -> None:
     with pytest.raises(ValueError, match="already exists with unique=True"):
         pg_db.create_index("email")
     pg_db.create_index("email", unique=True)  # the same definition again is a no-op
+
+
+def test_unique_index_follows_the_file_rule_for_arrays_and_numbers(pg_url: str) -> None:
+    """Array elements claim values, 2**60 as float and int are one value, a transaction may swap values;
+    an expired holder blocks nothing; messages name field, value, holder and writer as on a file."""
+    clock = ferrumdb.ManualClock(1000.0)
+    with ferrumdb.open(pg_url, clock=clock) as db, ferrumdb.open(":memory:", clock=clock) as file_db:
+        for target in (db, file_db):
+            target["a"] = {"tags": ["x", "y"], "n": float(2**60)}
+            target.create_index("tags", unique=True)
+            target.create_index("n", unique=True)
+        for target in (db, file_db):
+            with pytest.raises(ferrumdb.DuplicateKeyError) as info:
+                target["b"] = {"tags": "x"}
+            assert str(info.value) == (
+                'duplicate key: the unique index on "tags" already has "x" (in "a"), so "b" cannot hold it too; nothing was written'
+            )
+            with pytest.raises(ferrumdb.DuplicateKeyError):
+                target["b"] = {"tags": [["x", "y"]]}  # the inner array is an element: ["x","y"] is claimed by "a"
+            with pytest.raises(ferrumdb.DuplicateKeyError):
+                target["b"] = {"tags": "z", "n": 2**60}
+            target["b"] = {"tags": "z", "n": 1152921504606847000}  # not 2**60, though jsonb prints 2**60.0 so
+            with target.transaction() as tx:  # a swap between two documents
+                tx["a"] = {"tags": "z", "n": 1}
+                tx["b"] = {"tags": ["x", "y"], "n": 2}
+            target.set("t", {"tags": "q", "n": 3}, ttl=5)
+        clock.advance(6)
+        for target in (db, file_db):
+            target["c"] = {"tags": "q", "n": 3}  # the expired holder does not count
+        assert dict(db.items()) == dict(file_db.items())
+        with pytest.raises(ferrumdb.DuplicateKeyError) as info:
+            db.create_index("missing", unique=True)
+        assert str(info.value) == (
+            'cannot create the unique index on "missing": "a" and another document both hold null there; '
+            "change or delete one of them first"
+        )
+        db.drop_index("tags")
+        db["d"] = {"tags": "x", "n": 4}  # no longer unique
+        assert db.index_definitions() == {"n": {"unique": True}}
+        with pytest.raises(ferrumdb.DuplicateKeyError):
+            db["e"] = {"n": 4.0}
+
+
+def test_a_version_1_table_is_migrated_to_claims(pg_url: str) -> None:
+    """A version 1 table (unique expression index) opens as version 2: claims replace the index, data unchanged."""
+    with ferrumdb.open(pg_url) as db:
+        db["a"] = {"email": ["x@y", "z@y"]}
+        db["b"] = {"email": "w@y"}
+        db.create_index("email", unique=True)
+        table, claims = db.table, db.table + "_claims"
+
+        def make_version_1(conn: Any) -> None:
+            conn.execute(f'DROP TRIGGER "{table}_claims_trigger" ON "{table}"')
+            conn.execute(f'DROP TABLE "{claims}"')
+            conn.execute(
+                f'CREATE UNIQUE INDEX "{db._index_names("email")[1]}" ON "{table}" '
+                "((COALESCE(doc #> '{email}', 'null'::jsonb))) WHERE key > ''"
+            )
+            conn.execute(f"UPDATE \"{table}\" SET doc = jsonb_set(doc, '{{ferrumdb}}', '1') WHERE key = ''")
+
+        db._run(make_version_1)
+        db["c"] = {"email": "x@y"}  # version 1 compared whole values only
+        del db["c"]
+    with ferrumdb.open(pg_url) as db:
+        assert db._run(db._meta)["ferrumdb"] == 2
+        assert dict(db.items()) == {"a": {"email": ["x@y", "z@y"]}, "b": {"email": "w@y"}}
+        with pytest.raises(ferrumdb.DuplicateKeyError):
+            db["c"] = {"email": "x@y"}
+        names = {r[0] for r in db._run(lambda c: c.execute("SELECT indexname FROM pg_indexes").fetchall())}
+        assert db._index_names("email")[1] not in names
 
 
 def test_transaction_commits_all_or_nothing(pg_db: Any, pg_url: str) -> None:

@@ -51,9 +51,9 @@ class ServerCalls:
         self.threads: list[int] = []
         run = db._run
 
-        def recording(fn: Any) -> Any:
+        def recording(fn: Any, **kwargs: Any) -> Any:
             self.threads.append(threading.get_ident())
-            return run(fn)
+            return run(fn, **kwargs)
 
         db._run = recording  # type: ignore[method-assign]
 

@@ -257,3 +257,83 @@ def test_filters_and_sorts_agree(
     for f, sort in probes:
         for op in [("query", f, sort, None, 0, None, None), ("count", f, None), ("distinct", "tags", f)]:
             assert apply(pg_db, op) == apply(file_db, op), op
+
+
+UNIQUE_PATHS = ["n", "tags", "sub.x", "items.x", "items.0", "missing"]
+unique_scalars = st.one_of(
+    st.none(),
+    st.integers(-2, 2),
+    # 2**60 as a float is written 1.152921504606847e18: jsonb alone would call it 1152921504606847000.
+    st.sampled_from([1.0, 2.5, float(2**60), 2**60, 1152921504606847000, "a", "b"]),
+)
+unique_values = st.recursive(unique_scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=4)
+unique_documents = st.fixed_dictionaries(
+    {},
+    optional={
+        "n": unique_values,
+        "tags": st.lists(unique_values, max_size=3),
+        "sub": st.one_of(st.fixed_dictionaries({"x": unique_values}), st.lists(st.fixed_dictionaries({"x": unique_scalars}), max_size=2)),
+        "items": st.lists(st.one_of(st.fixed_dictionaries({}, optional={"x": unique_values}), unique_scalars), max_size=3),
+    },
+)
+unique_operations = st.one_of(
+    st.tuples(st.just("set"), st.sampled_from(KEYS), unique_documents, st.sampled_from([None, None, 5])),
+    st.tuples(st.just("delete"), st.sampled_from(KEYS)),
+    st.tuples(
+        st.just("update_one"),
+        st.sampled_from(KEYS),
+        st.builds(lambda p, v: {"$set": {p: v}}, st.sampled_from(["n", "tags", "sub.x"]), unique_values),
+        st.booleans(),
+    ),
+    st.tuples(st.just("update_many"), st.just({}), st.builds(lambda v: {"$set": {"n": v}}, unique_scalars)),
+    st.tuples(st.just("update_many"), st.just({}), st.just({"$unset": {"n": ""}})),
+    st.tuples(st.just("advance"), st.sampled_from([1.0, 10.0])),
+    st.tuples(
+        st.just("transaction"),
+        st.lists(st.tuples(st.sampled_from(KEYS), st.one_of(st.none(), unique_documents)), max_size=3),
+    ),
+    st.tuples(st.just("create_index"), st.sampled_from(UNIQUE_PATHS)),
+)
+
+
+def apply_unique(db: Any, op: tuple[Any, ...]) -> Any:
+    if op[0] == "create_index":
+        try:
+            db.create_index(op[1], unique=True)
+            return None
+        except Exception as e:  # both backends must refuse the same data
+            return f"raised {type(e).__name__}"
+    return apply(db, op)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(
+    fields=st.lists(st.sampled_from(UNIQUE_PATHS), min_size=1, max_size=2, unique=True),
+    seed=st.dictionaries(st.sampled_from(KEYS), unique_documents, max_size=5),
+    ops=st.lists(unique_operations, min_size=1, max_size=12),
+)
+def test_unique_indexes_refuse_the_same_writes(
+    pair: tuple[Any, Any, ferrumdb.ManualClock], fields: list[str], seed: dict[str, Any], ops: list[tuple[Any, ...]]
+) -> None:
+    """With unique indexes (arrays, nested paths, missing fields, 1 == 1.0, floats past 2**53), every write,
+    transaction and index creation succeeds or raises DuplicateKeyError on both backends alike."""
+    file_db, pg_db, clock = pair
+    for db in (file_db, pg_db):
+        for field in db.indexes():
+            db.drop_index(field)
+        db.clear()
+    for i, (key, doc) in enumerate(seed.items()):
+        op = ("set", key, doc, 30 if i % 2 else None)
+        assert apply(pg_db, op) == apply(file_db, op), op
+    for field in fields:
+        op = ("create_index", field)
+        assert apply_unique(pg_db, op) == apply_unique(file_db, op), op
+    for i, op in enumerate(ops):
+        if op[0] == "advance":
+            clock.advance(op[1])
+            continue
+        expected = apply_unique(file_db, op)
+        got = apply_unique(pg_db, op)
+        assert got == expected, f"operation {i} {op!r}"
+    assert dict(pg_db.items()) == dict(file_db.items())
+    assert pg_db.indexes() == file_db.indexes()

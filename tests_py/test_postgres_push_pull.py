@@ -50,59 +50,148 @@ def test_push_then_pull_round_trips_documents_ttls_and_indexes(pg_url: str, tmp_
             copy["dup"] = {"email": "u1@x"}
 
 
-def test_interrupted_push_resumes_after_the_last_batch(pg_url: str, tmp_path: Path, monkeypatch: Any) -> None:
-    """A push interrupted after one batch resumes from the recorded key and copies only the rest."""
+def test_an_interrupted_push_resumes_exactly(pg_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """Killed inside a batch's transaction (rows written, not committed), a push leaves whole batches only;
+    the next run writes exactly the rest, plus what changed in the file meanwhile, and nothing twice."""
     _fill(tmp_path / "app.db", 25)
     monkeypatch.setattr(postgres_sync, "BATCH_ROWS", 10)
-    write_batch = postgres_sync._write_batch
-    batches: list[int] = []
+    apply = postgres_sync._apply
+    written: list[str] = []
 
-    def interrupt_after_first(dst: Any, rows: Any, source: str) -> None:
-        if batches:
-            raise KeyboardInterrupt
-        batches.append(len(rows))
-        write_batch(dst, rows, source)
+    def crash_in_the_second_batch(dst: Any, upserts: Any, deletes: Any) -> None:
+        if written:
+            notify_all = dst._notify_all
 
-    monkeypatch.setattr(postgres_sync, "_write_batch", interrupt_after_first)
+            def crash(conn: Any, events: Any) -> None:
+                notify_all(conn, events)  # the rows are in, the transaction not committed
+                raise KeyboardInterrupt
+
+            dst._notify_all = crash
+        apply(dst, upserts, deletes)
+        written.extend(k for k, _, _ in upserts)
+
+    monkeypatch.setattr(postgres_sync, "_apply", crash_in_the_second_batch)
     with pytest.raises(KeyboardInterrupt):
         postgres_sync.push(str(tmp_path / "app.db"), pg_url)
     with ferrumdb.open(pg_url) as db:
-        assert len(db) == 10
-    monkeypatch.setattr(postgres_sync, "_write_batch", write_batch)
-    copied = postgres_sync.push(str(tmp_path / "app.db"), pg_url)
-    assert copied == 16  # 26 documents, 10 already there
+        assert sorted(db) == sorted(written) and len(written) == 10
+    with ferrumdb.open(tmp_path / "app.db") as app:  # the application goes on meanwhile
+        app["doc:0003"] = {"changed": True, "email": "changed@x"}
+        app["doc:9999"] = {"new": True, "email": "new@x"}
+    counted: list[str] = []
+
+    def counting(dst: Any, upserts: Any, deletes: Any) -> None:
+        counted.extend(k for k, _, _ in upserts)
+        apply(dst, upserts, deletes)
+
+    monkeypatch.setattr(postgres_sync, "_apply", counting)
+    assert postgres_sync.push(str(tmp_path / "app.db"), pg_url) == 18
+    assert len(counted) == len(set(counted)) == 18 and "doc:0003" in counted and "doc:0004" not in counted
     with ferrumdb.open(pg_url) as db, ferrumdb.open(tmp_path / "app.db") as original:
         assert dict(db.items()) == dict(original.items())
-        assert "push" not in db._run(db._meta)
+    assert postgres_sync.push(str(tmp_path / "app.db"), pg_url) == 0  # nothing left to write
 
 
-def test_follow_copies_new_writes_until_ctrl_c(pg_url: str, tmp_path: Path) -> None:
-    """push --follow applies writes made to the file by another process, and exits cleanly on SIGINT."""
+def test_push_copies_and_push_follow_mirrors(pg_url: str, tmp_path: Path) -> None:
+    """A plain push leaves rows the file lacks; push --follow deletes them (the table mirrors the file)."""
     _fill(tmp_path / "app.db", 3)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ferrumdb", "push", str(tmp_path / "app.db"), pg_url, "--follow"],
+    with ferrumdb.open(pg_url) as db:
+        db["only:in:postgres"] = {"email": "pg@x"}
+    assert _cli("push", str(tmp_path / "app.db"), pg_url).returncode == 0
+    with ferrumdb.open(pg_url) as db:
+        assert db["only:in:postgres"] == {"email": "pg@x"} and len(db) == 5
+    process = _start_follow(tmp_path / "app.db", pg_url)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("pushed 1 documents")
+        assert process.stdout.readline().startswith("following")
+        with ferrumdb.open(pg_url) as db, ferrumdb.open(tmp_path / "app.db") as app:
+            assert dict(db.items()) == dict(app.items())
+    finally:
+        _stop(process)
+
+
+def _start_follow(path: Path, url: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ferrumdb", "push", str(path), url, "--follow"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _stop(process: subprocess.Popen[str]) -> str:
+    """SIGINT, then the rest of its stdout; a process that does not stop is killed (and the test fails)."""
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        return process.communicate()[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_follow_applies_each_commit_of_a_writer_process_as_one_transaction(pg_url: str, tmp_path: Path) -> None:
+    """push --follow beside a writing process: sets, deletes and a transaction (one PostgreSQL transaction,
+    one line) arrive in order; Ctrl-C ends it cleanly. The writer waits for each line (pipes, no sleeps)."""
+    _fill(tmp_path / "app.db", 3)
+    process = _start_follow(tmp_path / "app.db", pg_url)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("pushed 4 documents")
+        assert process.stdout.readline().startswith("following")
+        with ferrumdb.open(tmp_path / "app.db") as app, ferrumdb.open(pg_url) as db:
+            app["live:1"] = {"new": True, "email": "live@x"}
+            assert process.stdout.readline() == "applied set live:1\n"
+            del app["doc:0000"]
+            assert process.stdout.readline() == "applied delete doc:0000\n"
+            watch = db.watch()
+            with app.transaction() as tx:
+                tx["t:1"] = {"email": "t1@x"}
+                tx["t:2"] = {"two": 2, "email": "t2@x"}
+                tx.delete("doc:0001")
+            line = process.stdout.readline()
+            assert line.startswith("applied 3 changes in one transaction: ")
+            assert sorted(line.rstrip("\n").split(": ", 1)[1].split(", ")) == ["delete doc:0001", "set t:1", "set t:2"]
+            app.set("ttl:1", {"email": "ttl@x"}, ttl=3600)
+            assert process.stdout.readline() == "applied set ttl:1\n"
+            events = [next(watch) for _ in range(4)]
+            watch.close()
+            assert sorted(events[:3]) == [("delete", "doc:0001", None), ("set", "t:1", {"email": "t1@x"}), ("set", "t:2", {"two": 2, "email": "t2@x"})]
+            assert events[3] == ("set", "ttl:1", {"email": "ttl@x"})
+            assert dict(db.items()) == dict(app.items())
+            assert 3500 < db.ttl("ttl:1") <= 3600
+        assert "stopped following" in _stop(process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_follow_resyncs_after_the_watch_overflows(pg_url: str, tmp_path: Path) -> None:
+    """A transaction of more changes than a watch holds overflows the follower's watch; push --follow
+    replaces it, compares the table with the file again, and keeps following."""
+    _fill(tmp_path / "app.db", 3)
+    process = _start_follow(tmp_path / "app.db", pg_url)
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("pushed 4 documents")
         assert process.stdout.readline().startswith("following")
         with ferrumdb.open(tmp_path / "app.db") as app:
-            app["live:1"] = {"new": True, "email": "live@x"}
-            assert process.stdout.readline() == "applied set live:1\n"
-            del app["doc:0000"]
-            assert process.stdout.readline() == "applied delete doc:0000\n"
-        with ferrumdb.open(pg_url) as db:
-            assert db["live:1"] == {"new": True, "email": "live@x"} and "doc:0000" not in db
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-        assert "stopped following" in process.communicate()[0]
+            with app.transaction() as tx:
+                for i in range(10_050):
+                    tx[f"bulk:{i:05}"] = {"email": f"bulk{i}@x"}
+                tx.delete("doc:0002")
+            assert process.stdout.readline().startswith("the watch fell behind")
+            assert process.stdout.readline() == "resynced: 10051 rows changed\n"
+            app["after"] = {"email": "after@x"}
+            assert process.stdout.readline() == "applied set after\n"
+            with ferrumdb.open(pg_url) as db:
+                assert dict(db.items()) == dict(app.items())
+        _stop(process)
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate()
 
 
 def test_push_of_a_missing_file_fails_cleanly(pg_url: str, tmp_path: Path) -> None:

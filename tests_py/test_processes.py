@@ -274,6 +274,19 @@ def test_a_unique_index_holds_across_processes(db_path: Path, peers: list[Peer])
     assert sorted(stored) == sorted(emails)
 
 
+def test_an_index_made_or_dropped_in_one_process_binds_the_others_next_write(db_path: Path, peers: list[Peer]) -> None:
+    """B never asks about indexes: its next plain set after A's create_index is checked, and after A's drop_index is not."""
+    a, b = Peer(db_path), Peer(db_path)
+    peers.extend([a, b])
+    assert a.call("insert_unique", "a", ["x@example.com"]) == 0
+    a.call("create_unique", "email")
+    assert b.call("insert_unique", "b", ["x@example.com", "y@example.com"]) == 1
+    assert b.call("get", "b:x@example.com") is None
+    a.call("drop_index", "email")
+    assert b.call("insert_unique", "b", ["x@example.com"]) == 0
+    assert b.call("indexes") == []
+
+
 def _acked(peer: Peer, name: str, at_least: int) -> int:
     """Read a flooding peer's acknowledgements until it has acknowledged ``at_least`` writes; the last one."""
     last = -1

@@ -376,3 +376,22 @@ def test_watch_prefix_of_wrong_type_is_type_error(db: ferrumdb.FerrumDB, bad: An
     """watch() takes the prefix as a str; anything else is TypeError."""
     with pytest.raises(TypeError):
         db.watch(bad)
+
+
+def test_take_ready_returns_what_is_waiting_without_waiting(mdb: ferrumdb.FerrumDB) -> None:
+    """take_ready() hands over every waiting change in order ([] when none); an overflowed watch raises."""
+    with mdb.watch() as watch:
+        assert watch.take_ready() == []
+        with mdb.transaction() as tx:
+            tx["a"] = 1
+            tx["b"] = 2
+            tx.delete("zz")
+        mdb["c"] = 3
+        assert [next(watch), *watch.take_ready()] == [("set", "a", 1), ("set", "b", 2), ("set", "c", 3)]
+        assert watch.take_ready() == []
+        for i in range(LIMIT + 1):
+            mdb[f"k{i}"] = i
+        with pytest.raises(WatchOverflowError):
+            watch.take_ready()
+    watch.close()
+    assert watch.take_ready() == []

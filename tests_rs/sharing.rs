@@ -354,12 +354,10 @@ fn an_index_created_by_another_writer_is_built_and_used_here() {
         .expect("move u3");
     assert_eq!(b.find("g", &json!(3)).expect("find").len(), 9);
     assert_eq!(b.find("g", &json!(4)).expect("find").len(), 11);
-    // A unique index made elsewhere refuses duplicates here too, once this
-    // handle has made a document call since (not yet on its next bare write).
+    // A unique index made elsewhere refuses duplicates here too.
     assert!(a
         .create_index_with("id", true, &mut |_, _| {})
         .expect("unique"));
-    assert_eq!(b.indexes(), ["g", "id"]);
     b.database()
         .put_raw("t1", br#"{"id":1000}"#)
         .expect("first");
@@ -367,4 +365,86 @@ fn an_index_created_by_another_writer_is_built_and_used_here() {
         b.database().put_raw("t2", br#"{"id":1000}"#),
         Err(Error::DuplicateKey { .. })
     ));
+}
+
+#[test]
+fn a_bare_write_is_checked_against_a_unique_index_made_elsewhere() {
+    use ferrumdb::documents::Documents;
+    let (_dir, path) = temp_db();
+    let a = Documents::open(open(&path)).expect("a");
+    let b = Documents::open(open(&path)).expect("b");
+    b.database()
+        .put_raw("b0", br#"{"email":"q"}"#)
+        .expect("put");
+    assert!(a
+        .create_index_with("email", true, &mut |_, _| {})
+        .expect("unique"));
+    a.database()
+        .put_raw("a1", br#"{"email":"x"}"#)
+        .expect("put");
+    // b makes no document call: its first write after the definition
+    // builds the index before it is checked.
+    assert!(matches!(
+        b.database().put_raw("b1", br#"{"email":"x"}"#),
+        Err(Error::DuplicateKey { .. })
+    ));
+    assert!(b.database().get_raw("b1").expect("get").is_none());
+    let mut batch = WriteBatch::new();
+    batch
+        .put("b2", br#"{"email":"q"}"#.to_vec())
+        .expect("batch");
+    assert!(matches!(
+        b.database().commit(&batch, []),
+        Err(Error::DuplicateKey { .. })
+    ));
+    b.database()
+        .put_raw("b3", br#"{"email":"y"}"#)
+        .expect("new value");
+    // Dropped there: dropped here, and its values no longer refused.
+    assert!(a.drop_index("email").expect("drop"));
+    b.database()
+        .put_raw("b4", br#"{"email":"x"}"#)
+        .expect("no index now");
+    assert!(b.indexes().is_empty());
+}
+
+#[test]
+fn a_duplicate_written_elsewhere_while_a_unique_index_is_built_fails_the_creation() {
+    use ferrumdb::documents::Documents;
+    let (_dir, path) = temp_db();
+    let a = Documents::open(open(&path)).expect("a");
+    let b = Documents::open(open(&path)).expect("b");
+    for i in 0..20 {
+        a.database()
+            .put_raw(
+                &format!("u{i}"),
+                format!(r#"{{"email":"e{i}"}}"#).as_bytes(),
+            )
+            .expect("put");
+    }
+    // While a builds (its writers paused, the other process's not), b writes
+    // a duplicate of a value a has already read: b knows of no index yet.
+    let mut raced = false;
+    let created = a.create_index_with("email", true, &mut |done, _| {
+        if done > 0 && !raced {
+            raced = true;
+            b.database()
+                .put_raw("late", br#"{"email":"e0"}"#)
+                .expect("b writes");
+        }
+    });
+    assert!(raced, "the build reported progress");
+    match created {
+        Err(Error::DuplicateKey { field, value, .. }) => {
+            assert_eq!(field, "email");
+            assert_eq!(value, r#""e0""#);
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    // Nothing is left of it, here or there.
+    assert!(a.indexes().is_empty());
+    assert!(b.indexes().is_empty());
+    b.database()
+        .put_raw("later", br#"{"email":"e1"}"#)
+        .expect("no index");
 }

@@ -23,8 +23,8 @@ use serde_json::{json, Value};
 use crate::engine::{Database, ValueBuf};
 use crate::error::{Error, Result};
 use crate::query::{
-    choose_plan, compare, matches, values_equal, FieldPath, Filter, FilterError, IndexInfo, Plan,
-    Projection, Reached, SortSpec,
+    choose_plan, compare, matches, values_equal, FieldPath, Fields, Filter, FilterError, IndexInfo,
+    Plan, Projection, Reached, SortSpec,
 };
 
 use super::field::FieldIndex;
@@ -47,6 +47,18 @@ pub struct Row {
     /// The parsed document (only the projected paths when the query asked
     /// for `fields`).
     pub doc: Value,
+}
+
+/// One result of [`Documents::query_raw`]: the key and the stored JSON
+/// bytes; the document is not parsed unless the query projected it.
+#[derive(Debug, Clone)]
+pub struct RawRow {
+    /// The document's key.
+    pub key: String,
+    /// The stored JSON bytes of the whole document.
+    pub raw: ValueBuf,
+    /// The projected document, when the query asked for `fields`.
+    pub projected: Option<Value>,
 }
 
 /// Everything about a query beyond its filter; `Default` is "every match,
@@ -95,6 +107,79 @@ pub(crate) fn parse_stored(key: &str, raw: &ValueBuf) -> Result<Value> {
     })
 }
 
+/// The error of a stored value that does not parse (see [`parse_stored`]).
+fn not_json(key: &str, e: &serde_json::Error) -> Error {
+    Error::InvalidValue {
+        path: "$".into(),
+        reason: format!("stored value of {key:?} is not JSON: {e}"),
+    }
+}
+
+/// A query's filter, sort and projection, parsed.
+fn parse_query(
+    filter: &Value,
+    options: &QueryOptions,
+) -> Result<(Filter, SortSpec, Option<Projection>)> {
+    let filter = Filter::parse(filter).map_err(filter_error)?;
+    let sort = match &options.sort {
+        Some(s) => SortSpec::parse(s).map_err(filter_error)?,
+        None => SortSpec::default(),
+    };
+    let projection = options
+        .fields
+        .as_ref()
+        .map(|f| Projection::parse(f).map_err(filter_error))
+        .transpose()?;
+    Ok((filter, sort, projection))
+}
+
+/// The rows a query keeps, in sort order once finished. With a sort and a
+/// bound (`skip + limit`), only the first `bound` rows can be returned, so
+/// whenever twice the bound (and at least a page) have gathered they are
+/// sorted and cut back to it: memory stays bounded and the final sort is
+/// small, at O(n) amortised cost.
+struct TopRows<'a> {
+    sort: &'a SortSpec,
+    bound: Option<usize>,
+    rows: Vec<Row>,
+}
+
+impl<'a> TopRows<'a> {
+    fn new(sort: &'a SortSpec, bound: Option<usize>) -> Self {
+        let bound = bound.filter(|_| !sort.is_empty());
+        TopRows {
+            sort,
+            bound,
+            rows: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, row: Row) {
+        self.rows.push(row);
+        if let Some(bound) = self.bound {
+            if self.rows.len() >= bound.saturating_mul(2).max(SCAN_PAGE) {
+                self.cut(bound);
+            }
+        }
+    }
+
+    fn cut(&mut self, bound: usize) {
+        let rows = std::mem::take(&mut self.rows);
+        self.rows = self
+            .sort
+            .sort_by_parts(rows, |row| (row.key.as_str(), &row.doc));
+        self.rows.truncate(bound);
+    }
+
+    /// The rows in sort order (key order without a sort: they came in it).
+    fn finish(mut self) -> Vec<Row> {
+        if !self.sort.is_empty() {
+            self.cut(self.bound.unwrap_or(usize::MAX));
+        }
+        self.rows
+    }
+}
+
 fn parse_field(field: &str) -> Result<FieldPath> {
     FieldPath::parse(field).map_err(|e| Error::InvalidFilter {
         path: format!("field {:?}", e.path),
@@ -139,7 +224,7 @@ impl Documents {
             ));
         }
         let docs = Documents { db, indexes };
-        docs.build_missing(docs.db.meta_writes())?;
+        docs.build_missing(docs.db.meta_writes(), true)?;
         Ok(docs)
     }
 
@@ -153,8 +238,9 @@ impl Documents {
     /// takes in its definition like any write; one counter compare when
     /// none changed). One scan (one JSON parse per document) builds them
     /// all; a unique index is not re-verified (every write was checked). An
-    /// index another process dropped stays here until reopen (it is still
-    /// exact, only no longer needed).
+    /// index another process dropped is dropped here too. Writes call this
+    /// through the engine before their checks
+    /// ([`crate::engine::ChangeObserver::follow_definitions`]), reads before planning.
     ///
     /// # Errors
     /// Corruption or I/O errors while reading definitions or documents.
@@ -163,24 +249,97 @@ impl Documents {
         if self.indexes.seen_meta.load(Ordering::Relaxed) == writes {
             return Ok(());
         }
-        self.build_missing(writes)
+        self.build_missing(writes, false)
     }
 
-    /// Build the stored indexes this handle lacks, then note `writes` (the
-    /// engine's `meta_writes` before reading them) as seen.
-    fn build_missing(&self, writes: u64) -> Result<()> {
+    /// Make this handle's indexes the stored ones: drop those another
+    /// process dropped (or recreated with the other `unique` setting),
+    /// build those it lacks (`at_open`: loading what it can from the index
+    /// file first), then note `writes` (the engine's `meta_writes` before
+    /// reading them) as seen.
+    pub(super) fn build_missing(&self, writes: u64, at_open: bool) -> Result<()> {
+        let definitions = self.definitions()?;
+        let stale: Vec<String> = {
+            let indexes = self.indexes.indexes.read();
+            let defined = self.indexes.defined.read();
+            indexes
+                .iter()
+                .filter(
+                    |(field, index)| match definitions.iter().find(|(f, _)| f == *field) {
+                        Some((_, unique)) => *unique != index.is_unique(),
+                        None => defined.contains(*field),
+                    },
+                )
+                .map(|(field, _)| field.clone())
+                .collect()
+        };
+        if !stale.is_empty() {
+            self.db.with_writes_paused(|| {
+                let mut indexes = self.indexes.indexes.write();
+                for field in &stale {
+                    indexes.remove(field);
+                }
+                drop(indexes);
+                self.indexes.refresh_active();
+            });
+        }
+        *self.indexes.defined.write() = definitions.iter().map(|(f, _)| f.clone()).collect();
         let have: Vec<String> = self.indexes.indexes.read().keys().cloned().collect();
-        let missing: Vec<(String, bool)> = self
-            .definitions()?
+        let mut missing: Vec<(String, bool)> = definitions
             .into_iter()
             .filter(|(field, _)| !have.contains(field))
             .collect();
+        if at_open && !missing.is_empty() {
+            let loaded = self.load_index_file(&missing)?;
+            missing.retain(|(field, _)| !loaded.contains(field));
+        }
         if !missing.is_empty() {
             let specs: Vec<(&str, bool)> = missing.iter().map(|(f, u)| (f.as_str(), *u)).collect();
             self.build(&specs, false, &mut |_, _| {})?;
         }
         self.indexes.seen_meta.store(writes, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Install the indexes in `wanted` that the index file (see
+    /// `documents::persist`) holds, when it is built on the hint this open
+    /// used; the live keys it cannot vouch for are read and indexed from
+    /// their documents. Returns the fields installed (none without a usable
+    /// file: the caller builds them by a scan).
+    ///
+    /// # Errors
+    /// As reading documents ([`Error::InvalidValue`] for a stored value that
+    /// is not JSON, as a scan would meet).
+    fn load_index_file(&self, wanted: &[(String, bool)]) -> Result<Vec<String>> {
+        let Some(file) = self.db.file_path() else {
+            return Ok(Vec::new());
+        };
+        self.db.with_writes_paused(|| {
+            // Read with writers paused: a compaction cannot slip in between.
+            let Some(basis) = self.db.hint_basis() else {
+                return Ok(Vec::new());
+            };
+            let Some(loaded) = self
+                .db
+                .with_live_locations(|live| super::persist::load(file, &basis, wanted, live))
+            else {
+                return Ok(Vec::new());
+            };
+            let mut built = loaded.indexes;
+            for key in &loaded.stale {
+                let Some(raw) = self.db.get_raw(key)? else {
+                    continue;
+                };
+                let doc = parse_stored(key, &raw)?;
+                for (_, index) in &mut built {
+                    index.insert(key, &doc);
+                }
+            }
+            let fields = built.iter().map(|(f, _)| f.clone()).collect();
+            self.indexes.indexes.write().extend(built);
+            self.indexes.refresh_active();
+            Ok(fields)
+        })
     }
 
     /// The database underneath.
@@ -282,17 +441,70 @@ impl Documents {
         // definition is stored: a crash in between leaves no definition, and
         // a duplicate found while building leaves nothing at all.
         self.build(&[(field, true)], true, progress)?;
-        if let Err(e) = self.db.put_meta(
-            &format!("{INDEX_META}{field}"),
-            definition.to_string().as_bytes(),
-        ) {
+        let meta_key = format!("{INDEX_META}{field}");
+        let uninstall = || {
             self.db.with_writes_paused(|| {
                 self.indexes.indexes.write().remove(field);
                 self.indexes.refresh_active();
             });
+        };
+        if let Err(e) = self
+            .db
+            .put_meta(&meta_key, definition.to_string().as_bytes())
+        {
+            uninstall();
             return Err(e);
         }
+        // Another process may have written a duplicate between the build
+        // and the definition (it checked against the indexes it knew): the
+        // definition's write took it in, so the index shows it now. Every
+        // write after the definition is checked in every process.
+        if let Some(duplicate) = self.live_duplicate(field)? {
+            let _ = self.db.delete_meta(&meta_key);
+            uninstall();
+            return Err(duplicate);
+        }
         Ok(true)
+    }
+
+    /// A value two live documents share in the unique index on `field`, as
+    /// the error creating it reports.
+    fn live_duplicate(&self, field: &str) -> Result<Option<Error>> {
+        let shared = match self.indexes.indexes.read().get(field) {
+            Some(index) => index.shared_claims(),
+            None => return Ok(None),
+        };
+        for (encoded, keys) in shared {
+            let mut live = Vec::new();
+            for key in keys {
+                if self.db.contains(&key)? {
+                    live.push(key);
+                }
+            }
+            if let [existing, key, ..] = live.as_slice() {
+                let value = self
+                    .db
+                    .get_raw(key)?
+                    .and_then(|raw| serde_json::from_slice::<Value>(raw.as_bytes()).ok())
+                    .and_then(|doc| {
+                        let indexes = self.indexes.indexes.read();
+                        let index = indexes.get(field)?;
+                        index
+                            .claims(&doc)
+                            .into_iter()
+                            .find(|(e, _)| *e == encoded)
+                            .map(|(_, v)| v)
+                    })
+                    .unwrap_or(Value::Null);
+                return Ok(Some(Error::DuplicateKey {
+                    field: field.to_string(),
+                    value: value.to_string(),
+                    key: key.to_string(),
+                    existing: existing.to_string(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// Remove the index on `field`. Returns false if there was none.
@@ -408,6 +620,37 @@ impl Documents {
         }
     }
 
+    /// Visit every live `(key, stored bytes)` whose key starts with
+    /// `prefix`, in key order, until `visit` returns false (documents are
+    /// not parsed: the caller decodes as much as it needs).
+    ///
+    /// # Errors
+    /// Read errors.
+    fn for_each_raw(
+        &self,
+        prefix: &str,
+        mut visit: impl FnMut(String, ValueBuf) -> bool,
+    ) -> Result<()> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.db.items_page(prefix, after.as_deref(), SCAN_PAGE)?;
+            let done = page.len() < SCAN_PAGE;
+            let next = match page.last() {
+                Some((k, _)) if !done => Some(k.clone()),
+                _ => None,
+            };
+            for (key, raw) in page {
+                if !visit(key, raw) {
+                    return Ok(());
+                }
+            }
+            match next {
+                Some(k) => after = Some(k),
+                None => return Ok(()),
+            }
+        }
+    }
+
     /// Keys of the documents whose `field` equals `value` (MongoDB equality:
     /// an array field matches if any element equals `value`), in key order.
     ///
@@ -445,7 +688,14 @@ impl Documents {
             return Ok(keys);
         }
         Ok(self
-            .run(&filter, &SortSpec::default(), 0, None, "")?
+            .run(
+                &filter,
+                &SortSpec::default(),
+                0,
+                None,
+                "",
+                Some(&Fields::none()),
+            )?
             .into_iter()
             .map(|r| CompactString::from(r.key))
             .collect())
@@ -455,6 +705,38 @@ impl Documents {
     /// index probe answers it exactly: no document is read. `None` when the
     /// plan needs the documents.
     fn exact_keys(&self, filter: &Filter, prefix: &str) -> Result<Option<Vec<CompactString>>> {
+        self.exact_probe(filter, |ix, probe| {
+            let mut keys = ix.probe(probe);
+            if !prefix.is_empty() {
+                keys.retain(|k| k.starts_with(prefix));
+            }
+            keys
+        })
+    }
+
+    /// How many keys match `filter` (with `prefix`), when one index probe
+    /// answers it exactly: without a prefix, not even the keys are copied
+    /// (see [`FieldIndex::count`]). `None` when the plan needs documents.
+    fn exact_count(&self, filter: &Filter, prefix: &str) -> Result<Option<usize>> {
+        self.exact_probe(filter, |ix, probe| {
+            if prefix.is_empty() {
+                ix.count(probe)
+            } else {
+                ix.probe(probe)
+                    .iter()
+                    .filter(|k| k.starts_with(prefix))
+                    .count()
+            }
+        })
+    }
+
+    /// `answer(index, probe)` under the index lock, when one index probe
+    /// answers `filter` exactly (no residual condition); `None` otherwise.
+    fn exact_probe<T>(
+        &self,
+        filter: &Filter,
+        answer: impl FnOnce(&FieldIndex, &crate::query::IndexProbe) -> T,
+    ) -> Result<Option<T>> {
         // Another process's writes (and index definitions) first: the
         // index probe below reads nothing through the engine.
         self.db.refresh()?;
@@ -469,14 +751,7 @@ impl Documents {
         // every key the index holds is live.
         self.db.purge_expired_now();
         let indexes = self.indexes.indexes.read();
-        let mut keys = indexes
-            .get(index)
-            .map(|ix| ix.probe(&probe))
-            .unwrap_or_default();
-        if !prefix.is_empty() {
-            keys.retain(|k| k.starts_with(prefix));
-        }
-        Ok(Some(keys))
+        Ok(indexes.get(index).map(|ix| answer(ix, &probe)))
     }
 
     /// Documents matching `filter` (Mongo-style), sorted by `sort` (key order
@@ -497,7 +772,7 @@ impl Documents {
             Some(s) => SortSpec::parse(s).map_err(filter_error)?,
             None => SortSpec::default(),
         };
-        self.run(&filter, &sort, skip, limit, "")
+        self.run(&filter, &sort, skip, limit, "", None)
     }
 
     /// [`Documents::query`] with every option: a key `prefix` and a
@@ -510,23 +785,59 @@ impl Documents {
     /// sort or fields; read errors.
     pub fn query_with(&self, filter: &Value, options: &QueryOptions) -> Result<Vec<Row>> {
         self.count_query();
-        let filter = Filter::parse(filter).map_err(filter_error)?;
-        let sort = match &options.sort {
-            Some(s) => SortSpec::parse(s).map_err(filter_error)?,
-            None => SortSpec::default(),
-        };
-        let projection = options
-            .fields
-            .as_ref()
-            .map(|f| Projection::parse(f).map_err(filter_error))
-            .transpose()?;
-        let mut rows = self.run(&filter, &sort, options.skip, options.limit, &options.prefix)?;
+        let (filter, sort, projection) = parse_query(filter, options)?;
+        let fields = projection.as_ref().map(|p| {
+            let mut fields = Fields::none();
+            fields.add_projection(p);
+            fields
+        });
+        let (skip, limit) = (options.skip, options.limit);
+        let mut rows = self.run(
+            &filter,
+            &sort,
+            skip,
+            limit,
+            &options.prefix,
+            fields.as_ref(),
+        )?;
         if let Some(projection) = projection {
             for row in &mut rows {
                 row.doc = projection.apply(&row.doc);
             }
         }
         Ok(rows)
+    }
+
+    /// [`Documents::query_with`] for callers that transcode the stored bytes
+    /// themselves (the Python binding): each document is built only as far
+    /// as the filter, sort and projection read it (see [`Fields`]), and a
+    /// row carries a parsed document only when the query projected one.
+    ///
+    /// # Errors
+    /// As [`Documents::query_with`].
+    pub fn query_raw(&self, filter: &Value, options: &QueryOptions) -> Result<Vec<RawRow>> {
+        self.count_query();
+        let (filter, sort, projection) = parse_query(filter, options)?;
+        let mut fields = Fields::none();
+        if let Some(p) = &projection {
+            fields.add_projection(p);
+        }
+        let rows = self.run(
+            &filter,
+            &sort,
+            options.skip,
+            options.limit,
+            &options.prefix,
+            Some(&fields),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|row| RawRow {
+                projected: projection.as_ref().map(|p| p.apply(&row.doc)),
+                key: row.key,
+                raw: row.raw,
+            })
+            .collect())
     }
 
     /// How many documents whose key starts with `prefix` match `filter`
@@ -552,11 +863,18 @@ impl Documents {
             }
             return Ok(self.db.keys_page(prefix, None, usize::MAX)?.len());
         }
-        if let Some(keys) = self.exact_keys(&filter, prefix)? {
-            return Ok(keys.len());
+        if let Some(count) = self.exact_count(&filter, prefix)? {
+            return Ok(count);
         }
         Ok(self
-            .run(&filter, &SortSpec::default(), 0, None, prefix)?
+            .run(
+                &filter,
+                &SortSpec::default(),
+                0,
+                None,
+                prefix,
+                Some(&Fields::none()),
+            )?
             .len())
     }
 
@@ -598,7 +916,17 @@ impl Documents {
                 true
             })?;
         } else {
-            for row in self.run(&filter, &SortSpec::default(), 0, None, prefix)? {
+            let mut fields = Fields::none();
+            fields.add_path(&path);
+            let rows = self.run(
+                &filter,
+                &SortSpec::default(),
+                0,
+                None,
+                prefix,
+                Some(&fields),
+            )?;
+            for row in rows {
                 collect(&row.doc);
             }
         }
@@ -637,6 +965,10 @@ impl Documents {
         })
     }
 
+    /// The rows matching `filter` with keys starting with `prefix`, sorted,
+    /// skipped and limited. Each row's `doc` holds the whole document when
+    /// `fields` is `None`; otherwise only the top-level fields the filter,
+    /// the sort and `fields` read (see [`Fields`]).
     pub(super) fn run(
         &self,
         filter: &Filter,
@@ -644,27 +976,44 @@ impl Documents {
         skip: usize,
         limit: Option<usize>,
         prefix: &str,
+        fields: Option<&Fields>,
     ) -> Result<Vec<Row>> {
         // Another process's writes (and index definitions) first: the plan
         // reads the indexes.
         self.db.refresh()?;
         self.follow_definitions()?;
         let plan = self.plan(filter);
+        let read = fields.map(|f| {
+            let mut read = f.clone();
+            read.add_filter(filter);
+            read.add_sort(sort);
+            read
+        });
+        let decode = |key: &str, raw: &ValueBuf| -> Result<Value> {
+            match &read {
+                None => parse_stored(key, raw),
+                Some(read) => read.decode(raw.as_bytes()).map_err(|e| not_json(key, &e)),
+            }
+        };
         // Without a sort, rows come in key order and the scan can stop early.
         let enough = if sort.is_empty() {
             limit.map(|l| l.saturating_add(skip))
         } else {
             None
         };
-        let mut rows = Vec::new();
+        // With a sort and a limit only the first `skip + limit` rows can be
+        // returned: the rows kept are cut back to them whenever twice as
+        // many (and at least a page) have gathered.
+        let mut kept = TopRows::new(sort, limit.map(|l| l.saturating_add(skip)));
         let candidates: Option<Vec<CompactString>> = match (&plan.index, plan.kind.probe()) {
             (Some(field), Some(probe)) => {
                 let indexes = self.indexes.indexes.read();
                 indexes.get(field).map(|ix| {
-                    ix.probe(&probe)
-                        .into_iter()
-                        .filter(|k| k.starts_with(prefix))
-                        .collect()
+                    let mut keys = ix.probe(&probe);
+                    if !prefix.is_empty() {
+                        keys.retain(|k| k.starts_with(prefix));
+                    }
+                    keys
                 })
             }
             _ => None,
@@ -672,7 +1021,7 @@ impl Documents {
         match candidates {
             Some(keys) => {
                 for key in keys {
-                    if enough.is_some_and(|n| rows.len() >= n) {
+                    if enough.is_some_and(|n| kept.rows.len() >= n) {
                         break;
                     }
                     let Some(raw) = self.db.get_raw(&key)? else {
@@ -680,9 +1029,9 @@ impl Documents {
                     };
                     // Re-checked even after an exact probe: the document may
                     // have changed between the probe and this read.
-                    let doc = parse_stored(&key, &raw)?;
+                    let doc = decode(&key, &raw)?;
                     if matches(filter, &doc) {
-                        rows.push(Row {
+                        kept.push(Row {
                             key: key.to_string(),
                             raw,
                             doc,
@@ -691,18 +1040,26 @@ impl Documents {
                 }
             }
             None => {
-                self.for_each_document(prefix, |key, raw, doc| {
+                let mut failed = None;
+                self.for_each_raw(prefix, |key, raw| {
+                    let doc = match decode(&key, &raw) {
+                        Ok(doc) => doc,
+                        Err(e) => {
+                            failed = Some(e);
+                            return false;
+                        }
+                    };
                     if matches(filter, &doc) {
-                        rows.push(Row { key, raw, doc });
+                        kept.push(Row { key, raw, doc });
                     }
-                    enough.is_none_or(|n| rows.len() < n)
+                    enough.is_none_or(|n| kept.rows.len() < n)
                 })?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
             }
         }
-        if !sort.is_empty() {
-            rows = sort.sort_by_parts(rows, |row| (row.key.as_str(), &row.doc));
-        }
-        let rows = rows.into_iter().skip(skip);
+        let rows = kept.finish().into_iter().skip(skip);
         Ok(match limit {
             Some(l) => rows.take(l).collect(),
             None => rows.collect(),

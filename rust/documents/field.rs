@@ -65,6 +65,51 @@ impl FieldIndex {
         }
     }
 
+    /// An index on `path` holding `entries` (encoded value -> keys, none
+    /// empty) and, for a unique one, the keys of the documents without the
+    /// field (`missing`): how an index file is loaded (`documents::persist`).
+    pub(super) fn from_parts(
+        path: FieldPath,
+        unique: bool,
+        multikey: bool,
+        entries: HashMap<Vec<u8>, BTreeSet<CompactString>>,
+        missing: BTreeSet<CompactString>,
+    ) -> Self {
+        let mut pairs = 0;
+        let mut bytes = 0;
+        for (value, keys) in &entries {
+            pairs += keys.len();
+            bytes += value.len() + ENTRY_OVERHEAD;
+            bytes += keys
+                .iter()
+                .map(|k| value.len() + k.len() + ENTRY_OVERHEAD)
+                .sum::<usize>();
+        }
+        FieldIndex {
+            path,
+            order: entries.keys().cloned().collect(),
+            entries,
+            multikey,
+            pairs,
+            unique,
+            missing: if unique { missing } else { BTreeSet::new() },
+            bytes,
+        }
+    }
+
+    /// The distinct encoded values in order, each with its keys (what an
+    /// index file stores).
+    pub(super) fn values(&self) -> impl Iterator<Item = (&Vec<u8>, &BTreeSet<CompactString>)> {
+        self.order
+            .iter()
+            .filter_map(|v| self.entries.get(v).map(|keys| (v, keys)))
+    }
+
+    /// Unique indexes only: the keys of the documents without the field.
+    pub(super) fn missing(&self) -> &BTreeSet<CompactString> {
+        &self.missing
+    }
+
     /// Whether this index refuses two documents with one value.
     pub fn is_unique(&self) -> bool {
         self.unique
@@ -96,6 +141,25 @@ impl FieldIndex {
             .into_iter()
             .flatten()
             .chain(self.missing.iter().filter(move |_| null))
+    }
+
+    /// Unique indexes: each encoded value that several documents claim, with
+    /// their keys (expired documents not purged yet included). Empty while
+    /// every write was checked; another process's write that raced the
+    /// index's creation is how one appears (see `Documents::create_index_with`).
+    pub fn shared_claims(&self) -> Vec<(Vec<u8>, Vec<CompactString>)> {
+        let null = key_bytes(&Value::Null);
+        let mut out: Vec<(Vec<u8>, Vec<CompactString>)> = self
+            .entries
+            .iter()
+            .filter(|(encoded, keys)| keys.len() > 1 && **encoded != null)
+            .map(|(encoded, keys)| (encoded.clone(), keys.iter().cloned().collect()))
+            .collect();
+        let nulls: Vec<CompactString> = self.holders(&null).cloned().collect();
+        if nulls.len() > 1 {
+            out.push((null, nulls));
+        }
+        out
     }
 
     /// The indexed path.
@@ -193,6 +257,24 @@ impl FieldIndex {
         out
     }
 
+    /// How many documents a probe selects, exactly, reading no key where it
+    /// can: one value is its key set's length, and several are summed when
+    /// no document reached two values here (not multikey); otherwise the
+    /// keys are gathered and deduplicated as [`FieldIndex::probe`] does.
+    pub fn count(&self, probe: &IndexProbe) -> usize {
+        let size = |v: &Vec<u8>| self.entries.get(v).map_or(0, BTreeSet::len);
+        match probe {
+            IndexProbe::Keys(values) if values.len() <= 1 || !self.multikey => {
+                let mut distinct: Vec<&Vec<u8>> = values.iter().collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                distinct.into_iter().map(size).sum()
+            }
+            IndexProbe::Range(lo, hi) if !self.multikey => self.range(lo, hi).map(size).sum(),
+            _ => self.probe(probe).len(),
+        }
+    }
+
     /// How many documents a probe would select (an upper bound for ranges
     /// over multikey documents).
     pub fn estimate(&self, probe: &IndexProbe) -> u64 {
@@ -240,6 +322,10 @@ mod tests {
         let keys: Vec<_> = ix.probe(&red).into_iter().collect();
         assert_eq!(keys, ["a", "b"]);
         assert_eq!(ix.estimate(&red), 2);
+        // "a" is under both values: counted once.
+        let both = IndexProbe::Keys(vec![key_bytes(&json!("blue")), key_bytes(&json!("red"))]);
+        assert_eq!(ix.count(&both), 2);
+        assert_eq!(ix.count(&red), 2);
         ix.remove("a", &json!({"tags": ["red", "blue"]}));
         ix.remove("b", &json!({"tags": "red"}));
         assert!(ix.is_empty());
@@ -258,6 +344,7 @@ mod tests {
         );
         let keys: Vec<_> = ix.probe(&range).into_iter().collect();
         assert_eq!(keys, ["2", "3"]);
+        assert_eq!(ix.count(&range), 2);
         assert!(!ix.is_multikey());
     }
 }

@@ -9,12 +9,13 @@
 
 mod docs;
 mod field;
+mod persist;
 mod set;
 mod update;
 mod watch;
 
 pub(crate) use docs::parse_stored;
-pub use docs::{stored_indexes, Documents, QueryOptions, Row};
+pub use docs::{stored_indexes, Documents, QueryOptions, RawRow, Row};
 pub use field::FieldIndex;
 pub use update::UpdateTarget;
 pub use watch::{Change, ChangeOp, Recv, Watch, DEFAULT_WATCH_BYTES, DEFAULT_WATCH_EVENTS};

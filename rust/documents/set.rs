@@ -15,9 +15,11 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::Value;
 
-use crate::engine::{ChangeObserver, PendingChange};
+use crate::engine::{ChangeObserver, Database, Loc, PendingChange};
 use crate::error::{Error, Result};
+use crate::format::HintHeader;
 
+use super::docs::Documents;
 use super::field::FieldIndex;
 use super::watch::{ChangeOp, Watchers};
 
@@ -39,6 +41,11 @@ pub struct IndexSet {
     pub(super) queries: AtomicU64,
     /// The engine's `meta_writes` when the index definitions were last read.
     pub(super) seen_meta: AtomicU64,
+    /// The fields whose definitions were stored when last read: an index
+    /// whose definition is gone since (another process dropped it) is
+    /// dropped here too, but not one this handle is still creating (its
+    /// definition is stored once it is built).
+    pub(super) defined: RwLock<HashSet<String>>,
 }
 
 impl IndexSet {
@@ -129,6 +136,28 @@ impl ChangeObserver for IndexSet {
 
     fn memory_bytes(&self) -> u64 {
         IndexSet::memory_bytes(self)
+    }
+
+    fn follow_definitions(self: Arc<Self>, db: &Database) -> Result<()> {
+        let writes = db.meta_writes();
+        Documents {
+            db: db.clone(),
+            indexes: self,
+        }
+        .build_missing(writes, false)
+    }
+
+    /// Leave the index file for the next open (see `documents::persist`):
+    /// called under the writer lock, so the indexes agree with `live`.
+    fn persist_at_close(
+        &self,
+        file: &std::path::Path,
+        basis: &HintHeader,
+        live: &mut dyn Iterator<Item = (&str, Loc)>,
+    ) {
+        let indexes = self.indexes.read();
+        // A cache: a failure costs the next open a rebuild, nothing more.
+        let _ = super::persist::write(file, basis, &indexes, live);
     }
 
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {

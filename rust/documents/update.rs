@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use crate::engine::{ReadStamp, WriteBatch};
 use crate::error::{Error, Result};
-use crate::query::{matches, Filter, SortSpec, Update, UpdateError, UpdateErrorKind};
+use crate::query::{matches, Fields, Filter, SortSpec, Update, UpdateError, UpdateErrorKind};
 
 use super::docs::{filter_error, Documents};
 
@@ -97,6 +97,24 @@ impl Documents {
         update: &Value,
         upsert: bool,
     ) -> Result<Option<Value>> {
+        Ok(self
+            .update_one_with_bytes(target, update, upsert)?
+            .map(|(doc, _)| doc))
+    }
+
+    /// [`Documents::update_one`], also returning the document's JSON bytes
+    /// as written (as stored, when the update left it equal), for callers
+    /// that transcode them (the Python binding) instead of encoding the
+    /// document once more.
+    ///
+    /// # Errors
+    /// As [`Documents::update_one`].
+    pub fn update_one_with_bytes(
+        &self,
+        target: UpdateTarget<'_>,
+        update: &Value,
+        upsert: bool,
+    ) -> Result<Option<(Value, Vec<u8>)>> {
         let update = Update::parse(update).map_err(malformed)?;
         let filter = match target {
             UpdateTarget::Key(_) => None,
@@ -112,7 +130,14 @@ impl Documents {
             let key = match (target, &filter) {
                 (UpdateTarget::Key(key), _) => key.to_owned(),
                 (_, Some(filter)) => {
-                    let first = self.run(filter, &SortSpec::default(), 0, Some(1), "")?;
+                    let first = self.run(
+                        filter,
+                        &SortSpec::default(),
+                        0,
+                        Some(1),
+                        "",
+                        Some(&Fields::none()),
+                    )?;
                     match first.into_iter().next() {
                         Some(row) => row.key,
                         None => return Ok(None),
@@ -132,12 +157,14 @@ impl Documents {
             let before = stamp.value().is_some().then(|| doc.clone());
             update.apply(&mut doc).map_err(|e| failed_on(&key, e))?;
             if before.as_ref() == Some(&doc) {
-                return Ok(Some(doc));
+                let stored = stamp.value().unwrap_or_default().to_vec();
+                return Ok(Some((doc, stored)));
             }
+            let bytes = encode(&key, &doc)?;
             let mut batch = WriteBatch::new();
-            batch.put_expiring_at(&key, encode(&key, &doc)?, stamp.expires_at_ms())?;
+            batch.put_expiring_at(&key, bytes.clone(), stamp.expires_at_ms())?;
             if !retry(self.db.commit(&batch, [(key.as_str(), &stamp)]))? {
-                return Ok(Some(doc));
+                return Ok(Some((doc, bytes)));
             }
         }
     }
@@ -206,7 +233,14 @@ impl Documents {
         mut change: impl FnMut(&str, &Value) -> Result<Option<Value>>,
     ) -> Result<(Vec<(String, ReadStamp)>, WriteBatch)> {
         let keys: Vec<String> = self
-            .run(filter, &SortSpec::default(), 0, None, prefix)?
+            .run(
+                filter,
+                &SortSpec::default(),
+                0,
+                None,
+                prefix,
+                Some(&Fields::none()),
+            )?
             .into_iter()
             .map(|row| row.key)
             .collect();

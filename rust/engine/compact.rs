@@ -381,6 +381,8 @@ impl Database {
         // exactly its live records.
         if let Some(path) = self.file_path() {
             storage::remove_hint(path);
+            // Built on the old file: it would never be trusted again.
+            let _ = std::fs::remove_file(storage::index_path(path));
         }
         let hint_end = new.data_start();
         {
@@ -393,6 +395,7 @@ impl Database {
             // Keys not copied because they had expired leave the keydir now.
             st.ks.purge_expired(now);
             st.log = new.clone();
+            st.basis = None;
             st.ks.relocations += 1;
         }
         // The old file's seal (and, after a rekey, the old key) is wiped when

@@ -16,7 +16,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{Config, FsyncPolicy};
 use crate::error::{Error, Result};
-use crate::format::{FileHeader, HintEntry, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use crate::format::{
+    FileHeader, HintEntry, HintHeader, RecordKind, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
 use crate::storage::{self, GroupSync, Joined, LockMode, Log, Medium, SharedPage, WriterLock};
 
 use super::background::Background;
@@ -46,6 +48,11 @@ impl ValueBuf {
 pub(super) struct State {
     pub ks: Keyspace,
     pub log: Arc<Log>,
+    /// The hint on disk that vouches for the current file's prefix: the one
+    /// this handle loaded, or wrote at close (`None` without one, e.g.
+    /// after a compaction until the next close writes one). Sidecars built
+    /// from this state (the index file) name it as their basis.
+    pub basis: Option<HintHeader>,
 }
 
 impl State {
@@ -77,6 +84,9 @@ pub(super) struct Writer {
     /// and the old value of each write, for an observer that wants them
     /// (emptied after each call).
     pub old: Vec<Option<ValueBuf>>,
+    /// Another process's metadata (an index definition) was taken in since
+    /// the observer last followed it (see [`Database::lock_writer`]).
+    pub definitions_moved: bool,
 }
 
 /// The shared state of every handle on one open database.
@@ -219,6 +229,7 @@ impl Database {
             hint_end: start,
             max_seq,
             hinted,
+            from_hint,
         } = loaded;
         let log = Arc::new(log);
         let inner = Arc::new_cyclic(|me| Inner {
@@ -230,6 +241,7 @@ impl Database {
             state: Arc::new(RwLock::new(State {
                 ks,
                 log: log.clone(),
+                basis: from_hint,
             })),
             hinted,
             shared,
@@ -244,6 +256,7 @@ impl Database {
                 buf: Vec::with_capacity(4096),
                 offsets: Vec::new(),
                 old: Vec::new(),
+                definitions_moved: false,
             }),
             sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
@@ -410,6 +423,34 @@ impl Database {
         self.inner.expire(&mut w, now);
     }
 
+    /// The hint file that vouches for this file's prefix, as its header:
+    /// the one the open loaded (or a close wrote since), `None` when there
+    /// is none (no hint, an encrypted or in-memory database, or just after
+    /// a compaction). A sidecar built at close names it (see
+    /// [`ChangeObserver::persist_at_close`]); an open trusts the sidecar
+    /// only when it names the same hint.
+    pub fn hint_basis(&self) -> Option<HintHeader> {
+        self.inner.state.read().basis
+    }
+
+    /// Run `visit` over every live key and its location, in key order,
+    /// under one read lock of the key directory (hold writers paused around
+    /// it for a view that agrees with the observer's).
+    pub fn with_live_locations<T>(
+        &self,
+        visit: impl FnOnce(&mut dyn Iterator<Item = (&str, Loc)>) -> T,
+    ) -> T {
+        let now = self.inner.clock.now_ms();
+        let st = self.inner.state.read();
+        let mut live = st
+            .ks
+            .keydir
+            .iter()
+            .filter(|(_, loc)| loc.is_live(now))
+            .map(|(k, loc)| (&**k, *loc));
+        visit(&mut live)
+    }
+
     /// Register the observer of every change (see [`ChangeObserver`]). Only one
     /// can be registered; returns false if one already was.
     pub fn set_observer(&self, observer: Arc<dyn ChangeObserver>) -> bool {
@@ -574,20 +615,39 @@ impl Database {
     /// # Errors
     /// As [`Database::put_raw`]; [`Error::InvalidValue`] for a zero TTL.
     pub fn put_raw_with_ttl(&self, key: &str, value: &[u8], ttl: Duration) -> Result<()> {
-        let expires_at = self.inner.clock.now_ms().saturating_add(ttl_millis(ttl)?);
-        self.put_raw_expiring(key, value, expires_at)
+        self.put_raw_expiring(key, value, self.expiry_after(ttl)?)
     }
 
     pub(super) fn put_raw_expiring(&self, key: &str, value: &[u8], expires_at: u64) -> Result<()> {
+        let ticket = self.put_raw_unsynced(key, value, expires_at)?;
+        self.make_durable(ticket)
+    }
+
+    /// [`Database::put_raw`] (expiring at `expires_at`, a clock time in ms,
+    /// or never for 0) up to the sync the fsync policy asks for, which is
+    /// left to the caller: it returns the ticket to give
+    /// [`Database::make_durable`]. The write is visible at once; it is
+    /// acknowledged as durable only once that returns. For a caller that
+    /// lets many writes in flight share one sync (asyncio's group commit).
+    ///
+    /// # Errors
+    /// As [`Database::put_raw`], less the sync's.
+    pub fn put_raw_unsynced(&self, key: &str, value: &[u8], expires_at: u64) -> Result<u64> {
         validate_key(key)?;
         validate_value(value)?;
         self.check_writable()?;
-        let ticket = {
-            let mut w = self.inner.lock_writer()?;
-            self.inner
-                .apply(&mut w, &[Write::put(key, value, expires_at)])?
-        };
-        self.make_durable(ticket)
+        let mut w = self.lock_writer()?;
+        self.inner
+            .apply(&mut w, &[Write::put(key, value, expires_at)])
+    }
+
+    /// The clock time in ms at which a key written now with `ttl` expires
+    /// (for [`Database::put_raw_unsynced`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidValue`] for a zero TTL.
+    pub fn expiry_after(&self, ttl: Duration) -> Result<u64> {
+        Ok(self.inner.clock.now_ms().saturating_add(ttl_millis(ttl)?))
     }
 
     /// Remove `key`. Returns whether it was live. Writes nothing if it was not.
@@ -598,7 +658,7 @@ impl Database {
         validate_key(key)?;
         self.check_writable()?;
         let ticket = {
-            let mut w = self.inner.lock_writer()?;
+            let mut w = self.lock_writer()?;
             let now = self.inner.clock.now_ms();
             let live = self
                 .inner
@@ -617,7 +677,14 @@ impl Database {
         Ok(true)
     }
 
-    pub(super) fn make_durable(&self, ticket: u64) -> Result<()> {
+    /// Wait until the write that returned `ticket` is as durable as the
+    /// fsync policy promises (on stable storage under
+    /// `FsyncPolicy::Always`, sharing one sync with every write in flight;
+    /// nothing to wait for otherwise).
+    ///
+    /// # Errors
+    /// The sync's error, which poisons the handle (see [`Database::put_raw`]).
+    pub fn make_durable(&self, ticket: u64) -> Result<()> {
         if self.inner.fsync == FsyncPolicy::Always {
             self.inner.sync_until(ticket)?;
         }
@@ -1017,6 +1084,8 @@ pub(super) struct Loaded {
     pub max_seq: u64,
     /// Whether a hint file gave most of it.
     pub hinted: bool,
+    /// The header of that hint (see [`State::basis`]).
+    pub from_hint: Option<HintHeader>,
 }
 
 /// Build the key space of `log` (the file `file`, whose header is
@@ -1054,6 +1123,7 @@ pub(super) fn load_keyspace(
         // Stale or damaged: it would only be read and rejected again.
         storage::remove_hint(path);
     }
+    let from_hint = hinted.as_ref().map(|(_, h)| *h);
     let (mut ks, start, start_seq, anchor) = match hinted {
         Some((ks, h)) => (ks, h.data_end, Some(h.last_seq), Some(h.digest_offset)),
         None => (Keyspace::default(), log.data_start(), None, None),
@@ -1079,6 +1149,7 @@ pub(super) fn load_keyspace(
         hint_end: start,
         max_seq,
         hinted: start_seq.is_some(),
+        from_hint,
     })
 }
 
@@ -1139,6 +1210,22 @@ impl Inner {
         // The hint first: its digest record is appended to the log, then
         // synced and the slack trimmed with everything else.
         let hint = self.write_hint_at_close(&mut w);
+        // Then the observer's sidecar (the index file), built on that hint
+        // (or the one still on disk); no writer can come between, here or
+        // in another process.
+        if let (Some(observer), Some(path)) = (self.observer.get(), &self.file) {
+            let now = self.clock.now_ms();
+            let st = self.state.read();
+            if let Some(basis) = st.basis {
+                let mut live = st
+                    .ks
+                    .keydir
+                    .iter()
+                    .filter(|(_, loc)| loc.is_live(now))
+                    .map(|(k, loc)| (&**k, *loc));
+                observer.persist_at_close(path, &basis, &mut live);
+            }
+        }
         let result = self.flush().and_then(|()| self.trim(&w));
         drop(held);
         (result, hint)
@@ -1163,6 +1250,7 @@ impl Inner {
             return Ok(());
         }
         let data_end = w.end;
+        let mut written_header = None;
         let written = (|| -> Result<()> {
             let io_err = |e| Error::io(path, e);
             let hint = {
@@ -1184,6 +1272,7 @@ impl Inner {
                 hint
             };
             let header = hint.header(w.generation, data_end, w.seq - 1);
+            written_header = Some(header);
             let digest = hint.digest(&header);
             // Not `lock_writer`: the handle is closed by now. The record
             // gets a ticket like any append, so the close's sync covers it.
@@ -1196,6 +1285,7 @@ impl Inner {
         match written {
             Ok(()) => {
                 w.hint_end = data_end;
+                self.state.write().basis = written_header;
                 Ok(())
             }
             Err(e) => {

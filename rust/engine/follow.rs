@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::format::RecordKind;
 use crate::storage::{self, LockMode, Published, SharedPage, Slot, WriteLock, WriterLock};
 
-use super::db::{load_keyspace, Inner, Loaded, ValueBuf, Writer};
+use super::db::{load_keyspace, Database, Inner, Loaded, ValueBuf, Writer};
 use super::keydir::Loc;
 use super::write::notify;
 
@@ -125,6 +125,37 @@ struct Change {
     loc: Loc,
     /// The new value, when an observer is told of it.
     value: Option<Vec<u8>>,
+}
+
+impl Database {
+    /// The writer lock for a user write ([`Inner::lock_writer`]), with the
+    /// observer's definitions following everything taken in: when another
+    /// process created or dropped an index since this handle last wrote,
+    /// the lock is let go, the observer builds or drops it, and the lock is
+    /// taken again, so no write is checked against stale indexes (a unique
+    /// index another process created refuses a duplicate here too). A bool
+    /// test under the held mutex when nothing of the kind happened.
+    ///
+    /// # Errors
+    /// As [`Inner::lock_writer`]; the observer's errors following the
+    /// definitions (the next write tries again).
+    pub(super) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
+        loop {
+            let mut w = self.inner.lock_writer()?;
+            if !w.definitions_moved {
+                return Ok(w);
+            }
+            w.definitions_moved = false;
+            let Some(observer) = self.inner.observer.get().cloned() else {
+                return Ok(w);
+            };
+            drop(w);
+            if let Err(e) = observer.follow_definitions(self) {
+                self.inner.writer.lock().definitions_moved = true;
+                return Err(e);
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -298,6 +329,9 @@ impl Inner {
             Some(until) => storage::replay_until(&log, name, w.end, until, start_seq, visit)?,
             None => storage::replay_from(&log, name, w.end, start_seq, false, visit)?,
         };
+        if changes.iter().any(|c| c.kind == RecordKind::Meta) {
+            w.definitions_moved = true;
+        }
         let wants_old = observer.is_some_and(|o| o.wants_old_values());
         if observer.is_none() {
             // Nobody to tell: the whole batch under one lock.
@@ -406,6 +440,7 @@ impl Inner {
             last_record,
             hint_end,
             max_seq,
+            from_hint,
             ..
         } = load_keyspace(
             Some(path),
@@ -425,8 +460,11 @@ impl Inner {
             let mut st = self.state.write();
             // Every location moved: transactions stamped before must see it.
             ks.relocations = st.ks.relocations + 1;
+            // And the definitions may have: a reader compares this counter.
+            ks.meta_writes = st.ks.meta_writes + 1;
             st.ks = ks;
             st.log = log.clone();
+            st.basis = from_hint;
         }
         if let Some(lock) = lock {
             *self.lock.lock() = Some(lock);
@@ -438,6 +476,7 @@ impl Inner {
         w.seq = max_seq + 1;
         w.generation = opened.header.generation;
         w.file_id = id;
+        w.definitions_moved = true;
         Ok(true)
     }
 

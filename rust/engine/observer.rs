@@ -6,6 +6,10 @@
 //! needs no locking of its own against writers to stay exact. It is not called
 //! during replay at open: observers rebuild from a scan instead.
 
+use std::sync::Arc;
+
+use super::db::Database;
+
 /// One change about to be written, shown to [`ChangeObserver::check`].
 #[derive(Debug, Clone, Copy)]
 pub enum PendingChange<'a> {
@@ -66,6 +70,37 @@ pub trait ChangeObserver: Send + Sync {
     /// [`crate::engine::Stats::index_bytes`].
     fn memory_bytes(&self) -> u64 {
         0
+    }
+
+    /// Another process changed the metadata the observer keeps definitions
+    /// in (it created or dropped an index): bring them up to date before
+    /// this handle writes, so that every write is checked against every
+    /// index, whichever process created it. Called with no lock held, by
+    /// the write that first meets the change; an error fails that write and
+    /// the next one tries again.
+    ///
+    /// # Errors
+    /// Whatever reading the definitions or building an index meets.
+    fn follow_definitions(self: Arc<Self>, db: &Database) -> crate::error::Result<()> {
+        let _ = db;
+        Ok(())
+    }
+
+    /// At a clean close of the last writer, under the writer lock (no
+    /// write can come between, in this process or another): leave a
+    /// sidecar beside the database at `file` describing the observer's
+    /// state (the index file), built on the hint `basis` (see
+    /// [`crate::engine::Database::hint_basis`]), with `live` giving every
+    /// live key's location in key order. The key directory is read-locked
+    /// meanwhile: the observer must not call back into the database. Best effort: a sidecar is a cache,
+    /// so a failure only costs the next open a rebuild.
+    fn persist_at_close(
+        &self,
+        file: &std::path::Path,
+        basis: &crate::format::HintHeader,
+        live: &mut dyn Iterator<Item = (&str, super::Loc)>,
+    ) {
+        let _ = (file, basis, live);
     }
 
     /// `key` now holds `new`; it held `old` (if anything, and if asked for) before.

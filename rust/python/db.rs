@@ -292,6 +292,23 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<Duration>,
     ) -> PyResult<()> {
+        let ticket = self.store_unsynced(py, key, value, ttl)?;
+        let db = self.db()?;
+        if db.fsync_policy() == FsyncPolicy::Always {
+            py.detach(|| db.make_durable(ticket))?;
+        }
+        Ok(())
+    }
+
+    /// The one path of a set from Python: encode, then write up to the
+    /// sync, returning its group-commit ticket ([`Database::make_durable`]).
+    fn store_unsynced(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<Duration>,
+    ) -> PyResult<u64> {
         let key = key_str(key)?;
         let db = self.db()?;
         JSON_BUF.with(|cell| {
@@ -302,9 +319,9 @@ impl PyDatabase {
             let result = match py_to_json(value, &mut buf) {
                 Ok(()) => {
                     let bytes: &[u8] = &buf;
-                    py.detach(|| match ttl {
-                        None => db.put_raw(key, bytes),
-                        Some(ttl) => db.put_raw_with_ttl(key, bytes, ttl),
+                    py.detach(|| {
+                        let expires_at = ttl.map_or(Ok(0), |ttl| db.expiry_after(ttl))?;
+                        db.put_raw_unsynced(key, bytes, expires_at)
                     })
                     .map_err(PyErr::from)
                 }
@@ -467,6 +484,33 @@ impl PyDatabase {
         self.store(py, key, value, ttl)
     }
 
+    /// `set` up to the sync that `fsync="always"` makes before returning:
+    /// the write is made and visible; pass the returned ticket to
+    /// `_make_durable` to wait for it to reach the disk. For
+    /// `ferrumdb.aio`, which lets every coroutine's write share one sync.
+    #[pyo3(signature = (key, value, ttl = None))]
+    fn _set_unsynced(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<u64> {
+        let ttl = match ttl {
+            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
+            _ => None,
+        };
+        self.store_unsynced(py, key, value, ttl)
+    }
+
+    /// Wait (GIL released) until the write that returned `ticket` is as
+    /// durable as the fsync policy promises; concurrent waiters share one
+    /// sync. The sync's `OSError` poisons the handle, as for `set`.
+    fn _make_durable(&self, py: Python<'_>, ticket: u64) -> PyResult<()> {
+        let db = self.db()?;
+        Ok(py.detach(|| db.make_durable(ticket))?)
+    }
+
     /// Seconds until `key` expires (sub-second precision), or None if it never does.
     fn ttl(&self, key: &Bound<'_, PyAny>) -> PyResult<Option<f64>> {
         let k = lookup_key(key)?;
@@ -528,7 +572,8 @@ impl PyDatabase {
         let docs = self.docs()?;
         let values = py.detach(|| docs.distinct(field, filter.as_ref(), prefix.unwrap_or("")))?;
         let out = PyList::empty(py);
-        for value in values {
+        for (i, value) in values.into_iter().enumerate() {
+            let_other_threads_run(py, i);
             out.append(value_to_py(py, field, &value)?)?;
         }
         Ok(out)
@@ -698,7 +743,6 @@ impl PyDatabase {
             Some(f) if !f.is_none() => Some(fields_value(f)?),
             _ => None,
         };
-        let projected = fields.is_some();
         let options = QueryOptions {
             sort,
             limit: limit.map(|l| count_arg("limit", l)).transpose()?,
@@ -707,15 +751,16 @@ impl PyDatabase {
             fields,
         };
         let docs = self.docs()?;
-        let rows = py.detach(|| docs.query_with(&filter, &options))?;
+        let rows = py.detach(|| docs.query_raw(&filter, &options))?;
         let out = PyList::empty(py);
-        for row in rows {
-            // Whole documents go straight from the stored bytes; projected
-            // ones are re-encoded from the cut-down value.
-            let doc = if projected {
-                value_to_py(py, &row.key, &row.doc)?
-            } else {
-                json_to_py(py, row.raw.as_bytes())?
+        for (i, row) in rows.into_iter().enumerate() {
+            let_other_threads_run(py, i);
+            // Whole documents go straight from the stored bytes (never
+            // parsed into a serde value); projected ones are re-encoded from
+            // the cut-down value.
+            let doc = match &row.projected {
+                Some(doc) => value_to_py(py, &row.key, doc)?,
+                None => json_to_py(py, row.raw.as_bytes())?,
             };
             out.append((row.key, doc))?;
         }
@@ -754,8 +799,9 @@ impl PyDatabase {
         };
         let update = json_arg("update", update)?;
         let docs = self.docs()?;
-        let doc = py.detach(|| docs.update_one(target, &update, upsert))?;
-        doc.map(|d| value_to_py(py, "update", &d)).transpose()
+        let doc = py.detach(|| docs.update_one_with_bytes(target, &update, upsert))?;
+        // From the bytes just written: the document is not encoded twice.
+        doc.map(|(_, bytes)| json_to_py(py, &bytes)).transpose()
     }
 
     /// Apply update operators to every document matching `filter` whose key
@@ -1057,5 +1103,22 @@ impl PyDatabase {
     #[getter]
     fn fsync(&self) -> String {
         self.docs.database().fsync_policy().to_string()
+    }
+}
+
+/// Rows turned into Python objects between two chances for other threads
+/// to take the GIL: about a millisecond of conversion.
+const ROWS_PER_GIL_HOLD: usize = 256;
+
+/// Called before converting row `i` of a large result: every
+/// [`ROWS_PER_GIL_HOLD`] rows, let go of the GIL for a moment. Conversion
+/// needs the GIL, and a native call holding it for a 100k-row result would
+/// stall every other thread for its whole length, an asyncio loop waiting
+/// on a pool thread's `query` included; CPython then hands the GIL to a
+/// thread that has waited for its switch interval.
+#[inline]
+fn let_other_threads_run(py: Python<'_>, i: usize) {
+    if i > 0 && i.is_multiple_of(ROWS_PER_GIL_HOLD) {
+        py.detach(|| ());
     }
 }

@@ -118,6 +118,22 @@ impl PyWatch {
         }
     }
 
+    /// Every change already waiting, in commit order, without waiting for
+    /// more (`[]` if none). On a read-only handle following another process,
+    /// each of that process's commits is taken in whole by `next()`, so
+    /// `[next(w), *w.take_ready()]` holds whole transactions (what
+    /// `ferrumdb push --follow` applies as one PostgreSQL transaction).
+    fn take_ready(&self, py: Python<'_>) -> PyResult<Vec<Py<PyTuple>>> {
+        if FORK_GENERATION.load(Ordering::Relaxed) != self.fork_generation {
+            return Err(Error::Forked.into());
+        }
+        let mut out = Vec::new();
+        while let Some(Some(event)) = self.event(py, self.watch.try_recv())? {
+            out.push(event);
+        }
+        Ok(out)
+    }
+
     /// Stop the watch: later (and currently waiting) `next()` calls end the
     /// iteration, and unread changes are discarded. Idempotent.
     fn close(&self) {

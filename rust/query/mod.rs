@@ -7,6 +7,7 @@
 mod eval;
 mod filter;
 mod order;
+mod partial;
 mod path;
 mod plan;
 mod project;
@@ -18,6 +19,7 @@ mod update;
 pub use eval::{condition_matches, matches};
 pub use filter::{Clause, Condition, ElemMatch, FieldFilter, Filter, FilterError, Pattern};
 pub use order::{compare, encode_key, key_bytes, values_equal, TypeClass};
+pub use partial::Fields;
 pub use path::{FieldPath, PathError, Reached, Segment};
 pub use plan::{choose_plan, index_entries, reaches_many, IndexInfo, IndexProbe, Plan, PlanKind};
 pub use project::Projection;

@@ -87,6 +87,11 @@ impl Projection {
         }
     }
 
+    /// The top-level field names kept (whole or in part).
+    pub fn top_level(&self) -> impl Iterator<Item = &str> {
+        self.fields.keys().map(String::as_str)
+    }
+
     /// The projected copy of `doc` (see the type's docs); a document that is
     /// not an object projects to `{}`.
     #[must_use]

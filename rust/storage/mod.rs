@@ -26,7 +26,7 @@ pub use log::{
     open_sibling, Log, OpenedLog,
 };
 pub use medium::Medium;
-pub use paths::{compact_path, hint_path, resolve, shm_path};
+pub use paths::{compact_path, hint_path, index_path, resolve, shm_path, temp_index_path};
 pub use peek::{peek_header, PeekedHeader};
 pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;

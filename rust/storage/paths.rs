@@ -76,6 +76,18 @@ pub fn temp_hint_path(db: &Path) -> PathBuf {
     with_suffix(db, ".hint.tmp")
 }
 
+/// `app.db` -> `app.db.index`, the secondary indexes as of a close, so
+/// the next open loads them instead of parsing every document (written and
+/// validated by the document layer, see `documents::persist`).
+pub fn index_path(db: &Path) -> PathBuf {
+    with_suffix(db, ".index")
+}
+
+/// `app.db` -> `app.db.index.tmp`, where an index file is written before its rename.
+pub fn temp_index_path(db: &Path) -> PathBuf {
+    with_suffix(db, ".index.tmp")
+}
+
 /// `app.db` -> `app.db.shm`, the page every process with the database
 /// open maps to learn of each other's writes (see `storage::shared`).
 pub fn shm_path(db: &Path) -> PathBuf {

@@ -1,0 +1,259 @@
+"""Unique indexes on PostgreSQL with the file backend's rule, exactly.
+
+The file backend's rule (``FieldIndex::claims`` in ``rust/documents/field.rs``):
+a document *claims* every distinct value its path reaches (the value at the
+end of the path, and each element when that value is an array; through arrays
+of objects on the way), or ``null`` when it reaches none. Two live documents
+may not share a claim. So ``{"tags": ["a", "b"]}`` and ``{"tags": "a"}``
+collide on ``"a"``, ``1`` and ``1.0`` are one value, and a missing field
+collides with ``null``. A unique expression index on the field's value cannot
+say that (one row, one value), so each table with a unique index gets a
+*claims* table::
+
+    <table>_claims (field text, claim jsonb, key text), UNIQUE (field, claim) DEFERRABLE INITIALLY DEFERRED
+
+kept by a row trigger on the documents table: every insert, update and
+delete of a document replaces its claims, whoever writes it (any process, any
+FerrumDB version with this schema, even plain SQL). The constraint is checked
+at commit, so a transaction may swap two values between documents, as on a
+file. A violation is a ``UniqueViolation`` naming ``(field, claim)``, which
+:class:`~ferrumdb.postgres.PostgresDB` turns into ``DuplicateKeyError`` with
+the file backend's message.
+
+Numbers: ``jsonb`` compares numbers as decimals, the file backend compares
+their exact values. They differ only for a float of magnitude 2^53 or more
+written in its shortest form (``1.152921504606847e18`` is 2^60 exactly), so
+:func:`ferrumdb_v2_claim` replaces such a float by its exact integer.
+
+The trigger exists only while some unique index does, so writes to a table
+without one pay nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+try:
+    from psycopg import sql as pg_sql
+except ImportError:  # pragma: no cover - ferrumdb.postgres raises the ImportError naming the extra
+    pg_sql = None  # type: ignore[assignment]
+
+__all__ = [
+    "install",
+    "claims_table",
+    "add_unique",
+    "remove_unique",
+    "refresh_trigger",
+    "duplicate_details",
+]
+
+#: SQL functions shared by every FerrumDB table of a database (versioned names:
+#: a later layout adds new functions instead of changing these under old clients).
+FUNCTIONS = r"""
+CREATE OR REPLACE FUNCTION ferrumdb_v2_reach(v jsonb, path text[]) RETURNS SETOF jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+DECLARE
+    seg text;
+    item jsonb;
+BEGIN
+    IF coalesce(array_length(path, 1), 0) = 0 THEN
+        RETURN NEXT v;
+        IF jsonb_typeof(v) = 'array' THEN
+            RETURN QUERY SELECT jsonb_array_elements(v);
+        END IF;
+        RETURN;
+    END IF;
+    seg := path[1];
+    IF jsonb_typeof(v) = 'object' THEN
+        IF v ? seg THEN
+            RETURN QUERY SELECT * FROM ferrumdb_v2_reach(v -> seg, path[2:]);
+        END IF;
+    ELSIF jsonb_typeof(v) = 'array' THEN
+        IF seg ~ '^(0|[1-9][0-9]{0,8})$' THEN
+            IF seg::int < jsonb_array_length(v) THEN
+                RETURN QUERY SELECT * FROM ferrumdb_v2_reach(v -> seg::int, path[2:]);
+            END IF;
+        ELSIF NOT (seg ~ '^[1-9][0-9]*$' AND length(seg) <= 20 AND seg::numeric <= 18446744073709551615) THEN
+            -- Not an index (a usize, as the file backend parses it): the segment applies to each object element.
+            FOR item IN SELECT jsonb_array_elements(v) LOOP
+                IF jsonb_typeof(item) = 'object' THEN
+                    RETURN QUERY SELECT * FROM ferrumdb_v2_reach(item, path);
+                END IF;
+            END LOOP;
+        END IF;
+    END IF;
+    RETURN;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION ferrumdb_v2_exact(n numeric) RETURNS numeric
+LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+DECLARE
+    m float8 := n::float8;
+    e int := 0;
+    r numeric;
+BEGIN
+    -- Every double of magnitude >= 2^53 is an integer M * 2^e with |M| < 2^53.
+    WHILE abs(m) >= 9007199254740992 LOOP
+        m := m / 2;
+        e := e + 1;
+    END LOOP;
+    r := m::bigint::numeric;
+    FOR i IN 1..e LOOP
+        r := r * 2;
+    END LOOP;
+    RETURN r;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION ferrumdb_v2_claim(v jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+DECLARE
+    text_form text;
+BEGIN
+    CASE jsonb_typeof(v)
+    WHEN 'number' THEN
+        text_form := v::text;
+        IF strpos(text_form, '.') > 0 AND abs(v::numeric) >= 9007199254740992 THEN
+            RETURN to_jsonb(ferrumdb_v2_exact(v::numeric));
+        END IF;
+        RETURN v;
+    WHEN 'array' THEN
+        IF v::text ~ '[0-9]{16}\.' THEN
+            RETURN (SELECT coalesce(jsonb_agg(ferrumdb_v2_claim(x) ORDER BY n), '[]'::jsonb)
+                    FROM jsonb_array_elements(v) WITH ORDINALITY AS e(x, n));
+        END IF;
+        RETURN v;
+    WHEN 'object' THEN
+        IF v::text ~ '[0-9]{16}\.' THEN
+            RETURN (SELECT coalesce(jsonb_object_agg(k, ferrumdb_v2_claim(x)), '{}'::jsonb)
+                    FROM jsonb_each(v) AS e(k, x));
+        END IF;
+        RETURN v;
+    ELSE
+        RETURN v;
+    END CASE;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION ferrumdb_v2_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
+LANGUAGE sql IMMUTABLE STRICT AS $fn$
+    SELECT DISTINCT c FROM (
+        SELECT ferrumdb_v2_claim(v) AS c FROM ferrumdb_v2_reach(doc, path) AS v
+        UNION ALL
+        SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
+    ) AS claimed
+$fn$;
+
+CREATE OR REPLACE FUNCTION ferrumdb_v2_keep_claims() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+-- TG_ARGV[0]: the claims table; TG_ARGV[1..]: the uniquely indexed fields.
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.key = NEW.key AND OLD.doc = NEW.doc THEN
+        RETURN NULL;  -- only the expiry changed: the claims stand
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        EXECUTE format('DELETE FROM %I WHERE key = $1', TG_ARGV[0]) USING OLD.key;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.key > '' THEN
+        FOR i IN 1..TG_NARGS - 1 LOOP
+            EXECUTE format(
+                'INSERT INTO %I (field, claim, key) SELECT $1, c, $2 FROM ferrumdb_v2_claims($3, $4) AS c',
+                TG_ARGV[0]
+            ) USING TG_ARGV[i], NEW.key, NEW.doc, string_to_array(TG_ARGV[i], '.');
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END
+$fn$;
+"""
+
+
+def claims_table(table: str) -> str:
+    """The claims table of the documents table ``table``."""
+    return f"{table}_claims"
+
+
+def _ident(name: str) -> str:
+    return pg_sql.Identifier(name).as_string(None)
+
+
+def install(conn: Any, table: str) -> None:
+    """Create the shared functions and ``table``'s claims table (idempotent; caller holds the table's lock)."""
+    conn.execute(FUNCTIONS)
+    claims = claims_table(table)
+    conn.execute(
+        f'CREATE TABLE IF NOT EXISTS {_ident(claims)} (field text NOT NULL, claim jsonb NOT NULL, key text COLLATE "C" NOT NULL, '
+        f"CONSTRAINT {_ident(claims + '_unique')} UNIQUE (field, claim) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {_ident(claims + '_key')} ON {_ident(claims)} (key)")
+
+
+def refresh_trigger(conn: Any, table: str, unique_fields: list[str]) -> None:
+    """(Re)create the trigger keeping claims for ``unique_fields``, or drop it when there are none."""
+    trigger = _ident(f"{table}_claims_trigger")
+    conn.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {_ident(table)}")
+    if not unique_fields:
+        return
+    args = ", ".join(pg_sql.Literal(a).as_string(None) for a in [claims_table(table), *sorted(unique_fields)])
+    conn.execute(
+        f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {_ident(table)} "
+        f"FOR EACH ROW EXECUTE FUNCTION ferrumdb_v2_keep_claims({args})"
+    )
+
+
+def add_unique(conn: Any, table: str, field: str) -> tuple[str, str, str] | None:
+    """Fill ``field``'s claims from every document; a duplicate as ``(value, key, other_key)``, else None.
+
+    Runs inside the caller's transaction (which must roll back on a duplicate).
+    Expired rows must have been purged first.
+    """
+    claims = _ident(claims_table(table))
+    conn.execute(f"DELETE FROM {claims} WHERE field = %s", (field,))
+    conn.execute(
+        f"INSERT INTO {claims} (field, claim, key) "
+        f"SELECT %s, c, t.key FROM {_ident(table)} AS t, ferrumdb_v2_claims(t.doc, %s) AS c WHERE t.key > ''",
+        (field, field.split(".")),
+    )
+    row = conn.execute(
+        f"SELECT claim::text, min(key), max(key) FROM {claims} WHERE field = %s GROUP BY claim HAVING count(*) > 1 "
+        "ORDER BY min(key) LIMIT 1",
+        (field,),
+    ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
+
+
+def remove_unique(conn: Any, table: str, field: str) -> None:
+    """Forget ``field``'s claims."""
+    conn.execute(f"DELETE FROM {_ident(claims_table(table))} WHERE field = %s", (field,))
+
+
+def duplicate_details(conn: Any, table: str, detail: str, unique_fields: list[str]) -> tuple[str, str, str | None] | None:
+    """``(field, value, holder)`` from a claims violation's detail text, the holder looked up; None if not one.
+
+    PostgreSQL's detail reads ``Key (field, claim)=(<field>, <claim>) already exists.``
+    """
+    head = "Key (field, claim)=("
+    tail = ") already exists."
+    if not (detail.startswith(head) and detail.rstrip().endswith(tail)):
+        return None
+    body = detail.rstrip()[len(head) : -len(tail)]
+    for field in sorted(unique_fields, key=len, reverse=True):
+        if body.startswith(field + ", "):
+            claim = body[len(field) + 2 :]
+            try:
+                value = json.dumps(json.loads(claim), ensure_ascii=False, separators=(",", ":"))
+            except ValueError:
+                value = claim
+            holder = None
+            try:
+                row = conn.execute(
+                    f"SELECT key FROM {_ident(claims_table(table))} WHERE field = %s AND claim = %s::jsonb LIMIT 1",
+                    (field, claim),
+                ).fetchone()
+                holder = None if row is None else str(row[0])
+            except Exception:  # a message helper must not fail
+                holder = None
+            return field, value, holder
+    return None

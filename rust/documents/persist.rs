@@ -1,0 +1,462 @@
+//! The index file (`PATH.index`): every secondary index as of the last
+//! clean close, so an open loads them instead of parsing every document.
+//!
+//! It is a cache, never the truth. An open uses it only when it names, as
+//! its basis, the very hint file the open used (same header: generation,
+//! `data_end`, digest position, last seq, entry count); that hint is itself
+//! vouched for by a digest record in the log, so the log's prefix is the one
+//! the file was built from. Even then each key's entries are trusted only if
+//! the key still lives at the record the file names (offset and value
+//! length): a key written since (by this process before a crash, or by
+//! another process sharing the file), or expired, is re-read and re-indexed
+//! from its document, and keys gone since are dropped. Any failed check
+//! (magic, version, header or body checksum, basis, a length or index out
+//! of bounds, keys out of order, a duplicated value) ignores the whole file
+//! and the indexes are rebuilt by a scan, as without one.
+//!
+//! ```text
+//! Header (80 bytes)
+//!   0  magic          8  b"FERRUMIX"
+//!   8  version        u16  1
+//!  10  reserved       6    0
+//!  16  basis          5 x u64: the hint header's generation, data_end,
+//!                     digest_offset, last_seq, entries
+//!  56  body_len       u64
+//!  64  body_crc32c    u32
+//!  68  reserved       u32  0
+//!  72  header_crc32c  u32  CRC32C of bytes 0..72
+//!  76  reserved       u32  0
+//! Body (integers little-endian)
+//!   keys: u32 count, then per live key in key order:
+//!         u32 len, UTF-8 bytes, u64 record offset, u32 value length
+//!   indexes: u32 count, then per index:
+//!         u32 len, field path bytes, u8 unique, u8 multikey,
+//!         u32 values, per distinct encoded value in order:
+//!             u32 len, bytes, u32 holders, that many ascending key numbers (u32)
+//!         u32 missing (unique: documents without the field), ascending key numbers
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use compact_str::CompactString;
+
+use crate::engine::Loc;
+use crate::format::HintHeader;
+use crate::query::FieldPath;
+use crate::storage::{self, paths};
+
+use super::field::FieldIndex;
+
+const MAGIC: &[u8; 8] = b"FERRUMIX";
+const VERSION: u16 = 1;
+const HEADER_LEN: usize = 80;
+
+fn basis_words(basis: &HintHeader) -> [u64; 5] {
+    [
+        basis.generation,
+        basis.data_end,
+        basis.digest_offset,
+        basis.last_seq,
+        basis.entries,
+    ]
+}
+
+fn header(basis: &HintHeader, body: &[u8]) -> [u8; HEADER_LEN] {
+    let mut b = [0u8; HEADER_LEN];
+    b[0..8].copy_from_slice(MAGIC);
+    b[8..10].copy_from_slice(&VERSION.to_le_bytes());
+    for (i, word) in basis_words(basis).iter().enumerate() {
+        b[16 + 8 * i..24 + 8 * i].copy_from_slice(&word.to_le_bytes());
+    }
+    b[56..64].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    b[64..68].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
+    let crc = crc32c::crc32c(&b[..72]);
+    b[72..76].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn put_u32(out: &mut Vec<u8>, n: usize) -> io::Result<()> {
+    let n = u32::try_from(n).map_err(|_| io::Error::other("too many entries for an index file"))?;
+    out.extend_from_slice(&n.to_le_bytes());
+    Ok(())
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> io::Result<()> {
+    put_u32(out, bytes.len())?;
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+/// Write the index file of the database at `db` for `indexes`, with `live`
+/// every live key and its location in key order, on the hint `basis`
+/// (written under a temporary name, then renamed over the old one). With no
+/// index, any old file is removed instead.
+///
+/// # Errors
+/// I/O errors (the temporary file is removed; the old file, if any, stays:
+/// its basis no longer matches once a newer hint exists).
+pub(super) fn write(
+    db: &Path,
+    basis: &HintHeader,
+    indexes: &BTreeMap<String, FieldIndex>,
+    live: &mut dyn Iterator<Item = (&str, Loc)>,
+) -> io::Result<()> {
+    if indexes.is_empty() {
+        return match std::fs::remove_file(storage::index_path(db)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+    }
+    let keys: Vec<(&str, Loc)> = live.collect();
+    let number = |key: &str| -> Option<usize> {
+        keys.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
+            .ok()
+    };
+    let mut body = Vec::with_capacity(keys.len() * 32);
+    put_u32(&mut body, keys.len())?;
+    for (key, loc) in &keys {
+        put_bytes(&mut body, key.as_bytes())?;
+        body.extend_from_slice(&loc.offset.to_le_bytes());
+        body.extend_from_slice(&loc.value_len.to_le_bytes());
+    }
+    put_u32(&mut body, indexes.len())?;
+    let mut holders = Vec::new();
+    for (field, index) in indexes {
+        put_bytes(&mut body, field.as_bytes())?;
+        body.push(u8::from(index.is_unique()));
+        body.push(u8::from(index.is_multikey()));
+        // Keys the index holds that are no longer live (expired, not yet
+        // purged) are left out: they are not in `keys`.
+        let values: Vec<(&Vec<u8>, Vec<usize>)> = index
+            .values()
+            .map(|(value, keys)| (value, keys.iter().filter_map(|k| number(k)).collect()))
+            .filter(|(_, numbers): &(_, Vec<usize>)| !numbers.is_empty())
+            .collect();
+        put_u32(&mut body, values.len())?;
+        for (value, numbers) in values {
+            put_bytes(&mut body, value)?;
+            put_u32(&mut body, numbers.len())?;
+            for n in numbers {
+                put_u32(&mut body, n)?;
+            }
+        }
+        holders.clear();
+        holders.extend(index.missing().iter().filter_map(|k| number(k)));
+        put_u32(&mut body, holders.len())?;
+        for &n in &holders {
+            put_u32(&mut body, n)?;
+        }
+    }
+    let temp = storage::temp_index_path(db);
+    let written = (|| {
+        let mut file = paths::create_sidecar(&temp)?;
+        file.write_all(&header(basis, &body))?;
+        file.write_all(&body)?;
+        drop(file);
+        std::fs::rename(&temp, storage::index_path(db))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// Indexes read from an index file, and the live keys whose entries it
+/// could not vouch for (to be re-read and indexed by the caller).
+#[derive(Debug)]
+pub(super) struct Loaded {
+    pub indexes: Vec<(String, FieldIndex)>,
+    pub stale: Vec<String>,
+}
+
+/// A bounds-checked reader over the body.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let out = self.buf.get(self.at..end)?;
+        self.at = end;
+        Some(out)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)?.try_into().ok().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)?.try_into().ok().map(u64::from_le_bytes)
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.at
+    }
+
+    /// A count of items at least `min_size` bytes each, refused if the rest
+    /// of the body could not hold them (so no allocation exceeds the file).
+    fn count(&mut self, min_size: usize) -> Option<usize> {
+        let n = self.u32()? as usize;
+        (n.checked_mul(min_size)? <= self.remaining()).then_some(n)
+    }
+
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.count(1)?;
+        self.take(n)
+    }
+
+    fn flag(&mut self) -> Option<bool> {
+        match self.u8()? {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Ascending key numbers below `keys`, the trusted ones (`valid`) as keys.
+    fn holders(
+        &mut self,
+        keys: &[CompactString],
+        valid: &[bool],
+    ) -> Option<BTreeSet<CompactString>> {
+        let n = self.count(4)?;
+        let mut out = Vec::with_capacity(n);
+        let mut last: Option<usize> = None;
+        for _ in 0..n {
+            let i = self.u32()? as usize;
+            if last.is_some_and(|l| i <= l) || i >= keys.len() {
+                return None;
+            }
+            last = Some(i);
+            if valid[i] {
+                out.push(keys[i].clone());
+            }
+        }
+        // Already in order: the set is built in one pass.
+        Some(out.into_iter().collect())
+    }
+}
+
+/// Load the indexes named in `wanted` (`(field, unique)`) from the index
+/// file of `db`, if there is one built on `basis` and every check passes
+/// (see the module docs); `live` gives every live key's location in key
+/// order, and writers must be paused throughout. `None`: no usable file.
+pub(super) fn load(
+    db: &Path,
+    basis: &HintHeader,
+    wanted: &[(String, bool)],
+    live: &mut dyn Iterator<Item = (&str, Loc)>,
+) -> Option<Loaded> {
+    let mut file = paths::open_sidecar(&storage::index_path(db)).ok()?;
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact(&mut head).ok()?;
+    let u32_at = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+    let u64_at = |i: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&head[i..i + 8]);
+        u64::from_le_bytes(a)
+    };
+    if &head[0..8] != MAGIC
+        || u16::from_le_bytes([head[8], head[9]]) != VERSION
+        || crc32c::crc32c(&head[..72]) != u32_at(72)
+    {
+        return None;
+    }
+    let named: Vec<u64> = (0..5).map(|i| u64_at(16 + 8 * i)).collect();
+    if named != basis_words(basis) {
+        return None; // built on another hint: stale
+    }
+    let body_len = usize::try_from(u64_at(56)).ok()?;
+    if file.metadata().ok()?.len() != (HEADER_LEN + body_len) as u64 {
+        return None;
+    }
+    let mut body = Vec::with_capacity(body_len);
+    file.read_to_end(&mut body).ok()?;
+    if body.len() != body_len || crc32c::crc32c(&body) != u32_at(64) {
+        return None;
+    }
+    parse(&body, wanted, live)
+}
+
+fn parse(
+    body: &[u8],
+    wanted: &[(String, bool)],
+    live: &mut dyn Iterator<Item = (&str, Loc)>,
+) -> Option<Loaded> {
+    let mut at = Cursor { buf: body, at: 0 };
+    let n = at.count(16)?;
+    let mut keys: Vec<CompactString> = Vec::with_capacity(n);
+    let mut locs: Vec<(u64, u32)> = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = std::str::from_utf8(at.bytes()?).ok()?;
+        if keys
+            .last()
+            .is_some_and(|last| last.as_bytes() >= key.as_bytes())
+        {
+            return None; // out of order or repeated
+        }
+        keys.push(CompactString::new(key));
+        locs.push((at.u64()?, at.u32()?));
+    }
+    // A key's entries are trusted only where it still lives at the record
+    // the file names; every other live key is re-read by the caller.
+    let mut valid = vec![false; n];
+    let mut stale = Vec::new();
+    let mut j = 0;
+    for (key, loc) in live {
+        while j < n && keys[j].as_bytes() < key.as_bytes() {
+            j += 1;
+        }
+        if j < n && keys[j] == key && locs[j] == (loc.offset, loc.value_len) {
+            valid[j] = true;
+            j += 1;
+        } else {
+            stale.push(key.to_owned());
+        }
+    }
+    let mut indexes = Vec::new();
+    for _ in 0..at.count(10)? {
+        let field = std::str::from_utf8(at.bytes()?).ok()?.to_owned();
+        let unique = at.flag()?;
+        let multikey = at.flag()?;
+        let count = at.count(8)?;
+        let mut entries: HashMap<Vec<u8>, BTreeSet<CompactString>> = HashMap::with_capacity(count);
+        let mut previous: Option<&[u8]> = None;
+        for _ in 0..count {
+            let value = at.bytes()?;
+            if previous.is_some_and(|p| p >= value) {
+                return None; // values are stored in order, once each
+            }
+            previous = Some(value);
+            let holders = at.holders(&keys, &valid)?;
+            if !holders.is_empty() {
+                entries.insert(value.to_vec(), holders);
+            }
+        }
+        let missing = at.holders(&keys, &valid)?;
+        if wanted.iter().any(|(f, u)| *f == field && *u == unique) {
+            let path = FieldPath::parse(&field).ok()?;
+            let index = FieldIndex::from_parts(path, unique, multikey, entries, missing);
+            indexes.push((field, index));
+        }
+    }
+    if at.remaining() != 0 {
+        return None;
+    }
+    Some(Loaded { indexes, stale })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn loc(offset: u64) -> Loc {
+        Loc {
+            offset,
+            value_len: 10,
+            expires_at: 0,
+        }
+    }
+
+    fn basis() -> HintHeader {
+        HintHeader {
+            generation: 1,
+            data_end: 100,
+            digest_offset: 100,
+            last_seq: 7,
+            entries: 3,
+        }
+    }
+
+    fn indexes() -> BTreeMap<String, FieldIndex> {
+        let mut ix = FieldIndex::new(FieldPath::parse("g").expect("path"));
+        ix.insert("a", &json!({"g": 1}));
+        ix.insert("b", &json!({"g": [1, 2]}));
+        ix.insert("c", &json!({"other": 1}));
+        BTreeMap::from([("g".to_owned(), ix)])
+    }
+
+    fn written(dir: &Path) -> std::path::PathBuf {
+        let db = dir.join("t.db");
+        let live = [("a", loc(10)), ("b", loc(20)), ("c", loc(30))];
+        write(&db, &basis(), &indexes(), &mut live.into_iter()).expect("write");
+        db
+    }
+
+    fn wanted() -> Vec<(String, bool)> {
+        vec![("g".to_owned(), false)]
+    }
+
+    #[test]
+    fn round_trip_and_stale_keys() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = written(dir.path());
+        // "b" moved, "c" is gone, "d" is new.
+        let live = [("a", loc(10)), ("b", loc(40)), ("d", loc(50))];
+        let loaded = load(&db, &basis(), &wanted(), &mut live.into_iter()).expect("load");
+        assert_eq!(loaded.stale, ["b", "d"]);
+        let (field, ix) = &loaded.indexes[0];
+        assert_eq!(field, "g");
+        assert!(ix.is_multikey());
+        let one = crate::query::IndexProbe::Keys(vec![crate::query::key_bytes(&json!(1))]);
+        assert_eq!(ix.probe(&one), ["a"]);
+        assert_eq!(ix.len(), 1);
+    }
+
+    #[test]
+    fn other_basis_damage_and_truncation_are_ignored() {
+        let dir = tempfile::tempdir().expect("dir");
+        let db = written(dir.path());
+        let live = || [("a", loc(10))].into_iter();
+        let mut other = basis();
+        other.data_end += 1;
+        assert!(load(&db, &other, &wanted(), &mut live()).is_none());
+        let path = storage::index_path(&db);
+        let good = std::fs::read(&path).expect("read");
+        for cut in [0, 10, HEADER_LEN, good.len() - 1] {
+            std::fs::write(&path, &good[..cut]).expect("write");
+            assert!(
+                load(&db, &basis(), &wanted(), &mut live()).is_none(),
+                "cut {cut}"
+            );
+        }
+        for flip in [3, 20, 70, HEADER_LEN + 2, good.len() - 3] {
+            let mut bad = good.clone();
+            bad[flip] ^= 0x40;
+            std::fs::write(&path, &bad).expect("write");
+            assert!(
+                load(&db, &basis(), &wanted(), &mut live()).is_none(),
+                "flip {flip}"
+            );
+        }
+    }
+
+    #[test]
+    fn crafted_counts_with_valid_checksums_are_refused() {
+        // A body claiming four billion keys: refused before allocating.
+        let mut body = Vec::new();
+        body.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert!(parse(&body, &wanted(), &mut std::iter::empty()).is_none());
+        // A holder number past the keys.
+        let mut body = Vec::new();
+        put_u32(&mut body, 0).expect("n");
+        put_u32(&mut body, 1).expect("n");
+        put_bytes(&mut body, b"g").expect("field");
+        body.extend_from_slice(&[0, 0]);
+        put_u32(&mut body, 1).expect("n");
+        put_bytes(&mut body, b"v").expect("value");
+        put_u32(&mut body, 1).expect("n");
+        put_u32(&mut body, 5).expect("n");
+        put_u32(&mut body, 0).expect("n");
+        assert!(parse(&body, &wanted(), &mut std::iter::empty()).is_none());
+    }
+}
