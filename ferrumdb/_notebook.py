@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .db import FerrumDB
@@ -23,6 +23,14 @@ PREVIEW_CHARS = 200
 
 
 _MISSING = object()
+
+
+class Queryable(Protocol):
+    """What ``to_pandas`` needs: ``query`` as both backends (file and PostgreSQL) have it."""
+
+    def query(
+        self, filter: dict[str, Any] | None = None, *, limit: int | None = None, fields: list[str] | None = None
+    ) -> list[tuple[str, Any]]: ...
 
 
 class StudioURL(str):
@@ -77,7 +85,7 @@ def summary_html(db: FerrumDB) -> str:
 
 
 def to_pandas(
-    db: FerrumDB,
+    db: Queryable,
     filter: dict[str, Any] | None = None,  # noqa: A002  (the name db.query uses)
     fields: list[str] | None = None,
     limit: int | None = None,
@@ -88,7 +96,7 @@ def to_pandas(
         pandas = importlib.import_module("pandas")
     except ImportError as e:
         raise ImportError("to_pandas() needs pandas: pip install pandas") from e
-    rows = db.query({} if filter is None else filter, fields=fields, limit=limit)
+    rows = db.query(filter, fields=fields, limit=limit)  # None: every document
     # Nested objects become dotted columns ("address.city"), the paths `fields` and filters use;
     # a document that is not an object goes in a "value" column.
     records = [doc if isinstance(doc, dict) else {"value": doc} for _, doc in rows]

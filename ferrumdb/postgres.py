@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from . import _native, postgres_unique
+from . import _native, _notebook, postgres_unique
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
 from .postgres_filter import path_expression, translatable_path, translate
 
@@ -717,6 +717,15 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             prefix,
             lambda db: db.query(filter, sort=sort, limit=limit, skip=skip, prefix=prefix, fields=fields),
         )
+
+    def to_pandas(
+        self,
+        filter: dict[str, Any] | None = None,  # noqa: A002  (the name query() uses)
+        fields: list[str] | None = None,
+        limit: int | None = None,
+    ) -> Any:  # a pandas.DataFrame; pandas is optional and untyped
+        """The documents matching ``filter`` as a pandas DataFrame indexed by key (see ``FerrumDB.to_pandas``)."""
+        return _notebook.to_pandas(self, filter, fields, limit)
 
     def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
         """How many documents match ``filter`` (``db.count()`` is ``len(db)``)."""
