@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import importlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .db import FerrumDB
@@ -20,6 +20,17 @@ SAMPLE_DOCUMENTS = 5
 
 #: How many characters of a document's JSON the summary shows before cutting it with "…".
 PREVIEW_CHARS = 200
+
+
+_MISSING = object()
+
+
+class Queryable(Protocol):
+    """What ``to_pandas`` needs: ``query`` as both backends (file and PostgreSQL) have it."""
+
+    def query(
+        self, filter: dict[str, Any] | None = None, *, limit: int | None = None, fields: list[str] | None = None
+    ) -> list[tuple[str, Any]]: ...
 
 
 class StudioURL(str):
@@ -56,8 +67,11 @@ def summary_html(db: FerrumDB) -> str:
         ]
         indexes = [f"{field} (unique)" if unique else field for field, unique in db._index_definitions()]
         rows.append(("indexes", ", ".join(indexes) if indexes else "none"))
-        for key, value in db.scan():
-            samples.append((key, preview(value)))
+        # Keys first, then only the documents shown: scan() would read a whole page of values.
+        for key in db:
+            value = db.get(key, _MISSING)
+            if value is not _MISSING:  # deleted since the key was listed
+                samples.append((key, preview(value)))
             if len(samples) == SAMPLE_DOCUMENTS:
                 break
         if samples and s["keys"] > len(samples):
@@ -71,7 +85,7 @@ def summary_html(db: FerrumDB) -> str:
 
 
 def to_pandas(
-    db: FerrumDB,
+    db: Queryable,
     filter: dict[str, Any] | None = None,  # noqa: A002  (the name db.query uses)
     fields: list[str] | None = None,
     limit: int | None = None,
@@ -82,7 +96,7 @@ def to_pandas(
         pandas = importlib.import_module("pandas")
     except ImportError as e:
         raise ImportError("to_pandas() needs pandas: pip install pandas") from e
-    rows = db.query({} if filter is None else filter, fields=fields, limit=limit)
+    rows = db.query(filter, fields=fields, limit=limit)  # None: every document
     # Nested objects become dotted columns ("address.city"), the paths `fields` and filters use;
     # a document that is not an object goes in a "value" column.
     records = [doc if isinstance(doc, dict) else {"value": doc} for _, doc in rows]

@@ -303,7 +303,24 @@ class FerrumDB(_native.FerrumDB, MutableMapping):  # type: ignore[type-arg,misc]
     ) -> str:
         """Start Ferrum Studio for this database in the background and return its URL.
 
-        The URL is a ``str``; in a notebook it displays as a link. See ``docs/studio.md``.
+        At most one Studio serves a handle: the same arguments again return the running one's
+        URL, other arguments restart it; ``close()`` stops it. See ``docs/studio.md``.
+
+        Args:
+            port: TCP port (0 picks a free one).
+            host: Address to bind; anything but loopback needs ``token``.
+            token: Bearer token every API request must carry.
+            read_only: Refuse every change made through Studio.
+
+        Returns:
+            The URL, a ``str`` that displays as a clickable link when it is a notebook cell's value.
+
+        Raises:
+            OSError: The port is taken (errno ``EADDRINUSE``).
+            ValueError: A non-loopback ``host`` without a ``token``.
+
+        >>> db = ferrumdb.open(":memory:")
+        >>> url = db.studio(port=0)   # "http://127.0.0.1:PORT/"
         """
         return _notebook.StudioURL(super().studio(port, host, token, read_only))
 
@@ -313,11 +330,24 @@ class FerrumDB(_native.FerrumDB, MutableMapping):  # type: ignore[type-arg,misc]
         fields: list[str] | None = None,
         limit: int | None = None,
     ) -> Any:  # a pandas.DataFrame; pandas is optional and untyped
-        """The documents matching ``filter`` (all by default) as a pandas DataFrame indexed by key.
+        """The documents matching ``filter`` as a pandas DataFrame indexed by key.
 
-        Nested objects become dotted columns (``address.city``); ``fields`` and ``limit`` are
-        those of :meth:`query`. Needs pandas (``pip install pandas``); raises ``ImportError``
-        saying so without it.
+        Nested objects become dotted columns (``address.city``); a document that is not an
+        object goes in a ``value`` column. pandas is optional: ``pip install pandas``.
+
+        Args:
+            filter: A query filter as for :meth:`query`; ``None`` for every document.
+            fields: Dotted paths to keep (a projection, as for :meth:`query`).
+            limit: At most this many documents, in key order.
+
+        Returns:
+            A ``pandas.DataFrame`` whose index (named ``key``) holds the keys.
+
+        Raises:
+            ImportError: pandas is not installed (the message gives the pip command).
+            ValueError: A malformed filter or fields.
+
+        >>> db.to_pandas({"role": "admin"}, fields=["name", "address.city"])  # doctest: +SKIP
         """
         return _notebook.to_pandas(self, filter, fields, limit)
 

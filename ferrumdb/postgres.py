@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from . import _native, postgres_unique
+from . import _native, _notebook, postgres_unique
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
 from .postgres_filter import path_expression, translatable_path, translate
 
@@ -722,6 +722,15 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             lambda db: db.query(filter, sort=sort, limit=limit, skip=skip, prefix=prefix, fields=fields),
         )
 
+    def to_pandas(
+        self,
+        filter: dict[str, Any] | None = None,  # noqa: A002  (the name query() uses)
+        fields: list[str] | None = None,
+        limit: int | None = None,
+    ) -> Any:  # a pandas.DataFrame; pandas is optional and untyped
+        """The documents matching ``filter`` as a pandas DataFrame indexed by key (see ``FerrumDB.to_pandas``)."""
+        return _notebook.to_pandas(self, filter, fields, limit)
+
     def count(self, filter: dict[str, Any] | None = None, *, prefix: str | None = None) -> int:
         """How many documents match ``filter`` (``db.count()`` is ``len(db)``)."""
         if filter is None and prefix is None:
@@ -1041,7 +1050,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             f"SELECT key, doc::text, expires_at FROM {self._t} WHERE key > %s AND key >= %s{bound} AND {_LIVE} "
             f"ORDER BY key LIMIT {PAGE_ROWS}"
         )
+        definitions = self.index_definitions()
         with open(tmp, "w", encoding="utf-8") as out:
+            if definitions:
+                out.write(_export_header(definitions))
             after = ""
             while True:
                 params: list[Any] = [after, low] + ([high] if high is not None else []) + [now]
@@ -1523,6 +1535,18 @@ def _jsonb_safe(text: str) -> str:
 def _compact(text: str) -> str:
     """jsonb's spaced text printed compactly, numbers as the file backend's export prints them."""
     return json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+
+
+#: The key of the first line an export of a database with indexes starts with: an entry that
+#: expired one second into 1970 (older importers skip it), recording the index definitions for
+#: ``import_jsonl`` to recreate. The file backend writes and reads it in rust/ops/jsonl.rs.
+EXPORT_HEADER_KEY = "ferrumdb:export"
+
+
+def _export_header(definitions: dict[str, dict[str, bool]]) -> str:
+    indexes = [{"field": field, "unique": bool(d.get("unique"))} for field, d in sorted(definitions.items())]
+    value = json.dumps({"ferrumdb_export": 1, "indexes": indexes}, separators=(",", ":"), ensure_ascii=False)
+    return '{"key":' + json.dumps(EXPORT_HEADER_KEY) + ',"value":' + value + ',"expires_at":1}\n'
 
 
 def _jsonl_line(key: str, text: str, expires_at: float | None) -> str:

@@ -138,7 +138,7 @@ pub enum Error {
     /// A configuration string (fsync policy, env var) could not be parsed.
     InvalidConfig(String),
     /// An earlier sync of the database file failed, so this handle refuses
-    /// all work (see README "Promises": after a failed sync nothing of unknown durability
+    /// all work (see docs/promises.md: after a failed sync nothing of unknown durability
     /// is acknowledged or served). Close it and open the database again.
     Poisoned {
         /// The database file.

@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import ferrumdb
 from ferrumdb import _notebook
+from tests_py.pg_support import pg_db, pg_url  # noqa: F401  (fixtures)
 
 
 def cells(html: str) -> list[str]:
@@ -106,3 +108,13 @@ def test_to_pandas(db: ferrumdb.FerrumDB) -> None:
     assert len(db.to_pandas(limit=2)) == 2
     empty = db.to_pandas({"age": 99})
     assert len(empty) == 0 and empty.index.name == "key"
+
+
+def test_to_pandas_on_postgresql(pg_db: Any) -> None:
+    """The same call on the PostgreSQL backend gives the same frame."""
+    pandas = pytest.importorskip("pandas")
+    pg_db["u1"] = {"name": "ann", "address": {"city": "Oslo"}}
+    pg_db["u2"] = {"name": "bob"}
+    frame = pg_db.to_pandas({"name": "ann"}, fields=["address.city"])
+    assert isinstance(frame, pandas.DataFrame)
+    assert list(frame.index) == ["u1"] and frame.loc["u1", "address.city"] == "Oslo"

@@ -306,6 +306,27 @@ def test_export_import_same_format_as_the_file_backend(pg_url: str, tmp_path: Pa
         assert dict(db.items()) == {"a": {"x": [1, 2.5], "s": "é"}, "b": 7}
 
 
+def test_export_records_indexes_as_the_file_backend_does(pg_url: str, tmp_path: Path) -> None:
+    """Both backends start an export with the same index header line; each import recreates them."""
+    with ferrumdb.open(":memory:") as file_db, ferrumdb.open(pg_url) as db:
+        for target in (file_db, db):
+            target["a"] = {"role": "admin", "email": "a@x.io"}
+            target.create_index("role")
+            target.create_index("email", unique=True)
+        file_db.export_jsonl(tmp_path / "file.jsonl")
+        assert db.export_jsonl(tmp_path / "pg.jsonl") == 1
+        assert (tmp_path / "pg.jsonl").read_text() == (tmp_path / "file.jsonl").read_text()
+        db.drop_index("role")
+        db.drop_index("email")
+        db.clear()
+        assert db.import_jsonl(tmp_path / "file.jsonl") == 1
+        assert db.index_definitions() == {"email": {"unique": True}, "role": {"unique": False}}
+        assert dict(db.items()) == {"a": {"role": "admin", "email": "a@x.io"}}
+    with ferrumdb.open(tmp_path / "copy.db") as copy:
+        assert copy.import_jsonl(tmp_path / "pg.jsonl") == 1
+        assert copy._index_definitions() == [("email", True), ("role", False)]
+
+
 def test_watch_reports_commits_in_order(pg_db: Any) -> None:
     """watch(prefix) yields (op, key, value) for changes committed after it returned, a transaction's together."""
     pg_db["user:0"] = "before"

@@ -150,7 +150,7 @@ fn count_field(
 
 /// `{"error"}` 404 for an unknown route under `/api/` or elsewhere.
 async fn no_route() -> ApiError {
-    ApiError::not_found("no such page or API route (see README, \"Ferrum Studio\")")
+    ApiError::not_found("no such page or API route (see docs/studio.md, \"The JSON API\")")
 }
 
 async fn missing_key() -> ApiError {
