@@ -137,34 +137,45 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION ferrumdb_v2_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
+CREATE OR REPLACE FUNCTION ferrumdb_v2_canon(v jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE STRICT AS $fn$
-    SELECT DISTINCT c FROM (
-        SELECT ferrumdb_v2_claim(v) AS c FROM ferrumdb_v2_reach(doc, path) AS v
-        UNION ALL
-        SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
-    ) AS claimed
+    -- Only a float of magnitude >= 2^53 needs rewriting, and its text has 16 digits before a point.
+    SELECT CASE WHEN jsonb_typeof(v) IN ('number', 'array', 'object') AND v::text ~ '[0-9]{16}\.'
+                THEN ferrumdb_v2_claim(v) ELSE v END
 $fn$;
 
-CREATE OR REPLACE FUNCTION ferrumdb_v2_keep_claims() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
--- TG_ARGV[0]: the claims table; TG_ARGV[1..]: the uniquely indexed fields.
+CREATE OR REPLACE FUNCTION ferrumdb_v2_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
+LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
+DECLARE
+    v jsonb;
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.key = NEW.key AND OLD.doc = NEW.doc THEN
-        RETURN NULL;  -- only the expiry changed: the claims stand
+    -- Fast path: when no segment can be read as an array index, #> enters objects only, so a
+    -- value it finds is exactly what the walk reaches (with its elements, if an array).
+    IF NOT EXISTS (SELECT 1 FROM unnest(path) AS s WHERE s ~ '^\s*[-+]?[0-9]+$') THEN
+        v := doc #> path;
+        IF v IS NULL AND array_length(path, 1) = 1 AND jsonb_typeof(doc) = 'object' THEN
+            RETURN NEXT 'null'::jsonb;  -- a top-level member that is missing
+            RETURN;
+        END IF;
+        IF v IS NOT NULL THEN
+            IF jsonb_typeof(v) = 'array' THEN
+                RETURN QUERY SELECT DISTINCT c FROM (
+                    SELECT ferrumdb_v2_canon(v) AS c
+                    UNION ALL
+                    SELECT ferrumdb_v2_canon(e) FROM jsonb_array_elements(v) AS e
+                ) AS claimed;
+            ELSE
+                RETURN NEXT ferrumdb_v2_canon(v);
+            END IF;
+            RETURN;
+        END IF;
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        EXECUTE format('DELETE FROM %I WHERE key = $1', TG_ARGV[0]) USING OLD.key;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.key > '' THEN
-        FOR i IN 1..TG_NARGS - 1 LOOP
-            EXECUTE format(
-                'INSERT INTO %I (field, claim, key) SELECT $1, c, $2 FROM ferrumdb_v2_claims($3, $4) AS c',
-                TG_ARGV[0]
-            ) USING TG_ARGV[i], NEW.key, NEW.doc, string_to_array(TG_ARGV[i], '.');
-        END LOOP;
-    END IF;
-    RETURN NULL;
+    -- The walk itself: through arrays of objects, numeric segments, or a missing nested member.
+    RETURN QUERY SELECT DISTINCT c FROM (
+        SELECT ferrumdb_v2_canon(r) AS c FROM ferrumdb_v2_reach(doc, path) AS r
+        UNION ALL
+        SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
+    ) AS claimed;
 END
 $fn$;
 """
@@ -181,6 +192,9 @@ def _ident(name: str) -> str:
 
 def install(conn: Any, table: str) -> None:
     """Create the shared functions and ``table``'s claims table (idempotent; caller holds the table's lock)."""
+    # The functions are shared by every table: two tables' first unique indexes must not
+    # replace them at once ("tuple concurrently updated").
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ferrumdb:functions'))")
     conn.execute(FUNCTIONS)
     claims = claims_table(table)
     conn.execute(
@@ -191,15 +205,56 @@ def install(conn: Any, table: str) -> None:
 
 
 def refresh_trigger(conn: Any, table: str, unique_fields: list[str]) -> None:
-    """(Re)create the trigger keeping claims for ``unique_fields``, or drop it when there are none."""
+    """(Re)create the trigger keeping claims for ``unique_fields``, or drop it when there are none.
+
+    Each table gets a trigger function of its own with the table and field
+    names written into its SQL, so PostgreSQL plans its statements once per
+    session (dynamic SQL would be planned on every row). An update replaces
+    only the claims that changed: one that leaves the indexed values alone
+    writes nothing to the claims table.
+    """
     trigger = _ident(f"{table}_claims_trigger")
+    function = _ident(f"{table}_keep_claims")
     conn.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {_ident(table)}")
     if not unique_fields:
+        conn.execute(f"DROP FUNCTION IF EXISTS {function}()")
         return
-    args = ", ".join(pg_sql.Literal(a).as_string(None) for a in [claims_table(table), *sorted(unique_fields)])
+    claims = _ident(claims_table(table))
+    fields = "ARRAY[" + ", ".join(pg_sql.Literal(f).as_string(None) for f in sorted(unique_fields)) + "]::text[]"
+    body = f"""
+BEGIN
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.key <> NEW.key) THEN
+        DELETE FROM {claims} WHERE key = OLD.key;
+        IF TG_OP = 'DELETE' THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    IF NEW.key = '' OR (TG_OP = 'UPDATE' AND OLD.key = NEW.key AND OLD.doc::text = NEW.doc::text) THEN
+        RETURN NULL;  -- the version row, or only the expiry changed
+    END IF;
+    WITH fresh AS (
+        SELECT f AS field, c AS claim
+        FROM unnest({fields}) AS f, ferrumdb_v2_claims(NEW.doc, string_to_array(f, '.')) AS c
+    ), gone AS (
+        DELETE FROM {claims} AS held WHERE held.key = NEW.key
+            AND NOT EXISTS (SELECT 1 FROM fresh WHERE fresh.field = held.field AND fresh.claim = held.claim)
+    )
+    INSERT INTO {claims} (field, claim, key)
+    SELECT fresh.field, fresh.claim, NEW.key FROM fresh
+    WHERE NOT EXISTS (
+        SELECT 1 FROM {claims} AS held
+        WHERE held.key = NEW.key AND held.field = fresh.field AND held.claim = fresh.claim
+    );
+    RETURN NULL;
+END
+"""
+    tag = "$claims$"
+    while tag in body:  # a field name holding the quote tag
+        tag = tag[:-1] + "x$"
+    conn.execute(f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS {tag}{body}{tag}")
     conn.execute(
         f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {_ident(table)} "
-        f"FOR EACH ROW EXECUTE FUNCTION ferrumdb_v2_keep_claims({args})"
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
     )
 
 
