@@ -32,6 +32,7 @@ without one pay nothing.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 try:
@@ -138,47 +139,47 @@ END
 $fn$;
 
 CREATE OR REPLACE FUNCTION ferrumdb_v2_canon(v jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE STRICT AS $fn$
+LANGUAGE sql IMMUTABLE AS $fn$
     -- Only a float of magnitude >= 2^53 needs rewriting, and its text has 16 digits before a point.
     SELECT CASE WHEN jsonb_typeof(v) IN ('number', 'array', 'object') AND v::text ~ '[0-9]{16}\.'
                 THEN ferrumdb_v2_claim(v) ELSE v END
 $fn$;
 
+CREATE OR REPLACE FUNCTION ferrumdb_v2_walk_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT r FROM ferrumdb_v2_reach(doc, path) AS r
+    UNION ALL
+    SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
+$fn$;
+
+-- Whether #> answers the walk exactly: no segment could be read as an array index (so #> enters
+-- objects only; a segment holding chr(1) may be misread as several, which only costs the slow
+-- path), and it found a value, or the path is one member of an object (missing: null).
+CREATE OR REPLACE FUNCTION ferrumdb_v2_direct(doc jsonb, path text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT array_to_string(path, chr(1)) !~ ('(^|' || chr(1) || ')\s*[-+]?[0-9]+(' || chr(1) || '|$)')
+        AND (doc #> path IS NOT NULL OR (cardinality(path) = 1 AND jsonb_typeof(doc) = 'object'))
+$fn$;
+
+-- A document's claims at a path (see the module doc). Plain SQL, so the planner inlines it into
+-- the trigger's statement; the walk in plpgsql runs only for paths #> cannot answer.
 CREATE OR REPLACE FUNCTION ferrumdb_v2_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
-LANGUAGE plpgsql IMMUTABLE STRICT AS $fn$
-DECLARE
-    v jsonb;
-BEGIN
-    -- Fast path: when no segment can be read as an array index, #> enters objects only, so a
-    -- value it finds is exactly what the walk reaches (with its elements, if an array).
-    IF NOT EXISTS (SELECT 1 FROM unnest(path) AS s WHERE s ~ '^\s*[-+]?[0-9]+$') THEN
-        v := doc #> path;
-        IF v IS NULL AND array_length(path, 1) = 1 AND jsonb_typeof(doc) = 'object' THEN
-            RETURN NEXT 'null'::jsonb;  -- a top-level member that is missing
-            RETURN;
-        END IF;
-        IF v IS NOT NULL THEN
-            IF jsonb_typeof(v) = 'array' THEN
-                RETURN QUERY SELECT DISTINCT c FROM (
-                    SELECT ferrumdb_v2_canon(v) AS c
-                    UNION ALL
-                    SELECT ferrumdb_v2_canon(e) FROM jsonb_array_elements(v) AS e
-                ) AS claimed;
-            ELSE
-                RETURN NEXT ferrumdb_v2_canon(v);
-            END IF;
-            RETURN;
-        END IF;
-    END IF;
-    -- The walk itself: through arrays of objects, numeric segments, or a missing nested member.
-    RETURN QUERY SELECT DISTINCT c FROM (
-        SELECT ferrumdb_v2_canon(r) AS c FROM ferrumdb_v2_reach(doc, path) AS r
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT DISTINCT ferrumdb_v2_canon(claimed.c) FROM (
+        SELECT coalesce(doc #> path, 'null'::jsonb) AS c WHERE ferrumdb_v2_direct(doc, path)
         UNION ALL
-        SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
-    ) AS claimed;
-END
+        SELECT e FROM jsonb_array_elements(
+            CASE WHEN ferrumdb_v2_direct(doc, path) AND jsonb_typeof(doc #> path) = 'array' THEN doc #> path END
+        ) AS e
+        UNION ALL
+        SELECT w FROM ferrumdb_v2_walk_claims(doc, path) AS w WHERE NOT ferrumdb_v2_direct(doc, path)
+    ) AS claimed
 $fn$;
 """
+
+
+#: A path segment PostgreSQL's ``#>`` might read as an array index (wider than it needs to be).
+_INDEX_LIKE = re.compile(r"[\s+\-0-9]*[0-9][\s+\-0-9]*")
 
 
 def claims_table(table: str) -> str:
@@ -204,14 +205,45 @@ def install(conn: Any, table: str) -> None:
     conn.execute(f"CREATE INDEX IF NOT EXISTS {_ident(claims + '_key')} ON {_ident(claims)} (key)")
 
 
+def _field_claims_sql(field: str, claims: str) -> str:
+    """The trigger's statements for one field: compute NEW's claims, rewrite them only if they changed."""
+    segments = field.split(".")
+    literal = pg_sql.Literal(field).as_string(None)
+    path = "ARRAY[" + ", ".join(pg_sql.Literal(s).as_string(None) for s in segments) + "]::text[]"
+    # #> answers the walk exactly when it enters objects only: no segment it could read as an
+    # array index (PostgreSQL reads " 1", "+1" and "-1" as indexes too; this test errs wide).
+    direct = "FALSE" if any(_INDEX_LIKE.fullmatch(s) for s in segments) else "TRUE"
+    single = "TRUE" if len(segments) == 1 else "FALSE"
+    return f"""
+    v := NEW.doc #> {path};
+    IF {direct} AND (v IS NOT NULL OR ({single} AND jsonb_typeof(NEW.doc) = 'object')) THEN
+        IF v IS NULL THEN
+            cs := ARRAY['null'::jsonb];
+        ELSIF jsonb_typeof(v) = 'array' THEN
+            cs := ARRAY(SELECT DISTINCT ferrumdb_v2_canon(x) FROM (SELECT v AS x UNION ALL SELECT jsonb_array_elements(v)) AS e);
+        ELSE
+            cs := ARRAY[ferrumdb_v2_canon(v)];
+        END IF;
+    ELSE
+        cs := ARRAY(SELECT DISTINCT ferrumdb_v2_canon(x) FROM ferrumdb_v2_walk_claims(NEW.doc, {path}) AS x);
+    END IF;
+    held := ARRAY(SELECT claim FROM {claims} WHERE key = NEW.key AND field = {literal});
+    IF NOT (cs @> held AND held @> cs) THEN
+        DELETE FROM {claims} WHERE key = NEW.key AND field = {literal};
+        INSERT INTO {claims} (field, claim, key) SELECT {literal}, x, NEW.key FROM unnest(cs) AS x;
+    END IF;
+"""
+
+
 def refresh_trigger(conn: Any, table: str, unique_fields: list[str]) -> None:
     """(Re)create the trigger keeping claims for ``unique_fields``, or drop it when there are none.
 
-    Each table gets a trigger function of its own with the table and field
-    names written into its SQL, so PostgreSQL plans its statements once per
-    session (dynamic SQL would be planned on every row). An update replaces
-    only the claims that changed: one that leaves the indexed values alone
-    writes nothing to the claims table.
+    Each table gets a trigger function of its own, its statements written out
+    per field with the table, field and path as constants, so PostgreSQL plans
+    them once per session (dynamic SQL would be planned on every row). The
+    common paths (a member, or members of members) are read with ``#>``; the
+    full walk runs only where that cannot answer. An update whose claims are
+    unchanged writes nothing to the claims table.
     """
     trigger = _ident(f"{table}_claims_trigger")
     function = _ident(f"{table}_keep_claims")
@@ -220,8 +252,12 @@ def refresh_trigger(conn: Any, table: str, unique_fields: list[str]) -> None:
         conn.execute(f"DROP FUNCTION IF EXISTS {function}()")
         return
     claims = _ident(claims_table(table))
-    fields = "ARRAY[" + ", ".join(pg_sql.Literal(f).as_string(None) for f in sorted(unique_fields)) + "]::text[]"
+    per_field = "".join(_field_claims_sql(field, claims) for field in sorted(unique_fields))
     body = f"""
+DECLARE
+    v jsonb;
+    cs jsonb[];
+    held jsonb[];
 BEGIN
     IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.key <> NEW.key) THEN
         DELETE FROM {claims} WHERE key = OLD.key;
@@ -232,19 +268,7 @@ BEGIN
     IF NEW.key = '' OR (TG_OP = 'UPDATE' AND OLD.key = NEW.key AND OLD.doc::text = NEW.doc::text) THEN
         RETURN NULL;  -- the version row, or only the expiry changed
     END IF;
-    WITH fresh AS (
-        SELECT f AS field, c AS claim
-        FROM unnest({fields}) AS f, ferrumdb_v2_claims(NEW.doc, string_to_array(f, '.')) AS c
-    ), gone AS (
-        DELETE FROM {claims} AS held WHERE held.key = NEW.key
-            AND NOT EXISTS (SELECT 1 FROM fresh WHERE fresh.field = held.field AND fresh.claim = held.claim)
-    )
-    INSERT INTO {claims} (field, claim, key)
-    SELECT fresh.field, fresh.claim, NEW.key FROM fresh
-    WHERE NOT EXISTS (
-        SELECT 1 FROM {claims} AS held
-        WHERE held.key = NEW.key AND held.field = fresh.field AND held.claim = fresh.claim
-    );
+{per_field}
     RETURN NULL;
 END
 """
