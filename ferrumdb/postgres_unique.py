@@ -23,10 +23,13 @@ the file backend's message.
 Numbers: ``jsonb`` compares numbers as decimals, the file backend compares
 their exact values. They differ only for a float of magnitude 2^53 or more
 written in its shortest form (``1.152921504606847e18`` is 2^60 exactly), so
-:func:`ferrumdb_v2_claim` replaces such a float by its exact integer.
+the SQL function ``ferrumdb_v2_claim`` replaces such a float by its exact integer.
 
-The trigger exists only while some unique index does, so writes to a table
-without one pay nothing.
+The trigger (and its function ``<table>_keep_claims``, written out per
+table with the fields as constants so its statements are planned once)
+exists only while some unique index does, so writes to a table without one
+pay nothing. An update that leaves the indexed values alone writes nothing
+to the claims table.
 """
 
 from __future__ import annotations
@@ -202,7 +205,9 @@ def install(conn: Any, table: str) -> None:
         f'CREATE TABLE IF NOT EXISTS {_ident(claims)} (field text NOT NULL, claim jsonb NOT NULL, key text COLLATE "C" NOT NULL, '
         f"CONSTRAINT {_ident(claims + '_unique')} UNIQUE (field, claim) DEFERRABLE INITIALLY DEFERRED)"
     )
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {_ident(claims + '_key')} ON {_ident(claims)} (key)")
+    # The trigger looks a document's claims up by (key, field): an index that answers exactly
+    # that, so no plan (even one made before statistics exist) combines it with the unique one.
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {_ident(claims + '_key_field')} ON {_ident(claims)} (key, field)")
 
 
 def _field_claims_sql(field: str, claims: str) -> str:
@@ -295,6 +300,7 @@ def add_unique(conn: Any, table: str, field: str) -> tuple[str, str, str] | None
         f"SELECT %s, c, t.key FROM {_ident(table)} AS t, ferrumdb_v2_claims(t.doc, %s) AS c WHERE t.key > ''",
         (field, field.split(".")),
     )
+    conn.execute(f"ANALYZE {claims}")  # plans made from now on see its real size
     row = conn.execute(
         f"SELECT claim::text, min(key), max(key) FROM {claims} WHERE field = %s GROUP BY claim HAVING count(*) > 1 "
         "ORDER BY min(key) LIMIT 1",
