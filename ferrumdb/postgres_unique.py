@@ -23,15 +23,19 @@ the file backend's message.
 Numbers: ``jsonb`` compares numbers as decimals, the file backend compares
 their exact values. They differ only for a float of magnitude 2^53 or more
 written in its shortest form (``1.152921504606847e18`` is 2^60 exactly), so
-:func:`ferrumdb_v2_claim` replaces such a float by its exact integer.
+the SQL function ``ferrumdb_v2_claim`` replaces such a float by its exact integer.
 
-The trigger exists only while some unique index does, so writes to a table
-without one pay nothing.
+The trigger (and its function ``<table>_keep_claims``, written out per
+table with the fields as constants so its statements are planned once)
+exists only while some unique index does, so writes to a table without one
+pay nothing. An update that leaves the indexed values alone writes nothing
+to the claims table.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 try:
@@ -137,37 +141,48 @@ BEGIN
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION ferrumdb_v2_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
-LANGUAGE sql IMMUTABLE STRICT AS $fn$
-    SELECT DISTINCT c FROM (
-        SELECT ferrumdb_v2_claim(v) AS c FROM ferrumdb_v2_reach(doc, path) AS v
-        UNION ALL
-        SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
-    ) AS claimed
+CREATE OR REPLACE FUNCTION ferrumdb_v2_canon(v jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $fn$
+    -- Only a float of magnitude >= 2^53 needs rewriting, and its text has 16 digits before a point.
+    SELECT CASE WHEN jsonb_typeof(v) IN ('number', 'array', 'object') AND v::text ~ '[0-9]{16}\.'
+                THEN ferrumdb_v2_claim(v) ELSE v END
 $fn$;
 
-CREATE OR REPLACE FUNCTION ferrumdb_v2_keep_claims() RETURNS trigger
-LANGUAGE plpgsql AS $fn$
--- TG_ARGV[0]: the claims table; TG_ARGV[1..]: the uniquely indexed fields.
-BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.key = NEW.key AND OLD.doc = NEW.doc THEN
-        RETURN NULL;  -- only the expiry changed: the claims stand
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        EXECUTE format('DELETE FROM %I WHERE key = $1', TG_ARGV[0]) USING OLD.key;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.key > '' THEN
-        FOR i IN 1..TG_NARGS - 1 LOOP
-            EXECUTE format(
-                'INSERT INTO %I (field, claim, key) SELECT $1, c, $2 FROM ferrumdb_v2_claims($3, $4) AS c',
-                TG_ARGV[0]
-            ) USING TG_ARGV[i], NEW.key, NEW.doc, string_to_array(TG_ARGV[i], '.');
-        END LOOP;
-    END IF;
-    RETURN NULL;
-END
+CREATE OR REPLACE FUNCTION ferrumdb_v2_walk_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT r FROM ferrumdb_v2_reach(doc, path) AS r
+    UNION ALL
+    SELECT 'null'::jsonb WHERE NOT EXISTS (SELECT 1 FROM ferrumdb_v2_reach(doc, path))
+$fn$;
+
+-- Whether #> answers the walk exactly: no segment could be read as an array index (so #> enters
+-- objects only; a segment holding chr(1) may be misread as several, which only costs the slow
+-- path), and it found a value, or the path is one member of an object (missing: null).
+CREATE OR REPLACE FUNCTION ferrumdb_v2_direct(doc jsonb, path text[]) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT array_to_string(path, chr(1)) !~ ('(^|' || chr(1) || ')\s*[-+]?[0-9]+(' || chr(1) || '|$)')
+        AND (doc #> path IS NOT NULL OR (cardinality(path) = 1 AND jsonb_typeof(doc) = 'object'))
+$fn$;
+
+-- A document's claims at a path (see the module doc). Plain SQL, so the planner inlines it into
+-- the trigger's statement; the walk in plpgsql runs only for paths #> cannot answer.
+CREATE OR REPLACE FUNCTION ferrumdb_v2_claims(doc jsonb, path text[]) RETURNS SETOF jsonb
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT DISTINCT ferrumdb_v2_canon(claimed.c) FROM (
+        SELECT coalesce(doc #> path, 'null'::jsonb) AS c WHERE ferrumdb_v2_direct(doc, path)
+        UNION ALL
+        SELECT e FROM jsonb_array_elements(
+            CASE WHEN ferrumdb_v2_direct(doc, path) AND jsonb_typeof(doc #> path) = 'array' THEN doc #> path END
+        ) AS e
+        UNION ALL
+        SELECT w FROM ferrumdb_v2_walk_claims(doc, path) AS w WHERE NOT ferrumdb_v2_direct(doc, path)
+    ) AS claimed
 $fn$;
 """
+
+
+#: A path segment PostgreSQL's ``#>`` might read as an array index (wider than it needs to be).
+_INDEX_LIKE = re.compile(r"[\s+\-0-9]*[0-9][\s+\-0-9]*")
 
 
 def claims_table(table: str) -> str:
@@ -181,25 +196,94 @@ def _ident(name: str) -> str:
 
 def install(conn: Any, table: str) -> None:
     """Create the shared functions and ``table``'s claims table (idempotent; caller holds the table's lock)."""
+    # The functions are shared by every table: two tables' first unique indexes must not
+    # replace them at once ("tuple concurrently updated").
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('ferrumdb:functions'))")
     conn.execute(FUNCTIONS)
     claims = claims_table(table)
     conn.execute(
         f'CREATE TABLE IF NOT EXISTS {_ident(claims)} (field text NOT NULL, claim jsonb NOT NULL, key text COLLATE "C" NOT NULL, '
         f"CONSTRAINT {_ident(claims + '_unique')} UNIQUE (field, claim) DEFERRABLE INITIALLY DEFERRED)"
     )
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {_ident(claims + '_key')} ON {_ident(claims)} (key)")
+    # The trigger looks a document's claims up by (key, field): an index that answers exactly
+    # that, so no plan (even one made before statistics exist) combines it with the unique one.
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {_ident(claims + '_key_field')} ON {_ident(claims)} (key, field)")
+
+
+def _field_claims_sql(field: str, claims: str) -> str:
+    """The trigger's statements for one field: compute NEW's claims, rewrite them only if they changed."""
+    segments = field.split(".")
+    literal = pg_sql.Literal(field).as_string(None)
+    path = "ARRAY[" + ", ".join(pg_sql.Literal(s).as_string(None) for s in segments) + "]::text[]"
+    # #> answers the walk exactly when it enters objects only: no segment it could read as an
+    # array index (PostgreSQL reads " 1", "+1" and "-1" as indexes too; this test errs wide).
+    direct = "FALSE" if any(_INDEX_LIKE.fullmatch(s) for s in segments) else "TRUE"
+    single = "TRUE" if len(segments) == 1 else "FALSE"
+    return f"""
+    v := NEW.doc #> {path};
+    IF {direct} AND (v IS NOT NULL OR ({single} AND jsonb_typeof(NEW.doc) = 'object')) THEN
+        IF v IS NULL THEN
+            cs := ARRAY['null'::jsonb];
+        ELSIF jsonb_typeof(v) = 'array' THEN
+            cs := ARRAY(SELECT DISTINCT ferrumdb_v2_canon(x) FROM (SELECT v AS x UNION ALL SELECT jsonb_array_elements(v)) AS e);
+        ELSE
+            cs := ARRAY[ferrumdb_v2_canon(v)];
+        END IF;
+    ELSE
+        cs := ARRAY(SELECT DISTINCT ferrumdb_v2_canon(x) FROM ferrumdb_v2_walk_claims(NEW.doc, {path}) AS x);
+    END IF;
+    held := ARRAY(SELECT claim FROM {claims} WHERE key = NEW.key AND field = {literal});
+    IF NOT (cs @> held AND held @> cs) THEN
+        DELETE FROM {claims} WHERE key = NEW.key AND field = {literal};
+        INSERT INTO {claims} (field, claim, key) SELECT {literal}, x, NEW.key FROM unnest(cs) AS x;
+    END IF;
+"""
 
 
 def refresh_trigger(conn: Any, table: str, unique_fields: list[str]) -> None:
-    """(Re)create the trigger keeping claims for ``unique_fields``, or drop it when there are none."""
+    """(Re)create the trigger keeping claims for ``unique_fields``, or drop it when there are none.
+
+    Each table gets a trigger function of its own, its statements written out
+    per field with the table, field and path as constants, so PostgreSQL plans
+    them once per session (dynamic SQL would be planned on every row). The
+    common paths (a member, or members of members) are read with ``#>``; the
+    full walk runs only where that cannot answer. An update whose claims are
+    unchanged writes nothing to the claims table.
+    """
     trigger = _ident(f"{table}_claims_trigger")
+    function = _ident(f"{table}_keep_claims")
     conn.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {_ident(table)}")
     if not unique_fields:
+        conn.execute(f"DROP FUNCTION IF EXISTS {function}()")
         return
-    args = ", ".join(pg_sql.Literal(a).as_string(None) for a in [claims_table(table), *sorted(unique_fields)])
+    claims = _ident(claims_table(table))
+    per_field = "".join(_field_claims_sql(field, claims) for field in sorted(unique_fields))
+    body = f"""
+DECLARE
+    v jsonb;
+    cs jsonb[];
+    held jsonb[];
+BEGIN
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.key <> NEW.key) THEN
+        DELETE FROM {claims} WHERE key = OLD.key;
+        IF TG_OP = 'DELETE' THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    IF NEW.key = '' OR (TG_OP = 'UPDATE' AND OLD.key = NEW.key AND OLD.doc::text = NEW.doc::text) THEN
+        RETURN NULL;  -- the version row, or only the expiry changed
+    END IF;
+{per_field}
+    RETURN NULL;
+END
+"""
+    tag = "$claims$"
+    while tag in body:  # a field name holding the quote tag
+        tag = tag[:-1] + "x$"
+    conn.execute(f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS {tag}{body}{tag}")
     conn.execute(
         f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {_ident(table)} "
-        f"FOR EACH ROW EXECUTE FUNCTION ferrumdb_v2_keep_claims({args})"
+        f"FOR EACH ROW EXECUTE FUNCTION {function}()"
     )
 
 
@@ -216,6 +300,7 @@ def add_unique(conn: Any, table: str, field: str) -> tuple[str, str, str] | None
         f"SELECT %s, c, t.key FROM {_ident(table)} AS t, ferrumdb_v2_claims(t.doc, %s) AS c WHERE t.key > ''",
         (field, field.split(".")),
     )
+    conn.execute(f"ANALYZE {claims}")  # plans made from now on see its real size
     row = conn.execute(
         f"SELECT claim::text, min(key), max(key) FROM {claims} WHERE field = %s GROUP BY claim HAVING count(*) > 1 "
         "ORDER BY min(key) LIMIT 1",

@@ -44,6 +44,7 @@ def drop_table(base: str, table: str) -> None:
 
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f'DROP TABLE IF EXISTS "{table}", "{table}_claims"')
+        conn.execute(f'DROP FUNCTION IF EXISTS "{table}_keep_claims"()')
 
 
 @pytest.fixture

@@ -222,6 +222,43 @@ def test_unique_index_follows_the_file_rule_for_arrays_and_numbers(pg_url: str) 
             db["e"] = {"n": 4.0}
 
 
+def test_unique_claims_agree_with_the_file_on_odd_documents_and_paths(pg_url: str) -> None:
+    """Top-level arrays and scalars, numeric-looking segments (-1, " 1", 01, 0) and nested misses:
+    each write succeeds or raises DuplicateKeyError on both backends alike."""
+    writes = [
+        ("arr", [{"e": "x", "a": [5, 6]}, 7]),
+        ("obj", {"e": "x"}),
+        ("s", "scalar"),
+        ("n1", {"a": {"-1": 6}}),
+        ("n2", {"a": [1, 2, 6]}),
+        ("n3", {"a": {" 1": 2}}),
+        ("n4", {"a": {"01": 5}}),
+        ("n5", {"a": [{"01": 9}, {"0": 1}]}),
+        ("n6", {"a": {"0": [1]}}),
+        ("n7", {"b": {}}),
+        ("n8", {"b": {"c": None}}),
+        ("n9", [[{"e": "x"}]]),
+    ]
+    fields = ["e", "a.-1", "a. 1", "a.01", "a.0", "b.c"]
+    with ferrumdb.open(pg_url) as db, ferrumdb.open(":memory:") as file_db:
+        for field in fields:
+            for target in (db, file_db):
+                target.clear()
+                for name in target.indexes():
+                    target.drop_index(name)
+                target.create_index(field, unique=True)
+            for key, value in writes:
+                outcomes = []
+                for target in (db, file_db):
+                    try:
+                        target[key] = value
+                        outcomes.append("ok")
+                    except ferrumdb.DuplicateKeyError:
+                        outcomes.append("duplicate")
+                assert outcomes[0] == outcomes[1], (field, key, outcomes)
+            assert dict(db.items()) == dict(file_db.items()), field
+
+
 def test_a_version_1_table_is_migrated_to_claims(pg_url: str) -> None:
     """A version 1 table (unique expression index) opens as version 2: claims replace the index, data unchanged."""
     with ferrumdb.open(pg_url) as db:
