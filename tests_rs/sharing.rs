@@ -9,7 +9,9 @@
 //! stand in for processes here; the kill test uses real processes: the child
 //! is this test binary, run with `--ignored --exact
 //! sharing::child_writes_until_killed`, and it reports each acknowledged
-//! write over its stdout pipe (no sleeps).
+//! write over its stdout pipe (no sleeps). A compacting child is ended at
+//! exact steps (creating, copying, syncing, renaming, syncing the
+//! directory) by the fault layer's `die_at`, while the parent writes.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -496,4 +498,119 @@ fn a_write_that_may_not_wait_refuses_a_held_lock_and_writes_nothing() {
     without_waiting(|| db.put_raw("k", b"4")).expect("free lock");
     assert_eq!(get(&db, "k").as_deref(), Some("4"));
     db.put_raw("k", b"5").expect("waiting allowed outside");
+}
+
+const CHILD_DIES_AT: &str = "FERRUMDB_TEST_CHILD_DIES_AT";
+
+/// The compaction steps a compacting process is killed at, by the `n`th
+/// call of each kind of storage I/O it makes from the compaction's start:
+/// creating the new file, copying into it, syncing it, renaming it over
+/// the database, and syncing the directory after the rename.
+const COMPACTION_DEATHS: [(Op, u64); 5] = [
+    (Op::Create, 1),
+    (Op::Write, 1),
+    (Op::Sync, 1),
+    (Op::Rename, 1),
+    (Op::DirSync, 1),
+];
+
+use ferrumdb::storage::fault::{FaultPlan, Op};
+
+/// Not a test: the child process of the test below, which compacts and is
+/// ended (aborted) at the storage call `FERRUMDB_TEST_CHILD_DIES_AT` names.
+#[test]
+#[ignore = "entry point of a child process (see the module doc)"]
+fn child_compacts_and_dies() {
+    let (Some(path), Some(at)) = (
+        std::env::var_os(CHILD_DB),
+        std::env::var(CHILD_DIES_AT).ok(),
+    ) else {
+        return;
+    };
+    let (op, n) = COMPACTION_DEATHS[at.parse::<usize>().expect("index")];
+    let path = std::path::PathBuf::from(path);
+    let db = Database::open(&config(&path)).expect("child open");
+    let _plan = FaultPlan::arm(path.parent().expect("dir")).die_at(op, n);
+    let result = db.compact();
+    println!("compaction ended without dying: {result:?}");
+}
+
+#[test]
+fn a_compacting_process_killed_at_each_step_blocks_no_one_and_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for (at, (op, n)) in COMPACTION_DEATHS.iter().enumerate() {
+        let (_dir, path) = temp_db();
+        let db = open(&path);
+        // Mostly garbage, so the compaction has a file to write.
+        for round in 0..10 {
+            for i in 0..200 {
+                db.put_raw(&format!("k{i}"), format!("{round}").as_bytes())
+                    .expect("put");
+            }
+        }
+        let stop = AtomicBool::new(false);
+        let acked = std::thread::scope(|scope| {
+            // Writes beside the compaction, acknowledged one by one.
+            let writer = scope.spawn(|| {
+                let mut acked = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    db.put_raw(&format!("w{acked}"), b"1")
+                        .expect("write beside");
+                    acked += 1;
+                }
+                acked
+            });
+            let out = Command::new(std::env::current_exe().expect("test binary"))
+                .args([
+                    "--ignored",
+                    "--exact",
+                    "sharing::child_compacts_and_dies",
+                    "--nocapture",
+                ])
+                .env(CHILD_DB, &path)
+                .env(CHILD_DIES_AT, at.to_string())
+                .stdout(Stdio::piped())
+                .output();
+            // Stopped before any assertion: a panic here must not leave the
+            // scope waiting for a writer that never stops.
+            stop.store(true, Ordering::Relaxed);
+            let out = out.expect("run child");
+            assert!(
+                !out.status.success(),
+                "{op:?} #{n}: the child was to die there: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            writer.join().expect("writer")
+        });
+        // Nobody is blocked: a write goes through at once, the lock taken
+        // over from the dead compactor if it held it.
+        db.put_raw("after", b"1").expect("write after the death");
+        let check = |db: &Database| {
+            for i in 0..200 {
+                assert_eq!(
+                    get(db, &format!("k{i}")).as_deref(),
+                    Some("9"),
+                    "{op:?} #{n}: k{i}"
+                );
+            }
+            for i in 0..acked {
+                assert!(
+                    db.contains(&format!("w{i}")).expect("contains"),
+                    "{op:?} #{n}: w{i} lost"
+                );
+            }
+            assert!(db.contains("after").expect("contains"));
+        };
+        check(&db);
+        // The parent compacts over whatever the dead one left.
+        db.compact().expect("compact after");
+        check(&db);
+        db.close().expect("close");
+        let db = open(&path);
+        check(&db);
+        assert!(ferrumdb::storage::check_log(&path, None)
+            .expect("check")
+            .is_clean());
+        db.close().expect("close");
+    }
 }

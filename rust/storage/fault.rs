@@ -15,6 +15,9 @@
 //! - fail the Nth call of one kind with a chosen errno (the call does not
 //!   happen; later calls go through, just as Linux reports success for the
 //!   sync after a failed one: exactly what the engine must not trust);
+//! - end the process (abort, as `kill -9` would, no destructor running)
+//!   at the Nth call of one kind, before it happens: a crash at an exact
+//!   point, for tests whose other processes must carry on;
 //! - cut the power at the Nth durability barrier (file sync or directory
 //!   sync): that call and every later one fails with EIO, and
 //!   [`FaultPlan::restore_power_cut`] then rewrites the directory as a disk
@@ -193,6 +196,7 @@ mod imp {
         counts: HashMap<Op, u64>,
         barriers: u64,
         fail: Option<(Op, u64, i32)>,
+        die_at: Option<(Op, u64)>,
         power_cut_at: Option<u64>,
         cut: bool,
         injected: u64,
@@ -253,6 +257,15 @@ mod imp {
         #[must_use]
         pub fn fail_nth(self, op: Op, n: u64, errno: i32) -> Self {
             self.plan.state.lock().fail = Some((op, n, errno));
+            self
+        }
+
+        /// End this process at the `n`th (1-based) call of kind `op`, before
+        /// the call: `abort()`, so nothing else of the process runs (no
+        /// destructor, no unlock), as under `kill -9` at that instant.
+        #[must_use]
+        pub fn die_at(self, op: Op, n: u64) -> Self {
+            self.plan.state.lock().die_at = Some((op, n));
             self
         }
 
@@ -365,6 +378,9 @@ mod imp {
                 *c += 1;
                 *c
             };
+            if st.die_at == Some((op, n)) {
+                std::process::abort();
+            }
             if st.cut {
                 return Err(io::Error::from_raw_os_error(libc::EIO));
             }
