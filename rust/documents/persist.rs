@@ -36,6 +36,7 @@
 //!         u32 missing (unique: documents without the field), ascending key numbers
 //! ```
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -286,6 +287,30 @@ pub(super) fn load(
     parse(&body, wanted, live)
 }
 
+/// Byte order of two keys, a word at a time (as the key directory orders
+/// them): a call into `memcmp` per short key cost more than the comparison.
+#[inline]
+fn key_order(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let common = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= common {
+        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < common {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
 fn parse(
     body: &[u8],
     wanted: &[(String, bool)],
@@ -299,7 +324,7 @@ fn parse(
         let key = std::str::from_utf8(at.bytes()?).ok()?;
         if keys
             .last()
-            .is_some_and(|last| last.as_bytes() >= key.as_bytes())
+            .is_some_and(|last| key_order(last, key) != Ordering::Less)
         {
             return None; // out of order or repeated
         }
@@ -312,10 +337,15 @@ fn parse(
     let mut stale = Vec::new();
     let mut j = 0;
     for (key, loc) in live {
-        while j < n && keys[j].as_bytes() < key.as_bytes() {
+        let mut order = Ordering::Greater;
+        while j < n {
+            order = key_order(&keys[j], key);
+            if order != Ordering::Less {
+                break;
+            }
             j += 1;
         }
-        if j < n && keys[j] == key && locs[j] == (loc.offset, loc.value_len) {
+        if j < n && order == Ordering::Equal && locs[j] == (loc.offset, loc.value_len) {
             valid[j] = true;
             j += 1;
         } else {

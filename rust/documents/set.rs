@@ -40,11 +40,17 @@ pub struct IndexSet {
     pub(super) queries: AtomicU64,
     /// The engine's `meta_writes` when the index definitions were last read.
     pub(super) seen_meta: AtomicU64,
+    /// Whether the open loaded indexes from the index file.
+    pub(super) from_file: AtomicBool,
+    /// Moves on every change to any index's contents or to the set of
+    /// indexes (see `Documents::index_version`).
+    pub(super) version: AtomicU64,
 }
 
 impl IndexSet {
     /// Record whether any index exists (call after adding or removing one).
     pub(super) fn refresh_active(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
         let indexes = self.indexes.read();
         self.active.store(!indexes.is_empty(), Ordering::Release);
         let unique = indexes.values().any(FieldIndex::is_unique);
@@ -151,6 +157,7 @@ impl ChangeObserver for IndexSet {
             let old = old.and_then(parse);
             let parsed = parse(new);
             let mut indexes = self.indexes.write();
+            self.version.fetch_add(1, Ordering::AcqRel);
             for index in indexes.values_mut() {
                 if let Some(old) = &old {
                     index.remove(key, old);
@@ -169,6 +176,7 @@ impl ChangeObserver for IndexSet {
         if self.active.load(Ordering::Acquire) {
             if let Some(old) = old.and_then(parse) {
                 let mut indexes = self.indexes.write();
+                self.version.fetch_add(1, Ordering::AcqRel);
                 for index in indexes.values_mut() {
                     index.remove(key, &old);
                 }

@@ -1242,12 +1242,16 @@ impl Inner {
                 hint
             };
             let header = hint.header(w.generation, data_end, w.seq - 1);
-            written_header = Some(header);
             let digest = hint.digest(&header);
             // Not `lock_writer`: the handle is closed by now. The record
             // gets a ticket like any append, so the close's sync covers it.
             let at = w.end;
             self.apply(w, &[Write::hint_digest(&digest)])?;
+            // As `finish` writes it, with the digest record's place.
+            written_header = Some(HintHeader {
+                digest_offset: at,
+                ..header
+            });
             hint.finish(header, at)
                 .and_then(storage::PendingHint::publish)
                 .map_err(io_err)
