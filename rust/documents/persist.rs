@@ -111,9 +111,30 @@ pub(super) fn write(
         };
     }
     let keys: Vec<(&str, Loc)> = live.collect();
-    let number = |key: &str| -> Option<usize> {
-        keys.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
-            .ok()
+    // A set's keys come in order: each is sought forward from the last one
+    // found, by galloping (a few steps for a dense set, log n for a sparse
+    // one), comparing a word at a time.
+    let numbers = |set: &mut dyn Iterator<Item = &CompactString>| -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for key in set {
+            let rest = keys.get(from..).unwrap_or_default();
+            let mut step = 1;
+            while step < rest.len()
+                && key_order(rest[step].0.as_bytes(), key.as_bytes()) == Ordering::Less
+            {
+                step *= 2;
+            }
+            let window = &rest[..rest.len().min(step + 1)];
+            match window.binary_search_by(|(k, _)| key_order(k.as_bytes(), key.as_bytes())) {
+                Ok(i) => {
+                    out.push(from + i);
+                    from += i + 1;
+                }
+                Err(i) => from += i, // no longer live: left out
+            }
+        }
+        out
     };
     let mut body = Vec::with_capacity(keys.len() * 32);
     put_u32(&mut body, keys.len())?;
@@ -132,7 +153,7 @@ pub(super) fn write(
         // purged) are left out: they are not in `keys`.
         let values: Vec<(&Vec<u8>, Vec<usize>)> = index
             .values()
-            .map(|(value, keys)| (value, keys.iter().filter_map(|k| number(k)).collect()))
+            .map(|(value, keys)| (value, numbers(&mut keys.iter())))
             .filter(|(_, numbers): &(_, Vec<usize>)| !numbers.is_empty())
             .collect();
         put_u32(&mut body, values.len())?;
@@ -144,7 +165,7 @@ pub(super) fn write(
             }
         }
         holders.clear();
-        holders.extend(index.missing().iter().filter_map(|k| number(k)));
+        holders.extend(numbers(&mut index.missing().iter()));
         put_u32(&mut body, holders.len())?;
         for &n in &holders {
             put_u32(&mut body, n)?;
