@@ -177,7 +177,7 @@ pub(super) fn write(
         file.write_all(&header(basis, &body))?;
         file.write_all(&body)?;
         drop(file);
-        std::fs::rename(&temp, storage::index_path(db))
+        storage::fault::rename(&temp, &storage::index_path(db))
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);

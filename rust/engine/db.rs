@@ -920,12 +920,13 @@ fn open_writer(
         };
         if alone {
             // A compaction that died before its rename, or a close that died
-            // while writing its hint, leaves these behind; the live file is
+            // while writing its hint or index file, leaves these behind; the live file is
             // still the old one, so the leftovers are garbage. (remove_file
             // takes away a planted symlink itself, never its target.)
             for leftover in [
                 storage::compact_path(path),
                 storage::paths::temp_hint_path(path),
+                storage::paths::temp_index_path(path),
             ] {
                 match std::fs::remove_file(&leftover) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
