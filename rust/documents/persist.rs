@@ -41,14 +41,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use compact_str::CompactString;
-
 use crate::engine::Loc;
 use crate::format::HintHeader;
 use crate::query::FieldPath;
 use crate::storage::{self, paths};
 
-use super::field::FieldIndex;
+use super::field::{FieldIndex, IndexKey};
 
 const MAGIC: &[u8; 8] = b"FERRUMIX";
 const VERSION: u16 = 1;
@@ -114,19 +112,20 @@ pub(super) fn write(
     // A set's keys come in order: each is sought forward from the last one
     // found, by galloping (a few steps for a dense set, log n for a sparse
     // one), comparing a word at a time.
-    let numbers = |set: &mut dyn Iterator<Item = &CompactString>| -> Vec<usize> {
+    let numbers = |set: &mut dyn Iterator<Item = &IndexKey>| -> Vec<usize> {
         let mut out = Vec::new();
         let mut from = 0;
         for key in set {
             let rest = keys.get(from..).unwrap_or_default();
             let mut step = 1;
             while step < rest.len()
-                && key_order(rest[step].0.as_bytes(), key.as_bytes()) == Ordering::Less
+                && key_order(rest[step].0.as_bytes(), key.as_str().as_bytes()) == Ordering::Less
             {
                 step *= 2;
             }
             let window = &rest[..rest.len().min(step + 1)];
-            match window.binary_search_by(|(k, _)| key_order(k.as_bytes(), key.as_bytes())) {
+            match window.binary_search_by(|(k, _)| key_order(k.as_bytes(), key.as_str().as_bytes()))
+            {
                 Ok(i) => {
                     out.push(from + i);
                     from += i + 1;
@@ -261,11 +260,11 @@ impl<'a> Cursor<'a> {
 }
 
 /// The trusted keys among encoded key numbers (see [`Cursor::numbers`]).
-fn key_set(raw: &[u8], keys: &[Option<&str>]) -> BTreeSet<CompactString> {
+fn key_set(raw: &[u8], keys: &[Option<&str>]) -> BTreeSet<IndexKey> {
     raw.chunks_exact(4)
         .filter_map(|w| {
             let i = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
-            keys.get(i).copied().flatten().map(CompactString::new)
+            keys.get(i).copied().flatten().map(IndexKey::new)
         })
         // In key order already: the set is built in one pass.
         .collect()
@@ -413,7 +412,7 @@ fn parse<'l>(
     let mut sets = lists.iter().map(|l| key_set(l, &keys));
     let mut indexes = Vec::new();
     for (field, path, unique, multikey, values) in found {
-        let mut entries: HashMap<Vec<u8>, BTreeSet<CompactString>> =
+        let mut entries: HashMap<Vec<u8>, BTreeSet<IndexKey>> =
             HashMap::with_capacity(values.len());
         for value in values {
             let set = sets.next()?;
