@@ -270,38 +270,6 @@ fn key_set(raw: &[u8], keys: &[Option<&str>]) -> BTreeSet<IndexKey> {
         .collect()
 }
 
-/// Below this many (value, key) pairs the sets are built on this thread.
-const PARALLEL_PAIRS: usize = 32 * 1024;
-
-/// [`key_set`] of every list in `lists`, in order: on two threads when
-/// there are many keys (the sets are independent, and building them is
-/// most of a load), the caller's taking the second half.
-fn key_sets(lists: &[&[u8]], keys: &[Option<&str>]) -> Vec<BTreeSet<IndexKey>> {
-    let pairs: usize = lists.iter().map(|l| l.len() / 4).sum();
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let build = |run: &[&[u8]]| run.iter().map(|l| key_set(l, keys)).collect::<Vec<_>>();
-    if cores < 2 || pairs < PARALLEL_PAIRS {
-        return build(lists);
-    }
-    // Split where half the pairs lie (a list is not split).
-    let mut seen = 0;
-    let split = lists
-        .iter()
-        .position(|l| {
-            seen += l.len() / 4;
-            seen * 2 >= pairs
-        })
-        .map_or(lists.len(), |i| i + 1);
-    let (first, second) = lists.split_at(split);
-    std::thread::scope(|scope| {
-        let other = scope.spawn(|| build(first));
-        let mut rest = build(second);
-        let mut out = other.join().unwrap_or_else(|_| build(first));
-        out.append(&mut rest);
-        out
-    })
-}
-
 /// Load the indexes named in `wanted` (`(field, unique)`) from the index
 /// file of `db`, if there is one built on `basis` and every check passes
 /// (see the module docs); `live` gives every live key's location in key
@@ -441,7 +409,7 @@ fn parse<'l>(
     if at.remaining() != 0 {
         return None;
     }
-    let mut sets = key_sets(&lists, &keys).into_iter();
+    let mut sets = lists.iter().map(|l| key_set(l, &keys));
     let mut indexes = Vec::new();
     for (field, path, unique, multikey, values) in found {
         let mut entries: HashMap<Vec<u8>, BTreeSet<IndexKey>> =
@@ -543,31 +511,6 @@ mod tests {
                 "flip {flip}"
             );
         }
-    }
-
-    #[test]
-    fn sets_built_on_two_threads_match_one() {
-        let names: Vec<String> = (0..50_000).map(|i| format!("k{i:06}")).collect();
-        let keys: Vec<Option<&str>> = names
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (i % 7 != 0).then_some(k.as_str()))
-            .collect();
-        let encoded: Vec<Vec<u8>> = (0..5)
-            .map(|v| {
-                (0..names.len() as u32)
-                    .filter(|i| i % 5 == v)
-                    .flat_map(u32::to_le_bytes)
-                    .collect()
-            })
-            .collect();
-        let lists: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
-        let one: Vec<_> = lists.iter().map(|l| key_set(l, &keys)).collect();
-        assert_eq!(key_sets(&lists, &keys), one);
-        assert_eq!(
-            one.iter().map(BTreeSet::len).sum::<usize>(),
-            50_000 - 50_000_usize.div_ceil(7)
-        );
     }
 
     #[test]
