@@ -646,7 +646,7 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
     with ferrumdb.open(plain, fsync="never") as db:
         db.drop_index("group")
     reopen: dict[str, list[float]] = {"file": [], "rebuilt": [], "none": []}
-    for _ in range(7):
+    for _ in range(15):
         reopen["file"].append(_reopen_child(path, n)[0])
         reopen["none"].append(_reopen_child(plain, n)[0])
     for _ in range(3):
