@@ -544,40 +544,77 @@ def run_transactions(base: str, n: int = 3000, size: int = 10) -> dict[str, dict
 
 
 def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, float]]:
-    """Find by an indexed field (10% selectivity) and a range query, against
-    sqlite3 with JSON expression indexes on the same data. Milliseconds per
-    query (median of ``rounds``), results materialised as Python objects."""
+    """Find by an indexed field (10% selectivity), count, documents by an
+    indexed equality, a range, a range with sort and limit, against sqlite3
+    with JSON expression indexes on the same data and the floor. Milliseconds
+    per query (median of ``rounds``, the stores taking turns round by round so
+    they see the same machine load), results materialised as Python objects.
+    Then update_one against get+set (us), and reopen with one index (ms)."""
     docs = [make_doc(i) for i in range(n)]
     for i, d in enumerate(docs):
         d["group"] = f"g{i % 10}"  # 10% of documents per group
     path = os.path.join(base, "query.db")
-    out: dict[str, dict[str, float]] = {}
+    c = sqlite3.connect(os.path.join(base, "query.sqlite"))
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+    c.executemany("INSERT INTO kv VALUES (?, ?)", ((f"user:{i}", json.dumps(d)) for i, d in enumerate(docs)))
+    c.execute("CREATE INDEX kv_group ON kv (json_extract(v, '$.group'))")
+    c.execute("CREATE INDEX kv_age ON kv (json_extract(v, '$.age'))")
+    c.commit()
+    # The floor for find: an in-memory {value: keys} dict returning the same keys.
+    by_group: dict[str, list[str]] = {}
+    for i, d in enumerate(docs):
+        by_group.setdefault(d["group"], []).append(f"user:{i}")
+    floor, ferrum, sq = "floor (dict of key lists)", "ferrumdb", "sqlite3 (JSON expression index)"
+    out: dict[str, dict[str, float]] = {floor: {}, ferrum: {}, sq: {}}
+    rng = "SELECT k, v FROM kv WHERE json_extract(v, '$.age') >= ? AND json_extract(v, '$.age') < ?"
+
+    def sq_rows(q: str, args: tuple[Any, ...]) -> list[tuple[str, Any]]:
+        return [(k, orjson.loads(v)) for k, v in c.execute(q, args)]
+
     with ferrumdb.open(path, fsync="never") as db:
         for i, d in enumerate(docs):
             db[f"user:{i}"] = d
         db.create_index("group")
         db.create_index("age")
-        # The floor for find: an in-memory {value: keys} dict returning the same keys.
-        by_group: dict[str, list[str]] = {}
-        for i, d in enumerate(docs):
-            by_group.setdefault(d["group"], []).append(f"user:{i}")
-        out["floor (dict of key lists)"] = {"find (10%) ms": _median_ms(lambda: list(by_group["g3"]), rounds)}
-        out["ferrumdb"] = {
-            "find (10%) ms": _median_ms(lambda: db.find("group", "g3"), rounds),
-            "count (10%) ms": _median_ms(lambda: db.count({"group": "g3"}), rounds),
-            "find+docs (10%) ms": _median_ms(lambda: db.query({"group": "g3"}), rounds),
-            "range (age 30..39) ms": _median_ms(lambda: db.query({"age": {"$gte": 30, "$lt": 40}}), rounds),
-            "range+sort+limit 100 ms": _median_ms(
-                lambda: db.query({"age": {"$gte": 30, "$lt": 40}}, sort="-score", limit=100), rounds
-            ),
-        }
         assert len(db.find("group", "g3")) == n // 10
+        measures: dict[str, dict[str, Callable[[], Any]]] = {
+            "find (10%) ms": {
+                floor: lambda: list(by_group["g3"]),
+                ferrum: lambda: db.find("group", "g3"),
+                sq: lambda: [r[0] for r in c.execute("SELECT k FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",))],
+            },
+            "count (10%) ms": {
+                floor: lambda: len(by_group["g3"]),
+                ferrum: lambda: db.count({"group": "g3"}),
+                sq: lambda: c.execute("SELECT count(*) FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",)).fetchone(),
+            },
+            "find+docs (10%) ms": {
+                ferrum: lambda: db.query({"group": "g3"}),
+                sq: lambda: sq_rows("SELECT k, v FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",)),
+            },
+            "range (age 30..39) ms": {
+                ferrum: lambda: db.query({"age": {"$gte": 30, "$lt": 40}}),
+                sq: lambda: sq_rows(rng, (30, 40)),
+            },
+            "range+sort+limit 100 ms": {
+                ferrum: lambda: db.query({"age": {"$gte": 30, "$lt": 40}}, sort="-score", limit=100),
+                sq: lambda: sq_rows(rng + " ORDER BY json_extract(v, '$.score') DESC LIMIT 100", (30, 40)),
+            },
+        }
+        for metric, fns in measures.items():
+            samples: dict[str, list[float]] = {name: [] for name in fns}
+            for _ in range(rounds):
+                for name, fn in fns.items():
+                    t0 = time.perf_counter()
+                    fn()
+                    samples[name].append((time.perf_counter() - t0) * 1e3)
+            for name, times in samples.items():
+                out[name][metric] = statistics.median(times)
         # A first find of each value: no result of an earlier call to reuse.
         firsts = [_median_ms(lambda v=v: db.find("age", v), 1) for v in range(20, 70)]
-        out["ferrumdb"]["find, first call (2%) ms"] = statistics.median(firsts)
-        out["floor (dict of key lists)"]["find, first call (2%) ms"] = _median_ms(
-            lambda: list(by_group["g4"][: n // 50]), rounds
-        )
+        out[ferrum]["find, first call (2%) ms"] = statistics.median(firsts)
+        out[floor]["find, first call (2%) ms"] = _median_ms(lambda: list(by_group["g4"][: n // 50]), rounds)
         # update_one with $inc against the get + set a user would write.
         ukeys = [f"user:{(i * 7919) % n}" for i in range(2000)]
 
@@ -588,70 +625,36 @@ def run_queries(n: int, base: str, rounds: int = 20) -> dict[str, dict[str, floa
 
         for k in ukeys:  # warm both paths on the same keys
             db.update_one(k, {"$inc": {"age": 1}})
-        out["ferrumdb"]["update_one $inc us"] = statistics.median(
-            time_chunk(lambda k: db.update_one(k, {"$inc": {"age": 1}}), ukeys[i : i + 200]) for i in range(0, 2000, 200)
-        ) / 1e3
-        out["ferrumdb"]["get+set us"] = statistics.median(
-            time_chunk(get_set, ukeys[i : i + 200]) for i in range(0, 2000, 200)
-        ) / 1e3
+        # Chunk by chunk in turn, so both see the same machine load.
+        upd: list[float] = []
+        gs: list[float] = []
+        for _ in range(5):
+            for i in range(0, 2000, 200):
+                upd.append(time_chunk(lambda k: db.update_one(k, {"$inc": {"age": 1}}), ukeys[i : i + 200]))
+                gs.append(time_chunk(get_set, ukeys[i : i + 200]))
+        out[ferrum]["update_one $inc us"] = statistics.median(upd) / 1e3
+        out[ferrum]["get+set us"] = statistics.median(gs) / 1e3
+    c.close()
     # Reopen with one index: from the index file the close left, and rebuilt
-    # from the documents (index file removed), against no index at all.
+    # from the documents (index file removed), against the same data with no
+    # index (a copy whose index was dropped), in turn.
     with ferrumdb.open(path, fsync="never") as db:
         db.drop_index("age")
-    reopen = {}
-    for label, prep in (
-        ("reopen, 1 index (index file) ms", lambda: None),
-        ("reopen, 1 index (rebuilt) ms", lambda: os.path.exists(path + ".index") and os.remove(path + ".index")),
-    ):
-        times = []
-        for _ in range(5):
-            prep()
-            times.append(_reopen_child(path, n)[0])
-        reopen[label] = statistics.median(times)
-    with ferrumdb.open(path, fsync="never") as db:
+    plain = os.path.join(base, "query-plain.db")
+    for suffix in ("", ".hint"):
+        shutil.copy(path + suffix, plain + suffix)
+    with ferrumdb.open(plain, fsync="never") as db:
         db.drop_index("group")
-    reopen["reopen, no index ms"] = statistics.median(_reopen_child(path, n)[0] for _ in range(5))
-    out["ferrumdb"].update(reopen)
-    c = sqlite3.connect(os.path.join(base, "query.sqlite"))
-    c.execute("PRAGMA journal_mode=WAL")
-    c.execute("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-    c.executemany("INSERT INTO kv VALUES (?, ?)", ((f"user:{i}", json.dumps(d)) for i, d in enumerate(docs)))
-    c.execute("CREATE INDEX kv_group ON kv (json_extract(v, '$.group'))")
-    c.execute("CREATE INDEX kv_age ON kv (json_extract(v, '$.age'))")
-    c.commit()
-
-    def sq_find() -> list[str]:
-        return [r[0] for r in c.execute("SELECT k FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",))]
-
-    def sq_docs() -> list[tuple[str, Any]]:
-        return [(k, orjson.loads(v)) for k, v in c.execute("SELECT k, v FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",))]
-
-    def sq_range() -> list[tuple[str, Any]]:
-        q = "SELECT k, v FROM kv WHERE json_extract(v, '$.age') >= ? AND json_extract(v, '$.age') < ?"
-        return [(k, orjson.loads(v)) for k, v in c.execute(q, (30, 40))]
-
-    assert len(sq_find()) == n // 10
-    out["sqlite3 (JSON expression index)"] = {
-        "find (10%) ms": _median_ms(sq_find, rounds),
-        "count (10%) ms": _median_ms(
-            lambda: c.execute("SELECT count(*) FROM kv WHERE json_extract(v, '$.group') = ?", ("g3",)).fetchone(),
-            rounds,
-        ),
-        "find+docs (10%) ms": _median_ms(sq_docs, rounds),
-        "range (age 30..39) ms": _median_ms(sq_range, rounds),
-        "range+sort+limit 100 ms": _median_ms(
-            lambda: [
-                (k, orjson.loads(v))
-                for k, v in c.execute(
-                    "SELECT k, v FROM kv WHERE json_extract(v, '$.age') >= ? AND json_extract(v, '$.age') < ?"
-                    " ORDER BY json_extract(v, '$.score') DESC LIMIT 100",
-                    (30, 40),
-                )
-            ],
-            rounds,
-        ),
-    }
-    c.close()
+    reopen: dict[str, list[float]] = {"file": [], "rebuilt": [], "none": []}
+    for _ in range(15):
+        reopen["file"].append(_reopen_child(path, n)[0])
+        reopen["none"].append(_reopen_child(plain, n)[0])
+    for _ in range(3):
+        os.remove(path + ".index")
+        reopen["rebuilt"].append(_reopen_child(path, n)[0])
+    out[ferrum]["reopen, 1 index (index file) ms"] = statistics.median(reopen["file"])
+    out[ferrum]["reopen, 1 index (rebuilt) ms"] = statistics.median(reopen["rebuilt"])
+    out[ferrum]["reopen, no index ms"] = statistics.median(reopen["none"])
     return out
 
 

@@ -419,3 +419,20 @@ def test_update_operators_agree_with_the_model(doc: dict[str, Any], update: dict
                     assert db.find("n", want["n"]) == ["k"]
                 if isinstance(want.get("a"), dict) and "b" in want["a"]:
                     assert db.find("a.b", want["a"]["b"]) == ["k"]
+
+
+def test_update_one_leaving_the_document_equal_writes_nothing(db: ferrumdb.FerrumDB) -> None:
+    """update_one that changes nothing (same value, $max below, $rename of a missing field,
+    $pull of an absent element) writes no record: a watch sees only the write after it."""
+    db["k"] = {"a": 1, "b": [1, 2], "c": {"d": 3}}
+    with db.watch() as changes:
+        for update in (
+            {"$set": {"a": 1}},
+            {"$max": {"c.d": 2}},
+            {"$rename": {"missing": "other"}},
+            {"$pull": {"b": 9}},
+            {"$set": {"c": {"d": 3}}},
+        ):
+            assert db.update_one("k", update) == {"a": 1, "b": [1, 2], "c": {"d": 3}}
+        assert db.update_one("k", {"$rename": {"a": "z"}}) == {"b": [1, 2], "c": {"d": 3}, "z": 1}
+        assert next(changes) == ("set", "k", {"b": [1, 2], "c": {"d": 3}, "z": 1})

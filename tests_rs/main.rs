@@ -20,6 +20,7 @@ mod file_identity;
 mod follow;
 mod format_edges;
 mod hints;
+mod index_file;
 mod indexes;
 mod jsonl;
 mod lock_second_writer;

@@ -335,11 +335,20 @@ impl Documents {
                     index.insert(key, &doc);
                 }
             }
-            let fields = built.iter().map(|(f, _)| f.clone()).collect();
+            let fields: Vec<String> = built.iter().map(|(f, _)| f.clone()).collect();
+            self.indexes
+                .from_file
+                .store(!fields.is_empty(), Ordering::Relaxed);
             self.indexes.indexes.write().extend(built);
             self.indexes.refresh_active();
             Ok(fields)
         })
+    }
+
+    /// Whether the open loaded indexes from the index file (`PATH.index`,
+    /// left by the last clean close) instead of parsing every document.
+    pub fn opened_with_index_file(&self) -> bool {
+        self.indexes.from_file.load(Ordering::Relaxed)
     }
 
     /// The database underneath.
@@ -670,6 +679,40 @@ impl Documents {
     /// # Errors
     /// As [`Documents::find`].
     pub fn find_keys(&self, field: &str, value: &Value) -> Result<Vec<CompactString>> {
+        Ok(self.find_keys_indexed(field, value)?.0)
+    }
+
+    /// A number that moves whenever any index's contents (or the set of
+    /// indexes) may have changed, read after taking in other processes'
+    /// writes and purging expired keys, as an index-answered call does: a
+    /// binding may reuse what it built from a [`Documents::find_keys_indexed`]
+    /// answered by an index while this stays put.
+    ///
+    /// # Errors
+    /// As taking in other processes' writes.
+    pub fn index_version(&self) -> Result<u64> {
+        self.db.refresh()?;
+        self.follow_definitions()?;
+        self.db.purge_expired_now();
+        Ok(self.indexes.version.load(Ordering::Acquire))
+    }
+
+    /// Count a `find` a binding answered itself (see
+    /// [`Documents::index_version`]) in [`Documents::queries_run`].
+    pub fn count_find(&self) {
+        self.count_query();
+    }
+
+    /// [`Documents::find_keys`], and whether an index answered it (no
+    /// document read).
+    ///
+    /// # Errors
+    /// As [`Documents::find`].
+    pub fn find_keys_indexed(
+        &self,
+        field: &str,
+        value: &Value,
+    ) -> Result<(Vec<CompactString>, bool)> {
         self.count_query();
         parse_field(field)?;
         if let Value::Object(map) = value {
@@ -685,20 +728,22 @@ impl Documents {
         }
         let filter = Filter::equality(field, value.clone()).map_err(filter_error)?;
         if let Some(keys) = self.exact_keys(&filter, "")? {
-            return Ok(keys);
+            return Ok((keys, true));
         }
-        Ok(self
-            .run(
-                &filter,
-                &SortSpec::default(),
-                0,
-                None,
-                "",
-                Some(&Fields::none()),
-            )?
-            .into_iter()
-            .map(|r| CompactString::from(r.key))
-            .collect())
+        let rows = self.run(
+            &filter,
+            &SortSpec::default(),
+            0,
+            None,
+            "",
+            Some(&Fields::none()),
+        )?;
+        Ok((
+            rows.into_iter()
+                .map(|r| CompactString::from(r.key))
+                .collect(),
+            false,
+        ))
     }
 
     /// The keys matching `filter` (with `prefix`), in key order, when one

@@ -9,6 +9,8 @@
 //! that a unique index also keeps their keys aside, because for uniqueness a
 //! missing field counts as `null` (MongoDB).
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
@@ -17,12 +19,75 @@ use serde_json::Value;
 
 use crate::query::{index_entries, key_bytes, reaches_many, FieldPath, IndexProbe};
 
+/// A document key as an index holds it: ordered by bytes like `str`, but
+/// compared a word at a time (as the key directory's keys are), since
+/// building and walking key sets is mostly comparisons of short keys, and a
+/// call into `memcmp` for each cost more than the comparison. Looked up by
+/// `&str` (same order).
+#[derive(Debug, Clone)]
+pub(super) struct IndexKey(CompactString);
+
+impl PartialEq for IndexKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for IndexKey {}
+
+impl IndexKey {
+    pub(super) fn new(key: &str) -> Self {
+        IndexKey(CompactString::new(key))
+    }
+
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Ord for IndexKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        let common = a.len().min(b.len());
+        let mut i = 0;
+        while i + 8 <= common {
+            let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+            let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+            if x != y {
+                return x.cmp(&y);
+            }
+            i += 8;
+        }
+        while i < common {
+            if a[i] != b[i] {
+                return a[i].cmp(&b[i]);
+            }
+            i += 1;
+        }
+        a.len().cmp(&b.len())
+    }
+}
+
+impl PartialOrd for IndexKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Borrow<str> for IndexKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// An index on one (possibly dotted) field path.
 #[derive(Debug)]
 pub struct FieldIndex {
     path: FieldPath,
     /// Encoded value -> keys of the documents reaching it (equality).
-    entries: HashMap<Vec<u8>, BTreeSet<CompactString>>,
+    entries: HashMap<Vec<u8>, BTreeSet<IndexKey>>,
     /// The distinct encoded values, in order (ranges).
     order: BTreeSet<Vec<u8>>,
     /// Whether some document ever reached several values here (never reset
@@ -34,7 +99,7 @@ pub struct FieldIndex {
     unique: bool,
     /// Unique indexes only: keys of the documents where the path reaches
     /// nothing, which claim `null`.
-    missing: BTreeSet<CompactString>,
+    missing: BTreeSet<IndexKey>,
     /// Bytes of encoded values and keys held, for `stats()`.
     bytes: usize,
 }
@@ -72,8 +137,8 @@ impl FieldIndex {
         path: FieldPath,
         unique: bool,
         multikey: bool,
-        entries: HashMap<Vec<u8>, BTreeSet<CompactString>>,
-        missing: BTreeSet<CompactString>,
+        entries: HashMap<Vec<u8>, BTreeSet<IndexKey>>,
+        missing: BTreeSet<IndexKey>,
     ) -> Self {
         let mut pairs = 0;
         let mut bytes = 0;
@@ -82,7 +147,7 @@ impl FieldIndex {
             bytes += value.len() + ENTRY_OVERHEAD;
             bytes += keys
                 .iter()
-                .map(|k| value.len() + k.len() + ENTRY_OVERHEAD)
+                .map(|k| value.len() + k.0.len() + ENTRY_OVERHEAD)
                 .sum::<usize>();
         }
         FieldIndex {
@@ -99,14 +164,14 @@ impl FieldIndex {
 
     /// The distinct encoded values in order, each with its keys (what an
     /// index file stores).
-    pub(super) fn values(&self) -> impl Iterator<Item = (&Vec<u8>, &BTreeSet<CompactString>)> {
+    pub(super) fn values(&self) -> impl Iterator<Item = (&Vec<u8>, &BTreeSet<IndexKey>)> {
         self.order
             .iter()
             .filter_map(|v| self.entries.get(v).map(|keys| (v, keys)))
     }
 
     /// Unique indexes only: the keys of the documents without the field.
-    pub(super) fn missing(&self) -> &BTreeSet<CompactString> {
+    pub(super) fn missing(&self) -> &BTreeSet<IndexKey> {
         &self.missing
     }
 
@@ -141,6 +206,7 @@ impl FieldIndex {
             .into_iter()
             .flatten()
             .chain(self.missing.iter().filter(move |_| null))
+            .map(|k| &k.0)
     }
 
     /// Unique indexes: each encoded value that several documents claim, with
@@ -153,7 +219,7 @@ impl FieldIndex {
             .entries
             .iter()
             .filter(|(encoded, keys)| keys.len() > 1 && **encoded != null)
-            .map(|(encoded, keys)| (encoded.clone(), keys.iter().cloned().collect()))
+            .map(|(encoded, keys)| (encoded.clone(), keys.iter().map(|k| k.0.clone()).collect()))
             .collect();
         let nulls: Vec<CompactString> = self.holders(&null).cloned().collect();
         if nulls.len() > 1 {
@@ -178,7 +244,7 @@ impl FieldIndex {
             self.multikey = true;
         }
         if self.unique && !self.path.any_value(doc, |_| true) {
-            self.missing.insert(CompactString::new(key));
+            self.missing.insert(IndexKey::new(key));
         }
         for value in index_entries(&self.path, doc) {
             let len = value.len();
@@ -191,7 +257,7 @@ impl FieldIndex {
                 .entries
                 .entry(value)
                 .or_default()
-                .insert(CompactString::new(key))
+                .insert(IndexKey::new(key))
             {
                 self.pairs += 1;
                 self.bytes += len + key.len() + ENTRY_OVERHEAD;
@@ -244,10 +310,10 @@ impl FieldIndex {
         let Some(first) = sets.next() else {
             return Vec::new();
         };
-        let mut out: Vec<CompactString> = first.iter().cloned().collect();
+        let mut out: Vec<CompactString> = first.iter().map(|k| k.0.clone()).collect();
         let mut merged = false;
         for keys in sets {
-            out.extend(keys.iter().cloned());
+            out.extend(keys.iter().map(|k| k.0.clone()));
             merged = true;
         }
         if merged {

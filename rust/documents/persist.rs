@@ -36,18 +36,17 @@
 //!         u32 missing (unique: documents without the field), ascending key numbers
 //! ```
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::path::Path;
-
-use compact_str::CompactString;
 
 use crate::engine::Loc;
 use crate::format::HintHeader;
 use crate::query::FieldPath;
 use crate::storage::{self, paths};
 
-use super::field::FieldIndex;
+use super::field::{FieldIndex, IndexKey};
 
 const MAGIC: &[u8; 8] = b"FERRUMIX";
 const VERSION: u16 = 1;
@@ -110,9 +109,31 @@ pub(super) fn write(
         };
     }
     let keys: Vec<(&str, Loc)> = live.collect();
-    let number = |key: &str| -> Option<usize> {
-        keys.binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
-            .ok()
+    // A set's keys come in order: each is sought forward from the last one
+    // found, by galloping (a few steps for a dense set, log n for a sparse
+    // one), comparing a word at a time.
+    let numbers = |set: &mut dyn Iterator<Item = &IndexKey>| -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for key in set {
+            let rest = keys.get(from..).unwrap_or_default();
+            let mut step = 1;
+            while step < rest.len()
+                && key_order(rest[step].0.as_bytes(), key.as_str().as_bytes()) == Ordering::Less
+            {
+                step *= 2;
+            }
+            let window = &rest[..rest.len().min(step + 1)];
+            match window.binary_search_by(|(k, _)| key_order(k.as_bytes(), key.as_str().as_bytes()))
+            {
+                Ok(i) => {
+                    out.push(from + i);
+                    from += i + 1;
+                }
+                Err(i) => from += i, // no longer live: left out
+            }
+        }
+        out
     };
     let mut body = Vec::with_capacity(keys.len() * 32);
     put_u32(&mut body, keys.len())?;
@@ -131,7 +152,7 @@ pub(super) fn write(
         // purged) are left out: they are not in `keys`.
         let values: Vec<(&Vec<u8>, Vec<usize>)> = index
             .values()
-            .map(|(value, keys)| (value, keys.iter().filter_map(|k| number(k)).collect()))
+            .map(|(value, keys)| (value, numbers(&mut keys.iter())))
             .filter(|(_, numbers): &(_, Vec<usize>)| !numbers.is_empty())
             .collect();
         put_u32(&mut body, values.len())?;
@@ -143,7 +164,7 @@ pub(super) fn write(
             }
         }
         holders.clear();
-        holders.extend(index.missing().iter().filter_map(|k| number(k)));
+        holders.extend(numbers(&mut index.missing().iter()));
         put_u32(&mut body, holders.len())?;
         for &n in &holders {
             put_u32(&mut body, n)?;
@@ -155,7 +176,7 @@ pub(super) fn write(
         file.write_all(&header(basis, &body))?;
         file.write_all(&body)?;
         drop(file);
-        std::fs::rename(&temp, storage::index_path(db))
+        storage::fault::rename(&temp, &storage::index_path(db))
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -221,28 +242,32 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Ascending key numbers below `keys`, the trusted ones (`valid`) as keys.
-    fn holders(
-        &mut self,
-        keys: &[CompactString],
-        valid: &[bool],
-    ) -> Option<BTreeSet<CompactString>> {
+    /// A list of key numbers, checked to be ascending and below `keys`,
+    /// left encoded (see [`key_set`]).
+    fn numbers(&mut self, keys: usize) -> Option<&'a [u8]> {
         let n = self.count(4)?;
-        let mut out = Vec::with_capacity(n);
-        let mut last: Option<usize> = None;
-        for _ in 0..n {
-            let i = self.u32()? as usize;
-            if last.is_some_and(|l| i <= l) || i >= keys.len() {
+        let raw = self.take(n * 4)?;
+        let mut last: Option<u32> = None;
+        for word in raw.chunks_exact(4) {
+            let i = u32::from_le_bytes(word.try_into().ok()?);
+            if last.is_some_and(|l| i <= l) || i as usize >= keys {
                 return None;
             }
             last = Some(i);
-            if valid[i] {
-                out.push(keys[i].clone());
-            }
         }
-        // Already in order: the set is built in one pass.
-        Some(out.into_iter().collect())
+        Some(raw)
     }
+}
+
+/// The trusted keys among encoded key numbers (see [`Cursor::numbers`]).
+fn key_set(raw: &[u8], keys: &[Option<&str>]) -> BTreeSet<IndexKey> {
+    raw.chunks_exact(4)
+        .filter_map(|w| {
+            let i = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
+            keys.get(i).copied().flatten().map(IndexKey::new)
+        })
+        // In key order already: the set is built in one pass.
+        .collect()
 }
 
 /// Load the indexes named in `wanted` (`(field, unique)`) from the index
@@ -275,60 +300,92 @@ pub(super) fn load(
         return None; // built on another hint: stale
     }
     let body_len = usize::try_from(u64_at(56)).ok()?;
-    if file.metadata().ok()?.len() != (HEADER_LEN + body_len) as u64 {
+    if file.metadata().ok()?.len() != (HEADER_LEN as u64).checked_add(body_len as u64)? {
         return None;
     }
-    let mut body = Vec::with_capacity(body_len);
-    file.read_to_end(&mut body).ok()?;
-    if body.len() != body_len || crc32c::crc32c(&body) != u32_at(64) {
+    // SAFETY: an index file is never modified in place: a close writes a
+    // new one under a temporary name and renames it over the old, so this
+    // inode keeps its bytes while mapped (only an outside process
+    // truncating it could fault a read, as for the hint file). The mapping
+    // lives only for this load.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let body = map.get(HEADER_LEN..)?;
+    if body.len() != body_len || crc32c::crc32c(body) != u32_at(64) {
         return None;
     }
-    parse(&body, wanted, live)
+    parse(body, wanted, live)
 }
 
-fn parse(
+/// Byte order of two keys, a word at a time (as the key directory orders
+/// them): a call into `memcmp` per short key cost more than the comparison.
+#[inline]
+fn key_order(a: &[u8], b: &[u8]) -> Ordering {
+    let common = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= common {
+        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < common {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
+fn parse<'l>(
     body: &[u8],
     wanted: &[(String, bool)],
-    live: &mut dyn Iterator<Item = (&str, Loc)>,
+    live: &mut dyn Iterator<Item = (&'l str, Loc)>,
 ) -> Option<Loaded> {
     let mut at = Cursor { buf: body, at: 0 };
     let n = at.count(16)?;
-    let mut keys: Vec<CompactString> = Vec::with_capacity(n);
-    let mut locs: Vec<(u64, u32)> = Vec::with_capacity(n);
-    for _ in 0..n {
-        let key = std::str::from_utf8(at.bytes()?).ok()?;
-        if keys
-            .last()
-            .is_some_and(|last| last.as_bytes() >= key.as_bytes())
-        {
-            return None; // out of order or repeated
-        }
-        keys.push(CompactString::new(key));
-        locs.push((at.u64()?, at.u32()?));
-    }
-    // A key's entries are trusted only where it still lives at the record
-    // the file names; every other live key is re-read by the caller.
-    let mut valid = vec![false; n];
+    // The file's keys, borrowed from it, walked beside the live keys (both
+    // in key order): a key's entries are trusted only where it still lives
+    // at the record the file names; every other live key is re-read by the
+    // caller.
+    // `keys[i]`: the live key the file's key number `i` names, when its
+    // entries are trusted. Out of order, repeated or malformed (not UTF-8)
+    // names cannot mislead: a live key is trusted only on meeting its own
+    // name and record, so such a file only makes more keys stale.
+    let mut keys: Vec<Option<&'l str>> = Vec::with_capacity(n);
     let mut stale = Vec::new();
-    let mut j = 0;
-    for (key, loc) in live {
-        while j < n && keys[j].as_bytes() < key.as_bytes() {
-            j += 1;
+    let mut live = live.peekable();
+    for _ in 0..n {
+        let name = at.bytes()?;
+        let (offset, value_len) = (at.u64()?, at.u32()?);
+        let mut trusted = None;
+        while let Some((now, loc)) = live.peek() {
+            match key_order(now.as_bytes(), name) {
+                Ordering::Less => stale.push((*now).to_owned()),
+                Ordering::Equal if loc.offset == offset && loc.value_len == value_len => {
+                    trusted = Some(*now);
+                }
+                Ordering::Equal => stale.push((*now).to_owned()),
+                Ordering::Greater => break,
+            }
+            live.next();
         }
-        if j < n && keys[j] == key && locs[j] == (loc.offset, loc.value_len) {
-            valid[j] = true;
-            j += 1;
-        } else {
-            stale.push(key.to_owned());
-        }
+        keys.push(trusted);
     }
-    let mut indexes = Vec::new();
+    stale.extend(live.map(|(key, _)| key.to_owned()));
+    // Read and check everything first; then build the wanted indexes' key
+    // sets (list `i` of `lists` per value, then the missing list).
+    let mut found = Vec::new();
+    let mut lists: Vec<&[u8]> = Vec::new();
     for _ in 0..at.count(10)? {
         let field = std::str::from_utf8(at.bytes()?).ok()?.to_owned();
         let unique = at.flag()?;
         let multikey = at.flag()?;
         let count = at.count(8)?;
-        let mut entries: HashMap<Vec<u8>, BTreeSet<CompactString>> = HashMap::with_capacity(count);
+        let want = wanted.iter().any(|(f, u)| *f == field && *u == unique);
+        let mut values = Vec::with_capacity(if want { count } else { 0 });
         let mut previous: Option<&[u8]> = None;
         for _ in 0..count {
             let value = at.bytes()?;
@@ -336,20 +393,36 @@ fn parse(
                 return None; // values are stored in order, once each
             }
             previous = Some(value);
-            let holders = at.holders(&keys, &valid)?;
-            if !holders.is_empty() {
-                entries.insert(value.to_vec(), holders);
+            let numbers = at.numbers(n)?;
+            if want {
+                values.push(value);
+                lists.push(numbers);
             }
         }
-        let missing = at.holders(&keys, &valid)?;
-        if wanted.iter().any(|(f, u)| *f == field && *u == unique) {
+        let missing = at.numbers(n)?;
+        if want {
+            lists.push(missing);
             let path = FieldPath::parse(&field).ok()?;
-            let index = FieldIndex::from_parts(path, unique, multikey, entries, missing);
-            indexes.push((field, index));
+            found.push((field, path, unique, multikey, values));
         }
     }
     if at.remaining() != 0 {
         return None;
+    }
+    let mut sets = lists.iter().map(|l| key_set(l, &keys));
+    let mut indexes = Vec::new();
+    for (field, path, unique, multikey, values) in found {
+        let mut entries: HashMap<Vec<u8>, BTreeSet<IndexKey>> =
+            HashMap::with_capacity(values.len());
+        for value in values {
+            let set = sets.next()?;
+            if !set.is_empty() {
+                entries.insert(value.to_vec(), set);
+            }
+        }
+        let missing = sets.next()?;
+        let index = FieldIndex::from_parts(path, unique, multikey, entries, missing);
+        indexes.push((field, index));
     }
     Some(Loaded { indexes, stale })
 }

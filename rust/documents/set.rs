@@ -46,11 +46,17 @@ pub struct IndexSet {
     /// dropped here too, but not one this handle is still creating (its
     /// definition is stored once it is built).
     pub(super) defined: RwLock<HashSet<String>>,
+    /// Whether the open loaded indexes from the index file.
+    pub(super) from_file: AtomicBool,
+    /// Moves on every change to any index's contents or to the set of
+    /// indexes (see `Documents::index_version`).
+    pub(super) version: AtomicU64,
 }
 
 impl IndexSet {
     /// Record whether any index exists (call after adding or removing one).
     pub(super) fn refresh_active(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
         let indexes = self.indexes.read();
         self.active.store(!indexes.is_empty(), Ordering::Release);
         let unique = indexes.values().any(FieldIndex::is_unique);
@@ -166,6 +172,7 @@ impl ChangeObserver for IndexSet {
             let old = old.and_then(parse);
             let parsed = parse(new);
             let mut indexes = self.indexes.write();
+            self.version.fetch_add(1, Ordering::AcqRel);
             for index in indexes.values_mut() {
                 if let Some(old) = &old {
                     index.remove(key, old);
@@ -184,6 +191,7 @@ impl ChangeObserver for IndexSet {
         if self.active.load(Ordering::Acquire) {
             if let Some(old) = old.and_then(parse) {
                 let mut indexes = self.indexes.write();
+                self.version.fetch_add(1, Ordering::AcqRel);
                 for index in indexes.values_mut() {
                     index.remove(key, &old);
                 }

@@ -126,6 +126,7 @@ impl Documents {
                 reason: "upsert=True needs a key (a str): a filter names no key to create".into(),
             });
         }
+        let touched = update.touched();
         loop {
             let key = match (target, &filter) {
                 (UpdateTarget::Key(key), _) => key.to_owned(),
@@ -154,9 +155,20 @@ impl Documents {
                 (None, None) => json!({}),
                 (Some(doc), _) => doc,
             };
-            let before = stamp.value().is_some().then(|| doc.clone());
+            // Only the fields the update touches can change: they alone are
+            // kept to tell whether it left the document equal.
+            let before: Option<Vec<Option<Value>>> = stamp
+                .value()
+                .is_some()
+                .then(|| touched.iter().map(|f| doc.get(f).cloned()).collect());
             update.apply(&mut doc).map_err(|e| failed_on(&key, e))?;
-            if before.as_ref() == Some(&doc) {
+            let unchanged = before.is_some_and(|before| {
+                touched
+                    .iter()
+                    .zip(&before)
+                    .all(|(f, old)| doc.get(f) == old.as_ref())
+            });
+            if unchanged {
                 let stored = stamp.value().unwrap_or_default().to_vec();
                 return Ok(Some((doc, stored)));
             }

@@ -950,12 +950,13 @@ fn open_writer(
         };
         if alone {
             // A compaction that died before its rename, or a close that died
-            // while writing its hint, leaves these behind; the live file is
+            // while writing its hint or index file, leaves these behind; the live file is
             // still the old one, so the leftovers are garbage. (remove_file
             // takes away a planted symlink itself, never its target.)
             for leftover in [
                 storage::compact_path(path),
                 storage::paths::temp_hint_path(path),
+                storage::paths::temp_index_path(path),
             ] {
                 match std::fs::remove_file(&leftover) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -1272,12 +1273,16 @@ impl Inner {
                 hint
             };
             let header = hint.header(w.generation, data_end, w.seq - 1);
-            written_header = Some(header);
             let digest = hint.digest(&header);
             // Not `lock_writer`: the handle is closed by now. The record
             // gets a ticket like any append, so the close's sync covers it.
             let at = w.end;
             self.apply(w, &[Write::hint_digest(&digest)])?;
+            // As `finish` writes it, with the digest record's place.
+            written_header = Some(HintHeader {
+                digest_offset: at,
+                ..header
+            });
             hint.finish(header, at)
                 .and_then(storage::PendingHint::publish)
                 .map_err(io_err)

@@ -26,6 +26,7 @@ use crate::Clock;
 
 use super::clock::PyManualClock;
 use super::convert::{json_to_py, py_to_json, py_to_value, validate_json};
+use super::found::FoundCache;
 use super::iter::{PyScanIter, Yield};
 use super::watch::PyWatch;
 use super::FORK_GENERATION;
@@ -46,6 +47,8 @@ pub(crate) struct PyDatabase {
     fork_generation: u64,
     /// Ferrum Studio serving this handle, with the options it was started with.
     studio: parking_lot::Mutex<Option<(StudioOptions, Studio)>>,
+    /// Recent index-answered `find` results, as strs (see python::found).
+    found: FoundCache,
 }
 
 impl Drop for PyDatabase {
@@ -390,6 +393,7 @@ impl PyDatabase {
             docs: ManuallyDrop::new(docs),
             fork_generation: FORK_GENERATION.load(Ordering::Relaxed),
             studio: parking_lot::Mutex::new(None),
+            found: FoundCache::default(),
         })
     }
 
@@ -714,9 +718,20 @@ impl PyDatabase {
     ) -> PyResult<Bound<'py, PyList>> {
         let value = json_arg("value", value)?;
         let docs = self.docs()?;
-        let keys = py.detach(|| docs.find_keys(field, &value))?;
+        // The strs of an earlier identical find, while no index changed.
+        let text = value.to_string();
+        let version = py.detach(|| docs.index_version())?;
+        if let Some(list) = self.found.get(py, field, &text, version)? {
+            docs.count_find();
+            return Ok(list);
+        }
+        let (keys, indexed) = py.detach(|| docs.find_keys_indexed(field, &value))?;
         // Straight from the index's keys to Python strs: one copy per key.
-        PyList::new(py, keys.iter().map(|k| k.as_str()))
+        let list = PyList::new(py, keys.iter().map(|k| k.as_str()))?;
+        if indexed {
+            self.found.put(field, text, version, &list);
+        }
+        Ok(list)
     }
 
     /// `(key, document)` pairs matching a Mongo-style `filter` (every

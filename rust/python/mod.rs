@@ -8,6 +8,7 @@ mod clock;
 mod convert;
 mod db;
 mod errors;
+mod found;
 mod iter;
 mod ops;
 mod txn;

@@ -178,6 +178,27 @@ impl Update {
         Ok(Update { actions })
     }
 
+    /// The top-level fields this update may change (the first segment of
+    /// each path, and of each `$rename` target): everything else in a
+    /// document is left as it was.
+    pub fn touched(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for (path, action) in &self.actions {
+            let target = match action {
+                Action::Rename(to) => Some(to),
+                _ => None,
+            };
+            for p in std::iter::once(path).chain(target) {
+                if let Some(first) = p.segments().first() {
+                    if !out.contains(&first.name()) {
+                        out.push(first.name());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Apply the update to `doc` (the new document), or fail naming the path.
     /// `doc` must be an object, as every document written by an update is.
     ///
