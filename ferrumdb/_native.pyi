@@ -4,10 +4,12 @@ The public API is :class:`ferrumdb.FerrumDB`, which subclasses the native :class
 """
 
 import os
-from collections.abc import Iterator
-from typing import Any, final
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar, final
 
 from typing_extensions import Self, disjoint_base
+
+_T = TypeVar("_T")
 
 
 __all__ = [
@@ -17,6 +19,7 @@ __all__ = [
     "ManualClock",
     "Transaction",
     "_after_fork_in_child",
+    "_without_waiting",
     "cli_main",
     "check",
     "_salvage_in_place",
@@ -327,6 +330,9 @@ class ManualClock:
 
 def _after_fork_in_child() -> None:
     """Called in the child after ``fork()``."""
+
+def _without_waiting(f: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+    """``f(*args, **kwargs)``, its writes raising ``BlockingIOError`` (nothing written) where they would wait for a lock."""
 
 def cli_main(argv: list[str]) -> int:
     """Run the command-line interface with ``argv`` and return its exit status."""

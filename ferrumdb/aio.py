@@ -56,6 +56,8 @@ from .db import EncryptionKey, FerrumDB, PathLike, is_postgres_url
 from .db import open as _open_sync
 from .errors import ClosedError
 
+_without_waiting = _native._without_waiting
+
 __all__ = ["open", "AsyncFerrumDB", "AsyncTransaction", "AsyncWatch", "POOL_THREADS"]
 
 T = TypeVar("T")
@@ -286,32 +288,50 @@ class AsyncFerrumDB:
             if ticket <= target:
                 return
 
+    async def _write_inline(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``method(*args, **kwargs)`` inline, unless it would wait for a lock.
+
+        A write that finds the write lock taken (another thread of this
+        process writing or building an index, or another process writing)
+        raises ``BlockingIOError`` having written nothing, and is then run in
+        the pool, where waiting blocks no coroutine.
+        """
+        try:
+            return _without_waiting(method, *args, **kwargs)
+        except BlockingIOError:
+            return await self._off_loop(method, *args, **kwargs)
+
     async def set(self, key: str, value: Any, ttl: float | None = None) -> None:
         """Store ``value`` under ``key``; ``ttl`` seconds make it expire.
 
         Inline, also when the handle syncs every write (``fsync="always"``):
         then the write is made inline and its fsync is awaited in the pool,
-        shared by every write in flight (group commit).
+        shared by every write in flight (group commit). A write that would
+        wait for a lock runs in the pool instead.
         """
         if self._writes_wait:
             await self._off_loop(self._sync.set, key, value, ttl)
         elif self._durable:
-            await self._durable_at(self._sync._set_unsynced(key, value, ttl))
+            await self._durable_at(await self._write_inline(self._sync._set_unsynced, key, value, ttl))
         else:
-            self._sync.set(key, value, ttl)
+            # _write_inline spelled out: the hot path pays no second coroutine.
+            try:
+                _without_waiting(self._sync.set, key, value, ttl)
+            except BlockingIOError:
+                await self._off_loop(self._sync.set, key, value, ttl)
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; whether it existed (off the loop under ``fsync="always"``)."""
         if self._durable:
             return await self._off_loop(self._sync.delete, key)
-        return self._sync.delete(key)
+        return await self._write_inline(self._sync.delete, key)
 
     async def set_json(self, key: str, text: str) -> None:
         """Store raw JSON text under ``key`` (off the loop under ``fsync="always"``)."""
         if self._durable:
             await self._off_loop(self._sync.set_json, key, text)
         else:
-            self._sync.set_json(key, text)
+            await self._write_inline(self._sync.set_json, key, text)
 
     async def get_json(self, key: str, default: Any = None) -> Any:
         """The stored JSON text under ``key``, or ``default`` (inline)."""
@@ -387,7 +407,7 @@ class AsyncFerrumDB:
         filter it may scan, so it runs off the loop.
         """
         if isinstance(key_or_filter, str) and not self._durable:
-            return self._sync.update_one(key_or_filter, update, upsert=upsert)
+            return await self._write_inline(self._sync.update_one, key_or_filter, update, upsert=upsert)
         return await self._off_loop(self._sync.update_one, key_or_filter, update, upsert=upsert)
 
     async def update_many(self, filter: dict[str, Any], update: dict[str, Any], *, prefix: str | None = None) -> int:

@@ -37,7 +37,7 @@ import warnings
 import weakref
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Callable, NamedTuple
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from . import _native, _notebook, postgres_unique
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
@@ -142,7 +142,8 @@ def parse_url(url: str) -> ParsedURL:
         )
     if not any(name == "connect_timeout" for name, _ in rest):
         rest.append(("connect_timeout", str(DEFAULT_CONNECT_TIMEOUT)))
-    libpq_url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
+    # quote, not quote_plus: libpq reads %20 as a space but a + as a plus (options=-c%20x%3Dy).
+    libpq_url = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest, quote_via=quote), ""))
     _require_psycopg()
     try:
         info = psycopg.conninfo.conninfo_to_dict(libpq_url)
@@ -253,22 +254,28 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _connect(self) -> Any:
         try:
             return psycopg.connect(self._libpq_url, autocommit=True)
-        except psycopg.ProgrammingError as e:
-            raise ValueError(f"bad PostgreSQL URL {self.path!r}: {e}") from None
-        except psycopg.OperationalError as e:
-            message = str(e).strip()
-            if "password authentication failed" in message or "authentication failed" in message:
-                raise PermissionError(
-                    f"PostgreSQL at {self._host} refused the credentials in the URL: {message}"
-                ) from None
-            if re.search(r'database ".*" does not exist', message):
-                raise ConnectionError(
-                    f"PostgreSQL at {self._host} has no such database: {message}; create it with createdb"
-                ) from None
-            raise ConnectionError(
-                f"cannot reach PostgreSQL at {self._host}: {message} "
-                f"(check the host and port; connect_timeout in the URL bounds the wait)"
-            ) from None
+        except (psycopg.ProgrammingError, psycopg.OperationalError) as e:
+            raise self._connect_error(e) from None
+
+    def _connect_error(self, e: Exception) -> Exception:
+        """FerrumDB's exception for a failed connect (also used by the asyncio handle's connection)."""
+        if isinstance(e, psycopg.ProgrammingError):
+            return ValueError(f"bad PostgreSQL URL {self.path!r}: {e}")
+        message = str(e).strip()
+        if "password authentication failed" in message or "authentication failed" in message:
+            return PermissionError(f"PostgreSQL at {self._host} refused the credentials in the URL: {message}")
+        if re.search(r'database ".*" does not exist', message):
+            return ConnectionError(f"PostgreSQL at {self._host} has no such database: {message}; create it with createdb")
+        return ConnectionError(
+            f"cannot reach PostgreSQL at {self._host}: {message} "
+            f"(check the host and port; connect_timeout in the URL bounds the wait)"
+        )
+
+    def _lost_connection(self, e: Exception) -> ConnectionError:
+        return ConnectionError(
+            f"lost the connection to PostgreSQL at {self._host}: {str(e).strip()}; "
+            "an unfinished transaction was rolled back, and the next call reconnects"
+        )
 
     def _check_usable(self) -> None:
         """Raise ClosedError if the handle was closed or inherited through fork() (no I/O)."""
@@ -322,10 +329,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             ) from None
         except psycopg.OperationalError as e:
             if conn.broken or conn.closed:
-                raise ConnectionError(
-                    f"lost the connection to PostgreSQL at {self._host}: {str(e).strip()}; "
-                    "an unfinished transaction was rolled back, and the next call reconnects"
-                ) from None
+                raise self._lost_connection(e) from None
             raise
 
     def _duplicate_message(self, conn: Any, e: Any, writing: str | None) -> str:

@@ -70,6 +70,10 @@ pub enum Error {
     ReadOnly,
     /// The handle was inherited through `fork()` and must not be used in the child.
     Forked,
+    /// A write made inside [`crate::engine::without_waiting`] found the
+    /// write lock held (by another thread or process) or an index to build
+    /// first: it would have waited, so it wrote nothing.
+    WouldWait,
     /// A key is empty or longer than [`crate::MAX_KEY_BYTES`].
     InvalidKey {
         /// Why it was rejected.
@@ -236,6 +240,10 @@ impl fmt::Display for Error {
             }
             Error::Closed => write!(f, "the database is closed; open it again to keep using it"),
             Error::ReadOnly => write!(f, "the database was opened read-only; open it without read_only to write"),
+            Error::WouldWait => write!(
+                f,
+                "the write would wait for the write lock (held by another thread or process); nothing was written"
+            ),
             Error::Forked => write!(
                 f,
                 "this handle was opened in the parent process and cannot be used after fork(); open the database again in the child"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import itertools
+import shutil
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -816,6 +818,28 @@ def test_loop_responsive_while_a_large_result_is_converted(big_db: Path) -> None
     assert_responsive(lambda: run(main()), "query returning every document")
 
 
+def test_loop_responsive_while_writes_wait_for_an_index_build(big_db: Path, tmp_path: Path) -> None:
+    """Sets awaited while create_index builds over 200k documents (writers paused): they wait in the pool, not on the loop."""
+    attempts = itertools.count()
+
+    async def main() -> tuple[float, float]:
+        path = tmp_path / f"copy{next(attempts)}.db"  # each attempt builds the index afresh
+        shutil.copyfile(big_db, path)
+        async with ferrumdb.aio.open(path, fsync="never") as db:
+
+            async def build_and_write() -> None:
+                build = asyncio.create_task(db.create_index("age"))
+                await asyncio.sleep(0)  # the build is handed to the pool (a yield, not a timed wait)
+                for i in range(50):
+                    await db.set(f"new:{i}", doc(i))
+                await build
+                assert await db.count({"age": 20}) == 4_000 + 1
+
+            return await longest_heartbeat_gap(build_and_write)
+
+    assert_responsive(lambda: run(main()), "sets beside an index build")
+
+
 def test_loop_responsive_during_durable_write_burst(tmp_path: Path) -> None:
     """100 coroutines writing with fsync="always": the heartbeat's longest gap stays under a quarter of the burst."""
 
@@ -853,6 +877,30 @@ def test_works_under_uvloop(db_path: Path) -> None:
             assert await db.query() == [("a", 1), ("b", 2)]
 
     uvloop.run(main())
+
+
+def test_works_under_anyio_with_the_asyncio_backend(db_path: Path) -> None:
+    """anyio applications (FastAPI, Starlette) run the calls on anyio's asyncio backend, task groups and cancel scopes included."""
+    anyio = pytest.importorskip("anyio")
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(db_path, fsync="always") as db:
+
+            async def writer(w: int) -> None:
+                for i in range(10):
+                    await db.set(f"w{w}:{i}", i)
+
+            async with anyio.create_task_group() as tg:
+                for w in range(10):
+                    tg.start_soon(writer, w)
+            assert await db.count() == 100
+            with anyio.CancelScope() as scope:
+                scope.cancel()
+                await db.compact()  # cancelled at its first await: the handle stays usable
+            assert await db.get("w3:4") == 4
+            assert await db.query({}, limit=1) == [("w0:0", 0)]
+
+    anyio.run(main, backend="asyncio")
 
 
 def test_aio_api_type_checks(tmp_path: Path) -> None:

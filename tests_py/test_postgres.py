@@ -397,6 +397,17 @@ def test_bad_urls_raise_value_error() -> None:
         ferrumdb.open("postgresql://u@host/db", fsync="always")
 
 
+def test_url_parameters_reach_libpq_intact() -> None:
+    """FerrumDB's own parameters are taken out; libpq's keep their encoding (a space stays %20, not +)."""
+    from ferrumdb.postgres import parse_url
+
+    parsed = parse_url("postgresql://u:pw@h:5433/db?table=t1&options=-c%20lock_timeout%3D5&purge_interval=2.5")
+    assert parsed.table == "t1" and parsed.purge_interval == 2.5 and parsed.host == "h:5433"
+    assert "options=-c%20lock_timeout%3D5" in parsed.libpq_url
+    assert "table=" not in parsed.libpq_url and "purge_interval" not in parsed.libpq_url
+    assert "connect_timeout=10" in parsed.libpq_url
+
+
 def test_unreachable_server_names_the_host() -> None:
     """A port with nothing listening raises ConnectionError naming host and port."""
     with socket.socket() as s:

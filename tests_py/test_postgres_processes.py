@@ -14,6 +14,7 @@ import ferrumdb
 from tests_py.pg_support import pg_url  # noqa: F401
 
 INCREMENTS = 200
+CLAIMS = 100
 
 
 def _reader_worker(url: str, pipe: Connection) -> None:
@@ -44,6 +45,21 @@ def _writer_worker(url: str, pipe: Connection) -> None:
             tx["w:3"] = 3
         db.delete("w:1")
         pipe.send("done")
+
+
+def _claim_worker(url: str, pipe: Connection) -> None:
+    """Try to take every email of CLAIMS under this process's own keys; report which it got."""
+    with ferrumdb.open(url) as db:
+        pipe.send("ready")
+        side = pipe.recv()
+        got = []
+        for i in range(CLAIMS):
+            try:
+                db[f"{side}:{i}"] = {"emails": [f"e{i}", f"{side}{i}"]}
+                got.append(i)
+            except ferrumdb.DuplicateKeyError:
+                pass
+        pipe.send(got)
 
 
 def _spawn(target: Any, url: str) -> tuple[Any, Connection]:
@@ -105,3 +121,25 @@ def test_watch_sees_another_process_commits(pg_url: str) -> None:
     assert events[0] == ("set", "w:1", {"from": "child"})
     assert sorted(events[1:3]) == [("set", "w:2", 2), ("set", "w:3", 3)]
     assert events[3] == ("delete", "w:1", None)
+
+
+def test_racing_processes_claim_each_unique_value_once(pg_url: str) -> None:
+    """Two processes writing the same values under a unique index (as array elements): each value is taken
+    exactly once, and the loser of each race got DuplicateKeyError with nothing written."""
+    with ferrumdb.open(pg_url) as db:
+        db.create_index("emails", unique=True)
+    workers = [_spawn(_claim_worker, pg_url) for _ in range(2)]
+    try:
+        for _, pipe in workers:
+            assert pipe.recv() == "ready"
+        for side, (_, pipe) in zip("ab", workers):
+            pipe.send(side)
+        got = [pipe.recv() for _, pipe in workers]
+    finally:
+        for process, _ in workers:
+            process.join()
+    assert all(process.exitcode == 0 for process, _ in workers)
+    assert sorted(got[0] + got[1]) == list(range(CLAIMS))
+    with ferrumdb.open(pg_url) as db:
+        assert len(db) == CLAIMS
+        assert sorted(k for k, _ in db.scan("a:")) == sorted(f"a:{i}" for i in got[0])

@@ -448,3 +448,52 @@ fn a_duplicate_written_elsewhere_while_a_unique_index_is_built_fails_the_creatio
         .put_raw("later", br#"{"email":"e1"}"#)
         .expect("no index");
 }
+
+#[test]
+fn a_write_that_may_not_wait_refuses_a_held_lock_and_writes_nothing() {
+    use ferrumdb::engine::without_waiting;
+    use ferrumdb::storage::SharedPage;
+    use std::sync::mpsc;
+    let (_dir, path) = temp_db();
+    let db = open(&path);
+    db.put_raw("before", b"1").expect("put");
+    // Another process's hold on the cross-process write lock (taken here
+    // directly on the page, as a writer in another process would).
+    let page = SharedPage::open(&path, true).expect("page");
+    let slot = page.claim_slot().expect("slot");
+    let held = page.lock_writes(&slot);
+    assert!(matches!(
+        without_waiting(|| db.put_raw("k", b"2")),
+        Err(Error::WouldWait)
+    ));
+    assert!(matches!(
+        without_waiting(|| db.delete("before")),
+        Err(Error::WouldWait)
+    ));
+    drop(held);
+    page.release_slot(&slot);
+    assert!(db.get_raw("k").expect("get").is_none());
+    assert!(db.contains("before").expect("contains"));
+    // Another thread of this process holding the writer mutex.
+    let (paused_tx, paused_rx) = mpsc::channel();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        let db = &db;
+        scope.spawn(move || {
+            db.with_writes_paused(|| {
+                paused_tx.send(()).expect("send");
+                resume_rx.recv().expect("recv");
+            });
+        });
+        paused_rx.recv().expect("paused");
+        assert!(matches!(
+            without_waiting(|| db.put_raw("k", b"3")),
+            Err(Error::WouldWait)
+        ));
+        resume_tx.send(()).expect("resume");
+    });
+    // Free again: the same call writes, inside or outside.
+    without_waiting(|| db.put_raw("k", b"4")).expect("free lock");
+    assert_eq!(get(&db, "k").as_deref(), Some("4"));
+    db.put_raw("k", b"5").expect("waiting allowed outside");
+}

@@ -101,6 +101,33 @@ thread_local! {
     static PAUSED_HERE: Cell<bool> = const { Cell::new(false) };
 }
 
+thread_local! {
+    /// Whether writes on this thread must not wait (see [`without_waiting`]).
+    static NO_WAITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with every write it makes refusing to wait: a write that would
+/// wait for the writer mutex (another thread writing, or building an
+/// index), for the cross-process write lock, or for an index another
+/// process created to be built here fails with [`Error::WouldWait`] and
+/// writes nothing. For a caller with a better place to wait: `ferrumdb.aio`
+/// makes writes inline on the event loop this way, and hands a write that
+/// would wait to its thread pool.
+pub fn without_waiting<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NO_WAITING.with(|n| n.set(self.0));
+        }
+    }
+    let _restore = Restore(NO_WAITING.with(|n| n.replace(true)));
+    f()
+}
+
+fn may_wait() -> bool {
+    !NO_WAITING.with(Cell::get)
+}
+
 /// Marks the writer mutex as held by this thread while alive.
 pub(super) struct PausedHere;
 
@@ -144,6 +171,9 @@ impl Database {
             let mut w = self.inner.lock_writer()?;
             if !w.definitions_moved {
                 return Ok(w);
+            }
+            if !may_wait() {
+                return Err(Error::WouldWait); // building an index takes a while
             }
             w.definitions_moved = false;
             let Some(observer) = self.inner.observer.get().cloned() else {
@@ -209,7 +239,11 @@ impl Inner {
     /// As [`super::health::Health::check`]; errors taking in other
     /// processes' records.
     pub(super) fn lock_writer(&self) -> Result<WriterGuard<'_>> {
-        let mut w = self.writer.lock();
+        let mut w = if may_wait() {
+            self.writer.lock()
+        } else {
+            self.writer.try_lock().ok_or(Error::WouldWait)?
+        };
         self.health.check()?;
         let across = self.lock_across_processes(&mut w)?;
         Ok(WriterGuard { _across: across, w })
@@ -235,7 +269,11 @@ impl Inner {
         if shared.page.version() != shared.seen.load(Ordering::Relaxed) {
             self.catch_up(w, shared, false)?;
         }
-        let held = shared.page.lock_writes(slot);
+        let held = if may_wait() {
+            shared.page.lock_writes(slot)
+        } else {
+            shared.page.try_lock_writes(slot).ok_or(Error::WouldWait)?
+        };
         self.catch_up(w, shared, true)?;
         if held.stolen {
             // Its holder died holding it: whatever it wrote past the

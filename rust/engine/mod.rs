@@ -20,7 +20,7 @@ mod write;
 
 pub use db::validate_key;
 pub use db::{Database, ValueBuf};
-pub use follow::Follower;
+pub use follow::{without_waiting, Follower};
 pub use keydir::Loc;
 pub use observer::{ChangeObserver, PendingChange};
 pub use salvage::SalvageReport;

@@ -5,7 +5,7 @@
 //! meaning: `ValueError` for a bad key or value, `OSError` (with its errno
 //! subclass and the file name) for I/O.
 
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyBlockingIOError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::Error;
@@ -38,6 +38,9 @@ impl From<Error> for PyErr {
             | Error::InvalidConfig(_)
             | Error::NotAFile { .. } => PyValueError::new_err(msg),
             Error::UpdateTypeMismatch { .. } => PyTypeError::new_err(msg),
+            // Only inside `_without_waiting` (ferrumdb.aio), which then
+            // runs the call off the loop.
+            Error::WouldWait => PyBlockingIOError::new_err((libc::EAGAIN, msg)),
             Error::Io { path, source } => os_error(&source, source.to_string(), path),
             // The message says why (and what to do); the errno is the sync's.
             Error::Poisoned { path, source } | Error::HintNotWritten { path, source } => {

@@ -23,6 +23,20 @@ use pyo3::prelude::*;
 pub(crate) static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Called in the child after `fork()`.
+/// `f(*args, **kwargs)` with every write it makes on this thread refusing
+/// to wait for a lock: one that would wait raises `BlockingIOError` and
+/// writes nothing. For `ferrumdb.aio`, which writes inline on the event
+/// loop and hands a write that would wait to its thread pool.
+#[pyfunction]
+#[pyo3(signature = (f, /, *args, **kwargs))]
+fn _without_waiting(
+    f: &Bound<'_, PyAny>,
+    args: &Bound<'_, pyo3::types::PyTuple>,
+    kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+) -> PyResult<Py<PyAny>> {
+    crate::engine::without_waiting(|| f.call(args, kwargs).map(Bound::unbind))
+}
+
 #[pyfunction]
 fn _after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
@@ -44,6 +58,7 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<watch::PyWatch>()?;
     m.add_class::<txn::PyTransaction>()?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
+    m.add_function(wrap_pyfunction!(_without_waiting, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(ops::check, m)?)?;
     m.add_function(wrap_pyfunction!(ops::_salvage_in_place, m)?)?;

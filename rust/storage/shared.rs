@@ -388,6 +388,28 @@ impl SharedPage {
             && ofd::is_locked(&self.file, SLOT_LOCKS + index as i64).unwrap_or(true)
     }
 
+    /// The write lock as the handle holding `slot`, if it is free now (or
+    /// comes free within a short spin); `None` rather than wait for a
+    /// holder, live or dead ([`SharedPage::lock_writes`] waits, and takes
+    /// it over from a dead one).
+    pub fn try_lock_writes(&self, slot: &Slot) -> Option<WriteLock<'_>> {
+        let me = Self::token(slot);
+        let lock = self.word(LOCK);
+        for _ in 0..64 {
+            if lock
+                .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return Some(WriteLock {
+                    page: self,
+                    stolen: false,
+                });
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
     /// Take the write lock as the handle holding `slot`, waiting while a
     /// live holder has it, and taking it over from a dead one.
     pub fn lock_writes(&self, slot: &Slot) -> WriteLock<'_> {
