@@ -165,7 +165,8 @@ pub struct ExportArgs {
                   given for a new PATH creates it encrypted.\n\
                   \n\
                   The summary is a sentence at a terminal, one JSON line ({\"imported\": N,\n\
-                  \"expired\": M}) when piped. Exit status: 0 success, 1 failure, 2 bad arguments."
+                  \"expired\": M, \"indexes_created\": [...]}) when piped. Exit status: 0 success,\n\
+                  1 failure, 2 bad arguments."
 )]
 pub struct ImportArgs {
     /// Database to import into (created if missing)
