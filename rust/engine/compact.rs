@@ -172,6 +172,12 @@ impl Database {
     ) -> Result<()> {
         let inner = &self.inner;
         let _one_at_a_time = inner.compacting.lock();
+        // A close between the check before this lock and the lock itself
+        // has already waited on `compacting` and gone on releasing the file:
+        // nothing of this run may start after it.
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
         let name = self.name();
         // One process compacts at a time: a background compaction leaves it
         // to the one under way; a user's call waits for it, then compacts
