@@ -608,25 +608,15 @@ impl Documents {
         prefix: &str,
         mut visit: impl FnMut(String, ValueBuf, Value) -> bool,
     ) -> Result<()> {
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.db.items_page(prefix, after.as_deref(), SCAN_PAGE)?;
-            let done = page.len() < SCAN_PAGE;
-            let next = match page.last() {
-                Some((k, _)) if !done => Some(k.clone()),
-                _ => None,
-            };
-            for (key, raw) in page {
-                let doc = parse_stored(&key, &raw)?;
-                if !visit(key, raw, doc) {
-                    return Ok(());
-                }
+        let mut failed = None;
+        self.for_each_raw(prefix, |key, raw| match parse_stored(&key, &raw) {
+            Ok(doc) => visit(key, raw, doc),
+            Err(e) => {
+                failed = Some(e);
+                false
             }
-            match next {
-                Some(k) => after = Some(k),
-                None => return Ok(()),
-            }
-        }
+        })?;
+        failed.map_or(Ok(()), Err)
     }
 
     /// Visit every live `(key, stored bytes)` whose key starts with

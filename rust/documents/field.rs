@@ -49,24 +49,7 @@ impl IndexKey {
 impl Ord for IndexKey {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        let common = a.len().min(b.len());
-        let mut i = 0;
-        while i + 8 <= common {
-            let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-            let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-            if x != y {
-                return x.cmp(&y);
-            }
-            i += 8;
-        }
-        while i < common {
-            if a[i] != b[i] {
-                return a[i].cmp(&b[i]);
-            }
-            i += 1;
-        }
-        a.len().cmp(&b.len())
+        crate::engine::key_order(self.0.as_bytes(), other.0.as_bytes())
     }
 }
 

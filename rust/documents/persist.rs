@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use crate::engine::Loc;
+use crate::engine::{key_order, Loc};
 use crate::format::HintHeader;
 use crate::query::FieldPath;
 use crate::storage::{self, paths};
@@ -314,29 +314,6 @@ pub(super) fn load(
         return None;
     }
     parse(body, wanted, live)
-}
-
-/// Byte order of two keys, a word at a time (as the key directory orders
-/// them): a call into `memcmp` per short key cost more than the comparison.
-#[inline]
-fn key_order(a: &[u8], b: &[u8]) -> Ordering {
-    let common = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= common {
-        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-        if x != y {
-            return x.cmp(&y);
-        }
-        i += 8;
-    }
-    while i < common {
-        if a[i] != b[i] {
-            return a[i].cmp(&b[i]);
-        }
-        i += 1;
-    }
-    a.len().cmp(&b.len())
 }
 
 fn parse<'l>(

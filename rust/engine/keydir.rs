@@ -70,29 +70,34 @@ impl KeyStr {
 }
 
 impl Ord for KeyStr {
-    /// Byte order, as `str`'s, compared a word at a time: keys are short and
-    /// a call into `memcmp` per comparison cost more than the comparison.
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        let common = a.len().min(b.len());
-        let mut i = 0;
-        while i + 8 <= common {
-            let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
-            let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
-            if x != y {
-                return x.cmp(&y);
-            }
-            i += 8;
-        }
-        while i < common {
-            if a[i] != b[i] {
-                return a[i].cmp(&b[i]);
-            }
-            i += 1;
-        }
-        a.len().cmp(&b.len())
+        key_order(self.0.as_bytes(), other.0.as_bytes())
     }
+}
+
+/// Byte order, as `str`'s, compared a word at a time: keys are short and a
+/// call into `memcmp` per comparison cost more than the comparison. The one
+/// order of keys everywhere (key directory, indexes, the index file).
+#[inline]
+pub fn key_order(a: &[u8], b: &[u8]) -> Ordering {
+    let common = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= common {
+        let x = u64::from_be_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_be_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < common {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
 }
 
 impl PartialOrd for KeyStr {

@@ -21,7 +21,7 @@ mod write;
 pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use follow::{without_waiting, Follower};
-pub use keydir::Loc;
+pub use keydir::{key_order, Loc};
 pub use observer::{ChangeObserver, PendingChange};
 pub use salvage::SalvageReport;
 pub use stats::Stats;
