@@ -879,6 +879,34 @@ def test_works_under_uvloop(db_path: Path) -> None:
     uvloop.run(main())
 
 
+def test_group_commit_calls_refuse_bad_input(db_path: Path) -> None:
+    """The native calls behind aio's durable set: wrong types, a ticket never issued, a closed handle."""
+    db = ferrumdb.open(db_path, fsync="always")
+    with pytest.raises(TypeError):
+        db._set_unsynced(1, {"a": 1})  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        db._set_unsynced("k", {"a": 1}, ttl=0)
+    with pytest.raises(TypeError):
+        db._set_unsynced("k", object())
+    ticket = db._set_unsynced("k", {"a": 1})
+    assert isinstance(ticket, int) and ticket > 0
+    db._make_durable(ticket)
+    db._make_durable(2**64 - 1)  # never issued: returns once what was written is synced
+    with pytest.raises(OverflowError):
+        db._make_durable(-1)
+    with pytest.raises(TypeError):
+        db._make_durable("1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ferrumdb._native._without_waiting(1)  # type: ignore[arg-type]
+    db.close()
+    with pytest.raises(ferrumdb.ClosedError):
+        db._set_unsynced("k", 2)
+    with pytest.raises(ferrumdb.ClosedError):
+        db._make_durable(ticket)
+    with ferrumdb.open(db_path) as again:
+        assert again["k"] == {"a": 1}
+
+
 def test_works_under_anyio_with_the_asyncio_backend(db_path: Path) -> None:
     """anyio applications (FastAPI, Starlette) run the calls on anyio's asyncio backend, task groups and cancel scopes included."""
     anyio = pytest.importorskip("anyio")

@@ -95,18 +95,27 @@ acked = {f"k{i}": i for i in range(10)}
 for k, v in acked.items():
     db[k] = v
 emit(acked=acked)
+import asyncio
+import ferrumdb.aio
+
+def aio_set():
+    # ferrumdb.aio's durable set: written inline, its fsync awaited in the pool.
+    async def main():
+        await ferrumdb.aio.AsyncFerrumDB(db).set("bad", 0)
+    asyncio.run(main())
+
 shim.failsync_arm(1)
-attempt("failed_call", {"set": lambda: db.__setitem__("bad", 0), "flush": db.flush}[sys.argv[3]])
+attempt("failed_call", {"set": lambda: db.__setitem__("bad", 0), "flush": db.flush, "aio_set": aio_set}[sys.argv[3]])
 finish(db)
 """
 
 
 @pytest.mark.parametrize(
     ("policy", "call"),
-    [("always", "set"), ("never", "flush"), ("periodic:60000", "flush")],
+    [("always", "set"), ("always", "aio_set"), ("never", "flush"), ("periodic:60000", "flush")],
 )
 def test_foreground_sync_meets_eio(tmp_path: Path, shim: Path, policy: str, call: str) -> None:
-    """The call whose own sync fails (a set under "always", any flush()) raises EIO;
+    """The call whose own sync fails (a set under "always", sync or awaited, any flush()) raises EIO;
     the handle is poisoned; reopen keeps every acknowledged write."""
     db_path = tmp_path / "app.db"
     c = child(shim, FOREGROUND, str(db_path), policy, call)

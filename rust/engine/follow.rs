@@ -349,8 +349,10 @@ impl Inner {
         let mut changes = Vec::new();
         let mut max_seq = w.seq.saturating_sub(1);
         let start_seq = (w.seq > 1).then_some(w.seq - 1);
+        let mut definitions_moved = false;
         let visit = |item: storage::ReplayItem<'_>| {
             max_seq = max_seq.max(item.header.seq);
+            definitions_moved |= item.header.kind == RecordKind::Meta;
             let tell = observer.is_some() && item.header.kind == RecordKind::Put;
             changes.push(Change {
                 kind: item.header.kind,
@@ -367,9 +369,7 @@ impl Inner {
             Some(until) => storage::replay_until(&log, name, w.end, until, start_seq, visit)?,
             None => storage::replay_from(&log, name, w.end, start_seq, false, visit)?,
         };
-        if changes.iter().any(|c| c.kind == RecordKind::Meta) {
-            w.definitions_moved = true;
-        }
+        w.definitions_moved |= definitions_moved;
         let wants_old = observer.is_some_and(|o| o.wants_old_values());
         if observer.is_none() {
             // Nobody to tell: the whole batch under one lock.

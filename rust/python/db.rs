@@ -67,6 +67,47 @@ impl Drop for PyDatabase {
     }
 }
 
+/// The one path of a set from Python: encode, then write up to the
+/// sync, returning its group-commit ticket ([`Database::make_durable`]).
+fn store_unsynced(
+    db: &Database,
+    py: Python<'_>,
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    ttl: Option<Duration>,
+) -> PyResult<u64> {
+    let key = key_str(key)?;
+    JSON_BUF.with(|cell| {
+        let mut buf = cell
+            .try_borrow_mut()
+            .map_err(|_| PyTypeError::new_err("re-entrant set"))?;
+        buf.clear();
+        let result = match py_to_json(value, &mut buf) {
+            Ok(()) => {
+                let bytes: &[u8] = &buf;
+                py.detach(|| {
+                    let expires_at = ttl.map_or(Ok(0), |ttl| db.expiry_after(ttl))?;
+                    db.put_raw_unsynced(key, bytes, expires_at)
+                })
+                .map_err(PyErr::from)
+            }
+            Err(e) => Err(e.into_pyerr()),
+        };
+        // Do not keep a huge document's buffer (up to the value limit and
+        // beyond, for a rejected one) alive in this thread forever.
+        if buf.capacity() > JSON_BUF_KEEP {
+            *buf = Vec::with_capacity(1024);
+        }
+        result
+    })
+}
+
+/// A `ttl=` argument: `None` (or absent) for no expiry, else as
+/// [`ttl_duration`].
+pub(super) fn optional_ttl(ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    ttl.filter(|t| !t.is_none()).map(ttl_duration).transpose()
+}
+
 /// A TTL argument as a duration: a positive, finite number of seconds.
 pub(super) fn ttl_duration(ttl: &Bound<'_, PyAny>) -> PyResult<Duration> {
     if ttl.is_instance_of::<PyBool>()
@@ -295,48 +336,12 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<Duration>,
     ) -> PyResult<()> {
-        let ticket = self.store_unsynced(py, key, value, ttl)?;
         let db = self.db()?;
+        let ticket = store_unsynced(db, py, key, value, ttl)?;
         if db.fsync_policy() == FsyncPolicy::Always {
             py.detach(|| db.make_durable(ticket))?;
         }
         Ok(())
-    }
-
-    /// The one path of a set from Python: encode, then write up to the
-    /// sync, returning its group-commit ticket ([`Database::make_durable`]).
-    fn store_unsynced(
-        &self,
-        py: Python<'_>,
-        key: &Bound<'_, PyAny>,
-        value: &Bound<'_, PyAny>,
-        ttl: Option<Duration>,
-    ) -> PyResult<u64> {
-        let key = key_str(key)?;
-        let db = self.db()?;
-        JSON_BUF.with(|cell| {
-            let mut buf = cell
-                .try_borrow_mut()
-                .map_err(|_| PyTypeError::new_err("re-entrant set"))?;
-            buf.clear();
-            let result = match py_to_json(value, &mut buf) {
-                Ok(()) => {
-                    let bytes: &[u8] = &buf;
-                    py.detach(|| {
-                        let expires_at = ttl.map_or(Ok(0), |ttl| db.expiry_after(ttl))?;
-                        db.put_raw_unsynced(key, bytes, expires_at)
-                    })
-                    .map_err(PyErr::from)
-                }
-                Err(e) => Err(e.into_pyerr()),
-            };
-            // Do not keep a huge document's buffer (up to the value limit and
-            // beyond, for a rejected one) alive in this thread forever.
-            if buf.capacity() > JSON_BUF_KEEP {
-                *buf = Vec::with_capacity(1024);
-            }
-            result
-        })
     }
 
     fn load(&self, py: Python<'_>, key: &str) -> PyResult<Option<Py<PyAny>>> {
@@ -481,10 +486,7 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let ttl = match ttl {
-            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
-            _ => None,
-        };
+        let ttl = optional_ttl(ttl)?;
         self.store(py, key, value, ttl)
     }
 
@@ -500,11 +502,8 @@ impl PyDatabase {
         value: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<u64> {
-        let ttl = match ttl {
-            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
-            _ => None,
-        };
-        self.store_unsynced(py, key, value, ttl)
+        let ttl = optional_ttl(ttl)?;
+        store_unsynced(self.db()?, py, key, value, ttl)
     }
 
     /// Wait (GIL released) until the write that returned `ticket` is as

@@ -18,7 +18,7 @@ use pyo3::types::{PyString, PyType};
 use crate::engine::{BatchOp, Database, ReadStamp, WriteBatch};
 
 use super::convert::{json_to_py, py_to_json};
-use super::db::{key_str, lookup_key, ttl_duration, PyDatabase};
+use super::db::{key_str, lookup_key, optional_ttl, PyDatabase};
 
 #[derive(Default)]
 struct TxState {
@@ -96,10 +96,7 @@ impl PyTransaction {
         value: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
-        let ttl = match ttl {
-            Some(t) if !t.is_none() => Some(ttl_duration(t)?),
-            _ => None,
-        };
+        let ttl = optional_ttl(ttl)?;
         let mut json = Vec::new();
         py_to_json(value, &mut json).map_err(|e| e.into_pyerr())?;
         self.with_state(|st| {

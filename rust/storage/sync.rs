@@ -59,12 +59,15 @@ impl GroupSync {
     }
 
     /// Make `ticket` durable, calling `sync` at most once per round for all
-    /// waiting threads.
+    /// waiting threads. A ticket past every append made (never issued) is
+    /// taken as the last one: a round can only ever cover what was written,
+    /// so waiting for more would sync forever.
     ///
     /// # Errors
     /// The error of the sync this thread ran, or of an earlier failed sync
     /// (waiters of a failed round get it too; nothing is retried).
     pub fn sync_until(&self, ticket: u64, sync: impl Fn() -> io::Result<()>) -> io::Result<()> {
+        let ticket = ticket.min(self.written.load(Ordering::Acquire));
         let mut st = self.state.lock();
         loop {
             if st.durable >= ticket {
@@ -107,6 +110,25 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
     use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn a_ticket_never_issued_waits_for_what_was_written_only() {
+        let group = GroupSync::default();
+        let syncs = AtomicUsize::new(0);
+        let sync = || {
+            syncs.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        };
+        // Nothing written: nothing to sync, however large the ticket.
+        group
+            .sync_until(u64::MAX, sync)
+            .expect("nothing to wait for");
+        assert_eq!(syncs.load(Ordering::SeqCst), 0);
+        group.note_write();
+        group.sync_until(1 << 40, sync).expect("one round");
+        assert_eq!(syncs.load(Ordering::SeqCst), 1);
+        assert!(!group.is_dirty());
+    }
 
     #[test]
     fn covered_ticket_does_not_sync() {
