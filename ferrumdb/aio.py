@@ -528,22 +528,17 @@ async def _scan_pages(pages: _native.ScanIterator) -> AsyncIterator[tuple[str, A
         await asyncio.sleep(0)
 
 
-class AsyncTransaction:
-    """A transaction of an :class:`AsyncFerrumDB`: ``async with db.transaction() as tx``.
+class _BufferedTransaction:
+    """What the async transactions of both backends share: writes buffered in
+    memory (``tx[k] = v``, ``tx.set``, ``tx.delete``), the commit awaited off
+    the loop, ``async with`` committing on a normal exit and discarding on an
+    exception. How a transaction reads is each backend's own."""
 
-    Reads and writes inside (``tx[k]``, ``tx[k] = v``, ``del tx[k]``,
-    ``tx.get/set/delete``, ``k in tx``) are plain calls, as in the sync API:
-    writes are buffered in memory and reads are memory reads. Only the commit
-    does I/O, so only it is awaited. Leaving the block normally commits;
-    an exception discards. A commit whose reads changed meanwhile raises
-    :class:`~ferrumdb.TransactionConflict` and writes nothing.
-    """
-
-    def __init__(self, db: AsyncFerrumDB, transaction: _native.Transaction) -> None:
+    def __init__(self, db: AsyncFerrumDB, transaction: Any) -> None:
         self._db = db
-        self._tx = transaction
+        self._tx = transaction  # the sync transaction of the handle's backend
 
-    async def __aenter__(self) -> AsyncTransaction:
+    async def __aenter__(self: _TxT) -> _TxT:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
@@ -552,47 +547,27 @@ class AsyncTransaction:
         elif not self._tx.finished:
             await self.commit()
 
-    def __getitem__(self, key: str) -> Any:
-        return self._tx[key]
-
     def __setitem__(self, key: str, value: Any) -> None:
         self._tx[key] = value
 
-    def __delitem__(self, key: str) -> None:
-        del self._tx[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._tx
-
     def __len__(self) -> int:
+        """Number of buffered writes."""
         return len(self._tx)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value as this transaction sees it, or ``default``."""
-        return self._tx.get(key, default)
-
-    def set(self, key: str, value: Any, ttl: float | None = None) -> AsyncTransaction:
-        """Store ``value`` under ``key`` at commit."""
+    def set(self: _TxT, key: str, value: Any, ttl: float | None = None) -> _TxT:
+        """Store ``value`` under ``key`` at commit (checked now)."""
         self._tx.set(key, value, ttl)
         return self
 
-    def delete(self, key: str) -> AsyncTransaction:
+    def delete(self: _TxT, key: str) -> _TxT:
         """Remove ``key`` at commit."""
         self._tx.delete(key)
         return self
 
-    async def getitem(self, key: str) -> Any:
-        """``tx[key]`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
-        return self._tx[key]
-
-    async def contains(self, key: object) -> bool:
-        """``key in tx`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
-        return key in self._tx
-
     @property
     def finished(self) -> bool:
         """Whether the transaction was committed or discarded."""
-        return self._tx.finished
+        return bool(self._tx.finished)
 
     async def commit(self) -> None:
         """Apply every write at once, off the loop.
@@ -605,6 +580,45 @@ class AsyncTransaction:
     def discard(self) -> None:
         """Drop every buffered write; the transaction is over."""
         self._tx.discard()
+
+
+_TxT = TypeVar("_TxT", bound=_BufferedTransaction)
+
+
+class AsyncTransaction(_BufferedTransaction):
+    """A transaction of an :class:`AsyncFerrumDB`: ``async with db.transaction() as tx``.
+
+    Reads and writes inside (``tx[k]``, ``tx[k] = v``, ``del tx[k]``,
+    ``tx.get/set/delete``, ``k in tx``) are plain calls, as in the sync API:
+    writes are buffered in memory and reads are memory reads. Only the commit
+    does I/O, so only it is awaited. Leaving the block normally commits;
+    an exception discards. A commit whose reads changed meanwhile raises
+    :class:`~ferrumdb.TransactionConflict` and writes nothing.
+    """
+
+    def __init__(self, db: AsyncFerrumDB, transaction: _native.Transaction) -> None:
+        super().__init__(db, transaction)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._tx[key]
+
+    def __delitem__(self, key: str) -> None:
+        del self._tx[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._tx
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value as this transaction sees it, or ``default``."""
+        return self._tx.get(key, default)
+
+    async def getitem(self, key: str) -> Any:
+        """``tx[key]`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
+        return self._tx[key]
+
+    async def contains(self, key: object) -> bool:
+        """``key in tx`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
+        return key in self._tx
 
     def __repr__(self) -> str:
         return f"<AsyncTransaction {self._tx!r}>"

@@ -48,7 +48,7 @@ try:
 except ImportError:  # pragma: no cover - opening raises the ImportError naming ferrumdb[postgres]
     psycopg = None  # type: ignore[assignment]
 
-from .aio import SCAN_CHUNK, AsyncFerrumDB, AsyncWatch, _NotOpen
+from .aio import SCAN_CHUNK, AsyncFerrumDB, AsyncWatch, _BufferedTransaction, _NotOpen
 from .postgres import PostgresDB, PostgresTransaction, PostgresWatch, _check_key
 
 __all__ = ["AsyncPostgresDB", "AsyncPostgresTransaction", "AsyncPostgresWatch", "POOL_THREADS"]
@@ -255,7 +255,7 @@ def _take(items: Iterator[tuple[str, Any]], n: int) -> list[tuple[str, Any]]:
     return list(itertools.islice(items, n))
 
 
-class AsyncPostgresTransaction:
+class AsyncPostgresTransaction(_BufferedTransaction):
     """A transaction of an :class:`AsyncPostgresDB`: ``async with db.transaction() as tx``.
 
     Writes (``tx[k] = v``, ``tx.set``, ``tx.delete``) are buffered in memory
@@ -267,17 +267,7 @@ class AsyncPostgresTransaction:
     """
 
     def __init__(self, db: AsyncPostgresDB, transaction: PostgresTransaction) -> None:
-        self._db = db
-        self._tx = transaction
-
-    async def __aenter__(self) -> AsyncPostgresTransaction:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, *_exc: object) -> None:
-        if exc_type is not None:
-            self._tx.discard()
-        elif not self._tx.finished:
-            await self.commit()
+        super().__init__(db, transaction)
 
     # -- reads: awaited ---------------------------------------------------------------
 
@@ -307,42 +297,6 @@ class AsyncPostgresTransaction:
 
     def __delitem__(self, key: str) -> None:
         raise self._sync_read("'del tx[key]'", "'tx.delete(key)' (or check 'await tx.contains(key)' first)")
-
-    # -- writes: buffered -------------------------------------------------------------
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._tx[key] = value
-
-    def set(self, key: str, value: Any, ttl: float | None = None) -> AsyncPostgresTransaction:
-        """Store ``value`` under ``key`` at commit (checked now)."""
-        self._tx.set(key, value, ttl)
-        return self
-
-    def delete(self, key: str) -> AsyncPostgresTransaction:
-        """Remove ``key`` at commit."""
-        self._tx.delete(key)
-        return self
-
-    def __len__(self) -> int:
-        """Number of buffered writes."""
-        return len(self._tx)
-
-    @property
-    def finished(self) -> bool:
-        """Whether the transaction was committed or discarded."""
-        return self._tx.finished
-
-    async def commit(self) -> None:
-        """Apply every write at once, off the loop.
-
-        Raises:
-            TransactionConflict: A key it read changed since; nothing was written.
-        """
-        await self._db._off_loop(self._tx.commit)
-
-    def discard(self) -> None:
-        """Drop every buffered write; the transaction is over."""
-        self._tx.discard()
 
     def __repr__(self) -> str:
         state = "finished" if self._tx.finished else f"{len(self._tx)} writes"
