@@ -768,32 +768,19 @@ def open(  # noqa: A001
         >>> asyncio.run(main())
         [('a', 1)]
     """
+    opener = functools.partial(
+        _open_sync,
+        path,
+        fsync=fsync,
+        read_only=read_only,
+        clock=clock,
+        salvage=salvage,
+        encryption_key=encryption_key,
+        exclusive=exclusive,
+    )
     if is_postgres_url(path):
         from .aio_postgres import AsyncPostgresDB
 
-        return AsyncPostgresDB._opening(
-            functools.partial(
-                _open_sync,
-                path,
-                fsync=fsync,
-                read_only=read_only,
-                clock=clock,
-                salvage=salvage,
-                encryption_key=encryption_key,
-                exclusive=exclusive,
-            )
-        )
-    return AsyncFerrumDB._opening(
-        functools.partial(
-            _open_sync,
-            path,
-            fsync=fsync,
-            read_only=read_only,
-            clock=clock,
-            auto_compact=auto_compact,
-            salvage=salvage,
-            encryption_key=encryption_key,
-            exclusive=exclusive,
-        )
-    )
+        return AsyncPostgresDB._opening(opener)  # PostgreSQL has no compaction
+    return AsyncFerrumDB._opening(functools.partial(opener, auto_compact=auto_compact))
 
