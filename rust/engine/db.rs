@@ -442,12 +442,7 @@ impl Database {
     ) -> T {
         let now = self.inner.clock.now_ms();
         let st = self.inner.state.read();
-        let mut live = st
-            .ks
-            .keydir
-            .iter()
-            .filter(|(_, loc)| loc.is_live(now))
-            .map(|(k, loc)| (&**k, *loc));
+        let mut live = st.ks.keydir.live(now);
         visit(&mut live)
     }
 
@@ -1218,13 +1213,7 @@ impl Inner {
             let now = self.clock.now_ms();
             let st = self.state.read();
             if let Some(basis) = st.basis {
-                let mut live = st
-                    .ks
-                    .keydir
-                    .iter()
-                    .filter(|(_, loc)| loc.is_live(now))
-                    .map(|(k, loc)| (&**k, *loc));
-                observer.persist_at_close(path, &basis, &mut live);
+                observer.persist_at_close(path, &basis, &mut st.ks.keydir.live(now));
             }
         }
         let result = self.flush().and_then(|()| self.trim(&w));

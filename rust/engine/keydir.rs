@@ -183,6 +183,14 @@ impl Keydir {
         self.0.iter()
     }
 
+    /// Every key live at `now_ms`, in order, with its location.
+    pub fn live(&self, now_ms: u64) -> impl Iterator<Item = (&str, Loc)> + '_ {
+        self.0
+            .iter()
+            .filter(move |(_, loc)| loc.is_live(now_ms))
+            .map(|(k, loc)| (&**k, *loc))
+    }
+
     /// Every key in order, with its location to change in place.
     pub fn iter_mut(&mut self) -> btree_map::IterMut<'_, Key, Loc> {
         self.0.iter_mut()
