@@ -614,3 +614,100 @@ fn a_compacting_process_killed_at_each_step_blocks_no_one_and_loses_nothing() {
         db.close().expect("close");
     }
 }
+
+/// The sequence numbers of every record in the closed log at `path`.
+fn record_seqs(path: &std::path::Path) -> Vec<u64> {
+    let bytes = std::fs::read(path).expect("read log");
+    crate::record_starts(path)
+        .into_iter()
+        .map(|at| {
+            ferrumdb::format::RecordHeader::parse(&bytes[at as usize..])
+                .expect("header")
+                .seq
+        })
+        .collect()
+}
+
+#[test]
+fn a_writer_defers_taking_in_and_still_reads_everything_in_log_order() {
+    let (_dir, path) = temp_db();
+    let a = open(&path);
+    let b = open(&path);
+    a.put_raw("x", b"1").expect("a");
+    // b has not taken in a's write: it appends without doing so.
+    b.put_raw("x", b"2").expect("b");
+    a.put_raw("x", b"3").expect("a again");
+    b.put_raw_with_ttl("brief", b"1", std::time::Duration::from_secs(3600))
+        .expect("ttl");
+    assert_eq!(b.deferred_writes(), 2, "b deferred both");
+    assert_eq!(a.deferred_writes(), 1, "a deferred its second");
+    // Every read sees the log's order, deferred writes in their place.
+    assert_eq!(get(&a, "x").as_deref(), Some("3"));
+    assert_eq!(get(&b, "x").as_deref(), Some("3"));
+    assert!(b.ttl("brief").expect("ttl").is_some());
+    assert_eq!((a.len(), b.len()), (2, 2));
+    // A delete takes everything in first: it sees b's deferred key.
+    assert!(a.delete("brief").expect("delete"));
+    assert_eq!(get(&b, "brief"), None);
+    // Once it took in everything (that read did), a writer with nothing
+    // new to take in writes the usual way.
+    let before = b.deferred_writes();
+    b.put_raw("y", b"1").expect("y");
+    b.put_raw("z", b"1").expect("z");
+    assert_eq!(b.deferred_writes(), before, "nothing new: nothing deferred");
+    a.close().expect("close a");
+    b.close().expect("close b");
+    // One sequence, whoever wrote each record and however.
+    let seqs = record_seqs(&path);
+    assert!(seqs.windows(2).all(|p| p[1] == p[0] + 1), "{seqs:?}");
+    let db = open(&path);
+    assert_eq!(get(&db, "x").as_deref(), Some("3"));
+    assert_eq!(db.len(), 3);
+    db.close().expect("close");
+}
+
+#[test]
+fn a_deferring_writer_reads_its_writes_while_the_page_is_torn() {
+    let (_dir, path) = temp_db();
+    let a = open(&path);
+    let b = open(&path);
+    a.put_raw("from_a", b"1").expect("a");
+    b.put_raw("mine", b"1").expect("b");
+    assert_eq!(b.deferred_writes(), 1);
+    // A writer killed while updating the page leaves its counter odd: no
+    // reader can trust the page until the next writer settles it.
+    let shm = ferrumdb::storage::shm_path(&path);
+    let mut page = std::fs::read(&shm).expect("page");
+    let version = u64::from_le_bytes(page[8..16].try_into().expect("8 bytes"));
+    page[8..16].copy_from_slice(&(version | 1).to_le_bytes());
+    std::fs::write(&shm, &page).expect("tear");
+    assert_eq!(get(&b, "mine").as_deref(), Some("1"), "its own write");
+    // The next write settles the page; then everything is seen.
+    b.put_raw("after", b"1").expect("settles");
+    assert_eq!(get(&b, "from_a").as_deref(), Some("1"));
+    assert_eq!(get(&a, "mine").as_deref(), Some("1"));
+    a.close().expect("close a");
+    b.close().expect("close b");
+}
+
+#[test]
+fn deferred_writes_follow_a_compaction_in_another_handle() {
+    let (_dir, path) = temp_db();
+    let a = open(&path);
+    let b = open(&path);
+    for i in 0..200 {
+        a.put_raw(&format!("a{i}"), b"1").expect("a");
+        b.put_raw(&format!("b{i}"), b"2").expect("b");
+    }
+    assert!(b.deferred_writes() > 0);
+    a.compact().expect("compact");
+    for i in 0..50 {
+        b.put_raw(&format!("c{i}"), b"3").expect("after");
+    }
+    assert_eq!((a.len(), b.len()), (450, 450));
+    a.close().expect("close a");
+    b.close().expect("close b");
+    let db = open(&path);
+    assert_eq!(db.len(), 450);
+    db.close().expect("close");
+}

@@ -294,7 +294,7 @@ impl Database {
         // Other processes pause too: take in what they wrote during the
         // copy (it is moved with the tail), and hold their appends off until
         // the new file is published.
-        let _across = inner.lock_across_processes(&mut w)?;
+        let _across = inner.lock_across_processes(&mut w, false)?;
         if w.generation != generation {
             return Ok(()); // another process compacted the file meanwhile
         }
@@ -418,6 +418,9 @@ impl Database {
         };
         w.generation = generation + 1;
         w.file_id = new_file_id;
+        // Its deferred records were taken in before the move (an offset
+        // in the old file means nothing in the new one).
+        w.deferred_end = 0;
         inner.publish_file(&w);
         inner.sync.mark_all_durable();
         inner.background.completed.fetch_add(1, Ordering::Relaxed);

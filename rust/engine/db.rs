@@ -87,6 +87,12 @@ pub(super) struct Writer {
     /// Another process's metadata (an index definition) was taken in since
     /// the observer last followed it (see [`Database::lock_writer`]).
     pub definitions_moved: bool,
+    /// Set by a deferring lock (see `engine::follow`) for the next `apply`:
+    /// append there, without taking in what lies before it.
+    pub deferred: Option<storage::Tail>,
+    /// Offset just past this handle's last deferred append: its own reads
+    /// take in at least this far, even when the page cannot be read.
+    pub deferred_end: u64,
 }
 
 /// The shared state of every handle on one open database.
@@ -257,6 +263,8 @@ impl Database {
                 offsets: Vec::new(),
                 old: Vec::new(),
                 definitions_moved: false,
+                deferred: None,
+                deferred_end: 0,
             }),
             sync: Arc::new(GroupSync::default()),
             counters: Counters::new(),
@@ -367,8 +375,10 @@ impl Database {
         self.inner.follow()
     }
 
+    /// The handle is open and may write. Unlike a read it takes in nothing
+    /// yet: the write lock does that ([`Database::lock_writer`]), or defers it.
     pub(super) fn check_writable(&self) -> Result<()> {
-        self.check_open()?;
+        self.inner.health.check()?;
         if self.inner.read_only {
             return Err(Error::ReadOnly);
         }
@@ -474,7 +484,7 @@ impl Database {
         }
         self.check_writable()?;
         let ticket = {
-            let mut w = self.inner.lock_writer()?;
+            let mut w = self.inner.lock_writer(false)?;
             self.inner.apply(&mut w, &[Write::meta(key, value)])?
         };
         self.make_durable(ticket)
@@ -488,7 +498,7 @@ impl Database {
         validate_key(key)?;
         self.check_writable()?;
         let ticket = {
-            let mut w = self.inner.lock_writer()?;
+            let mut w = self.inner.lock_writer(false)?;
             if !self.inner.state.read().ks.meta.contains_key(key) {
                 return Ok(false);
             }
@@ -631,7 +641,7 @@ impl Database {
         validate_key(key)?;
         validate_value(value)?;
         self.check_writable()?;
-        let mut w = self.lock_writer()?;
+        let mut w = self.lock_writer(true)?;
         self.inner
             .apply(&mut w, &[Write::put(key, value, expires_at)])
     }
@@ -653,7 +663,7 @@ impl Database {
         validate_key(key)?;
         self.check_writable()?;
         let ticket = {
-            let mut w = self.lock_writer()?;
+            let mut w = self.lock_writer(false)?;
             let now = self.inner.clock.now_ms();
             let live = self
                 .inner
@@ -782,6 +792,17 @@ impl Database {
     pub fn flush(&self) -> Result<()> {
         self.check_open()?;
         self.inner.flush()
+    }
+
+    /// Writes this handle appended without first taking in what other
+    /// processes appended (see `engine::follow`), since open. For tests and
+    /// diagnostics.
+    #[doc(hidden)]
+    pub fn deferred_writes(&self) -> u64 {
+        self.inner
+            .counters
+            .deferred
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counters and sizes.
@@ -996,7 +1017,8 @@ fn open_writer(
                             None
                         }
                     };
-                    let seen = page.publish(file_id, header.generation, loaded.end);
+                    let seen =
+                        page.publish(file_id, header.generation, loaded.end, loaded.max_seq + 1);
                     Some(Shared::new(page, seen, slot))
                 }
                 None => None,
@@ -1199,7 +1221,7 @@ impl Inner {
             return (self.flush(), Ok(()));
         }
         let mut w = self.writer.lock();
-        let held = match self.lock_across_processes(&mut w) {
+        let held = match self.lock_across_processes(&mut w, false) {
             Ok(held) => held,
             Err(e) => return (self.flush().and(Err(e)), Ok(())),
         };

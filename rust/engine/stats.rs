@@ -49,6 +49,9 @@ pub(crate) struct Counters {
     pub gets: AtomicU64,
     pub sets: AtomicU64,
     pub deletes: AtomicU64,
+    /// Writes appended without first taking in the other processes' (see
+    /// `engine::follow`).
+    pub deferred: AtomicU64,
     pub started: Instant,
     /// (when, total ops then), oldest first. Every reader adds a sample but
     /// measures against one at least RATE_WINDOW old, so several readers
@@ -63,6 +66,7 @@ impl Counters {
             gets: AtomicU64::new(0),
             sets: AtomicU64::new(0),
             deletes: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
             started: now,
             samples: Mutex::new(VecDeque::from([(now, 0)])),
         }

@@ -240,7 +240,7 @@ impl Database {
     ) -> Result<()> {
         self.check_writable()?;
         let ticket = {
-            let mut w = self.lock_writer()?;
+            let mut w = self.lock_writer(false)?;
             let now = self.inner.clock.now_ms();
             for (key, stamp) in reads {
                 if !self.unchanged_since(key, stamp, now)? {

@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::format::{
     batch_record_offset, encode_record, BatchEncoder, RecordKind, HINT_DIGEST_KEY, HINT_DIGEST_LEN,
 };
-use crate::storage::Log;
+use crate::storage::{Log, Tail};
 
 use super::db::{Database, Inner, ValueBuf, Writer};
 use super::keydir::Loc;
@@ -147,11 +147,19 @@ impl Inner {
     /// Reading an old value an observer wants, sealing or appending: then
     /// nothing is published and nothing observed.
     pub(super) fn apply(&self, w: &mut Writer, writes: &[Write<'_>]) -> Result<u64> {
+        let deferred = w.deferred.take();
         if writes.is_empty() {
             return Ok(0);
         }
         let observer = match self.observer.get() {
-            Some(o) if writes.iter().any(Write::observed) && o.wants_changes() => Some(&**o),
+            // A deferred write is observed when it is taken in, in log order.
+            Some(o)
+                if deferred.is_none()
+                    && writes.iter().any(Write::observed)
+                    && o.wants_changes() =>
+            {
+                Some(&**o)
+            }
             _ => None,
         };
         if let Some(o) = observer.filter(|o| o.wants_check()) {
@@ -174,18 +182,19 @@ impl Inner {
 
         w.buf.clear();
         w.offsets.clear();
+        let (seq, at) = deferred.map_or((w.seq, w.end), |tail| (tail.next_seq, tail.end));
         if let [one] = writes {
             encode_record(
                 &mut w.buf,
                 one.kind(),
-                w.seq,
+                seq,
                 one.expires_at,
                 one.key,
                 one.value,
             );
             w.offsets.push(0);
         } else {
-            let enc = BatchEncoder::begin(&mut w.buf, w.seq);
+            let enc = BatchEncoder::begin(&mut w.buf, seq);
             for write in writes {
                 let at = enc.push(
                     &mut w.buf,
@@ -201,11 +210,12 @@ impl Inner {
         // An encrypted log seals the whole record (a batch too) as one
         // envelope; the key directory then points each of its keys at it.
         let sealed = w.log.seal.is_some();
-        w.log.seal_record(self.name(), &mut w.buf, w.end)?;
-        let base = self.append(w)?;
-        self.publish_end(w.end);
+        w.log.seal_record(self.name(), &mut w.buf, at)?;
+        let with_meta = writes.iter().any(|write| write.op == Op::Meta);
+        let base = self.append(w, deferred, with_meta)?;
 
-        if writes.iter().any(|write| write.op != Op::HintDigest) {
+        // A deferred write reaches the key directory when it is taken in.
+        if deferred.is_none() && writes.iter().any(|write| write.op != Op::HintDigest) {
             let live_bytes = {
                 let mut st = self.state.write();
                 for (write, &at) in writes.iter().zip(&w.offsets) {
@@ -232,6 +242,9 @@ impl Inner {
         }
 
         let counters = &self.counters;
+        if deferred.is_some() {
+            Counters::bump(&counters.deferred);
+        }
         for write in writes {
             match write.op {
                 Op::Put => Counters::bump(&counters.sets),
@@ -251,10 +264,13 @@ impl Inner {
     }
 
     /// Write the record(s) encoded in `w.buf` at the end of the log (growing
-    /// the mapping if needed) and advance the end and the sequence number.
-    /// Returns the offset they start at.
-    fn append(&self, w: &mut Writer) -> Result<u64> {
-        let offset = w.end;
+    /// the mapping if needed), advance the end and the sequence number, and
+    /// publish them to the other processes. Returns the offset they start
+    /// at. A `deferred` record goes at the log's end as the page told,
+    /// beyond what this handle took in, which stays where it was (the
+    /// record is taken in with the others' before the next read).
+    fn append(&self, w: &mut Writer, deferred: Option<Tail>, with_meta: bool) -> Result<u64> {
+        let offset = deferred.map_or(w.end, |tail| tail.end);
         let needed = offset + w.buf.len() as u64;
         if w.log.capacity().is_some_and(|cap| needed > cap) {
             let grown = Arc::new(w.log.grow(needed).map_err(|e| Error::io(self.name(), e))?);
@@ -264,9 +280,19 @@ impl Inner {
         w.log
             .write_all_at(&w.buf, offset)
             .map_err(|e| Error::io(self.name(), e))?;
-        w.end += w.buf.len() as u64;
-        w.last_record = Some(offset);
-        w.seq += 1;
+        let end = needed;
+        match deferred {
+            None => {
+                w.end = end;
+                w.last_record = Some(offset);
+                w.seq += 1;
+                self.publish_end(end, w.seq, with_meta);
+            }
+            Some(tail) => {
+                w.deferred_end = end;
+                self.publish_deferred(end, tail.next_seq + 1);
+            }
+        }
         Ok(offset)
     }
 

@@ -30,7 +30,9 @@ pub use paths::{compact_path, hint_path, index_path, resolve, shm_path, temp_ind
 pub use peek::{peek_header, PeekedHeader};
 pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
-pub use shared::{CompactionLock, Published, SharedPage, Slot, WriteLock, MAX_SLOTS, SHARED_LEN};
+pub use shared::{
+    CompactionLock, Published, SharedPage, Slot, Tail, WriteLock, MAX_SLOTS, SHARED_LEN,
+};
 pub use sync::GroupSync;
 
 use std::fs::File;

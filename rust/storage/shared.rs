@@ -24,8 +24,18 @@
 //! 72 waiters     u32  processes waiting for the lock
 //! 76 wake        u32  bumped by every unlock that has waiters (a futex word)
 //! 128 slots      256 x u64  the nonce of the handle that claimed each slot
+//! 2176 tail_end  u64  the `end` the next two fields were published with
+//! 2184 next_seq  u64  the sequence number of the next record
+//! 2192 meta_end  u64  offset just past the last metadata (index definition) record
 //! ..4096         zero (reserved)
 //! ```
+//!
+//! The tail fields let a writer append a plain put without first taking in
+//! what the others appended (see `engine::follow`): the lock holder reads
+//! where the next record goes and which sequence number it carries. They
+//! count only while `tail_end` equals `end`: a writer that does not know
+//! them (an older release) leaves them stale, and the next one takes in
+//! everything and publishes them afresh.
 //!
 //! The write lock costs two atomic operations when nobody else wants it, so
 //! a process alone on its database pays no syscall for it (one costs more
@@ -64,6 +74,9 @@ const WAITERS: usize = 72;
 const SLOTS: usize = 128;
 /// Handles that may hold the write lock at once (one slot each).
 pub const MAX_SLOTS: usize = 256;
+const TAIL_END: usize = SLOTS + 8 * MAX_SLOTS;
+const NEXT_SEQ: usize = TAIL_END + 8;
+const META_END: usize = TAIL_END + 16;
 /// The OFD lock proving slot `i` alive covers byte `SLOT_LOCKS + i` of the
 /// page file (past its end: a lock needs no bytes).
 const SLOT_LOCKS: i64 = SHARED_LEN as i64;
@@ -98,6 +111,19 @@ pub struct Published {
     pub generation: u64,
     /// Offset just past its last committed record.
     pub end: u64,
+}
+
+/// Where the log's next record goes, as the last holder of the write lock
+/// left it ([`SharedPage::tail_held`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tail {
+    /// Offset just past the last committed record: the next one goes here.
+    pub end: u64,
+    /// The sequence number the next record carries.
+    pub next_seq: u64,
+    /// Offset just past the last metadata record (or a later offset): a
+    /// handle that took in less than this has index definitions to follow.
+    pub meta_end: u64,
 }
 
 /// The mapped shared page of one database.
@@ -231,10 +257,11 @@ impl SharedPage {
     }
 
     /// Publish that `file_id` (generation `generation`) is the database and
-    /// its committed records end at `end`. Called by the holder of the write
-    /// lock (or a writer alone on the database), so updates never overlap.
-    /// Returns the new counter value.
-    pub fn publish(&self, file_id: (u64, u64), generation: u64, end: u64) -> u64 {
+    /// its committed records end at `end`, the next one carrying sequence
+    /// number `next_seq`. Called by the holder of the write lock (or a
+    /// writer alone on the database), so updates never overlap. Returns the
+    /// new counter value.
+    pub fn publish(&self, file_id: (u64, u64), generation: u64, end: u64, next_seq: u64) -> u64 {
         let version = self.word(VERSION).load(Ordering::Relaxed);
         // Odd: a writer died mid-update; start from the next even value.
         let stable = version.wrapping_add(version % 2);
@@ -247,23 +274,59 @@ impl SharedPage {
         self.word(FILE_INO).store(file_id.1, Ordering::Relaxed);
         self.word(GENERATION).store(generation, Ordering::Relaxed);
         self.word(END).store(end, Ordering::Relaxed);
+        // Where the definitions stand in a file just opened or switched to
+        // is unknown here: as if one were written last.
+        self.store_tail(end, next_seq, end);
         self.word(VERSION)
             .store(stable.wrapping_add(2), Ordering::Release);
         stable.wrapping_add(2)
     }
 
-    /// Publish a new end of the same file (after an append). Returns the
-    /// new counter value.
-    pub fn publish_end(&self, end: u64) -> u64 {
+    /// Publish a new end of the same file (after an append), the next record
+    /// carrying sequence number `next_seq`; `with_meta` when the append held
+    /// a metadata record. Returns the new counter value.
+    pub fn publish_end(&self, end: u64, next_seq: u64, with_meta: bool) -> u64 {
         let version = self.word(VERSION).load(Ordering::Relaxed);
         let stable = version.wrapping_add(version % 2);
+        let tail_known =
+            self.word(TAIL_END).load(Ordering::Relaxed) == self.word(END).load(Ordering::Relaxed);
+        let meta_end = if with_meta || !tail_known {
+            end
+        } else {
+            self.word(META_END).load(Ordering::Relaxed)
+        };
         self.word(VERSION)
             .store(stable.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         self.word(END).store(end, Ordering::Relaxed);
+        self.store_tail(end, next_seq, meta_end);
         self.word(VERSION)
             .store(stable.wrapping_add(2), Ordering::Release);
         stable.wrapping_add(2)
+    }
+
+    fn store_tail(&self, end: u64, next_seq: u64, meta_end: u64) {
+        self.word(NEXT_SEQ).store(next_seq, Ordering::Relaxed);
+        self.word(META_END).store(meta_end, Ordering::Relaxed);
+        self.word(TAIL_END).store(end, Ordering::Relaxed);
+    }
+
+    /// Where the next record goes, read by the holder of the write lock:
+    /// `None` when the page was never written, a writer died updating it,
+    /// or the last writer did not publish the tail (all settled by taking
+    /// in the log). Like every field of the page, only a hint: the caller
+    /// checks the file and generation it names with [`SharedPage::read_held`].
+    pub fn tail_held(&self) -> Option<Tail> {
+        let magic = self.word(0).load(Ordering::SeqCst).to_le_bytes();
+        let end = self.word(END).load(Ordering::SeqCst);
+        let stable = self.word(VERSION).load(Ordering::SeqCst).is_multiple_of(2);
+        (&magic == MAGIC && stable && self.word(TAIL_END).load(Ordering::SeqCst) == end).then(
+            || Tail {
+                end,
+                next_seq: self.word(NEXT_SEQ).load(Ordering::SeqCst),
+                meta_end: self.word(META_END).load(Ordering::SeqCst),
+            },
+        )
     }
 
     /// Forget the write lock's state (a holder and waiters): called by a
@@ -605,12 +668,12 @@ mod tests {
         assert_eq!(reader.read(), None);
         let v0 = reader.version();
         let writer = SharedPage::open(&db, true).expect("writer");
-        writer.publish((1, 2), 3, 64);
+        writer.publish((1, 2), 3, 64, 1);
         assert_ne!(reader.version(), v0);
         let seen = reader.read().expect("published");
         assert_eq!((seen.file_id, seen.generation, seen.end), ((1, 2), 3, 64));
         assert_eq!(seen.version, reader.version());
-        writer.publish_end(100);
+        writer.publish_end(100, 2, false);
         let again = reader.read().expect("published");
         assert_eq!((again.generation, again.end), (3, 100));
         assert!(again.version > seen.version);
@@ -621,12 +684,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let db = dir.path().join("app.db");
         let writer = SharedPage::open(&db, true).expect("writer");
-        writer.publish((1, 2), 3, 64);
+        writer.publish((1, 2), 3, 64, 1);
         // A writer killed between its two counter stores.
         writer.word(VERSION).fetch_add(1, Ordering::Relaxed);
         let reader = SharedPage::open(&db, false).expect("reader");
         assert_eq!(reader.read(), None);
-        writer.publish_end(80);
+        writer.publish_end(80, 2, false);
         assert_eq!(reader.read().map(|p| p.end), Some(80));
     }
 
