@@ -351,13 +351,18 @@ def run_fsync_always(base: str, n: int = 2000) -> dict[str, float]:
 
 
 def _proc_writer(kind: str, path: str, name: str, n: int, fsync: str, ready: Any, go: Any, done: Any) -> None:
-    """Spawned worker: open the store, wait for "go", do ``n`` sets, report the seconds taken."""
+    """Spawned worker: open the store, wait for "go", do ``n`` sets, report the seconds taken;
+    then, once told every writer is done, time one get (a process that only wrote meets
+    everyone's records there) and report that too."""
     docs = [make_doc(i) for i in range(n)]
     if kind == "ferrumdb":
         db = ferrumdb.open(path, fsync=fsync)
 
         def put(k: str, v: Any) -> None:
             db[k] = v
+
+        def get(k: str) -> Any:
+            return db[k]
 
     elif kind == "sqlite3":
         c = sqlite3.connect(path, isolation_level=None, timeout=60)
@@ -370,6 +375,9 @@ def _proc_writer(kind: str, path: str, name: str, n: int, fsync: str, ready: Any
             c.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (k, orjson.dumps(v)))
             c.execute("COMMIT")
 
+        def get(k: str) -> Any:
+            return orjson.loads(c.execute("SELECT v FROM kv WHERE k = ?", (k,)).fetchone()[0])
+
     else:
         import lmdb
 
@@ -379,16 +387,25 @@ def _proc_writer(kind: str, path: str, name: str, n: int, fsync: str, ready: Any
             with env.begin(write=True) as txn:
                 txn.put(k.encode(), orjson.dumps(v))
 
+        def get(k: str) -> Any:
+            with env.begin() as txn:
+                return orjson.loads(txn.get(k.encode()))
+
     ready.send("ready")
     go.recv()
     t0 = time.perf_counter()
     for i in range(n):
         put(f"{name}:{i}", docs[i])
     done.send(time.perf_counter() - t0)
+    go.recv()
+    t0 = time.perf_counter()
+    get(f"{name}:0")
+    done.send(time.perf_counter() - t0)
 
 
-def _aggregate_sets(kind: str, path: str, procs: int, n: int, fsync: str) -> float:
-    """Total sets/s of ``procs`` processes writing ``n`` documents each at once."""
+def _aggregate_sets(kind: str, path: str, procs: int, n: int, fsync: str) -> tuple[float, float]:
+    """Total sets/s of ``procs`` processes writing ``n`` documents each at once, and the
+    slowest first get of a writer afterwards (ms)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
@@ -407,9 +424,12 @@ def _aggregate_sets(kind: str, path: str, procs: int, n: int, fsync: str) -> flo
     for _, _, d in pipes:
         d[0].recv()
     elapsed = time.perf_counter() - t0
+    for _, g, _ in pipes:
+        g[1].send("read")
+    first_get = max(d[0].recv() for _, _, d in pipes)
     for w in workers:
         w.join()
-    return procs * n / elapsed
+    return procs * n / elapsed, first_get * 1e3
 
 
 def _flood(path: str, ready: Any, stop: Any) -> None:
@@ -434,12 +454,14 @@ def run_processes(n: int, base: str) -> dict[str, dict[str, float]]:
         for procs in (1, 2, 4):
             d = tempfile.mkdtemp(dir=base)
             path = os.path.join(d, "db") if kind != "lmdb" else d
-            row[f"{procs} proc sets/s"] = _aggregate_sets(kind, path, procs, n // procs, "never")
+            row[f"{procs} proc sets/s"], row[f"{procs} proc first get ms"] = _aggregate_sets(
+                kind, path, procs, n // procs, "never"
+            )
         out[f"{kind} (fsync off)"] = row
     row = {}
     for procs in (1, 4):
         d = tempfile.mkdtemp(dir=base)
-        row[f"{procs} proc sets/s"] = _aggregate_sets("ferrumdb", os.path.join(d, "db"), procs, 400, "always")
+        row[f"{procs} proc sets/s"] = _aggregate_sets("ferrumdb", os.path.join(d, "db"), procs, 400, "always")[0]
     out['ferrumdb fsync="always"'] = row
     # A get with nothing changing, and while another process writes.
     path = os.path.join(tempfile.mkdtemp(dir=base), "db")
@@ -1020,7 +1042,7 @@ def main() -> None:
             return
         if args.only == "processes":
             for name, row in run_processes(args.n, base).items():
-                print(f"processes, {name}:", {k: f"{v:,.0f}" for k, v in row.items()})
+                print(f"processes, {name}:", {k: f"{v:,.2f}" if k.endswith("ms") else f"{v:,.0f}" for k, v in row.items()})
             return
         if args.only == "queries":
             for name, row in run_queries(args.n, base).items():
