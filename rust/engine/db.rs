@@ -1191,13 +1191,13 @@ impl Inner {
 
     fn sync_until(&self, ticket: u64) -> Result<()> {
         self.sync
-            .sync_until(ticket, || self.current_log().sync_data())
+            .sync_until(ticket, || self.sync_log())
             .map_err(|e| self.sync_failed(e, true))
     }
 
     fn flush(&self) -> Result<()> {
         self.sync
-            .sync_all(|| self.current_log().sync_data())
+            .sync_all(|| self.sync_log())
             .map_err(|e| self.sync_failed(e, true))
     }
 

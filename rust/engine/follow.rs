@@ -58,6 +58,10 @@ pub(crate) struct Shared {
     /// `storage::shared`): `None` for a read-only or exclusive handle,
     /// which never takes the write lock.
     pub slot: Option<Slot>,
+    /// Under `fsync="always"`: the file this handle last appended to and
+    /// where its record ended, for a sync shared with the other processes
+    /// ([`Inner::sync_log`]).
+    appended: parking_lot::Mutex<Option<((u64, u64), u64)>>,
 }
 
 impl Shared {
@@ -67,6 +71,7 @@ impl Shared {
             page,
             seen: AtomicU64::new(seen),
             slot,
+            appended: parking_lot::Mutex::new(None),
         }
     }
 
@@ -621,6 +626,77 @@ impl Inner {
         if let (Some(shared), false, Some(id)) = (&self.shared, self.read_only, w.file_id) {
             let version = shared.page.publish(id, w.generation, w.end, w.seq);
             shared.seen.store(version, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Inner {
+    /// Under `fsync="always"`, for a writer sharing the database: note that
+    /// this handle appended to `file_id` up to `end` (see [`Inner::sync_log`]).
+    #[inline]
+    pub(super) fn note_appended(&self, file_id: Option<(u64, u64)>, end: u64) {
+        if self.fsync != crate::config::FsyncPolicy::Always {
+            return;
+        }
+        if let (Some(shared), Some(file)) = (&self.shared, file_id) {
+            if shared.slot.is_some() {
+                *shared.appended.lock() = Some((file, end));
+            }
+        }
+    }
+
+    /// Make everything this handle appended durable: one sync of the file,
+    /// or, for a writer sharing it under `fsync="always"`, group commit
+    /// across processes. A record a sync in another process already covered
+    /// needs none; otherwise one process at a time syncs for everyone (so
+    /// four writing processes share one sync per round, as the threads of
+    /// one do through `GroupSync` above this), and the others wait for it
+    /// and look again. Each sync is this process's own call, so a failure
+    /// is reported to it as ever; a syncer that fails or dies publishes
+    /// nothing, and the next one syncs again.
+    ///
+    /// # Errors
+    /// The sync's I/O error.
+    pub(super) fn sync_log(&self) -> std::io::Result<()> {
+        let log = self.current_log();
+        let shared = self
+            .shared
+            .as_ref()
+            .and_then(|s| s.slot.as_ref().map(|slot| (s, slot)));
+        let (Some((shared, slot)), crate::config::FsyncPolicy::Always) = (shared, self.fsync)
+        else {
+            return log.sync_data();
+        };
+        let Some((file, need)) = *shared.appended.lock() else {
+            return log.sync_data();
+        };
+        // Should the log have moved to a compacted file since, whatever is
+        // said of the old one holds: every record in it was copied into
+        // the new one, which was synced before it replaced it.
+        loop {
+            if shared.page.synced_end(file) >= need {
+                return Ok(());
+            }
+            if let Some(round) = shared.page.lock_sync(slot) {
+                if shared.page.synced_end(file) >= need {
+                    return Ok(());
+                }
+                // Everything published is written; what this mapping covers
+                // is what its sync makes durable.
+                let published = shared
+                    .page
+                    .read()
+                    .filter(|n| n.file_id == file)
+                    .map_or(need, |n| n.end.max(need));
+                let covered = log
+                    .capacity()
+                    .map_or(published, |cap| published.min(cap))
+                    .max(need);
+                log.sync_data()?;
+                round.finish(file, covered);
+                return Ok(());
+            }
+            shared.page.wait_sync();
         }
     }
 }

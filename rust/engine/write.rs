@@ -281,6 +281,7 @@ impl Inner {
             .write_all_at(&w.buf, offset)
             .map_err(|e| Error::io(self.name(), e))?;
         let end = needed;
+        self.note_appended(w.file_id, end);
         match deferred {
             None => {
                 w.end = end;

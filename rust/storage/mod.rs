@@ -31,7 +31,7 @@ pub use peek::{peek_header, PeekedHeader};
 pub use replay::{replay, replay_from, replay_until, ReplayItem, Replayed};
 pub use seal::Seal;
 pub use shared::{
-    CompactionLock, Published, SharedPage, Slot, Tail, WriteLock, MAX_SLOTS, SHARED_LEN,
+    CompactionLock, Published, SharedPage, Slot, SyncRound, Tail, WriteLock, MAX_SLOTS, SHARED_LEN,
 };
 pub use sync::GroupSync;
 

@@ -27,6 +27,13 @@
 //! 2176 tail_end  u64  the `end` the next two fields were published with
 //! 2184 next_seq  u64  the sequence number of the next record
 //! 2192 meta_end  u64  offset just past the last metadata (index definition) record
+//! 2200 sync_ver  u64  even when stable; odd while the syncer updates the next three
+//! 2208 sync_dev  u64  the file the last shared sync covered
+//! 2216 sync_ino  u64
+//! 2224 synced    u64  offset up to which that sync made the file durable
+//! 2232 syncer    u64  the handle syncing for everyone: 0 none, else its token
+//! 2240 sync_wake u32  bumped when a shared sync ends (a futex word)
+//! 2244 sync_wait u32  processes waiting for it
 //! ..4096         zero (reserved)
 //! ```
 //!
@@ -36,6 +43,13 @@
 //! count only while `tail_end` equals `end`: a writer that does not know
 //! them (an older release) leaves them stale, and the next one takes in
 //! everything and publishes them afresh.
+//!
+//! The sync fields make group commit work across processes: under
+//! `fsync="always"`, one process at a time syncs the file for everyone
+//! ([`SharedPage::lock_sync`]), and says how far that made it durable, so a
+//! writer in another process whose record lies below finds it durable
+//! without a sync of its own, and one whose record came later waits for the
+//! sync in flight to end and then runs the next for all who wait.
 //!
 //! The write lock costs two atomic operations when nobody else wants it, so
 //! a process alone on its database pays no syscall for it (one costs more
@@ -77,6 +91,13 @@ pub const MAX_SLOTS: usize = 256;
 const TAIL_END: usize = SLOTS + 8 * MAX_SLOTS;
 const NEXT_SEQ: usize = TAIL_END + 8;
 const META_END: usize = TAIL_END + 16;
+const SYNC_VERSION: usize = TAIL_END + 24;
+const SYNC_DEV: usize = TAIL_END + 32;
+const SYNC_INO: usize = TAIL_END + 40;
+const SYNCED: usize = TAIL_END + 48;
+const SYNCER: usize = TAIL_END + 56;
+const SYNC_WAKE: usize = TAIL_END + 64;
+const SYNC_WAITERS: usize = TAIL_END + 68;
 /// The OFD lock proving slot `i` alive covers byte `SLOT_LOCKS + i` of the
 /// page file (past its end: a lock needs no bytes).
 const SLOT_LOCKS: i64 = SHARED_LEN as i64;
@@ -277,6 +298,8 @@ impl SharedPage {
         // Where the definitions stand in a file just opened or switched to
         // is unknown here: as if one were written last.
         self.store_tail(end, next_seq, end);
+        // Nothing of it is known durable through the page yet.
+        self.store_synced((0, 0), 0);
         self.word(VERSION)
             .store(stable.wrapping_add(2), Ordering::Release);
         stable.wrapping_add(2)
@@ -524,6 +547,106 @@ impl SharedPage {
     }
 }
 
+/// The right to sync the database file for every process, held until
+/// [`SyncRound::finish`] or drop (a sync that failed publishes nothing).
+#[derive(Debug)]
+pub struct SyncRound<'p> {
+    page: &'p SharedPage,
+}
+
+impl SyncRound<'_> {
+    /// The sync made `file_id` durable up to `end`: say so to everyone.
+    pub fn finish(self, file_id: (u64, u64), end: u64) {
+        let page = self.page;
+        let (file, synced) = page.synced();
+        let synced = if file == Some(file_id) { synced } else { 0 };
+        page.store_synced(file_id, synced.max(end));
+    }
+}
+
+impl Drop for SyncRound<'_> {
+    fn drop(&mut self) {
+        self.page.word(SYNCER).store(0, Ordering::SeqCst);
+        let wake = self.page.word32(SYNC_WAKE);
+        wake.fetch_add(1, Ordering::SeqCst);
+        if self.page.word32(SYNC_WAITERS).load(Ordering::SeqCst) > 0 {
+            futex::wake_all(wake);
+        }
+    }
+}
+
+impl SharedPage {
+    fn store_synced(&self, file_id: (u64, u64), end: u64) {
+        let version = self.word(SYNC_VERSION).load(Ordering::Relaxed);
+        let stable = version.wrapping_add(version % 2);
+        self.word(SYNC_VERSION)
+            .store(stable.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.word(SYNC_DEV).store(file_id.0, Ordering::Relaxed);
+        self.word(SYNC_INO).store(file_id.1, Ordering::Relaxed);
+        self.word(SYNCED).store(end, Ordering::Relaxed);
+        self.word(SYNC_VERSION)
+            .store(stable.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The file the last shared sync covered and how far (`None`, 0 while
+    /// it is being updated or was never written).
+    fn synced(&self) -> (Option<(u64, u64)>, u64) {
+        let version = self.word(SYNC_VERSION).load(Ordering::Acquire);
+        let file = (
+            self.word(SYNC_DEV).load(Ordering::Relaxed),
+            self.word(SYNC_INO).load(Ordering::Relaxed),
+        );
+        let end = self.word(SYNCED).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if version % 2 == 1 || self.word(SYNC_VERSION).load(Ordering::Relaxed) != version {
+            return (None, 0);
+        }
+        (Some(file), end)
+    }
+
+    /// How far a shared sync made `file_id` durable (0: not known).
+    pub fn synced_end(&self, file_id: (u64, u64)) -> u64 {
+        match self.synced() {
+            (Some(file), end) if file == file_id => end,
+            _ => 0,
+        }
+    }
+
+    /// Become the process that syncs for everyone, as the handle holding
+    /// `slot`: `None` while another live handle is syncing (then
+    /// [`SharedPage::wait_sync`]); a dead syncer's round is taken over.
+    pub fn lock_sync(&self, slot: &Slot) -> Option<SyncRound<'_>> {
+        let me = Self::token(slot);
+        let syncer = self.word(SYNCER);
+        match syncer.compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => Some(SyncRound { page: self }),
+            Err(held)
+                if !self.holder_alive(held)
+                    && syncer
+                        .compare_exchange(held, me, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok() =>
+            {
+                Some(SyncRound { page: self })
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Wait (briefly: at most [`LIVENESS_CHECK`]) for the shared sync in
+    /// flight to end; the caller then looks again.
+    pub fn wait_sync(&self) {
+        let wake = self.word32(SYNC_WAKE);
+        let waiters = self.word32(SYNC_WAITERS);
+        waiters.fetch_add(1, Ordering::SeqCst);
+        let seen = wake.load(Ordering::SeqCst);
+        if self.word(SYNCER).load(Ordering::SeqCst) != 0 {
+            futex::wait(wake, seen, LIVENESS_CHECK);
+        }
+        waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Byte-range OFD locks (open file description locks: owned by the open
 /// file, not the process, so two handles of one process are told apart,
 /// and released by the kernel when the last descriptor closes, e.g. when
@@ -651,8 +774,18 @@ mod futex {
         std::thread::sleep(timeout.min(Duration::from_micros(200)));
         false
     }
+    #[cfg(target_os = "linux")]
+    pub fn wake_all(word: &AtomicU32) {
+        // SAFETY: FUTEX_WAKE only uses the address as the queue's key.
+        unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+        }
+    }
+
     #[cfg(not(target_os = "linux"))]
     pub fn wake_one(_: &AtomicU32) {}
+    #[cfg(not(target_os = "linux"))]
+    pub fn wake_all(_: &AtomicU32) {}
 }
 
 #[cfg(test)]
