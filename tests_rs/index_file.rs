@@ -101,6 +101,34 @@ fn a_reopen_loads_the_index_file_and_answers_as_a_rebuild() {
 }
 
 #[test]
+fn writes_before_the_first_read_after_a_load_are_indexed() {
+    // A loaded index is built on first use; here the first use is a write.
+    let (_dir, path) = temp_db();
+    let clock = Clock::manual(1_800_000_000_000);
+    let mut model = build(&path, &clock);
+    let docs = open_docs(&path, &clock);
+    assert!(docs.opened_with_index_file());
+    let db = docs.database();
+    db.put_raw("k0000", doc(6).to_string().as_bytes())
+        .expect("move");
+    db.delete("k0001").expect("delete");
+    db.put_raw("new", doc(3).to_string().as_bytes())
+        .expect("add");
+    model.insert("k0000".into(), 6);
+    model.remove("k0001");
+    model.insert("new".into(), 3);
+    assert_answers(&docs, &model);
+    docs.close().expect("close");
+    // The next open loads what this one left, unused indexes included.
+    let docs = open_docs(&path, &clock);
+    assert!(docs.opened_with_index_file());
+    docs.close().expect("close");
+    let docs = open_docs(&path, &clock);
+    assert!(docs.opened_with_index_file());
+    assert_answers(&docs, &model);
+}
+
+#[test]
 fn damaged_truncated_crafted_or_foreign_files_are_ignored() {
     let (_dir, path) = temp_db();
     let clock = Clock::manual(1_800_000_000_000);

@@ -3,8 +3,9 @@
 //! `distinct`, `explain`).
 //!
 //! Index definitions are engine metadata entries (`index:<field>`), so they
-//! survive reopen; index contents are rebuilt from a scan at open (cost: one
-//! JSON parse per document, only when indexes exist). Query results are
+//! survive reopen; index contents come from the index file a clean close
+//! leaves (`documents::persist`, built on first use), or else are rebuilt
+//! from a scan at open (one JSON parse per document). Query results are
 //! always re-checked against the whole filter on the document as read, so a
 //! result is exact even if the document changed between probe and read.
 //!
@@ -325,16 +326,32 @@ impl Documents {
             else {
                 return Ok(Vec::new());
             };
-            let mut built = loaded.indexes;
-            for key in &loaded.stale {
-                let Some(raw) = self.db.get_raw(key)? else {
+            // The documents the file cannot vouch for are read now (only
+            // the fields the indexes read, but every one is checked to be
+            // JSON, as a scan would); the indexes add them when built.
+            let mut fields = Fields::none();
+            for (_, path, _, _) in &loaded.indexes {
+                fields.add_path(path);
+            }
+            let mut stale = Vec::with_capacity(loaded.stale.len());
+            for key in loaded.stale {
+                let Some(raw) = self.db.get_raw(&key)? else {
                     continue;
                 };
-                let doc = parse_stored(key, &raw)?;
-                for (_, index) in &mut built {
-                    index.insert(key, &doc);
-                }
+                let doc = fields
+                    .decode(raw.as_bytes())
+                    .map_err(|e| not_json(&key, &e))?;
+                stale.push((key, doc));
             }
+            let stale = Arc::new(stale);
+            let built: Vec<(String, FieldIndex)> = loaded
+                .indexes
+                .into_iter()
+                .map(|(field, path, unique, mut listed)| {
+                    listed.stale = stale.clone();
+                    (field, FieldIndex::listed(path, unique, listed))
+                })
+                .collect();
             let fields: Vec<String> = built.iter().map(|(f, _)| f.clone()).collect();
             self.indexes
                 .from_file

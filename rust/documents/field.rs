@@ -8,13 +8,21 @@
 //! the array itself); documents without the field are simply absent, except
 //! that a unique index also keeps their keys aside, because for uniqueness a
 //! missing field counts as `null` (MongoDB).
+//!
+//! An index loaded from the index file (`documents::persist`) is built
+//! lazily: the open only checks the file and notes which of its keys it can
+//! trust ([`Listed`]); the key sets are built from the mapped file on the
+//! index's first use (a read, or a write that changes it), which is the
+//! state as of the open, since every write since goes through this index.
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
+use std::ops::{Bound, Range};
+use std::sync::{Arc, OnceLock};
 
 use compact_str::CompactString;
+use parking_lot::Mutex;
 use serde_json::Value;
 
 use crate::query::{index_entries, key_bytes, reaches_many, FieldPath, IndexProbe};
@@ -69,6 +77,75 @@ impl Borrow<str> for IndexKey {
 #[derive(Debug)]
 pub struct FieldIndex {
     path: FieldPath,
+    /// Whether two documents may not share a value (see [`FieldIndex::claims`]).
+    unique: bool,
+    /// The contents, once built (at once for a new index; on first use for
+    /// one loaded from the index file).
+    built: OnceLock<Built>,
+    /// What builds them, for an index loaded from the index file and not
+    /// used yet.
+    pending: Mutex<Option<Listed>>,
+}
+
+/// An index file's body, mapped, and where the names of the keys it can
+/// vouch for start in it (see `documents::persist`): shared by the indexes
+/// loaded from it until each is built.
+#[derive(Debug)]
+pub(super) struct ListedFile {
+    pub map: memmap2::Mmap,
+    /// Where the body starts in `map`.
+    pub body: usize,
+    /// Per key number: the body offset of its length-prefixed name, or
+    /// `None` when its entries are not trusted (left out).
+    pub names: Vec<Option<usize>>,
+}
+
+impl ListedFile {
+    fn body(&self) -> &[u8] {
+        self.map.get(self.body..).unwrap_or_default()
+    }
+
+    /// The name of key number `number`, if trusted.
+    fn name(&self, number: usize) -> Option<&str> {
+        let at = (*self.names.get(number)?)?;
+        let body = self.body();
+        let len = u32::from_le_bytes(body.get(at..at + 4)?.try_into().ok()?) as usize;
+        std::str::from_utf8(body.get(at + 4..at + 4 + len)?).ok()
+    }
+
+    /// The trusted keys among the key numbers encoded in `range`, in order.
+    fn key_set(&self, range: &Range<usize>) -> BTreeSet<IndexKey> {
+        let raw = self.body().get(range.clone()).unwrap_or_default();
+        let mut keys = Vec::with_capacity(raw.len() / 4);
+        for word in raw.chunks_exact(4) {
+            let number = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) as usize;
+            if let Some(name) = self.name(number) {
+                keys.push(IndexKey::new(name));
+            }
+        }
+        // In key order already: the set is built in one pass.
+        keys.into_iter().collect()
+    }
+}
+
+/// One index as an index file holds it, not built yet.
+#[derive(Debug)]
+pub(super) struct Listed {
+    pub file: Arc<ListedFile>,
+    pub multikey: bool,
+    /// Per distinct value in order: its encoded bytes and its key numbers,
+    /// as body ranges.
+    pub values: Vec<(Range<usize>, Range<usize>)>,
+    /// Unique indexes: the key numbers of the documents without the field.
+    pub missing: Range<usize>,
+    /// Documents the file could not vouch for, read at the open (only the
+    /// top-level fields the loaded indexes read), to add once built.
+    pub stale: Arc<Vec<(String, Value)>>,
+}
+
+/// The contents of an index.
+#[derive(Debug, Default)]
+struct Built {
     /// Encoded value -> keys of the documents reaching it (equality).
     entries: HashMap<Vec<u8>, BTreeSet<IndexKey>>,
     /// The distinct encoded values, in order (ranges).
@@ -78,8 +155,6 @@ pub struct FieldIndex {
     multikey: bool,
     /// Number of (value, key) pairs.
     pairs: usize,
-    /// Whether two documents may not share a value (see [`FieldIndex::claims`]).
-    unique: bool,
     /// Unique indexes only: keys of the documents where the path reaches
     /// nothing, which claim `null`.
     missing: BTreeSet<IndexKey>,
@@ -95,13 +170,9 @@ impl FieldIndex {
     pub fn new(path: FieldPath) -> Self {
         FieldIndex {
             path,
-            entries: HashMap::new(),
-            order: BTreeSet::new(),
-            multikey: false,
-            pairs: 0,
             unique: false,
-            missing: BTreeSet::new(),
-            bytes: 0,
+            built: OnceLock::from(Built::default()),
+            pending: Mutex::new(None),
         }
     }
 
@@ -113,49 +184,38 @@ impl FieldIndex {
         }
     }
 
-    /// An index on `path` holding `entries` (encoded value -> keys, none
-    /// empty) and, for a unique one, the keys of the documents without the
-    /// field (`missing`): how an index file is loaded (`documents::persist`).
-    pub(super) fn from_parts(
-        path: FieldPath,
-        unique: bool,
-        multikey: bool,
-        entries: HashMap<Vec<u8>, BTreeSet<IndexKey>>,
-        missing: BTreeSet<IndexKey>,
-    ) -> Self {
-        let mut pairs = 0;
-        let mut bytes = 0;
-        for (value, keys) in &entries {
-            pairs += keys.len();
-            bytes += value.len() + ENTRY_OVERHEAD;
-            bytes += keys
-                .iter()
-                .map(|k| value.len() + k.0.len() + ENTRY_OVERHEAD)
-                .sum::<usize>();
-        }
+    /// An index on `path` as the index file lists it, built on first use
+    /// (see the module docs): how an index file is loaded (`documents::persist`).
+    pub(super) fn listed(path: FieldPath, unique: bool, listed: Listed) -> Self {
         FieldIndex {
             path,
-            order: entries.keys().cloned().collect(),
-            entries,
-            multikey,
-            pairs,
             unique,
-            missing: if unique { missing } else { BTreeSet::new() },
-            bytes,
+            built: OnceLock::new(),
+            pending: Mutex::new(Some(listed)),
         }
+    }
+
+    /// The contents, built first if they are still listed.
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| {
+            let listed = self.pending.lock().take();
+            listed.map_or_else(Built::default, |l| build(&self.path, self.unique, l))
+        })
     }
 
     /// The distinct encoded values in order, each with its keys (what an
     /// index file stores).
     pub(super) fn values(&self) -> impl Iterator<Item = (&Vec<u8>, &BTreeSet<IndexKey>)> {
-        self.order
+        let built = self.built();
+        built
+            .order
             .iter()
-            .filter_map(|v| self.entries.get(v).map(|keys| (v, keys)))
+            .filter_map(|v| built.entries.get(v).map(|keys| (v, keys)))
     }
 
     /// Unique indexes only: the keys of the documents without the field.
     pub(super) fn missing(&self) -> &BTreeSet<IndexKey> {
-        &self.missing
+        &self.built().missing
     }
 
     /// Whether this index refuses two documents with one value.
@@ -184,11 +244,13 @@ impl FieldIndex {
     /// in a unique index).
     pub fn holders<'a>(&'a self, encoded: &[u8]) -> impl Iterator<Item = &'a CompactString> + 'a {
         let null = self.unique && encoded == key_bytes(&Value::Null).as_slice();
-        self.entries
+        let built = self.built();
+        built
+            .entries
             .get(encoded)
             .into_iter()
             .flatten()
-            .chain(self.missing.iter().filter(move |_| null))
+            .chain(built.missing.iter().filter(move |_| null))
             .map(|k| &k.0)
     }
 
@@ -199,6 +261,7 @@ impl FieldIndex {
     pub fn shared_claims(&self) -> Vec<(Vec<u8>, Vec<CompactString>)> {
         let null = key_bytes(&Value::Null);
         let mut out: Vec<(Vec<u8>, Vec<CompactString>)> = self
+            .built()
             .entries
             .iter()
             .filter(|(encoded, keys)| keys.len() > 1 && **encoded != null)
@@ -218,18 +281,186 @@ impl FieldIndex {
 
     /// Whether some document reached several values at this path.
     pub fn is_multikey(&self) -> bool {
-        self.multikey
+        self.built().multikey
     }
 
     /// Add `doc`'s entries under `key`.
     pub fn insert(&mut self, key: &str, doc: &Value) {
-        if !self.multikey && reaches_many(&self.path, doc) {
+        let FieldIndex {
+            path,
+            unique,
+            built,
+            pending,
+        } = self;
+        built_mut(built, pending, path, *unique).insert(path, *unique, key, doc);
+    }
+
+    /// Remove `doc`'s entries under `key`.
+    pub fn remove(&mut self, key: &str, doc: &Value) {
+        let FieldIndex {
+            path,
+            unique,
+            built,
+            pending,
+        } = self;
+        built_mut(built, pending, path, *unique).remove(path, *unique, key, doc);
+    }
+
+    /// Keys of the documents a probe selects, sorted and distinct. One
+    /// value (an equality, the common case) is its key set as it is; several
+    /// (`$in`, a range) are gathered, then sorted once and deduplicated (a
+    /// multikey document may sit under several): far cheaper than inserting
+    /// each key into an ordered set.
+    pub fn probe(&self, probe: &IndexProbe) -> Vec<CompactString> {
+        let built = self.built();
+        let values: Box<dyn Iterator<Item = &Vec<u8>>> = match probe {
+            IndexProbe::Keys(values) => Box::new(values.iter()),
+            IndexProbe::Range(lo, hi) => Box::new(built.range(lo, hi)),
+        };
+        let mut sets = values.filter_map(|v| built.entries.get(v));
+        let Some(first) = sets.next() else {
+            return Vec::new();
+        };
+        let mut out: Vec<CompactString> = first.iter().map(|k| k.0.clone()).collect();
+        let mut merged = false;
+        for keys in sets {
+            out.extend(keys.iter().map(|k| k.0.clone()));
+            merged = true;
+        }
+        if merged {
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
+    }
+
+    /// How many documents a probe selects, exactly, reading no key where it
+    /// can: one value is its key set's length, and several are summed when
+    /// no document reached two values here (not multikey); otherwise the
+    /// keys are gathered and deduplicated as [`FieldIndex::probe`] does.
+    pub fn count(&self, probe: &IndexProbe) -> usize {
+        let built = self.built();
+        let size = |v: &Vec<u8>| built.entries.get(v).map_or(0, BTreeSet::len);
+        match probe {
+            IndexProbe::Keys(values) if values.len() <= 1 || !built.multikey => {
+                let mut distinct: Vec<&Vec<u8>> = values.iter().collect();
+                distinct.sort_unstable();
+                distinct.dedup();
+                distinct.into_iter().map(size).sum()
+            }
+            IndexProbe::Range(lo, hi) if !built.multikey => built.range(lo, hi).map(size).sum(),
+            _ => self.probe(probe).len(),
+        }
+    }
+
+    /// How many documents a probe would select (an upper bound for ranges
+    /// over multikey documents).
+    pub fn estimate(&self, probe: &IndexProbe) -> u64 {
+        let built = self.built();
+        let count = |v: &Vec<u8>| built.entries.get(v).map_or(0, |k| k.len() as u64);
+        match probe {
+            IndexProbe::Keys(values) => values.iter().map(count).sum(),
+            IndexProbe::Range(lo, hi) => built.range(lo, hi).map(count).sum(),
+        }
+    }
+
+    /// Approximate bytes of memory held.
+    pub fn memory_bytes(&self) -> u64 {
+        self.built().bytes as u64
+    }
+
+    /// Number of (value, key) pairs.
+    pub fn len(&self) -> usize {
+        self.built().pairs
+    }
+
+    /// Whether the index holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.built().pairs == 0
+    }
+}
+
+/// The contents of an index on `path` to change, built first if they are
+/// still listed.
+fn built_mut<'a>(
+    built: &'a mut OnceLock<Built>,
+    pending: &mut Mutex<Option<Listed>>,
+    path: &FieldPath,
+    unique: bool,
+) -> &'a mut Built {
+    if built.get().is_none() {
+        let listed = pending.get_mut().take();
+        *built = OnceLock::from(listed.map_or_else(Built::default, |l| build(path, unique, l)));
+    }
+    match built.get_mut() {
+        Some(built) => built,
+        None => unreachable!("set just above"),
+    }
+}
+
+/// The contents of an index on `path` that an index file lists, with its
+/// stale documents added.
+fn build(path: &FieldPath, unique: bool, listed: Listed) -> Built {
+    let file = &listed.file;
+    let body = file.body();
+    let mut entries: HashMap<Vec<u8>, BTreeSet<IndexKey>> =
+        HashMap::with_capacity(listed.values.len());
+    for (value, numbers) in &listed.values {
+        let keys = file.key_set(numbers);
+        if !keys.is_empty() {
+            let value = body.get(value.clone()).unwrap_or_default();
+            entries.insert(value.to_vec(), keys);
+        }
+    }
+    let missing = if unique {
+        file.key_set(&listed.missing)
+    } else {
+        BTreeSet::new()
+    };
+    let mut built = Built::from_parts(listed.multikey, entries, missing);
+    for (key, doc) in listed.stale.iter() {
+        built.insert(path, unique, key, doc);
+    }
+    built
+}
+
+impl Built {
+    /// Contents holding `entries` (encoded value -> keys, none empty) and
+    /// `missing` (unique indexes: the keys of the documents without the field).
+    fn from_parts(
+        multikey: bool,
+        entries: HashMap<Vec<u8>, BTreeSet<IndexKey>>,
+        missing: BTreeSet<IndexKey>,
+    ) -> Self {
+        let mut pairs = 0;
+        let mut bytes = 0;
+        for (value, keys) in &entries {
+            pairs += keys.len();
+            bytes += value.len() + ENTRY_OVERHEAD;
+            bytes += keys
+                .iter()
+                .map(|k| value.len() + k.0.len() + ENTRY_OVERHEAD)
+                .sum::<usize>();
+        }
+        Built {
+            order: entries.keys().cloned().collect(),
+            entries,
+            multikey,
+            pairs,
+            missing,
+            bytes,
+        }
+    }
+
+    /// Add `doc`'s entries under `key` (the index is on `path`, `unique` or not).
+    fn insert(&mut self, path: &FieldPath, unique: bool, key: &str, doc: &Value) {
+        if !self.multikey && reaches_many(path, doc) {
             self.multikey = true;
         }
-        if self.unique && !self.path.any_value(doc, |_| true) {
+        if unique && !path.any_value(doc, |_| true) {
             self.missing.insert(IndexKey::new(key));
         }
-        for value in index_entries(&self.path, doc) {
+        for value in index_entries(path, doc) {
             let len = value.len();
             if !self.entries.contains_key(&value) {
                 // A new distinct value: one copy in the ordered set.
@@ -249,11 +480,11 @@ impl FieldIndex {
     }
 
     /// Remove `doc`'s entries under `key`.
-    pub fn remove(&mut self, key: &str, doc: &Value) {
-        if self.unique {
+    fn remove(&mut self, path: &FieldPath, unique: bool, key: &str, doc: &Value) {
+        if unique {
             self.missing.remove(key);
         }
-        for value in index_entries(&self.path, doc) {
+        for value in index_entries(path, doc) {
             let Some(keys) = self.entries.get_mut(&value) else {
                 continue;
             };
@@ -277,76 +508,6 @@ impl FieldIndex {
     ) -> impl Iterator<Item = &'a Vec<u8>> + 'a {
         self.order
             .range::<Vec<u8>, (Bound<&Vec<u8>>, Bound<&Vec<u8>>)>((lo.as_ref(), hi.as_ref()))
-    }
-
-    /// Keys of the documents a probe selects, sorted and distinct. One
-    /// value (an equality, the common case) is its key set as it is; several
-    /// (`$in`, a range) are gathered, then sorted once and deduplicated (a
-    /// multikey document may sit under several): far cheaper than inserting
-    /// each key into an ordered set.
-    pub fn probe(&self, probe: &IndexProbe) -> Vec<CompactString> {
-        let values: Box<dyn Iterator<Item = &Vec<u8>>> = match probe {
-            IndexProbe::Keys(values) => Box::new(values.iter()),
-            IndexProbe::Range(lo, hi) => Box::new(self.range(lo, hi)),
-        };
-        let mut sets = values.filter_map(|v| self.entries.get(v));
-        let Some(first) = sets.next() else {
-            return Vec::new();
-        };
-        let mut out: Vec<CompactString> = first.iter().map(|k| k.0.clone()).collect();
-        let mut merged = false;
-        for keys in sets {
-            out.extend(keys.iter().map(|k| k.0.clone()));
-            merged = true;
-        }
-        if merged {
-            out.sort_unstable();
-            out.dedup();
-        }
-        out
-    }
-
-    /// How many documents a probe selects, exactly, reading no key where it
-    /// can: one value is its key set's length, and several are summed when
-    /// no document reached two values here (not multikey); otherwise the
-    /// keys are gathered and deduplicated as [`FieldIndex::probe`] does.
-    pub fn count(&self, probe: &IndexProbe) -> usize {
-        let size = |v: &Vec<u8>| self.entries.get(v).map_or(0, BTreeSet::len);
-        match probe {
-            IndexProbe::Keys(values) if values.len() <= 1 || !self.multikey => {
-                let mut distinct: Vec<&Vec<u8>> = values.iter().collect();
-                distinct.sort_unstable();
-                distinct.dedup();
-                distinct.into_iter().map(size).sum()
-            }
-            IndexProbe::Range(lo, hi) if !self.multikey => self.range(lo, hi).map(size).sum(),
-            _ => self.probe(probe).len(),
-        }
-    }
-
-    /// How many documents a probe would select (an upper bound for ranges
-    /// over multikey documents).
-    pub fn estimate(&self, probe: &IndexProbe) -> u64 {
-        let count = |v: &Vec<u8>| self.entries.get(v).map_or(0, |k| k.len() as u64);
-        match probe {
-            IndexProbe::Keys(values) => values.iter().map(count).sum(),
-            IndexProbe::Range(lo, hi) => self.range(lo, hi).map(count).sum(),
-        }
-    }
-
-    /// Approximate bytes of memory held.
-    pub fn memory_bytes(&self) -> u64 {
-        self.bytes as u64
-    }
-
-    /// Number of (value, key) pairs.
-    pub fn len(&self) -> usize {
-        self.pairs
-    }
-
-    /// Whether the index holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.pairs == 0
     }
 }
 

@@ -14,6 +14,11 @@
 //! of bounds, keys out of order, a duplicated value) ignores the whole file
 //! and the indexes are rebuilt by a scan, as without one.
 //!
+//! The open does all those checks and reads the stale documents, but builds
+//! no key set: the file stays mapped and each index builds its sets from it
+//! on first use ([`FieldIndex::listed`]), so an open that only reads keys
+//! costs little more than one without indexes.
+//!
 //! ```text
 //! Header (80 bytes)
 //!   0  magic          8  b"FERRUMIX"
@@ -37,16 +42,18 @@
 //! ```
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::engine::{key_order, Loc};
 use crate::format::HintHeader;
 use crate::query::FieldPath;
 use crate::storage::{self, paths};
 
-use super::field::{FieldIndex, IndexKey};
+use super::field::{FieldIndex, IndexKey, Listed, ListedFile};
 
 const MAGIC: &[u8; 8] = b"FERRUMIX";
 const VERSION: u16 = 1;
@@ -184,13 +191,34 @@ pub(super) fn write(
     written
 }
 
-/// Indexes read from an index file, and the live keys whose entries it
-/// could not vouch for (to be re-read and indexed by the caller).
+/// Indexes read from an index file, not built yet, and the live keys whose
+/// entries it could not vouch for (to be re-read by the caller and handed
+/// to the indexes as [`Listed::stale`]).
 #[derive(Debug)]
 pub(super) struct Loaded {
-    pub indexes: Vec<(String, FieldIndex)>,
+    /// Field, path, unique, and the index as the file lists it.
+    pub indexes: Vec<(String, FieldPath, bool, Listed)>,
     pub stale: Vec<String>,
 }
+
+/// What [`parse`] finds in a body: per key number, where its name starts
+/// when its entries are trusted; per wanted index its field, path, unique
+/// and multikey flags, value and key-number ranges, and missing range; the
+/// stale keys.
+struct Parsed {
+    names: Vec<Option<usize>>,
+    indexes: Vec<ParsedIndex>,
+    stale: Vec<String>,
+}
+
+type ParsedIndex = (
+    String,
+    FieldPath,
+    bool,
+    bool,
+    Vec<(Range<usize>, Range<usize>)>,
+    Range<usize>,
+);
 
 /// A bounds-checked reader over the body.
 struct Cursor<'a> {
@@ -234,6 +262,14 @@ impl<'a> Cursor<'a> {
         self.take(n)
     }
 
+    /// [`Cursor::bytes`], as a range of the body.
+    fn bytes_range(&mut self) -> Option<Range<usize>> {
+        let n = self.count(1)?;
+        let start = self.at;
+        self.take(n)?;
+        Some(start..self.at)
+    }
+
     fn flag(&mut self) -> Option<bool> {
         match self.u8()? {
             0 => Some(false),
@@ -243,9 +279,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// A list of key numbers, checked to be ascending and below `keys`,
-    /// left encoded (see [`key_set`]).
-    fn numbers(&mut self, keys: usize) -> Option<&'a [u8]> {
+    /// left encoded, as a range of the body (see [`FieldIndex::listed`]).
+    fn numbers(&mut self, keys: usize) -> Option<Range<usize>> {
         let n = self.count(4)?;
+        let start = self.at;
         let raw = self.take(n * 4)?;
         let mut last: Option<u32> = None;
         for word in raw.chunks_exact(4) {
@@ -255,19 +292,8 @@ impl<'a> Cursor<'a> {
             }
             last = Some(i);
         }
-        Some(raw)
+        Some(start..self.at)
     }
-}
-
-/// The trusted keys among encoded key numbers (see [`Cursor::numbers`]).
-fn key_set(raw: &[u8], keys: &[Option<&str>]) -> BTreeSet<IndexKey> {
-    raw.chunks_exact(4)
-        .filter_map(|w| {
-            let i = u32::from_le_bytes([w[0], w[1], w[2], w[3]]) as usize;
-            keys.get(i).copied().flatten().map(IndexKey::new)
-        })
-        // In key order already: the set is built in one pass.
-        .collect()
 }
 
 /// Load the indexes named in `wanted` (`(field, unique)`) from the index
@@ -306,35 +332,60 @@ pub(super) fn load(
     // SAFETY: an index file is never modified in place: a close writes a
     // new one under a temporary name and renames it over the old, so this
     // inode keeps its bytes while mapped (only an outside process
-    // truncating it could fault a read, as for the hint file). The mapping
-    // lives only for this load.
+    // truncating it could fault a read, as for the log itself, which stays
+    // mapped too). The mapping lives until every index loaded from it is
+    // built (on first use; see `FieldIndex::listed`).
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let body = map.get(HEADER_LEN..)?;
     if body.len() != body_len || crc32c::crc32c(body) != u32_at(64) {
         return None;
     }
-    parse(body, wanted, live)
+    let parsed = parse(body, wanted, live)?;
+    let file = Arc::new(ListedFile {
+        map,
+        body: HEADER_LEN,
+        names: parsed.names,
+    });
+    let indexes = parsed
+        .indexes
+        .into_iter()
+        .map(|(field, path, unique, multikey, values, missing)| {
+            let listed = Listed {
+                file: file.clone(),
+                multikey,
+                values,
+                missing,
+                stale: Arc::default(),
+            };
+            (field, path, unique, listed)
+        })
+        .collect();
+    Some(Loaded {
+        indexes,
+        stale: parsed.stale,
+    })
 }
 
 fn parse<'l>(
     body: &[u8],
     wanted: &[(String, bool)],
     live: &mut dyn Iterator<Item = (&'l str, Loc)>,
-) -> Option<Loaded> {
+) -> Option<Parsed> {
     let mut at = Cursor { buf: body, at: 0 };
     let n = at.count(16)?;
     // The file's keys, borrowed from it, walked beside the live keys (both
     // in key order): a key's entries are trusted only where it still lives
     // at the record the file names; every other live key is re-read by the
     // caller.
-    // `keys[i]`: the live key the file's key number `i` names, when its
-    // entries are trusted. Out of order, repeated or malformed (not UTF-8)
-    // names cannot mislead: a live key is trusted only on meeting its own
-    // name and record, so such a file only makes more keys stale.
-    let mut keys: Vec<Option<&'l str>> = Vec::with_capacity(n);
+    // `names[i]`: where the name of the file's key number `i` starts, when
+    // its entries are trusted. Out of order, repeated or malformed (not
+    // UTF-8) names cannot mislead: a live key is trusted only on meeting its
+    // own name and record, so such a file only makes more keys stale.
+    let mut names: Vec<Option<usize>> = Vec::with_capacity(n);
     let mut stale = Vec::new();
     let mut live = live.peekable();
     for _ in 0..n {
+        let name_at = at.at;
         let name = at.bytes()?;
         let (offset, value_len) = (at.u64()?, at.u32()?);
         let mut trusted = None;
@@ -342,20 +393,18 @@ fn parse<'l>(
             match key_order(now.as_bytes(), name) {
                 Ordering::Less => stale.push((*now).to_owned()),
                 Ordering::Equal if loc.offset == offset && loc.value_len == value_len => {
-                    trusted = Some(*now);
+                    trusted = Some(name_at);
                 }
                 Ordering::Equal => stale.push((*now).to_owned()),
                 Ordering::Greater => break,
             }
             live.next();
         }
-        keys.push(trusted);
+        names.push(trusted);
     }
     stale.extend(live.map(|(key, _)| key.to_owned()));
-    // Read and check everything first; then build the wanted indexes' key
-    // sets (list `i` of `lists` per value, then the missing list).
-    let mut found = Vec::new();
-    let mut lists: Vec<&[u8]> = Vec::new();
+    // Read and check everything; the key sets are built on first use.
+    let mut indexes = Vec::new();
     for _ in 0..at.count(10)? {
         let field = std::str::from_utf8(at.bytes()?).ok()?.to_owned();
         let unique = at.flag()?;
@@ -363,45 +412,32 @@ fn parse<'l>(
         let count = at.count(8)?;
         let want = wanted.iter().any(|(f, u)| *f == field && *u == unique);
         let mut values = Vec::with_capacity(if want { count } else { 0 });
-        let mut previous: Option<&[u8]> = None;
+        let mut previous: Option<Range<usize>> = None;
         for _ in 0..count {
-            let value = at.bytes()?;
-            if previous.is_some_and(|p| p >= value) {
+            let value = at.bytes_range()?;
+            if previous.is_some_and(|p| body.get(p) >= body.get(value.clone())) {
                 return None; // values are stored in order, once each
             }
-            previous = Some(value);
+            previous = Some(value.clone());
             let numbers = at.numbers(n)?;
             if want {
-                values.push(value);
-                lists.push(numbers);
+                values.push((value, numbers));
             }
         }
         let missing = at.numbers(n)?;
         if want {
-            lists.push(missing);
             let path = FieldPath::parse(&field).ok()?;
-            found.push((field, path, unique, multikey, values));
+            indexes.push((field, path, unique, multikey, values, missing));
         }
     }
     if at.remaining() != 0 {
         return None;
     }
-    let mut sets = lists.iter().map(|l| key_set(l, &keys));
-    let mut indexes = Vec::new();
-    for (field, path, unique, multikey, values) in found {
-        let mut entries: HashMap<Vec<u8>, BTreeSet<IndexKey>> =
-            HashMap::with_capacity(values.len());
-        for value in values {
-            let set = sets.next()?;
-            if !set.is_empty() {
-                entries.insert(value.to_vec(), set);
-            }
-        }
-        let missing = sets.next()?;
-        let index = FieldIndex::from_parts(path, unique, multikey, entries, missing);
-        indexes.push((field, index));
-    }
-    Some(Loaded { indexes, stale })
+    Some(Parsed {
+        names,
+        indexes,
+        stale,
+    })
 }
 
 #[cfg(test)]
@@ -454,12 +490,33 @@ mod tests {
         let live = [("a", loc(10)), ("b", loc(40)), ("d", loc(50))];
         let loaded = load(&db, &basis(), &wanted(), &mut live.into_iter()).expect("load");
         assert_eq!(loaded.stale, ["b", "d"]);
-        let (field, ix) = &loaded.indexes[0];
-        assert_eq!(field, "g");
+        let (field, path, unique, mut listed) = loaded.indexes.into_iter().next().expect("index");
+        assert_eq!((field.as_str(), unique), ("g", false));
+        // The stale documents, as the caller reads them, join on first use.
+        listed.stale = Arc::new(vec![("d".to_owned(), json!({"g": [2, 1]}))]);
+        let mut ix = FieldIndex::listed(path, unique, listed);
         assert!(ix.is_multikey());
-        let one = crate::query::IndexProbe::Keys(vec![crate::query::key_bytes(&json!(1))]);
-        assert_eq!(ix.probe(&one), ["a"]);
-        assert_eq!(ix.len(), 1);
+        let probe =
+            |v: i64| crate::query::IndexProbe::Keys(vec![crate::query::key_bytes(&json!(v))]);
+        assert_eq!(ix.probe(&probe(1)), ["a", "d"]);
+        assert_eq!(ix.probe(&probe(2)), ["d"]);
+        assert_eq!(ix.len(), 4); // "a" under 1; "d" under 1, 2 and the array itself
+                                 // A write to a listed index builds it first.
+        let mut fresh = listed_index(&db);
+        fresh.remove("a", &json!({"g": 1}));
+        assert_eq!(fresh.probe(&probe(1)), ["b"]);
+        assert_eq!(fresh.len(), 3); // "b" under 1, 2 and its array
+        ix.insert("e", &json!({"g": 2}));
+        assert_eq!(ix.probe(&probe(2)), ["d", "e"]);
+    }
+
+    /// The index file of `db` loaded with every key trusted, not built yet.
+    fn listed_index(db: &Path) -> FieldIndex {
+        let live = [("a", loc(10)), ("b", loc(20)), ("c", loc(30))];
+        let loaded = load(db, &basis(), &wanted(), &mut live.into_iter()).expect("load");
+        assert!(loaded.stale.is_empty());
+        let (_, path, unique, listed) = loaded.indexes.into_iter().next().expect("index");
+        FieldIndex::listed(path, unique, listed)
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! keys, never while reading documents, so the lock order is always
 //! engine writer -> index set, and queries cannot deadlock with writers.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -54,6 +56,11 @@ pub struct IndexSet {
 }
 
 impl IndexSet {
+    /// Whether any index exists (writes then pay for index upkeep).
+    pub(super) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
     /// Record whether any index exists (call after adding or removing one).
     pub(super) fn refresh_active(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
@@ -70,6 +77,47 @@ impl IndexSet {
             .values()
             .map(FieldIndex::memory_bytes)
             .sum()
+    }
+}
+
+/// A write whose old and new documents the writer has parsed already (an
+/// update by operator reads, parses and changes the document before it
+/// commits), offered to [`IndexSet`]'s `on_put` on the same thread so that
+/// index upkeep does not parse both once more. It is used only for a change
+/// of this very key from exactly these old bytes to exactly these new ones,
+/// so a hint that does not fit (the commit lost a race, another process's
+/// write taken in first) is simply not used.
+pub(super) struct Parsed {
+    pub key: String,
+    pub old: Vec<u8>,
+    pub old_doc: Value,
+    pub new: Vec<u8>,
+    pub new_doc: Value,
+}
+
+thread_local! {
+    static PARSED: RefCell<Option<Parsed>> = const { RefCell::new(None) };
+}
+
+/// Run `write` with `parsed` offered to index upkeep (see [`Parsed`]), and
+/// give it back afterwards.
+pub(super) fn with_parsed<R>(parsed: Parsed, write: impl FnOnce() -> R) -> (R, Parsed) {
+    /// Takes the hint back even if `write` panics.
+    struct Offered;
+    impl Drop for Offered {
+        fn drop(&mut self) {
+            PARSED.with_borrow_mut(Option::take);
+        }
+    }
+    PARSED.set(Some(parsed));
+    let offered = Offered;
+    let result = write();
+    let parsed = PARSED.with_borrow_mut(Option::take);
+    drop(offered);
+    match parsed {
+        Some(parsed) => (result, parsed),
+        // Only `on_put` reads the slot, and it never empties it.
+        None => unreachable!("the parsed documents were taken while offered"),
     }
 }
 
@@ -169,18 +217,31 @@ impl ChangeObserver for IndexSet {
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {
         // `active` only changes with writes paused, so it is stable here.
         if self.active.load(Ordering::Acquire) {
-            let old = old.and_then(parse);
-            let parsed = parse(new);
-            let mut indexes = self.indexes.write();
-            self.version.fetch_add(1, Ordering::AcqRel);
-            for index in indexes.values_mut() {
-                if let Some(old) = &old {
-                    index.remove(key, old);
+            PARSED.with_borrow(|hint| {
+                let hint = hint
+                    .as_ref()
+                    .filter(|h| h.key == key && h.new == new && old == Some(h.old.as_slice()));
+                let (old, parsed) = match hint {
+                    Some(h) => (
+                        Some(Cow::Borrowed(&h.old_doc)),
+                        Some(Cow::Borrowed(&h.new_doc)),
+                    ),
+                    None => (
+                        old.and_then(parse).map(Cow::Owned),
+                        parse(new).map(Cow::Owned),
+                    ),
+                };
+                let mut indexes = self.indexes.write();
+                self.version.fetch_add(1, Ordering::AcqRel);
+                for index in indexes.values_mut() {
+                    if let Some(old) = &old {
+                        index.remove(key, old);
+                    }
+                    if let Some(new) = &parsed {
+                        index.insert(key, new);
+                    }
                 }
-                if let Some(new) = &parsed {
-                    index.insert(key, new);
-                }
-            }
+            });
         }
         if self.watchers.any() {
             self.watchers.publish(ChangeOp::Set, key, Some(new));
@@ -200,5 +261,76 @@ impl ChangeObserver for IndexSet {
         if self.watchers.any() {
             self.watchers.publish(ChangeOp::Delete, key, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{key_bytes, FieldPath, IndexProbe};
+    use serde_json::json;
+
+    fn indexed_on_g() -> IndexSet {
+        let set = IndexSet::default();
+        let path = FieldPath::parse("g").expect("path");
+        set.indexes
+            .write()
+            .insert("g".to_owned(), FieldIndex::new(path));
+        set.refresh_active();
+        set
+    }
+
+    fn holders(set: &IndexSet, g: i64) -> Vec<String> {
+        let probe = IndexProbe::Keys(vec![key_bytes(&json!(g))]);
+        let indexes = set.indexes.read();
+        indexes["g"]
+            .probe(&probe)
+            .iter()
+            .map(|k| k.to_string())
+            .collect()
+    }
+
+    /// A hint carrying documents that differ from its bytes shows which of
+    /// the two the upkeep used.
+    fn hint(key: &str, old: &[u8], new: &[u8]) -> Parsed {
+        Parsed {
+            key: key.to_owned(),
+            old: old.to_vec(),
+            old_doc: json!({"g": 1}),
+            new: new.to_vec(),
+            new_doc: json!({"g": 9}),
+        }
+    }
+
+    #[test]
+    fn upkeep_uses_parsed_documents_only_for_the_exact_change() {
+        let set = indexed_on_g();
+        set.on_put("a", None, br#"{"g":1}"#);
+        // Exactly the change the hint names: its documents are used.
+        let (_, back) = with_parsed(hint("a", br#"{"g":1}"#, br#"{"g":2}"#), || {
+            set.on_put("a", Some(br#"{"g":1}"#), br#"{"g":2}"#)
+        });
+        assert_eq!(back.new_doc, json!({"g": 9}));
+        assert_eq!(holders(&set, 9), ["a"]);
+        assert!(holders(&set, 1).is_empty());
+        // Another key, other old bytes, other new bytes: parsed from the bytes.
+        set.on_put("a", Some(br#"{"g":9}"#), br#"{"g":1}"#);
+        set.on_put("b", None, br#"{"g":1}"#);
+        let cases: [(&str, &[u8], &[u8]); 3] = [
+            ("b", br#"{"g":1}"#, br#"{"g":3}"#),
+            ("a", br#"{"g":5}"#, br#"{"g":3}"#),
+            ("a", br#"{"g":1}"#, br#"{"g":4}"#),
+        ];
+        for (key, old, new) in cases {
+            with_parsed(hint(key, old, new), || {
+                set.on_put("a", Some(br#"{"g":1}"#), br#"{"g":3}"#)
+            });
+            assert_eq!(holders(&set, 3), ["a"], "{key} {old:?} {new:?}");
+            assert!(holders(&set, 9).is_empty());
+            set.on_put("a", Some(br#"{"g":3}"#), br#"{"g":1}"#);
+        }
+        // Nothing is left offered afterwards.
+        set.on_put("a", Some(br#"{"g":1}"#), br#"{"g":2}"#);
+        assert_eq!(holders(&set, 2), ["a"]);
     }
 }

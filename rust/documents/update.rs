@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::query::{matches, Fields, Filter, SortSpec, Update, UpdateError, UpdateErrorKind};
 
 use super::docs::{filter_error, Documents};
+use super::set::{with_parsed, Parsed};
 
 /// Which document `update_one` changes.
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +162,9 @@ impl Documents {
                 .value()
                 .is_some()
                 .then(|| touched.iter().map(|f| doc.get(f).cloned()).collect());
+            // With indexes, their upkeep needs the document as it was too.
+            let old_doc =
+                (stamp.value().is_some() && self.indexes.is_active()).then(|| doc.clone());
             update.apply(&mut doc).map_err(|e| failed_on(&key, e))?;
             let unchanged = before.is_some_and(|before| {
                 touched
@@ -175,7 +179,23 @@ impl Documents {
             let bytes = encode(&key, &doc)?;
             let mut batch = WriteBatch::new();
             batch.put_expiring_at(&key, bytes.clone(), stamp.expires_at_ms())?;
-            if !retry(self.db.commit(&batch, [(key.as_str(), &stamp)]))? {
+            let commit = || retry(self.db.commit(&batch, [(key.as_str(), &stamp)]));
+            let (retried, doc) = match old_doc {
+                // Index upkeep gets both documents as parsed here.
+                Some(old_doc) => {
+                    let parsed = Parsed {
+                        key: key.clone(),
+                        old: stamp.value().unwrap_or_default().to_vec(),
+                        old_doc,
+                        new: bytes.clone(),
+                        new_doc: doc,
+                    };
+                    let (retried, parsed) = with_parsed(parsed, commit);
+                    (retried, parsed.new_doc)
+                }
+                None => (commit(), doc),
+            };
+            if !retried? {
                 return Ok(Some((doc, bytes)));
             }
         }

@@ -25,7 +25,7 @@ use crate::server::{Studio, StudioOptions};
 use crate::Clock;
 
 use super::clock::PyManualClock;
-use super::convert::{json_to_py, py_to_json, py_to_value, validate_json};
+use super::convert::{json_to_py, py_to_json, py_to_value, str_list, validate_json};
 use super::found::FoundCache;
 use super::iter::{PyScanIter, Yield};
 use super::watch::PyWatch;
@@ -726,7 +726,7 @@ impl PyDatabase {
         }
         let (keys, indexed) = py.detach(|| docs.find_keys_indexed(field, &value))?;
         // Straight from the index's keys to Python strs: one copy per key.
-        let list = PyList::new(py, keys.iter().map(|k| k.as_str()))?;
+        let list = str_list(py, &keys)?;
         if indexed {
             self.found.put(field, text, version, &list);
         }

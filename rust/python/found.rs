@@ -12,7 +12,7 @@
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::PyList;
 
 /// Results kept.
 const SLOTS: usize = 4;
@@ -24,7 +24,10 @@ struct Found {
     /// The value as canonical JSON text.
     value: String,
     version: u64,
-    keys: Vec<Py<PyString>>,
+    /// A private copy of the result list (never handed out: each hit gets
+    /// a copy of it, made in C, where collecting the strs one by one into a
+    /// Rust vector cost more).
+    keys: Py<PyList>,
 }
 
 /// The kept results of one handle (most recent last).
@@ -47,7 +50,8 @@ impl FoundCache {
         else {
             return Ok(None);
         };
-        PyList::new(py, found.keys.iter().map(|k| k.bind(py))).map(Some)
+        let keys = found.keys.bind(py);
+        Ok(Some(keys.get_slice(0, keys.len())))
     }
 
     /// Keep the strs of `list` (a fresh `find` result) for `field == value`
@@ -56,10 +60,7 @@ impl FoundCache {
         if list.len() > MAX_KEYS {
             return;
         }
-        let keys: Vec<Py<PyString>> = list
-            .iter()
-            .filter_map(|k| k.cast_into::<PyString>().ok().map(Bound::unbind))
-            .collect();
+        let keys = list.get_slice(0, list.len()).unbind();
         let mut slots = self.0.lock();
         slots.retain(|f| f.version == version && !(f.field == field && f.value == value));
         if slots.len() >= SLOTS {

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyList, PyString};
 
 use crate::json::{self, Fail, Parser, Sink, Step};
 
@@ -235,7 +235,7 @@ fn dict_set(
 /// non-ASCII text guesses the width and widens as it goes; `text` is already valid UTF-8, so
 /// this works out the exact length and width first and writes each character once (about
 /// three times faster on non-ASCII text).
-fn new_str<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyString>> {
+pub fn new_str<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyString>> {
     if text.is_ascii() {
         return new_compact_str(py, text.len(), 127, |chars| {
             if let Chars::One(out) = chars {
@@ -278,6 +278,27 @@ fn new_str<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyString>> {
             }
         }
     })
+}
+
+/// A new list of new `str`s, one per item of `texts` (built as [`new_str`] does, stored
+/// straight into their slots): how `find` hands out keys.
+pub fn str_list<'py, T: AsRef<str>>(py: Python<'py>, texts: &[T]) -> PyResult<Bound<'py, PyList>> {
+    let Ok(len) = ffi::Py_ssize_t::try_from(texts.len()) else {
+        return Err(pyo3::exceptions::PyOverflowError::new_err("list too long"));
+    };
+    // SAFETY: PyList_New(len) returns a new list of `len` NULL slots (or NULL with an exception
+    // set), not yet shared; owning it as a `Bound` right away means an early return frees it
+    // (list_dealloc skips NULL slots). PyList_SET_ITEM stores into slot `i < len` (the
+    // enumeration of `texts`, whose length is `len`) and steals the new reference `into_ptr`
+    // gives; each slot is written once, so the list is complete before it is shared.
+    unsafe {
+        let list = Bound::from_owned_ptr_or_err(py, ffi::PyList_New(len))?;
+        for (i, text) in texts.iter().enumerate() {
+            let item = new_str(py, text.as_ref())?;
+            ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr());
+        }
+        Ok(list.cast_into_unchecked())
+    }
 }
 
 /// The character buffer of a new `str`, by width.

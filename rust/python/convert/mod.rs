@@ -15,7 +15,7 @@ use std::fmt;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::PyErr;
 
-pub use decode::{json_to_py, validate_json};
+pub use decode::{json_to_py, str_list, validate_json};
 pub use encode::{py_to_json, py_to_value};
 
 /// Why a Python value was rejected.
