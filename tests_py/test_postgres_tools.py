@@ -9,6 +9,7 @@ too and compare the output line by line; the Studio tests drive its JSON API ove
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -282,3 +283,44 @@ def test_studio_token_and_read_only(pg_url: str, studio_proc: list[subprocess.Po
     assert code == 0, err
     with ferrumdb.open(pg_url) as db:
         assert db["k"] == 1
+
+
+def test_the_interactive_repl_on_a_url(pg_url: str, tmp_path: Path) -> None:
+    """At a terminal: the banner names the URL without its password, Tab completes keys from the
+    table and the indexed fields after DROP INDEX, and output is indented."""
+    pexpect = pytest.importorskip("pexpect")
+    from tests_py.test_cli_pty import READING, TAB, Repl, plain
+
+    with ferrumdb.open(pg_url) as db:
+        db["user:alpha"] = {"name": "alice"}
+        db["user:beta"] = {"name": "bob"}
+        db.create_index("name")
+    home = tmp_path / "home"
+    home.mkdir()
+    repl = Repl.__new__(Repl)
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE")}
+    env.update(HOME=str(home), TERM="xterm-256color", NO_COLOR="1")
+    repl.child = pexpect.spawn(
+        sys.executable,
+        ["-m", "ferrumdb", "--no-studio", pg_url],
+        env=env,
+        encoding="utf-8",
+        timeout=TIMEOUT,
+        dimensions=(40, 200),
+    )
+    try:
+        repl.child.expect_exact("Type HELP for commands")
+        banner = plain(str(repl.child.before))
+        repl.child.expect_exact(READING)
+        assert "(2 keys)" in banner and "postgresql://" in banner
+        password = urlsplit(pg_url).password
+        assert not password or password not in banner
+        assert '"name": "alice"' in plain(repl.run("GET user:a" + TAB))
+        assert plain(repl.run("DROP INDEX na" + TAB)).strip().endswith("1")
+        assert plain(repl.run("SET user:gamma {name: 'cy'} EX 60")).strip().endswith("OK")
+        assert repl.exit() == 0
+    finally:
+        if repl.child.isalive():
+            repl.child.terminate(force=True)
+    with ferrumdb.open(pg_url) as db:
+        assert db.indexes() == [] and db["user:gamma"] == {"name": "cy"} and db.ttl("user:gamma") is not None
