@@ -1154,6 +1154,76 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             except Exception:  # closing a broken connection must not raise
                 pass
 
+    # -- for the REPL and Studio (rust/python/remote.rs calls these) ----------------------
+
+    def _entries_page(
+        self, prefix: str, after: str | None, limit: int, with_values: bool
+    ) -> list[tuple[str, str | None, float | None]]:
+        """Up to ``limit`` live ``(key, json_text or None, seconds_left or None)`` rows
+        starting with ``prefix``, after ``after``, in key order (one round trip)."""
+        low, high = _prefix_bounds(prefix)
+        cols = "key, doc::text, expires_at" if with_values else "key, NULL, expires_at"
+        bound = " AND key < %s" if high is not None else ""
+        now = self._now()
+        params: list[Any] = [after or "", low] + ([high] if high is not None else []) + [now, limit]
+        statement = (
+            f"SELECT {cols} FROM {self._t} WHERE key > %s AND key >= %s{bound} AND {_LIVE} ORDER BY key LIMIT %s"
+        )
+        rows = self._run(lambda c: c.execute(statement, params).fetchall())
+        return [(k, t, None if e is None else max(0.0, e - now)) for k, t, e in rows]
+
+    def _put(
+        self, key: str, text: str, ttl_change: str, ttl: float | None, create_only: bool
+    ) -> tuple[bool, float | None] | None:
+        """Studio's edit: store JSON ``text`` at ``key`` in one transaction, and
+        ``(created, seconds_left)``; ``None`` when ``create_only`` and the key exists.
+
+        ``ttl_change`` is ``"keep"`` (the very same deadline; none for a new key),
+        ``"clear"`` (never expire) or ``"set"`` (``ttl`` seconds from now).
+        """
+        self._check_writable()
+        _check_key(key)
+        text = self._canonical_json(key, text)
+        expires_at = self._expiry(ttl) if ttl_change == "set" else None
+        payload = "[" + _event_payload("set", key, text) + "]"
+
+        def put(conn: Any) -> tuple[bool, float | None] | None:
+            now = self._now()
+            with conn.transaction():
+                row = conn.execute(
+                    f"SELECT expires_at FROM {self._t} WHERE key = %s AND key > '' AND {_LIVE} FOR UPDATE", (key, now)
+                ).fetchone()
+                if row is not None and create_only:
+                    return None
+                deadline = (row[0] if row is not None else None) if ttl_change == "keep" else expires_at
+                conn.execute(self._sql_set, (key, text, deadline, self._channel, payload))
+            return row is None, None if deadline is None else max(0.0, deadline - now)
+
+        result = self._run(put, writing=key)
+        if result is not None:
+            self._counters["sets"] += 1
+        return result  # type: ignore[no-any-return]
+
+    def _persist(self, key: str) -> bool | None:
+        """Remove ``key``'s TTL, keeping its value: whether it had one, ``None`` if the key is missing."""
+        self._check_writable()
+        _check_key(key)
+
+        def persist(conn: Any) -> bool | None:
+            now = self._now()
+            with conn.transaction():
+                row = conn.execute(
+                    f"SELECT expires_at FROM {self._t} WHERE key = %s AND key > '' AND {_LIVE} FOR UPDATE", (key, now)
+                ).fetchone()
+                if row is None:
+                    return None
+                if row[0] is None:
+                    return False
+                conn.execute(f"UPDATE {self._t} SET expires_at = NULL WHERE key = %s", (key,))
+                return True
+
+        return self._run(persist)  # type: ignore[no-any-return]
+
     # -- dict manners ------------------------------------------------------------------
 
     def __eq__(self, other: object) -> bool:

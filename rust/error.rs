@@ -155,6 +155,15 @@ pub enum Error {
         /// The error writing the hint.
         source: io::Error,
     },
+    /// Another backend behind the REPL and Studio (PostgreSQL, reached
+    /// through the Python driver, see [`crate::backend`]) refused or failed;
+    /// `message` is its own, naming the backend where that helps.
+    Backend {
+        /// What kind of failure, so callers can answer it (Studio's status code).
+        kind: BackendErrorKind,
+        /// What happened and what to do, as the backend put it.
+        message: String,
+    },
     /// An operating-system I/O error, with the file it happened on.
     Io {
         /// The file involved, when known.
@@ -162,6 +171,23 @@ pub enum Error {
         /// The underlying error.
         source: io::Error,
     },
+}
+
+/// The kinds of [`Error::Backend`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendErrorKind {
+    /// The input was refused (a bad key, value, filter, update or argument).
+    BadInput,
+    /// The data refuses it as it stands (a unique index, a transaction conflict).
+    Conflict,
+    /// The handle is read-only.
+    ReadOnly,
+    /// The backend cannot be reached now (a lost connection, a closed handle).
+    Unavailable,
+    /// The backend has no such operation (a file backup of a PostgreSQL table).
+    Unsupported,
+    /// Anything else.
+    Failed,
 }
 
 impl Error {
@@ -284,6 +310,7 @@ impl fmt::Display for Error {
                 path.display(),
                 errno_name(source)
             ),
+            Error::Backend { message, .. } => f.write_str(message),
             Error::Io { path: Some(p), source } => write!(f, "I/O error on {}: {source}", p.display()),
             Error::Io { path: None, source } => write!(f, "I/O error: {source}"),
         }

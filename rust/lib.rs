@@ -35,6 +35,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "studio")]
+pub mod backend;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod clock;
@@ -58,7 +60,7 @@ pub use config::{AutoCompact, Config, FsyncPolicy, DEFAULT_PATH, FSYNC_ENV};
 pub use crypto::EncryptionKey;
 pub use documents::{Documents, QueryOptions};
 pub use engine::{Database, Stats, WriteBatch};
-pub use error::{Error, Result};
+pub use error::{BackendErrorKind, Error, Result};
 pub use format::{MAX_BATCH_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 use serde_json::Value;

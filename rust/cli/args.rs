@@ -73,7 +73,8 @@ pub enum Command {
 /// The REPL's PATH and options.
 #[derive(Debug, PartialEq, Args)]
 pub struct ReplArgs {
-    /// Database file, created if missing (":memory:": never written to disk)
+    /// Database file, created if missing (":memory:": never written to disk), or a
+    /// postgresql:// URL (pip install ferrumdb[postgres])
     #[arg(value_name = "PATH", default_value = DEFAULT_PATH)]
     pub path: PathBuf,
     /// always | never | periodic:MS (default: $FERRUMDB_FSYNC, else periodic:100)
@@ -193,11 +194,13 @@ pub struct ImportArgs {
                   PATH open for writing, Studio opens it read-only and follows that process's\n\
                   writes (it says so on stderr); --read-only does so always. A --host other than\n\
                   127.0.0.1/localhost is reachable from other machines and needs --token T; the\n\
-                  browser then gets the token from the printed URL. Exit status: 0 stopped by a\n\
-                  signal, 1 the database or the port could not be used, 2 bad arguments."
+                  browser then gets the token from the printed URL. PATH may be a postgresql://\n\
+                  URL: Studio then serves that table (beside the applications using it).\n\
+                  Exit status: 0 stopped by a signal, 1 the database or the port could not be\n\
+                  used, 2 bad arguments."
 )]
 pub struct StudioArgs {
-    /// Database file, created if missing
+    /// Database file, created if missing, or a postgresql:// URL
     #[arg(value_name = "PATH")]
     pub db: PathBuf,
     /// Port to listen on (default: 7474; 0 picks a free one)

@@ -1,6 +1,6 @@
 //! REPL commands: the command table, parsing one line into a [`Command`], and
-//! executing it against [`Documents`] (the database with its indexes) to
-//! produce output text or an error.
+//! executing it against a [`Backend`] (a FerrumDB file with its indexes, or
+//! a PostgreSQL table) to produce output text or an error.
 //!
 //! No terminal and no stdout here, so the REPL, script mode and tests share it.
 //! To add a command: a row in [`COMMANDS`], a [`Command`] variant, an arm in [`execute`].
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::documents::{Documents, QueryOptions, UpdateTarget};
-use crate::engine::{Database, Stats, WriteBatch};
+use crate::backend::Backend;
+use crate::documents::QueryOptions;
 use crate::error::Error;
 use crate::json::relaxed::{self, RelaxedError};
 
@@ -642,7 +642,7 @@ pub fn parse(line: &str) -> Result<Command, CommandError> {
 ///
 /// # Errors
 /// See [`parse`] and [`execute`].
-pub fn run_line(docs: &Documents, line: &str, mode: Mode) -> Result<Outcome, CommandError> {
+pub fn run_line(docs: &dyn Backend, line: &str, mode: Mode) -> Result<Outcome, CommandError> {
     run_line_with(docs, line, mode, Progress::Hidden)
 }
 
@@ -651,7 +651,7 @@ pub fn run_line(docs: &Documents, line: &str, mode: Mode) -> Result<Outcome, Com
 /// # Errors
 /// See [`parse`] and [`execute`].
 pub fn run_line_with(
-    docs: &Documents,
+    docs: &dyn Backend,
     line: &str,
     mode: Mode,
     progress: Progress,
@@ -676,40 +676,39 @@ pub fn run_line_with(
 /// when the database refuses (including a malformed filter or field path),
 /// [`CommandError::UnknownTopic`] for `HELP` of an unknown command.
 pub fn execute(
-    docs: &Documents,
+    docs: &dyn Backend,
     cmd: &Command,
     progress: Progress,
     page: Option<usize>,
 ) -> Result<Option<Reply>, CommandError> {
-    let db = docs.database();
     let reply = match cmd {
         Command::Set { key, value, ttl } => {
             let bytes =
                 serde_json::to_vec(value).map_err(|e| CommandError::InvalidJson(e.to_string()))?;
-            match ttl {
-                Some(ttl) => db.put_raw_with_ttl(key, &bytes, *ttl)?,
-                None => db.put_raw(key, &bytes)?,
-            }
+            docs.set(key, &bytes, *ttl)?;
             Reply::Ok
         }
-        Command::Get { key } => match db.get_raw(key)? {
+        Command::Get { key } => match docs.get(key)? {
             None => return Err(CommandError::NotFound(display_key(key))),
-            Some(buf) => Reply::Json(render::checked_json(buf.as_bytes()).map_err(|reason| {
+            Some(buf) => Reply::Json(render::checked_json(&buf).map_err(|reason| {
                 CommandError::BadStoredValue {
                     key: display_key(key),
                     reason,
                 }
             })?),
         },
-        Command::Delete { key } => Reply::Flag(db.delete(key)?),
-        Command::Ttl { key } => match db.ttl(key)? {
+        Command::Delete { key } => Reply::Flag(docs.delete(key)?),
+        Command::Ttl { key } => match docs.ttl(key)? {
             None => return Err(CommandError::NotFound(display_key(key))),
             Some(left) => Reply::Ttl(left),
         },
-        Command::Persist { key } => Reply::Flag(persist(db, key)?),
+        Command::Persist { key } => Reply::Flag(
+            docs.persist(key)?
+                .ok_or_else(|| CommandError::NotFound(display_key(key)))?,
+        ),
         Command::Keys { prefix, options } => {
             let shown = options.limit.or(page);
-            let keys = list_keys(db, prefix, shown.unwrap_or(usize::MAX))?;
+            let keys = list_keys(docs, prefix, shown.unwrap_or(usize::MAX))?;
             cut(
                 Reply::Keys,
                 keys,
@@ -720,7 +719,7 @@ pub fn execute(
         Command::Count {
             filter: None,
             options: Options { prefix: None, .. },
-        } => Reply::Count(db.len()),
+        } => Reply::Count(docs.len()?),
         Command::Count { filter, options } => {
             Reply::Count(docs.count(filter.as_ref(), options.prefix())?)
         }
@@ -729,17 +728,14 @@ pub fn execute(
                 progress,
                 &format!("indexing {field}"),
                 "documents",
-                |report| docs.create_index_with(field, *unique, report),
+                |report| docs.create_index(field, *unique, report),
             )?;
             Reply::Ok
         }
         Command::Indexes => Reply::Indexes(
-            docs.indexes()
+            docs.indexes()?
                 .into_iter()
-                .map(|field| {
-                    let unique = docs.index_is_unique(&field).unwrap_or(false);
-                    (field, unique)
-                })
+                .map(|index| (index.field, index.unique))
                 .collect(),
         ),
         Command::DropIndex { field } => Reply::Flag(docs.drop_index(field)?),
@@ -772,7 +768,7 @@ pub fn execute(
             update,
             options,
         } => Reply::Updated(
-            docs.update_one(UpdateTarget::Key(key), update, options.upsert)?
+            docs.update_one(key, update, options.upsert)?
                 .map(|doc| doc.to_string()),
         ),
         Command::UpdateMany {
@@ -788,14 +784,12 @@ pub fn execute(
             verb: "deleted",
         },
         Command::Compact => {
-            let before = db.stats()?.file_bytes;
-            with_progress(progress, "compacting", "records", |report| {
-                db.compact_with_progress(report)
+            let (before, after) = with_progress(progress, "compacting", "records", |report| {
+                docs.compact(report)
             })?;
-            let after = db.stats()?.file_bytes;
             Reply::Compacted { before, after }
         }
-        Command::Stats => Reply::Json(stats_json(&db.stats()?)?),
+        Command::Stats => Reply::Json(docs.stats()?.to_string()),
         Command::Help { topic: None } => help_list(),
         Command::Help { topic: Some(topic) } => {
             help_topic(lookup(topic).ok_or_else(|| CommandError::UnknownTopic(topic.clone()))?)
@@ -828,28 +822,6 @@ fn cut<T>(
     })
 }
 
-/// `PERSIST`: rewrite `key`'s value without its TTL, as one transaction that
-/// commits only if the key still holds what was read (another thread or
-/// process may write it in between; then read again). Whether it had a TTL.
-fn persist(db: &Database, key: &str) -> Result<bool, CommandError> {
-    loop {
-        let seen = db.read_stamped(key)?;
-        let Some(value) = seen.value() else {
-            return Err(CommandError::NotFound(display_key(key)));
-        };
-        if seen.expires_at_ms() == 0 {
-            return Ok(false);
-        }
-        let mut batch = WriteBatch::new();
-        batch.put(key, value.to_vec())?;
-        match db.commit(&batch, [(key, &seen)]) {
-            Ok(()) => return Ok(true),
-            Err(Error::TransactionConflict { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 /// Run `work` with a progress callback: a bar labelled `label` counting
 /// `unit` when `progress` asks for one, else a callback that does nothing.
 fn with_progress<T>(
@@ -876,7 +848,7 @@ fn with_progress<T>(
 /// it returns, so each is JSON already: only the stored bytes' text is taken,
 /// not checked again (a projection is serialised, in the order of its paths).
 fn query_rows(
-    docs: &Documents,
+    docs: &dyn Backend,
     filter: &Value,
     options: &Options,
 ) -> Result<Vec<(String, String)>, CommandError> {
@@ -887,23 +859,15 @@ fn query_rows(
         prefix: options.prefix().to_owned(),
         fields: options.fields.clone(),
     };
-    let projected = options.fields.is_some();
     Ok(docs
-        .query_with(filter, &query)?
+        .query(filter, &query)?
         .into_iter()
-        .map(|row| {
-            let doc = if projected {
-                row.doc.to_string()
-            } else {
-                String::from_utf8_lossy(row.raw.as_bytes()).into_owned()
-            };
-            (row.key, doc)
-        })
+        .map(|found| (found.key, found.text))
         .collect())
 }
 
 /// The first `limit` keys starting with `prefix`, in order, read a page at a time.
-fn list_keys(db: &Database, prefix: &str, limit: usize) -> Result<Vec<String>, CommandError> {
+fn list_keys(db: &dyn Backend, prefix: &str, limit: usize) -> Result<Vec<String>, CommandError> {
     let mut out: Vec<String> = Vec::new();
     while out.len() < limit {
         let want = KEYS_PAGE.min(limit - out.len());
@@ -915,12 +879,6 @@ fn list_keys(db: &Database, prefix: &str, limit: usize) -> Result<Vec<String>, C
         }
     }
     Ok(out)
-}
-
-/// `engine::Stats` as one compact JSON object: the same fields as
-/// `db.stats()` and Studio's `/api/stats` (NaN/inf become null).
-fn stats_json(s: &Stats) -> Result<String, CommandError> {
-    serde_json::to_string(s).map_err(|e| CommandError::Db(std::io::Error::from(e).into()))
 }
 
 /// The HELP list: one line per command (as JSON, one object per command).
@@ -1497,6 +1455,8 @@ fn no_args(spec: &CommandSpec, args: &str, cmd: Command) -> Result<Command, Comm
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::Documents;
+    use crate::engine::Database;
     use crate::Config;
     use serde_json::json;
 

@@ -8,8 +8,7 @@
 
 use rustyline::completion::Pair;
 
-use crate::documents::Documents;
-use crate::engine::Database;
+use crate::backend::Backend;
 
 use super::commands::{self, lookup, CommandSpec, COMMANDS};
 use super::render::display_key;
@@ -19,8 +18,7 @@ const KEY_CANDIDATES: usize = 50;
 
 /// Completions for the text before `pos` in `line`: the byte offset the
 /// candidates replace from, and the candidates.
-pub fn complete(docs: &Documents, line: &str, pos: usize) -> (usize, Vec<Pair>) {
-    let db = docs.database();
+pub fn complete(docs: &dyn Backend, line: &str, pos: usize) -> (usize, Vec<Pair>) {
     let before = line.get(..pos).unwrap_or(line);
     let word_start = before.len() - before.trim_start().len();
     let typed = &before[word_start..];
@@ -43,7 +41,7 @@ pub fn complete(docs: &Documents, line: &str, pos: usize) -> (usize, Vec<Pair>) 
             }
             let wants_key = spec.is_some_and(|spec| spec.completes_key);
             match key_prefix(arg) {
-                Some(prefix) if wants_key => return (arg_start, key_candidates(db, &prefix)),
+                Some(prefix) if wants_key => return (arg_start, key_candidates(docs, &prefix)),
                 _ => {}
             }
             let Some(spec) = spec else {
@@ -111,7 +109,7 @@ fn in_case_of(typed: &str, word: &str) -> String {
 }
 
 /// After `DROP`: the word `INDEX`, then the indexed fields.
-fn drop_candidates(docs: &Documents, typed_before: &str, word: &str) -> Vec<Pair> {
+fn drop_candidates(docs: &dyn Backend, typed_before: &str, word: &str) -> Vec<Pair> {
     match typed_before
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -126,7 +124,9 @@ fn drop_candidates(docs: &Documents, typed_before: &str, word: &str) -> Vec<Pair
         }
         [index] if index.eq_ignore_ascii_case("INDEX") => docs
             .indexes()
+            .unwrap_or_default()
             .into_iter()
+            .map(|index| index.field)
             .filter(|field| field.starts_with(word))
             .map(|field| Pair {
                 replacement: display_key(&field),
@@ -184,7 +184,7 @@ fn key_prefix(arg: &str) -> Option<String> {
     serde_json::from_str(&format!("\"{complete}\"")).ok()
 }
 
-fn key_candidates(db: &Database, prefix: &str) -> Vec<Pair> {
+fn key_candidates(db: &dyn Backend, prefix: &str) -> Vec<Pair> {
     db.keys_page(prefix, None, KEY_CANDIDATES)
         .unwrap_or_default()
         .into_iter()
@@ -198,6 +198,8 @@ fn key_candidates(db: &Database, prefix: &str) -> Vec<Pair> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::Documents;
+    use crate::engine::Database;
     use crate::Config;
 
     fn db() -> Documents {

@@ -18,7 +18,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{CompletionType, Context, Editor, Helper};
 
-use crate::documents::Documents;
+use crate::backend::SharedBackend;
 
 use super::commands::{self, Outcome, Progress};
 use super::complete;
@@ -32,8 +32,7 @@ const PROMPT: &str = "ferrumdb> ";
 /// Run the REPL until EXIT or Ctrl-D. Returns the exit status: 0, or 1 if the
 /// terminal could not be used (failed commands are reported, not fatal).
 /// `history_file`: read and append `$HOME/.ferrumdb_history`.
-pub fn run_repl(docs: &Documents, mode: Mode, history_file: bool) -> i32 {
-    let db = docs.database();
+pub fn run_repl(docs: &SharedBackend, mode: Mode, history_file: bool) -> i32 {
     let config = rustyline::Config::builder()
         .completion_type(CompletionType::List)
         .auto_add_history(false)
@@ -59,13 +58,18 @@ pub fn run_repl(docs: &Documents, mode: Mode, history_file: bool) -> i32 {
         }
     }
     let error = render::error_prefix(console::colors_enabled_stderr());
-    let name = db
-        .path()
-        .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
+    let name = docs.location();
+    let keys = match docs.len() {
+        Ok(n) => n.to_string(),
+        Err(e) => {
+            eprintln!("{error} {e}");
+            return 1;
+        }
+    };
     println!(
         "FerrumDB {} — {name} ({} keys{}). Type HELP for commands, EXIT or Ctrl-D to leave.",
         env!("CARGO_PKG_VERSION"),
-        db.len(),
+        keys,
         if history_file {
             ""
         } else {
@@ -89,7 +93,7 @@ pub fn run_repl(docs: &Documents, mode: Mode, history_file: bool) -> i32 {
                         history = None;
                     }
                 }
-                match commands::run_line_with(docs, &line, mode, Progress::Bar) {
+                match commands::run_line_with(docs.as_ref(), &line, mode, Progress::Bar) {
                     Ok(Outcome::Output(text)) if text.is_empty() => {}
                     Ok(Outcome::Output(text)) => println!("{text}"),
                     Ok(Outcome::Exit) => return 0,
@@ -117,7 +121,7 @@ fn history_path() -> Option<PathBuf> {
 
 /// Connects rustyline to the database for key and index completion.
 struct ReplHelper {
-    docs: Documents,
+    docs: SharedBackend,
 }
 
 impl Completer for ReplHelper {
@@ -129,7 +133,7 @@ impl Completer for ReplHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        Ok(complete::complete(&self.docs, line, pos))
+        Ok(complete::complete(self.docs.as_ref(), line, pos))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::io::{self, BufRead, Write};
 
-use crate::documents::Documents;
+use crate::backend::Backend;
 
 use super::commands::{self, Outcome};
 use super::render::Mode;
@@ -18,7 +18,7 @@ use super::render::Mode;
 /// Returns the exit status: 0 if every command succeeded, 1 otherwise (also
 /// when `input` cannot be read or `out` cannot be written).
 pub fn run_script<R: BufRead, W: Write, E: Write>(
-    docs: &Documents,
+    docs: &dyn Backend,
     mut input: R,
     out: &mut W,
     err: &mut E,
@@ -81,6 +81,7 @@ fn output_failed<E: Write>(err: &mut E, e: &io::Error) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::documents::Documents;
     use crate::engine::Database;
     use crate::Config;
 

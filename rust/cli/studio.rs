@@ -7,9 +7,14 @@
 //! writing too (writers share a database) and shows the application's writes as they happen.
 //! Beside an `exclusive` writer it opens it read-only and says so in one line on stderr: the
 //! read-only handle follows that writer (`Database::is_live`).
+//!
+//! A `postgresql://` URL is opened through the Python handle (see `url`), after the signals
+//! are blocked, so the driver's threads inherit the mask and Ctrl-C still stops Studio cleanly.
 
 use std::io::Write;
+use std::sync::Arc;
 
+use crate::backend::SharedBackend;
 use crate::documents::Documents;
 use crate::engine::Database;
 use crate::error::Error;
@@ -17,9 +22,23 @@ use crate::server::{Studio, StudioOptions, DEFAULT_PORT};
 
 use super::args::StudioArgs;
 use super::key;
+use super::url::{self, UrlOpener};
 
 /// Serve Studio for `args.db` until SIGINT or SIGTERM; the exit status.
-pub fn run(args: &StudioArgs) -> i32 {
+pub fn run(args: &StudioArgs, opener: Option<UrlOpener<'_>>) -> i32 {
+    if let Some(u) = url::url_of(&args.db) {
+        let signals = shutdown::Signals::block();
+        let file_only = [
+            ("--fsync", args.fsync.is_some()),
+            ("--key-file", args.key.file.is_some()),
+        ];
+        let code = match url::open(u, args.read_only, opener, &file_only) {
+            Ok(backend) => serve(args, backend, &signals),
+            Err(status) => status,
+        };
+        signals.restore();
+        return code;
+    }
     // The key first: a passphrase prompt must still be interruptible by Ctrl-C.
     let config = match args.config() {
         Ok(config) => config,
@@ -36,29 +55,27 @@ pub fn run(args: &StudioArgs) -> i32 {
     // From here on SIGINT and SIGTERM wait for `wait` below instead of ending the process
     // in the middle of a write. Blocked before Studio's threads start, so they inherit it.
     let signals = shutdown::Signals::block();
-    let code = serve(args, &config, &signals);
+    let code = match open(args, &config) {
+        Ok(docs) => serve(args, Arc::new(docs), &signals),
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    };
     signals.restore();
     code
 }
 
-fn serve(args: &StudioArgs, config: &crate::config::Config, signals: &shutdown::Signals) -> i32 {
-    let docs = match open(args, config) {
-        Ok(docs) => docs,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
-    let db = docs.database();
+fn serve(args: &StudioArgs, docs: SharedBackend, signals: &shutdown::Signals) -> i32 {
     let options = StudioOptions {
         host: args.host.clone(),
         port: args.port.unwrap_or(DEFAULT_PORT),
         token: args.token.clone(),
         // A read-only handle cannot write: its Studio says so up front (403) rather
         // than failing each edit.
-        read_only: args.read_only || db.is_read_only(),
+        read_only: args.read_only || docs.is_read_only(),
     };
-    let studio = match Studio::start(docs.clone(), options) {
+    let studio = match Studio::start_backend(docs.clone(), options) {
         Ok(studio) => studio,
         Err(e) => {
             eprintln!("error: {e}");
@@ -69,7 +86,7 @@ fn serve(args: &StudioArgs, config: &crate::config::Config, signals: &shutdown::
     println!("Ferrum Studio: {}", studio.url());
     // Whoever reads the pipe gets the URL now, not when the buffer fills.
     let _ = std::io::stdout().flush();
-    eprintln!("Serving {}; press Ctrl-C to stop.", describe(&docs));
+    eprintln!("Serving {}; press Ctrl-C to stop.", describe(docs.as_ref()));
     signals.wait();
     studio.stop();
     match docs.close() {
@@ -109,13 +126,16 @@ fn open(args: &StudioArgs, config: &crate::config::Config) -> crate::Result<Docu
 }
 
 /// `app.db (read-only, 12 keys)` for the startup line.
-fn describe(docs: &Documents) -> String {
-    let db = docs.database();
-    let name = db
-        .path()
-        .map_or_else(|| ":memory:".to_owned(), |p| p.display().to_string());
-    let mode = if db.is_read_only() { "read-only, " } else { "" };
-    format!("{name} ({mode}{} keys)", db.len())
+fn describe(docs: &dyn crate::backend::Backend) -> String {
+    let mode = if docs.is_read_only() {
+        "read-only, "
+    } else {
+        ""
+    };
+    let keys = docs
+        .len()
+        .map_or_else(|e| format!("? keys: {e}"), |n| format!("{n} keys"));
+    format!("{} ({mode}{keys})", docs.location())
 }
 
 /// Waiting for SIGINT or SIGTERM without a handler: both are blocked in this thread (and so

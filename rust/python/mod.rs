@@ -11,6 +11,7 @@ mod errors;
 mod found;
 mod iter;
 mod ops;
+mod remote;
 mod txn;
 mod watch;
 
@@ -44,10 +45,11 @@ fn _after_fork_in_child() {
 }
 
 /// Run the command-line interface with `argv` (without the program name) and
-/// return its exit status. The interpreter is detached for the whole session.
+/// return its exit status. The interpreter is detached for the whole session;
+/// a `postgresql://` PATH is opened through the Python handle (`remote`).
 #[pyfunction]
 fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| crate::cli::main_with_args(argv))
+    py.detach(|| crate::cli::main_with_opener(argv, Some(&remote::open_url)))
 }
 
 #[pymodule]

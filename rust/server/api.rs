@@ -1,5 +1,6 @@
 //! Studio's JSON API under `/api/`: one handler per route, each a thin
-//! translation between HTTP and a [`Documents`] call. Engine work runs on
+//! translation between HTTP and a [`Backend`] call (a FerrumDB file or a
+//! PostgreSQL table). Engine work runs on
 //! tokio's blocking pool so a long query or index build never stalls the
 //! other requests. Routes and answers are documented in README ("Ferrum
 //! Studio", "The JSON API").
@@ -16,7 +17,8 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
-use crate::documents::{Documents, QueryOptions};
+use crate::backend::{Backend, Put, SharedBackend, TtlChange};
+use crate::documents::QueryOptions;
 
 use super::error::ApiError;
 use super::metrics::Metrics;
@@ -53,7 +55,7 @@ const MAX_RESULTS: usize = 10_000;
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub docs: Documents,
+    pub docs: SharedBackend,
     pub metrics: Arc<Metrics>,
     /// Compact, backup and export jobs.
     pub ops: Arc<super::ops::Ops>,
@@ -158,53 +160,41 @@ async fn missing_key() -> ApiError {
 }
 
 /// `engine::Stats` as JSON: the same fields as `db.stats()` and the CLI's `STATS`.
-fn stats_json(docs: &Documents) -> Result<Value, ApiError> {
-    to_json(&docs.database().stats()?)
-}
-
-/// A report struct (`Stats`) as a JSON object.
-fn to_json(report: &impl serde::Serialize) -> Result<Value, ApiError> {
-    serde_json::to_value(report).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("could not encode the report: {e}"),
-        )
-    })
+fn stats_json(docs: &dyn Backend) -> Result<Value, ApiError> {
+    Ok(docs.stats()?)
 }
 
 /// `GET /api/stats`: the same dict as `db.stats()`.
 async fn stats(State(st): State<AppState>) -> ApiResult {
-    ok(blocking(move || stats_json(&st.docs)).await?)
+    ok(blocking(move || stats_json(st.docs.as_ref())).await?)
 }
 
-fn index_list(docs: &Documents) -> Value {
-    Value::Array(
-        docs.index_sizes()
+fn index_list(docs: &dyn Backend) -> Result<Value, ApiError> {
+    Ok(Value::Array(
+        docs.indexes()?
             .into_iter()
-            .map(|(field, entries)| json!({ "field": field, "entries": entries }))
+            .map(|index| json!({ "field": index.field, "entries": index.entries }))
             .collect(),
-    )
+    ))
 }
 
 /// `GET /api/overview`: what the overview page shows.
 async fn overview(State(st): State<AppState>) -> ApiResult {
     let read_only = st.read_only;
     let value = blocking(move || {
-        let db = st.docs.database();
-        let s = db.stats()?;
+        let docs = st.docs.as_ref();
         // Every stats field, plus what only the overview page shows.
-        let mut value = to_json(&s)?;
+        let mut value = docs.stats()?;
+        let details = docs.details()?;
         if let Value::Object(obj) = &mut value {
+            let bytes = |name: &str| obj.get(name).and_then(Value::as_u64).unwrap_or(0);
+            let garbage = bytes("file_bytes").saturating_sub(bytes("live_bytes"));
+            obj.extend(details);
             let extra = json!({
-                "path": db.path().map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
                 "version": env!("CARGO_PKG_VERSION"),
-                "fsync": db.fsync_policy().to_string(),
-                "database_read_only": db.is_read_only(),
-                "database_live": db.is_live(),
                 "studio_read_only": read_only,
-                "garbage_bytes": s.file_bytes.saturating_sub(s.live_bytes),
-                "indexes": index_list(&st.docs),
-                "watches": st.docs.watch_count(),
+                "garbage_bytes": garbage,
+                "indexes": index_list(docs)?,
             });
             if let Value::Object(extra) = extra {
                 obj.extend(extra);
@@ -219,9 +209,9 @@ async fn overview(State(st): State<AppState>) -> ApiResult {
 /// `GET /api/metrics`: the ops/sec history and counters, oldest first.
 async fn metrics(State(st): State<AppState>) -> ApiResult {
     let value = blocking(move || {
-        st.metrics.sample_if_due(&st.docs)?;
+        st.metrics.sample_if_due(st.docs.as_ref())?;
         let mut value = st.metrics.to_json();
-        value["stats"] = stats_json(&st.docs)?;
+        value["stats"] = stats_json(st.docs.as_ref())?;
         Ok(value)
     })
     .await?;
@@ -262,10 +252,7 @@ async fn keys(
         Some(c) => Some(decode_cursor(c, &prefix)?),
     };
     let value = blocking(move || {
-        let mut keys = st
-            .docs
-            .database()
-            .keys_page(&prefix, after.as_deref(), limit + 1)?;
+        let mut keys = st.docs.keys_page(&prefix, after.as_deref(), limit + 1)?;
         let more = keys.len() > limit;
         keys.truncate(limit);
         let next = match keys.last() {
@@ -288,8 +275,8 @@ const MAX_CHAR: char = char::MAX;
 
 /// One level of the key tree under `prefix`: the groups (next segment up to
 /// and including `:`) with their key counts, and the keys that end there.
-fn tree_level(docs: &Documents, prefix: &str, limit: usize) -> Result<Value, ApiError> {
-    let db = docs.database();
+fn tree_level(docs: &dyn Backend, prefix: &str, limit: usize) -> Result<Value, ApiError> {
+    let db = docs;
     let mut groups: Vec<Value> = Vec::new();
     let mut leaves: Vec<String> = Vec::new();
     let mut after: Option<String> = None;
@@ -356,7 +343,7 @@ async fn tree(
 ) -> ApiResult {
     let prefix = params.remove("prefix").unwrap_or_default();
     let limit = page_limit(&params, DEFAULT_TREE_PAGE)?;
-    ok(blocking(move || tree_level(&st.docs, &prefix, limit)).await?)
+    ok(blocking(move || tree_level(st.docs.as_ref(), &prefix, limit)).await?)
 }
 
 fn not_found(key: &str) -> ApiError {
@@ -366,9 +353,9 @@ fn not_found(key: &str) -> ApiError {
 /// `GET /api/docs/{key}`: `{"key", "value", "ttl"}` (ttl in seconds or null).
 async fn get_doc(State(st): State<AppState>, Path(key): Path<String>) -> ApiResult {
     let value = blocking(move || {
-        let db = st.docs.database();
-        let raw = db.get_raw(&key)?.ok_or_else(|| not_found(&key))?;
-        let value: Value = serde_json::from_slice(raw.as_bytes()).map_err(|e| {
+        let db = st.docs.as_ref();
+        let raw = db.get(&key)?.ok_or_else(|| not_found(&key))?;
+        let value: Value = serde_json::from_slice(&raw).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the stored value under {key:?} is not JSON: {e}"),
@@ -379,17 +366,6 @@ async fn get_doc(State(st): State<AppState>, Path(key): Path<String>) -> ApiResu
     })
     .await?;
     ok(value)
-}
-
-/// What a PUT does to the key's expiry.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TtlChange {
-    /// Keep the TTL the key has (none for a new key).
-    Keep,
-    /// Never expire.
-    Clear,
-    /// Expire this long from now.
-    Set(Duration),
 }
 
 /// The `ttl` query parameter of a PUT: absent keeps the key's TTL, `none`
@@ -432,30 +408,17 @@ async fn put_doc(
         .get(axum::http::header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == b"*");
     let answer = blocking(move || {
-        let db = st.docs.database();
-        // The live entry's expiry (Unix ms, 0 for none), exactly as stored,
-        // so an edit keeps the very same deadline.
-        let expires_at = db
-            .entries_page(&key, None, 1)?
-            .into_iter()
-            .find(|(k, ..)| *k == key)
-            .map(|(_, _, expires_at)| expires_at);
-        let existed = expires_at.is_some();
-        if create_only && existed {
-            return Err(ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                format!("a document already exists under key {key:?}"),
-            ));
-        }
         let bytes = serde_json::to_vec(&value)
             .map_err(|e| ApiError::bad_request(format!("the value cannot be stored: {e}")))?;
-        match change {
-            TtlChange::Keep => db.put_raw_expiring_at(&key, &bytes, expires_at.unwrap_or(0))?,
-            TtlChange::Clear => db.put_raw(&key, &bytes)?,
-            TtlChange::Set(ttl) => db.put_raw_with_ttl(&key, &bytes, ttl)?,
+        match st.docs.put(&key, &bytes, change, create_only)? {
+            Put::Exists => Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                format!("a document already exists under key {key:?}"),
+            )),
+            Put::Stored { created, ttl } => {
+                Ok(json!({ "key": key, "created": created, "ttl": ttl }))
+            }
         }
-        let ttl = db.ttl(&key)?.flatten();
-        Ok(json!({ "key": key, "created": !existed, "ttl": ttl }))
     })
     .await?;
     ok(answer)
@@ -464,7 +427,7 @@ async fn put_doc(
 /// `DELETE /api/docs/{key}`: remove; 404 if there was nothing to remove.
 async fn delete_doc(State(st): State<AppState>, Path(key): Path<String>) -> ApiResult {
     let answer = blocking(move || {
-        if st.docs.database().delete(&key)? {
+        if st.docs.delete(&key)? {
             Ok(json!({ "key": key, "deleted": true }))
         } else {
             Err(not_found(&key))
@@ -512,7 +475,7 @@ async fn query(State(st): State<AppState>, body: Bytes) -> ApiResult {
     let answer = blocking(move || {
         let started = Instant::now();
         let plan = st.docs.explain(&filter)?;
-        let mut rows = st.docs.query_with(&filter, &options)?;
+        let mut rows = st.docs.query(&filter, &options)?;
         let more = rows.len() > limit;
         rows.truncate(limit);
         let total = if options.skip == 0 && !more {
@@ -579,7 +542,7 @@ async fn find(State(st): State<AppState>, body: Bytes) -> ApiResult {
 
 /// `GET /api/indexes`: `{"indexes": [{"field", "entries"}]}`.
 async fn list_indexes(State(st): State<AppState>) -> ApiResult {
-    let list = blocking(move || Ok(index_list(&st.docs))).await?;
+    let list = blocking(move || index_list(st.docs.as_ref())).await?;
     ok(json!({ "indexes": list }))
 }
 
@@ -597,7 +560,7 @@ async fn create_index(State(st): State<AppState>, body: Bytes) -> ApiResult {
     };
     let created = blocking({
         let field = field.clone();
-        move || Ok(st.docs.create_index(&field)?)
+        move || Ok(st.docs.create_index(&field, false, &mut |_, _| {})?)
     })
     .await?;
     let status = if created {

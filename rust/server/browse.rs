@@ -155,8 +155,7 @@ fn preview(text: &str) -> String {
 }
 
 /// One key list row.
-fn row(key: &str, raw: &[u8], doc: Option<&Value>, expires_at_ms: u64, now_ms: u64) -> Value {
-    let ttl = (expires_at_ms != 0).then(|| expires_at_ms.saturating_sub(now_ms) as f64 / 1000.0);
+fn row(key: &str, raw: &[u8], doc: Option<&Value>, ttl: Option<f64>) -> Value {
     let (kind, text) = match doc {
         Some(d) => (type_name(d), preview(&String::from_utf8_lossy(raw))),
         None => ("invalid", preview(&String::from_utf8_lossy(raw))),
@@ -189,8 +188,7 @@ pub(crate) async fn entries(
         _ => None,
     };
     let answer = super::api::blocking(move || {
-        let db = st.docs.database();
-        let now_ms = db.clock().now_ms();
+        let db = st.docs.as_ref();
         let mut rows = Vec::new();
         let mut scanned = 0usize;
         let mut cursor = after;
@@ -203,7 +201,7 @@ pub(crate) async fn entries(
             };
             let page = db.entries_page(&prefix, cursor.as_deref(), want)?;
             let ended = page.len() < want;
-            for (key, raw, expires_at) in page {
+            for crate::backend::Entry { key, raw, ttl } in page {
                 if rows.len() == limit {
                     // A further row exists: this page ends at the last shown.
                     next = cursor.clone();
@@ -211,7 +209,7 @@ pub(crate) async fn entries(
                 }
                 scanned += 1;
                 cursor = Some(key.clone());
-                let doc: Option<Value> = serde_json::from_slice(raw.as_bytes()).ok();
+                let doc: Option<Value> = serde_json::from_slice(&raw).ok();
                 let keep = match (&search, &filter, &doc) {
                     (Search::All, ..) => true,
                     (Search::Filter(_), Some(f), Some(d)) => matches(f, d),
@@ -222,7 +220,7 @@ pub(crate) async fn entries(
                     _ => false,
                 };
                 if keep {
-                    rows.push(row(&key, raw.as_bytes(), doc.as_ref(), expires_at, now_ms));
+                    rows.push(row(&key, &raw, doc.as_ref(), ttl));
                 }
                 if search != Search::All && scanned >= SEARCH_SCAN_BUDGET {
                     next = cursor.clone();

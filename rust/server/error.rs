@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::error::Error;
+use crate::error::{BackendErrorKind, Error};
 
 /// Largest request body accepted (a document, a query): 16 MiB. Bigger
 /// documents are stored through Python or the REPL. It lives here, beside
@@ -63,6 +63,14 @@ impl From<Error> for ApiError {
             Error::DuplicateKey { .. } | Error::TransactionConflict { .. } => StatusCode::CONFLICT,
             Error::ReadOnly => StatusCode::FORBIDDEN,
             Error::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Backend { kind, .. } => match kind {
+                BackendErrorKind::BadInput => StatusCode::BAD_REQUEST,
+                BackendErrorKind::Conflict => StatusCode::CONFLICT,
+                BackendErrorKind::ReadOnly => StatusCode::FORBIDDEN,
+                BackendErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                BackendErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
+                BackendErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use crate::documents::Documents;
+use crate::backend::{Backend, SharedBackend};
 use crate::error::{Error, Result};
 
 /// Time between samples.
@@ -30,8 +30,9 @@ struct Counters {
 }
 
 impl Counters {
-    fn read(docs: &Documents) -> Result<(Self, crate::engine::Stats)> {
-        let stats = docs.database().stats()?;
+    /// The counters and the stats they came from (`db.stats()`'s object).
+    fn read(docs: &dyn Backend) -> Result<(Self, Reading)> {
+        let stats = Reading::of(&docs.stats()?);
         let counters = Counters {
             gets: stats.gets,
             sets: stats.sets,
@@ -49,6 +50,36 @@ impl Counters {
             set: rate(self.sets, earlier.sets),
             delete: rate(self.deletes, earlier.deletes),
             query: rate(self.queries, earlier.queries),
+        }
+    }
+}
+
+/// The fields of a backend's stats object a sample keeps (0 where it has none).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Reading {
+    gets: u64,
+    sets: u64,
+    deletes: u64,
+    keys: u64,
+    file_bytes: u64,
+    live_bytes: u64,
+    ops_per_sec: f64,
+}
+
+impl Reading {
+    fn of(stats: &Value) -> Self {
+        let n = |name: &str| stats.get(name).and_then(Value::as_u64).unwrap_or(0);
+        Reading {
+            gets: n("gets"),
+            sets: n("sets"),
+            deletes: n("deletes"),
+            keys: n("keys"),
+            file_bytes: n("file_bytes"),
+            live_bytes: n("live_bytes"),
+            ops_per_sec: stats
+                .get("ops_per_sec")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
         }
     }
 }
@@ -99,7 +130,7 @@ impl Metrics {
     /// intervals: the API tops up the history when no sampler task runs
     /// (a bare router), and stays out of the way of one that does (two
     /// samplers a fraction of a second apart would make the rate saw-toothed).
-    pub fn sample_if_due(&self, docs: &Documents) -> Result<()> {
+    pub fn sample_if_due(&self, docs: &dyn Backend) -> Result<()> {
         let due = self
             .last
             .lock()
@@ -111,7 +142,7 @@ impl Metrics {
     }
 
     /// Read the counters and append a sample.
-    pub fn sample(&self, docs: &Documents) -> Result<()> {
+    pub fn sample(&self, docs: &dyn Backend) -> Result<()> {
         let (counters, stats) = Counters::read(docs)?;
         let now = Instant::now();
         let (rates, ops_per_sec) = {
@@ -181,14 +212,14 @@ impl Metrics {
 
 /// Sample every [`INTERVAL`] until the database is closed (or the task is
 /// aborted when Studio stops).
-pub(crate) async fn run_sampler(metrics: Arc<Metrics>, docs: Documents) {
+pub(crate) async fn run_sampler(metrics: Arc<Metrics>, docs: SharedBackend) {
     let mut ticks = tokio::time::interval(INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let (m, d) = (metrics.clone(), docs.clone());
         // stats() may purge expired keys (a short write): off the async thread.
-        let result = tokio::task::spawn_blocking(move || m.sample(&d)).await;
+        let result = tokio::task::spawn_blocking(move || m.sample(d.as_ref())).await;
         if let Ok(Err(Error::Closed)) = result {
             return;
         }
@@ -199,6 +230,7 @@ pub(crate) async fn run_sampler(metrics: Arc<Metrics>, docs: Documents) {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::documents::Documents;
     use crate::engine::Database;
 
     fn open() -> Documents {

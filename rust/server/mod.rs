@@ -5,7 +5,10 @@
 //! JSON API from a background thread running a small tokio runtime of its
 //! own. It shares the caller's [`Documents`] handle: no second open, so the
 //! single-writer lock is never in question and every write made through
-//! Python or the REPL is visible at the next request. No Python is involved.
+//! Python or the REPL is visible at the next request. No Python is involved
+//! for a file; a PostgreSQL table is served through its Python handle, as a
+//! [`Backend`](crate::backend::Backend) ([`Studio::start_backend`]): every
+//! route calls only that trait.
 //!
 //! Files by job: [`api`] the `/api/` routes, [`assets`] the embedded HTML,
 //! CSS and JS, [`security`] the guard every request passes, [`metrics`] the
@@ -34,6 +37,7 @@ use std::time::Duration;
 use axum::Router;
 use tokio::sync::oneshot;
 
+use crate::backend::SharedBackend;
 use crate::documents::Documents;
 
 pub use conn::ConnectionLimits;
@@ -134,13 +138,18 @@ pub struct Studio {
 /// `options.host` only decides whether the Host header is checked (loopback
 /// binds refuse other host names, against DNS rebinding).
 pub fn router(docs: Documents, options: &StudioOptions) -> Router {
+    router_for_backend(Arc::new(docs), options)
+}
+
+/// [`router`] for any backend (a PostgreSQL table, through its Python handle).
+pub fn router_for_backend(docs: SharedBackend, options: &StudioOptions) -> Router {
     let loopback = is_loopback_host(&options.host);
     let metrics = Arc::new(metrics::Metrics::new());
     app(docs, options, loopback, metrics)
 }
 
 fn app(
-    docs: Documents,
+    docs: SharedBackend,
     options: &StudioOptions,
     loopback: bool,
     metrics: Arc<metrics::Metrics>,
@@ -177,7 +186,19 @@ impl Studio {
     /// token; [`StudioError::Bind`] when the port is taken;
     /// [`StudioError::InvalidOptions`], [`StudioError::Runtime`].
     pub fn start(docs: Documents, options: StudioOptions) -> Result<Studio, StudioError> {
-        Self::start_with_limits(docs, options, ConnectionLimits::default())
+        Self::start_backend(Arc::new(docs), options)
+    }
+
+    /// [`Studio::start`] for any backend (a PostgreSQL table, through its
+    /// Python handle, for `ferrumdb studio postgresql://…`).
+    ///
+    /// # Errors
+    /// As [`Studio::start`].
+    pub fn start_backend(
+        docs: SharedBackend,
+        options: StudioOptions,
+    ) -> Result<Studio, StudioError> {
+        Self::start_backend_with_limits(docs, options, ConnectionLimits::default())
     }
 
     /// [`Studio::start`] with other connection limits (tests use a short
@@ -187,6 +208,14 @@ impl Studio {
     /// As [`Studio::start`].
     pub fn start_with_limits(
         docs: Documents,
+        options: StudioOptions,
+        limits: ConnectionLimits,
+    ) -> Result<Studio, StudioError> {
+        Self::start_backend_with_limits(Arc::new(docs), options, limits)
+    }
+
+    fn start_backend_with_limits(
+        docs: SharedBackend,
         options: StudioOptions,
         limits: ConnectionLimits,
     ) -> Result<Studio, StudioError> {
@@ -295,7 +324,7 @@ fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
-    docs: Documents,
+    docs: SharedBackend,
     metrics: Arc<metrics::Metrics>,
     stop: oneshot::Receiver<()>,
 ) {

@@ -28,8 +28,6 @@ use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use crate::ops::{export_jsonl, Stage};
-
 use super::api::AppState;
 use super::error::ApiError;
 
@@ -252,10 +250,7 @@ async fn compact(State(st): State<AppState>) -> Result<Response, ApiError> {
     let id = st.ops.begin("compact", "records")?;
     let docs = st.docs.clone();
     spawn_job(&st, id, move |report| {
-        let db = docs.database();
-        let before = db.stats()?.file_bytes;
-        db.compact_with_progress(&mut |done, total| report(done, total))?;
-        let after = db.stats()?.file_bytes;
+        let (before, after) = docs.compact(&mut |done, total| report(done, total))?;
         Ok((
             json!({ "file_bytes_before": before, "file_bytes_after": after }),
             None,
@@ -284,9 +279,7 @@ async fn backup(State(st): State<AppState>, body: Bytes) -> Result<Response, Api
     let id = st.ops.begin("backup", "bytes")?;
     let docs = st.docs.clone();
     spawn_job(&st, id, move |report| {
-        let bytes = docs
-            .database()
-            .backup_with_progress(&path, &mut |done, total| report(done, total))?;
+        let bytes = docs.backup(&path, &mut |done, total| report(done, total))?;
         Ok((
             json!({ "bytes": bytes, "path": path.display().to_string() }),
             None,
@@ -318,16 +311,7 @@ async fn export(State(st): State<AppState>, body: Bytes) -> Result<Response, Api
     };
     let docs = st.docs.clone();
     spawn_job(&st, id, move |report| {
-        let records = export_jsonl(
-            docs.database(),
-            &path,
-            &prefix,
-            &mut |stage, done, total| {
-                if stage == Stage::Exporting {
-                    report(done, total);
-                }
-            },
-        )?;
+        let records = docs.export_jsonl(&path, &prefix, &mut |done, total| report(done, total))?;
         Ok((json!({ "records": records }), Some(path)))
     });
     Ok(started(&st))
