@@ -40,6 +40,7 @@ from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from . import _native, _notebook, postgres_unique
+from .db import FerrumDB
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
 from .postgres_filter import path_expression, translatable_path, translate
 
@@ -190,7 +191,10 @@ class _Scratch(threading.local):
 class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     """A FerrumDB database stored in a PostgreSQL table: the section 1 API on a server.
 
-    Open it with :func:`ferrumdb.open` and a ``postgresql://`` URL. Every call
+    Open it with :func:`ferrumdb.open` and a ``postgresql://`` URL. It is
+    registered as a virtual subclass of :class:`ferrumdb.FerrumDB`, so
+    ``isinstance(db, ferrumdb.FerrumDB)`` holds for either backend (the file
+    handle's native methods are not inherited, so its hot path is untouched). Every call
     is one round trip where it can be (``get``, ``set``, ``delete``), and runs
     in its own PostgreSQL transaction; updates lock the rows they change, so
     concurrent ``$inc`` from many processes never lose an increment.
@@ -208,6 +212,11 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     """
 
     salvage_report: dict[str, Any] | None = None
+
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = False, clock: _native.ManualClock | None = None) -> PostgresDB:
+        """Open the table at ``url``; same as ``ferrumdb.open(url)`` (``FerrumDB.open``'s spelling)."""
+        return open_postgres(url, read_only=read_only, clock=clock)
 
     def __init__(
         self,
@@ -1142,6 +1151,19 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """Encryption at rest on PostgreSQL is the server's (disk or provider encryption)."""
         raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
 
+    def studio(
+        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+    ) -> str:
+        """Ferrum Studio browses database files; for a server, use a PostgreSQL client (psql, pgAdmin)."""
+        raise NotImplementedError(
+            "studio() serves database files; browse a PostgreSQL table with psql or pgAdmin, "
+            "or `ferrumdb pull URL FILE` and open Studio on the copy"
+        )
+
+    def stop_studio(self) -> bool:
+        """No Studio ever runs for a PostgreSQL handle: always False."""
+        return False
+
     def close(self) -> None:
         """Stop the background purge and close every connection of this handle; idempotent."""
         self._closed = True
@@ -1589,3 +1611,8 @@ def open_postgres(url: str, *, read_only: bool = False, clock: _native.ManualClo
     """Open the FerrumDB table at ``url`` (created if missing); see :class:`PostgresDB`."""
     _require_psycopg()
     return PostgresDB(url, read_only=read_only, clock=clock)
+
+
+# isinstance(handle, ferrumdb.FerrumDB) holds for both backends. A virtual subclass (FerrumDB's
+# metaclass is ABCMeta, from MutableMapping): a real one would inherit the native file methods.
+FerrumDB.register(PostgresDB)

@@ -518,17 +518,30 @@ def test_watch_unpacks_a_bulk_write_in_order(pg_db: Any) -> None:
     assert events == [("set", f"bulk:{i:03}", {"i": i, "pad": "x" * 100}) for i in range(200)]
 
 
+def test_the_postgres_handle_is_a_ferrumdb_with_every_public_method(pg_db: Any) -> None:
+    """isinstance(handle, ferrumdb.FerrumDB) holds, and it has every public method of the file handle:
+    those that are the server's business (backup, rekey, studio) say so instead of being missing."""
+    assert isinstance(pg_db, ferrumdb.FerrumDB) and issubclass(type(pg_db), ferrumdb.FerrumDB)
+    public = {name for name in dir(ferrumdb.FerrumDB) if not name.startswith("_")}
+    assert sorted(name for name in public if not hasattr(pg_db, name)) == []
+    for call in (lambda: pg_db.backup("x.db"), lambda: pg_db.rekey("pw"), lambda: pg_db.studio(port=0)):
+        with pytest.raises(NotImplementedError):
+            call()
+    assert pg_db.stop_studio() is False
+    assert not isinstance(object(), ferrumdb.FerrumDB)  # registration made the check no looser
+
+
 def test_every_open_spelling_routes_a_url_to_postgresql(pg_url: str, monkeypatch: Any) -> None:
     """ferrumdb.open, FerrumDB.open, FerrumDB(url) and open_from_env all give the PostgreSQL handle for a URL."""
     from ferrumdb.postgres import PostgresDB
 
     monkeypatch.setenv("FERRUMDB_FSYNC", "always")  # a file policy; PostgreSQL's durability is the server's
-    for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB, ferrumdb.open_from_env):
+    for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB, ferrumdb.open_from_env, PostgresDB.open):
         with opener(pg_url) as db:
-            assert isinstance(db, PostgresDB), opener
-            db[opener.__name__] = 1
+            assert isinstance(db, PostgresDB) and isinstance(db, ferrumdb.FerrumDB), opener
+            db[opener.__qualname__] = 1
     with ferrumdb.open(pg_url) as db:
-        assert sorted(db) == ["FerrumDB", "open", "open_from_env"]
+        assert sorted(db) == ["FerrumDB", "FerrumDB.open", "PostgresDB.open", "open", "open_from_env"]
     for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB):
         with pytest.raises(ValueError, match="exclusive"):
             opener(pg_url, exclusive=True)
