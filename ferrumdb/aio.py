@@ -116,7 +116,7 @@ class AsyncFerrumDB:
         ...     async with ferrumdb.aio.open(":memory:") as db:
         ...         await db.set("n", 1)
         ...         async with db.transaction() as tx:
-        ...             tx["n"] = tx["n"] + 1
+        ...             tx["n"] = await tx.getitem("n") + 1
         ...         print(await db.getitem("n"), await db.count())
         >>> asyncio.run(main())
         2 1
@@ -440,7 +440,7 @@ class AsyncFerrumDB:
         Example::
 
             async with db.transaction() as tx:
-                tx["counter"] = tx["counter"] + 1
+                tx["counter"] = await tx.get("counter", 0) + 1
 
         Raises:
             ClosedError: The database is closed.
@@ -528,11 +528,31 @@ async def _scan_pages(pages: _native.ScanIterator) -> AsyncIterator[tuple[str, A
         await asyncio.sleep(0)
 
 
-class _BufferedTransaction:
-    """What the async transactions of both backends share: writes buffered in
-    memory (``tx[k] = v``, ``tx.set``, ``tx.delete``), the commit awaited off
-    the loop, ``async with`` committing on a normal exit and discarding on an
-    exception. How a transaction reads is each backend's own."""
+class AsyncTransaction:
+    """A transaction of an :class:`AsyncFerrumDB`: ``async with db.transaction() as tx``.
+
+    The one transaction of both backends (a PostgreSQL handle's is a subclass
+    that only says its reads wait), so code written against one runs unchanged
+    on the other:
+
+    * **writes** are buffered in memory and checked at once, as in the sync
+      API: ``tx[k] = v``, ``tx.set(k, v, ttl=None)``, ``tx.delete(k)``;
+    * **reads** are awaited: ``await tx.get(k, default)``,
+      ``await tx.getitem(k)`` (``KeyError`` if missing),
+      ``await tx.contains(k)``. On a file they are memory reads and complete
+      inline (no thread hop); on PostgreSQL they ask the server, off the loop;
+    * the **commit** is awaited; leaving the block normally commits, an
+      exception discards. A commit whose reads changed meanwhile raises
+      :class:`~ferrumdb.TransactionConflict` and writes nothing.
+
+    The sync read spellings ``tx[k]``, ``k in tx`` and ``del tx[k]`` (which
+    reads to raise ``KeyError``) work on a file, where they do not wait; on
+    PostgreSQL they raise ``TypeError`` naming the awaited form, since they
+    would block the loop on a round trip.
+    """
+
+    #: Whether a read waits for I/O (PostgreSQL): then it runs in the handle's pool.
+    _reads_wait = False
 
     def __init__(self, db: AsyncFerrumDB, transaction: Any) -> None:
         self._db = db
@@ -546,6 +566,51 @@ class _BufferedTransaction:
             self._tx.discard()
         elif not self._tx.finished:
             await self.commit()
+
+    # -- reads: awaited on both backends -------------------------------------------
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The value under ``key`` as this transaction sees it, or ``default`` (awaited)."""
+        if self._reads_wait:
+            return await self._db._off_loop(self._tx.get, key, default)
+        return self._tx.get(key, default)
+
+    async def getitem(self, key: str) -> Any:
+        """The value under ``key`` as this transaction sees it; ``KeyError`` if missing (awaited)."""
+        if self._reads_wait:
+            return await self._db._off_loop(self._tx.__getitem__, key)
+        return self._tx[key]
+
+    async def contains(self, key: object) -> bool:
+        """Whether ``key`` is present as this transaction sees it (awaited)."""
+        if self._reads_wait:
+            return await self._db._off_loop(self._tx.__contains__, key)
+        return key in self._tx
+
+    # -- the sync read spellings: a file's only ------------------------------------
+
+    def _sync_read(self, spelling: str, instead: str) -> TypeError:
+        return TypeError(
+            f"{spelling} would wait for the server on the event loop; use {instead} "
+            "(which also works on a file database)"
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        if self._reads_wait:
+            raise self._sync_read("tx[key]", "'await tx.getitem(key)'")
+        return self._tx[key]
+
+    def __contains__(self, key: object) -> bool:
+        if self._reads_wait:
+            raise self._sync_read("'key in tx'", "'await tx.contains(key)'")
+        return key in self._tx
+
+    def __delitem__(self, key: str) -> None:
+        if self._reads_wait:
+            raise self._sync_read("'del tx[key]'", "'tx.delete(key)' (or check 'await tx.contains(key)' first)")
+        del self._tx[key]
+
+    # -- writes: buffered ----------------------------------------------------------
 
     def __setitem__(self, key: str, value: Any) -> None:
         self._tx[key] = value
@@ -581,47 +646,11 @@ class _BufferedTransaction:
         """Drop every buffered write; the transaction is over."""
         self._tx.discard()
 
-
-_TxT = TypeVar("_TxT", bound=_BufferedTransaction)
-
-
-class AsyncTransaction(_BufferedTransaction):
-    """A transaction of an :class:`AsyncFerrumDB`: ``async with db.transaction() as tx``.
-
-    Reads and writes inside (``tx[k]``, ``tx[k] = v``, ``del tx[k]``,
-    ``tx.get/set/delete``, ``k in tx``) are plain calls, as in the sync API:
-    writes are buffered in memory and reads are memory reads. Only the commit
-    does I/O, so only it is awaited. Leaving the block normally commits;
-    an exception discards. A commit whose reads changed meanwhile raises
-    :class:`~ferrumdb.TransactionConflict` and writes nothing.
-    """
-
-    def __init__(self, db: AsyncFerrumDB, transaction: _native.Transaction) -> None:
-        super().__init__(db, transaction)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._tx[key]
-
-    def __delitem__(self, key: str) -> None:
-        del self._tx[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._tx
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The value as this transaction sees it, or ``default``."""
-        return self._tx.get(key, default)
-
-    async def getitem(self, key: str) -> Any:
-        """``tx[key]`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
-        return self._tx[key]
-
-    async def contains(self, key: object) -> bool:
-        """``key in tx`` as an awaitable (inline here), for code that also runs on PostgreSQL."""
-        return key in self._tx
-
     def __repr__(self) -> str:
         return f"<AsyncTransaction {self._tx!r}>"
+
+
+_TxT = TypeVar("_TxT", bound=AsyncTransaction)
 
 
 _END = object()

@@ -21,14 +21,12 @@ Two ways, each where it serves:
   APIs (an async copy of every SQL path would be a second implementation), and
   their CPU work (evaluating candidates) leaves the loop too.
 
-A transaction's reads go to the server too, so inside ``async with
-db.transaction() as tx`` they are awaited (``await tx.get(k)``,
-``await tx.getitem(k)``, ``await tx.contains(k)``) and run in the pool; the
-sync forms ``tx[k]``, ``k in tx`` and ``del tx[k]`` raise ``TypeError`` saying
-so rather than block the loop. Writes (``tx[k] = v``, ``tx.set``,
-``tx.delete``) are buffered in memory as on a file; the commit is awaited.
-``await tx.getitem(k)`` and ``await tx.contains(k)`` also work on a file
-database's transaction, so code can run on both.
+A transaction's reads are awaited on both backends (``await tx.get(k)``,
+``await tx.getitem(k)``, ``await tx.contains(k)``); here they go to the server
+in the pool, and the sync forms ``tx[k]``, ``k in tx`` and ``del tx[k]`` raise
+``TypeError`` saying so rather than block the loop. Writes (``tx[k] = v``,
+``tx.set``, ``tx.delete``) are buffered in memory as on a file; the commit is
+awaited (see :class:`ferrumdb.aio.AsyncTransaction`).
 
 ``watch()`` listens on a connection of its own, opened off the loop when the
 watch is entered (``async with db.watch() as changes``) or first iterated; a
@@ -48,7 +46,7 @@ try:
 except ImportError:  # pragma: no cover - opening raises the ImportError naming ferrumdb[postgres]
     psycopg = None  # type: ignore[assignment]
 
-from .aio import SCAN_CHUNK, AsyncFerrumDB, AsyncWatch, _BufferedTransaction, _NotOpen
+from .aio import SCAN_CHUNK, AsyncFerrumDB, AsyncTransaction, AsyncWatch, _NotOpen
 from .postgres import PostgresDB, PostgresTransaction, PostgresWatch, _check_key
 
 __all__ = ["AsyncPostgresDB", "AsyncPostgresTransaction", "AsyncPostgresWatch", "POOL_THREADS"]
@@ -205,7 +203,7 @@ class AsyncPostgresDB(AsyncFerrumDB):
 
     # -- transactions and changes --------------------------------------------------
 
-    def transaction(self) -> AsyncPostgresTransaction:  # type: ignore[override]
+    def transaction(self) -> AsyncPostgresTransaction:
         """Start a transaction; ``async with`` commits it on exit (awaited) or discards on an exception.
 
         Reads inside it are awaited (``await tx.get(k)``); see :class:`AsyncPostgresTransaction`.
@@ -255,48 +253,23 @@ def _take(items: Iterator[tuple[str, Any]], n: int) -> list[tuple[str, Any]]:
     return list(itertools.islice(items, n))
 
 
-class AsyncPostgresTransaction(_BufferedTransaction):
+class AsyncPostgresTransaction(AsyncTransaction):
     """A transaction of an :class:`AsyncPostgresDB`: ``async with db.transaction() as tx``.
 
-    Writes (``tx[k] = v``, ``tx.set``, ``tx.delete``) are buffered in memory
-    and checked at once, as on a file. Reads ask the server, so they are
-    awaited and run off the loop: ``await tx.get(k, default)``,
-    ``await tx.getitem(k)`` (``KeyError`` if missing), ``await tx.contains(k)``.
-    The commit is awaited; one whose reads changed meanwhile raises
+    :class:`ferrumdb.aio.AsyncTransaction`'s API and behaviour: writes
+    buffered in memory (``tx[k] = v``, ``tx.set``, ``tx.delete``), reads
+    awaited (``await tx.get(k, default)``, ``await tx.getitem(k)``,
+    ``await tx.contains(k)``), the commit awaited. Here a read asks the
+    server, so it runs in the handle's pool; ``tx[k]``, ``k in tx`` and
+    ``del tx[k]`` raise ``TypeError`` naming the awaited form rather than block
+    the loop. A commit whose reads changed meanwhile raises
     :class:`~ferrumdb.TransactionConflict` and writes nothing.
     """
 
+    _reads_wait = True
+
     def __init__(self, db: AsyncPostgresDB, transaction: PostgresTransaction) -> None:
         super().__init__(db, transaction)
-
-    # -- reads: awaited ---------------------------------------------------------------
-
-    async def get(self, key: str, default: Any = None) -> Any:
-        """The value as this transaction sees it, or ``default`` (off the loop)."""
-        return await self._db._off_loop(self._tx.get, key, default)
-
-    async def getitem(self, key: str) -> Any:
-        """The value as this transaction sees it; ``KeyError`` if missing (off the loop)."""
-        return await self._db._off_loop(self._tx.__getitem__, key)
-
-    async def contains(self, key: object) -> bool:
-        """Whether ``key`` is present as this transaction sees it (off the loop)."""
-        return await self._db._off_loop(self._tx.__contains__, key)
-
-    def _sync_read(self, spelling: str, instead: str) -> TypeError:
-        return TypeError(
-            f"{spelling} would wait for PostgreSQL on the event loop; use {instead} "
-            "in an async transaction on a PostgreSQL database"
-        )
-
-    def __getitem__(self, key: str) -> Any:
-        raise self._sync_read("tx[key]", "'await tx.getitem(key)'")
-
-    def __contains__(self, key: object) -> bool:
-        raise self._sync_read("'key in tx'", "'await tx.contains(key)'")
-
-    def __delitem__(self, key: str) -> None:
-        raise self._sync_read("'del tx[key]'", "'tx.delete(key)' (or check 'await tx.contains(key)' first)")
 
     def __repr__(self) -> str:
         state = "finished" if self._tx.finished else f"{len(self._tx)} writes"

@@ -137,8 +137,9 @@ class FerrumDB(_native.FerrumDB, MutableMapping):  # type: ignore[type-arg,misc]
         self._pid = os.getpid()
 
     def __new__(cls, path: PathLike = "ferrum.db", **options: Any) -> FerrumDB:
-        # ``FerrumDB("postgresql://...")`` gives the PostgreSQL handle, as
-        # ferrumdb.open() does (then __init__ does not run: it is not a FerrumDB).
+        # ``FerrumDB("postgresql://...")`` gives the PostgreSQL handle, as ferrumdb.open() does.
+        # It is a FerrumDB only virtually (registered by ferrumdb.postgres), so type.__call__,
+        # which tests the real type, does not run this class's __init__ on it.
         if is_postgres_url(path):
             return _open_postgres_url(path, **options)  # type: ignore[no-any-return]
         return super().__new__(cls, path, **options)  # type: ignore[return-value]

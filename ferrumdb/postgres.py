@@ -35,17 +35,19 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, Callable, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from . import _native, _notebook, postgres_unique
+from .db import FerrumDB
 from .errors import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
 from .postgres_filter import path_expression, translatable_path, translate
 
 try:
     import psycopg
     from psycopg import errors as pg_errors
+    from psycopg import pq
     from psycopg import sql as pg_sql
 except ImportError:  # pragma: no cover - exercised in a subprocess by the tests
     psycopg = None  # type: ignore[assignment]
@@ -55,7 +57,9 @@ __all__ = ["PostgresDB", "open_postgres", "parse_url", "ParsedURL", "SCHEMA_VERS
 #: Version of the table layout, kept in the version row; a newer one is refused.
 #: 2: unique indexes are a claims table kept by a trigger (:mod:`ferrumdb.postgres_unique`);
 #: a version 1 table (unique expression indexes) is migrated when opened.
-SCHEMA_VERSION = 2
+#: 3: writers notify watch() only while one listens (see :data:`WATCH_SLOTS`); a version 2
+#: process's watch would miss changes, so version 2 code refuses a version 3 table.
+SCHEMA_VERSION = 3
 DEFAULT_TABLE = "ferrum"
 #: Seconds to wait for the server before giving up (override with ``?connect_timeout=N``).
 DEFAULT_CONNECT_TIMEOUT = 10
@@ -71,6 +75,17 @@ DEFAULT_PURGE_INTERVAL = 60.0
 COPY_MIN_ROWS = 50
 #: How often an update is retried after PostgreSQL broke a deadlock between two of them.
 DEADLOCK_RETRIES = 5
+#: Advisory locks that tell writers whether anyone watches, so a write pays for a NOTIFY only
+#: then. Every open watch() holds all of them in shared mode for its lifetime (taken after its
+#: LISTEN, before watch() returns). A writer, inside its transaction, tries one of them in
+#: exclusive mode (the one of its backend, ``pg_backend_pid() % WATCH_SLOTS``) without waiting:
+#: taken, nobody can be watching until it commits (a watch starting meanwhile waits for that
+#: commit), so it skips the NOTIFY; refused, a watch holds it (or another writer of the same slot
+#: does), so it notifies. Each change committed after watch() returned is therefore notified.
+#: Several slots keep concurrent writers from refusing each other (which only costs a NOTIFY).
+#: NOTIFY is not free even unheard: besides its statement cost, PostgreSQL serializes the commits
+#: of every notifying transaction in the database on one lock.
+WATCH_SLOTS = 16
 
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}\Z")
 _LIVE = "(expires_at IS NULL OR expires_at > %s)"
@@ -190,7 +205,10 @@ class _Scratch(threading.local):
 class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     """A FerrumDB database stored in a PostgreSQL table: the section 1 API on a server.
 
-    Open it with :func:`ferrumdb.open` and a ``postgresql://`` URL. Every call
+    Open it with :func:`ferrumdb.open` and a ``postgresql://`` URL. It is
+    registered as a virtual subclass of :class:`ferrumdb.FerrumDB`, so
+    ``isinstance(db, ferrumdb.FerrumDB)`` holds for either backend (the file
+    handle's native methods are not inherited, so its hot path is untouched). Every call
     is one round trip where it can be (``get``, ``set``, ``delete``), and runs
     in its own PostgreSQL transaction; updates lock the rows they change, so
     concurrent ``$inc`` from many processes never lose an increment.
@@ -209,6 +227,11 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     salvage_report: dict[str, Any] | None = None
 
+    @classmethod
+    def open(cls, url: str, *, read_only: bool = False, clock: _native.ManualClock | None = None) -> PostgresDB:
+        """Open the table at ``url``; same as ``ferrumdb.open(url)`` (``FerrumDB.open``'s spelling)."""
+        return open_postgres(url, read_only=read_only, clock=clock)
+
     def __init__(
         self,
         url: str,
@@ -225,6 +248,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._lock = threading.Lock()
         self._local = threading.local()
         self._connections: list[Any] = []
+        #: Open watches: close() ends them (as on a file), which also releases their watch slots.
+        self._watches: weakref.WeakSet[PostgresWatch] = weakref.WeakSet()
         self._scratch = _Scratch()
         self._started = time.monotonic()
         self._counters = {"gets": 0, "sets": 0, "deletes": 0}
@@ -253,9 +278,35 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     def _connect(self) -> Any:
         try:
-            return psycopg.connect(self._libpq_url, autocommit=True)
+            # UTF-8 always: the single-key statements send and read UTF-8 bytes themselves.
+            return psycopg.connect(self._libpq_url, autocommit=True, client_encoding="UTF8")
         except (psycopg.ProgrammingError, psycopg.OperationalError) as e:
             raise self._connect_error(e) from None
+
+    def _exec(self, conn: Any, statement: _Statement, params: Sequence[bytes | None]) -> Any:
+        """Run a hot single-key ``statement`` on ``conn`` through libpq directly; its result.
+
+        ``get``, ``set`` and ``delete`` are one statement each, and psycopg's general
+        ``execute`` (cursor, adaptation, result loading in Python) cost as much as the
+        server's work on them. So they go to libpq's ``PQexecPrepared`` with UTF-8 text
+        parameters, prepared once per connection (the GIL is released while waiting).
+        Errors become psycopg's exceptions, so :meth:`_run` treats them like any other.
+        """
+        pgconn = conn.pgconn
+        local = self._local
+        if getattr(local, "prepared_on", None) is not conn:  # a new connection knows none of them
+            local.prepared_on = conn
+            local.prepared = set()
+        if statement.name not in local.prepared:
+            _check_result(conn, pgconn.prepare(statement.name, statement.sql, statement.types))
+            local.prepared.add(statement.name)
+        result = pgconn.exec_prepared(statement.name, params)
+        if result.error_field(pq.DiagnosticField.SQLSTATE) == _UNKNOWN_STATEMENT:
+            # Deallocated behind our back: psycopg runs DEALLOCATE ALL after a ROLLBACK or DROP
+            # on a connection where it prepared statements of its own, as a pooler's DISCARD ALL does.
+            _check_result(conn, pgconn.prepare(statement.name, statement.sql, statement.types))
+            result = pgconn.exec_prepared(statement.name, params)
+        return _check_result(conn, result)
 
     def _connect_error(self, e: Exception) -> Exception:
         """FerrumDB's exception for a failed connect (also used by the asyncio handle's connection)."""
@@ -360,7 +411,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     def _canonical(self, key: str, value: Any) -> str:
         """``value`` as JSON text, checked exactly as the file backend checks it (TypeError/ValueError)."""
-        scratch = self._scratch_db()
+        scratch = self._scratch.db or self._scratch_db()
         scratch.set(key, value)
         try:
             return _jsonb_safe(scratch.get_json(key))
@@ -396,17 +447,54 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _prepare_statements(self) -> None:
         t = pg_sql.Identifier(self._table).as_string(None)
         self._t = t
-        notify = "pg_notify(%s, %s)"
+        # The watch locks of this table: WATCH_SLOTS consecutive 64-bit advisory keys.
+        digest = hashlib.sha1(f"ferrumdb-watch:{self._table}".encode()).digest()
+        self._watch_lock_base = int.from_bytes(digest[:8], "big", signed=True) & ~0xFF
+        channel = pg_sql.Literal(self._channel).as_string(None)
+        unwatched = f"pg_try_advisory_xact_lock({self._watch_lock_base} + pg_backend_pid() % {WATCH_SLOTS})"
+        self._sql_unwatched = f"SELECT {unwatched}"
+        key_json = "to_json($1::text)::text"
+
+        def notify(op: str, with_value: bool) -> str:
+            # The payload is built by the server, and only when someone watches.
+            head = f"""'[["{op}",' || {key_json}"""
+            if not with_value:
+                return f"pg_notify({channel}, {head} || ']]')"
+            fits = f"octet_length($1) + octet_length($2) < {NOTIFY_VALUE_LIMIT}"
+            return f"pg_notify({channel}, CASE WHEN {fits} THEN {head} || ',' || $2 || ']]' ELSE {head} || ']]' END)"
+
+        upsert = "ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at"
+        # CASE evaluates in order: the lock first; pg_notify (void) runs only if it was refused.
+        self._stmt_set = _Statement(
+            b"ferrumdb_set",
+            (
+                f"INSERT INTO {t} (key, doc, expires_at) VALUES ($1, $2::jsonb, "
+                f"CASE WHEN {unwatched} THEN $3 WHEN {notify('set', True)} IS NULL THEN $3 ELSE $3 END) {upsert}"
+            ).encode(),
+            [_TEXT_OID, _TEXT_OID, _FLOAT8_OID],
+        )
+        self._stmt_delete = _Statement(
+            b"ferrumdb_delete",
+            (
+                f"DELETE FROM {t} WHERE key = $1 AND key > '' RETURNING CASE "
+                f"WHEN expires_at IS NOT NULL AND expires_at <= $2 THEN 'f' WHEN {unwatched} THEN 't' "
+                f"WHEN {notify('delete', False)} IS NULL THEN 't' ELSE 't' END"
+            ).encode(),
+            [_TEXT_OID, _FLOAT8_OID],
+        )
+        live = "(expires_at IS NULL OR expires_at > $2)"
+        self._stmt_get = _Statement(
+            b"ferrumdb_get",
+            f"SELECT doc::text FROM {t} WHERE key = $1 AND key > '' AND {live}".encode(),
+            [_TEXT_OID, _FLOAT8_OID],
+        )
+        self._stmt_contains = _Statement(
+            b"ferrumdb_contains",
+            f"SELECT 1 FROM {t} WHERE key = $1 AND key > '' AND {live}".encode(),
+            [_TEXT_OID, _FLOAT8_OID],
+        )
+        # The same reads in psycopg's form, for the asyncio handle's connection.
         self._sql_get = f"SELECT doc::text FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
-        self._sql_set = (
-            f"WITH w AS (INSERT INTO {t} (key, doc, expires_at) VALUES (%s, %s::jsonb, %s) "
-            f"ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc, expires_at = EXCLUDED.expires_at RETURNING 1) "
-            f"SELECT {notify} FROM w"
-        )
-        self._sql_delete = (
-            f"WITH d AS (DELETE FROM {t} WHERE key = %s AND key > '' RETURNING {_LIVE} AS live) "
-            f"SELECT live, CASE WHEN live THEN {notify} END FROM d"
-        )
         self._sql_contains = f"SELECT 1 FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
         self._sql_count = f"SELECT count(*) FROM {t} WHERE key > '' AND {_LIVE}"
         self._sql_ttl = f"SELECT expires_at FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
@@ -435,6 +523,13 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 if version == 1:
                     self._migrate_from_1(conn, row[0])
                     version = SCHEMA_VERSION
+                elif version == 2:
+                    # 2 -> 3 changes no data, only how writers notify watchers (WATCH_SLOTS).
+                    conn.execute(
+                        f"UPDATE {t} SET doc = jsonb_set(doc, '{{ferrumdb}}', %s::jsonb) WHERE key = ''",
+                        (str(SCHEMA_VERSION),),
+                    )
+                    version = SCHEMA_VERSION
             if version != SCHEMA_VERSION:
                 raise ValueError(
                     f"table {self._table!r} at {self._host} holds FerrumDB schema version {version!r}; "
@@ -446,7 +541,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             self._purge_expired()
 
     def _migrate_from_1(self, conn: Any, meta: dict[str, Any]) -> None:
-        """Version 1 -> 2, in the opening transaction: unique expression indexes become claims (same documents)."""
+        """Version 1 -> current, in the opening transaction: unique expression indexes become claims (same documents)."""
         unique = sorted(f for f, d in meta.get("indexes", {}).items() if d.get("unique"))
         if unique:
             self._purge_expired_in(conn)
@@ -515,20 +610,25 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def _load(self, text: str) -> Any:
         return json.loads(text)
 
-    def __getitem__(self, key: str) -> Any:
-        _check_key(key)
-        row = self._run(lambda c: c.execute(self._sql_get, (key, self._now())).fetchone())
+    def _get_text(self, key: str) -> str | None:
+        """The stored JSON text at ``key`` (jsonb's spelling), or None if missing or expired."""
+        raw = _key_bytes(key)
+        if raw is None:
+            return None
+        result = self._run(lambda c: self._exec(c, self._stmt_get, [raw, repr(self._now()).encode()]))
         self._counters["gets"] += 1
-        if row is None:
+        return None if result.ntuples == 0 else bytes(result.get_value(0, 0)).decode()
+
+    def __getitem__(self, key: str) -> Any:
+        text = self._get_text(key)
+        if text is None:
             raise KeyError(key)
-        return self._load(row[0])
+        return json.loads(text)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value stored at ``key``, or ``default`` if it is missing or expired."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
+        text = self._get_text(key)
+        return default if text is None else json.loads(text)
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.set(key, value)
@@ -550,18 +650,16 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     def get_json(self, key: str, default: Any = None) -> Any:
         """The value at ``key`` as JSON text (as PostgreSQL's jsonb prints it), or ``default``."""
-        _check_key(key)
-        row = self._run(lambda c: c.execute(self._sql_get, (key, self._now())).fetchone())
-        self._counters["gets"] += 1
-        return default if row is None else row[0]
+        text = self._get_text(key)
+        return default if text is None else text
 
     def _write(self, key: str, text: str, expires_at: float | None) -> None:
-        payload = "[" + _event_payload("set", key, text) + "]"
-
-        def write(conn: Any) -> None:
-            conn.execute(self._sql_set, (key, text, expires_at, self._channel, payload))
-
-        self._run(write, writing=key)
+        if "\x00" in key:
+            raise ValueError(
+                "PostgreSQL cannot store a key holding the NUL character \\u0000 (its text type refuses it); nothing was written"
+            )
+        params = [key.encode(), text.encode(), None if expires_at is None else repr(expires_at).encode()]
+        self._run(lambda c: self._exec(c, self._stmt_set, params), writing=key)
         self._counters["sets"] += 1
 
     def _purge_expired_in(self, conn: Any, *, committed: bool = False) -> int:
@@ -588,22 +686,24 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it was there (and not expired)."""
         self._check_writable()
-        _check_key(key)
-        payload = "[" + _event_payload("delete", key, None) + "]"
-        row = self._run(
-            lambda c: c.execute(self._sql_delete, (key, self._now(), self._channel, payload)).fetchone()
-        )
+        raw = _key_bytes(key)
+        if raw is None:
+            return False
+        params = [raw, repr(self._now()).encode()]
+        result = self._run(lambda c: self._exec(c, self._stmt_delete, params))
         self._counters["deletes"] += 1
-        return bool(row and row[0])
+        return bool(result.ntuples == 1 and result.get_value(0, 0) == b"t")
 
     def __delitem__(self, key: str) -> None:
         if not self.delete(key):
             raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
-        if not isinstance(key, str) or not key:
+        raw = _key_bytes(key) if isinstance(key, str) and key else None
+        if raw is None:
             return False
-        return self._run(lambda c: c.execute(self._sql_contains, (key, self._now())).fetchone()) is not None
+        params = [raw, repr(self._now()).encode()]
+        return bool(self._run(lambda c: self._exec(c, self._stmt_contains, params)).ntuples)
 
     def __len__(self) -> int:
         return int(self._run(lambda c: c.execute(self._sql_count, (self._now(),)).fetchone()[0]))
@@ -986,9 +1086,14 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         return PostgresWatch(self, prefix)
 
     def _notify_all(self, conn: Any, events: list[tuple[str, str, str | None]]) -> None:
-        """Send ``events`` packed into as few NOTIFY payloads as fit, in one statement (delivered at commit, in order)."""
+        """Send ``events`` packed into as few NOTIFY payloads as fit, in one statement (delivered at commit, in order).
+
+        Only while someone watches (see :data:`WATCH_SLOTS`); ``conn`` must be inside the
+        transaction that makes the changes, which holds the slot it takes until it commits."""
         if not events:
             return
+        if conn.execute(self._sql_unwatched).fetchone()[0]:
+            return  # nobody watches (and nobody can start to before this transaction commits)
         payloads: list[str] = []
         packed: list[str] = []
         size = 0
@@ -1142,10 +1247,25 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """Encryption at rest on PostgreSQL is the server's (disk or provider encryption)."""
         raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
 
+    def studio(
+        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+    ) -> str:
+        """Ferrum Studio browses database files; for a server, use a PostgreSQL client (psql, pgAdmin)."""
+        raise NotImplementedError(
+            "studio() serves database files; browse a PostgreSQL table with psql or pgAdmin, "
+            "or `ferrumdb pull URL FILE` and open Studio on the copy"
+        )
+
+    def stop_studio(self) -> bool:
+        """No Studio ever runs for a PostgreSQL handle: always False."""
+        return False
+
     def close(self) -> None:
-        """Stop the background purge and close every connection of this handle; idempotent."""
+        """Stop the background purge, end its watches and close every connection of this handle; idempotent."""
         self._closed = True
         self._purge_stop.set()
+        for watch in list(self._watches):
+            watch.close()
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
@@ -1470,6 +1590,12 @@ class PostgresWatch:
         self._conn = db._connect()
         try:
             self._conn.execute(pg_sql.SQL("LISTEN {}").format(pg_sql.Identifier(db._channel)))
+            # Listening now; holding every watch slot makes writers notify (see WATCH_SLOTS).
+            # Taking one waits for the writer holding it, if any, to commit.
+            base = db._watch_lock_base
+            self._conn.execute(
+                f"SELECT count(pg_advisory_lock_shared({base} + s)) FROM generate_series(0, {WATCH_SLOTS - 1}) AS s"
+            )
         except BaseException:
             self._conn.close()
             raise
@@ -1481,6 +1607,7 @@ class PostgresWatch:
         self._wake_writer.setblocking(False)
         # One NOTIFY may carry several events (a transaction's, packed); they wait here.
         self._pending: collections.deque[list[Any]] = collections.deque()
+        db._watches.add(self)
 
     @property
     def prefix(self) -> str:
@@ -1549,17 +1676,67 @@ class PostgresWatch:
         if self._released:
             return
         self._released = True
+        try:
+            # Give the watch slots back now: the server would notice the closed socket only later,
+            # and writers would keep notifying meanwhile.
+            self._conn.execute("SELECT pg_advisory_unlock_all()")
+        except Exception:  # a broken connection: the server releases them when it notices
+            pass
         for resource in (self._conn, self._wake_reader, self._wake_writer):
             try:
                 resource.close()
             except Exception:  # closing a broken connection must not raise
                 pass
 
+    def __del__(self) -> None:
+        # Dropped without close(): give the connection and the watch slots back now.
+        if getattr(self, "_released", True) is False:
+            self.close()
+
     def __enter__(self) -> PostgresWatch:
         return self
 
     def __exit__(self, *_exc_info: object) -> None:
         self.close()
+
+
+_TEXT_OID = 25
+_FLOAT8_OID = 701
+#: SQLSTATE invalid_sql_statement_name: "prepared statement ... does not exist".
+_UNKNOWN_STATEMENT = b"26000"
+
+
+class _Statement(NamedTuple):
+    """A statement :meth:`PostgresDB._exec` prepares once per connection."""
+
+    name: bytes
+    sql: bytes
+    types: list[int]
+
+
+def _check_result(conn: Any, result: Any) -> Any:
+    """``result`` if it succeeded, else the psycopg exception psycopg itself would raise."""
+    if result.status in (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK):
+        return result
+    if conn.pgconn.status != pq.ConnStatus.OK:  # the connection is gone; conn.closed says so too
+        raise psycopg.OperationalError(conn.pgconn.get_error_message() or "the connection to the server was lost")
+    raise pg_errors.error_from_result(result, encoding="utf-8")
+
+
+def _key_bytes(key: Any) -> bytes | None:
+    """``key`` as the UTF-8 text parameter of a statement, or None for a str no row can have.
+
+    Raises ``TypeError``/``ValueError`` for a non-str or empty key. A str holding NUL
+    (PostgreSQL's text refuses it, and libpq would cut the parameter short there) or a lone
+    surrogate (no UTF-8 form) is never stored, so reads answer "missing", as on a file.
+    """
+    _check_key(key)
+    if "\x00" in key:
+        return None
+    try:
+        return bytes(key.encode())
+    except UnicodeEncodeError:
+        return None
 
 
 def _check_key(key: Any) -> None:
@@ -1587,6 +1764,8 @@ def _jsonb_safe(text: str) -> str:
     ``10000000000000000``, which would read back as an ``int``; written as
     ``10000000000000000.0`` it keeps its scale and reads back as a ``float``.
     """
+    if "e+" not in text and "e-" not in text:
+        return text  # the common case, found fast: the native serializer signs every exponent
     if not _MAY_HAVE_EXPONENT.search(text):
         return text
 
@@ -1659,3 +1838,8 @@ def open_postgres(url: str, *, read_only: bool = False, clock: _native.ManualClo
     """Open the FerrumDB table at ``url`` (created if missing); see :class:`PostgresDB`."""
     _require_psycopg()
     return PostgresDB(url, read_only=read_only, clock=clock)
+
+
+# isinstance(handle, ferrumdb.FerrumDB) holds for both backends. A virtual subclass (FerrumDB's
+# metaclass is ABCMeta, from MutableMapping): a real one would inherit the native file methods.
+FerrumDB.register(PostgresDB)

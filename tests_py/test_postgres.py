@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 import ferrumdb
+from ferrumdb.postgres import SCHEMA_VERSION, WATCH_SLOTS
 from tests_py.pg_support import drop_table, pg_db, pg_url, server_url, table_url  # noqa: F401
 
 
@@ -63,6 +64,20 @@ def test_bad_values_raise_like_the_file_backend_and_write_nothing(pg_db: Any) ->
     with pytest.raises(ValueError, match="NUL"):
         pg_db["k"] = {"a": "nul \u0000 inside"}
     assert "k" not in pg_db and len(pg_db) == 0
+
+
+def test_keys_no_row_can_have_read_as_missing_and_are_refused_on_write(pg_db: Any) -> None:
+    """A key holding NUL (PostgreSQL text refuses it; libpq would cut it short) or a lone surrogate
+    (no UTF-8 form): reads answer "missing" as on a file, a write raises ValueError and writes nothing."""
+    pg_db["a"] = 1
+    for key in ("a\x00b", "\ud800"):
+        assert key not in pg_db and pg_db.get(key, 7) == 7 and pg_db.get_json(key, "d") == "d"
+        assert pg_db.delete(key) is False
+        with pytest.raises(KeyError):
+            pg_db[key]
+        with pytest.raises(ValueError):
+            pg_db[key] = 1
+    assert dict(pg_db.items()) == {"a": 1}
 
 
 def test_scan_prefix_in_key_order(pg_db: Any) -> None:
@@ -260,7 +275,7 @@ def test_unique_claims_agree_with_the_file_on_odd_documents_and_paths(pg_url: st
 
 
 def test_a_version_1_table_is_migrated_to_claims(pg_url: str) -> None:
-    """A version 1 table (unique expression index) opens as version 2: claims replace the index, data unchanged."""
+    """A version 1 table (unique expression index) opens as the current version: claims replace the index, data unchanged."""
     with ferrumdb.open(pg_url) as db:
         db["a"] = {"email": ["x@y", "z@y"]}
         db["b"] = {"email": "w@y"}
@@ -280,7 +295,7 @@ def test_a_version_1_table_is_migrated_to_claims(pg_url: str) -> None:
         db["c"] = {"email": "x@y"}  # version 1 compared whole values only
         del db["c"]
     with ferrumdb.open(pg_url) as db:
-        assert db._run(db._meta)["ferrumdb"] == 2
+        assert db._run(db._meta)["ferrumdb"] == SCHEMA_VERSION
         assert dict(db.items()) == {"a": {"email": ["x@y", "z@y"]}, "b": {"email": "w@y"}}
         with pytest.raises(ferrumdb.DuplicateKeyError):
             db["c"] = {"email": "x@y"}
@@ -417,6 +432,126 @@ def test_version_row_and_refusing_a_newer_schema(pg_url: str) -> None:
         ferrumdb.open(pg_url)
 
 
+def test_a_version_2_table_opens_as_version_3_unchanged(pg_url: str) -> None:
+    """Version 2 -> 3 changes only how writers notify watchers: documents and indexes stay as they were."""
+    with ferrumdb.open(pg_url) as db:
+        db["a"] = {"email": "x@y"}
+        db.create_index("email", unique=True)
+        db._run(lambda c: c.execute(f"UPDATE {db._t} SET doc = jsonb_set(doc, '{{ferrumdb}}', '2') WHERE key = ''"))
+    with ferrumdb.open(pg_url) as db:
+        assert db._run(db._meta)["ferrumdb"] == SCHEMA_VERSION == 3
+        assert dict(db.items()) == {"a": {"email": "x@y"}} and db.indexes() == ["email"]
+        with pytest.raises(ferrumdb.DuplicateKeyError):
+            db["b"] = {"email": "x@y"}
+
+
+# -- notifying only while someone watches ----------------------------------------------------
+
+
+class RawListener:
+    """A plain LISTEN on the handle's channel (holding no watch slot), and a way to know it has
+    received everything committed so far: a sentinel NOTIFY sent last arrives after all of it."""
+
+    def __init__(self, db: Any) -> None:
+        self.channel = db._channel
+        self.conn = psycopg.connect(db._libpq_url, autocommit=True)
+        self.conn.execute(psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel)))
+        self.sender = psycopg.connect(db._libpq_url, autocommit=True)
+
+    def received(self) -> list[Any]:
+        """Every event notified since the last call (the sentinel excluded)."""
+        # "[]": no writer sends an empty batch, and a FerrumDB watch on the channel reads it as nothing.
+        self.sender.execute("SELECT pg_notify(%s, '[]')", (self.channel,))
+        events: list[Any] = []
+        for notify in self.conn.notifies():
+            if notify.payload == "[]":
+                return events
+            events.extend(json.loads(notify.payload))
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+        self.sender.close()
+
+
+def test_writes_notify_only_while_a_watch_is_open(pg_db: Any, pg_url: str) -> None:
+    """With no watch open anywhere, no write sends a NOTIFY; while one is open (in any handle),
+    every kind of write does; after it closes (or its handle does), none again. Its slots are held only meanwhile."""
+
+    def write_everything(db: Any, n: int) -> None:
+        db["k"] = {"v": n}
+        db.set("t", n, ttl=60)
+        db.delete("t")
+        with db.transaction() as tx:
+            tx["x"] = n
+        db.update_one("k", {"$set": {"n": n}})
+        db.update_many({"n": {"$exists": True}}, {"$set": {"m": n}})
+        db.delete_many({"m": -1})
+        db.write_many([("w", "1", None)])
+
+    listener = RawListener(pg_db)
+    try:
+        write_everything(pg_db, 1)
+        assert listener.received() == []
+
+        def slots_held() -> int:
+            """This table's watch slots held in shared mode (a 64-bit advisory key shows as classid, objid)."""
+            base = pg_db._watch_lock_base
+            query = (
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND granted "
+                "AND objsubid = 1 AND classid::bigint = %s AND objid::bigint - %s BETWEEN 0 AND %s"
+            )
+            params = ((base >> 32) & 0xFFFFFFFF, base & 0xFFFFFFFF, WATCH_SLOTS - 1)
+            return int(pg_db._run(lambda c: c.execute(query, params).fetchone()[0]))
+
+        assert slots_held() == 0
+        with ferrumdb.open(pg_url) as other:
+            watch = other.watch()
+            assert slots_held() == WATCH_SLOTS
+            write_everything(pg_db, 2)
+            ops = [event[:2] for event in listener.received()]
+            assert ops == [
+                ["set", "k"], ["set", "t"], ["delete", "t"], ["set", "x"], ["set", "k"], ["set", "k"], ["set", "w"],
+            ]
+            assert [next(watch)[:2] for _ in ops] == [tuple(op) for op in ops]
+            watch.close()
+            assert slots_held() == 0
+            left_open = other.watch()
+            assert slots_held() == WATCH_SLOTS
+        assert slots_held() == 0 and left_open.closed  # closing the handle ended its watch
+        write_everything(pg_db, 3)
+        assert listener.received() == []
+    finally:
+        listener.close()
+
+
+def test_a_watch_starting_during_an_unwatched_write_waits_for_its_commit(pg_db: Any) -> None:
+    """A writer that found nobody watching holds its slot until it commits, so a watch starting
+    meanwhile returns only after that commit (whose change is then not owed to it), and sees
+    every change committed after it returned."""
+    conn = psycopg.connect(pg_db._libpq_url, autocommit=True)
+    started: list[Any] = []
+    try:
+        with conn.transaction():
+            pg_db._upsert_rows(conn, [("early", "1", None)])
+            pg_db._notify_all(conn, [("set", "early", "1")])  # nobody watches: takes a slot, sends nothing
+            starter = threading.Thread(target=lambda: started.append(pg_db.watch()))
+            starter.start()
+            waiting = (
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND mode = 'ShareLock' AND NOT granted"
+            )
+            while not conn.execute(waiting).fetchone()[0]:  # handshake: the watch is queued behind us
+                assert starter.is_alive()
+            assert started == []
+        starter.join()
+        watch = started[0]
+        pg_db["late"] = 2
+        assert next(watch) == ("set", "late", 2)
+        watch.close()
+    finally:
+        conn.close()
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 
@@ -518,17 +653,30 @@ def test_watch_unpacks_a_bulk_write_in_order(pg_db: Any) -> None:
     assert events == [("set", f"bulk:{i:03}", {"i": i, "pad": "x" * 100}) for i in range(200)]
 
 
+def test_the_postgres_handle_is_a_ferrumdb_with_every_public_method(pg_db: Any) -> None:
+    """isinstance(handle, ferrumdb.FerrumDB) holds, and it has every public method of the file handle:
+    those that are the server's business (backup, rekey, studio) say so instead of being missing."""
+    assert isinstance(pg_db, ferrumdb.FerrumDB) and issubclass(type(pg_db), ferrumdb.FerrumDB)
+    public = {name for name in dir(ferrumdb.FerrumDB) if not name.startswith("_")}
+    assert sorted(name for name in public if not hasattr(pg_db, name)) == []
+    for call in (lambda: pg_db.backup("x.db"), lambda: pg_db.rekey("pw"), lambda: pg_db.studio(port=0)):
+        with pytest.raises(NotImplementedError):
+            call()
+    assert pg_db.stop_studio() is False
+    assert not isinstance(object(), ferrumdb.FerrumDB)  # registration made the check no looser
+
+
 def test_every_open_spelling_routes_a_url_to_postgresql(pg_url: str, monkeypatch: Any) -> None:
     """ferrumdb.open, FerrumDB.open, FerrumDB(url) and open_from_env all give the PostgreSQL handle for a URL."""
     from ferrumdb.postgres import PostgresDB
 
     monkeypatch.setenv("FERRUMDB_FSYNC", "always")  # a file policy; PostgreSQL's durability is the server's
-    for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB, ferrumdb.open_from_env):
+    for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB, ferrumdb.open_from_env, PostgresDB.open):
         with opener(pg_url) as db:
-            assert isinstance(db, PostgresDB), opener
-            db[opener.__name__] = 1
+            assert isinstance(db, PostgresDB) and isinstance(db, ferrumdb.FerrumDB), opener
+            db[opener.__qualname__] = 1
     with ferrumdb.open(pg_url) as db:
-        assert sorted(db) == ["FerrumDB", "open", "open_from_env"]
+        assert sorted(db) == ["FerrumDB", "FerrumDB.open", "PostgresDB.open", "open", "open_from_env"]
     for opener in (ferrumdb.open, ferrumdb.FerrumDB.open, ferrumdb.FerrumDB):
         with pytest.raises(ValueError, match="exclusive"):
             opener(pg_url, exclusive=True)

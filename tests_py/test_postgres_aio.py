@@ -18,7 +18,7 @@ import pytest
 import ferrumdb
 import ferrumdb.aio
 from ferrumdb import ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict
-from ferrumdb.aio import AsyncFerrumDB
+from ferrumdb.aio import AsyncFerrumDB, AsyncTransaction
 from ferrumdb.aio_postgres import AsyncPostgresDB, AsyncPostgresTransaction
 from ferrumdb.postgres import PostgresDB
 from tests_py.pg_support import drop_table, pg_url, server_url, table_url  # noqa: F401
@@ -301,16 +301,46 @@ def test_transaction_conflict_writes_nothing(pg_url: str) -> None:
     asyncio.run(main())
 
 
-def test_file_transactions_have_the_awaited_reads_too(tmp_path: Path) -> None:
-    """await tx.getitem(k) / tx.contains(k) also work on a file database, so code runs on both backends."""
+@pytest.fixture(params=["file", "postgresql"])
+def either_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of each backend: a file path, then a PostgreSQL URL."""
+    if request.param == "file":
+        return str(tmp_path / "f.db")
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_one_transaction_body_runs_on_both_backends(either_backend: str) -> None:
+    """The same async transaction code on a file and on PostgreSQL: reads awaited, writes buffered,
+    the commit awaited, a conflict writing nothing, an exception discarding; the same classes."""
 
     async def main() -> None:
-        async with ferrumdb.aio.open(tmp_path / "f.db") as db:
-            await db.set("k", 1)
+        async with ferrumdb.aio.open(either_backend) as db:
+            assert isinstance(db, AsyncFerrumDB) and isinstance(db.sync, ferrumdb.FerrumDB)
+            await db.set("n", 1)
+            await db.set("gone", "x")
             async with db.transaction() as tx:
-                tx["k"] = await tx.getitem("k") + 1
-                assert await tx.contains("k") and not await tx.contains("x")
-            assert await db.get("k") == 2
+                assert isinstance(tx, AsyncTransaction)
+                assert await tx.get("n") == 1 and await tx.get("absent", "default") == "default"
+                tx["n"] = await tx.getitem("n") + 1
+                tx.set("a", {"x": 1}, ttl=60).delete("gone")
+                with pytest.raises(KeyError):
+                    await tx.getitem("gone")  # its own delete
+                assert await tx.get("n") == 2 and await tx.contains("a") and not await tx.contains("gone")
+                assert not await tx.contains(7) and len(tx) == 3
+                assert await db.get("n") == 1  # nothing visible before the commit
+            assert tx.finished
+            assert await db.get("n") == 2 and await db.get("a") == {"x": 1} and not await db.contains("gone")
+            with pytest.raises(ZeroDivisionError):
+                async with db.transaction() as tx:
+                    tx["n"] = 100
+                    1 / 0  # noqa: B018
+            assert await db.get("n") == 2
+            with pytest.raises(TransactionConflict):
+                async with db.transaction() as tx:
+                    tx["n"] = await tx.get("n", 0) - 30
+                    tx["log"] = "withdrew 30"
+                    await db.set("n", 0)  # someone else got there first
+            assert await db.get("n") == 0 and not await db.contains("log")
 
     asyncio.run(main())
 
