@@ -1057,6 +1057,15 @@ impl Documents {
         // returned: the rows kept are cut back to them whenever twice as
         // many (and at least a page) have gathered.
         let mut kept = TopRows::new(sort, limit.map(|l| l.saturating_add(skip)));
+        // A probe that answers the filter exactly, for a caller that wants
+        // no field, no sort and no limit, needs no document parsed: the rows
+        // are re-checked only if a write may have slipped in between the
+        // probe and the reads (see `Database::writes_idle`).
+        let unchecked = !plan.residual
+            && sort.is_empty()
+            && limit.is_none()
+            && fields.is_some_and(Fields::is_empty);
+        let version = self.indexes.version.load(Ordering::Acquire);
         let candidates: Option<Vec<CompactString>> = match (&plan.index, plan.kind.probe()) {
             (Some(field), Some(probe)) => {
                 let indexes = self.indexes.indexes.read();
@@ -1070,6 +1079,10 @@ impl Documents {
             }
             _ => None,
         };
+        #[cfg(test)]
+        if let Some(hook) = tests::AFTER_PROBE.with_borrow_mut(Option::take) {
+            hook();
+        }
         match candidates {
             Some(keys) => {
                 for key in keys {
@@ -1079,6 +1092,14 @@ impl Documents {
                     let Some(raw) = self.db.get_raw(&key)? else {
                         continue;
                     };
+                    if unchecked {
+                        kept.push(Row {
+                            key: key.to_string(),
+                            raw,
+                            doc: Value::Null,
+                        });
+                        continue;
+                    }
                     // Re-checked even after an exact probe: the document may
                     // have changed between the probe and this read.
                     let doc = decode(&key, &raw)?;
@@ -1089,6 +1110,17 @@ impl Documents {
                             doc,
                         });
                     }
+                }
+                let undisturbed = self.db.writes_idle()
+                    && self.indexes.version.load(Ordering::Acquire) == version;
+                if unchecked && !undisturbed {
+                    let mut checked = Vec::with_capacity(kept.rows.len());
+                    for row in kept.rows.drain(..) {
+                        if matches(filter, &decode(&row.key, &row.raw)?) {
+                            checked.push(row);
+                        }
+                    }
+                    kept.rows = checked;
                 }
             }
             None => {
@@ -1191,5 +1223,53 @@ impl Documents {
             .iter()
             .map(|(k, v)| (k.clone(), v.len()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::config::Config;
+
+    thread_local! {
+        /// Run once between a query's index probe and its reads.
+        pub(super) static AFTER_PROBE: RefCell<Option<Box<dyn FnOnce()>>> =
+            const { RefCell::new(None) };
+    }
+
+    fn indexed() -> Documents {
+        let db = Database::open(&Config::new().in_memory()).expect("open");
+        let docs = Documents::open(db).expect("documents");
+        for (key, g) in [("a", 1), ("b", 1), ("c", 2)] {
+            let doc = json!({ "g": g }).to_string();
+            docs.database().put_raw(key, doc.as_bytes()).expect("put");
+        }
+        docs.create_index("g").expect("index");
+        docs
+    }
+
+    fn keys(rows: Vec<RawRow>) -> Vec<String> {
+        rows.into_iter().map(|r| r.key).collect()
+    }
+
+    #[test]
+    fn an_exact_probe_reads_no_document_unless_a_write_slips_in() {
+        let docs = indexed();
+        let all = QueryOptions::default();
+        let g1 = json!({"g": 1});
+        assert_eq!(keys(docs.query_raw(&g1, &all).expect("query")), ["a", "b"]);
+        // "a" leaves g = 1 after the probe found it there: the write is
+        // seen, so the rows are checked and "a" is left out.
+        let writer = docs.clone();
+        AFTER_PROBE.set(Some(Box::new(move || {
+            writer.database().put_raw("a", br#"{"g":2}"#).expect("put");
+        })));
+        assert_eq!(keys(docs.query_raw(&g1, &all).expect("query")), ["b"]);
+        assert_eq!(
+            keys(docs.query_raw(&json!({"g": 2}), &all).expect("query")),
+            ["a", "c"]
+        );
     }
 }

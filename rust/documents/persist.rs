@@ -366,10 +366,10 @@ pub(super) fn load(
     })
 }
 
-fn parse<'l>(
+fn parse(
     body: &[u8],
     wanted: &[(String, bool)],
-    live: &mut dyn Iterator<Item = (&'l str, Loc)>,
+    live: &mut dyn Iterator<Item = (&str, Loc)>,
 ) -> Option<Parsed> {
     let mut at = Cursor { buf: body, at: 0 };
     let n = at.count(16)?;

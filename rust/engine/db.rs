@@ -462,6 +462,22 @@ impl Database {
         self.inner.observer.set(observer).is_ok()
     }
 
+    /// Whether no write is under way in this process: nobody holds the
+    /// writer mutex, which every change to the key directory (this
+    /// process's writes, other processes' taken in, expirations) is made
+    /// under, with the observer told before it is released. If a reader saw
+    /// a change's effect, that change's writer either holds the mutex still,
+    /// or its release, and all the observer saw before it, is visible after
+    /// this returns true: so an observer's counter read after this and equal
+    /// to one read before shows that nothing changed in between (how a query
+    /// answered exactly by an index skips re-checking its documents).
+    pub fn writes_idle(&self) -> bool {
+        let idle = !self.inner.writer.is_locked();
+        // Pairs with the unlock (a release) whose result the load saw.
+        std::sync::atomic::fence(Ordering::Acquire);
+        idle
+    }
+
     /// Run `f` with writers paused (holding the writer mutex), e.g. to build
     /// an index from a consistent view of the data.
     pub fn with_writes_paused<T>(&self, f: impl FnOnce() -> T) -> T {

@@ -76,6 +76,11 @@ impl Fields {
         }
     }
 
+    /// Whether no field is wanted.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
     fn wants(&self, name: &str) -> bool {
         // A handful of names: a scan beats hashing.
         self.names.iter().any(|n| n == name)
