@@ -493,11 +493,12 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             f"SELECT 1 FROM {t} WHERE key = $1 AND key > '' AND {live}".encode(),
             [_TEXT_OID, _FLOAT8_OID],
         )
-        # The same reads in psycopg's form, for the asyncio handle's connection.
-        self._sql_get = f"SELECT doc::text FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
-        self._sql_contains = f"SELECT 1 FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
+        self._stmt_ttl = _Statement(
+            b"ferrumdb_ttl",
+            f"SELECT expires_at FROM {t} WHERE key = $1 AND key > '' AND {live}".encode(),
+            [_TEXT_OID, _FLOAT8_OID],
+        )
         self._sql_count = f"SELECT count(*) FROM {t} WHERE key > '' AND {_LIVE}"
-        self._sql_ttl = f"SELECT expires_at FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
 
     def _ensure_schema(self) -> None:
         t = self._t
@@ -676,12 +677,12 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         Raises:
             KeyError: ``key`` is missing or expired.
         """
-        _check_key(key)
+        raw = _key_bytes(key)
         now = self._now()
-        row = self._run(lambda c: c.execute(self._sql_ttl, (key, now)).fetchone())
-        if row is None:
+        if raw is None:
             raise KeyError(key)
-        return None if row[0] is None else max(0.0, row[0] - now)
+        result = self._run(lambda c: self._exec(c, self._stmt_ttl, [raw, repr(now).encode()]))
+        return _remaining(key, result, now)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it was there (and not expired)."""
@@ -1651,6 +1652,14 @@ def _check_result(conn: Any, result: Any) -> Any:
     if conn.pgconn.status != pq.ConnStatus.OK:  # the connection is gone; conn.closed says so too
         raise psycopg.OperationalError(conn.pgconn.get_error_message() or "the connection to the server was lost")
     raise pg_errors.error_from_result(result, encoding="utf-8")
+
+
+def _remaining(key: str, result: Any, now: float) -> float | None:
+    """``ttl()``'s answer from the result of the ttl statement run at ``now``."""
+    if result.ntuples == 0:
+        raise KeyError(key)
+    expires_at = result.get_value(0, 0)
+    return None if expires_at is None else max(0.0, float(bytes(expires_at)) - now)
 
 
 def _key_bytes(key: Any) -> bytes | None:

@@ -256,6 +256,47 @@ def test_reads_reconnect_after_a_lost_connection(pg_url: str) -> None:
     asyncio.run(main())
 
 
+def test_concurrent_reads_share_the_connection_and_each_gets_its_own_answer(pg_url: str) -> None:
+    """Many coroutines reading at once on the one reads' connection: every answer is the one asked for."""
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(pg_url) as db:
+            db.sync.write_many([(f"k{i:03}", json.dumps({"i": i}), None) for i in range(200)])
+            keys = [f"k{i:03}" for i in range(200)] + ["missing"]
+            got = await asyncio.gather(*(db.get(k, "none") for k in keys), *(db.contains(k) for k in keys))
+            assert got[: len(keys)] == [{"i": i} for i in range(200)] + ["none"]
+            assert got[len(keys) :] == [True] * 200 + [False]
+
+    asyncio.run(main())
+
+
+def test_a_read_cancelled_while_the_server_works_leaves_no_answer_behind(pg_url: str) -> None:
+    """Cancelling an awaited read whose statement is still running closes that connection, so the
+    next read (on a new one) never takes the abandoned statement's answer for its own."""
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(pg_url) as db:
+            await db.set("a", "value of a")
+            await db.set("b", "value of b")
+            assert await db.get("a") == "value of a"
+            reader = db._reader
+            assert reader is not None
+            with psycopg.connect(server_url(), autocommit=True) as admin, admin.transaction():
+                admin.execute(f"LOCK TABLE {db.sync._t} IN ACCESS EXCLUSIVE MODE")  # reads wait for it
+                read = asyncio.ensure_future(db.get("a"))
+                blocked = "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted"
+                while not admin.execute(blocked, (reader.info.backend_pid,)).fetchone()[0]:
+                    await asyncio.sleep(0)  # handshake: the read's statement waits on the server
+                read.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await read
+                assert reader.closed and db._reader is None
+            assert await db.get("b") == "value of b"
+            assert db._reader is not None and db._reader is not reader
+
+    asyncio.run(main())
+
+
 def test_transaction_reads_are_awaited_and_sync_reads_say_so(pg_url: str) -> None:
     """tx[k], k in tx and del tx[k] raise TypeError naming the awaited form; an exception discards."""
 
