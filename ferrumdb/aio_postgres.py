@@ -92,7 +92,7 @@ class AsyncPostgresDB(AsyncFerrumDB):
     #: Held while a statement is in flight on the reads' connection (one at a time).
     _reader_busy: asyncio.Lock | None = None
     #: The statements prepared on the reads' connection.
-    _reader_prepared: set[bytes] = set()
+    _reader_prepared: set[bytes]
 
     async def close(self) -> None:
         """Close the reads' connection and the sync handle (off the loop); idempotent."""
