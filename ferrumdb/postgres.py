@@ -374,6 +374,13 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 f"PostgreSQL's jsonb cannot store this value ({e.diag.message_detail or e}); "
                 "strings holding the NUL character \\u0000 are the usual cause; nothing was written"
             ) from None
+        except pg_errors.InvalidParameterValue as e:
+            if "payload string too long" not in str(e):
+                raise
+            raise ValueError(
+                "a watch() is open and this key is too long to announce to it (a PostgreSQL NOTIFY "
+                f"payload holds under 8000 bytes; keep keys under {NOTIFY_VALUE_LIMIT} UTF-8 bytes); nothing was written"
+            ) from None
         except pg_errors.SerializationFailure as e:
             raise TransactionConflict(
                 f"another writer changed data this call read ({e.diag.message_primary}); nothing was written, run it again"

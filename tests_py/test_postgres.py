@@ -525,6 +525,20 @@ def test_writes_notify_only_while_a_watch_is_open(pg_db: Any, pg_url: str) -> No
         listener.close()
 
 
+def test_a_key_too_long_to_announce_is_refused_only_while_watched(pg_db: Any) -> None:
+    """A NOTIFY payload holds under 8000 bytes: with a watch open, writing a longer key raises
+    ValueError and writes nothing; with none open, nothing needs announcing and it is stored."""
+    long_key = "k" * 9000
+    pg_db[long_key] = 1
+    watch = pg_db.watch()
+    with pytest.raises(ValueError, match="too long to announce"):
+        pg_db[long_key] = 2
+    with pytest.raises(ValueError, match="too long to announce"):
+        pg_db.delete(long_key)
+    watch.close()
+    assert pg_db[long_key] == 1 and pg_db.delete(long_key)
+
+
 def test_a_watch_starting_during_an_unwatched_write_waits_for_its_commit(pg_db: Any) -> None:
     """A writer that found nobody watching holds its slot until it commits, so a watch starting
     meanwhile returns only after that commit (whose change is then not owed to it), and sees
