@@ -81,6 +81,23 @@ def test_aio_open_of_a_url_gives_the_postgres_handle(pg_url: str) -> None:
     asyncio.run(main())
 
 
+def test_wrapping_a_postgres_handle_gives_the_postgres_twin(pg_url: str) -> None:
+    """AsyncFerrumDB(sync) on a PostgreSQL handle is an AsyncPostgresDB (whose calls never wait for the
+    server on the loop), still an AsyncFerrumDB; on a file handle it stays an AsyncFerrumDB."""
+
+    async def main() -> None:
+        wrapped = AsyncFerrumDB(ferrumdb.open(pg_url))
+        assert type(wrapped) is AsyncPostgresDB and isinstance(wrapped.sync, ferrumdb.FerrumDB)
+        await wrapped.set("k", 1)
+        assert await wrapped.get("k") == 1
+        await wrapped.close()
+        on_file = AsyncFerrumDB(ferrumdb.open(":memory:"))
+        assert type(on_file) is AsyncFerrumDB
+        await on_file.close()
+
+    asyncio.run(main())
+
+
 def test_every_twin_matches_its_sync_result(tmp_path: Path) -> None:
     """The same calls on two equal tables, one sync and one awaited, give equal results, errors and data."""
     base = server_url()
