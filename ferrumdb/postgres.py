@@ -622,6 +622,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """The stored JSON text at ``key`` (jsonb's spelling), or None if missing or expired."""
         raw = _key_bytes(key)
         if raw is None:
+            self._check_usable()
             return None
         result = self._run(lambda c: self._exec(c, self._stmt_get, [raw, repr(self._now()).encode()]))
         self._counters["gets"] += 1
@@ -663,6 +664,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     def _write(self, key: str, text: str, expires_at: float | None) -> None:
         if "\x00" in key:
+            self._check_usable()
             raise ValueError(
                 "PostgreSQL cannot store a key holding the NUL character \\u0000 (its text type refuses it); nothing was written"
             )
@@ -687,6 +689,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         raw = _key_bytes(key)
         now = self._now()
         if raw is None:
+            self._check_usable()
             raise KeyError(key)
         result = self._run(lambda c: self._exec(c, self._stmt_ttl, [raw, repr(now).encode()]))
         return _remaining(key, result, now)
@@ -696,6 +699,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         self._check_writable()
         raw = _key_bytes(key)
         if raw is None:
+            self._check_usable()
             return False
         params = [raw, repr(self._now()).encode()]
         result = self._run(lambda c: self._exec(c, self._stmt_delete, params))
@@ -709,6 +713,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def __contains__(self, key: object) -> bool:
         raw = _key_bytes(key) if isinstance(key, str) and key else None
         if raw is None:
+            self._check_usable()
             return False
         params = [raw, repr(self._now()).encode()]
         return bool(self._run(lambda c: self._exec(c, self._stmt_contains, params)).ntuples)

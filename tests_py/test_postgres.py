@@ -78,6 +78,11 @@ def test_keys_no_row_can_have_read_as_missing_and_are_refused_on_write(pg_db: An
         with pytest.raises(ValueError):
             pg_db[key] = 1
     assert dict(pg_db.items()) == {"a": 1}
+    pg_db.close()
+    for key in ("a\x00b", "\ud800"):  # a closed handle still says so, whatever the key
+        for call in (lambda: key in pg_db, lambda: pg_db.get(key), lambda: pg_db.delete(key), lambda: pg_db.ttl(key)):
+            with pytest.raises(ferrumdb.ClosedError):
+                call()
 
 
 def test_scan_prefix_in_key_order(pg_db: Any) -> None:
