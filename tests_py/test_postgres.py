@@ -530,6 +530,48 @@ def test_writes_notify_only_while_a_watch_is_open(pg_db: Any, pg_url: str) -> No
         listener.close()
 
 
+def test_watches_starting_amid_racing_writers_miss_nothing_committed_after_they_return(pg_url: str) -> None:
+    """Writers on their own connections keep counting (one key each, values 1, 2, 3, ...) while
+    watches open one after another. A value read after watch() returned was committed by then; every
+    later value of that key was committed after, so each must come through the watch, in order."""
+    writers, cycles, past = 4, 6, 30
+    stop = threading.Event()
+    handles = [ferrumdb.open(pg_url) for _ in range(writers)]
+
+    def count(w: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            handles[w][f"w{w}"] = n
+
+    threads = [threading.Thread(target=count, args=(w,)) for w in range(writers)]
+    try:
+        with ferrumdb.open(pg_url) as db:
+            for t in threads:
+                t.start()
+            for _ in range(cycles):
+                with db.watch() as watch:
+                    hang_guard = threading.Timer(60, watch.close)  # a missed change ends the loop, not the run
+                    hang_guard.start()
+                    seen_at = {f"w{w}": db.get(f"w{w}", 0) for w in range(writers)}
+                    expected = {key: list(range(n + 1, n + 1 + past)) for key, n in seen_at.items()}
+                    got: dict[str, list[int]] = {key: [] for key in seen_at}
+                    for op, key, value in watch:
+                        assert op == "set"
+                        if value > seen_at[key] and len(got[key]) < past:
+                            got[key].append(value)
+                        if all(len(values) == past for values in got.values()):
+                            break
+                    hang_guard.cancel()
+                    assert got == expected
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for handle in handles:
+            handle.close()
+
+
 def test_a_key_too_long_to_announce_is_refused_only_while_watched(pg_db: Any) -> None:
     """A NOTIFY payload holds under 8000 bytes: with a watch open, writing a longer key raises
     ValueError and writes nothing; with none open, nothing needs announcing and it is stored."""
