@@ -980,6 +980,49 @@ def run_postgres(n: int, base: str, url: str, rounds: int = 200) -> dict[str, di
 
     out["aio get, awaited (us/op)"] = asyncio.run(awaited_gets())
 
+    def concurrent_sets(make_set: Callable[[], tuple[Callable[[str], Any], Callable[[], None]]], writers: int = 16) -> float:
+        """Aggregate sets/s of ``writers`` threads, each with its own connection and keys, for 2 s."""
+        stop = threading.Event()
+        done = [0] * writers
+        ready = threading.Barrier(writers + 1)
+
+        def writer(w: int) -> None:
+            put, close = make_set()
+            own = [f"user:{(w * 997 + i) % n:07}" for i in range(500)]
+            ready.wait()
+            count = 0
+            while not stop.is_set():
+                put(own[count % len(own)])
+                count += 1
+            done[w] = count
+            close()
+
+        threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+        for t in threads:
+            t.start()
+        ready.wait()
+        t0 = time.perf_counter()
+        time.sleep(2.0)
+        stop.set()
+        for t in threads:
+            t.join()
+        return sum(done) / (time.perf_counter() - t0)
+
+    def plain_writer() -> tuple[Callable[[str], Any], Callable[[], None]]:
+        conn = psycopg.connect(url, autocommit=True)
+        return (lambda k: conn.execute(set_sql, (k, json.dumps(doc)))), conn.close
+
+    def ferrum_writer() -> tuple[Callable[[str], Any], Callable[[], None]]:
+        handle = ferrumdb.open(f"{url}{sep}table={handle_table}&purge_interval=0")
+        return (lambda k: handle.__setitem__(k, doc)), handle.close
+
+    # Nobody watches: a NOTIFY per write would serialize every commit on PostgreSQL's notify lock.
+    rates: dict[str, list[float]] = {"psycopg": [], "ferrumdb": []}
+    for _ in range(2):
+        rates["psycopg"].append(concurrent_sets(plain_writer))
+        rates["ferrumdb"].append(concurrent_sets(ferrum_writer))
+    out["set, 16 writers at once (sets/s)"] = {side: statistics.median(r) for side, r in rates.items()}
+
     def ms_per_query(fn: Callable[[int], Any]) -> float:
         times = []
         for i in range(rounds // 10):

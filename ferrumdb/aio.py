@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -126,6 +127,17 @@ class AsyncFerrumDB:
     _pool_threads = POOL_THREADS
     #: Whether every write waits (on PostgreSQL, for the server), so none runs inline.
     _writes_wait = False
+
+    def __new__(cls, sync: FerrumDB) -> AsyncFerrumDB:
+        # Wrapping a PostgreSQL handle gives the PostgreSQL twin, whose calls never wait for the
+        # server on the loop (this class's inline calls would). A file handle is a native one.
+        if cls is AsyncFerrumDB and not isinstance(sync, (_native.FerrumDB, _NotOpen)):
+            postgres = sys.modules.get("ferrumdb.postgres")  # imported by any PostgreSQL handle
+            if postgres is not None and isinstance(sync, postgres.PostgresDB):
+                from .aio_postgres import AsyncPostgresDB
+
+                return object.__new__(AsyncPostgresDB)
+        return object.__new__(cls)
 
     def __init__(self, sync: FerrumDB) -> None:
         """Wrap the open sync handle ``sync`` (closing this closes it)."""

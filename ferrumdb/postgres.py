@@ -374,6 +374,13 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 f"PostgreSQL's jsonb cannot store this value ({e.diag.message_detail or e}); "
                 "strings holding the NUL character \\u0000 are the usual cause; nothing was written"
             ) from None
+        except pg_errors.InvalidParameterValue as e:
+            if "payload string too long" not in str(e):
+                raise
+            raise ValueError(
+                "a watch() is open and this key is too long to announce to it (a PostgreSQL NOTIFY "
+                f"payload holds under 8000 bytes; keep keys under {NOTIFY_VALUE_LIMIT} UTF-8 bytes); nothing was written"
+            ) from None
         except pg_errors.SerializationFailure as e:
             raise TransactionConflict(
                 f"another writer changed data this call read ({e.diag.message_primary}); nothing was written, run it again"
@@ -493,11 +500,12 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             f"SELECT 1 FROM {t} WHERE key = $1 AND key > '' AND {live}".encode(),
             [_TEXT_OID, _FLOAT8_OID],
         )
-        # The same reads in psycopg's form, for the asyncio handle's connection.
-        self._sql_get = f"SELECT doc::text FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
-        self._sql_contains = f"SELECT 1 FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
+        self._stmt_ttl = _Statement(
+            b"ferrumdb_ttl",
+            f"SELECT expires_at FROM {t} WHERE key = $1 AND key > '' AND {live}".encode(),
+            [_TEXT_OID, _FLOAT8_OID],
+        )
         self._sql_count = f"SELECT count(*) FROM {t} WHERE key > '' AND {_LIVE}"
-        self._sql_ttl = f"SELECT expires_at FROM {t} WHERE key = %s AND key > '' AND {_LIVE}"
 
     def _ensure_schema(self) -> None:
         t = self._t
@@ -614,6 +622,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """The stored JSON text at ``key`` (jsonb's spelling), or None if missing or expired."""
         raw = _key_bytes(key)
         if raw is None:
+            self._check_usable()
             return None
         result = self._run(lambda c: self._exec(c, self._stmt_get, [raw, repr(self._now()).encode()]))
         self._counters["gets"] += 1
@@ -655,6 +664,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
 
     def _write(self, key: str, text: str, expires_at: float | None) -> None:
         if "\x00" in key:
+            self._check_usable()
             raise ValueError(
                 "PostgreSQL cannot store a key holding the NUL character \\u0000 (its text type refuses it); nothing was written"
             )
@@ -676,18 +686,20 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         Raises:
             KeyError: ``key`` is missing or expired.
         """
-        _check_key(key)
+        raw = _key_bytes(key)
         now = self._now()
-        row = self._run(lambda c: c.execute(self._sql_ttl, (key, now)).fetchone())
-        if row is None:
+        if raw is None:
+            self._check_usable()
             raise KeyError(key)
-        return None if row[0] is None else max(0.0, row[0] - now)
+        result = self._run(lambda c: self._exec(c, self._stmt_ttl, [raw, repr(now).encode()]))
+        return _remaining(key, result, now)
 
     def delete(self, key: str) -> bool:
         """Remove ``key``; True if it was there (and not expired)."""
         self._check_writable()
         raw = _key_bytes(key)
         if raw is None:
+            self._check_usable()
             return False
         params = [raw, repr(self._now()).encode()]
         result = self._run(lambda c: self._exec(c, self._stmt_delete, params))
@@ -701,6 +713,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     def __contains__(self, key: object) -> bool:
         raw = _key_bytes(key) if isinstance(key, str) and key else None
         if raw is None:
+            self._check_usable()
             return False
         params = [raw, repr(self._now()).encode()]
         return bool(self._run(lambda c: self._exec(c, self._stmt_contains, params)).ntuples)
@@ -1721,6 +1734,14 @@ def _check_result(conn: Any, result: Any) -> Any:
     if conn.pgconn.status != pq.ConnStatus.OK:  # the connection is gone; conn.closed says so too
         raise psycopg.OperationalError(conn.pgconn.get_error_message() or "the connection to the server was lost")
     raise pg_errors.error_from_result(result, encoding="utf-8")
+
+
+def _remaining(key: str, result: Any, now: float) -> float | None:
+    """``ttl()``'s answer from the result of the ttl statement run at ``now``."""
+    if result.ntuples == 0:
+        raise KeyError(key)
+    expires_at = result.get_value(0, 0)
+    return None if expires_at is None else max(0.0, float(bytes(expires_at)) - now)
 
 
 def _key_bytes(key: Any) -> bytes | None:

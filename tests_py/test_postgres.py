@@ -78,6 +78,11 @@ def test_keys_no_row_can_have_read_as_missing_and_are_refused_on_write(pg_db: An
         with pytest.raises(ValueError):
             pg_db[key] = 1
     assert dict(pg_db.items()) == {"a": 1}
+    pg_db.close()
+    for key in ("a\x00b", "\ud800"):  # a closed handle still says so, whatever the key
+        for call in (lambda: key in pg_db, lambda: pg_db.get(key), lambda: pg_db.delete(key), lambda: pg_db.ttl(key)):
+            with pytest.raises(ferrumdb.ClosedError):
+                call()
 
 
 def test_scan_prefix_in_key_order(pg_db: Any) -> None:
@@ -523,6 +528,62 @@ def test_writes_notify_only_while_a_watch_is_open(pg_db: Any, pg_url: str) -> No
         assert listener.received() == []
     finally:
         listener.close()
+
+
+def test_watches_starting_amid_racing_writers_miss_nothing_committed_after_they_return(pg_url: str) -> None:
+    """Writers on their own connections keep counting (one key each, values 1, 2, 3, ...) while
+    watches open one after another. A value read after watch() returned was committed by then; every
+    later value of that key was committed after, so each must come through the watch, in order."""
+    writers, cycles, past = 4, 6, 30
+    stop = threading.Event()
+    handles = [ferrumdb.open(pg_url) for _ in range(writers)]
+
+    def count(w: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            handles[w][f"w{w}"] = n
+
+    threads = [threading.Thread(target=count, args=(w,)) for w in range(writers)]
+    try:
+        with ferrumdb.open(pg_url) as db:
+            for t in threads:
+                t.start()
+            for _ in range(cycles):
+                with db.watch() as watch:
+                    hang_guard = threading.Timer(60, watch.close)  # a missed change ends the loop, not the run
+                    hang_guard.start()
+                    seen_at = {f"w{w}": db.get(f"w{w}", 0) for w in range(writers)}
+                    expected = {key: list(range(n + 1, n + 1 + past)) for key, n in seen_at.items()}
+                    got: dict[str, list[int]] = {key: [] for key in seen_at}
+                    for op, key, value in watch:
+                        assert op == "set"
+                        if value > seen_at[key] and len(got[key]) < past:
+                            got[key].append(value)
+                        if all(len(values) == past for values in got.values()):
+                            break
+                    hang_guard.cancel()
+                    assert got == expected
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        for handle in handles:
+            handle.close()
+
+
+def test_a_key_too_long_to_announce_is_refused_only_while_watched(pg_db: Any) -> None:
+    """A NOTIFY payload holds under 8000 bytes: with a watch open, writing a longer key raises
+    ValueError and writes nothing; with none open, nothing needs announcing and it is stored."""
+    long_key = "k" * 9000
+    pg_db[long_key] = 1
+    watch = pg_db.watch()
+    with pytest.raises(ValueError, match="too long to announce"):
+        pg_db[long_key] = 2
+    with pytest.raises(ValueError, match="too long to announce"):
+        pg_db.delete(long_key)
+    watch.close()
+    assert pg_db[long_key] == 1 and pg_db.delete(long_key)
 
 
 def test_a_watch_starting_during_an_unwatched_write_waits_for_its_commit(pg_db: Any) -> None:

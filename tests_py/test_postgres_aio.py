@@ -81,6 +81,23 @@ def test_aio_open_of_a_url_gives_the_postgres_handle(pg_url: str) -> None:
     asyncio.run(main())
 
 
+def test_wrapping_a_postgres_handle_gives_the_postgres_twin(pg_url: str) -> None:
+    """AsyncFerrumDB(sync) on a PostgreSQL handle is an AsyncPostgresDB (whose calls never wait for the
+    server on the loop), still an AsyncFerrumDB; on a file handle it stays an AsyncFerrumDB."""
+
+    async def main() -> None:
+        wrapped = AsyncFerrumDB(ferrumdb.open(pg_url))
+        assert type(wrapped) is AsyncPostgresDB and isinstance(wrapped.sync, ferrumdb.FerrumDB)
+        await wrapped.set("k", 1)
+        assert await wrapped.get("k") == 1
+        await wrapped.close()
+        on_file = AsyncFerrumDB(ferrumdb.open(":memory:"))
+        assert type(on_file) is AsyncFerrumDB
+        await on_file.close()
+
+    asyncio.run(main())
+
+
 def test_every_twin_matches_its_sync_result(tmp_path: Path) -> None:
     """The same calls on two equal tables, one sync and one awaited, give equal results, errors and data."""
     base = server_url()
@@ -252,6 +269,47 @@ def test_reads_reconnect_after_a_lost_connection(pg_url: str) -> None:
             with pytest.raises(ConnectionError, match="lost the connection"):
                 await db.get("k")
             assert await db.get("k") == 1 and await db.contains("k") and await db.ttl("k") is None
+
+    asyncio.run(main())
+
+
+def test_concurrent_reads_share_the_connection_and_each_gets_its_own_answer(pg_url: str) -> None:
+    """Many coroutines reading at once on the one reads' connection: every answer is the one asked for."""
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(pg_url) as db:
+            db.sync.write_many([(f"k{i:03}", json.dumps({"i": i}), None) for i in range(200)])
+            keys = [f"k{i:03}" for i in range(200)] + ["missing"]
+            got = await asyncio.gather(*(db.get(k, "none") for k in keys), *(db.contains(k) for k in keys))
+            assert got[: len(keys)] == [{"i": i} for i in range(200)] + ["none"]
+            assert got[len(keys) :] == [True] * 200 + [False]
+
+    asyncio.run(main())
+
+
+def test_a_read_cancelled_while_the_server_works_leaves_no_answer_behind(pg_url: str) -> None:
+    """Cancelling an awaited read whose statement is still running closes that connection, so the
+    next read (on a new one) never takes the abandoned statement's answer for its own."""
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(pg_url) as db:
+            await db.set("a", "value of a")
+            await db.set("b", "value of b")
+            assert await db.get("a") == "value of a"
+            reader = db._reader
+            assert reader is not None
+            with psycopg.connect(server_url(), autocommit=True) as admin, admin.transaction():
+                admin.execute(f"LOCK TABLE {db.sync._t} IN ACCESS EXCLUSIVE MODE")  # reads wait for it
+                read = asyncio.ensure_future(db.get("a"))
+                blocked = "SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted"
+                while not admin.execute(blocked, (reader.info.backend_pid,)).fetchone()[0]:
+                    await asyncio.sleep(0)  # handshake: the read's statement waits on the server
+                read.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await read
+                assert reader.closed and db._reader is None
+            assert await db.get("b") == "value of b"
+            assert db._reader is not None and db._reader is not reader
 
     asyncio.run(main())
 
