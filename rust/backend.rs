@@ -90,8 +90,6 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 /// I/O; Studio calls them on its blocking pool. Semantics are those of the
 /// Python API of the same name (SPEC section 1), on every backend.
 pub trait Backend: Send + Sync {
-    /// The backend's kind, `"file"` or `"postgresql"`.
-    fn kind(&self) -> &'static str;
     /// The database for people: the file's path, or the URL without its password.
     fn location(&self) -> String;
     /// Whether the handle refuses writes.
@@ -99,6 +97,10 @@ pub trait Backend: Send + Sync {
 
     /// The number of live keys.
     fn len(&self) -> Result<usize>;
+    /// Whether there are no live keys.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// The stored JSON text under `key`, `None` when missing or expired.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Store `json` (valid JSON text) under `key`, replacing any value and TTL.
@@ -172,10 +174,6 @@ pub fn unsupported(message: impl Into<String>) -> Error {
 /// The file engine with its indexes: each method is the call the REPL and
 /// Studio made before there was a trait.
 impl Backend for Documents {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-
     fn location(&self) -> String {
         self.database()
             .path()

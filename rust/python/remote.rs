@@ -32,6 +32,9 @@ use crate::error::{BackendErrorKind, Error, Result};
 use super::convert::{json_to_py, py_to_value};
 use super::errors::{ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict};
 
+/// A row of `PostgresDB._entries_page`: key, JSON text (when asked for), seconds left.
+type RawEntry = (String, Option<String>, Option<f64>);
+
 /// A call waiting for the `ferrum-pg` thread, given the handle.
 type Job = Box<dyn for<'py> FnOnce(&Bound<'py, PyAny>) + Send>;
 
@@ -206,7 +209,7 @@ impl PyBackend {
         after: Option<&str>,
         limit: usize,
         with_values: bool,
-    ) -> Result<Vec<(String, Option<String>, Option<f64>)>> {
+    ) -> Result<Vec<RawEntry>> {
         let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
         self.call(move |db| {
             db.call_method1("_entries_page", (prefix, after, limit, with_values))?
@@ -231,10 +234,6 @@ impl Drop for PyBackend {
 }
 
 impl Backend for PyBackend {
-    fn kind(&self) -> &'static str {
-        "postgresql"
-    }
-
     fn location(&self) -> String {
         self.location.clone()
     }
