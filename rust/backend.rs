@@ -83,6 +83,28 @@ pub struct IndexInfo {
     pub entries: Option<usize>,
 }
 
+/// What Studio's live metrics read once a second: counters (rates come
+/// from their differences) and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Activity {
+    /// Reads by key.
+    pub gets: u64,
+    /// Writes (stores and updates).
+    pub sets: u64,
+    /// Deletes.
+    pub deletes: u64,
+    /// Queries (`query`, `count` with a filter, `distinct`, `find`).
+    pub queries: u64,
+    /// Live keys.
+    pub keys: u64,
+    /// The database's size on disk.
+    pub file_bytes: u64,
+    /// The live data's share of it.
+    pub live_bytes: u64,
+    /// Gets, sets and deletes per second since the handle opened.
+    pub ops_per_sec: f64,
+}
+
 /// A progress callback: `(done, total)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -147,8 +169,8 @@ pub trait Backend: Send + Sync {
 
     /// The same object as `db.stats()` in Python.
     fn stats(&self) -> Result<Value>;
-    /// Queries run through this handle (Studio's query rate).
-    fn queries_run(&self) -> u64;
+    /// The counters and sizes Studio's live metrics chart.
+    fn activity(&self) -> Result<Activity>;
     /// What Studio's overview shows besides the stats: `path`, `fsync`,
     /// `database_read_only`, `database_live`, `watches`, `backend`.
     fn details(&self) -> Result<Map<String, Value>>;
@@ -347,8 +369,18 @@ impl Backend for Documents {
             .map_err(|e| Error::from(std::io::Error::from(e)))
     }
 
-    fn queries_run(&self) -> u64 {
-        Documents::queries_run(self)
+    fn activity(&self) -> Result<Activity> {
+        let stats = self.database().stats()?;
+        Ok(Activity {
+            gets: stats.gets,
+            sets: stats.sets,
+            deletes: stats.deletes,
+            queries: self.queries_run(),
+            keys: stats.keys,
+            file_bytes: stats.file_bytes,
+            live_bytes: stats.live_bytes,
+            ops_per_sec: stats.ops_per_sec,
+        })
     }
 
     fn details(&self) -> Result<Map<String, Value>> {

@@ -25,7 +25,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{json, Map, Value};
 
-use crate::backend::{Backend, Entry, Found, IndexInfo, Progress, Put, SharedBackend, TtlChange};
+use crate::backend::{
+    Activity, Backend, Entry, Found, IndexInfo, Progress, Put, SharedBackend, TtlChange,
+};
 use crate::documents::QueryOptions;
 use crate::error::{BackendErrorKind, Error, Result};
 
@@ -472,8 +474,25 @@ impl Backend for PyBackend {
         self.call(|db| to_value(&db.call_method0("stats")?))
     }
 
-    fn queries_run(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
+    /// Sets and deletes are the table's, by every process (PostgreSQL's
+    /// statistics, flushed by each session about once a second): the chart
+    /// shows the applications' writes. Gets and queries are Studio's own.
+    fn activity(&self) -> Result<Activity> {
+        let queries = self.queries.load(Ordering::Relaxed);
+        self.call(move |db| {
+            let reading = db.call_method0("_activity")?;
+            let n = |name: &str| -> PyResult<u64> { reading.get_item(name)?.extract() };
+            Ok(Activity {
+                gets: n("gets")?,
+                sets: n("sets")?,
+                deletes: n("deletes")?,
+                queries,
+                keys: n("keys")?,
+                file_bytes: n("file_bytes")?,
+                live_bytes: n("live_bytes")?,
+                ops_per_sec: reading.get_item("ops_per_sec")?.extract()?,
+            })
+        })
     }
 
     fn details(&self) -> Result<Map<String, Value>> {
