@@ -218,6 +218,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     ) -> None:
         self._pid = os.getpid()
         self._closed = True
+        self._studio: tuple[tuple[Any, ...], Any] | None = None
         self._libpq_url, self._table, self._host, purge_interval = parse_url(url)
         self._url = url
         self._read_only = read_only
@@ -1143,7 +1144,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
 
     def close(self) -> None:
-        """Stop the background purge and close every connection of this handle; idempotent."""
+        """Stop Studio and the background purge, and close every connection of this handle; idempotent."""
+        self.stop_studio()
         self._closed = True
         self._purge_stop.set()
         with self._lock:
@@ -1153,6 +1155,37 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 conn.close()
             except Exception:  # closing a broken connection must not raise
                 pass
+
+    # -- Studio -------------------------------------------------------------------------
+
+    def studio(
+        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+    ) -> str:
+        """Start Ferrum Studio for this table in the background and return its URL (as ``FerrumDB.studio``).
+
+        The same pages and JSON API as for a file, served from this process through this
+        handle (on a connection of its own). At most one Studio serves a handle: the same
+        arguments again return the running one's URL, other arguments restart it;
+        ``stop_studio()`` and ``close()`` stop it (a running Studio keeps the handle alive).
+
+        Raises:
+            OSError: The port is taken (errno ``EADDRINUSE``).
+            ValueError: A non-loopback ``host`` without a ``token``.
+        """
+        self._check_usable()
+        arguments = (port, host, token, read_only)
+        if self._studio is not None:
+            if self._studio[0] == arguments:
+                return _notebook.StudioURL(self._studio[1].url)
+            self.stop_studio()
+        server = _native.serve_studio(self, port, host, token, read_only)
+        self._studio = (arguments, server)
+        return _notebook.StudioURL(server.url)
+
+    def stop_studio(self) -> bool:
+        """Stop the Studio serving this handle, if any; returns whether one ran."""
+        running, self._studio = self._studio, None
+        return running is not None and bool(running[1].stop())
 
     # -- for the REPL and Studio (rust/python/remote.rs calls these) ----------------------
 

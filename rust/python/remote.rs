@@ -9,10 +9,13 @@
 //! from Studio's pool of short-lived threads would each open (and leave open)
 //! a connection of their own. The REPL, the key completion and Studio's
 //! requests queue their calls to it and wait for the answer.
+//!
+//! [`serve_studio`] serves Studio for a handle inside the application's own
+//! process (`PostgresDB.studio()`), as `FerrumDB.studio()` does for a file.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,6 +33,7 @@ use crate::backend::{
 };
 use crate::documents::QueryOptions;
 use crate::error::{BackendErrorKind, Error, Result};
+use crate::server::{Studio, StudioOptions};
 
 use super::convert::{json_to_py, py_to_value};
 use super::errors::{ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict};
@@ -66,7 +70,7 @@ pub(crate) fn open_url(url: &str, read_only: bool) -> std::result::Result<Shared
         })();
         let (db, location) = opened.map_err(|e| message(py, &e))?;
         PyBackend::start(db, location, read_only)
-            .map(|b| std::sync::Arc::new(b) as SharedBackend)
+            .map(|b| Arc::new(b) as SharedBackend)
             .map_err(|e| format!("cannot start the PostgreSQL worker thread: {e}"))
     })
 }
@@ -552,4 +556,73 @@ impl Backend for PyBackend {
             Ok(())
         })
     }
+}
+
+/// Ferrum Studio serving a Python `PostgresDB` handle in this process (its
+/// `studio()` method), as `FerrumDB.studio()` serves a file: the same router,
+/// over a [`PyBackend`] of the handle. Stopped by [`PyRemoteStudio::stop`]
+/// (the handle's `stop_studio()` and `close()`), or when collected.
+#[pyclass(name = "RemoteStudio", module = "ferrumdb._native")]
+pub(crate) struct PyRemoteStudio {
+    studio: Mutex<Option<Studio>>,
+    url: String,
+}
+
+#[pymethods]
+impl PyRemoteStudio {
+    /// The address to open in a browser (with `?token=` when a token is set).
+    #[getter]
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Stop serving; whether it was running.
+    fn stop(&self, py: Python<'_>) -> bool {
+        let studio = self.studio.lock().take();
+        let running = studio.is_some();
+        // Requests in flight wait for the handle's thread, which needs the GIL.
+        py.detach(move || drop(studio));
+        running
+    }
+}
+
+impl Drop for PyRemoteStudio {
+    fn drop(&mut self) {
+        if let Some(studio) = self.studio.get_mut().take() {
+            // Collected with the GIL held, which a request in flight may be waiting
+            // for: stop it from a thread of its own instead of waiting here.
+            let _ = std::thread::Builder::new()
+                .name("ferrum-studio-stop".into())
+                .spawn(move || drop(studio));
+        }
+    }
+}
+
+/// Serve Ferrum Studio for the PostgreSQL handle `db` in the background.
+#[pyfunction]
+#[pyo3(signature = (db, port = 7474, host = "127.0.0.1", token = None, read_only = false))]
+pub(crate) fn serve_studio(
+    py: Python<'_>,
+    db: Bound<'_, PyAny>,
+    port: u16,
+    host: &str,
+    token: Option<String>,
+    read_only: bool,
+) -> PyResult<PyRemoteStudio> {
+    let location: String = db.getattr("path")?.extract()?;
+    let handle_read_only: bool = db.getattr("read_only")?.extract()?;
+    let backend = PyBackend::start(db.unbind(), location, handle_read_only)?;
+    let options = StudioOptions {
+        host: host.to_owned(),
+        port,
+        token,
+        // A read-only handle's Studio refuses edits up front.
+        read_only: read_only || handle_read_only,
+    };
+    // Detached: a failed start drops the backend, which joins its thread.
+    let studio = py.detach(move || Studio::start_backend(Arc::new(backend), options))?;
+    Ok(PyRemoteStudio {
+        url: studio.url().to_owned(),
+        studio: Mutex::new(Some(studio)),
+    })
 }
