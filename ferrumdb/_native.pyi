@@ -18,6 +18,8 @@ __all__ = [
     "WatchIterator",
     "ManualClock",
     "Transaction",
+    "RemoteStudio",
+    "serve_studio",
     "_after_fork_in_child",
     "_without_waiting",
     "cli_main",
@@ -327,6 +329,21 @@ class ManualClock:
         """Move the clock forward by ``seconds``."""
     def now(self) -> float:
         """The clock's time, in Unix seconds."""
+
+@final
+class RemoteStudio:
+    """Ferrum Studio serving a PostgreSQL handle in this process (``PostgresDB.studio()``)."""
+
+    @property
+    def url(self) -> str:
+        """The address to open in a browser (with ``?token=`` when a token is set)."""
+    def stop(self) -> bool:
+        """Stop serving; whether it was running."""
+
+def serve_studio(
+    db: Any, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+) -> RemoteStudio:
+    """Serve Ferrum Studio for the PostgreSQL handle ``db`` in the background."""
 
 def _after_fork_in_child() -> None:
     """Called in the child after ``fork()``."""

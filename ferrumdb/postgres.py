@@ -241,6 +241,7 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
     ) -> None:
         self._pid = os.getpid()
         self._closed = True
+        self._studio: tuple[tuple[Any, ...], Any] | None = None
         self._libpq_url, self._table, self._host, purge_interval = parse_url(url)
         self._url = url
         self._read_only = read_only
@@ -1260,21 +1261,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         """Encryption at rest on PostgreSQL is the server's (disk or provider encryption)."""
         raise NotImplementedError("rekey() applies to file databases; PostgreSQL encrypts at rest on the server")
 
-    def studio(
-        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
-    ) -> str:
-        """Ferrum Studio browses database files; for a server, use a PostgreSQL client (psql, pgAdmin)."""
-        raise NotImplementedError(
-            "studio() serves database files; browse a PostgreSQL table with psql or pgAdmin, "
-            "or `ferrumdb pull URL FILE` and open Studio on the copy"
-        )
-
-    def stop_studio(self) -> bool:
-        """No Studio ever runs for a PostgreSQL handle: always False."""
-        return False
-
     def close(self) -> None:
-        """Stop the background purge, end its watches and close every connection of this handle; idempotent."""
+        """Stop Studio and the background purge, end its watches and close every connection of this
+        handle; idempotent."""
+        self.stop_studio()
         self._closed = True
         self._purge_stop.set()
         for watch in list(self._watches):
@@ -1286,6 +1276,37 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 conn.close()
             except Exception:  # closing a broken connection must not raise
                 pass
+
+    # -- Studio -------------------------------------------------------------------------
+
+    def studio(
+        self, port: int = 7474, host: str = "127.0.0.1", token: str | None = None, read_only: bool = False
+    ) -> str:
+        """Start Ferrum Studio for this table in the background and return its URL (as ``FerrumDB.studio``).
+
+        The same pages and JSON API as for a file, served from this process through this
+        handle (on a connection of its own). At most one Studio serves a handle: the same
+        arguments again return the running one's URL, other arguments restart it;
+        ``stop_studio()`` and ``close()`` stop it (a running Studio keeps the handle alive).
+
+        Raises:
+            OSError: The port is taken (errno ``EADDRINUSE``).
+            ValueError: A non-loopback ``host`` without a ``token``.
+        """
+        self._check_usable()
+        arguments = (port, host, token, read_only)
+        if self._studio is not None:
+            if self._studio[0] == arguments:
+                return _notebook.StudioURL(self._studio[1].url)
+            self.stop_studio()
+        server = _native.serve_studio(self, port, host, token, read_only)
+        self._studio = (arguments, server)
+        return _notebook.StudioURL(server.url)
+
+    def stop_studio(self) -> bool:
+        """Stop the Studio serving this handle, if any; returns whether one ran."""
+        running, self._studio = self._studio, None
+        return running is not None and bool(running[1].stop())
 
     # -- for the REPL and Studio (rust/python/remote.rs calls these) ----------------------
 
@@ -1336,6 +1357,32 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         if result is not None:
             self._counters["sets"] += 1
         return result  # type: ignore[no-any-return]
+
+    def _activity(self) -> dict[str, Any]:
+        """What Studio's live metrics chart: ``sets`` and ``deletes`` of the table by every process
+        (PostgreSQL's statistics: rows inserted and updated, rows deleted; each session reports
+        them about once a second), this handle's ``gets`` and ``ops_per_sec``, live ``keys`` and sizes."""
+
+        def read(conn: Any) -> Any:
+            return conn.execute(
+                "SELECT coalesce(s.n_tup_ins + s.n_tup_upd, 0), coalesce(s.n_tup_del, 0), "
+                "pg_total_relation_size(c.oid), pg_relation_size(c.oid), "
+                f"(SELECT count(*) FROM {self._t} WHERE key > '' AND {_LIVE}) "
+                "FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = %s::regclass",
+                (self._now(), self._t),
+            ).fetchone()
+
+        sets, deletes, file_bytes, live_bytes, keys = self._run(read)
+        uptime = time.monotonic() - self._started
+        return {
+            "gets": self._counters["gets"],
+            "sets": int(sets),
+            "deletes": int(deletes),
+            "keys": int(keys),
+            "file_bytes": int(file_bytes),
+            "live_bytes": int(live_bytes),
+            "ops_per_sec": sum(self._counters.values()) / uptime if uptime > 0 else 0.0,
+        }
 
     def _persist(self, key: str) -> bool | None:
         """Remove ``key``'s TTL, keeping its value: whether it had one, ``None`` if the key is missing."""

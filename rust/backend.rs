@@ -83,6 +83,28 @@ pub struct IndexInfo {
     pub entries: Option<usize>,
 }
 
+/// What Studio's live metrics read once a second: counters (rates come
+/// from their differences) and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Activity {
+    /// Reads by key.
+    pub gets: u64,
+    /// Writes (stores and updates).
+    pub sets: u64,
+    /// Deletes.
+    pub deletes: u64,
+    /// Queries (`query`, `count` with a filter, `distinct`, `find`).
+    pub queries: u64,
+    /// Live keys.
+    pub keys: u64,
+    /// The database's size on disk.
+    pub file_bytes: u64,
+    /// The live data's share of it.
+    pub live_bytes: u64,
+    /// Gets, sets and deletes per second since the handle opened.
+    pub ops_per_sec: f64,
+}
+
 /// A progress callback: `(done, total)`.
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -90,8 +112,6 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 /// I/O; Studio calls them on its blocking pool. Semantics are those of the
 /// Python API of the same name (SPEC section 1), on every backend.
 pub trait Backend: Send + Sync {
-    /// The backend's kind, `"file"` or `"postgresql"`.
-    fn kind(&self) -> &'static str;
     /// The database for people: the file's path, or the URL without its password.
     fn location(&self) -> String;
     /// Whether the handle refuses writes.
@@ -99,6 +119,10 @@ pub trait Backend: Send + Sync {
 
     /// The number of live keys.
     fn len(&self) -> Result<usize>;
+    /// Whether there are no live keys.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// The stored JSON text under `key`, `None` when missing or expired.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Store `json` (valid JSON text) under `key`, replacing any value and TTL.
@@ -145,8 +169,8 @@ pub trait Backend: Send + Sync {
 
     /// The same object as `db.stats()` in Python.
     fn stats(&self) -> Result<Value>;
-    /// Queries run through this handle (Studio's query rate).
-    fn queries_run(&self) -> u64;
+    /// The counters and sizes Studio's live metrics chart.
+    fn activity(&self) -> Result<Activity>;
     /// What Studio's overview shows besides the stats: `path`, `fsync`,
     /// `database_read_only`, `database_live`, `watches`, `backend`.
     fn details(&self) -> Result<Map<String, Value>>;
@@ -172,10 +196,6 @@ pub fn unsupported(message: impl Into<String>) -> Error {
 /// The file engine with its indexes: each method is the call the REPL and
 /// Studio made before there was a trait.
 impl Backend for Documents {
-    fn kind(&self) -> &'static str {
-        "file"
-    }
-
     fn location(&self) -> String {
         self.database()
             .path()
@@ -349,8 +369,18 @@ impl Backend for Documents {
             .map_err(|e| Error::from(std::io::Error::from(e)))
     }
 
-    fn queries_run(&self) -> u64 {
-        Documents::queries_run(self)
+    fn activity(&self) -> Result<Activity> {
+        let stats = self.database().stats()?;
+        Ok(Activity {
+            gets: stats.gets,
+            sets: stats.sets,
+            deletes: stats.deletes,
+            queries: self.queries_run(),
+            keys: stats.keys,
+            file_bytes: stats.file_bytes,
+            live_bytes: stats.live_bytes,
+            ops_per_sec: stats.ops_per_sec,
+        })
     }
 
     fn details(&self) -> Result<Map<String, Value>> {

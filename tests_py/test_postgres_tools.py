@@ -324,3 +324,26 @@ def test_the_interactive_repl_on_a_url(pg_url: str, tmp_path: Path) -> None:
             repl.child.terminate(force=True)
     with ferrumdb.open(pg_url) as db:
         assert db.indexes() == [] and db["user:gamma"] == {"name": "cy"} and db.ttl("user:gamma") is not None
+
+
+def test_db_studio_serves_the_handle_in_process(pg_url: str) -> None:
+    """PostgresDB.studio() serves Studio from the application's process, as FerrumDB.studio() does:
+    the same arguments return the running URL, edits reach the handle, close() stops it."""
+    db = ferrumdb.open(pg_url)
+    try:
+        db["user:1"] = {"n": "ann"}
+        url = db.studio(port=0)
+        assert url.startswith("http://127.0.0.1:") and db.studio(port=0) == url
+        assert get(url, "/api/stats")["keys"] == 1
+        assert call(url, "PUT", "/api/docs/user:2", {"n": "bob"})[0] == 200
+        assert db["user:2"] == {"n": "bob"}
+        with pytest.raises(ValueError, match="token"):
+            db.studio(port=0, host="0.0.0.0")
+        read_only = db.studio(port=0, read_only=True)  # other arguments: a new Studio
+        assert call(read_only, "PUT", "/api/docs/user:3", 1)[0] == 403
+        assert db.stop_studio() is True and db.stop_studio() is False
+        url = db.studio(port=0)
+    finally:
+        db.close()
+    with pytest.raises(urllib.error.URLError):
+        get(url, "/api/stats")

@@ -60,6 +60,8 @@ fn native_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::PyManualClock>()?;
     m.add_class::<watch::PyWatch>()?;
     m.add_class::<txn::PyTransaction>()?;
+    m.add_class::<remote::PyRemoteStudio>()?;
+    m.add_function(wrap_pyfunction!(remote::serve_studio, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(_without_waiting, m)?)?;
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;

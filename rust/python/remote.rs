@@ -9,10 +9,13 @@
 //! from Studio's pool of short-lived threads would each open (and leave open)
 //! a connection of their own. The REPL, the key completion and Studio's
 //! requests queue their calls to it and wait for the answer.
+//!
+//! [`serve_studio`] serves Studio for a handle inside the application's own
+//! process (`PostgresDB.studio()`), as `FerrumDB.studio()` does for a file.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -25,12 +28,18 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use serde_json::{json, Map, Value};
 
-use crate::backend::{Backend, Entry, Found, IndexInfo, Progress, Put, SharedBackend, TtlChange};
+use crate::backend::{
+    Activity, Backend, Entry, Found, IndexInfo, Progress, Put, SharedBackend, TtlChange,
+};
 use crate::documents::QueryOptions;
 use crate::error::{BackendErrorKind, Error, Result};
+use crate::server::{Studio, StudioOptions};
 
 use super::convert::{json_to_py, py_to_value};
 use super::errors::{ClosedError, DuplicateKeyError, ReadOnlyError, TransactionConflict};
+
+/// A row of `PostgresDB._entries_page`: key, JSON text (when asked for), seconds left.
+type RawEntry = (String, Option<String>, Option<f64>);
 
 /// A call waiting for the `ferrum-pg` thread, given the handle.
 type Job = Box<dyn for<'py> FnOnce(&Bound<'py, PyAny>) + Send>;
@@ -61,7 +70,7 @@ pub(crate) fn open_url(url: &str, read_only: bool) -> std::result::Result<Shared
         })();
         let (db, location) = opened.map_err(|e| message(py, &e))?;
         PyBackend::start(db, location, read_only)
-            .map(|b| std::sync::Arc::new(b) as SharedBackend)
+            .map(|b| Arc::new(b) as SharedBackend)
             .map_err(|e| format!("cannot start the PostgreSQL worker thread: {e}"))
     })
 }
@@ -206,7 +215,7 @@ impl PyBackend {
         after: Option<&str>,
         limit: usize,
         with_values: bool,
-    ) -> Result<Vec<(String, Option<String>, Option<f64>)>> {
+    ) -> Result<Vec<RawEntry>> {
         let (prefix, after) = (prefix.to_owned(), after.map(str::to_owned));
         self.call(move |db| {
             db.call_method1("_entries_page", (prefix, after, limit, with_values))?
@@ -231,10 +240,6 @@ impl Drop for PyBackend {
 }
 
 impl Backend for PyBackend {
-    fn kind(&self) -> &'static str {
-        "postgresql"
-    }
-
     fn location(&self) -> String {
         self.location.clone()
     }
@@ -473,8 +478,25 @@ impl Backend for PyBackend {
         self.call(|db| to_value(&db.call_method0("stats")?))
     }
 
-    fn queries_run(&self) -> u64 {
-        self.queries.load(Ordering::Relaxed)
+    /// Sets and deletes are the table's, by every process (PostgreSQL's
+    /// statistics, flushed by each session about once a second): the chart
+    /// shows the applications' writes. Gets and queries are Studio's own.
+    fn activity(&self) -> Result<Activity> {
+        let queries = self.queries.load(Ordering::Relaxed);
+        self.call(move |db| {
+            let reading = db.call_method0("_activity")?;
+            let n = |name: &str| -> PyResult<u64> { reading.get_item(name)?.extract() };
+            Ok(Activity {
+                gets: n("gets")?,
+                sets: n("sets")?,
+                deletes: n("deletes")?,
+                queries,
+                keys: n("keys")?,
+                file_bytes: n("file_bytes")?,
+                live_bytes: n("live_bytes")?,
+                ops_per_sec: reading.get_item("ops_per_sec")?.extract()?,
+            })
+        })
     }
 
     fn details(&self) -> Result<Map<String, Value>> {
@@ -534,4 +556,73 @@ impl Backend for PyBackend {
             Ok(())
         })
     }
+}
+
+/// Ferrum Studio serving a Python `PostgresDB` handle in this process (its
+/// `studio()` method), as `FerrumDB.studio()` serves a file: the same router,
+/// over a [`PyBackend`] of the handle. Stopped by [`PyRemoteStudio::stop`]
+/// (the handle's `stop_studio()` and `close()`), or when collected.
+#[pyclass(name = "RemoteStudio", module = "ferrumdb._native")]
+pub(crate) struct PyRemoteStudio {
+    studio: Mutex<Option<Studio>>,
+    url: String,
+}
+
+#[pymethods]
+impl PyRemoteStudio {
+    /// The address to open in a browser (with `?token=` when a token is set).
+    #[getter]
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Stop serving; whether it was running.
+    fn stop(&self, py: Python<'_>) -> bool {
+        let studio = self.studio.lock().take();
+        let running = studio.is_some();
+        // Requests in flight wait for the handle's thread, which needs the GIL.
+        py.detach(move || drop(studio));
+        running
+    }
+}
+
+impl Drop for PyRemoteStudio {
+    fn drop(&mut self) {
+        if let Some(studio) = self.studio.get_mut().take() {
+            // Collected with the GIL held, which a request in flight may be waiting
+            // for: stop it from a thread of its own instead of waiting here.
+            let _ = std::thread::Builder::new()
+                .name("ferrum-studio-stop".into())
+                .spawn(move || drop(studio));
+        }
+    }
+}
+
+/// Serve Ferrum Studio for the PostgreSQL handle `db` in the background.
+#[pyfunction]
+#[pyo3(signature = (db, port = 7474, host = "127.0.0.1", token = None, read_only = false))]
+pub(crate) fn serve_studio(
+    py: Python<'_>,
+    db: Bound<'_, PyAny>,
+    port: u16,
+    host: &str,
+    token: Option<String>,
+    read_only: bool,
+) -> PyResult<PyRemoteStudio> {
+    let location: String = db.getattr("path")?.extract()?;
+    let handle_read_only: bool = db.getattr("read_only")?.extract()?;
+    let backend = PyBackend::start(db.unbind(), location, handle_read_only)?;
+    let options = StudioOptions {
+        host: host.to_owned(),
+        port,
+        token,
+        // A read-only handle's Studio refuses edits up front.
+        read_only: read_only || handle_read_only,
+    };
+    // Detached: a failed start drops the backend, which joins its thread.
+    let studio = py.detach(move || Studio::start_backend(Arc::new(backend), options))?;
+    Ok(PyRemoteStudio {
+        url: studio.url().to_owned(),
+        studio: Mutex::new(Some(studio)),
+    })
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use crate::backend::{Backend, SharedBackend};
+use crate::backend::{Activity, Backend, SharedBackend};
 use crate::error::{Error, Result};
 
 /// Time between samples.
@@ -30,14 +30,14 @@ struct Counters {
 }
 
 impl Counters {
-    /// The counters and the stats they came from (`db.stats()`'s object).
-    fn read(docs: &dyn Backend) -> Result<(Self, Reading)> {
-        let stats = Reading::of(&docs.stats()?);
+    /// The counters, and the reading they came from.
+    fn read(docs: &dyn Backend) -> Result<(Self, Activity)> {
+        let stats = docs.activity()?;
         let counters = Counters {
             gets: stats.gets,
             sets: stats.sets,
             deletes: stats.deletes,
-            queries: docs.queries_run(),
+            queries: stats.queries,
         };
         Ok((counters, stats))
     }
@@ -50,36 +50,6 @@ impl Counters {
             set: rate(self.sets, earlier.sets),
             delete: rate(self.deletes, earlier.deletes),
             query: rate(self.queries, earlier.queries),
-        }
-    }
-}
-
-/// The fields of a backend's stats object a sample keeps (0 where it has none).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-struct Reading {
-    gets: u64,
-    sets: u64,
-    deletes: u64,
-    keys: u64,
-    file_bytes: u64,
-    live_bytes: u64,
-    ops_per_sec: f64,
-}
-
-impl Reading {
-    fn of(stats: &Value) -> Self {
-        let n = |name: &str| stats.get(name).and_then(Value::as_u64).unwrap_or(0);
-        Reading {
-            gets: n("gets"),
-            sets: n("sets"),
-            deletes: n("deletes"),
-            keys: n("keys"),
-            file_bytes: n("file_bytes"),
-            live_bytes: n("live_bytes"),
-            ops_per_sec: stats
-                .get("ops_per_sec")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0),
         }
     }
 }
