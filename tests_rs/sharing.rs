@@ -791,3 +791,24 @@ fn a_process_killed_while_syncing_for_the_others_blocks_no_one() {
     assert_eq!(get(&db, "after").as_deref(), Some("1"));
     db.close().expect("close");
 }
+
+#[test]
+fn deferred_writes_are_sealed_where_they_land_in_an_encrypted_log() {
+    let (_dir, path) = temp_db();
+    let cfg = config(&path).with_encryption([7u8; 32]);
+    let a = Database::open(&cfg).expect("a");
+    let b = Database::open(&cfg).expect("b");
+    for i in 0..50 {
+        a.put_raw(&format!("a{i}"), b"1").expect("a");
+        b.put_raw(&format!("b{i}"), b"2").expect("b");
+    }
+    assert!(a.deferred_writes() + b.deferred_writes() > 0);
+    assert_eq!(get(&a, "b49").as_deref(), Some("2"));
+    assert_eq!(get(&b, "a49").as_deref(), Some("1"));
+    a.close().expect("close a");
+    b.close().expect("close b");
+    let db = Database::open(&cfg).expect("reopen");
+    assert_eq!(db.len(), 100);
+    assert_eq!(get(&db, "a0").as_deref(), Some("1"));
+    db.close().expect("close");
+}
