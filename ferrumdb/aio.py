@@ -452,7 +452,7 @@ class AsyncFerrumDB:
         Example::
 
             async with db.transaction() as tx:
-                tx["counter"] = await tx.get("counter", 0) + 1
+                tx["counter"] = tx.get("counter", 0) + 1
 
         Raises:
             ClosedError: The database is closed.
@@ -543,24 +543,19 @@ async def _scan_pages(pages: _native.ScanIterator) -> AsyncIterator[tuple[str, A
 class AsyncTransaction:
     """A transaction of an :class:`AsyncFerrumDB`: ``async with db.transaction() as tx``.
 
-    The one transaction of both backends (a PostgreSQL handle's is a subclass
-    that only says its reads wait), so code written against one runs unchanged
-    on the other:
+    Writes are buffered in memory and checked at once, as in the sync API:
+    ``tx[k] = v``, ``tx.set(k, v, ttl=None)``, ``tx.delete(k)``. Reads are the
+    sync API's too, and memory reads on a file: ``tx.get(k, default)``,
+    ``tx[k]``, ``k in tx``. The commit is awaited; leaving the block normally
+    commits, an exception discards. A commit whose reads changed meanwhile
+    raises :class:`~ferrumdb.TransactionConflict` and writes nothing.
 
-    * **writes** are buffered in memory and checked at once, as in the sync
-      API: ``tx[k] = v``, ``tx.set(k, v, ttl=None)``, ``tx.delete(k)``;
-    * **reads** are awaited: ``await tx.get(k, default)``,
-      ``await tx.getitem(k)`` (``KeyError`` if missing),
-      ``await tx.contains(k)``. On a file they are memory reads and complete
-      inline (no thread hop); on PostgreSQL they ask the server, off the loop;
-    * the **commit** is awaited; leaving the block normally commits, an
-      exception discards. A commit whose reads changed meanwhile raises
-      :class:`~ferrumdb.TransactionConflict` and writes nothing.
-
-    The sync read spellings ``tx[k]``, ``k in tx`` and ``del tx[k]`` (which
-    reads to raise ``KeyError``) work on a file, where they do not wait; on
-    PostgreSQL they raise ``TypeError`` naming the awaited form, since they
-    would block the loop on a round trip.
+    Awaited reads, ``await tx.getitem(k)`` (``KeyError`` if missing) and
+    ``await tx.contains(k)``, work on both backends: inline on a file, off the
+    loop on PostgreSQL, whose transaction (a subclass) asks the server, so
+    there ``tx.get`` is awaited and ``tx[k]``, ``k in tx`` and ``del tx[k]``
+    raise ``TypeError`` naming the awaited form rather than block the loop.
+    Code meant for both backends reads with ``getitem`` and ``contains``.
     """
 
     #: Whether a read waits for I/O (PostgreSQL): then it runs in the handle's pool.
@@ -579,12 +574,11 @@ class AsyncTransaction:
         elif not self._tx.finished:
             await self.commit()
 
-    # -- reads: awaited on both backends -------------------------------------------
+    # -- reads -----------------------------------------------------------------------
 
-    async def get(self, key: str, default: Any = None) -> Any:
-        """The value under ``key`` as this transaction sees it, or ``default`` (awaited)."""
-        if self._reads_wait:
-            return await self._db._off_loop(self._tx.get, key, default)
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value under ``key`` as this transaction sees it, or ``default`` (a memory
+        read, as in the sync API; awaited on PostgreSQL)."""
         return self._tx.get(key, default)
 
     async def getitem(self, key: str) -> Any:

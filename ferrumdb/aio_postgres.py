@@ -307,13 +307,11 @@ def _take(items: Iterator[tuple[str, Any]], n: int) -> list[tuple[str, Any]]:
 class AsyncPostgresTransaction(AsyncTransaction):
     """A transaction of an :class:`AsyncPostgresDB`: ``async with db.transaction() as tx``.
 
-    :class:`ferrumdb.aio.AsyncTransaction`'s API and behaviour: writes
-    buffered in memory (``tx[k] = v``, ``tx.set``, ``tx.delete``), reads
-    awaited (``await tx.get(k, default)``, ``await tx.getitem(k)``,
-    ``await tx.contains(k)``), the commit awaited. Here a read asks the
-    server, so it runs in the handle's pool; ``tx[k]``, ``k in tx`` and
-    ``del tx[k]`` raise ``TypeError`` naming the awaited form rather than block
-    the loop. A commit whose reads changed meanwhile raises
+    :class:`ferrumdb.aio.AsyncTransaction`'s API and behaviour, except that a
+    read asks the server, so every read is awaited and runs in the handle's
+    pool: ``await tx.get(k, default)``, ``await tx.getitem(k)``,
+    ``await tx.contains(k)``; ``tx[k]``, ``k in tx`` and ``del tx[k]`` raise
+    ``TypeError`` naming the awaited form rather than block the loop. A commit whose reads changed meanwhile raises
     :class:`~ferrumdb.TransactionConflict` and writes nothing.
     """
 
@@ -321,6 +319,10 @@ class AsyncPostgresTransaction(AsyncTransaction):
 
     def __init__(self, db: AsyncPostgresDB, transaction: PostgresTransaction) -> None:
         super().__init__(db, transaction)
+
+    async def get(self, key: str, default: Any = None) -> Any:  # a read asks the server
+        """The value under ``key`` as this transaction sees it, or ``default`` (awaited)."""
+        return await self._db._off_loop(self._tx.get, key, default)
 
     def __repr__(self) -> str:
         state = "finished" if self._tx.finished else f"{len(self._tx)} writes"

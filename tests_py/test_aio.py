@@ -364,7 +364,8 @@ def test_transaction_commits_on_exit_and_reads_its_writes(db_path: Path) -> None
                 tx.set("a", {"x": 1}).delete("gone")
                 del tx["a"]
                 tx["b"] = [1]
-                assert await tx.get("b") == [1] and "gone" not in tx and await tx.get("a", "none") == "none"
+                assert tx.get("b") == [1] and "gone" not in tx and tx.get("a", "none") == "none"
+                assert await tx.getitem("b") == [1] and not await tx.contains("gone")
                 assert await db.get("b") is None  # not visible before commit
             assert tx.finished
             assert await db.get("counter") == 2

@@ -368,8 +368,9 @@ def either_backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def test_one_transaction_body_runs_on_both_backends(either_backend: str) -> None:
-    """The same async transaction code on a file and on PostgreSQL: reads awaited, writes buffered,
-    the commit awaited, a conflict writing nothing, an exception discarding; the same classes."""
+    """The same async transaction code on a file and on PostgreSQL: the awaited reads (getitem,
+    contains), writes buffered, the commit awaited, a conflict writing nothing, an exception
+    discarding; the same classes. (``tx.get`` is the sync API's on a file, awaited on PostgreSQL.)"""
 
     async def main() -> None:
         async with ferrumdb.aio.open(either_backend) as db:
@@ -378,12 +379,12 @@ def test_one_transaction_body_runs_on_both_backends(either_backend: str) -> None
             await db.set("gone", "x")
             async with db.transaction() as tx:
                 assert isinstance(tx, AsyncTransaction)
-                assert await tx.get("n") == 1 and await tx.get("absent", "default") == "default"
+                assert await tx.getitem("n") == 1 and not await tx.contains("absent")
                 tx["n"] = await tx.getitem("n") + 1
                 tx.set("a", {"x": 1}, ttl=60).delete("gone")
                 with pytest.raises(KeyError):
                     await tx.getitem("gone")  # its own delete
-                assert await tx.get("n") == 2 and await tx.contains("a") and not await tx.contains("gone")
+                assert await tx.getitem("n") == 2 and await tx.contains("a") and not await tx.contains("gone")
                 assert not await tx.contains(7) and len(tx) == 3
                 assert await db.get("n") == 1  # nothing visible before the commit
             assert tx.finished
@@ -395,7 +396,7 @@ def test_one_transaction_body_runs_on_both_backends(either_backend: str) -> None
             assert await db.get("n") == 2
             with pytest.raises(TransactionConflict):
                 async with db.transaction() as tx:
-                    tx["n"] = await tx.get("n", 0) - 30
+                    tx["n"] = await tx.getitem("n") - 30
                     tx["log"] = "withdrew 30"
                     await db.set("n", 0)  # someone else got there first
             assert await db.get("n") == 0 and not await db.contains("log")
