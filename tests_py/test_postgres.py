@@ -669,7 +669,7 @@ def test_lost_connection_mid_transaction_writes_nothing_and_next_call_reconnects
         notify_all(conn, events)
         pid = conn.info.backend_pid
         with psycopg.connect(server_url(), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            admin.execute("SELECT pg_terminate_backend(%s, 60000)", (pid,))  # returns once it has ended
 
     pg_db._notify_all = kill_own_connection
     with pytest.raises(ConnectionError, match="lost the connection"):
