@@ -379,8 +379,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             if "payload string too long" not in str(e):
                 raise
             raise ValueError(
-                "a watch() is open and this key is too long to announce to it (a PostgreSQL NOTIFY "
-                f"payload holds under 8000 bytes; keep keys under {NOTIFY_VALUE_LIMIT} UTF-8 bytes); nothing was written"
+                "a watch() is open and this key is too long to announce to it (a PostgreSQL NOTIFY payload "
+                f"holds under 8000 bytes; keep keys under {NOTIFY_VALUE_LIMIT} UTF-8 bytes); nothing was written"
             ) from None
         except pg_errors.SerializationFailure as e:
             raise TransactionConflict(
@@ -563,8 +563,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     raise ValueError(
                         f"cannot upgrade table {self._table!r} to FerrumDB schema version {SCHEMA_VERSION}: "
                         f"under the unique index on {field!r}, {key!r} and {other!r} both hold {_compact(value)} "
-                        "(version 2 also compares array elements, as the file backend does); change one of them "
-                        "with an older FerrumDB, or drop that index, then open it again"
+                        "(from version 2 on, unique indexes also compare array elements, as the file backend does); "
+                        "change one of them with an older FerrumDB, or drop that index, then open it again"
                     )
             postgres_unique.refresh_trigger(conn, self._table, unique)
         meta["ferrumdb"] = SCHEMA_VERSION
@@ -667,7 +667,8 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         if "\x00" in key:
             self._check_usable()
             raise ValueError(
-                "PostgreSQL cannot store a key holding the NUL character \\u0000 (its text type refuses it); nothing was written"
+                "PostgreSQL cannot store a key holding the NUL character \\u0000 (its text type refuses it); "
+                "nothing was written"
             )
         params = [key.encode(), text.encode(), None if expires_at is None else repr(expires_at).encode()]
         self._run(lambda c: self._exec(c, self._stmt_set, params), writing=key)

@@ -376,6 +376,28 @@ def test_transaction_commits_on_exit_and_reads_its_writes(db_path: Path) -> None
     run(main())
 
 
+def test_file_transaction_reads_are_awaited_but_complete_inline(db_path: Path) -> None:
+    """On a file, `await tx.get/getitem/contains` are memory reads: no thread hop (the pool is never used)."""
+
+    async def main() -> None:
+        async with ferrumdb.aio.open(db_path, fsync="never") as db:
+            await db.set("k", 1)
+            async with db.transaction() as tx:
+                real = db._off_loop
+
+                async def no_hop(*_args: object, **_kwargs: object) -> None:
+                    raise AssertionError("a file transaction's read went to the pool")
+
+                db._off_loop = no_hop  # type: ignore[method-assign,assignment]
+                assert await tx.get("k") == 1 and await tx.get("x", 0) == 0
+                assert await tx.getitem("k") == 1 and await tx.contains("k") and not await tx.contains("x")
+                db._off_loop = real  # type: ignore[method-assign]
+                tx["k"] = 2
+            assert await db.get("k") == 2
+
+    run(main())
+
+
 def test_transaction_discards_on_exception(db_path: Path) -> None:
     """An exception inside the block discards every write and propagates."""
 

@@ -669,7 +669,7 @@ def test_lost_connection_mid_transaction_writes_nothing_and_next_call_reconnects
         notify_all(conn, events)
         pid = conn.info.backend_pid
         with psycopg.connect(server_url(), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            admin.execute("SELECT pg_terminate_backend(%s, 60000)", (pid,))  # returns once it has ended
 
     pg_db._notify_all = kill_own_connection
     with pytest.raises(ConnectionError, match="lost the connection"):
@@ -678,6 +678,28 @@ def test_lost_connection_mid_transaction_writes_nothing_and_next_call_reconnects
             tx["new"] = 1
     del pg_db._notify_all
     assert pg_db["k"] == 0 and "new" not in pg_db
+
+
+def test_lost_connection_under_a_single_key_call_raises_and_the_next_call_reconnects(pg_db: Any) -> None:
+    """get/set/delete/in/ttl go to libpq directly: a dropped connection still raises ConnectionError,
+    and the next call opens a new one (its statements prepared again)."""
+    pg_db["k"] = 1
+    calls = [
+        lambda: pg_db.__setitem__("k", 2),
+        lambda: pg_db["k"],
+        lambda: "k" in pg_db,
+        lambda: pg_db.ttl("k"),
+        lambda: pg_db.delete("other"),
+    ]
+    for call in calls:
+        pid = pg_db._conn().info.backend_pid
+        with psycopg.connect(server_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s, 60000)", (pid,))  # returns once it has ended
+        with pytest.raises(ConnectionError, match="lost the connection"):
+            call()
+    assert pg_db["k"] == 1 and "k" in pg_db and pg_db.ttl("k") is None
+    pg_db["k"] = 3
+    assert pg_db.get("k") == 3 and pg_db.delete("k") and "k" not in pg_db
 
 
 def test_without_psycopg_the_error_names_the_extra() -> None:

@@ -265,7 +265,7 @@ def test_reads_reconnect_after_a_lost_connection(pg_url: str) -> None:
             reader = db._reader
             assert reader is not None
             with psycopg.connect(server_url(), autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (reader.info.backend_pid,))
+                admin.execute("SELECT pg_terminate_backend(%s, 60000)", (reader.info.backend_pid,))
             with pytest.raises(ConnectionError, match="lost the connection"):
                 await db.get("k")
             assert await db.get("k") == 1 and await db.contains("k") and await db.ttl("k") is None
