@@ -1340,7 +1340,6 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         _check_key(key)
         text = self._canonical_json(key, text)
         expires_at = self._expiry(ttl) if ttl_change == "set" else None
-        payload = "[" + _event_payload("set", key, text) + "]"
 
         def put(conn: Any) -> tuple[bool, float | None] | None:
             now = self._now()
@@ -1351,7 +1350,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                 if row is not None and create_only:
                     return None
                 deadline = (row[0] if row is not None else None) if ttl_change == "keep" else expires_at
-                conn.execute(self._sql_set, (key, text, deadline, self._channel, payload))
+                # The one upsert of set(), watch notification included.
+                params = [key.encode(), text.encode(), None if deadline is None else repr(deadline).encode()]
+                self._exec(conn, self._stmt_set, params)
             return row is None, None if deadline is None else max(0.0, deadline - now)
 
         result = self._run(put, writing=key)

@@ -376,8 +376,9 @@ def test_transaction_commits_on_exit_and_reads_its_writes(db_path: Path) -> None
     run(main())
 
 
-def test_file_transaction_reads_are_awaited_but_complete_inline(db_path: Path) -> None:
-    """On a file, `await tx.get/getitem/contains` are memory reads: no thread hop (the pool is never used)."""
+def test_file_transaction_reads_complete_inline(db_path: Path) -> None:
+    """On a file, `tx.get` is the sync API's plain read, and the awaited reads portable to
+    PostgreSQL (`await tx.getitem/contains`) are memory reads too: no thread hop."""
 
     async def main() -> None:
         async with ferrumdb.aio.open(db_path, fsync="never") as db:
@@ -389,7 +390,7 @@ def test_file_transaction_reads_are_awaited_but_complete_inline(db_path: Path) -
                     raise AssertionError("a file transaction's read went to the pool")
 
                 db._off_loop = no_hop  # type: ignore[method-assign,assignment]
-                assert await tx.get("k") == 1 and await tx.get("x", 0) == 0
+                assert tx.get("k") == 1 and tx.get("x", 0) == 0
                 assert await tx.getitem("k") == 1 and await tx.contains("k") and not await tx.contains("x")
                 db._off_loop = real  # type: ignore[method-assign]
                 tx["k"] = 2
