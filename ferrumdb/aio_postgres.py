@@ -22,9 +22,10 @@ Two ways, each where it serves:
   APIs (an async copy of every SQL path would be a second implementation), and
   their CPU work (evaluating candidates) leaves the loop too.
 
-A transaction's reads are awaited on both backends (``await tx.get(k)``,
-``await tx.getitem(k)``, ``await tx.contains(k)``); here they go to the server
-in the pool, and the sync forms ``tx[k]``, ``k in tx`` and ``del tx[k]`` raise
+A transaction's reads are awaited here (``await tx.get(k)``,
+``await tx.getitem(k)``, ``await tx.contains(k)``; the last two on a file as
+well, where ``tx.get`` is the sync API's): they go to the server in the
+pool, and the sync forms ``tx[k]``, ``k in tx`` and ``del tx[k]`` raise
 ``TypeError`` saying so rather than block the loop. Writes (``tx[k] = v``,
 ``tx.set``, ``tx.delete``) are buffered in memory as on a file; the commit is
 awaited (see :class:`ferrumdb.aio.AsyncTransaction`).
