@@ -152,6 +152,21 @@ def test_bad_urls_and_unreachable_servers_fail_clearly() -> None:
     assert "Ferrum Studio:" not in studio.stdout
 
 
+def test_without_psycopg_the_command_names_the_extra() -> None:
+    """`ferrumdb URL` without the driver: one line naming pip install ferrumdb[postgres], exit 1.
+    (No server is needed: the driver is missing before any connection.)"""
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from ferrumdb.__main__ import main\n"
+        "sys.exit(main(['postgresql://u@localhost/db']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], input="COUNT\n", capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and "pip install ferrumdb[postgres]" in proc.stderr
+
+
 def test_file_only_options_and_subcommands_say_so(pg_url: str) -> None:
     """--fsync/--key-file and check/export/import on a URL are usage errors (2) that name PostgreSQL."""
     fsync = cli(pg_url, "COUNT\n", "--fsync=always")
