@@ -24,6 +24,7 @@ Python driver adds no second build and keeps PostgreSQL optional.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import hashlib
 import json
@@ -1180,12 +1181,17 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             self.stop_studio()
         server = _native.serve_studio(self, port, host, token, read_only)
         self._studio = (arguments, server)
+        # Studio's thread calls into Python: it must end while the interpreter still runs.
+        atexit.register(self.stop_studio)
         return _notebook.StudioURL(server.url)
 
     def stop_studio(self) -> bool:
         """Stop the Studio serving this handle, if any; returns whether one ran."""
         running, self._studio = self._studio, None
-        return running is not None and bool(running[1].stop())
+        if running is None:
+            return False
+        atexit.unregister(self.stop_studio)
+        return bool(running[1].stop())
 
     # -- for the REPL and Studio (rust/python/remote.rs calls these) ----------------------
 

@@ -362,3 +362,18 @@ def test_db_studio_serves_the_handle_in_process(pg_url: str) -> None:
         db.close()
     with pytest.raises(urllib.error.URLError):
         get(url, "/api/stats")
+
+
+def test_a_process_that_never_stops_its_studio_exits_cleanly(pg_url: str) -> None:
+    """A program that starts db.studio() and exits without close() (the handle even deleted) ends
+    with status 0: Studio stops while the interpreter still runs, not during its teardown."""
+    code = (
+        "import json, sys, urllib.request, ferrumdb\n"
+        "db = ferrumdb.open(sys.argv[1])\n"
+        "db['a'] = 1\n"
+        "url = db.studio(port=0)\n"
+        "print(json.load(urllib.request.urlopen(url + 'api/stats'))['keys'])\n"
+        "del db\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, pg_url], capture_output=True, text=True, timeout=TIMEOUT)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "1\n", "")
