@@ -1270,7 +1270,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         }
 
     def _persist(self, key: str) -> bool | None:
-        """Remove ``key``'s TTL, keeping its value: whether it had one, ``None`` if the key is missing."""
+        """Remove ``key``'s TTL, keeping its value: whether it had one, ``None`` if the key is missing.
+
+        Watchers see the key set again (with the same value), as on a file, where it is rewritten."""
         self._check_writable()
         _check_key(key)
 
@@ -1284,7 +1286,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     return None
                 if row[0] is None:
                     return False
-                conn.execute(f"UPDATE {self._t} SET expires_at = NULL WHERE key = %s", (key,))
+                text = conn.execute(
+                    f"UPDATE {self._t} SET expires_at = NULL WHERE key = %s RETURNING doc::text", (key,)
+                ).fetchone()[0]
+                self._notify_all(conn, [("set", key, text)])
                 return True
 
         return self._run(persist)  # type: ignore[no-any-return]

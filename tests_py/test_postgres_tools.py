@@ -377,3 +377,14 @@ def test_a_process_that_never_stops_its_studio_exits_cleanly(pg_url: str) -> Non
     )
     proc = subprocess.run([sys.executable, "-c", code, pg_url], capture_output=True, text=True, timeout=TIMEOUT)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "1\n", "")
+
+
+def test_persist_is_seen_by_watchers(pg_url: str) -> None:
+    """PERSIST rewrites the key on a file, so a watcher sees it set again; on PostgreSQL too."""
+    with ferrumdb.open(pg_url) as db:
+        db.set("s", {"u": 1}, ttl=300)
+        with db.watch("s") as changes:
+            proc = cli(pg_url, "PERSIST s\n")
+            assert (proc.returncode, proc.stdout) == (0, "1\n"), proc.stderr
+            assert next(iter(changes)) == ("set", "s", {"u": 1})
+        assert db.ttl("s") is None
