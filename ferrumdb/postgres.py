@@ -24,6 +24,7 @@ Python driver adds no second build and keeps PostgreSQL optional.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import hashlib
 import json
@@ -1302,12 +1303,17 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
             self.stop_studio()
         server = _native.serve_studio(self, port, host, token, read_only)
         self._studio = (arguments, server)
+        # Studio's thread calls into Python: it must end while the interpreter still runs.
+        atexit.register(self.stop_studio)
         return _notebook.StudioURL(server.url)
 
     def stop_studio(self) -> bool:
         """Stop the Studio serving this handle, if any; returns whether one ran."""
         running, self._studio = self._studio, None
-        return running is not None and bool(running[1].stop())
+        if running is None:
+            return False
+        atexit.unregister(self.stop_studio)
+        return bool(running[1].stop())
 
     # -- for the REPL and Studio (rust/python/remote.rs calls these) ----------------------
 
@@ -1387,7 +1393,9 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
         }
 
     def _persist(self, key: str) -> bool | None:
-        """Remove ``key``'s TTL, keeping its value: whether it had one, ``None`` if the key is missing."""
+        """Remove ``key``'s TTL, keeping its value: whether it had one, ``None`` if the key is missing.
+
+        Watchers see the key set again (with the same value), as on a file, where it is rewritten."""
         self._check_writable()
         _check_key(key)
 
@@ -1401,7 +1409,10 @@ class PostgresDB(MutableMapping):  # type: ignore[type-arg]
                     return None
                 if row[0] is None:
                     return False
-                conn.execute(f"UPDATE {self._t} SET expires_at = NULL WHERE key = %s", (key,))
+                text = conn.execute(
+                    f"UPDATE {self._t} SET expires_at = NULL WHERE key = %s RETURNING doc::text", (key,)
+                ).fetchone()[0]
+                self._notify_all(conn, [("set", key, text)])
                 return True
 
         return self._run(persist)  # type: ignore[no-any-return]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use crate::documents::{Documents, QueryOptions, UpdateTarget};
-use crate::engine::WriteBatch;
+use crate::engine::{ValueBuf, WriteBatch};
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::ops::{export_jsonl, Stage};
 
@@ -51,25 +51,42 @@ pub enum Put {
 }
 
 /// One key of a listing page with its stored value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// The key.
     pub key: String,
     /// The stored JSON text.
-    pub raw: Vec<u8>,
+    pub raw: ValueBuf,
     /// Seconds until the key expires, `None` for never.
     pub ttl: Option<f64>,
 }
 
 /// One query result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Found {
     /// The document's key.
     pub key: String,
     /// The document (only the projected paths when the query asked for `fields`).
     pub doc: Value,
-    /// The document as JSON text: the stored text for a whole document.
-    pub text: String,
+    /// The stored JSON text of a whole document, where the backend has it.
+    raw: Option<ValueBuf>,
+}
+
+impl Found {
+    /// A result; `raw` is the stored text of the whole document, when the
+    /// backend has it and `doc` is not a projection.
+    pub fn new(key: String, doc: Value, raw: Option<ValueBuf>) -> Self {
+        Found { key, doc, raw }
+    }
+
+    /// The document as JSON text: the stored text, when there is one, rather
+    /// than `doc` serialised again.
+    pub fn text(&self) -> String {
+        match &self.raw {
+            Some(raw) => String::from_utf8_lossy(raw.as_bytes()).into_owned(),
+            None => self.doc.to_string(),
+        }
+    }
 }
 
 /// One secondary index.
@@ -124,7 +141,7 @@ pub trait Backend: Send + Sync {
         Ok(self.len()? == 0)
     }
     /// The stored JSON text under `key`, `None` when missing or expired.
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    fn get(&self, key: &str) -> Result<Option<ValueBuf>>;
     /// Store `json` (valid JSON text) under `key`, replacing any value and TTL.
     fn set(&self, key: &str, json: &[u8], ttl: Option<Duration>) -> Result<()>;
     /// Store `json` under `key` with `change` to its expiry, in one step (a
@@ -210,8 +227,8 @@ impl Backend for Documents {
         Ok(self.database().len())
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        Ok(self.database().get_raw(key)?.map(|b| b.as_bytes().to_vec()))
+    fn get(&self, key: &str) -> Result<Option<ValueBuf>> {
+        self.database().get_raw(key)
     }
 
     fn set(&self, key: &str, json: &[u8], ttl: Option<Duration>) -> Result<()> {
@@ -288,7 +305,7 @@ impl Backend for Documents {
             .into_iter()
             .map(|(key, raw, expires_at)| Entry {
                 key,
-                raw: raw.as_bytes().to_vec(),
+                raw,
                 ttl: (expires_at != 0).then(|| expires_at.saturating_sub(now_ms) as f64 / 1000.0),
             })
             .collect())
@@ -305,18 +322,7 @@ impl Backend for Documents {
         Ok(self
             .query_with(filter, options)?
             .into_iter()
-            .map(|row| {
-                let text = if projected {
-                    row.doc.to_string()
-                } else {
-                    String::from_utf8_lossy(row.raw.as_bytes()).into_owned()
-                };
-                Found {
-                    key: row.key,
-                    doc: row.doc,
-                    text,
-                }
-            })
+            .map(|row| Found::new(row.key, row.doc, (!projected).then_some(row.raw)))
             .collect())
     }
 

@@ -14,7 +14,8 @@
 //! sync) → [`engine`] (keydir + log = database) → [`documents`] / [`query`]
 //! (secondary indexes, change feeds, filters) → bindings (`python`; `cli` and `server`,
 //! Ferrum Studio, behind the Cargo features `cli` and `studio`, off by
-//! default and switched on by maturin). `config` and the expiry `Clock` sit at the top, used by all.
+//! default and switched on by maturin; both call a database through
+//! `backend::Backend`, a file or, from Python, a PostgreSQL table). `config` and the expiry `Clock` sit at the top, used by all.
 //!
 //! ```
 //! # fn main() -> ferrumdb::Result<()> {

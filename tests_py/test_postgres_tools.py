@@ -152,6 +152,21 @@ def test_bad_urls_and_unreachable_servers_fail_clearly() -> None:
     assert "Ferrum Studio:" not in studio.stdout
 
 
+def test_without_psycopg_the_command_names_the_extra() -> None:
+    """`ferrumdb URL` without the driver: one line naming pip install ferrumdb[postgres], exit 1.
+    (No server is needed: the driver is missing before any connection.)"""
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from ferrumdb.__main__ import main\n"
+        "sys.exit(main(['postgresql://u@localhost/db']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], input="COUNT\n", capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("error: ") and "pip install ferrumdb[postgres]" in proc.stderr
+
+
 def test_file_only_options_and_subcommands_say_so(pg_url: str) -> None:
     """--fsync/--key-file and check/export/import on a URL are usage errors (2) that name PostgreSQL."""
     fsync = cli(pg_url, "COUNT\n", "--fsync=always")
@@ -347,3 +362,29 @@ def test_db_studio_serves_the_handle_in_process(pg_url: str) -> None:
         db.close()
     with pytest.raises(urllib.error.URLError):
         get(url, "/api/stats")
+
+
+def test_a_process_that_never_stops_its_studio_exits_cleanly(pg_url: str) -> None:
+    """A program that starts db.studio() and exits without close() (the handle even deleted) ends
+    with status 0: Studio stops while the interpreter still runs, not during its teardown."""
+    code = (
+        "import json, sys, urllib.request, ferrumdb\n"
+        "db = ferrumdb.open(sys.argv[1])\n"
+        "db['a'] = 1\n"
+        "url = db.studio(port=0)\n"
+        "print(json.load(urllib.request.urlopen(url + 'api/stats'))['keys'])\n"
+        "del db\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, pg_url], capture_output=True, text=True, timeout=TIMEOUT)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "1\n", "")
+
+
+def test_persist_is_seen_by_watchers(pg_url: str) -> None:
+    """PERSIST rewrites the key on a file, so a watcher sees it set again; on PostgreSQL too."""
+    with ferrumdb.open(pg_url) as db:
+        db.set("s", {"u": 1}, ttl=300)
+        with db.watch("s") as changes:
+            proc = cli(pg_url, "PERSIST s\n")
+            assert (proc.returncode, proc.stdout) == (0, "1\n"), proc.stderr
+            assert next(iter(changes)) == ("set", "s", {"u": 1})
+        assert db.ttl("s") is None

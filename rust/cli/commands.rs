@@ -690,7 +690,7 @@ pub fn execute(
         }
         Command::Get { key } => match docs.get(key)? {
             None => return Err(CommandError::NotFound(display_key(key))),
-            Some(buf) => Reply::Json(render::checked_json(&buf).map_err(|reason| {
+            Some(buf) => Reply::Json(render::checked_json(buf.as_bytes()).map_err(|reason| {
                 CommandError::BadStoredValue {
                     key: display_key(key),
                     reason,
@@ -862,7 +862,10 @@ fn query_rows(
     Ok(docs
         .query(filter, &query)?
         .into_iter()
-        .map(|found| (found.key, found.text))
+        .map(|found| {
+            let text = found.text();
+            (found.key, text)
+        })
         .collect())
 }
 

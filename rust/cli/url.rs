@@ -89,4 +89,26 @@ mod tests {
             "postgresql://h/db?x=a@b"
         );
     }
+
+    #[test]
+    fn a_url_needs_an_opener_and_no_file_options() {
+        let url = "postgresql://u@h/db";
+        // Without Python there is no opener: exit status 1.
+        assert_eq!(open(url, false, None, &[]).err(), Some(1));
+        // A file-only option is a usage error (2), before any connection.
+        let never: UrlOpener<'_> = &|_, _| panic!("must not be called");
+        assert_eq!(
+            open(url, false, Some(never), &[("--fsync", true)]).err(),
+            Some(2)
+        );
+        // The opener's refusal is exit status 1; read_only reaches it.
+        let refuse: UrlOpener<'_> = &|_, read_only| {
+            assert!(read_only);
+            Err("refused".to_owned())
+        };
+        assert_eq!(
+            open(url, true, Some(refuse), &[("--fsync", false)]).err(),
+            Some(1)
+        );
+    }
 }

@@ -38,6 +38,14 @@ pub struct ValueBuf {
     range: std::ops::Range<usize>,
 }
 
+impl From<Vec<u8>> for ValueBuf {
+    /// Bytes held elsewhere (another backend's answer), as a value.
+    fn from(buf: Vec<u8>) -> Self {
+        let range = 0..buf.len();
+        ValueBuf { buf, range }
+    }
+}
+
 impl ValueBuf {
     /// The JSON bytes.
     pub fn as_bytes(&self) -> &[u8] {

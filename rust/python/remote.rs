@@ -32,6 +32,7 @@ use crate::backend::{
     Activity, Backend, Entry, Found, IndexInfo, Progress, Put, SharedBackend, TtlChange,
 };
 use crate::documents::QueryOptions;
+use crate::engine::ValueBuf;
 use crate::error::{BackendErrorKind, Error, Result};
 use crate::server::{Studio, StudioOptions};
 
@@ -252,11 +253,11 @@ impl Backend for PyBackend {
         self.call(|db| db.len())
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+    fn get(&self, key: &str) -> Result<Option<ValueBuf>> {
         let key = key.to_owned();
         self.call(move |db| {
             let text: Option<String> = db.call_method1("get_json", (key,))?.extract()?;
-            Ok(text.map(String::into_bytes))
+            Ok(text.map(|t| ValueBuf::from(t.into_bytes())))
         })
     }
 
@@ -323,7 +324,7 @@ impl Backend for PyBackend {
             .into_iter()
             .map(|(key, text, ttl)| Entry {
                 key,
-                raw: text.unwrap_or_default().into_bytes(),
+                raw: ValueBuf::from(text.unwrap_or_default().into_bytes()),
                 ttl,
             })
             .collect())
@@ -359,12 +360,7 @@ impl Backend for PyBackend {
             let mut found = Vec::with_capacity(rows.len());
             for row in rows.iter() {
                 let (key, doc): (String, Bound<'_, PyAny>) = row.extract()?;
-                let doc = to_value(&doc)?;
-                found.push(Found {
-                    key,
-                    text: doc.to_string(),
-                    doc,
-                });
+                found.push(Found::new(key, to_value(&doc)?, None));
             }
             Ok(found)
         })

@@ -355,7 +355,7 @@ async fn get_doc(State(st): State<AppState>, Path(key): Path<String>) -> ApiResu
     let value = blocking(move || {
         let db = st.docs.as_ref();
         let raw = db.get(&key)?.ok_or_else(|| not_found(&key))?;
-        let value: Value = serde_json::from_slice(&raw).map_err(|e| {
+        let value: Value = serde_json::from_slice(raw.as_bytes()).map_err(|e| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the stored value under {key:?} is not JSON: {e}"),

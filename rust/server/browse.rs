@@ -209,7 +209,7 @@ pub(crate) async fn entries(
                 }
                 scanned += 1;
                 cursor = Some(key.clone());
-                let doc: Option<Value> = serde_json::from_slice(&raw).ok();
+                let doc: Option<Value> = serde_json::from_slice(raw.as_bytes()).ok();
                 let keep = match (&search, &filter, &doc) {
                     (Search::All, ..) => true,
                     (Search::Filter(_), Some(f), Some(d)) => matches(f, d),
@@ -220,7 +220,7 @@ pub(crate) async fn entries(
                     _ => false,
                 };
                 if keep {
-                    rows.push(row(&key, &raw, doc.as_ref(), ttl));
+                    rows.push(row(&key, raw.as_bytes(), doc.as_ref(), ttl));
                 }
                 if search != Search::All && scanned >= SEARCH_SCAN_BUDGET {
                     next = cursor.clone();
