@@ -388,3 +388,25 @@ def test_persist_is_seen_by_watchers(pg_url: str) -> None:
             assert (proc.returncode, proc.stdout) == (0, "1\n"), proc.stderr
             assert next(iter(changes)) == ("set", "s", {"u": 1})
         assert db.ttl("s") is None
+
+
+def test_studio_metrics_count_every_process_writes(pg_url: str, studio_proc: list[subprocess.Popen[str]]) -> None:
+    """The live metrics show the table's writes and deletes by other processes (PostgreSQL's
+    statistics), not only Studio's own: a handle that writes and closes is counted."""
+    import time
+
+    url = serve(pg_url, studio_proc)
+    first = get(url, "/api/metrics")["samples"][-1]
+    with ferrumdb.open(pg_url) as app:  # another handle, another session, as an application's
+        for i in range(20):
+            app[f"k{i}"] = i
+        app.delete("k0")
+    # Closing the session reported its statistics; Studio samples them once a second, so
+    # the newest sample counts them within a few samples (bounded: no open-ended wait).
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        newest = get(url, "/api/metrics")["samples"][-1]
+        if newest["sets"] >= first["sets"] + 20 and newest["deletes"] >= first["deletes"] + 1:
+            break
+        assert time.monotonic() < deadline, f"other processes' writes never counted: {first} -> {newest}"
+        time.sleep(0.2)
