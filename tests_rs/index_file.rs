@@ -39,11 +39,17 @@ fn doc(group: u64) -> Value {
 /// A database of `DOCS` documents indexed on `g`, closed; returns the
 /// model (key -> group).
 fn build(path: &Path, clock: &Clock) -> BTreeMap<String, u64> {
+    build_shifted(path, clock, 0)
+}
+
+/// [`build`] with every group moved on by `shift` (the same shape: the
+/// same keys at the same places, values of the same lengths).
+fn build_shifted(path: &Path, clock: &Clock, shift: usize) -> BTreeMap<String, u64> {
     let docs = open_docs(path, clock);
     let mut model = BTreeMap::new();
     for i in 0..DOCS {
         let key = format!("k{i:04}");
-        let group = (i % 7) as u64;
+        let group = ((i + shift) % 7) as u64;
         docs.database()
             .put_raw(&key, doc(group).to_string().as_bytes())
             .expect("put");
@@ -167,6 +173,28 @@ fn damaged_truncated_crafted_or_foreign_files_are_ignored() {
         assert!(docs.opened_with_index_file(), "after {what}");
         docs.close().expect("close");
     }
+}
+
+#[test]
+fn a_file_from_another_database_of_the_same_shape_is_refused() {
+    // Same keys at the same places and equal hint headers: only the
+    // values differ, so the file's own checks all pass; it must still not
+    // answer for this database.
+    let (_dir, path) = temp_db();
+    let (_other_dir, other) = temp_db();
+    let clock = Clock::manual(1_800_000_000_000);
+    let model = build(&path, &clock);
+    build_shifted(&other, &clock, 1);
+    let hint = |p: &Path| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(".hint");
+        std::fs::read(PathBuf::from(s)).expect("hint")
+    };
+    assert_eq!(hint(&path)[..64], hint(&other)[..64], "same shape");
+    std::fs::copy(index_file(&other), index_file(&path)).expect("copy");
+    let docs = open_docs(&path, &clock);
+    assert!(!docs.opened_with_index_file());
+    assert_answers(&docs, &model);
 }
 
 fn crc32c(bytes: &[u8]) -> u32 {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use serde_json::{json, Value};
 
-use crate::engine::{Database, ValueBuf};
+use crate::engine::{Database, ValueBuf, SIDECAR_DIGEST_META};
 use crate::error::{Error, Result};
 use crate::query::{
     choose_plan, compare, matches, values_equal, FieldPath, Fields, Filter, FilterError, IndexInfo,
@@ -320,10 +320,19 @@ impl Documents {
             let Some(basis) = self.db.hint_basis() else {
                 return Ok(Vec::new());
             };
-            let Some(loaded) = self
+            // The digest the close that wrote the file recorded in the log.
+            let digest = self
                 .db
-                .with_live_locations(|live| super::persist::load(file, &basis, wanted, live))
-            else {
+                .meta_entries(SIDECAR_DIGEST_META)?
+                .into_iter()
+                .find(|(key, _)| key == SIDECAR_DIGEST_META)
+                .map(|(_, value)| value);
+            let Some(digest) = digest else {
+                return Ok(Vec::new());
+            };
+            let Some(loaded) = self.db.with_live_locations(|live| {
+                super::persist::load(file, &basis, digest.as_bytes(), wanted, live)
+            }) else {
                 return Ok(Vec::new());
             };
             // The documents the file cannot vouch for are read now (only

@@ -198,8 +198,13 @@ impl FieldIndex {
     /// The contents, built first if they are still listed.
     fn built(&self) -> &Built {
         self.built.get_or_init(|| {
-            let listed = self.pending.lock().take();
-            listed.map_or_else(Built::default, |l| build(&self.path, self.unique, l))
+            let mut pending = self.pending.lock();
+            // Taken only once built: a build that panicked is tried again.
+            let built = pending
+                .as_ref()
+                .map_or_else(Built::default, |l| build(&self.path, self.unique, l));
+            *pending = None;
+            built
         })
     }
 
@@ -389,8 +394,13 @@ fn built_mut<'a>(
     unique: bool,
 ) -> &'a mut Built {
     if built.get().is_none() {
-        let listed = pending.get_mut().take();
-        *built = OnceLock::from(listed.map_or_else(Built::default, |l| build(path, unique, l)));
+        let listed = pending.get_mut();
+        *built = OnceLock::from(
+            listed
+                .as_ref()
+                .map_or_else(Built::default, |l| build(path, unique, l)),
+        );
+        *listed = None;
     }
     match built.get_mut() {
         Some(built) => built,
@@ -400,7 +410,7 @@ fn built_mut<'a>(
 
 /// The contents of an index on `path` that an index file lists, with its
 /// stale documents added.
-fn build(path: &FieldPath, unique: bool, listed: Listed) -> Built {
+fn build(path: &FieldPath, unique: bool, listed: &Listed) -> Built {
     let file = &listed.file;
     let body = file.body();
     let mut entries: HashMap<Vec<u8>, BTreeSet<IndexKey>> =

@@ -1,8 +1,12 @@
 //! The index file (`PATH.index`): every secondary index as of the last
 //! clean close, so an open loads them instead of parsing every document.
 //!
-//! It is a cache, never the truth. An open uses it only when it names, as
-//! its basis, the very hint file the open used (same header: generation,
+//! It is a cache, never the truth. An open uses it only when it hashes to
+//! the SHA-256 the close that wrote it appended to the log (the metadata
+//! entry [`crate::engine::SIDECAR_DIGEST_META`]), so no other file can stand
+//! in for it, not even one crafted to pass every check below or left by
+//! another database of the same shape; and when it names, as its basis, the
+//! very hint file the open used (same header: generation,
 //! `data_end`, digest position, last seq, entry count); that hint is itself
 //! vouched for by a digest record in the log, so the log's prefix is the one
 //! the file was built from. Even then each key's entries are trusted only if
@@ -10,9 +14,10 @@
 //! length): a key written since (by this process before a crash, or by
 //! another process sharing the file), or expired, is re-read and re-indexed
 //! from its document, and keys gone since are dropped. Any failed check
-//! (magic, version, header or body checksum, basis, a length or index out
+//! (digest, magic, version, header checksum, basis, a length or index out
 //! of bounds, keys out of order, a duplicated value) ignores the whole file
-//! and the indexes are rebuilt by a scan, as without one.
+//! and the indexes are rebuilt by a scan, as without one. (The body
+//! checksum is still written; the digest does its job at open.)
 //!
 //! The open does all those checks and reads the stale documents, but builds
 //! no key set: the file stays mapped and each index builds its sets from it
@@ -47,6 +52,8 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use crate::engine::{key_order, Loc};
 use crate::format::HintHeader;
@@ -100,6 +107,9 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) -> io::Result<()> {
 /// (written under a temporary name, then renamed over the old one). With no
 /// index, any old file is removed instead.
 ///
+/// Returns the file's SHA-256 (`None` when it was removed), for the log to
+/// vouch for it (see [`crate::engine::SIDECAR_DIGEST_META`]).
+///
 /// # Errors
 /// I/O errors (the temporary file is removed; the old file, if any, stays:
 /// its basis no longer matches once a newer hint exists).
@@ -108,11 +118,11 @@ pub(super) fn write(
     basis: &HintHeader,
     indexes: &BTreeMap<String, FieldIndex>,
     live: &mut dyn Iterator<Item = (&str, Loc)>,
-) -> io::Result<()> {
+) -> io::Result<Option<[u8; 32]>> {
     if indexes.is_empty() {
         return match std::fs::remove_file(storage::index_path(db)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            _ => Ok(None),
         };
     }
     let keys: Vec<(&str, Loc)> = live.collect();
@@ -178,9 +188,10 @@ pub(super) fn write(
         }
     }
     let temp = storage::temp_index_path(db);
+    let head = header(basis, &body);
     let written = (|| {
         let mut file = paths::create_sidecar(&temp)?;
-        file.write_all(&header(basis, &body))?;
+        file.write_all(&head)?;
         file.write_all(&body)?;
         drop(file);
         storage::fault::rename(&temp, &storage::index_path(db))
@@ -188,7 +199,15 @@ pub(super) fn write(
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    written
+    written.map(|()| {
+        Some(
+            Sha256::new()
+                .chain_update(head)
+                .chain_update(&body)
+                .finalize()
+                .into(),
+        )
+    })
 }
 
 /// Indexes read from an index file, not built yet, and the live keys whose
@@ -297,12 +316,14 @@ impl<'a> Cursor<'a> {
 }
 
 /// Load the indexes named in `wanted` (`(field, unique)`) from the index
-/// file of `db`, if there is one built on `basis` and every check passes
-/// (see the module docs); `live` gives every live key's location in key
-/// order, and writers must be paused throughout. `None`: no usable file.
+/// file of `db`, if there is one built on `basis` that hashes to `digest`
+/// (what the log recorded at the close that wrote it) and every check
+/// passes (see the module docs); `live` gives every live key's location in
+/// key order, and writers must be paused throughout. `None`: no usable file.
 pub(super) fn load(
     db: &Path,
     basis: &HintHeader,
+    digest: &[u8],
     wanted: &[(String, bool)],
     live: &mut dyn Iterator<Item = (&str, Loc)>,
 ) -> Option<Loaded> {
@@ -337,7 +358,8 @@ pub(super) fn load(
     // built (on first use; see `FieldIndex::listed`).
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let body = map.get(HEADER_LEN..)?;
-    if body.len() != body_len || crc32c::crc32c(body) != u32_at(64) {
+    // The digest covers the body checksum's job too.
+    if body.len() != body_len || Sha256::digest(&map[..]).as_slice() != digest {
         return None;
     }
     let parsed = parse(body, wanted, live)?;
@@ -471,11 +493,16 @@ mod tests {
         BTreeMap::from([("g".to_owned(), ix)])
     }
 
-    fn written(dir: &Path) -> std::path::PathBuf {
+    /// The written file's database path and digest (what the log records).
+    fn written(dir: &Path) -> (std::path::PathBuf, [u8; 32]) {
         let db = dir.join("t.db");
         let live = [("a", loc(10)), ("b", loc(20)), ("c", loc(30))];
-        write(&db, &basis(), &indexes(), &mut live.into_iter()).expect("write");
-        db
+        let digest = write(&db, &basis(), &indexes(), &mut live.into_iter())
+            .expect("write")
+            .expect("a file");
+        let on_disk = std::fs::read(storage::index_path(&db)).expect("read");
+        assert_eq!(Sha256::digest(&on_disk).as_slice(), digest);
+        (db, digest)
     }
 
     fn wanted() -> Vec<(String, bool)> {
@@ -485,10 +512,10 @@ mod tests {
     #[test]
     fn round_trip_and_stale_keys() {
         let dir = tempfile::tempdir().expect("dir");
-        let db = written(dir.path());
+        let (db, digest) = written(dir.path());
         // "b" moved, "c" is gone, "d" is new.
         let live = [("a", loc(10)), ("b", loc(40)), ("d", loc(50))];
-        let loaded = load(&db, &basis(), &wanted(), &mut live.into_iter()).expect("load");
+        let loaded = load(&db, &basis(), &digest, &wanted(), &mut live.into_iter()).expect("load");
         assert_eq!(loaded.stale, ["b", "d"]);
         let (field, path, unique, mut listed) = loaded.indexes.into_iter().next().expect("index");
         assert_eq!((field.as_str(), unique), ("g", false));
@@ -500,9 +527,10 @@ mod tests {
             |v: i64| crate::query::IndexProbe::Keys(vec![crate::query::key_bytes(&json!(v))]);
         assert_eq!(ix.probe(&probe(1)), ["a", "d"]);
         assert_eq!(ix.probe(&probe(2)), ["d"]);
-        assert_eq!(ix.len(), 4); // "a" under 1; "d" under 1, 2 and the array itself
-                                 // A write to a listed index builds it first.
-        let mut fresh = listed_index(&db);
+        // "a" under 1; "d" under 1, 2 and the array itself.
+        assert_eq!(ix.len(), 4);
+        // A write to a listed index builds it first.
+        let mut fresh = listed_index(&db, &digest);
         fresh.remove("a", &json!({"g": 1}));
         assert_eq!(fresh.probe(&probe(1)), ["b"]);
         assert_eq!(fresh.len(), 3); // "b" under 1, 2 and its array
@@ -511,9 +539,9 @@ mod tests {
     }
 
     /// The index file of `db` loaded with every key trusted, not built yet.
-    fn listed_index(db: &Path) -> FieldIndex {
+    fn listed_index(db: &Path, digest: &[u8]) -> FieldIndex {
         let live = [("a", loc(10)), ("b", loc(20)), ("c", loc(30))];
-        let loaded = load(db, &basis(), &wanted(), &mut live.into_iter()).expect("load");
+        let loaded = load(db, &basis(), digest, &wanted(), &mut live.into_iter()).expect("load");
         assert!(loaded.stale.is_empty());
         let (_, path, unique, listed) = loaded.indexes.into_iter().next().expect("index");
         FieldIndex::listed(path, unique, listed)
@@ -522,17 +550,23 @@ mod tests {
     #[test]
     fn other_basis_damage_and_truncation_are_ignored() {
         let dir = tempfile::tempdir().expect("dir");
-        let db = written(dir.path());
+        let (db, digest) = written(dir.path());
         let live = || [("a", loc(10))].into_iter();
+        assert!(load(&db, &basis(), &digest, &wanted(), &mut live()).is_some());
         let mut other = basis();
         other.data_end += 1;
-        assert!(load(&db, &other, &wanted(), &mut live()).is_none());
+        assert!(load(&db, &other, &digest, &wanted(), &mut live()).is_none());
+        // A digest the log did not record for this file.
+        let mut foreign = digest;
+        foreign[0] ^= 1;
+        assert!(load(&db, &basis(), &foreign, &wanted(), &mut live()).is_none());
+        assert!(load(&db, &basis(), &[], &wanted(), &mut live()).is_none());
         let path = storage::index_path(&db);
         let good = std::fs::read(&path).expect("read");
         for cut in [0, 10, HEADER_LEN, good.len() - 1] {
             std::fs::write(&path, &good[..cut]).expect("write");
             assert!(
-                load(&db, &basis(), &wanted(), &mut live()).is_none(),
+                load(&db, &basis(), &digest, &wanted(), &mut live()).is_none(),
                 "cut {cut}"
             );
         }
@@ -541,7 +575,7 @@ mod tests {
             bad[flip] ^= 0x40;
             std::fs::write(&path, &bad).expect("write");
             assert!(
-                load(&db, &basis(), &wanted(), &mut live()).is_none(),
+                load(&db, &basis(), &digest, &wanted(), &mut live()).is_none(),
                 "flip {flip}"
             );
         }

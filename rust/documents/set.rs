@@ -208,10 +208,12 @@ impl ChangeObserver for IndexSet {
         file: &std::path::Path,
         basis: &HintHeader,
         live: &mut dyn Iterator<Item = (&str, Loc)>,
-    ) {
+    ) -> Option<[u8; 32]> {
         let indexes = self.indexes.read();
         // A cache: a failure costs the next open a rebuild, nothing more.
-        let _ = super::persist::write(file, basis, &indexes, live);
+        super::persist::write(file, basis, &indexes, live)
+            .ok()
+            .flatten()
     }
 
     fn on_put(&self, key: &str, old: Option<&[u8]>, new: &[u8]) {

@@ -25,7 +25,7 @@ use super::background::Background;
 use super::follow::Shared;
 use super::health::Health;
 use super::keydir::{Keyspace, Loc};
-use super::observer::ChangeObserver;
+use super::observer::{ChangeObserver, SIDECAR_DIGEST_META};
 use super::stats::{Counters, Stats};
 use super::write::Write;
 use crate::clock::Clock;
@@ -446,7 +446,8 @@ impl Database {
     /// is none (no hint, an encrypted or in-memory database, or just after
     /// a compaction). A sidecar built at close names it (see
     /// [`ChangeObserver::persist_at_close`]); an open trusts the sidecar
-    /// only when it names the same hint.
+    /// only when it names the same hint (and hashes to the digest the close
+    /// recorded, [`SIDECAR_DIGEST_META`]).
     pub fn hint_basis(&self) -> Option<HintHeader> {
         self.inner.state.read().basis
     }
@@ -1254,13 +1255,21 @@ impl Inner {
         let hint = self.write_hint_at_close(&mut w);
         // Then the observer's sidecar (the index file), built on that hint
         // (or the one still on disk); no writer can come between, here or
-        // in another process.
-        if let (Some(observer), Some(path)) = (self.observer.get(), &self.file) {
-            let now = self.clock.now_ms();
-            let st = self.state.read();
-            if let Some(basis) = st.basis {
-                observer.persist_at_close(path, &basis, &mut st.ks.keydir.live(now));
+        // in another process. Its digest goes into the log, as a metadata
+        // entry, for the next open to check the file against (best effort,
+        // as the sidecar itself: without it the next open rebuilds).
+        let sidecar = match (self.observer.get(), &self.file) {
+            (Some(observer), Some(path)) => {
+                let now = self.clock.now_ms();
+                let st = self.state.read();
+                st.basis.and_then(|basis| {
+                    observer.persist_at_close(path, &basis, &mut st.ks.keydir.live(now))
+                })
             }
+            _ => None,
+        };
+        if let Some(digest) = sidecar {
+            let _ = self.apply(&mut w, &[Write::meta(SIDECAR_DIGEST_META, &digest)]);
         }
         let result = self.flush().and_then(|()| self.trim(&w));
         drop(held);

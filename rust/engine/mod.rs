@@ -22,7 +22,7 @@ pub use db::validate_key;
 pub use db::{Database, ValueBuf};
 pub use follow::{without_waiting, Follower};
 pub use keydir::{key_order, Loc};
-pub use observer::{ChangeObserver, PendingChange};
+pub use observer::{ChangeObserver, PendingChange, SIDECAR_DIGEST_META};
 pub use salvage::SalvageReport;
 pub use stats::Stats;
 pub use txn::{BatchOp, ReadStamp, WriteBatch};

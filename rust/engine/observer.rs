@@ -27,6 +27,10 @@ pub enum PendingChange<'a> {
     },
 }
 
+/// The metadata entry holding the SHA-256 of the sidecar the last clean
+/// close left (see [`ChangeObserver::persist_at_close`]).
+pub const SIDECAR_DIGEST_META: &str = "sidecar:sha256";
+
 /// Receives every change to a user key.
 pub trait ChangeObserver: Send + Sync {
     /// Whether [`ChangeObserver::check`] must see each write first (a
@@ -94,13 +98,21 @@ pub trait ChangeObserver: Send + Sync {
     /// live key's location in key order. The key directory is read-locked
     /// meanwhile: the observer must not call back into the database. Best effort: a sidecar is a cache,
     /// so a failure only costs the next open a rebuild.
+    ///
+    /// Returns the SHA-256 of the sidecar written (`None`: none was), which
+    /// the engine then appends to the log as the metadata entry
+    /// [`SIDECAR_DIGEST_META`]: an open trusts a sidecar only if it hashes
+    /// to that, so no other file (one crafted to pass the sidecar's own
+    /// checks, or left by another database of the same shape) can stand in
+    /// for it without a write to the log itself.
     fn persist_at_close(
         &self,
         file: &std::path::Path,
         basis: &crate::format::HintHeader,
         live: &mut dyn Iterator<Item = (&str, super::Loc)>,
-    ) {
+    ) -> Option<[u8; 32]> {
         let _ = (file, basis, live);
+        None
     }
 
     /// `key` now holds `new`; it held `old` (if anything, and if asked for) before.
