@@ -15,14 +15,16 @@ import pytest
 import ferrumdb
 
 
-def cli(path: Path | str, script: str, *options: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ferrumdb [options] PATH`` with ``script`` on stdin (never a terminal here)."""
+def cli(target: Path | str, script: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ferrumdb [options] TARGET`` (a file or a ``postgresql://`` URL) with
+    ``script`` on stdin (never a terminal here: script mode, JSON output)."""
     return subprocess.run(
-        [sys.executable, "-m", "ferrumdb", *options, str(path)],
+        [sys.executable, "-m", "ferrumdb", *options, str(target)],
         input=script,
         capture_output=True,
         text=True,
         encoding="utf-8",
+        timeout=120,
     )
 
 

@@ -22,19 +22,8 @@ import pytest
 
 import ferrumdb
 from tests_py.pg_support import pg_url, server_url  # noqa: F401
+from tests_py.test_cli import cli
 from tests_py.test_cli_studio import TIMEOUT, get, put, read_url, start, stop, studio_proc  # noqa: F401
-
-
-def cli(target: Path | str, script: str, *options: str) -> subprocess.CompletedProcess[str]:
-    """``python -m ferrumdb [options] TARGET`` with ``script`` on stdin (script mode, JSON output)."""
-    return subprocess.run(
-        [sys.executable, "-m", "ferrumdb", *options, str(target)],
-        input=script,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=TIMEOUT,
-    )
 
 
 # Documents whose keys are in jsonb's own order (shorter names first), so the

@@ -291,24 +291,26 @@ impl FieldIndex {
 
     /// Add `doc`'s entries under `key`.
     pub fn insert(&mut self, key: &str, doc: &Value) {
-        let FieldIndex {
-            path,
-            unique,
-            built,
-            pending,
-        } = self;
-        built_mut(built, pending, path, *unique).insert(path, *unique, key, doc);
+        let (path, unique, built) = self.for_change();
+        built.insert(path, unique, key, doc);
     }
 
     /// Remove `doc`'s entries under `key`.
     pub fn remove(&mut self, key: &str, doc: &Value) {
+        let (path, unique, built) = self.for_change();
+        built.remove(path, unique, key, doc);
+    }
+
+    /// The path, the unique flag and the key sets (built first if the index
+    /// was only listed), for a change.
+    fn for_change(&mut self) -> (&FieldPath, bool, &mut Built) {
         let FieldIndex {
             path,
             unique,
             built,
             pending,
         } = self;
-        built_mut(built, pending, path, *unique).remove(path, *unique, key, doc);
+        (path, *unique, built_mut(built, pending, path, *unique))
     }
 
     /// Keys of the documents a probe selects, sorted and distinct. One
