@@ -295,13 +295,15 @@ impl Inner {
         // a follower does: the lock serialises every writer, so whatever is
         // taken in while holding it is time all of them wait. Under the lock
         // only the few records appended meanwhile remain. A deferring writer
-        // does so only when its backlog nears the limit.
+        // does so only when its backlog nears the limit, or the database
+        // moved to another file (moving loads it: never under the lock).
+        let keeps_deferring = |news: Published| {
+            Some(news.file_id) == w.file_id
+                && news.generation == w.generation
+                && news.end.saturating_sub(w.end) <= DEFER_LIMIT / 2
+        };
         if shared.page.version() != shared.seen.load(Ordering::Relaxed)
-            && (!defer
-                || shared
-                    .page
-                    .read()
-                    .is_none_or(|news| news.end.saturating_sub(w.end) > DEFER_LIMIT / 2))
+            && !(defer && shared.page.read().is_some_and(keeps_deferring))
         {
             self.catch_up(w, shared, false)?;
         }
