@@ -812,3 +812,35 @@ fn deferred_writes_are_sealed_where_they_land_in_an_encrypted_log() {
     assert_eq!(get(&db, "a0").as_deref(), Some("1"));
     db.close().expect("close");
 }
+
+#[test]
+fn a_page_naming_an_end_short_of_the_records_overwrites_nothing() {
+    let (_dir, path) = temp_db();
+    let a = open(&path);
+    let b = open(&path); // takes in nothing of what a writes below
+    let shm = ferrumdb::storage::shm_path(&path);
+    let word = |page: &[u8], at: usize| u64::from_le_bytes(page[at..at + 8].try_into().expect("8"));
+    a.put_raw("k1", b"1").expect("a");
+    let k2 = word(&std::fs::read(&shm).expect("page"), 40); // the published end
+    a.put_raw("k2", b"1").expect("a");
+    a.put_raw("k3", b"1").expect("a");
+    a.close().expect("close a");
+    // A crafted (or damaged) page: the log "ends" where k2 starts, with a
+    // tail that says so too, and a moved counter so b looks.
+    let mut page = std::fs::read(&shm).expect("page");
+    let version = word(&page, 8);
+    page[8..16].copy_from_slice(&(version + 2).to_le_bytes());
+    page[40..48].copy_from_slice(&k2.to_le_bytes());
+    page[2176..2184].copy_from_slice(&k2.to_le_bytes());
+    std::fs::write(&shm, &page).expect("craft");
+    // Deferred or not, b's write goes after the last record, not over k2.
+    b.put_raw("k4", b"4").expect("b");
+    for k in ["k1", "k2", "k3"] {
+        assert_eq!(get(&b, k).as_deref(), Some("1"), "{k}");
+    }
+    b.close().expect("close b");
+    let db = open(&path);
+    assert_eq!(db.len(), 4);
+    assert_eq!(get(&db, "k2").as_deref(), Some("1"));
+    db.close().expect("close");
+}

@@ -326,6 +326,12 @@ impl Inner {
             w.log
                 .zero_tail(w.end)
                 .map_err(|e| Error::io(self.name(), e))?;
+        } else if !nothing_at(&w.log, w.end) {
+            // Records lie past the end the page gave (a crafted or damaged
+            // page): appending there would overwrite them. The files say
+            // where they end.
+            self.take_in(w, None)?;
+            self.publish_file(w);
         }
         Ok(Some(held))
     }
@@ -352,11 +358,11 @@ impl Inner {
         let tail = shared.page.tail_held()?;
         let ours = Some(news.file_id) == w.file_id && news.generation == w.generation;
         (ours
-            && tail.end == news.end
             && tail.end >= w.end
             && tail.end - w.end <= DEFER_LIMIT
-            && tail.meta_end <= w.end)
-            .then_some(tail)
+            && tail.meta_end <= w.end
+            && nothing_at(&w.log, tail.end))
+        .then_some(tail)
     }
 
     /// Take in what the page says other processes published since this
@@ -630,6 +636,17 @@ impl Inner {
             shared.seen.store(version, Ordering::Relaxed);
         }
     }
+}
+
+/// Whether the log holds nothing at `at`, where the next record is to go:
+/// past the last record lies zeroed slack (preallocated, or cleared after a
+/// dead writer) or the end of the file. The one check that the end a shared
+/// page gave, only a hint, is not short of the records: the first 8 bytes
+/// of a record are never all zero (a plain record holds its kind there, an
+/// encrypted one its length).
+fn nothing_at(log: &storage::Log, at: u64) -> bool {
+    let mut word = [0u8; 8];
+    log.read_exact_at(&mut word, at).is_err() || word == [0; 8]
 }
 
 impl Inner {

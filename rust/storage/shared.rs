@@ -65,7 +65,14 @@
 //! hints about where to look. A reader checks the published file against
 //! the path and the file's own header, and reads the log through the frame
 //! reader with its usual checks, so a crafted or stale page can at worst
-//! make a reader look for news that is not there.
+//! make a reader look for news that is not there. A writer appends only
+//! where the log holds nothing (`engine::follow`), so an end short of the
+//! records overwrites none of them. Two things are taken on the page's word,
+//! as from any process that may write the database: the write lock (a
+//! crafted holder makes writers wait until it is found dead) and, under
+//! `fsync="always"`, how far a shared sync reached (a crafted one would let
+//! a write skip its own sync). Whoever can write the page can write the log
+//! itself.
 
 use std::fs::{File, OpenOptions};
 use std::io;
